@@ -1,0 +1,3 @@
+"""firmwatch: live-watch debugger for embedded firmware."""
+
+__version__ = "0.1.0"

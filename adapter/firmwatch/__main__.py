@@ -1,0 +1,3 @@
+from firmwatch.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``firmwatch`` command line."""

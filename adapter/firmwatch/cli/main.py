@@ -1,0 +1,59 @@
+"""Entry point of the ``firmwatch`` command: one sub-command per module in this package.
+
+Each ``cmd_*`` module exposes ``register(subparsers)`` which adds its sub-commands and
+sets ``func`` on them; ``func(args) -> int`` is the exit status. User-facing errors are
+raised as exceptions whose ``str()`` is one sentence; they are printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from firmwatch import __version__
+
+COMMAND_MODULES = ("cmd_symbols", "cmd_sim", "cmd_live")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="firmwatch",
+        description="Watch, plot, record and change firmware variables while the MCU runs.",
+    )
+    parser.add_argument("--version", action="version", version=f"firmwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"firmwatch.cli.{name}")
+        except ModuleNotFoundError as e:  # a front end not written yet must not break the others
+            if e.name == f"firmwatch.cli.{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # user-facing errors carry a sentence; anything else is a bug
+        from firmwatch.errors import is_user_error
+
+        if is_user_error(e):
+            print(f"firmwatch: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

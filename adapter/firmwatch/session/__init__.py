@@ -1,0 +1,1 @@
+"""Watch registry, sampling plans, value cache and recorder joining symbols and targets."""

@@ -1,0 +1,1 @@
+"""ELF/DWARF symbols, types, the expression compiler and the value codec."""

@@ -1,0 +1,190 @@
+"""A program as firmwatch sees it: what an ELF and its DWARF say about memory.
+
+This is the contract between the ELF/DWARF reader (which builds a :class:`Program`)
+and everything that consumes one (expression compiler, codec, session, front ends).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .types import TypeId, TypeTable
+
+
+class SymbolsError(Exception):
+    """A user-facing problem with an ELF or a name in it; ``str()`` is one clear sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    address: int
+    size: int
+    flags: str  # "A" alloc, "W" write, "X" exec, as readelf prints them
+    kind: str  # "ram" (allocated and writable), "flash" (allocated, read-only), "other"
+    nobits: bool = False  # .bss-like: occupies no file space
+
+    def contains(self, address: int, size: int = 1) -> bool:
+        return self.address <= address and address + size <= self.address + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    type: str  # "PT_LOAD", ...
+    vaddr: int
+    paddr: int
+    memsz: int
+    filesz: int
+    flags: str  # "RWX" subset
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    name: str  # demangled for C++ and Rust
+    raw_name: str  # as in the symbol table
+    address: int
+    size: int
+    kind: str  # "object", "function", "other"
+    binding: str  # "global", "local", "weak"
+    section: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """A global or static variable known from DWARF (or, without DWARF, from the symbol table)."""
+
+    name: str  # the plain name, e.g. "counter"
+    qualified: str  # the unique gdb-style spelling: "counter", "'file.c'::counter", "func::counter", "ns::counter"
+    address: int
+    size: int | None
+    type: TypeId | None  # None: no DWARF type known (raw bytes)
+    section: str | None
+    file: str | None
+    line: int | None
+    scope: str  # "global", "file", "function", "namespace", "class"
+    function: str | None = None  # enclosing function for function-scope statics
+
+
+@dataclass
+class ElfInfo:
+    path: str
+    machine: str  # e.g. "ARM", "AVR", "RISC-V", "x86-64"
+    elf_class: int  # 32 or 64
+    byteorder: str  # "little" or "big"
+    word_size: int  # bytes in an address (2 on AVR, even though ELF32)
+    entry: int
+    build_id: str  # hex; GNU build-id note, else "crc32:XXXXXXXX" of loadable sections
+    build_id_source: str  # "gnu" or "crc32"
+    sections: list[Section] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    has_dwarf: bool = False
+    dwarf_version: int | None = None
+
+
+@dataclass
+class Program:
+    """Everything known about one ELF. Build it with ``firmwatch.symbols.load(path)``."""
+
+    elf: ElfInfo
+    types: TypeTable
+    variables: list[Variable]
+    symbols: list[Symbol]
+    language: str = "c"  # "c", "c++", "rust", "mixed"
+    # Indexes built by the loader for O(1)/O(log n) lookups.
+    _by_name: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _by_qualified: dict[str, int] = field(default_factory=dict, repr=False)
+
+    # -- lookups (pure functions of the fields above, so hand-built Programs work in tests) ------
+    def _ensure_indexes(self) -> None:
+        if self._by_name or not self.variables:
+            return
+        for i, v in enumerate(self.variables):
+            self._by_name.setdefault(v.name, []).append(i)
+            self._by_qualified[v.qualified] = i
+
+    def find_variable(self, name: str) -> Variable:
+        """Resolve a plain or gdb-qualified name (``x``, ``'file.c'::x``, ``func::x``, ``ns::x``).
+
+        A plain name that several statics share resolves like gdb: a true global wins,
+        otherwise the error lists the qualified spellings to choose from.
+        """
+        self._ensure_indexes()
+        i = self._by_qualified.get(name)
+        if i is not None:
+            return self.variables[i]
+        cands = self._by_name.get(name)
+        if not cands:
+            # 'file.c'::x where file is given as a basename or a path suffix
+            if "::" in name:
+                scope, _, base = name.rpartition("::")
+                scope = scope.strip("'\"")
+                for j in self._by_name.get(base, []):
+                    v = self.variables[j]
+                    if (v.file and (v.file == scope or v.file.endswith("/" + scope))) or v.function == scope:
+                        return v
+            raise SymbolsError(f"no symbol '{name}' in the ELF")
+        if len(cands) == 1:
+            return self.variables[cands[0]]
+        globals_ = [j for j in cands if self.variables[j].scope == "global"]
+        if len(globals_) == 1:
+            return self.variables[globals_[0]]
+        choices = ", ".join(sorted(self.variables[j].qualified for j in cands))
+        raise SymbolsError(f"'{name}' is ambiguous: use one of {choices}")
+
+    def find_type(self, name: str) -> TypeId | None:
+        """A named type as written in a cast: ``uint32_t``, ``struct foo``, ``unsigned int``, ``ns::T``."""
+        tid = self.types.by_name.get(name)
+        if tid is not None:
+            return tid
+        norm = " ".join(name.split())
+        return self.types.by_name.get(_CANONICAL_BASE.get(norm, norm))
+
+    def find_symbol(self, name: str) -> Symbol | None:
+        for s in self.symbols:
+            if s.name == name or s.raw_name == name:
+                return s
+        return None
+
+    def symbolize(self, address: int) -> str | None:
+        """The function (or object) containing ``address``, as ``name`` or ``name+off``."""
+        best: Symbol | None = None
+        for s in self.symbols:
+            if s.kind not in ("function", "object"):
+                continue
+            a = s.address & ~1 if s.kind == "function" and self.elf.machine == "ARM" else s.address
+            if a == address or (a <= address < a + max(s.size, 1)):
+                if best is None or s.kind == "function":
+                    best = s
+        if best is None:
+            return None
+        a = best.address & ~1 if best.kind == "function" and self.elf.machine == "ARM" else best.address
+        return best.name if address == a else f"{best.name}+{address - a}"
+
+    def section_at(self, address: int) -> Section | None:
+        for s in self.elf.sections:
+            if s.address and s.contains(address):
+                return s
+        return None
+
+
+# gdb's spellings of C base types, so "unsigned" and "long unsigned int" find "unsigned int" etc.
+_CANONICAL_BASE = {
+    "unsigned": "unsigned int",
+    "signed": "int",
+    "signed int": "int",
+    "short": "short int",
+    "short int": "short int",
+    "signed short": "short int",
+    "unsigned short": "short unsigned int",
+    "unsigned short int": "short unsigned int",
+    "long": "long int",
+    "signed long": "long int",
+    "unsigned long": "long unsigned int",
+    "unsigned long int": "long unsigned int",
+    "long long": "long long int",
+    "signed long long": "long long int",
+    "unsigned long long": "long long unsigned int",
+    "unsigned long long int": "long long unsigned int",
+    "unsigned char": "unsigned char",
+    "signed char": "signed char",
+}

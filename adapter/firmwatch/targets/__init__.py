@@ -1,0 +1,1 @@
+"""Transports that move bytes at addresses: streamer (serial/TCP), gdb, rsp."""

@@ -1,0 +1,120 @@
+"""The one interface every transport implements (DESIGN.md, "Target").
+
+Targets move bytes at addresses; they know nothing of DWARF. Addresses are always the
+ELF's addresses (a port whose bus addresses differ, such as AVR data space at 0x800000
+in the ELF, translates on the device side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+class TargetError(Exception):
+    """A user-facing transport problem; ``str()`` is one sentence saying what happened and what to do."""
+
+
+class TargetLost(TargetError):
+    """The link to the device or server is gone (port unplugged, server died)."""
+
+
+class AccessRefused(TargetError):
+    """The device refused a read or write (outside its region table, read-only, ...)."""
+
+    def __init__(self, message: str, code: int = 0, address: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.address = address
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRegion:
+    start: int
+    size: int
+    readable: bool = True
+    writable: bool = False
+
+    def contains(self, address: int, size: int) -> bool:
+        return self.start <= address and address + size <= self.start + self.size
+
+
+@dataclass
+class TargetInfo:
+    name: str  # e.g. "firmwatch streamer v1 on /dev/pts/3"
+    byteorder: str  # "little" / "big"
+    word_size: int
+    build_id: str | None  # hex, None when the device does not report one
+    tick_hz: int | None = None
+    max_streams: int | None = None
+    max_stream_bytes: int | None = None
+    regions: list[MemoryRegion] = field(default_factory=list)
+    protocol_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    address: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One coherent snapshot of a stream's regions, copied atomically on the target."""
+
+    stream: int
+    seq: int  # per-link sequence number (for loss accounting)
+    target_time: float  # seconds, target clock (unwrapped)
+    host_time: float  # seconds, time.time() when the host decoded it
+    data: tuple[bytes, ...]  # one bytes object per region, in the order the stream was defined
+
+
+@dataclass
+class LinkStats:
+    samples: int = 0
+    lost: int = 0  # samples known to be lost (sequence gaps, device-side drops)
+    corrupt_frames: int = 0  # CRC failures and resyncs seen by the host
+    device_dropped: int = 0  # as reported by the device's own status
+    reconnects: int = 0
+
+
+SampleCallback = Callable[[Sample], None]
+
+
+class Target:
+    """Base class: subclasses override what they support and declare it in ``capabilities``."""
+
+    capabilities: frozenset[str] = frozenset()  # "read", "write", "stream", "halt", "step", "breakpoints", ...
+
+    def info(self) -> TargetInfo:
+        raise NotImplementedError
+
+    def read(self, address: int, size: int) -> bytes:
+        raise NotImplementedError
+
+    def write(self, address: int, data: bytes) -> bytes:
+        """Write, then return the bytes read back from the same place."""
+        raise NotImplementedError
+
+    def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
+        """Sample ``regions`` together at ``rate_hz``; samples go to the registered callback."""
+        raise NotImplementedError
+
+    def stop_stream(self, stream: int | None = None) -> None:
+        """Stop one stream, or all of them when ``stream`` is None."""
+        raise NotImplementedError
+
+    def on_sample(self, callback: SampleCallback) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> LinkStats:
+        return LinkStats()
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
