@@ -1,0 +1,381 @@
+"""The session: joins a Program (symbols) and a Target (bytes) into live watches.
+
+Front ends (CLI, DAP, LSP) talk only to this class. It owns the watch registry, turns watches
+into device streams (or polled reads when the target cannot stream), keeps the latest value of
+every watch for instant UI reads, fans full-rate samples out to listeners (plot, recorder), and
+keeps an honest account of what was lost.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from firmwatch.session.planner import Limits, PlanEntry, PlannedRegion, StreamPlan, plan_streams
+from firmwatch.session.recorder import Recorder
+from firmwatch.session.watch import Watch
+from firmwatch.symbols.program import Program
+from firmwatch.targets.base import Region, Sample, Target, TargetError, TargetInfo
+
+
+class SessionError(Exception):
+    """A user-facing problem with a session request; ``str()`` is one sentence."""
+
+    user_facing = True
+
+
+@dataclass(frozen=True, slots=True)
+class SampleEvent:
+    """One full-rate sample of one watch, for plots and recorders."""
+
+    watch: Watch
+    seq: int
+    target_time: float
+    host_time: float
+    chunks: tuple[bytes, ...]
+    bound: Any
+
+    def value(self) -> Any:
+        return self.bound.decode(self.chunks)
+
+
+SampleListener = Callable[[list[SampleEvent]], None]
+
+
+@dataclass
+class _Stream:
+    plan: StreamPlan
+    target_id: int
+    # (watch, first region index, region count, bound plan) per entry
+    slots: list[tuple[Watch, int, int, Any]]
+
+
+class Session:
+    DEFAULT_RATE_HZ = 10.0
+    REBIND_INTERVAL_S = 1.0  # how often pointer-dependent watches re-follow their pointers
+
+    def __init__(
+        self,
+        program: Program,
+        target: Target,
+        *,
+        default_rate: float | None = None,
+        verify_build_id: str = "warn",
+        on_message: Callable[[str, str], None] | None = None,
+    ):
+        self.program = program
+        self.target = target
+        self.default_rate = default_rate or self.DEFAULT_RATE_HZ
+        self.on_message = on_message or (lambda level, text: None)
+        self.watches: dict[int, Watch] = {}
+        self._next_id = 1
+        self._lock = threading.RLock()
+        self._streams: dict[int, _Stream] = {}  # target stream id -> stream
+        self._polled: dict[int, str] = {}  # watch id -> reason
+        self._listeners: list[SampleListener] = []
+        self._recorder: Recorder | None = None
+        self._closed = threading.Event()
+        self._bound: dict[int, Any] = {}  # watch id -> BoundPlan currently sampled
+        self.info: TargetInfo = target.info()
+        self.build_id_status = self._check_build_id(verify_build_id)
+        self._streaming = "stream" in target.capabilities
+        if self._streaming:
+            target.on_sample(self._on_sample)
+        self._worker = threading.Thread(target=self._maintain, name="firmwatch-session", daemon=True)
+        self._worker.start()
+
+    # -- build id ---------------------------------------------------------------------------
+    def _check_build_id(self, mode: str) -> str:
+        elf_id = self.program.elf.build_id
+        dev_id = self.info.build_id
+        if mode == "off":
+            return "not checked"
+        if not dev_id:
+            return "unknown (the device does not report a build id)"
+        if self.program.elf.build_id_source != "gnu":
+            return "unknown (the ELF has no GNU build-id note; link with -Wl,--build-id)"
+        if dev_id.lower() == elf_id.lower():
+            return "match"
+        text = (
+            f"the device runs a different build (device build id {dev_id[:16]}…, ELF {elf_id[:16]}…): "
+            "flash this ELF or open the ELF the device was built from."
+        )
+        if mode == "error":
+            raise SessionError(text)
+        self.on_message("warning", text)
+        return "MISMATCH"
+
+    # -- watches ----------------------------------------------------------------------------
+    def compile(self, text: str) -> Any:
+        from firmwatch.symbols.expr import compile_expression
+
+        return compile_expression(self.program, text)
+
+    def add_watch(self, text: str, rate_hz: float | None = None) -> Watch:
+        text = text.strip()
+        rate = self._check_rate(rate_hz if rate_hz is not None else self.default_rate)
+        with self._lock:
+            existing = self.find_watch(text)
+            if existing is not None:
+                if rate_hz is not None and existing.rate_hz != rate:
+                    existing.rate_hz = rate
+                    existing.stats.reset_window()
+                    self._replan()
+                return existing
+            compiled = self.compile(text)
+            bound = compiled.bind(self.target.read)
+            w = Watch(self._next_id, text, compiled, rate)
+            self._next_id += 1
+            self.watches[w.id] = w
+            self._bound[w.id] = bound
+            self._replan()
+            return w
+
+    def find_watch(self, key: str | int) -> Watch | None:
+        if isinstance(key, int):
+            return self.watches.get(key)
+        key = key.strip()
+        for w in self.watches.values():
+            if w.text == key:
+                return w
+        return None
+
+    def remove_watch(self, key: str | int) -> int:
+        """Remove one watch, or every watch for ``"all"``; returns how many were removed."""
+        with self._lock:
+            if key == "all":
+                ids = list(self.watches)
+            else:
+                w = self.find_watch(key)
+                if w is None:
+                    raise SessionError(f"'{key}' is not being watched; 'list' shows the watches.")
+                ids = [w.id]
+            for i in ids:
+                self.watches.pop(i, None)
+                self._bound.pop(i, None)
+                self._polled.pop(i, None)
+            self._replan()
+            return len(ids)
+
+    def set_rate(self, key: str | int, rate_hz: float) -> Watch:
+        rate = self._check_rate(rate_hz)
+        with self._lock:
+            w = self.find_watch(key)
+            if w is None:
+                raise SessionError(f"'{key}' is not being watched; add it first.")
+            w.rate_hz = rate
+            w.stats.reset_window()
+            self._replan()
+            return w
+
+    def _check_rate(self, rate: float) -> float:
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise SessionError(f"'{rate}' is not a rate; give a number of samples per second, e.g. 100.") from None
+        limit = float(self.info.tick_hz or 1000)
+        if not rate > 0:
+            raise SessionError(f"a rate must be above 0 Hz (got {rate:g}).")
+        if rate > limit:
+            raise SessionError(f"{rate:g} Hz is above what the target can sample ({limit:g} Hz); choose {limit:g} or less.")
+        return rate
+
+    def polled_reason(self, watch: Watch) -> str | None:
+        return self._polled.get(watch.id)
+
+    # -- one-shot reads and writes ----------------------------------------------------------
+    def evaluate(self, text: str) -> Any:
+        """Read an expression once (not sampled)."""
+        return self.compile(text).evaluate(self.target.read)
+
+    def write(self, text: str, value_text: str) -> Any:
+        """Write ``value_text`` into the object ``text`` names; returns the value read back."""
+        from firmwatch.symbols.codec import plan_write
+
+        compiled = self.compile(text)
+        if getattr(compiled, "read_only", False):
+            raise SessionError(f"'{text}' is const data (in flash or a read-only region) and cannot be written.")
+        writes = plan_write(self.program, compiled, value_text, self.target.read)
+        for address, data in writes:
+            back = self.target.write(address, data)
+            if back != data:
+                raise SessionError(
+                    f"wrote {data.hex()} to 0x{address:x} but read back {back.hex()}: the target did not "
+                    "keep the value (a register, or firmware overwriting it)."
+                )
+        return compiled.evaluate(self.target.read)
+
+    # -- listeners and recording ------------------------------------------------------------
+    def add_listener(self, listener: SampleListener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: SampleListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def start_recording(self, path: str, session_id: str | None = None) -> Recorder:
+        with self._lock:
+            if self._recorder is not None:
+                raise SessionError(f"already recording to {self._recorder.path}; stop that recording first.")
+            self._recorder = Recorder(path, session_id)
+            return self._recorder
+
+    def stop_recording(self) -> Recorder | None:
+        with self._lock:
+            rec, self._recorder = self._recorder, None
+        if rec is not None:
+            rec.close()
+        return rec
+
+    # -- planning ---------------------------------------------------------------------------
+    def _limits(self) -> Limits:
+        i = self.info
+        return Limits(
+            max_streams=i.max_streams or 16,
+            max_regions=getattr(i, "max_regions", None) or 8,
+            max_stream_bytes=i.max_stream_bytes or 64,
+            max_rate_hz=float(i.tick_hz or 1000),
+        )
+
+    def _replan(self) -> None:
+        """Bring the device's streams in line with the watches (call with the lock held)."""
+        entries = []
+        for w in self.watches.values():
+            regions = tuple(PlannedRegion(r.address, r.size) for r in self._bound[w.id].regions)
+            entries.append((PlanEntry(w.id, regions), w.rate_hz))
+        if not self._streaming:
+            self._polled = {w.id: "the target cannot stream" for w in self.watches.values()}
+            return
+        plan = plan_streams(entries, self._limits())
+        wanted = {sp: None for sp in plan.streams}
+        # stop streams no longer wanted; keep the unchanged ones running (no gap in their data)
+        for sid, st in list(self._streams.items()):
+            if st.plan in wanted:
+                wanted.pop(st.plan)
+                continue
+            try:
+                self.target.stop_stream(sid)
+            except TargetError as e:
+                self.on_message("warning", str(e))
+            del self._streams[sid]
+        for sp in wanted:
+            regions = [Region(r.address, r.size) for r in sp.regions]
+            try:
+                sid = self.target.start_stream(regions, sp.rate_hz)
+            except TargetError as e:
+                for entry in sp.entries:
+                    self._polled[entry.watch_id] = str(e)
+                continue
+            slots = []
+            idx = 0
+            for entry in sp.entries:
+                w = self.watches[entry.watch_id]
+                slots.append((w, idx, len(entry.regions), self._bound[w.id]))
+                idx += len(entry.regions)
+            self._streams[sid] = _Stream(sp, sid, slots)
+        self._polled = dict(plan.polled)
+
+    # -- sample path (reader thread of the target) ----------------------------------------------
+    def _on_sample(self, sample: Sample) -> None:
+        st = self._streams.get(sample.stream)
+        if st is None:
+            return
+        events: list[SampleEvent] = []
+        for w, first, n, bound in st.slots:
+            chunks = sample.data[first : first + n]
+            w.update(bound, chunks, sample.target_time, sample.host_time)
+            if self._listeners or self._recorder is not None:
+                events.append(SampleEvent(w, sample.seq, sample.target_time, sample.host_time, chunks, bound))
+        if events:
+            self._dispatch(events)
+
+    def _dispatch(self, events: list[SampleEvent]) -> None:
+        rec = self._recorder
+        if rec is not None:
+            rows = []
+            for ev in events:
+                v = ev.value()
+                scalar = getattr(v, "scalar", None)
+                rows.append((ev.seq, ev.target_time, ev.host_time, ev.watch.text,
+                             scalar if scalar is not None else v.display()))
+            rec.write_many(rows)
+        for listener in list(self._listeners):
+            try:
+                listener(events)
+            except Exception as e:  # a broken listener must not stop sampling
+                self.on_message("error", f"a sample listener failed: {e}")
+
+    # -- maintenance thread: polling fallback and pointer re-binding ---------------------------
+    def _maintain(self) -> None:
+        next_due: dict[int, float] = {}
+        last_rebind = time.monotonic()
+        seq = 0
+        t0 = time.monotonic()
+        while not self._closed.is_set():
+            now = time.monotonic()
+            with self._lock:
+                polled = [(self.watches[i], self._bound[i]) for i in self._polled if i in self.watches]
+            sleep_until = now + 0.05
+            for w, bound in polled:
+                due = next_due.get(w.id, now)
+                if now >= due:
+                    try:
+                        chunks = tuple(self.target.read(r.address, r.size) for r in bound.regions)
+                    except TargetError as e:
+                        w.error = str(e)
+                    else:
+                        seq += 1
+                        tt = time.monotonic() - t0
+                        w.update(bound, chunks, tt)
+                        if self._listeners or self._recorder is not None:
+                            self._dispatch([SampleEvent(w, seq, tt, time.time(), chunks, bound)])
+                    due = max(due + 1.0 / w.rate_hz, now)
+                    next_due[w.id] = due
+                sleep_until = min(sleep_until, due)
+            if now - last_rebind >= self.REBIND_INTERVAL_S:
+                last_rebind = now
+                self._rebind_pointers()
+            self._closed.wait(max(0.0, sleep_until - time.monotonic()))
+
+    def _rebind_pointers(self) -> None:
+        """Re-follow pointers of watches like ``p->x``: the firmware may have moved ``p``."""
+        with self._lock:
+            changed = False
+            for w in list(self.watches.values()):
+                if w.compiled.static_regions() is not None:
+                    continue
+                try:
+                    bound = w.compiled.bind(self.target.read)
+                except Exception as e:  # a pointer that now points nowhere: report, keep old plan
+                    w.error = str(e)
+                    continue
+                if [(r.address, r.size) for r in bound.regions] != [
+                    (r.address, r.size) for r in self._bound[w.id].regions
+                ]:
+                    self._bound[w.id] = bound
+                    changed = True
+            if changed:
+                self._replan()
+
+    # -- listing ----------------------------------------------------------------------------
+    def list_symbols(self, pattern: str = "*") -> list[Any]:
+        return [v for v in self.program.variables if fnmatch.fnmatchcase(v.qualified, pattern)
+                or fnmatch.fnmatchcase(v.name, pattern)]
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self.stop_recording()
+        if self._streaming:
+            try:
+                self.target.stop_stream(None)
+            except TargetError:
+                pass
+        self._worker.join(timeout=2)
