@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmwatch.session.planner import Limits, PlanEntry, PlannedRegion, StreamPlan, plan_streams
+from firmwatch.session.raw import RawExpression, parse_raw
 from firmwatch.session.recorder import Recorder
 from firmwatch.session.watch import Watch
 from firmwatch.symbols.program import Program
@@ -111,6 +112,9 @@ class Session:
 
     # -- watches ----------------------------------------------------------------------------
     def compile(self, text: str) -> Any:
+        raw = parse_raw(text)
+        if raw is not None:
+            return RawExpression(text, raw[0], raw[1], self.program.elf.byteorder)
         from firmwatch.symbols.expr import compile_expression
 
         return compile_expression(self.program, text)

@@ -1,0 +1,268 @@
+"""The interactive watch REPL (the seed tool's ``list/watch/stop``, grown up).
+
+On a terminal the live table sits under the prompt and refreshes while you type; piped input
+(scripts, tests) gets plain line-by-line replies.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prompt_toolkit.completion import Completer, Completion
+
+from firmwatch.cli.table import render_ansi
+from firmwatch.errors import is_user_error
+from firmwatch.session.session import Session
+from firmwatch.symbols.types import PointerType, StructType
+
+COMMANDS = {
+    "list": "list [GLOB]          globals and statics matching GLOB, with address, size and type",
+    "watch": "watch EXPR [RATE_HZ] add a live watch (default rate from --rate)",
+    "stop": "stop EXPR|all        remove a watch, or all of them",
+    "write": "write EXPR VALUE     write VALUE into the object EXPR names and read it back",
+    "rate": "rate EXPR HZ         change a watch's sample rate",
+    "print": "print EXPR           read EXPR once",
+    "info": "info                 target, link and build-id status",
+    "hex": "hex on|off           show values in hex",
+    "show": "show                 print the table (useful when input is piped)",
+    "help": "help                 this list",
+    "quit": "quit                 end the session (also Ctrl-D)",
+}
+
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+class Repl:
+    def __init__(self, session: Session, out: Callable[[str], None] | None = None):
+        self.session = session
+        self.hex = False
+        self.out = out or (lambda s: print(s, flush=True))
+
+    # -- commands ---------------------------------------------------------------------------
+    def execute(self, line: str) -> bool:
+        """Run one command line; returns False when the user asked to quit."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        verb, _, rest = line.partition(" ")
+        verb = verb.lower()
+        rest = rest.strip()
+        try:
+            handler = getattr(self, f"cmd_{verb}", None)
+            if handler is None:
+                self.out(f"unknown command '{verb}'; type 'help' for the commands.")
+                return True
+            return handler(rest) is not False
+        except Exception as e:
+            if is_user_error(e):
+                self.out(f"error: {e}")
+                return True
+            raise
+
+    def cmd_help(self, rest: str) -> None:
+        self.out("\n".join(COMMANDS.values()))
+
+    def cmd_quit(self, rest: str) -> bool:
+        return False
+
+    cmd_exit = cmd_quit
+
+    def cmd_list(self, rest: str) -> None:
+        pattern = rest or "*"
+        if not any(c in pattern for c in "*?["):
+            pattern = f"*{pattern}*"
+        rows = [v for v in self.session.program.variables
+                if fnmatch.fnmatchcase(v.qualified, pattern) or fnmatch.fnmatchcase(v.name, pattern)]
+        types = self.session.program.types
+        for v in rows[:500]:
+            tname = types.name(v.type) if v.type is not None else f"<{v.size} bytes>"
+            self.out(f"0x{v.address:08x} {v.size if v.size is not None else '?':>6}  {v.qualified}  {tname}")
+        if len(rows) > 500:
+            self.out(f"… {len(rows) - 500} more; narrow the pattern.")
+        if not rows:
+            self.out(f"no symbol matches '{rest}'.")
+
+    def cmd_watch(self, rest: str) -> None:
+        if not rest:
+            self.out("usage: " + COMMANDS["watch"])
+            return
+        expr, rate = _split_rate(rest)
+        w = self.session.add_watch(expr, rate)
+        note = self.session.polled_reason(w)
+        self.out(f"watching {w.text} at {w.rate_hz:g} Hz" + (f" (polled: {note})" if note else ""))
+
+    def cmd_stop(self, rest: str) -> None:
+        if not rest:
+            self.out("usage: " + COMMANDS["stop"])
+            return
+        n = self.session.remove_watch("all" if rest.lower() == "all" else rest)
+        self.out(f"stopped {n} watch{'es' if n != 1 else ''}")
+
+    def cmd_rate(self, rest: str) -> None:
+        expr, rate = _split_rate(rest)
+        if rate is None:
+            self.out("usage: " + COMMANDS["rate"])
+            return
+        w = self.session.set_rate(expr, rate)
+        self.out(f"{w.text} now at {w.rate_hz:g} Hz")
+
+    def cmd_write(self, rest: str) -> None:
+        expr, value = _split_value(rest)
+        if not expr or not value:
+            self.out("usage: " + COMMANDS["write"])
+            return
+        v = self.session.write(expr, value)
+        self.out(f"{expr} = {v.display(hex=self.hex)}")
+
+    def cmd_print(self, rest: str) -> None:
+        v = self.session.evaluate(rest)
+        self.out(f"{rest} = {v.display(hex=self.hex)}")
+
+    cmd_p = cmd_print
+
+    def cmd_hex(self, rest: str) -> None:
+        self.hex = rest.lower() not in ("off", "0", "no", "false")
+        self.out(f"hex {'on' if self.hex else 'off'}")
+
+    def cmd_info(self, rest: str) -> None:
+        s = self.session
+        i = s.info
+        st = s.target.stats()
+        self.out(f"target: {i.name}")
+        self.out(f"byte order {i.byteorder}, word size {i.word_size}, tick {i.tick_hz} Hz, "
+                 f"max streams {i.max_streams}, max bytes/stream {i.max_stream_bytes}")
+        self.out(f"build id: {s.build_id_status} (ELF {s.program.elf.build_id})")
+        self.out(f"samples {st.samples}, lost {st.lost}, corrupt frames {st.corrupt_frames}, "
+                 f"device dropped {st.device_dropped}, reconnects {st.reconnects}")
+
+    def cmd_show(self, rest: str) -> None:
+        self.out(render_ansi(self.session, hex_values=self.hex))
+
+    # -- loops ------------------------------------------------------------------------------
+    def run_piped(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            if not self.execute(line):
+                break
+
+    def run_terminal(self) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.formatted_text import ANSI
+        from prompt_toolkit.history import InMemoryHistory
+        from prompt_toolkit.patch_stdout import patch_stdout
+        from prompt_toolkit.shortcuts import print_formatted_text
+
+        def toolbar() -> Any:
+            try:
+                import shutil
+
+                width = shutil.get_terminal_size((120, 24)).columns
+                return ANSI(render_ansi(self.session, width=width, hex_values=self.hex))
+            except Exception as e:  # never let a render problem kill the prompt
+                return f"(table unavailable: {e})"
+
+        self.out = lambda s: print_formatted_text(s)
+        ps: PromptSession[str] = PromptSession(
+            history=InMemoryHistory(),
+            completer=SymbolCompleter(self.session),
+            complete_while_typing=False,
+            bottom_toolbar=toolbar,
+            refresh_interval=0.2,
+        )
+        with patch_stdout():
+            while True:
+                try:
+                    line = ps.prompt("firmwatch> ")
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C clears the line, as in a shell
+                except EOFError:
+                    break
+                if not self.execute(line):
+                    break
+
+    def run(self) -> None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            self.run_terminal()
+        else:
+            self.run_piped(sys.stdin)
+
+
+def _split_rate(text: str) -> tuple[str, float | None]:
+    parts = text.rsplit(None, 1)
+    if len(parts) == 2 and _NUMBER.match(parts[1]):
+        return parts[0], float(parts[1])
+    return text, None
+
+
+def _split_value(text: str) -> tuple[str, str]:
+    text = text.strip()
+    if text.endswith(("'", '"')):
+        q = text[-1]
+        start = text.rfind(" " + q)
+        if start > 0:
+            return text[:start].strip(), text[start + 1 :]
+    try:
+        parts = shlex.split(text, posix=False)
+    except ValueError:
+        parts = text.split()
+    if len(parts) < 2:
+        return text, ""
+    value = parts[-1]
+    return text[: text.rfind(value)].strip(), value
+
+
+class SymbolCompleter(Completer):
+    """Completes commands, symbol names, and struct members after ``.`` and ``->``."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._names = sorted({v.qualified for v in session.program.variables}
+                             | {v.name for v in session.program.variables})
+
+    def get_completions(self, document: Any, complete_event: Any) -> Iterable[Any]:
+        text = document.text_before_cursor
+        if " " not in text:
+            for c in COMMANDS:
+                if c.startswith(text):
+                    yield Completion(c, start_position=-len(text))
+            return
+        word = re.split(r"[\s(\[+\-*/&|^!~,=<>]", text)[-1]
+        m = re.match(r"^(.*?)(\.|->)([A-Za-z_]\w*)?$", word)
+        if m and m.group(1):
+            prefix = m.group(3) or ""
+            for name in self.members(m.group(1), m.group(2)):
+                if name.startswith(prefix):
+                    yield Completion(name, start_position=-len(prefix))
+            return
+        for name in self._names:
+            if name.startswith(word):
+                yield Completion(name, start_position=-len(word))
+
+    def members(self, base: str, op: str) -> list[str]:
+        try:
+            compiled = self.session.compile(base)
+        except Exception:
+            return []
+        types = self.session.program.types
+        t = types.resolved(compiled.type)
+        if op == "->" and isinstance(t, PointerType):
+            t = types.resolved(t.target)
+        if not isinstance(t, StructType):
+            return []
+        out: list[str] = []
+
+        def collect(st: StructType) -> None:
+            for m in st.members:
+                if m.name:
+                    out.append(m.name)
+                else:  # anonymous struct/union: its members are reachable directly
+                    inner = types.resolved(m.type)
+                    if isinstance(inner, StructType):
+                        collect(inner)
+
+        collect(t)
+        return out

@@ -1,0 +1,86 @@
+"""Raw address watches (``0x20000010:4``): memory with no symbol, as the seed collector allowed.
+
+They mimic the compiled-expression interface the session uses (``static_regions``, ``bind``,
+``evaluate``) so the rest of the session needs no special case. Sizes 1, 2, 4 and 8 decode to
+unsigned integers in the target's byte order; other sizes stay hex.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from firmwatch.targets.base import Region
+
+RAW_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*:\s*(\d+)\s*$")
+
+
+def parse_raw(text: str) -> tuple[int, int] | None:
+    m = RAW_RE.match(text)
+    if not m:
+        return None
+    return int(m.group(1), 0), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class RawValue:
+    address: int
+    raw: bytes
+    byteorder: str
+
+    @property
+    def scalar(self) -> int | str:
+        if len(self.raw) in (1, 2, 4, 8):
+            return int.from_bytes(self.raw, self.byteorder)  # type: ignore[arg-type]
+        return self.raw.hex()
+
+    @property
+    def type_name(self) -> str:
+        return f"{len(self.raw)} bytes"
+
+    @property
+    def is_aggregate(self) -> bool:
+        return False
+
+    def display(self, hex: bool = False) -> str:
+        s = self.scalar
+        if isinstance(s, int):
+            return f"0x{s:0{2 * len(self.raw)}x}" if hex else str(s)
+        return s
+
+    def children(self, start: int = 0, count: int | None = None) -> list:
+        return []
+
+
+@dataclass(frozen=True)
+class RawBound:
+    regions: list[Region]
+    byteorder: str
+
+    def decode(self, chunks: Sequence[bytes]) -> RawValue:
+        return RawValue(self.regions[0].address, chunks[0], self.byteorder)
+
+
+class RawExpression:
+    def __init__(self, text: str, address: int, size: int, byteorder: str):
+        if size <= 0:
+            raise ValueError(f"'{text}': a raw watch needs a size above 0")
+        self.text = text
+        self.address = address
+        self.size = size
+        self.type = None
+        self.type_name = f"{size} bytes"
+        self.format = None
+        self.read_only = False
+        self.is_lvalue = True
+        self._bound = RawBound([Region(address, size)], byteorder)
+
+    def static_regions(self) -> list[Region]:
+        return list(self._bound.regions)
+
+    def bind(self, read: Callable[[int, int], bytes]) -> RawBound:
+        return self._bound
+
+    def evaluate(self, read: Callable[[int, int], bytes]) -> RawValue:
+        return self._bound.decode([read(self.address, self.size)])
