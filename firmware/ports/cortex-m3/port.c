@@ -1,0 +1,152 @@
+/*
+ * firmwatch on ARM Cortex-M3, QEMU `mps2-an385`.
+ *
+ *   UART0 (CMSDK APB UART at 0x40004000): RX interrupt feeds fw_rx_byte(); TX is drained from
+ *     the main loop with fw_tx_byte() while the UART accepts bytes, so output never blocks the
+ *     application (the core drops and counts what does not fit its ring).
+ *   SysTick at FW_TICK_HZ from the 25 MHz core clock: fw_tick() + demo_tick_1khz().
+ *   Critical sections: PRIMASK (cpsid i), nestable.
+ *   Idle: WFI when nothing is pending, so an emulator does not burn a host core.
+ */
+#include <stdint.h>
+
+#include "demo.h"
+#include "firmwatch.h"
+
+#define CPU_HZ 25000000u
+
+#define REG(addr) (*(volatile uint32_t *)(addr))
+
+/* CMSDK APB UART */
+#define UART0_BASE 0x40004000u
+#define UART_DATA REG(UART0_BASE + 0x00)
+#define UART_STATE REG(UART0_BASE + 0x04)
+#define UART_CTRL REG(UART0_BASE + 0x08)
+#define UART_INTCLEAR REG(UART0_BASE + 0x0C)
+#define UART_BAUDDIV REG(UART0_BASE + 0x10)
+#define UART_STATE_TXFULL (1u << 0)
+#define UART_STATE_RXFULL (1u << 1)
+#define UART_CTRL_TX_EN (1u << 0)
+#define UART_CTRL_RX_EN (1u << 1)
+#define UART_CTRL_RX_INT_EN (1u << 3)
+#define UART_INT_RX (1u << 1)
+#define UART0_RX_IRQ 0u
+
+/* SysTick and NVIC */
+#define SYST_CSR REG(0xE000E010u)
+#define SYST_RVR REG(0xE000E014u)
+#define SYST_CVR REG(0xE000E018u)
+#define NVIC_ISER0 REG(0xE000E100u)
+
+/* ---- linker-script symbols ---- */
+extern const uint8_t __build_id_start[], __build_id_end[];
+extern uint8_t __data_start[], __bss_end[];
+extern const uint8_t __rodata_start[], __rodata_end[];
+
+/* ---- critical section (nestable: only the outermost exit re-enables) ---- */
+static uint32_t crit_saved_primask;
+static uint32_t crit_depth;
+
+void fw_port_critical_enter(void)
+{
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask)::"memory");
+    if (crit_depth++ == 0)
+        crit_saved_primask = primask;
+}
+
+void fw_port_critical_exit(void)
+{
+    if (--crit_depth == 0 && !(crit_saved_primask & 1u))
+        __asm__ volatile("cpsie i" ::: "memory");
+}
+
+/* The main loop drains TX on every pass; waking it is all a kick has to do, and any
+ * interrupt (the one that produced the output included) already does. */
+void fw_port_tx_ready(void) {}
+
+/* ---- interrupts ---- */
+static volatile uint32_t rx_pending;
+
+void systick_handler(void)
+{
+    fw_tick();
+    demo_tick_1khz();
+}
+
+void uart0_rx_handler(void)
+{
+    UART_INTCLEAR = UART_INT_RX;
+    while (UART_STATE & UART_STATE_RXFULL)
+        fw_rx_byte((uint8_t)UART_DATA);
+    rx_pending = 1;
+}
+
+/* ---- build id: the descriptor of the GNU note (skip namesz/descsz/type and the name) ---- */
+static void build_id(const uint8_t **id, uint8_t *len)
+{
+    *id = 0;
+    *len = 0;
+    if (__build_id_end - __build_id_start < 12)
+        return;
+    const uint32_t *hdr = (const uint32_t *)__build_id_start;
+    uint32_t namesz = hdr[0], descsz = hdr[1];
+    const uint8_t *desc = __build_id_start + 12 + ((namesz + 3u) & ~3u);
+    if (desc + descsz > __build_id_end || descsz > 255u)
+        return;
+    *id = desc;
+    *len = (uint8_t)descsz;
+}
+
+static fw_region_t regions[2];
+static fw_config_t config;
+
+static void uart_drain_tx(void)
+{
+    while (!(UART_STATE & UART_STATE_TXFULL)) {
+        int b = fw_tx_byte();
+        if (b < 0)
+            return;
+        UART_DATA = (uint32_t)b;
+    }
+}
+
+int main(void)
+{
+    /* .data and .bss are contiguous in RAM: one read/write region; constants read-only. */
+    regions[0] = (fw_region_t){(uint32_t)(uintptr_t)__data_start,
+                               (uint32_t)(__bss_end - __data_start), FW_ACCESS_READ | FW_ACCESS_WRITE};
+    regions[1] = (fw_region_t){(uint32_t)(uintptr_t)__rodata_start,
+                               (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
+    config.regions = regions;
+    config.nregions = 2;
+    build_id(&config.build_id, &config.build_id_len);
+    config.word_size = 4;
+    config.big_endian = 0;
+    config.addr_offset = 0;
+
+    UART_BAUDDIV = 16; /* the smallest divider the CMSDK UART accepts; QEMU has no baud limit */
+    UART_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_INT_EN;
+
+    fw_init(&config);
+    demo_init();
+
+    NVIC_ISER0 = 1u << UART0_RX_IRQ;
+    SYST_RVR = CPU_HZ / FW_TICK_HZ - 1u;
+    SYST_CVR = 0;
+    SYST_CSR = 7u; /* core clock, interrupt, enable */
+
+    for (;;) {
+        fw_poll();
+        uart_drain_tx();
+        demo_loop();
+
+        /* Sleep until the next interrupt unless input arrived since fw_poll() looked.  WFI
+         * wakes on a pending interrupt even with PRIMASK set, so nothing is missed. */
+        __asm__ volatile("cpsid i" ::: "memory");
+        if (!rx_pending)
+            __asm__ volatile("wfi");
+        rx_pending = 0;
+        __asm__ volatile("cpsie i" ::: "memory");
+    }
+}

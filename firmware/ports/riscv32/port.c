@@ -1,0 +1,211 @@
+/*
+ * firmwatch on RISC-V rv32imac, QEMU `virt`.
+ *
+ *   UART0 (NS16550A at 0x10000000, PLIC source 10): the RX interrupt feeds fw_rx_byte(); TX is
+ *     drained from the main loop into the 16-byte FIFO whenever it is empty, so output never
+ *     blocks the application.
+ *   CLINT machine timer (10 MHz mtime) at FW_TICK_HZ: fw_tick() + demo_tick_1khz().  mtimecmp
+ *     advances by a fixed step, so the long-run rate is exact even when a tick is served late.
+ *   Critical sections: mstatus.MIE, nestable.
+ *   Idle: WFI when nothing is pending.
+ */
+#include <stdint.h>
+
+#include "demo.h"
+#include "firmwatch.h"
+
+#define MTIME_HZ 10000000u
+
+#define REG8(addr) (*(volatile uint8_t *)(addr))
+#define REG32(addr) (*(volatile uint32_t *)(addr))
+
+/* NS16550A */
+#define UART_BASE 0x10000000u
+#define UART_RBR REG8(UART_BASE + 0)
+#define UART_THR REG8(UART_BASE + 0)
+#define UART_DLL REG8(UART_BASE + 0)
+#define UART_IER REG8(UART_BASE + 1)
+#define UART_DLM REG8(UART_BASE + 1)
+#define UART_FCR REG8(UART_BASE + 2)
+#define UART_LCR REG8(UART_BASE + 3)
+#define UART_MCR REG8(UART_BASE + 4)
+#define UART_LSR REG8(UART_BASE + 5)
+#define LSR_DR 0x01u
+#define LSR_THRE 0x20u
+#define UART_FIFO_DEPTH 16
+#define UART_IRQ 10u
+
+/* PLIC, hart 0 machine-mode context */
+#define PLIC_BASE 0x0C000000u
+#define PLIC_PRIORITY(irq) REG32(PLIC_BASE + 4u * (irq))
+#define PLIC_ENABLE0 REG32(PLIC_BASE + 0x2000u)
+#define PLIC_THRESHOLD REG32(PLIC_BASE + 0x200000u)
+#define PLIC_CLAIM REG32(PLIC_BASE + 0x200004u)
+
+/* CLINT */
+#define CLINT_MTIMECMP_LO REG32(0x02004000u)
+#define CLINT_MTIMECMP_HI REG32(0x02004004u)
+#define CLINT_MTIME_LO REG32(0x0200BFF8u)
+#define CLINT_MTIME_HI REG32(0x0200BFFCu)
+
+#define MSTATUS_MIE 0x8u
+#define MIE_MTIE (1u << 7)
+#define MIE_MEIE (1u << 11)
+#define MCAUSE_INTERRUPT 0x80000000u
+#define IRQ_M_TIMER 7u
+#define IRQ_M_EXT 11u
+
+/* ---- linker-script symbols ---- */
+extern const uint8_t __build_id_start[], __build_id_end[];
+extern uint8_t __data_start[], __bss_end[];
+extern const uint8_t __rodata_start[], __rodata_end[];
+
+/* ---- critical section (nestable: only the outermost exit re-enables) ---- */
+static uint32_t crit_saved_mstatus;
+static uint32_t crit_depth;
+
+void fw_port_critical_enter(void)
+{
+    uint32_t mstatus;
+    __asm__ volatile("csrrci %0, mstatus, 8" : "=r"(mstatus)::"memory");
+    if (crit_depth++ == 0)
+        crit_saved_mstatus = mstatus;
+}
+
+void fw_port_critical_exit(void)
+{
+    if (--crit_depth == 0 && (crit_saved_mstatus & MSTATUS_MIE))
+        __asm__ volatile("csrsi mstatus, 8" ::: "memory");
+}
+
+/* The main loop drains TX on every pass, and the interrupt that produced output wakes it. */
+void fw_port_tx_ready(void) {}
+
+/* ---- timer ---- */
+static uint64_t next_tick;
+
+static uint64_t mtime_read(void)
+{
+    uint32_t hi, lo;
+    do {
+        hi = CLINT_MTIME_HI;
+        lo = CLINT_MTIME_LO;
+    } while (hi != CLINT_MTIME_HI);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static void mtimecmp_write(uint64_t when)
+{
+    /* Raise the high word first so no intermediate value fires a spurious interrupt. */
+    CLINT_MTIMECMP_HI = 0xFFFFFFFFu;
+    CLINT_MTIMECMP_LO = (uint32_t)when;
+    CLINT_MTIMECMP_HI = (uint32_t)(when >> 32);
+}
+
+/* ---- interrupts ---- */
+static volatile uint32_t rx_pending;
+
+void trap_handler(void) __attribute__((interrupt("machine"), aligned(4)));
+void trap_handler(void)
+{
+    uint32_t mcause;
+    __asm__ volatile("csrr %0, mcause" : "=r"(mcause));
+    if (mcause == (MCAUSE_INTERRUPT | IRQ_M_TIMER)) {
+        next_tick += MTIME_HZ / FW_TICK_HZ;
+        mtimecmp_write(next_tick);
+        fw_tick();
+        demo_tick_1khz();
+    } else if (mcause == (MCAUSE_INTERRUPT | IRQ_M_EXT)) {
+        uint32_t irq = PLIC_CLAIM;
+        if (irq == UART_IRQ) {
+            while (UART_LSR & LSR_DR)
+                fw_rx_byte(UART_RBR);
+            rx_pending = 1;
+        }
+        if (irq)
+            PLIC_CLAIM = irq;
+    } else {
+        /* A synchronous exception is a firmware bug: park here for the debugger. */
+        for (;;) {
+        }
+    }
+}
+
+/* ---- build id: the descriptor of the GNU note (skip namesz/descsz/type and the name) ---- */
+static void build_id(const uint8_t **id, uint8_t *len)
+{
+    *id = 0;
+    *len = 0;
+    if (__build_id_end - __build_id_start < 12)
+        return;
+    const uint32_t *hdr = (const uint32_t *)__build_id_start;
+    uint32_t namesz = hdr[0], descsz = hdr[1];
+    const uint8_t *desc = __build_id_start + 12 + ((namesz + 3u) & ~3u);
+    if (desc + descsz > __build_id_end || descsz > 255u)
+        return;
+    *id = desc;
+    *len = (uint8_t)descsz;
+}
+
+static fw_region_t regions[2];
+static fw_config_t config;
+
+static void uart_drain_tx(void)
+{
+    if (!(UART_LSR & LSR_THRE))
+        return;
+    for (int i = 0; i < UART_FIFO_DEPTH; i++) {
+        int b = fw_tx_byte();
+        if (b < 0)
+            return;
+        UART_THR = (uint8_t)b;
+    }
+}
+
+int main(void)
+{
+    regions[0] = (fw_region_t){(uint32_t)(uintptr_t)__data_start,
+                               (uint32_t)(__bss_end - __data_start), FW_ACCESS_READ | FW_ACCESS_WRITE};
+    regions[1] = (fw_region_t){(uint32_t)(uintptr_t)__rodata_start,
+                               (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
+    config.regions = regions;
+    config.nregions = 2;
+    build_id(&config.build_id, &config.build_id_len);
+    config.word_size = 4;
+    config.big_endian = 0;
+    config.addr_offset = 0;
+
+    UART_LCR = 0x80; /* divisor latch: QEMU has no baud limit, the divisor is for real parts */
+    UART_DLL = 1;
+    UART_DLM = 0;
+    UART_LCR = 0x03; /* 8N1 */
+    UART_FCR = 0x07; /* FIFOs on and cleared */
+    UART_MCR = 0x08; /* OUT2 gates the interrupt line on PC-style wiring */
+    UART_IER = 0x01; /* RX data available */
+
+    fw_init(&config);
+    demo_init();
+
+    PLIC_PRIORITY(UART_IRQ) = 1;
+    PLIC_THRESHOLD = 0;
+    PLIC_ENABLE0 = 1u << UART_IRQ;
+
+    next_tick = mtime_read() + MTIME_HZ / FW_TICK_HZ;
+    mtimecmp_write(next_tick);
+    __asm__ volatile("csrs mie, %0" ::"r"(MIE_MTIE | MIE_MEIE));
+    __asm__ volatile("csrsi mstatus, 8" ::: "memory");
+
+    for (;;) {
+        fw_poll();
+        uart_drain_tx();
+        demo_loop();
+
+        /* WFI wakes on a pending enabled interrupt even with mstatus.MIE clear, so input that
+         * arrived after fw_poll() looked is never left waiting for the next tick. */
+        __asm__ volatile("csrci mstatus, 8" ::: "memory");
+        if (!rx_pending)
+            __asm__ volatile("wfi");
+        rx_pending = 0;
+        __asm__ volatile("csrsi mstatus, 8" ::: "memory");
+    }
+}
