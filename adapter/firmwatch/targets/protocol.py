@@ -1,0 +1,719 @@
+"""Binary framing and messages of the streamer wire protocol v1 (docs/protocol.md).
+
+A frame is ``AA 55 | type | len:u16 | payload | crc:u16 | 0A`` with CRC-16/CCITT-FALSE over
+type, len and payload. ``binascii.crc_hqx(data, 0xFFFF)`` is exactly that CRC, computed in C,
+which is what lets the host ingest millions of samples per second in pure Python.
+
+Everything here is pure (no I/O): ``encode_frame``/``FrameDecoder`` move between bytes and
+``(type, payload)``; the message dataclasses pack and unpack payloads; ``SamplesUnpacker``
+splits SAMPLES payloads into per-stream region bytes with one precompiled ``struct`` per mask.
+"""
+
+from __future__ import annotations
+
+import struct
+from binascii import crc_hqx
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from firmwatch.targets.base import TargetError
+
+PROTOCOL_VERSION = 1
+SYNC = b"\xaa\x55"
+TERMINATOR = 0x0A
+FRAME_OVERHEAD = 8  # sync 2 + type 1 + len 2 + crc 2 + terminator 1
+MAX_LEN = 0xFFFF
+STOP_ALL = 0xFF
+
+# message types
+IDENTIFY = 0x01
+READ = 0x02
+WRITE = 0x03
+STREAM_START = 0x04
+STREAM_STOP = 0x05
+LIST = 0x06
+STATUS = 0x07
+MODE = 0x08
+ACK = 0x80
+IDENT = 0x81
+READ_DATA = 0x82
+WRITE_DATA = 0x83
+LIST_DATA = 0x86
+STATUS_DATA = 0x87
+SAMPLES = 0x90
+ERROR = 0xEE
+
+ACCESS_READ = 0x01
+ACCESS_WRITE = 0x02
+FLAG_BIG_ENDIAN = 0x01
+
+ERROR_NAMES: dict[int, str] = {
+    1: "BAD_COMMAND",
+    2: "BAD_LENGTH",
+    3: "NOT_READABLE",
+    4: "NOT_WRITABLE",
+    5: "NO_STREAM",
+    6: "TOO_MANY_REGIONS",
+    7: "STREAM_TOO_BIG",
+    8: "BAD_RATE",
+    9: "TOO_BIG",
+    10: "BAD_MODE",
+    11: "READBACK",
+}
+ERROR_CODES = {name: code for code, name in ERROR_NAMES.items()}
+
+
+class ProtocolError(TargetError):
+    """A frame or line that is well delimited but whose content does not follow the protocol."""
+
+
+def crc16(data: bytes | bytearray | memoryview) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor)."""
+    return crc_hqx(data, 0xFFFF)
+
+
+def encode_frame(msg_type: int, payload: bytes = b"") -> bytes:
+    n = len(payload)
+    if n > MAX_LEN:
+        raise ValueError(f"payload of {n} bytes does not fit a frame")
+    body = bytes((msg_type, n & 0xFF, n >> 8)) + payload
+    crc = crc_hqx(body, 0xFFFF)
+    return SYNC + body + bytes((crc & 0xFF, crc >> 8, TERMINATOR))
+
+
+class FrameDecoder:
+    """Streaming frame parser: feed it arbitrary chunks, get back complete ``(type, payload)``.
+
+    Bytes outside frames (text, line noise) are skipped and counted in ``skipped_bytes``. A
+    frame whose CRC or terminator is wrong, or whose length exceeds ``max_payload``, counts in
+    ``corrupt_frames`` and the scan restarts at the byte after its first byte, so a real frame
+    hidden behind a false sync is never lost.
+    """
+
+    __slots__ = ("_buf", "max_payload", "frames", "corrupt_frames", "skipped_bytes")
+
+    def __init__(self, max_payload: int = MAX_LEN):
+        self._buf = b""
+        self.max_payload = max_payload
+        self.frames = 0
+        self.corrupt_frames = 0
+        self.skipped_bytes = 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        buf = self._buf + data if self._buf else bytes(data)
+        out: list[tuple[int, bytes]] = []
+        n = len(buf)
+        pos = 0
+        find = buf.find
+        max_payload = self.max_payload
+        mv = memoryview(buf)
+        frames = corrupt = skipped = 0
+        while True:
+            i = find(SYNC, pos)
+            if i < 0:
+                # a trailing AA may be the first half of the next sync
+                keep = n - 1 if n and buf[n - 1] == 0xAA else n
+                skipped += keep - pos
+                pos = keep
+                break
+            skipped += i - pos
+            if i + 5 > n:
+                pos = i
+                break
+            ln = buf[i + 3] | (buf[i + 4] << 8)
+            if ln > max_payload:
+                corrupt += 1
+                pos = i + 1
+                continue
+            end = i + ln + 8
+            if end > n:
+                pos = i
+                break
+            if buf[end - 1] != TERMINATOR or crc_hqx(mv[i + 2 : end - 3], 0xFFFF) != (
+                buf[end - 3] | (buf[end - 2] << 8)
+            ):
+                corrupt += 1
+                pos = i + 1
+                continue
+            out.append((buf[i + 2], buf[i + 5 : end - 3]))
+            frames += 1
+            pos = end
+        mv.release()
+        self._buf = buf[pos:] if pos < n else b""
+        self.frames += frames
+        self.corrupt_frames += corrupt
+        self.skipped_bytes += skipped
+        return out
+
+    def flush_stale(self) -> list[tuple[int, bytes]]:
+        """Give up on a partial frame that will not complete (called when the link went quiet).
+
+        A corrupted length field can make the decoder wait for bytes that never come; counting
+        the partial frame as corrupt and rescanning after its first byte releases any real
+        frames behind it.
+        """
+        buf = self._buf
+        if len(buf) < 2 or not buf.startswith(SYNC):
+            self.skipped_bytes += len(buf) if buf[-1:] != b"\xaa" else len(buf) - 1
+            self._buf = buf[-1:] if buf[-1:] == b"\xaa" else b""
+            return []
+        self.corrupt_frames += 1
+        self._buf = b""
+        return self.feed(buf[1:])
+
+    def reset(self) -> None:
+        self._buf = b""
+
+
+# ---------------------------------------------------------------------------------------------
+# messages
+
+
+class _Reader:
+    """Cursor over a payload that raises ProtocolError instead of struct.error on short input."""
+
+    __slots__ = ("buf", "pos", "what")
+
+    def __init__(self, buf: bytes, what: str):
+        self.buf = buf
+        self.pos = 0
+        self.what = what
+
+    def take(self, fmt: struct.Struct) -> tuple[int, ...]:
+        try:
+            vals = fmt.unpack_from(self.buf, self.pos)
+        except struct.error:
+            raise ProtocolError(
+                f"the device sent a truncated {self.what} message; check the firmware version"
+            ) from None
+        self.pos += fmt.size
+        return vals
+
+    def bytes(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            raise ProtocolError(
+                f"the device sent a truncated {self.what} message; check the firmware version"
+            )
+        b = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return b
+
+    def rest(self) -> bytes:
+        b = self.buf[self.pos :]
+        self.pos = len(self.buf)
+        return b
+
+    def end(self) -> None:
+        if self.pos != len(self.buf):
+            raise ProtocolError(
+                f"the device sent {len(self.buf) - self.pos} unexpected bytes after a {self.what} message; "
+                "check the firmware version"
+            )
+
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_TAG_U32 = struct.Struct("<BI")
+_TAG_U8 = struct.Struct("<BB")
+_REGION = struct.Struct("<IH")
+_IDENT_HEAD = struct.Struct("<BBBBBIBBHHH")
+_IDENT_REGION = struct.Struct("<IIB")
+_READ = struct.Struct("<BIH")
+_STREAM_HEAD = struct.Struct("<BBIB")
+_LIST_STREAM = struct.Struct("<BIB")
+_STATUS_HEAD = struct.Struct("<BIIIHHHIB")
+_STATUS_STREAM = struct.Struct("<BI")
+_ERROR = struct.Struct("<BBI")
+_SAMPLES_HEAD = struct.Struct("<HI")
+
+
+@dataclass(slots=True)
+class Message:
+    TYPE: ClassVar[int] = -1
+
+    def pack(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Message:
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        return encode_frame(self.TYPE, self.pack())
+
+
+@dataclass(slots=True)
+class _TagOnly(Message):
+    tag: int = 0
+
+    def pack(self) -> bytes:
+        return bytes((self.tag,))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Message:
+        r = _Reader(payload, cls.__name__)
+        (tag,) = r.take(_U8)
+        r.end()
+        return cls(tag)
+
+
+@dataclass(slots=True)
+class Identify(_TagOnly):
+    TYPE: ClassVar[int] = IDENTIFY
+
+
+@dataclass(slots=True)
+class ListStreams(_TagOnly):
+    TYPE: ClassVar[int] = LIST
+
+
+@dataclass(slots=True)
+class Status(_TagOnly):
+    TYPE: ClassVar[int] = STATUS
+
+
+@dataclass(slots=True)
+class Ack(_TagOnly):
+    TYPE: ClassVar[int] = ACK
+
+
+@dataclass(slots=True)
+class Read(Message):
+    TYPE: ClassVar[int] = READ
+    tag: int
+    addr: int
+    size: int
+
+    def pack(self) -> bytes:
+        return _READ.pack(self.tag, self.addr, self.size)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Read:
+        r = _Reader(payload, "READ")
+        vals = r.take(_READ)
+        r.end()
+        return cls(*vals)
+
+
+@dataclass(slots=True)
+class _TagAddrData(Message):
+    tag: int
+    addr: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return _TAG_U32.pack(self.tag, self.addr) + bytes(self.data)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Message:
+        r = _Reader(payload, cls.__name__)
+        tag, addr = r.take(_TAG_U32)
+        return cls(tag, addr, r.rest())
+
+
+@dataclass(slots=True)
+class Write(_TagAddrData):
+    TYPE: ClassVar[int] = WRITE
+
+
+@dataclass(slots=True)
+class ReadData(_TagAddrData):
+    TYPE: ClassVar[int] = READ_DATA
+
+
+@dataclass(slots=True)
+class WriteData(_TagAddrData):
+    TYPE: ClassVar[int] = WRITE_DATA
+
+
+@dataclass(slots=True)
+class StreamDef:
+    stream: int
+    rate_mhz: int
+    regions: tuple[tuple[int, int], ...]  # (addr, size)
+
+
+def _pack_regions(regions: Sequence[tuple[int, int]]) -> bytes:
+    return b"".join(_REGION.pack(a, s) for a, s in regions)
+
+
+def _take_regions(r: _Reader, n: int) -> tuple[tuple[int, int], ...]:
+    return tuple(r.take(_REGION) for _ in range(n))  # type: ignore[misc]
+
+
+@dataclass(slots=True)
+class StreamStart(Message):
+    TYPE: ClassVar[int] = STREAM_START
+    tag: int
+    stream: int
+    rate_mhz: int
+    regions: tuple[tuple[int, int], ...]
+
+    def pack(self) -> bytes:
+        return _STREAM_HEAD.pack(self.tag, self.stream, self.rate_mhz, len(self.regions)) + _pack_regions(
+            self.regions
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> StreamStart:
+        r = _Reader(payload, "STREAM_START")
+        tag, stream, rate, n = r.take(_STREAM_HEAD)
+        regions = _take_regions(r, n)
+        r.end()
+        return cls(tag, stream, rate, regions)
+
+
+@dataclass(slots=True)
+class StreamStop(Message):
+    TYPE: ClassVar[int] = STREAM_STOP
+    tag: int
+    stream: int  # STOP_ALL = every stream
+
+    def pack(self) -> bytes:
+        return _TAG_U8.pack(self.tag, self.stream)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> StreamStop:
+        r = _Reader(payload, "STREAM_STOP")
+        vals = r.take(_TAG_U8)
+        r.end()
+        return cls(*vals)
+
+
+@dataclass(slots=True)
+class Mode(Message):
+    TYPE: ClassVar[int] = MODE
+    tag: int
+    mode: int  # 0 text, 1 binary
+
+    def pack(self) -> bytes:
+        return _TAG_U8.pack(self.tag, self.mode)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Mode:
+        r = _Reader(payload, "MODE")
+        vals = r.take(_TAG_U8)
+        r.end()
+        return cls(*vals)
+
+
+@dataclass(slots=True, frozen=True)
+class IdentRegion:
+    start: int
+    size: int
+    access: int
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.access & ACCESS_READ)
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.access & ACCESS_WRITE)
+
+
+@dataclass(slots=True)
+class Ident(Message):
+    TYPE: ClassVar[int] = IDENT
+    tag: int
+    proto_version: int
+    flags: int
+    word_size: int
+    addr_size: int
+    tick_hz: int
+    max_streams: int
+    max_regions: int
+    max_stream_bytes: int
+    max_payload: int
+    tx_size: int
+    build_id: bytes
+    regions: list[IdentRegion] = field(default_factory=list)
+
+    @property
+    def big_endian(self) -> bool:
+        return bool(self.flags & FLAG_BIG_ENDIAN)
+
+    @property
+    def mask_bytes(self) -> int:
+        return (self.max_streams + 7) // 8
+
+    def pack(self) -> bytes:
+        head = _IDENT_HEAD.pack(
+            self.tag,
+            self.proto_version,
+            self.flags,
+            self.word_size,
+            self.addr_size,
+            self.tick_hz,
+            self.max_streams,
+            self.max_regions,
+            self.max_stream_bytes,
+            self.max_payload,
+            self.tx_size,
+        )
+        regions = b"".join(_IDENT_REGION.pack(r.start, r.size, r.access) for r in self.regions)
+        return head + bytes((len(self.build_id),)) + self.build_id + bytes((len(self.regions),)) + regions
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Ident:
+        r = _Reader(payload, "IDENT")
+        head = r.take(_IDENT_HEAD)
+        (n,) = r.take(_U8)
+        build_id = r.bytes(n)
+        (nreg,) = r.take(_U8)
+        regions = [IdentRegion(*r.take(_IDENT_REGION)) for _ in range(nreg)]
+        r.end()
+        return cls(*head, build_id, regions)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class ListData(Message):
+    TYPE: ClassVar[int] = LIST_DATA
+    tag: int
+    streams: list[StreamDef] = field(default_factory=list)
+
+    def pack(self) -> bytes:
+        parts = [bytes((self.tag, len(self.streams)))]
+        for s in self.streams:
+            parts.append(_LIST_STREAM.pack(s.stream, s.rate_mhz, len(s.regions)))
+            parts.append(_pack_regions(s.regions))
+        return b"".join(parts)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> ListData:
+        r = _Reader(payload, "LIST_DATA")
+        tag, n = r.take(_TAG_U8)
+        streams = []
+        for _ in range(n):
+            sid, rate, nreg = r.take(_LIST_STREAM)
+            streams.append(StreamDef(sid, rate, _take_regions(r, nreg)))
+        r.end()
+        return cls(tag, streams)
+
+
+@dataclass(slots=True)
+class StatusData(Message):
+    TYPE: ClassVar[int] = STATUS_DATA
+    tag: int
+    dropped: int
+    overflows: int
+    rx_errors: int
+    tx_used: int
+    tx_size: int
+    tx_high_water: int
+    ticks: int
+    stream_dropped: dict[int, int] = field(default_factory=dict)  # stream id -> samples dropped
+
+    def pack(self) -> bytes:
+        head = _STATUS_HEAD.pack(
+            self.tag,
+            self.dropped,
+            self.overflows,
+            self.rx_errors,
+            self.tx_used,
+            self.tx_size,
+            self.tx_high_water,
+            self.ticks,
+            len(self.stream_dropped),
+        )
+        return head + b"".join(_STATUS_STREAM.pack(s, d) for s, d in self.stream_dropped.items())
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> StatusData:
+        r = _Reader(payload, "STATUS_DATA")
+        *head, n = r.take(_STATUS_HEAD)
+        streams = dict(r.take(_STATUS_STREAM) for _ in range(n))  # type: ignore[misc]
+        r.end()
+        return cls(*head, stream_dropped=streams)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Error(Message):
+    TYPE: ClassVar[int] = ERROR
+    tag: int
+    code: int
+    detail: int
+
+    @property
+    def name(self) -> str:
+        return ERROR_NAMES.get(self.code, f"ERROR_{self.code}")
+
+    def pack(self) -> bytes:
+        return _ERROR.pack(self.tag, self.code, self.detail)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Error:
+        r = _Reader(payload, "ERROR")
+        vals = r.take(_ERROR)
+        r.end()
+        return cls(*vals)
+
+
+@dataclass(slots=True)
+class Samples(Message):
+    """A SAMPLES frame before it is split by stream (that needs the host's stream table)."""
+
+    TYPE: ClassVar[int] = SAMPLES
+    seq: int
+    ticks: int
+    mask: int  # bit s set <=> stream s present (mask byte s // 8, bit s % 8)
+    body: bytes  # the present streams' region bytes, concatenated in ascending stream order
+    mask_bytes: int = 2
+
+    @property
+    def streams(self) -> list[int]:
+        return mask_streams(self.mask)
+
+    def pack(self) -> bytes:
+        return (
+            _SAMPLES_HEAD.pack(self.seq, self.ticks)
+            + self.mask.to_bytes(self.mask_bytes, "little")
+            + self.body
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes, mask_bytes: int = 2) -> Samples:  # type: ignore[override]
+        r = _Reader(payload, "SAMPLES")
+        seq, ticks = r.take(_SAMPLES_HEAD)
+        mask = int.from_bytes(r.bytes(mask_bytes), "little")
+        return cls(seq, ticks, mask, r.rest(), mask_bytes)
+
+    def split(self, sizes: Mapping[int, Sequence[int]]) -> dict[int, tuple[bytes, ...]]:
+        """Region bytes per stream, given each stream's region sizes."""
+        out: dict[int, tuple[bytes, ...]] = {}
+        pos = 0
+        for s in self.streams:
+            if s not in sizes:
+                raise UnknownStream(s)
+            regions = []
+            for size in sizes[s]:
+                regions.append(self.body[pos : pos + size])
+                pos += size
+            out[s] = tuple(regions)
+        if pos != len(self.body):
+            raise ProtocolError(
+                f"a SAMPLES frame holds {len(self.body)} data bytes where the stream table expects {pos}"
+            )
+        return out
+
+
+def mask_streams(mask: int) -> list[int]:
+    out = []
+    s = 0
+    while mask:
+        if mask & 1:
+            out.append(s)
+        mask >>= 1
+        s += 1
+    return out
+
+
+class UnknownStream(ProtocolError):
+    def __init__(self, stream: int):
+        super().__init__(f"the device sent samples of stream {stream}, which this host did not start")
+        self.stream = stream
+
+
+MESSAGE_TYPES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        Identify,
+        Read,
+        Write,
+        StreamStart,
+        StreamStop,
+        ListStreams,
+        Status,
+        Mode,
+        Ack,
+        Ident,
+        ReadData,
+        WriteData,
+        ListData,
+        StatusData,
+        Samples,
+        Error,
+    )
+}
+
+
+def decode_message(msg_type: int, payload: bytes, mask_bytes: int = 2) -> Message:
+    """Turn one frame's ``(type, payload)`` into its message dataclass."""
+    if msg_type == SAMPLES:
+        return Samples.unpack(payload, mask_bytes)
+    cls = MESSAGE_TYPES.get(msg_type)
+    if cls is None:
+        raise ProtocolError(
+            f"the device sent an unknown message type 0x{msg_type:02X}; check the firmware version"
+        )
+    return cls.unpack(payload)
+
+
+# ---------------------------------------------------------------------------------------------
+# the sample fast path
+
+
+class SamplesUnpacker:
+    """Splits SAMPLES payloads into per-stream region bytes at C speed.
+
+    For every distinct mask it compiles one ``struct.Struct`` (``<HI{m}s{size}s...``) so a
+    whole frame is decoded in a single ``unpack`` call, plus the slice bounds of each stream
+    in the resulting tuple. The cache is rebuilt whenever the stream table changes.
+    """
+
+    __slots__ = ("mask_bytes", "_sizes", "_plans")
+
+    def __init__(self, mask_bytes: int, sizes: Mapping[int, Sequence[int]] | None = None):
+        self.mask_bytes = mask_bytes
+        self._sizes: dict[int, tuple[int, ...]] = {}
+        self._plans: dict[bytes, tuple[struct.Struct, tuple[tuple[int, int, int], ...]]] = {}
+        if sizes:
+            self.set_streams(sizes)
+
+    def set_streams(self, sizes: Mapping[int, Sequence[int]]) -> None:
+        self._sizes = {s: tuple(v) for s, v in sizes.items()}
+        self._plans = {}
+
+    def _plan(self, mask_raw: bytes) -> tuple[struct.Struct, tuple[tuple[int, int, int], ...]]:
+        streams = mask_streams(int.from_bytes(mask_raw, "little"))
+        fmt = [f"<HI{self.mask_bytes}s"]
+        spans = []
+        idx = 3
+        for s in streams:
+            sizes = self._sizes.get(s)
+            if sizes is None:
+                raise UnknownStream(s)
+            fmt.extend(f"{n}s" for n in sizes)
+            spans.append((s, idx, idx + len(sizes)))
+            idx += len(sizes)
+        plan = (struct.Struct("".join(fmt)), tuple(spans))
+        self._plans[mask_raw] = plan
+        return plan
+
+    def unpack(self, payload: bytes) -> tuple[int, int, list[tuple[int, tuple[bytes, ...]]]]:
+        """``(seq, ticks, [(stream, (region bytes, ...)), ...])``."""
+        mb = self.mask_bytes
+        mask_raw = payload[6 : 6 + mb]
+        plan = self._plans.get(mask_raw)
+        if plan is None:
+            if len(mask_raw) != mb:
+                raise ProtocolError("the device sent a truncated SAMPLES message; check the firmware version")
+            plan = self._plan(mask_raw)
+        st, spans = plan
+        if len(payload) != st.size:
+            raise ProtocolError(
+                f"a SAMPLES frame holds {len(payload)} bytes where the stream table expects {st.size}; "
+                "check that no other program is talking to the device"
+            )
+        vals = st.unpack(payload)
+        return vals[0], vals[1], [(s, vals[a:b]) for s, a, b in spans]
+
+
+def region_sizes(streams: Iterable[tuple[int, Sequence[tuple[int, int]]]]) -> dict[int, tuple[int, ...]]:
+    return {sid: tuple(size for _, size in regions) for sid, regions in streams}

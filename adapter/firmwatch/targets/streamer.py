@@ -1,0 +1,864 @@
+"""``StreamerTarget``: the firmware memory streamer over a serial port, a pty or TCP.
+
+One object owns one link. A reader thread parses everything the device sends; commands are
+sent by the caller's thread and wait for the reply carrying their tag. Samples and link
+events are delivered through callbacks **on the reader thread**: keep them short and never
+call blocking methods of the same target from them (hand work to another thread instead).
+
+When the port disappears (USB re-enumeration, the simulator or TCP server restarting) the
+reader reports ``on_link("lost", ...)``, reopens the same port with backoff until ``close()``,
+identifies the device again, restarts the running streams under the same ids and reports
+``on_link("restored", ...)``. Commands issued meanwhile raise ``TargetLost``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import serial
+
+from firmwatch.targets import protocol as P
+from firmwatch.targets import textmode as T
+from firmwatch.targets.base import (
+    AccessRefused,
+    LinkStats,
+    MemoryRegion,
+    Region,
+    Sample,
+    SampleCallback,
+    Target,
+    TargetError,
+    TargetInfo,
+    TargetLost,
+)
+
+log = logging.getLogger(__name__)
+
+LinkCallback = Callable[[str, str], None]
+
+_POLL = 0.05  # reader wake-up period: bounds how long close() and stale-frame flushing wait
+_STALE_AFTER = 0.2  # a partial frame older than this on a quiet link is given up
+_BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass(slots=True)
+class _Stream:
+    regions: tuple[Region, ...]
+    rate_hz: float
+    device_id: int  # the device's id (equal to ours in binary mode; assigned by the device in text mode)
+
+
+class _Port:
+    """The open port plus the fastest way to read whatever has arrived from it.
+
+    pyserial's ``read(n)`` waits for ``n`` bytes and its socket ``in_waiting`` is 0 or 1, so the
+    reader selects on the underlying descriptor itself and takes everything pending at once.
+    """
+
+    def __init__(self, url: str, baud: int):
+        self.ser = serial.serial_for_url(url, baudrate=baud, timeout=_POLL, write_timeout=2.0)
+        self._sock: socket.socket | None = getattr(self.ser, "_socket", None)
+        self._fd: int | None = None
+        if self._sock is not None:
+            # request/reply round trips must not wait for Nagle
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            fd = getattr(self.ser, "fd", None)
+            self._fd = fd if isinstance(fd, int) else None
+
+    def read(self, timeout: float) -> bytes:
+        """Whatever is pending (waiting up to ``timeout``); raises OSError/SerialException when the link is gone."""
+        if self._sock is not None:
+            ready, _, _ = select.select([self._sock], [], [], timeout)
+            if not ready:
+                return b""
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                return b""
+            if not data:
+                raise serial.SerialException("the peer closed the connection")
+            return data
+        if self._fd is not None:
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            if not ready:
+                return b""
+            data = os.read(self._fd, 65536)
+            if not data:
+                raise serial.SerialException(
+                    "the device returned no data although it was ready (disconnected)"
+                )
+            return data
+        self.ser.timeout = timeout
+        return bytes(self.ser.read(max(1, self.ser.in_waiting)))
+
+    def write(self, data: bytes) -> None:
+        self.ser.write(data)
+
+    def discard_input(self) -> None:
+        self.ser.reset_input_buffer()
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:  # closing a port that already vanished may fail in many ways
+            pass
+
+
+class StreamerTarget(Target):
+    """A device running the firmwatch streamer core (docs/protocol.md), reached through pyserial.
+
+    ``port`` is a device path (``/dev/ttyACM0``, ``/dev/pts/3``) or any pyserial URL
+    (``socket://127.0.0.1:5000``, ``rfc2217://...``). ``mode`` is ``"auto"`` (binary, falling
+    back to text when the device does not answer binary), ``"binary"`` or ``"text"``.
+    The constructor connects and identifies the device, or raises ``TargetError``.
+    """
+
+    capabilities = frozenset({"read", "write", "stream"})
+
+    def __init__(
+        self,
+        port: str,
+        baud: int = 921600,
+        *,
+        mode: str = "auto",
+        timeout: float = 0.5,
+        retries: int = 3,
+        reconnect: bool = True,
+        on_link: LinkCallback | None = None,
+    ):
+        if mode not in ("auto", "binary", "text"):
+            raise ValueError(f"mode must be auto, binary or text, not {mode!r}")
+        self.url = port
+        self.baud = baud
+        self.timeout = timeout
+        self.retries = retries
+        self._want_mode = mode
+        self._reconnect = reconnect
+        self._link_callbacks: list[LinkCallback] = [on_link] if on_link else []
+        self._sample_callbacks: list[SampleCallback] = []
+
+        self._cond = threading.Condition()
+        self._cmd_lock = threading.RLock()
+        self._wlock = threading.Lock()
+        self._closed = threading.Event()
+        self._up = False
+        self._reader: threading.Thread | None = None
+        self._port: _Port | None = None
+
+        self.mode = "binary"
+        self._ident: P.Ident | None = None
+        self._decoder = P.FrameDecoder()
+        self._lines = T.LineDecoder()
+        self._unpacker = P.SamplesUnpacker(2)
+        self._layouts: dict[int, tuple[int, ...]] = {}  # every stream id ever defined -> region sizes
+        self._streams: dict[int, _Stream] = {}
+        self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
+        self._tag = 0
+        self._want_tag = -1
+        self._reply: P.Message | None = None
+        self._text_replies: deque[T.TextReply] = deque()
+        self._want_text = False
+
+        self._samples = 0
+        self._lost = 0
+        self._corrupt_before = 0  # corrupt frames of decoders replaced by reconnects
+        self._undecodable = 0
+        self._device_dropped = 0
+        self._reconnects = 0
+        self._last_seq: int | None = None
+        self._last_ticks = 0
+        self._tick_epoch = 0
+        self._tick_hz = 1000
+
+        try:
+            self._port = self._open_port()
+            with self._cmd_lock:
+                self._handshake()
+                self._command_ok(
+                    lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
+                )
+        except BaseException:
+            if self._port is not None:
+                self._port.close()
+            raise
+        self._up = True
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"firmwatch-streamer {port}", daemon=True
+        )
+        self._reader.start()
+
+    # ------------------------------------------------------------------ public API
+
+    def on_sample(self, callback: SampleCallback) -> None:
+        """Add a sample callback (called on the reader thread, once per stream per SAMPLES frame)."""
+        self._sample_callbacks.append(callback)
+
+    def on_link(self, callback: LinkCallback) -> None:
+        """Add a link callback: ``callback("lost" | "restored", one-sentence message)`` on the reader thread."""
+        self._link_callbacks.append(callback)
+
+    @property
+    def ident(self) -> P.Ident:
+        assert self._ident is not None
+        return self._ident
+
+    @property
+    def connected(self) -> bool:
+        return self._up
+
+    def info(self) -> TargetInfo:
+        ident = self.ident
+        suffix = " (text mode)" if self.mode == "text" else ""
+        return TargetInfo(
+            name=f"firmwatch streamer v{ident.proto_version} on {self.url}{suffix}",
+            byteorder="big" if ident.big_endian else "little",
+            word_size=ident.word_size,
+            build_id=ident.build_id.hex() if ident.build_id else None,
+            tick_hz=ident.tick_hz,
+            max_streams=ident.max_streams,
+            max_stream_bytes=ident.max_stream_bytes,
+            regions=[MemoryRegion(r.start, r.size, r.readable, r.writable) for r in ident.regions],
+            protocol_version=ident.proto_version,
+        )
+
+    def read(self, address: int, size: int) -> bytes:
+        self._check_range(address, size)
+        chunk = self._chunk_size()
+        out = bytearray()
+        pos = 0
+        while pos < size:
+            n = min(chunk, size - pos)
+            a = address + pos
+            reply = self._command(
+                lambda tag, a=a, n=n: P.Read(tag, a, n), f"read 0x{a:08X}", T.cmd_read(a, n), ("DATA",)
+            )
+            data = self._reply_data(reply, a, n, "read", address, size)
+            out += data
+            pos += n
+        return bytes(out)
+
+    def write(self, address: int, data: bytes) -> bytes:
+        """Write ``data``, return the bytes read back; retried writes are safe (same bytes, same place)."""
+        data = bytes(data)
+        self._check_range(address, len(data))
+        chunk = self._chunk_size()
+        out = bytearray()
+        for pos in range(0, len(data), chunk):
+            part = data[pos : pos + chunk]
+            a = address + pos
+            reply = self._command(
+                lambda tag, a=a, part=part: P.Write(tag, a, part),
+                f"write 0x{a:08X}",
+                T.cmd_write(a, part),
+                ("DATA",),
+            )
+            if isinstance(reply, P.Error) and reply.code == P.ERROR_CODES["READBACK"]:
+                # the write happened but a register or the firmware changed the value at once:
+                # what the caller wants to see is what is there now
+                out += self.read(a, len(part))
+                continue
+            out += self._reply_data(reply, a, len(part), "write", address, len(data))
+        return bytes(out)
+
+    def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
+        regions = tuple(Region(r.address, r.size) for r in regions)
+        ident = self.ident
+        self._validate_stream(regions, rate_hz)
+        with self._cmd_lock:
+            free = [s for s in range(ident.max_streams) if s not in self._streams]
+            if not free:
+                raise TargetError(
+                    f"all {ident.max_streams} streams of the device are in use; stop one before starting another."
+                )
+            sid = free[0]
+            self._start_on_device(sid, _Stream(regions, rate_hz, sid))
+            return sid
+
+    def stop_stream(self, stream: int | None = None) -> None:
+        with self._cmd_lock:
+            if stream is None:
+                self._command_ok(
+                    lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
+                )
+                self._streams.clear()
+                self._by_device_id.clear()
+                return
+            st = self._streams.get(stream)
+            if st is None:
+                raise TargetError(f"stream {stream} is not running; nothing to stop.")
+            dev = st.device_id
+            self._command_ok(lambda tag: P.StreamStop(tag, dev), f"stop stream {stream}", T.cmd_stop(dev))
+            self._streams.pop(stream, None)
+            self._by_device_id.pop(dev, None)
+
+    def streams(self) -> dict[int, tuple[tuple[Region, ...], float]]:
+        """The streams this host runs: id -> (regions, rate_hz)."""
+        return {sid: (st.regions, st.rate_hz) for sid, st in self._streams.items()}
+
+    def list_streams(self) -> list[P.StreamDef]:
+        """The streams the device says it runs (binary mode only)."""
+        if self.mode != "binary":
+            raise TargetError(
+                "listing the device's streams needs binary mode; this device answers in text mode."
+            )
+        reply = self._command(lambda tag: P.ListStreams(tag), "list streams", b"", ())
+        self._raise_for_error(reply, "list streams")
+        assert isinstance(reply, P.ListData)
+        return reply.streams
+
+    def status(self) -> P.StatusData:
+        """The device's STATUS: drops, overflows, rx errors, TX buffer use, per-stream drops."""
+        reply = self._command(
+            lambda tag: P.Status(tag), "read the device status", T.cmd_status(), ("STATUS",)
+        )
+        self._raise_for_error(reply, "read the device status")
+        if isinstance(reply, T.TextReply):
+            st = T.parse_status(reply)
+        else:
+            assert isinstance(reply, P.StatusData)
+            st = reply
+        self._device_dropped = st.dropped
+        return st
+
+    def stats(self, refresh_device: bool = False) -> LinkStats:
+        """Host-side counters; with ``refresh_device`` the device's own drop count is fetched first.
+
+        ``lost`` counts SAMPLES frames missing from the sequence (each may have carried samples
+        of several streams); ``corrupt_frames`` counts frames rejected by CRC/terminator/length.
+        """
+        if refresh_device and self._up:
+            self.status()
+        return LinkStats(
+            samples=self._samples,
+            lost=self._lost,
+            corrupt_frames=self._corrupt_before + self._decoder.corrupt_frames,
+            device_dropped=self._device_dropped,
+            reconnects=self._reconnects,
+        )
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        if self._up and self._streams:
+            try:  # leave the device quiet for the next user; best effort, never retried
+                self._send_frame(P.StreamStop(self._next_tag(), P.STOP_ALL).encode())
+            except Exception:
+                pass
+        self._closed.set()
+        with self._cond:
+            self._up = False
+            self._cond.notify_all()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2.0)
+        if self._port is not None:
+            self._port.close()
+
+    # ------------------------------------------------------------------ validation and helpers
+
+    def _chunk_size(self) -> int:
+        # READ_DATA/WRITE/WRITE_DATA carry tag + addr before the bytes
+        return max(1, self.ident.max_payload - 5) if self.mode == "binary" else 64
+
+    def _check_range(self, address: int, size: int) -> None:
+        if size < 0 or address < 0 or address + size > 1 << 32:
+            raise TargetError(f"0x{address:X}+{size} is not a valid 32-bit address range.")
+
+    def _validate_stream(self, regions: tuple[Region, ...], rate_hz: float) -> None:
+        ident = self.ident
+        if not regions:
+            raise TargetError("a stream needs at least one region to sample.")
+        for r in regions:
+            if r.size <= 0:
+                raise TargetError(f"the region at 0x{r.address:08X} has size {r.size}; give a positive size.")
+            self._check_range(r.address, r.size)
+        if not (rate_hz > 0) or rate_hz > ident.tick_hz:
+            raise TargetError(
+                f"the rate {rate_hz:g} Hz is outside what the device can sample (above 0, at most its tick rate "
+                f"{ident.tick_hz} Hz)."
+            )
+        if round(rate_hz * 1000) < 1:
+            raise TargetError(f"the rate {rate_hz:g} Hz is below the protocol's resolution of 0.001 Hz.")
+        if self.mode == "text" and len(regions) != 1:
+            raise TargetError(
+                "this device answers only in text mode, which streams one region per stream; "
+                "start one stream per region or use firmware that speaks binary mode."
+            )
+        if len(regions) > ident.max_regions:
+            raise TargetError(
+                f"a stream of {len(regions)} regions exceeds the device's limit of {ident.max_regions} regions per "
+                "stream; split it into several streams."
+            )
+        total = sum(r.size for r in regions)
+        if total > ident.max_stream_bytes:
+            raise TargetError(
+                f"a stream of {total} bytes exceeds the device's limit of {ident.max_stream_bytes} bytes per sample; "
+                "split it into several streams."
+            )
+        if self.mode == "binary":
+            # all due streams share one SAMPLES frame, which must fit the device's payload limit
+            running = sum(sum(r.size for r in st.regions) for st in self._streams.values())
+            room = ident.max_payload - 6 - ident.mask_bytes
+            if running + total > room:
+                raise TargetError(
+                    f"streaming {total} more bytes would make a sample frame of {running + total} data bytes, over the "
+                    f"device's {room}; stop a stream or watch fewer variables."
+                )
+
+    def _refuse(self, err: P.Error, verb: str, address: int, size: int) -> TargetError:
+        span = f"0x{address:08X}..0x{address + max(size, 1) - 1:08X}"
+        if err.code == P.ERROR_CODES["NOT_READABLE"]:
+            return AccessRefused(
+                f"the device refused to {verb} {span}: 0x{err.detail:08X} is not inside a readable region "
+                "(see the region table in the device info).",
+                err.code,
+                err.detail,
+            )
+        if err.code == P.ERROR_CODES["NOT_WRITABLE"]:
+            return AccessRefused(
+                f"the device refused to {verb} {span}: 0x{err.detail:08X} is not inside a writable region "
+                "(const data or flash).",
+                err.code,
+                err.detail,
+            )
+        return AccessRefused(
+            f"the device refused to {verb} {span} with error {err.name} (detail 0x{err.detail:X}).",
+            err.code,
+            err.detail,
+        )
+
+    def _reply_data(
+        self, reply: P.Message | T.TextReply, a: int, n: int, verb: str, address: int, size: int
+    ) -> bytes:
+        if isinstance(reply, P.Error):
+            raise self._refuse(reply, verb, address, size)
+        if isinstance(reply, T.TextReply):
+            if reply.kind == "ERR":
+                raise self._refuse(T.parse_error(reply), verb, address, size)
+            d = T.parse_data(reply)
+            addr, data = d.addr, d.data
+        else:
+            assert isinstance(reply, P.ReadData | P.WriteData)
+            addr, data = reply.addr, reply.data
+        if addr != a or len(data) != n:
+            raise P.ProtocolError(
+                f"the device answered a {verb} of {n} bytes at 0x{a:08X} with {len(data)} bytes at 0x{addr:08X}; "
+                "check that no other program is using the port."
+            )
+        return data
+
+    def _raise_for_error(self, reply: P.Message | T.TextReply, what: str) -> None:
+        if isinstance(reply, T.TextReply) and reply.kind == "ERR":
+            reply = T.parse_error(reply)
+        if isinstance(reply, P.Error):
+            if reply.code == P.ERROR_CODES["NO_STREAM"]:
+                raise TargetError(f"the device could not {what}: no such stream is running.")
+            raise TargetError(f"the device could not {what}: error {reply.name} (detail 0x{reply.detail:X}).")
+
+    # ------------------------------------------------------------------ commands
+
+    def _next_tag(self) -> int:
+        self._tag = (self._tag + 1) & 0xFF
+        return self._tag
+
+    def _send_frame(self, data: bytes) -> None:
+        port = self._port
+        if port is None:
+            raise TargetLost(f"the link to {self.url} is closed.")
+        with self._wlock:
+            port.write(data)
+
+    def _command(
+        self,
+        make: Callable[[int], P.Message],
+        what: str,
+        text: bytes,
+        text_kinds: tuple[str, ...],
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> P.Message | T.TextReply:
+        """Send a command and return its reply (an ``Error`` reply is returned, not raised).
+
+        A reply lost to corruption or noise is recovered by sending again with a fresh tag: every
+        command of the protocol is idempotent, and a late reply to an old tag is ignored.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
+        with self._cmd_lock:
+            for _ in range(retries + 1):
+                self._check_link()
+                with self._cond:
+                    self._reply = None
+                    self._text_replies.clear()
+                    if self.mode == "binary":
+                        tag = self._next_tag()
+                        self._want_tag = tag
+                        data = make(tag).encode()
+                    else:
+                        self._want_text = True
+                        data = text
+                try:
+                    self._send_frame(data)
+                    reply = self._await_reply(timeout, text_kinds)
+                except (OSError, serial.SerialException) as e:
+                    raise TargetLost(f"the link to {self.url} failed while trying to {what} ({e}).") from None
+                finally:
+                    with self._cond:
+                        self._want_tag = -1
+                        self._want_text = False
+                if reply is not None:
+                    return reply
+                log.debug("no reply to %s within %.2f s; retrying", what, timeout)
+        self._check_link()
+        raise TargetError(
+            f"the device on {self.url} did not answer when asked to {what} ({retries + 1} attempts); "
+            "check that the firmware is running and nothing else uses the port."
+        )
+
+    def _command_ok(self, make: Callable[[int], P.Message], what: str, text: bytes) -> None:
+        reply = self._command(make, what, text, ("OK",))
+        self._raise_for_error(reply, what)
+
+    def _check_link(self) -> None:
+        if self._closed.is_set():
+            raise TargetLost(f"the link to {self.url} is closed.")
+        if not self._up and self._reader is not None and threading.current_thread() is not self._reader:
+            raise TargetLost(
+                f"the link to {self.url} is down; firmwatch is reconnecting, try again when it is restored."
+            )
+
+    def _take_reply(self, text_kinds: tuple[str, ...]) -> P.Message | T.TextReply | None:
+        if self.mode == "binary":
+            return self._reply
+        while self._text_replies:
+            r = self._text_replies.popleft()
+            if r.kind in text_kinds or r.kind == "ERR":
+                return r
+        return None
+
+    def _await_reply(self, timeout: float, text_kinds: tuple[str, ...]) -> P.Message | T.TextReply | None:
+        deadline = time.monotonic() + timeout
+        if self._reader is None or threading.current_thread() is self._reader:
+            # nobody else reads the port (handshake, reconnect): pump it here
+            assert self._port is not None
+            while True:
+                reply = self._take_reply(text_kinds)
+                if reply is not None:
+                    return reply
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._ingest(self._port.read(min(left, _POLL)))
+        with self._cond:
+            while True:
+                reply = self._take_reply(text_kinds)
+                if reply is not None:
+                    return reply
+                if not self._up:
+                    raise TargetLost(f"lost the link to {self.url} while waiting for the device's answer.")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def _start_on_device(self, sid: int, st: _Stream) -> None:
+        rate_mhz = round(st.rate_hz * 1000)
+        if self.mode == "binary":
+            regions = tuple((r.address, r.size) for r in st.regions)
+            # register the layout first: the first samples may arrive right behind the ACK
+            self._layouts[sid] = tuple(r.size for r in st.regions)
+            self._unpacker = P.SamplesUnpacker(self.ident.mask_bytes, self._layouts)
+            self._streams[sid] = st
+            try:
+                self._command_ok(
+                    lambda tag: P.StreamStart(tag, sid, rate_mhz, regions), f"start stream {sid}", b""
+                )
+            except BaseException:
+                self._streams.pop(sid, None)
+                raise
+            return
+        r = st.regions[0]
+        reply = self._command(
+            lambda tag: P.Identify(tag),
+            f"start stream {sid}",
+            T.cmd_stream(r.address, r.size, st.rate_hz),
+            ("OK",),
+        )
+        if isinstance(reply, T.TextReply) and reply.kind == "ERR":
+            err = T.parse_error(reply)
+            if err.code in (P.ERROR_CODES["NOT_READABLE"], P.ERROR_CODES["NOT_WRITABLE"]):
+                raise self._refuse(err, "stream", r.address, r.size)
+        self._raise_for_error(reply, f"start stream {sid}")
+        assert isinstance(reply, T.TextReply)
+        st.device_id = reply.get_int("stream", sid)
+        self._streams[sid] = st
+        self._by_device_id[st.device_id] = sid
+
+    # ------------------------------------------------------------------ connection
+
+    def _open_port(self) -> _Port:
+        try:
+            return _Port(self.url, self.baud)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise TargetError(
+                f"cannot open {self.url} ({_short(e)}); check the port name and that nothing else uses it."
+            ) from None
+
+    def _handshake(self) -> None:
+        """Identify the device, binary first, text as fallback; resets the per-link state."""
+        assert self._port is not None
+        try:
+            self._port.discard_input()
+        except (serial.SerialException, OSError):
+            pass
+        self._corrupt_before += self._decoder.corrupt_frames
+        self._decoder = P.FrameDecoder()
+        self._lines.reset()
+        self._last_seq = None
+        self._tick_epoch = 0
+        self._last_ticks = 0
+        ident: P.Ident | None = None
+        if self._want_mode in ("auto", "binary"):
+            self.mode = "binary"
+            # a newline ends any half-typed text command the device may hold
+            self._send_frame(b"\n")
+            # a device that speaks binary answers at once; only "auto" shortens the wait to fall back sooner
+            reply = self._try_identify(min(self.timeout, 0.3) if self._want_mode == "auto" else self.timeout)
+            if isinstance(reply, P.Ident):
+                ident = reply
+        if ident is None and self._want_mode in ("auto", "text"):
+            self.mode = "text"
+            self._send_frame(b"\n")
+            try:
+                reply = self._command(lambda tag: P.Identify(tag), "identify", T.cmd_info(), ("INFO",))
+            except TargetLost:
+                raise
+            except TargetError:
+                reply = None
+            if isinstance(reply, T.TextReply) and reply.kind == "INFO":
+                ident = T.parse_info(reply)
+        if ident is None:
+            raise TargetError(
+                f"no firmwatch streamer answered on {self.url}; check the port, the baud rate ({self.baud}) and that "
+                "the firmware runs the streamer."
+            )
+        if ident.proto_version != P.PROTOCOL_VERSION:
+            raise TargetError(
+                f"the device speaks streamer protocol v{ident.proto_version} but this firmwatch speaks "
+                f"v{P.PROTOCOL_VERSION}; update firmwatch or the firmware so they match."
+            )
+        self._ident = ident
+        self._tick_hz = ident.tick_hz or 1000
+        self._decoder.max_payload = max(ident.max_payload, 256)
+        self._unpacker = P.SamplesUnpacker(ident.mask_bytes, self._layouts)
+
+    def _try_identify(self, timeout: float) -> P.Message | T.TextReply | None:
+        try:
+            return self._command(lambda tag: P.Identify(tag), "identify", b"", (), timeout=timeout)
+        except TargetLost:
+            raise
+        except TargetError:
+            return None
+
+    def _emit_link(self, state: str, message: str) -> None:
+        for cb in list(self._link_callbacks):
+            try:
+                cb(state, message)
+            except Exception:
+                log.exception("link callback failed")
+
+    def _reconnect_loop(self, reason: str) -> None:
+        with self._cond:
+            self._up = False
+            self._cond.notify_all()
+        if self._port is not None:
+            self._port.close()
+        self._emit_link("lost", f"lost the link to {self.url} ({reason}); reconnecting.")
+        if not self._reconnect:
+            self._closed.set()
+            return
+        old_build = self._ident.build_id if self._ident else b""
+        attempt = 0
+        while not self._closed.is_set():
+            try:
+                self._port = _Port(self.url, self.baud)
+                with self._cmd_lock:
+                    self._handshake()
+                    self._command_ok(
+                        lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
+                    )
+                    self._by_device_id.clear()
+                    for sid, st in sorted(self._streams.items()):
+                        self._start_on_device(sid, st)
+                break
+            except (serial.SerialException, OSError, ValueError, TargetError) as e:
+                log.debug("reconnect to %s failed: %s", self.url, e)
+                if self._port is not None:
+                    self._port.close()
+                self._closed.wait(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
+                attempt += 1
+        if self._closed.is_set():
+            return
+        self._reconnects += 1
+        with self._cond:
+            self._up = True
+            self._cond.notify_all()
+        msg = f"link to {self.url} restored, {len(self._streams)} stream(s) running again."
+        new_build = self.ident.build_id
+        if old_build and new_build != old_build:
+            msg = (
+                f"link to {self.url} restored, but the device's build id changed from {old_build.hex()} to "
+                f"{new_build.hex()}: it was reflashed, so reload the matching ELF."
+            )
+            log.warning(msg)
+        self._emit_link("restored", msg)
+
+    # ------------------------------------------------------------------ reader thread
+
+    def _read_loop(self) -> None:
+        last_data = time.monotonic()
+        while not self._closed.is_set():
+            port = self._port
+            try:
+                assert port is not None
+                data = port.read(_POLL)
+            except (OSError, serial.SerialException, ValueError, TypeError) as e:
+                if self._closed.is_set():
+                    break
+                self._reconnect_loop(_short(e))
+                last_data = time.monotonic()
+                continue
+            now = time.monotonic()
+            if data:
+                last_data = now
+                self._ingest(data)
+            elif self._decoder.pending and now - last_data > _STALE_AFTER:
+                self._dispatch(self._decoder.flush_stale())
+
+    def _ingest(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.mode == "binary":
+            self._dispatch(self._decoder.feed(data))
+        else:
+            self._dispatch_lines(self._lines.feed(data))
+
+    def _dispatch(self, frames: list[tuple[int, bytes]]) -> None:
+        if not frames:
+            return
+        callbacks = self._sample_callbacks
+        streams = self._streams
+        host_time = time.time()
+        for msg_type, payload in frames:
+            if msg_type == P.SAMPLES:
+                self._on_samples(payload, callbacks, streams, host_time)
+                continue
+            try:
+                msg = P.decode_message(msg_type, payload)
+            except P.ProtocolError as e:
+                log.debug("ignored frame 0x%02X: %s", msg_type, e)
+                continue
+            tag = getattr(msg, "tag", None)
+            if tag is not None and tag == self._want_tag:
+                with self._cond:
+                    if tag == self._want_tag:
+                        self._reply = msg
+                        self._cond.notify_all()
+
+    def _on_samples(
+        self, payload: bytes, callbacks: list[SampleCallback], streams: dict[int, _Stream], host_time: float
+    ) -> None:
+        if len(payload) < 6:
+            self._undecodable += 1
+            return
+        seq = payload[0] | (payload[1] << 8)
+        last = self._last_seq
+        if last is not None:
+            gap = (seq - last - 1) & 0xFFFF
+            if gap < 0x8000:  # a larger "gap" is a duplicate or reordering, not loss
+                self._lost += gap
+        self._last_seq = seq
+        try:
+            _, ticks, per_stream = self._unpacker.unpack(payload)
+        except P.ProtocolError as e:
+            # frames of streams this host did not start (left over from an earlier session) or
+            # of a stream redefined while frames were in flight: cannot be split, so not delivered
+            self._undecodable += 1
+            log.debug("undecodable SAMPLES frame: %s", e)
+            return
+        if ticks < self._last_ticks and self._last_ticks - ticks > 0x80000000:
+            self._tick_epoch += 1 << 32
+        self._last_ticks = ticks
+        t = (self._tick_epoch + ticks) / self._tick_hz
+        for sid, data in per_stream:
+            if sid in streams:
+                self._samples += 1
+                sample = Sample(sid, seq, t, host_time, data)
+                for cb in callbacks:
+                    try:
+                        cb(sample)
+                    except Exception:
+                        log.exception("sample callback failed")
+
+    def _dispatch_lines(self, lines: list[bytes]) -> None:
+        host_time = time.time()
+        for raw in lines:
+            reply = T.parse_line(raw)
+            if reply is None:
+                if raw:
+                    self._decoder.corrupt_frames += (
+                        1  # text mode has no CRC: a malformed line is all we can see
+                    )
+                continue
+            if reply.kind == "DATA" and "stream" in reply.fields:
+                self._on_text_sample(reply, host_time)
+                continue
+            with self._cond:
+                if self._want_text:
+                    self._text_replies.append(reply)
+                    self._cond.notify_all()
+
+    def _on_text_sample(self, reply: T.TextReply, host_time: float) -> None:
+        try:
+            d = T.parse_data(reply)
+        except P.ProtocolError:
+            self._decoder.corrupt_frames += 1
+            return
+        sid = self._by_device_id.get(d.stream if d.stream is not None else -1)
+        st = self._streams.get(sid) if sid is not None else None
+        if st is None or len(d.data) != st.regions[0].size:
+            self._undecodable += 1
+            return
+        seq = d.seq or 0
+        if d.seq is not None:
+            last = self._last_seq
+            if last is not None:
+                gap = (seq - last - 1) & 0xFFFF
+                if 0 < gap < 0x8000:
+                    self._lost += gap
+            if last is None or ((seq - last) & 0xFFFF) < 0x8000:
+                self._last_seq = seq
+        ticks = d.ticks or 0
+        if ticks < self._last_ticks and self._last_ticks - ticks > 0x80000000:
+            self._tick_epoch += 1 << 32
+        self._last_ticks = max(self._last_ticks, ticks) if ticks >= self._last_ticks - 0x80000000 else ticks
+        self._samples += 1
+        sample = Sample(sid, seq, (self._tick_epoch + ticks) / self._tick_hz, host_time, (d.data,))  # type: ignore[arg-type]
+        for cb in self._sample_callbacks:
+            try:
+                cb(sample)
+            except Exception:
+                log.exception("sample callback failed")
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().rstrip(".") or type(e).__name__
+    return text.splitlines()[0][:200]
