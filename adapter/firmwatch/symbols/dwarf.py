@@ -1,0 +1,1181 @@
+"""DWARF 2-5 -> variables and the :class:`TypeTable`.
+
+pyelftools locates and decompresses the debug sections (``SHF_COMPRESSED`` and ``.zdebug``)
+and parses the line-program headers; the DIEs themselves are decoded by the small reader
+below. pyelftools builds a ``construct`` object per attribute, which made a cold index of a
+20,000-global firmware ELF take many seconds; a flat loop over precompiled abbreviations is
+an order of magnitude faster and is all we need (we never evaluate location lists or CFI).
+
+Robustness rule: a DIE we cannot make sense of becomes an :class:`UnsupportedType` (for a
+type) or is skipped (for a variable); weird DWARF never aborts the index.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from elftools.elf.elffile import ELFFile
+
+from .types import (
+    ArrayType,
+    BaseType,
+    Encoding,
+    EnumType,
+    FunctionType,
+    Member,
+    PointerType,
+    Qualified,
+    StructType,
+    Type,
+    TypeId,
+    TypeTable,
+    Typedef,
+    UnsupportedType,
+    Variant,
+    VariantType,
+    VoidType,
+)
+
+# -- DWARF constants we use (numbers from the DWARF 5 standard) ----------------------------
+TAG_array_type = 0x01
+TAG_class_type = 0x02
+TAG_enumeration_type = 0x04
+TAG_formal_parameter = 0x05
+TAG_lexical_block = 0x0B
+TAG_member = 0x0D
+TAG_pointer_type = 0x0F
+TAG_reference_type = 0x10
+TAG_compile_unit = 0x11
+TAG_structure_type = 0x13
+TAG_subroutine_type = 0x15
+TAG_typedef = 0x16
+TAG_union_type = 0x17
+TAG_unspecified_parameters = 0x18
+TAG_variant = 0x19
+TAG_inheritance = 0x1C
+TAG_inlined_subroutine = 0x1D
+TAG_ptr_to_member_type = 0x1F
+TAG_subrange_type = 0x21
+TAG_base_type = 0x24
+TAG_const_type = 0x26
+TAG_enumerator = 0x28
+TAG_subprogram = 0x2E
+TAG_variable = 0x34
+TAG_volatile_type = 0x35
+TAG_restrict_type = 0x37
+TAG_namespace = 0x39
+TAG_unspecified_type = 0x3B
+TAG_partial_unit = 0x3C
+TAG_rvalue_reference_type = 0x42
+TAG_atomic_type = 0x47
+TAG_variant_part = 0x33
+TAG_template_type_param = 0x2F
+TAG_template_value_param = 0x30
+
+AT_sibling = 0x01
+AT_location = 0x02
+AT_name = 0x03
+AT_byte_size = 0x0B
+AT_bit_offset = 0x0C
+AT_bit_size = 0x0D
+AT_const_value = 0x1C
+AT_lower_bound = 0x22
+AT_producer = 0x25
+AT_prototyped = 0x27
+AT_upper_bound = 0x2F
+AT_abstract_origin = 0x31
+AT_count = 0x37
+AT_data_member_location = 0x38
+AT_decl_file = 0x3A
+AT_decl_line = 0x3B
+AT_declaration = 0x3C
+AT_encoding = 0x3E
+AT_external = 0x3F
+AT_specification = 0x47
+AT_type = 0x49
+AT_language = 0x13
+AT_discr = 0x15
+AT_discr_value = 0x16
+AT_linkage_name = 0x6E
+AT_MIPS_linkage_name = 0x2007
+AT_data_bit_offset = 0x6B
+AT_str_offsets_base = 0x72
+AT_addr_base = 0x73
+AT_signature = 0x69
+AT_GNU_addr_base = 0x2133
+
+ATE_address = 0x1
+ATE_boolean = 0x2
+ATE_complex_float = 0x3
+ATE_float = 0x4
+ATE_signed = 0x5
+ATE_signed_char = 0x6
+ATE_unsigned = 0x7
+ATE_unsigned_char = 0x8
+ATE_UTF = 0x10
+
+OP_addr = 0x03
+OP_constu = 0x10
+OP_consts = 0x11
+OP_plus_uconst = 0x23
+OP_addrx = 0xA1
+OP_GNU_addr_index = 0xFB
+
+_LANG_RUST = 0x1C
+_LANG_CXX = {0x04, 0x1A, 0x21, 0x2B}
+_LANG_C = {0x01, 0x02, 0x0C, 0x1D, 0x2C}
+
+
+class DwarfFormatError(Exception):
+    """The DWARF uses a form or unit layout this reader does not understand."""
+
+
+# -- the DIE reader ---------------------------------------------------------------------------
+class Die:
+    __slots__ = ("offset", "tag", "attrs", "children", "cu")
+
+    def __init__(self, offset: int, tag: int, attrs: dict[int, Any], cu: Unit) -> None:
+        self.offset = offset
+        self.tag = tag
+        self.attrs = attrs
+        self.children: list[Die] = []
+        self.cu = cu
+
+    def get(self, at: int, default: Any = None) -> Any:
+        return self.attrs.get(at, default)
+
+    def __repr__(self) -> str:
+        return f"Die(0x{self.offset:x}, tag=0x{self.tag:x}, {self.attrs})"
+
+
+@dataclass
+class Unit:
+    offset: int
+    version: int
+    address_size: int
+    offset_size: int
+    top: Die | None = None
+    language: int | None = None
+    name: str = ""
+    comp_dir: str = ""
+    files: list[str] = field(default_factory=list)
+    file_base: int = 1  # DWARF < 5 numbers files from 1, DWARF 5 from 0
+
+
+class _Strx:
+    """A string/address index whose base attribute comes later in the same (top) DIE."""
+
+    __slots__ = ("index", "kind")
+
+    def __init__(self, index: int, kind: str) -> None:
+        self.index = index
+        self.kind = kind
+
+
+@dataclass
+class _Sections:
+    info: bytes
+    abbrev: bytes
+    str: bytes
+    line_str: bytes
+    str_offsets: bytes
+    addr: bytes
+
+
+def _uleb(d: bytes, p: int) -> tuple[int, int]:
+    b = d[p]
+    p += 1
+    if b < 0x80:
+        return b, p
+    r = b & 0x7F
+    s = 7
+    while True:
+        b = d[p]
+        p += 1
+        r |= (b & 0x7F) << s
+        if b < 0x80:
+            return r, p
+        s += 7
+
+
+def _sleb(d: bytes, p: int) -> tuple[int, int]:
+    r = 0
+    s = 0
+    while True:
+        b = d[p]
+        p += 1
+        r |= (b & 0x7F) << s
+        s += 7
+        if b < 0x80:
+            if b & 0x40:
+                r -= 1 << s
+            return r, p
+
+
+def _cstr(d: bytes, p: int) -> str:
+    e = d.find(b"\0", p)
+    if e < 0:
+        e = len(d)
+    return d[p:e].decode("utf-8", "replace")
+
+
+_DATA_FORMS = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8}  # data1, data2, data4, data8
+
+
+class _Reader:
+    def __init__(self, sec: _Sections, little: bool) -> None:
+        self.s = sec
+        self.bo = "<" if little else ">"
+        self.u16 = struct.Struct(self.bo + "H").unpack_from
+        self.u32 = struct.Struct(self.bo + "I").unpack_from
+        self.u64 = struct.Struct(self.bo + "Q").unpack_from
+        self._abbrev_cache: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
+
+    def _uint(self, d: bytes, p: int, n: int) -> int:
+        if n == 4:
+            return self.u32(d, p)[0]
+        if n == 8:
+            return self.u64(d, p)[0]
+        if n == 2:
+            return self.u16(d, p)[0]
+        if n == 1:
+            return d[p]
+        return int.from_bytes(d[p : p + n], "little" if self.bo == "<" else "big")
+
+    def abbrevs(self, off: int) -> dict[int, tuple[int, bool, list[tuple[int, int, int]]]]:
+        cached = self._abbrev_cache.get(off)
+        if cached is not None:
+            return cached
+        d = self.s.abbrev
+        p = off
+        table: dict[int, tuple[int, bool, list[tuple[int, int, int]]]] = {}
+        while p < len(d):
+            code, p = _uleb(d, p)
+            if code == 0:
+                break
+            tag, p = _uleb(d, p)
+            children = d[p] != 0
+            p += 1
+            specs: list[tuple[int, int, int]] = []
+            while True:
+                at, p = _uleb(d, p)
+                form, p = _uleb(d, p)
+                implicit = 0
+                if form == 0x21:  # DW_FORM_implicit_const carries its value here
+                    implicit, p = _sleb(d, p)
+                if at == 0 and form == 0:
+                    break
+                specs.append((at, form, implicit))
+            table[code] = (tag, children, specs)
+        self._abbrev_cache[off] = table
+        return table
+
+    def units(self) -> list[tuple[Unit, int, int, int]]:
+        """(unit, abbrev offset, first DIE offset, end offset) for every compile/partial unit."""
+        d = self.s.info
+        out = []
+        p = 0
+        while p + 11 <= len(d):
+            start = p
+            ulen = self.u32(d, p)[0]
+            p += 4
+            osz = 4
+            if ulen == 0xFFFFFFFF:
+                ulen = self.u64(d, p)[0]
+                p += 8
+                osz = 8
+            end = p + ulen
+            ver = self.u16(d, p)[0]
+            p += 2
+            ut = 1
+            if ver >= 5:
+                ut = d[p]
+                asz = d[p + 1]
+                p += 2
+                abbr = self._uint(d, p, osz)
+                p += osz
+                if ut in (2, 6):
+                    p += 8 + osz
+                elif ut in (4, 5):
+                    p += 8
+            elif 2 <= ver <= 4:
+                abbr = self._uint(d, p, osz)
+                p += osz
+                asz = d[p]
+                p += 1
+            else:
+                raise DwarfFormatError(f"unsupported DWARF version {ver}")
+            if ut in (1, 3) and end <= len(d):  # compile / partial units; type units are skipped
+                out.append((Unit(start, ver, asz, osz), abbr, p, end))
+            p = end
+        return out
+
+    def parse_unit(self, unit: Unit, abbr_off: int, p: int, end: int, die_map: dict[int, Die]) -> None:
+        d = self.s.info
+        abbrevs = self.abbrevs(abbr_off)
+        asz = unit.address_size
+        osz = unit.offset_size
+        cu_off = unit.offset
+        uint = self._uint
+        str_sec = self.s.str
+        line_str = self.s.line_str
+        stack: list[Die] = []
+        str_base: int | None = None
+        addr_base: int | None = None
+        pending: list[tuple[Die, int]] = []
+        ver = unit.version
+        while p < end:
+            off = p
+            code, p = _uleb(d, p)
+            if code == 0:
+                if stack:
+                    stack.pop()
+                if not stack:
+                    # the top DIE's children ended: the rest is padding
+                    if unit.top is not None:
+                        break
+                continue
+            ab = abbrevs.get(code)
+            if ab is None:
+                raise DwarfFormatError(f"DIE at 0x{off:x} uses unknown abbreviation {code}")
+            tag, has_children, specs = ab
+            attrs: dict[int, Any] = {}
+            for at, form, implicit in specs:
+                if form == 0x16:  # DW_FORM_indirect
+                    form, p = _uleb(d, p)
+                if form in _DATA_FORMS:
+                    n = _DATA_FORMS[form]
+                    v: Any = uint(d, p, n)
+                    p += n
+                    if at == AT_const_value or at == AT_discr_value:
+                        v = (v, n)  # signedness depends on the type: decided by the consumer
+                elif form == 0x13:  # ref4
+                    v = self.u32(d, p)[0] + cu_off
+                    p += 4
+                elif form == 0x0E:  # strp
+                    v = _cstr(str_sec, uint(d, p, osz))
+                    p += osz
+                elif form == 0x08:  # string
+                    e = d.find(b"\0", p)
+                    v = d[p:e].decode("utf-8", "replace")
+                    p = e + 1
+                elif form == 0x19:  # flag_present
+                    v = True
+                elif form == 0x0C:  # flag
+                    v = d[p] != 0
+                    p += 1
+                elif form == 0x01:  # addr
+                    v = uint(d, p, asz)
+                    p += asz
+                elif form == 0x18 or form == 0x09:  # exprloc, block
+                    n, p = _uleb(d, p)
+                    v = d[p : p + n]
+                    p += n
+                elif form == 0x0A:  # block1
+                    n = d[p]
+                    v = d[p + 1 : p + 1 + n]
+                    p += 1 + n
+                elif form == 0x03:  # block2
+                    n = self.u16(d, p)[0]
+                    v = d[p + 2 : p + 2 + n]
+                    p += 2 + n
+                elif form == 0x04:  # block4
+                    n = self.u32(d, p)[0]
+                    v = d[p + 4 : p + 4 + n]
+                    p += 4 + n
+                elif form == 0x0D:  # sdata
+                    v, p = _sleb(d, p)
+                elif form == 0x0F:  # udata
+                    v, p = _uleb(d, p)
+                elif form == 0x11:  # ref1
+                    v = d[p] + cu_off
+                    p += 1
+                elif form == 0x12:  # ref2
+                    v = self.u16(d, p)[0] + cu_off
+                    p += 2
+                elif form == 0x14:  # ref8
+                    v = self.u64(d, p)[0] + cu_off
+                    p += 8
+                elif form == 0x15:  # ref_udata
+                    v, p = _uleb(d, p)
+                    v += cu_off
+                elif form == 0x10:  # ref_addr: address-sized in DWARF 2, offset-sized later
+                    n = asz if ver == 2 else osz
+                    v = uint(d, p, n)
+                    p += n
+                elif form == 0x17:  # sec_offset
+                    v = uint(d, p, osz)
+                    p += osz
+                elif form == 0x1F:  # line_strp
+                    v = _cstr(line_str, uint(d, p, osz))
+                    p += osz
+                elif form == 0x21:  # implicit_const
+                    v = implicit
+                elif form in (0x1A, 0x25, 0x26, 0x27, 0x28, 0x1F02):  # strx*
+                    if form == 0x1A or form == 0x1F02:
+                        idx, p = _uleb(d, p)
+                    else:
+                        n = form - 0x24
+                        idx = uint(d, p, n)
+                        p += n
+                    if str_base is None:
+                        v = _Strx(idx, "str")
+                    else:
+                        v = self._strx(str_base, idx, osz)
+                elif form in (0x1B, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01):  # addrx*
+                    if form == 0x1B or form == 0x1F01:
+                        idx, p = _uleb(d, p)
+                    else:
+                        n = form - 0x28
+                        idx = uint(d, p, n)
+                        p += n
+                    if addr_base is None:
+                        v = _Strx(idx, "addr")
+                    else:
+                        v = self._addrx(addr_base, idx, asz)
+                elif form == 0x20:  # ref_sig8: type units are not indexed
+                    v = ("sig8", self.u64(d, p)[0])
+                    p += 8
+                elif form == 0x1E:  # data16
+                    v = d[p : p + 16]
+                    p += 16
+                elif form in (0x22, 0x23):  # loclistx, rnglistx
+                    v, p = _uleb(d, p)
+                elif form in (0x1C, 0x1D, 0x1F20, 0x1F21):  # ref_sup4, strp_sup, GNU alt forms
+                    v = ("alt", uint(d, p, 4 if form == 0x1C else osz))
+                    p += 4 if form == 0x1C else osz
+                elif form == 0x24:  # ref_sup8
+                    v = ("alt", self.u64(d, p)[0])
+                    p += 8
+                else:
+                    raise DwarfFormatError(f"DIE at 0x{off:x} uses unknown attribute form 0x{form:x}")
+                attrs[at] = v
+            die = Die(off, tag, attrs, unit)
+            die_map[off] = die
+            if stack:
+                stack[-1].children.append(die)
+            elif unit.top is None:
+                unit.top = die
+                sb = attrs.get(AT_str_offsets_base)
+                str_base = sb if isinstance(sb, int) else (8 if osz == 4 else 16)
+                ab_ = attrs.get(AT_addr_base, attrs.get(AT_GNU_addr_base))
+                addr_base = ab_ if isinstance(ab_, int) else 8
+                pending.append((die, 0))
+            else:
+                break  # a second root: malformed unit, keep what we have
+            if has_children:
+                stack.append(die)
+        # resolve string/address indexes seen before their base attribute (top DIE only)
+        for die, _ in pending:
+            for at, v in list(die.attrs.items()):
+                if isinstance(v, _Strx):
+                    if v.kind == "str" and str_base is not None:
+                        die.attrs[at] = self._strx(str_base, v.index, osz)
+                    elif addr_base is not None:
+                        die.attrs[at] = self._addrx(addr_base, v.index, asz)
+
+    def _strx(self, base: int, idx: int, osz: int) -> str:
+        try:
+            return _cstr(self.s.str, self._uint(self.s.str_offsets, base + idx * osz, osz))
+        except (struct.error, IndexError):
+            return "?"
+
+    def _addrx(self, base: int, idx: int, asz: int) -> int:
+        try:
+            return self._uint(self.s.addr, base + idx * asz, asz)
+        except (struct.error, IndexError):
+            return 0
+
+
+# -- results -----------------------------------------------------------------------------------
+@dataclass
+class RawVariable:
+    """A variable as found in DWARF, before names are disambiguated across the program."""
+
+    name: str
+    scope_parts: tuple[str, ...]  # namespaces / classes
+    scope: str  # "global", "file", "function", "namespace", "class"
+    function: str | None
+    address: int | None  # None: declaration only (resolve through the symbol table)
+    type: TypeId | None
+    file: str | None
+    line: int | None
+    cu_name: str
+    linkage_name: str | None
+
+
+@dataclass
+class DwarfResult:
+    types: TypeTable
+    variables: list[RawVariable]
+    version: int | None
+    language: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _section_bytes(dw: Any, attr: str) -> bytes:
+    sec = getattr(dw, attr, None)
+    if sec is None:
+        return b""
+    stm = sec.stream
+    if hasattr(stm, "getvalue"):
+        data = stm.getvalue()
+        if len(data) > sec.size and sec.global_offset == 0:
+            return data[: sec.size]
+        return data
+    stm.seek(0)
+    return stm.read()
+
+
+def read_dwarf(
+    elf: ELFFile,
+    word_size: int,
+    little: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> DwarfResult | None:
+    """Index every global/static variable and every named type; None when there is no DWARF."""
+    if not elf.has_dwarf_info():
+        return None
+    dw = elf.get_dwarf_info(relocate_dwarf_sections=elf.header["e_type"] == "ET_REL")
+    if dw.debug_info_sec is None:
+        return None
+    sections = _Sections(
+        info=_section_bytes(dw, "debug_info_sec"),
+        abbrev=_section_bytes(dw, "debug_abbrev_sec"),
+        str=_section_bytes(dw, "debug_str_sec"),
+        line_str=_section_bytes(dw, "debug_line_str_sec"),
+        str_offsets=_section_bytes(dw, "debug_str_offsets_sec"),
+        addr=_section_bytes(dw, "debug_addr_sec"),
+    )
+    reader = _Reader(sections, little)
+    die_map: dict[int, Die] = {}
+    units: list[Unit] = []
+    notes: list[str] = []
+    raw_units = reader.units()
+    total = len(sections.info) or 1
+    for unit, abbr, first, end in raw_units:
+        try:
+            reader.parse_unit(unit, abbr, first, end, die_map)
+        except (DwarfFormatError, IndexError, struct.error) as e:
+            notes.append(f"compile unit at 0x{unit.offset:x}: {e}")
+        if unit.top is not None:
+            units.append(unit)
+        if progress is not None:
+            progress(end, total)
+    _attach_line_tables(dw, units)
+    builder = _Builder(die_map, word_size, little)
+    variables: list[RawVariable] = []
+    langs: set[str] = set()
+    version: int | None = None
+    for unit in units:
+        top = unit.top
+        assert top is not None
+        version = max(version or 0, unit.version)
+        lang = top.get(AT_language)
+        unit.language = lang
+        if lang == _LANG_RUST:
+            langs.add("rust")
+        elif lang in _LANG_CXX:
+            langs.add("c++")
+        elif lang in _LANG_C:
+            langs.add("c")
+        name = top.get(AT_name)
+        unit.name = name if isinstance(name, str) else ""
+        builder.walk_unit(unit, variables)
+    notes.extend(builder.notes)
+    builder.finish()
+    language = langs.pop() if len(langs) == 1 else ("mixed" if langs else "c")
+    return DwarfResult(builder.table, variables, version, language, notes)
+
+
+def _attach_line_tables(dw: Any, units: list[Unit]) -> None:
+    """File names for DW_AT_decl_file, from each unit's line-program header."""
+    by_offset = {u.offset: u for u in units}
+    try:
+        cus = list(dw.iter_CUs())
+    except Exception:  # noqa: BLE001 - decl files are a nicety; never fail the index for them
+        return
+    for cu in cus:
+        u = by_offset.get(cu.cu_offset)
+        if u is None:
+            continue
+        try:
+            lp = dw.line_program_for_CU(cu)
+        except Exception:  # noqa: BLE001
+            lp = None
+        if lp is None:
+            continue
+        h = lp.header
+        ver = h["version"]
+        dirs = [_s(x) for x in h.get("include_directory", [])]
+        files: list[str] = []
+        for fe in h.get("file_entry", []):
+            name = _s(fe.name)
+            di = fe.dir_index
+            if ver >= 5:
+                dname = dirs[di] if 0 < di < len(dirs) else ""
+            else:
+                dname = dirs[di - 1] if 0 < di <= len(dirs) else ""
+            files.append(os.path.join(dname, name) if dname else name)
+        u.files = files
+        u.file_base = 0 if ver >= 5 else 1
+
+
+def _s(x: Any) -> str:
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
+
+
+# -- DIE -> type model -------------------------------------------------------------------------
+_ENCODINGS = {
+    ATE_address: Encoding.UNSIGNED,
+    ATE_boolean: Encoding.BOOL,
+    ATE_complex_float: Encoding.COMPLEX,
+    ATE_float: Encoding.FLOAT,
+    ATE_signed: Encoding.SIGNED,
+    ATE_signed_char: Encoding.SIGNED_CHAR,
+    ATE_unsigned: Encoding.UNSIGNED,
+    ATE_unsigned_char: Encoding.UNSIGNED_CHAR,
+    ATE_UTF: Encoding.UTF,
+}
+
+_QUALIFIERS = {
+    TAG_const_type: "const",
+    TAG_volatile_type: "volatile",
+    TAG_atomic_type: "_Atomic",
+    TAG_restrict_type: "restrict",
+}
+
+_STRUCT_KINDS = {TAG_structure_type: "struct", TAG_union_type: "union", TAG_class_type: "class"}
+
+_TYPE_TAGS = {
+    TAG_array_type,
+    TAG_class_type,
+    TAG_enumeration_type,
+    TAG_pointer_type,
+    TAG_reference_type,
+    TAG_structure_type,
+    TAG_subroutine_type,
+    TAG_typedef,
+    TAG_union_type,
+    TAG_ptr_to_member_type,
+    TAG_base_type,
+    TAG_const_type,
+    TAG_volatile_type,
+    TAG_restrict_type,
+    TAG_unspecified_type,
+    TAG_rvalue_reference_type,
+    TAG_atomic_type,
+}
+
+
+def _const(v: Any, signed: bool) -> int | None:
+    """A DW_AT_const_value / DW_AT_discr_value as an int, sign-extended when the type is signed."""
+    if isinstance(v, tuple):
+        raw, n = v
+        if signed and raw >= 1 << (8 * n - 1):
+            raw -= 1 << (8 * n)
+        return raw
+    if isinstance(v, int):
+        return v
+    return None
+
+
+def _member_offset(v: Any) -> int | None:
+    """DW_AT_data_member_location: a constant, or DW_OP_plus_uconst / constu expressions."""
+    if v is None:
+        return 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, (bytes, bytearray)):
+        if not v:
+            return 0
+        op = v[0]
+        if op in (OP_plus_uconst, OP_constu) and len(v) > 1:
+            n, p = _uleb(v, 1)
+            return n if p == len(v) else None
+        if op == OP_consts and len(v) > 1:
+            n, p = _sleb(v, 1)
+            return n if p == len(v) else None
+        if 0x30 <= op <= 0x4F and len(v) == 1:  # DW_OP_lit0..31
+            return op - 0x30
+    return None
+
+
+class _Builder:
+    def __init__(self, die_map: dict[int, Die], word_size: int, little: bool) -> None:
+        self.dies = die_map
+        self.word_size = word_size
+        self.little = little
+        self.table = TypeTable()
+        self.memo: dict[int, TypeId] = {}
+        self.intern: dict[Type, TypeId] = {}
+        self.scope_of: dict[int, tuple[tuple[str, ...], str]] = {}
+        self.notes: list[str] = []
+        self.definitions: dict[tuple[str, str], TypeId] = {}  # (kind, name) -> complete struct
+
+    # ---- naming helpers
+    def _name(self, die: Die) -> str | None:
+        n = die.get(AT_name)
+        if isinstance(n, str):
+            return n
+        for ref_at in (AT_specification, AT_abstract_origin):
+            r = die.get(ref_at)
+            if isinstance(r, int):
+                o = self.dies.get(r)
+                if o is not None and o is not die:
+                    n = o.get(AT_name)
+                    if isinstance(n, str):
+                        return n
+        return None
+
+    def _qual(self, die: Die, name: str) -> str:
+        sc = self.scope_of.get(die.offset)
+        return "::".join((*sc[0], name)) if sc and sc[0] else name
+
+    def _register(self, key: str, tid: TypeId) -> None:
+        old = self.table.by_name.get(key)
+        if old is None:
+            self.table.by_name[key] = tid
+            return
+        t_old = self.table.types[old]
+        if isinstance(t_old, StructType) and t_old.declaration:
+            t_new = self.table.types[tid]
+            if isinstance(t_new, StructType) and not t_new.declaration:
+                self.table.by_name[key] = tid
+
+    def _add(self, t: Type) -> TypeId:
+        tid = self.intern.get(t)
+        if tid is None:
+            tid = self.table.add(t)
+            self.intern[t] = tid
+        return tid
+
+    # ---- walk
+    def walk_unit(self, unit: Unit, out: list[RawVariable]) -> None:
+        top = unit.top
+        assert top is not None
+        self._scan_scopes(top, (), "cu")
+        self._walk_children(top, (), "cu", None, unit, out)
+
+    def _scan_scopes(self, parent: Die, scope: tuple[str, ...], kind: str) -> None:
+        """Record the namespace/class path of every DIE before any type is named from it."""
+        for die in parent.children:
+            if scope:
+                self.scope_of[die.offset] = (scope, kind)
+            if die.tag == TAG_namespace:
+                n = die.get(AT_name)
+                self._scan_scopes(die, (*scope, n if isinstance(n, str) else "(anonymous namespace)"), "namespace")
+            elif die.tag in _STRUCT_KINDS and die.children:
+                n = die.get(AT_name)
+                if isinstance(n, str):
+                    self._scan_scopes(die, (*scope, n), "class")
+
+    def _walk_children(
+        self,
+        parent: Die,
+        scope: tuple[str, ...],
+        kind: str,
+        func: str | None,
+        unit: Unit,
+        out: list[RawVariable],
+    ) -> None:
+        for die in parent.children:
+            tag = die.tag
+            try:
+                if tag == TAG_variable:
+                    self._variable(die, scope, kind, func, unit, out)
+                elif tag == TAG_namespace:
+                    n = die.get(AT_name)
+                    ns = n if isinstance(n, str) else "(anonymous namespace)"
+                    self._walk_children(die, (*scope, ns), "namespace", None, unit, out)
+                elif tag == TAG_subprogram or tag == TAG_lexical_block or tag == TAG_inlined_subroutine:
+                    if tag == TAG_subprogram:
+                        f = self._name(die) or func
+                    else:
+                        f = func
+                    if die.children:
+                        # statics of functions: scope names stay those of the enclosing namespace
+                        self._walk_children(die, scope, kind if tag != TAG_subprogram else kind, f, unit, out)
+                elif tag in _STRUCT_KINDS:
+                    if func is None:
+                        self.type_of(die.offset)
+                    n = die.get(AT_name)
+                    if isinstance(n, str) and die.children:
+                        self._walk_children(die, (*scope, n), "class", func, unit, out)
+                elif tag in _TYPE_TAGS:
+                    if func is None and AT_name in die.attrs:
+                        self.type_of(die.offset)
+                elif tag == TAG_member and die.get(AT_declaration) and kind == "class":
+                    pass  # static data member declaration: its scope was recorded above
+            except RecursionError:
+                self.notes.append(f"DIE 0x{die.offset:x}: type nesting too deep")
+            except Exception as e:  # noqa: BLE001 - one odd DIE must not lose the rest
+                self.notes.append(f"DIE 0x{die.offset:x}: {type(e).__name__}: {e}")
+
+    def _variable(
+        self,
+        die: Die,
+        scope: tuple[str, ...],
+        kind: str,
+        func: str | None,
+        unit: Unit,
+        out: list[RawVariable],
+    ) -> None:
+        a = die.attrs
+        origin: Die | None = None
+        for ref_at in (AT_specification, AT_abstract_origin):
+            r = a.get(ref_at)
+            if isinstance(r, int):
+                origin = self.dies.get(r)
+                if origin is not None:
+                    break
+        loc = a.get(AT_location)
+        address: int | None = None
+        if isinstance(loc, (bytes, bytearray)) and loc:
+            op = loc[0]
+            if op == OP_addr and len(loc) == 1 + unit.address_size:
+                address = int.from_bytes(loc[1:], "little" if self.little else "big")
+            elif op in (OP_addrx, OP_GNU_addr_index) and len(loc) > 1:
+                return  # split DWARF: addresses live in the .dwo's .debug_addr, not handled
+            else:
+                return  # a local on the stack / in a register, or TLS: not a static
+        elif loc is not None:
+            return  # location list: a local variable
+        elif not a.get(AT_declaration) or func is not None:
+            return  # optimized out, or a block-scope extern declaration
+        if address is None and origin is not None:
+            return  # a definition without location: optimized out
+        name = a.get(AT_name)
+        if not isinstance(name, str) and origin is not None:
+            name = origin.get(AT_name)
+        if not isinstance(name, str):
+            return
+        tref = a.get(AT_type)
+        if tref is None and origin is not None:
+            tref = origin.get(AT_type)
+        tid = self.type_of(tref) if isinstance(tref, int) else None
+        src = die if AT_decl_file in a else (origin or die)
+        file = self._file(src, unit)
+        line = src.get(AT_decl_line) if isinstance(src.get(AT_decl_line), int) else None
+        external = bool(a.get(AT_external) or (origin is not None and origin.get(AT_external)))
+        if origin is not None and origin.offset in self.scope_of:
+            scope_parts, skind = self.scope_of[origin.offset]
+            vscope = "class" if skind == "class" else "namespace"
+        elif scope:
+            scope_parts, vscope = scope, ("class" if kind == "class" else "namespace")
+        else:
+            scope_parts = ()
+            vscope = "global" if external else "file"
+        if func is not None:
+            vscope = "function"
+        linkage = a.get(AT_linkage_name, a.get(AT_MIPS_linkage_name))
+        if linkage is None and origin is not None:
+            linkage = origin.get(AT_linkage_name, origin.get(AT_MIPS_linkage_name))
+        out.append(
+            RawVariable(
+                name=name,
+                scope_parts=scope_parts if func is None else (),
+                scope=vscope,
+                function=func,
+                address=address,
+                type=tid,
+                file=file,
+                line=line,
+                cu_name=unit.name,
+                linkage_name=linkage if isinstance(linkage, str) else None,
+            )
+        )
+
+    def _file(self, die: Die, unit: Unit) -> str | None:
+        idx = die.get(AT_decl_file)
+        if not isinstance(idx, int):
+            return None
+        files = die.cu.files if die.cu is not None else unit.files
+        base = die.cu.file_base if die.cu is not None else unit.file_base
+        i = idx - base
+        if 0 <= i < len(files):
+            return files[i]
+        return None
+
+    # ---- types
+    def type_of(self, ref: Any) -> TypeId | None:
+        """TypeId for the type DIE at ``ref``; None means void."""
+        if not isinstance(ref, int):
+            if isinstance(ref, tuple) and ref and ref[0] == "sig8":
+                return self._add(UnsupportedType("?", None, "type in a DWARF type unit (-fdebug-types-section)"))
+            return None
+        tid = self.memo.get(ref)
+        if tid is not None:
+            return tid
+        die = self.dies.get(ref)
+        if die is None:
+            return self._add(UnsupportedType("?", None, f"type reference 0x{ref:x} outside the indexed DWARF"))
+        try:
+            return self._convert(die)
+        except RecursionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - degrade the one type, keep the program
+            t = UnsupportedType(self._name(die) or "?", _int(die.get(AT_byte_size)), f"unreadable DWARF: {e}")
+            tid = self.table.add(t)
+            self.memo[ref] = tid
+            return tid
+
+    def _target(self, die: Die) -> TypeId | None:
+        return self.type_of(die.get(AT_type))
+
+    def _convert(self, die: Die) -> TypeId | None:
+        tag = die.tag
+        off = die.offset
+        if tag in _STRUCT_KINDS:
+            return self._struct(die)
+        if tag == TAG_base_type:
+            name = die.get(AT_name) or "?"
+            size = _int(die.get(AT_byte_size)) or 0
+            enc = _ENCODINGS.get(die.get(AT_encoding, 0))
+            if enc is None:
+                t: Type = UnsupportedType(name, size, f"base type encoding 0x{die.get(AT_encoding, 0):x}")
+            else:
+                t = BaseType(name, size, enc)
+            tid = self._add(t)
+            self.memo[off] = tid
+            self._register(name, tid)
+            return tid
+        if tag == TAG_typedef:
+            # reserve first: a typedef can sit in a cycle through a pointer
+            tid = self.table.add(UnsupportedType("?", None, "in construction"))
+            self.memo[off] = tid
+            name = self._qual(die, die.get(AT_name) or "?")
+            self.table.types[tid] = Typedef(name, self._target(die))
+            self._register(name, tid)
+            return tid
+        if tag in _QUALIFIERS:
+            tid = self.table.add(UnsupportedType("?", None, "in construction"))
+            self.memo[off] = tid
+            self.table.types[tid] = Qualified(_QUALIFIERS[tag], self._target(die))
+            return tid
+        if tag in (TAG_pointer_type, TAG_reference_type, TAG_rvalue_reference_type):
+            tid = self.table.add(UnsupportedType("?", None, "in construction"))
+            self.memo[off] = tid
+            size = _int(die.get(AT_byte_size)) or self.word_size
+            ref = {TAG_pointer_type: "", TAG_reference_type: "&", TAG_rvalue_reference_type: "&&"}[tag]
+            self.table.types[tid] = PointerType(self._target(die), size, ref)
+            return tid
+        if tag == TAG_array_type:
+            return self._array(die)
+        if tag == TAG_enumeration_type:
+            return self._enum(die)
+        if tag == TAG_subroutine_type:
+            tid = self.table.add(UnsupportedType("?", None, "in construction"))
+            self.memo[off] = tid
+            params: list[TypeId] = []
+            variadic = False
+            for c in die.children:
+                if c.tag == TAG_formal_parameter:
+                    p = self.type_of(c.get(AT_type))
+                    if p is not None:
+                        params.append(p)
+                elif c.tag == TAG_unspecified_parameters:
+                    variadic = True
+            self.table.types[tid] = FunctionType(self._target(die), tuple(params), variadic)
+            return tid
+        if tag == TAG_unspecified_type:
+            tid = self._add(VoidType(die.get(AT_name) or "void", _int(die.get(AT_byte_size))))
+            self.memo[off] = tid
+            return tid
+        name = self._name(die) or "?"
+        note = {TAG_ptr_to_member_type: "C++ pointer to member"}.get(tag, f"DWARF tag 0x{tag:x}")
+        tid = self.table.add(UnsupportedType(name, _int(die.get(AT_byte_size)), f"{note} is not supported"))
+        self.memo[off] = tid
+        return tid
+
+    def _array(self, die: Die) -> TypeId | None:
+        tid = self.table.add(UnsupportedType("?", None, "in construction"))
+        self.memo[die.offset] = tid
+        elem = self._target(die)
+        dims: list[int | None] = []
+        for c in die.children:
+            if c.tag != TAG_subrange_type:
+                continue
+            count = c.get(AT_count)
+            if isinstance(count, int):
+                dims.append(count)
+                continue
+            ub = c.get(AT_upper_bound)
+            lb = c.get(AT_lower_bound, 0)
+            if isinstance(ub, tuple):
+                ub = _const(ub, True)
+            if isinstance(ub, int) and isinstance(lb, int):
+                # gcc writes -1 (or all ones) as the upper bound of a zero-length array
+                if ub in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
+                    ub = -1
+                dims.append(max(ub - lb + 1, 0))
+            else:
+                dims.append(None)
+        if not dims:
+            dims = [None]
+        if elem is None:
+            self.table.types[tid] = UnsupportedType("void[]", None, "array of void")
+            return tid
+        inner = elem
+        for count in reversed(dims[1:]):
+            inner = self._add(ArrayType(inner, count))
+        self.table.types[tid] = ArrayType(inner, dims[0])
+        return tid
+
+    def _enum(self, die: Die) -> TypeId:
+        tid = self.table.add(UnsupportedType("?", None, "in construction"))
+        self.memo[die.offset] = tid
+        underlying = self._target(die)
+        signed: bool | None = None
+        if underlying is not None:
+            u = self.table.resolved(underlying)
+            if isinstance(u, BaseType):
+                signed = u.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR)
+        raw = [(c.get(AT_name) or "?", c.get(AT_const_value)) for c in die.children if c.tag == TAG_enumerator]
+        if signed is None:
+            # without an underlying type gdb calls an enum signed iff a value is negative
+            signed = any(isinstance(v, int) and v < 0 for _, v in raw)
+        values = tuple((n, _const(v, signed) or 0) for n, v in raw)
+        n = die.get(AT_name)
+        name = self._qual(die, n) if isinstance(n, str) else None
+        size = _int(die.get(AT_byte_size)) or 4
+        self.table.types[tid] = EnumType(name, size, signed, values, underlying)
+        if name:
+            self._register(f"enum {name}", tid)
+            if die.cu.language not in _LANG_C:
+                self._register(name, tid)
+        return tid
+
+    def _struct(self, die: Die) -> TypeId:
+        tid = self.table.add(UnsupportedType("?", None, "in construction"))
+        self.memo[die.offset] = tid
+        kind = _STRUCT_KINDS[die.tag]
+        n = die.get(AT_name)
+        name = self._qual(die, n) if isinstance(n, str) else None
+        size = _int(die.get(AT_byte_size))
+        decl = bool(die.get(AT_declaration))
+        members: list[Member] = []
+        bases: list[Member] = []
+        variant_part: Die | None = None
+        for c in die.children:
+            ct = c.tag
+            if ct == TAG_member:
+                if c.get(AT_declaration) or c.get(AT_external):
+                    continue  # static data member: a variable, not a field
+                m = self._member(c)
+                if m is not None:
+                    members.append(m)
+            elif ct == TAG_inheritance:
+                off = _member_offset(c.get(AT_data_member_location))
+                btid = self._target(c)
+                if btid is None:
+                    continue
+                if off is None:
+                    self.notes.append(f"{name}: virtual base class layout is not supported")
+                    continue
+                bases.append(Member(self.table.name(btid), off, btid))
+            elif ct == TAG_variant_part:
+                variant_part = c
+        if variant_part is not None and size is not None:
+            t: Type = self._variant_type(name or "?", size, variant_part)
+        else:
+            t = StructType(kind, name, size, tuple(members), tuple(bases), decl or size is None)
+        self.table.types[tid] = t
+        if name:
+            is_c = die.cu.language in _LANG_C
+            if isinstance(t, StructType):
+                self._register(f"{kind} {name}", tid)
+                if kind == "class":
+                    self._register(f"struct {name}", tid)
+                if not t.declaration:
+                    self.definitions.setdefault((kind, name), tid)
+            if not is_c:
+                self._register(name, tid)
+        return tid
+
+    def _member(self, c: Die) -> Member | None:
+        mtid = self._target(c)
+        if mtid is None:
+            return None
+        name = c.get(AT_name)
+        loc = c.get(AT_data_member_location)
+        bit_size = _int(c.get(AT_bit_size))
+        if bit_size is None:
+            off = _member_offset(loc)
+            if off is None:
+                off = 0
+                self.notes.append(f"member {name}: location expression not supported, assumed offset 0")
+            return Member(name if isinstance(name, str) else None, off, mtid)
+        dbo = c.get(AT_data_bit_offset)
+        base = _member_offset(loc) if loc is not None else 0
+        base = base or 0
+        if isinstance(dbo, int):
+            bit = dbo
+        else:
+            bo = c.get(AT_bit_offset)
+            if isinstance(bo, tuple):
+                bo = _const(bo, True)
+            if isinstance(bo, int):
+                # DWARF 2/3: bit_offset counts from the MSB of the storage unit
+                storage = _int(c.get(AT_byte_size)) or self.table.sizeof(mtid) or 0
+                if self.little:
+                    bit = base * 8 + storage * 8 - bo - bit_size
+                else:
+                    bit = base * 8 + bo
+            else:
+                bit = base * 8
+        return Member(name if isinstance(name, str) else None, bit // 8, mtid, bit_size, bit)
+
+    def _variant_type(self, name: str, size: int, part: Die) -> Type:
+        discr_ref = part.get(AT_discr)
+        discr_offset: int | None = None
+        discr_size = 0
+        discr_signed = False
+        discr_die = self.dies.get(discr_ref) if isinstance(discr_ref, int) else None
+        if discr_die is not None:
+            discr_offset = _member_offset(discr_die.get(AT_data_member_location))
+            dt = self.type_of(discr_die.get(AT_type))
+            discr_size = self.table.sizeof(dt) or 0
+            r = self.table.resolved(dt)
+            discr_signed = isinstance(r, BaseType) and r.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR)
+        variants: list[Variant] = []
+        for v in part.children:
+            if v.tag != TAG_variant:
+                continue
+            dv = v.get(AT_discr_value)
+            disc = _const(dv, discr_signed) if dv is not None else None
+            for m in v.children:
+                if m.tag != TAG_member:
+                    continue
+                mt = self._target(m)
+                if mt is None:
+                    continue
+                off = _member_offset(m.get(AT_data_member_location)) or 0
+                variants.append(Variant(disc, m.get(AT_name) or "?", mt, off))
+                break
+        return VariantType(name, size, discr_offset, discr_size, discr_signed, tuple(variants))
+
+    def finish(self) -> None:
+        """Point incomplete struct declarations at a complete definition of the same name.
+
+        A CU that only sees ``struct foo;`` describes a declaration; gdb resolves it to the
+        definition from another CU, and so do we, by replacing the declaration's entry (ids
+        stay valid everywhere).
+        """
+        for i, t in enumerate(self.table.types):
+            if isinstance(t, StructType) and t.declaration and t.name:
+                full = self.definitions.get((t.kind, t.name))
+                if full is None and t.kind in ("struct", "class"):
+                    full = self.definitions.get(("class" if t.kind == "struct" else "struct", t.name))
+                if full is not None:
+                    self.table.types[i] = self.table.types[full]
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, tuple):
+        v = v[0]
+    return v if isinstance(v, int) and not isinstance(v, bool) else None

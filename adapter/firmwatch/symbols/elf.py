@@ -1,0 +1,204 @@
+"""What the ELF itself says: machine, byte order, sections, segments, build id, symbol table.
+
+pyelftools parses the headers; the symbol table is decoded here with :mod:`struct`
+because a firmware image can hold tens of thousands of symbols and pyelftools' per-symbol
+parsing dominates a cold load otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from typing import Any
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from .demangle import demangle_all
+from .program import ElfInfo, Section, Segment, Symbol, SymbolsError
+
+_MACHINES = {
+    "EM_ARM": "ARM",
+    "EM_AVR": "AVR",
+    "EM_RISCV": "RISC-V",
+    "EM_X86_64": "x86-64",
+    "EM_386": "i386",
+    "EM_AARCH64": "AArch64",
+    "EM_XTENSA": "Xtensa",
+    "EM_MSP430": "MSP430",
+    "EM_MIPS": "MIPS",
+    "EM_PPC": "PowerPC",
+    "EM_PPC64": "PowerPC64",
+}
+
+# Targets whose data addresses are narrower than the ELF class suggests.
+_WORD_SIZE_OVERRIDE = {"AVR": 2, "MSP430": 2}
+
+_SHF_WRITE = 0x1
+_SHF_ALLOC = 0x2
+_SHF_EXECINSTR = 0x4
+
+_STT = {1: "object", 2: "function", 6: "object"}  # 6 = STT_TLS, addressable like data
+_STB = {0: "local", 1: "global", 2: "weak", 10: "global"}  # 10 = STB_GNU_UNIQUE
+
+
+def open_elf(path: str) -> tuple[ELFFile, Any]:
+    """Open ``path`` as an ELF; raise :class:`SymbolsError` with a useful sentence otherwise."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - the ELFFile reads lazily from it; caller closes
+    except FileNotFoundError:
+        raise SymbolsError(f"no such file: {path}; check the path to the firmware ELF") from None
+    except IsADirectoryError:
+        raise SymbolsError(f"{path} is a directory, not an ELF file; pass the firmware's .elf") from None
+    except OSError as e:
+        raise SymbolsError(f"cannot open {path}: {e.strerror}") from None
+    head = f.read(4)
+    if head != b"\x7fELF":
+        f.close()
+        raise SymbolsError(
+            f"{path} is not an ELF file; pass the linker's .elf output, not a .bin/.hex image"
+        )
+    f.seek(0)
+    try:
+        elf = ELFFile(f)
+        _check_not_truncated(elf, os.fstat(f.fileno()).st_size, path)
+    except SymbolsError:
+        f.close()
+        raise
+    except (ELFError, struct.error, ValueError, AssertionError, Exception) as e:  # noqa: BLE001
+        f.close()
+        raise SymbolsError(f"{path} is a truncated or corrupt ELF file ({_short(e)}); rebuild it") from None
+    return elf, f
+
+
+def _short(e: BaseException) -> str:
+    s = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return s[:120]
+
+
+def _check_not_truncated(elf: ELFFile, file_size: int, path: str) -> None:
+    h = elf.header
+    shend = h["e_shoff"] + h["e_shnum"] * h["e_shentsize"]
+    phend = h["e_phoff"] + h["e_phnum"] * h["e_phentsize"]
+    if shend > file_size or phend > file_size:
+        raise SymbolsError(f"{path} is a truncated ELF file (headers point past its end); rebuild it")
+    for sec in elf.iter_sections():
+        if sec["sh_type"] != "SHT_NOBITS" and sec["sh_offset"] + sec["sh_size"] > file_size:
+            raise SymbolsError(
+                f"{path} is a truncated ELF file (section {sec.name} ends past the file); rebuild it"
+            )
+
+
+def _flags(f: int) -> str:
+    return ("W" if f & _SHF_WRITE else "") + ("A" if f & _SHF_ALLOC else "") + ("X" if f & _SHF_EXECINSTR else "")
+
+
+def _kind(flags: int) -> str:
+    if not flags & _SHF_ALLOC:
+        return "other"
+    return "ram" if flags & _SHF_WRITE else "flash"
+
+
+def read_elf_info(elf: ELFFile, path: str) -> ElfInfo:
+    h = elf.header
+    machine = _MACHINES.get(h["e_machine"], str(h["e_machine"]).removeprefix("EM_"))
+    elf_class = elf.elfclass
+    sections: list[Section] = []
+    for sec in elf.iter_sections():
+        if not sec.name or sec["sh_type"] == "SHT_NULL":
+            continue
+        fl = sec["sh_flags"]
+        sections.append(
+            Section(
+                name=sec.name,
+                address=sec["sh_addr"],
+                size=sec["sh_size"],
+                flags=_flags(fl),
+                kind=_kind(fl),
+                nobits=sec["sh_type"] == "SHT_NOBITS",
+            )
+        )
+    segments: list[Segment] = []
+    for seg in elf.iter_segments():
+        pf = seg["p_flags"]
+        segments.append(
+            Segment(
+                type=str(seg["p_type"]),
+                vaddr=seg["p_vaddr"],
+                paddr=seg["p_paddr"],
+                memsz=seg["p_memsz"],
+                filesz=seg["p_filesz"],
+                flags=("R" if pf & 4 else "") + ("W" if pf & 2 else "") + ("X" if pf & 1 else ""),
+            )
+        )
+    build_id, source = _build_id(elf)
+    return ElfInfo(
+        path=os.path.abspath(path),
+        machine=machine,
+        elf_class=elf_class,
+        byteorder="little" if elf.little_endian else "big",
+        word_size=_WORD_SIZE_OVERRIDE.get(machine, elf_class // 8),
+        entry=h["e_entry"],
+        build_id=build_id,
+        build_id_source=source,
+        sections=sections,
+        segments=segments,
+    )
+
+
+def _build_id(elf: ELFFile) -> tuple[str, str]:
+    for sec in elf.iter_sections():
+        if sec["sh_type"] != "SHT_NOTE":
+            continue
+        try:
+            for note in sec.iter_notes():
+                if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":
+                    return str(note["n_desc"]), "gnu"
+        except Exception:  # noqa: BLE001 - a malformed note must not hide the rest of the ELF
+            continue
+    # No build-id note (the common case for bare-metal links): identify the image by what
+    # gets loaded into the device, which is also what the firmware could checksum itself.
+    crc = 0
+    for sec in elf.iter_sections():
+        if sec["sh_flags"] & _SHF_ALLOC and sec["sh_type"] != "SHT_NOBITS" and sec["sh_size"]:
+            crc = zlib.crc32(sec.data(), crc)
+    return f"crc32:{crc:08x}", "crc32"
+
+
+def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:
+    """Objects and functions of ``.symtab`` (or ``.dynsym``), names demangled."""
+    tab = elf.get_section_by_name(".symtab") or elf.get_section_by_name(".dynsym")
+    if tab is None:
+        return []
+    strtab = elf.get_section(tab["sh_link"]).data()
+    data = tab.data()
+    bo = "<" if elf.little_endian else ">"
+    if elf.elfclass == 32:
+        fmt = struct.Struct(bo + "IIIBBH")
+    else:
+        fmt = struct.Struct(bo + "IBBHQQ")
+    secnames = [s.name for s in elf.iter_sections()]
+    raw: list[tuple[str, int, int, str, str, str | None]] = []
+    for rec in fmt.iter_unpack(data[: len(data) - len(data) % fmt.size]):
+        if elf.elfclass == 32:
+            name_off, value, size, info, _other, shndx = rec
+        else:
+            name_off, info, _other, shndx, value, size = rec
+        typ = info & 0xF
+        if typ in (3, 4) or shndx == 0:  # STT_SECTION, STT_FILE, undefined
+            continue
+        end = strtab.find(b"\0", name_off)
+        name = strtab[name_off:end].decode("utf-8", "replace")
+        if not name or name.startswith("$"):  # ARM/RISC-V mapping symbols ($t, $d, $x)
+            continue
+        if shndx < len(secnames) and shndx < 0xFF00:
+            section: str | None = secnames[shndx]
+        else:
+            section = None  # SHN_ABS / SHN_COMMON
+        raw.append((name, value, size, _STT.get(typ, "other"), _STB.get(info >> 4, "other"), section))
+    names = demangle_all([r[0] for r in raw]) if demangle else [r[0] for r in raw]
+    return [
+        Symbol(name=dn, raw_name=r[0], address=r[1], size=r[2], kind=r[3], binding=r[4], section=r[5])
+        for r, dn in zip(raw, names)
+    ]

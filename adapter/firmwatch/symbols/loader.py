@@ -1,0 +1,285 @@
+"""``load(path)``: ELF + DWARF -> :class:`Program`, through the on-disk index cache."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from . import cache
+from .dwarf import RawVariable, read_dwarf
+from .elf import _build_id, open_elf, read_elf_info, read_symbols
+from .program import ElfInfo, Program, Symbol, SymbolsError, Variable
+from .types import TypeTable
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def load(path: str | os.PathLike[str], *, use_cache: bool = True, progress: Progress | None = None) -> Program:
+    """Read ``path`` (an ELF) into a :class:`Program`.
+
+    ``progress(done, total)`` is called while DWARF is indexed (bytes of ``.debug_info``).
+    Raises :class:`SymbolsError` (one sentence) for a missing, non-ELF or truncated file.
+    An ELF without DWARF still loads: variables then come from the symbol table with no
+    type (``Program.elf.has_dwarf`` is False).
+    """
+    p = os.fspath(path)
+    abspath = os.path.abspath(p)
+    try:
+        st = os.stat(abspath)
+    except FileNotFoundError:
+        raise SymbolsError(f"no such file: {p}; check the path to the firmware ELF") from None
+    except OSError as e:
+        raise SymbolsError(f"cannot read {p}: {e.strerror}") from None
+    ident = cache.identity(abspath, st)
+    if use_cache:
+        payload = cache.read(abspath, ident)
+        if payload is not None:
+            prog = _from_payload(payload)
+            if prog is not None and _same_build(abspath, prog.elf):
+                return prog
+    prog = _index(p, progress)
+    if use_cache:
+        cache.write(abspath, ident, _to_payload(prog))
+    return prog
+
+
+def _same_build(abspath: str, info: ElfInfo) -> bool:
+    """The build id still matches (guards against a same-size rewrite within mtime granularity)."""
+    if info.build_id_source != "gnu":
+        return True  # a CRC over all loadable sections costs as much as we want to save
+    try:
+        elf, f = open_elf(abspath)
+    except SymbolsError:
+        return False
+    try:
+        return _build_id(elf)[0] == info.build_id
+    finally:
+        f.close()
+
+
+# -- cold path ------------------------------------------------------------------------------------
+def _index(path: str, progress: Progress | None) -> Program:
+    elf, f = open_elf(path)
+    try:
+        try:
+            info = read_elf_info(elf, path)
+            symbols = read_symbols(elf)
+        except SymbolsError:
+            raise
+        except Exception as e:  # noqa: BLE001 - pyelftools raises many types on damaged files
+            raise SymbolsError(f"{path} is a truncated or corrupt ELF file ({e}); rebuild it") from None
+        try:
+            dw = read_dwarf(elf, info.word_size, info.byteorder == "little", progress)
+        except Exception as e:  # noqa: BLE001 - keep the symbol table usable on broken DWARF
+            log.warning("DWARF of %s could not be read (%s); using the symbol table only", path, e)
+            dw = None
+    finally:
+        f.close()
+    if dw is None:
+        info.has_dwarf = False
+        return _program(info, TypeTable(), _symbol_variables(info, symbols), symbols, "c")
+    info.has_dwarf = True
+    info.dwarf_version = dw.version
+    for n in dw.notes[:20]:
+        log.debug("%s: %s", path, n)
+    variables = _resolve_variables(info, dw.variables, symbols, dw.types)
+    return _program(info, dw.types, variables, symbols, dw.language)
+
+
+def _program(info: ElfInfo, types: TypeTable, variables: list[Variable], symbols: list[Symbol], lang: str) -> Program:
+    prog = Program(elf=info, types=types, variables=variables, symbols=symbols, language=lang)
+    return prog
+
+
+class _SectionFinder:
+    def __init__(self, info: ElfInfo) -> None:
+        secs = sorted((s for s in info.sections if s.address and s.size and s.kind != "other"), key=lambda s: s.address)
+        self.starts = [s.address for s in secs]
+        self.secs = secs
+
+    def __call__(self, address: int) -> str | None:
+        i = bisect.bisect_right(self.starts, address) - 1
+        if i >= 0 and self.secs[i].contains(address):
+            return self.secs[i].name
+        return None
+
+
+def _resolve_variables(
+    info: ElfInfo, raws: list[RawVariable], symbols: list[Symbol], types: TypeTable
+) -> list[Variable]:
+    section_of = _SectionFinder(info)
+    sym_by_name: dict[str, Symbol] = {}
+    size_at: dict[int, int] = {}
+    for s in symbols:
+        if s.kind == "object":
+            sym_by_name.setdefault(s.raw_name, s)
+            sym_by_name.setdefault(s.name, s)
+            if s.size:
+                size_at.setdefault(s.address, s.size)
+
+    defined: list[RawVariable] = []
+    seen: set[tuple[Any, ...]] = set()
+    defined_names: set[tuple[tuple[str, ...], str]] = set()
+    for r in raws:
+        if r.address is None:
+            continue
+        key = (r.scope_parts, r.name, r.function, r.address)
+        if key in seen:
+            continue  # the same object described by several units (C++ inline / COMDAT)
+        seen.add(key)
+        defined.append(r)
+        if r.scope in ("global", "namespace", "class"):
+            defined_names.add((r.scope_parts, r.name))
+    # Declarations whose definition has no DWARF (assembly, a library built without -g):
+    # the symbol table knows the address, the declaration knows the type.
+    for r in raws:
+        if r.address is not None or (r.scope_parts, r.name) in defined_names:
+            continue
+        s = sym_by_name.get(r.linkage_name or "") or sym_by_name.get(r.name)
+        if s is None:
+            continue
+        defined_names.add((r.scope_parts, r.name))
+        r.address = s.address
+        r.scope = r.scope if r.scope_parts else "global"
+        defined.append(r)
+
+    quals = _qualify(defined)
+    out: list[Variable] = []
+    for r, q in zip(defined, quals):
+        assert r.address is not None
+        size = types.sizeof(r.type) if r.type is not None else None
+        if size is None:
+            size = size_at.get(r.address)
+        out.append(
+            Variable(
+                name=r.name,
+                qualified=q,
+                address=r.address,
+                size=size,
+                type=r.type,
+                section=section_of(r.address),
+                file=r.file,
+                line=r.line,
+                scope=r.scope,
+                function=r.function,
+            )
+        )
+    return out
+
+
+def _qualify(vs: list[RawVariable]) -> list[str]:
+    """gdb-style unique spellings: plain when unique, else 'file.c'::x / func::x; ns::x always."""
+    by_plain: dict[str, list[int]] = {}
+    quals: list[str] = [""] * len(vs)
+    for i, v in enumerate(vs):
+        if v.scope_parts:
+            quals[i] = "::".join((*v.scope_parts, v.name))
+        else:
+            by_plain.setdefault(v.name, []).append(i)
+    for name, idx in by_plain.items():
+        if len(idx) == 1:
+            quals[idx[0]] = name
+            continue
+        n_global = sum(1 for i in idx if vs[i].scope == "global")
+        for i in idx:
+            v = vs[i]
+            base = os.path.basename(v.cu_name) or "?"
+            if v.scope == "global" and n_global == 1:
+                quals[i] = name
+            elif v.scope == "function" and v.function:
+                quals[i] = f"{v.function}::{name}"
+            else:
+                quals[i] = f"'{base}'::{name}"
+    # Collisions left (same file basename in two directories, same static function name in
+    # two files): spell them out further, as far as gdb's syntax allows.
+    counts: dict[str, list[int]] = {}
+    for i, q in enumerate(quals):
+        counts.setdefault(q, []).append(i)
+    for q, idx in counts.items():
+        if len(idx) < 2:
+            continue
+        for i in idx:
+            v = vs[i]
+            cu = v.cu_name or "?"
+            if v.scope_parts:
+                quals[i] = f"'{os.path.basename(cu)}'::{q}"
+            elif v.scope == "function" and v.function:
+                quals[i] = f"'{cu}'::{v.function}::{v.name}"
+            else:
+                quals[i] = f"'{cu}'::{v.name}"
+    final: dict[str, int] = {}
+    for i, q in enumerate(quals):
+        n = final.get(q, 0)
+        final[q] = n + 1
+        if n:
+            quals[i] = f"{q}@0x{vs[i].address or 0:x}"  # last resort: unique, if not gdb syntax
+    return quals
+
+
+def _symbol_variables(info: ElfInfo, symbols: list[Symbol]) -> list[Variable]:
+    """Without DWARF: every data object of the symbol table, typeless (shown as raw bytes)."""
+    section_of = _SectionFinder(info)
+    objs = [s for s in symbols if s.kind == "object"]
+    counts: dict[str, int] = {}
+    for s in objs:
+        counts[s.name] = counts.get(s.name, 0) + 1
+    out = []
+    for s in objs:
+        q = s.name if counts[s.name] == 1 else f"{s.name}@0x{s.address:x}"
+        out.append(
+            Variable(
+                name=s.name,
+                qualified=q,
+                address=s.address,
+                size=s.size or None,
+                type=None,
+                section=s.section or section_of(s.address),
+                file=None,
+                line=None,
+                scope="global" if s.binding != "local" else "file",
+            )
+        )
+    return out
+
+
+# -- cache payload --------------------------------------------------------------------------------
+def _to_payload(prog: Program) -> dict[str, Any]:
+    types = prog.types.types
+    raw_types = [
+        (types.raw(i) if isinstance(types, cache.LazyList) else None) for i in range(len(types))
+    ]
+    enc_types = [
+        r if type(r) is tuple else cache.encode_type(prog.types[i]) for i, r in enumerate(raw_types)
+    ]
+    prog._ensure_indexes()
+    return {
+        "elf": cache.encode_elf(prog.elf),
+        "types": enc_types,
+        "by_name": dict(prog.types.by_name),
+        "variables": [cache.encode_variable(v) for v in prog.variables],
+        "symbols": [cache.encode_symbol(s) for s in prog.symbols],
+        "language": prog.language,
+        "idx_name": prog._by_name,
+        "idx_qualified": prog._by_qualified,
+    }
+
+
+def _from_payload(p: dict[str, Any]) -> Program | None:
+    try:
+        prog = Program(
+            elf=cache.decode_elf(p["elf"]),
+            types=cache.lazy_types(p["types"], p["by_name"]),
+            variables=cache.LazyList(p["variables"], cache.decode_variable),
+            symbols=cache.LazyList(p["symbols"], cache.decode_symbol),
+            language=p["language"],
+        )
+        prog._by_name = p["idx_name"]
+        prog._by_qualified = p["idx_qualified"]
+        return prog
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
