@@ -1,0 +1,156 @@
+/*
+ * firmwatch on the ATmega328P at 16 MHz (runs under simavr with harness/simavr_harness.c).
+ *
+ *   USART0 at 2 Mbit/s (U2X, UBRR0 = 0: the fastest exact rate at 16 MHz): the RX interrupt
+ *     feeds fw_rx_byte(); the UDRE interrupt drains fw_tx_byte() and switches itself off when
+ *     the core has nothing to send; fw_port_tx_ready() switches it back on.
+ *   Timer0 in CTC mode at FW_TICK_HZ: fw_tick() + demo_tick_1khz().  The tick handler lets the
+ *     UART interrupts in while it runs (a long sampling pass must not overrun the receiver).
+ *   Critical sections: SREG's I bit, nestable.
+ *   Startup (vectors, .data copy, .bss clear) is avr-libc's crt for the device.
+ *   Addresses: the ELF puts data space at 0x800000, so regions are reported with that offset
+ *     and the core subtracts it (fw_config_t.addr_offset).
+ */
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/pgmspace.h>
+#include <avr/sleep.h>
+#include <stdint.h>
+
+#include "demo.h"
+#include "firmwatch.h"
+
+#define DATA_SPACE_OFFSET 0x800000ul
+#define BUILD_ID_MAX 32u
+
+/* ---- linker-script symbols (data space addresses as seen by C, flash addresses for the note) ---- */
+extern uint8_t __data_start[], __rodata_start[], __rodata_end[], __data_end[], __bss_start[], __bss_end[];
+extern const uint8_t __build_id_start[] PROGMEM, __build_id_end[] PROGMEM;
+
+/* ---- critical section (nestable: only the outermost exit restores SREG) ---- */
+static uint8_t crit_sreg;
+static uint8_t crit_depth;
+
+void fw_port_critical_enter(void)
+{
+    uint8_t sreg = SREG;
+    cli();
+    if (crit_depth++ == 0)
+        crit_sreg = sreg;
+}
+
+void fw_port_critical_exit(void)
+{
+    if (--crit_depth == 0)
+        SREG = crit_sreg;
+}
+
+void fw_port_tx_ready(void)
+{
+    uint8_t sreg = SREG;
+    cli();
+    UCSR0B |= _BV(UDRIE0);
+    SREG = sreg;
+}
+
+/* ---- interrupts ---- */
+static volatile uint8_t rx_pending;
+
+ISR(USART_RX_vect)
+{
+    fw_rx_byte(UDR0);
+    rx_pending = 1;
+}
+
+ISR(USART_UDRE_vect)
+{
+    int b = fw_tx_byte();
+    if (b < 0)
+        UCSR0B &= (uint8_t)~_BV(UDRIE0);
+    else
+        UDR0 = (uint8_t)b;
+}
+
+ISR(TIMER0_COMPA_vect)
+{
+    /* Mask only this source, then let the UART in; a compare that happens meanwhile stays
+     * pending in OCF0A and is served right after, so no tick is lost. */
+    TIMSK0 &= (uint8_t)~_BV(OCIE0A);
+    sei();
+    fw_tick();
+    demo_tick_1khz();
+    cli();
+    TIMSK0 |= _BV(OCIE0A);
+}
+
+/* ---- build id: copy the GNU note's descriptor out of flash ---- */
+static uint8_t build_id_buf[BUILD_ID_MAX];
+
+static uint8_t build_id_load(void)
+{
+    uint16_t start = (uint16_t)(uintptr_t)__build_id_start, end = (uint16_t)(uintptr_t)__build_id_end;
+    if (end - start < 12u)
+        return 0;
+    uint32_t namesz = pgm_read_dword(start), descsz = pgm_read_dword(start + 4u);
+    uint16_t desc = (uint16_t)(start + 12u + ((namesz + 3u) & ~3ul));
+    if (descsz > BUILD_ID_MAX || desc + descsz > end)
+        return 0;
+    for (uint8_t i = 0; i < (uint8_t)descsz; i++)
+        build_id_buf[i] = pgm_read_byte(desc + i);
+    return (uint8_t)descsz;
+}
+
+static fw_region_t regions[3];
+static fw_config_t config;
+
+static void region_add(const uint8_t *start, const uint8_t *end, uint8_t access)
+{
+    if (end > start)
+        regions[config.nregions++] = (fw_region_t){(uint32_t)(uintptr_t)start + DATA_SPACE_OFFSET,
+                                                   (uint32_t)(end - start), access};
+}
+
+int main(void)
+{
+    config.regions = regions;
+    region_add(__data_start, __rodata_start, FW_ACCESS_READ | FW_ACCESS_WRITE);
+    region_add(__rodata_start, __rodata_end, FW_ACCESS_READ); /* const data, copied to RAM */
+    region_add(__bss_start, __bss_end, FW_ACCESS_READ | FW_ACCESS_WRITE);
+    config.build_id = build_id_buf;
+    config.build_id_len = build_id_load();
+    config.word_size = 2;
+    config.big_endian = 0;
+    config.addr_offset = DATA_SPACE_OFFSET;
+
+    UCSR0A = _BV(U2X0);
+    UBRR0 = 0; /* 16 MHz / (8 * (0 + 1)) = 2 Mbit/s */
+    UCSR0C = _BV(UCSZ01) | _BV(UCSZ00); /* 8N1 */
+    UCSR0B = _BV(RXCIE0) | _BV(RXEN0) | _BV(TXEN0);
+
+    fw_init(&config);
+    demo_init();
+
+    TCCR0A = _BV(WGM01);                      /* CTC */
+    OCR0A = (uint8_t)(F_CPU / 64u / FW_TICK_HZ - 1u); /* 16 MHz / 64 / 250 = 1 kHz */
+    TCCR0B = _BV(CS01) | _BV(CS00);           /* clk / 64 */
+    TIMSK0 = _BV(OCIE0A);
+    set_sleep_mode(SLEEP_MODE_IDLE);
+    sei();
+
+    for (;;) {
+        fw_poll();
+        demo_loop();
+
+        /* Sleep until the next interrupt unless input arrived since fw_poll() looked: `sei`
+         * delays interrupts by one instruction, so no wake-up slips between it and `sleep`. */
+        cli();
+        if (!rx_pending) {
+            sleep_enable();
+            sei();
+            sleep_cpu();
+            sleep_disable();
+        }
+        rx_pending = 0;
+        sei();
+    }
+}
