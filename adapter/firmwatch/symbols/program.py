@@ -6,6 +6,7 @@ and everything that consumes one (expression compiler, codec, session, front end
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from .types import TypeId, TypeTable
@@ -93,6 +94,9 @@ class Program:
     # Indexes built by the loader for O(1)/O(log n) lookups.
     _by_name: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _by_qualified: dict[str, int] = field(default_factory=dict, repr=False)
+    _sym_index: dict[str, int] | None = field(default=None, repr=False)
+    _sym_starts: list[int] | None = field(default=None, repr=False)
+    _sym_spans: list[tuple[int, int, int, str]] = field(default_factory=list, repr=False)
 
     # -- lookups (pure functions of the fields above, so hand-built Programs work in tests) ------
     def _ensure_indexes(self) -> None:
@@ -117,10 +121,16 @@ class Program:
             # 'file.c'::x where file is given as a basename or a path suffix
             if "::" in name:
                 scope, _, base = name.rpartition("::")
-                scope = scope.strip("'\"")
+                file_part, _, func_part = scope.partition("::")
+                file_part = file_part.strip("'\"")
+                if not func_part and not scope.startswith(("'", '"')):
+                    file_part, func_part = "", file_part  # func::x
                 for j in self._by_name.get(base, []):
                     v = self.variables[j]
-                    if (v.file and (v.file == scope or v.file.endswith("/" + scope))) or v.function == scope:
+                    in_file = not file_part or bool(
+                        v.file and (v.file == file_part or v.file.endswith("/" + file_part))
+                    )
+                    if in_file and (not func_part or v.function == func_part):
                         return v
             raise SymbolsError(f"no symbol '{name}' in the ELF")
         if len(cands) == 1:
@@ -140,25 +150,43 @@ class Program:
         return self.types.by_name.get(_CANONICAL_BASE.get(norm, norm))
 
     def find_symbol(self, name: str) -> Symbol | None:
-        for s in self.symbols:
-            if s.name == name or s.raw_name == name:
-                return s
-        return None
+        """A symbol by demangled or raw name (functions and objects); globals win over locals."""
+        if self._sym_index is None:
+            idx: dict[str, int] = {}
+            for i, s in enumerate(self.symbols):
+                for key in (s.name, s.raw_name):
+                    j = idx.get(key)
+                    if j is None or (self.symbols[j].binding == "local" and s.binding != "local"):
+                        idx[key] = i
+            self._sym_index = idx
+        i = self._sym_index.get(name)
+        return None if i is None else self.symbols[i]
 
     def symbolize(self, address: int) -> str | None:
         """The function (or object) containing ``address``, as ``name`` or ``name+off``."""
-        best: Symbol | None = None
-        for s in self.symbols:
-            if s.kind not in ("function", "object"):
-                continue
-            a = s.address & ~1 if s.kind == "function" and self.elf.machine == "ARM" else s.address
-            if a == address or (a <= address < a + max(s.size, 1)):
-                if best is None or s.kind == "function":
-                    best = s
+        if self._sym_starts is None:
+            thumb = self.elf.machine == "ARM"
+            spans = []
+            for s in self.symbols:
+                if s.kind not in ("function", "object"):
+                    continue
+                a = s.address & ~1 if thumb and s.kind == "function" else s.address
+                spans.append((a, max(s.size, 1), 0 if s.kind == "function" else 1, s.name))
+            spans.sort()
+            self._sym_spans = spans
+            self._sym_starts = [sp[0] for sp in spans]
+        best: tuple[int, int, int, str] | None = None
+        # spans may nest or overlap (aliases); look back over the few that start before address
+        i = bisect_right(self._sym_starts, address) - 1
+        lo = max(i - 16, -1)
+        while i > lo:
+            sp = self._sym_spans[i]
+            if sp[0] <= address < sp[0] + sp[1] and (best is None or sp[2] < best[2]):
+                best = sp
+            i -= 1
         if best is None:
             return None
-        a = best.address & ~1 if best.kind == "function" and self.elf.machine == "ARM" else best.address
-        return best.name if address == a else f"{best.name}+{address - a}"
+        return best[3] if address == best[0] else f"{best[3]}+{address - best[0]}"
 
     def section_at(self, address: int) -> Section | None:
         for s in self.elf.sections:
