@@ -5,10 +5,19 @@
  *   1. calls fw_init() once with its region table and build id,
  *   2. feeds every received byte to fw_rx_byte() (from the UART ISR or a poll loop),
  *   3. calls fw_tick() at FW_TICK_HZ (SysTick / timer ISR, or a host timer thread),
- *   4. calls fw_poll() from its main loop; fw_poll() parses commands and hands
- *      pending output to the port through fw_port_tx_ready() / fw_tx_pop().
- * and implements the hooks declared at the bottom (critical section, TX kick).
- * The wire protocol is docs/protocol.md.
+ *   4. calls fw_poll() from its main loop; fw_poll() parses and answers commands,
+ *      and drains output with fw_tx_pop() / fw_tx_byte() (main loop or TX-empty ISR).
+ * and implements the three hooks declared at the bottom (critical section, TX kick).
+ * The wire protocol is docs/protocol.md; the porting guide is firmware/README.md.
+ *
+ * Execution model the core relies on:
+ *   - fw_tick() runs in an interrupt (or, on a hosted port, holds the port's critical
+ *     section for its whole duration, which models an ISR): main-context code never runs
+ *     in the middle of it.
+ *   - fw_poll(), fw_init() run in main context; fw_rx_byte() has one producer context,
+ *     fw_tx_pop()/fw_tx_byte() one consumer context (any of ISR or main).
+ *   - The core never nests fw_port_critical_enter(); it calls it from fw_tick() too, so
+ *     exit must restore the previous interrupt state rather than enable unconditionally.
  */
 #ifndef FIRMWATCH_H
 #define FIRMWATCH_H
@@ -21,26 +30,32 @@ extern "C" {
 #endif
 
 /* ---- compile-time limits (override with -D) ---- */
-#ifndef FW_MAX_STREAMS
+#ifndef FW_MAX_STREAMS /* 1..32 */
 #define FW_MAX_STREAMS 16
 #endif
 #ifndef FW_MAX_REGIONS /* regions per stream */
 #define FW_MAX_REGIONS 8
 #endif
+#ifndef FW_MAX_TOTAL_REGIONS /* regions of all streams together (one shared pool) */
+#define FW_MAX_TOTAL_REGIONS 24
+#endif
 #ifndef FW_MAX_STREAM_BYTES /* bytes per stream sample */
 #define FW_MAX_STREAM_BYTES 64
 #endif
-#ifndef FW_MAX_PAYLOAD /* largest frame payload, both directions */
-#define FW_MAX_PAYLOAD 255
+#ifndef FW_MAX_PAYLOAD /* largest command payload accepted; also bounds READ/WRITE/SAMPLES */
+#define FW_MAX_PAYLOAD 128
 #endif
-#ifndef FW_TX_SIZE /* TX ring buffer bytes */
+#ifndef FW_TX_SIZE /* TX ring buffer bytes, a power of two, 64..32768 */
 #define FW_TX_SIZE 1024
 #endif
-#ifndef FW_RX_SIZE /* RX ring bytes between fw_rx_byte() and fw_poll() */
-#define FW_RX_SIZE 128
+#ifndef FW_RX_SIZE /* RX ring bytes (<= 255); holds one whole command frame while it is parsed */
+#define FW_RX_SIZE (FW_MAX_PAYLOAD + 9)
 #endif
 #ifndef FW_TICK_HZ
 #define FW_TICK_HZ 1000u
+#endif
+#ifndef FW_TEXT_MODE /* 0 drops the text mode (binary only) to save flash */
+#define FW_TEXT_MODE 1
 #endif
 
 #define FW_PROTO_VERSION 1u
@@ -66,17 +81,35 @@ typedef struct {
     uint32_t addr_offset;
 } fw_config_t;
 
-void fw_init(const fw_config_t *cfg);
+/* Counters as reported by STATUS (a snapshot). */
+typedef struct {
+    uint32_t dropped;   /* SAMPLES frames produced but not sent (TX full) */
+    uint32_t overflows; /* received bytes lost because the RX ring was full */
+    uint32_t rx_errors; /* discarded frames / lines (bad CRC, trailer, length, garbage) */
+    uint32_t ticks;
+    uint16_t tx_used;
+    uint16_t tx_high_water;
+    uint8_t nstreams;   /* streams running */
+    uint8_t mode;       /* output mode: 0 text, 1 binary */
+} fw_status_t;
+
+void fw_init(const fw_config_t *cfg); /* cfg must stay valid (static) */
 void fw_rx_byte(uint8_t b);    /* ISR-safe (single producer) */
-void fw_tick(void);            /* ISR-safe: advances time, samples due streams */
-void fw_poll(void);            /* main loop: parses commands */
-size_t fw_tx_pop(uint8_t *buf, size_t max); /* port drains output; ISR-safe (single consumer) */
+void fw_tick(void);            /* ISR: advances time, samples due streams */
+void fw_poll(void);            /* main loop: parses and answers commands */
+size_t fw_tx_pop(uint8_t *buf, size_t max); /* port drains output; single consumer */
 int fw_tx_byte(void);          /* one byte of output, or -1 when empty */
+size_t fw_tx_pending(void);    /* bytes ready for fw_tx_pop() */
 uint32_t fw_ticks(void);
+void fw_get_status(fw_status_t *out);
+
+/* Helper for ports: the descriptor of a GNU build-id note (the bytes of section
+ * .note.gnu.build-id). Returns its length (0 if the note is not a build id) and sets *id. */
+uint8_t fw_gnu_build_id(const void *note, const uint8_t **id);
 
 /* ---- hooks every port implements ---- */
 void fw_port_critical_enter(void); /* e.g. save PRIMASK and cpsid i */
-void fw_port_critical_exit(void);
+void fw_port_critical_exit(void);  /* restore the state saved by enter */
 void fw_port_tx_ready(void);       /* output is pending: enable the TX interrupt or wake the writer */
 
 #ifdef __cplusplus

@@ -1,0 +1,153 @@
+/*
+ * firmwatch core internals shared by the core's .c files (not for ports).
+ */
+#ifndef FW_INTERNAL_H
+#define FW_INTERNAL_H
+
+#include "firmwatch.h"
+
+/* ---- checks of the compile-time limits ---- */
+#define FW_MASK_BYTES ((FW_MAX_STREAMS + 7) / 8)
+#define FW_SAMPLES_HDR (6 + FW_MASK_BYTES) /* seq, ticks, mask */
+#define FW_PERIOD_MHZ ((uint32_t)FW_TICK_HZ * 1000u) /* phase accumulator modulus */
+
+#define FW_STATIC_ASSERT(c, name) typedef char fw_assert_##name[(c) ? 1 : -1]
+FW_STATIC_ASSERT(FW_MAX_STREAMS >= 1 && FW_MAX_STREAMS <= 32, max_streams_1_to_32);
+FW_STATIC_ASSERT(FW_MAX_REGIONS >= 1 && FW_MAX_REGIONS <= FW_MAX_TOTAL_REGIONS, max_regions);
+FW_STATIC_ASSERT(FW_MAX_TOTAL_REGIONS <= 255, total_regions_fit_u8);
+FW_STATIC_ASSERT((FW_TX_SIZE & (FW_TX_SIZE - 1)) == 0 && FW_TX_SIZE >= 64 && FW_TX_SIZE <= 32768,
+                 tx_size_power_of_two);
+FW_STATIC_ASSERT(FW_RX_SIZE >= FW_MAX_PAYLOAD + 9 && FW_RX_SIZE <= 255, rx_holds_one_frame);
+FW_STATIC_ASSERT(FW_MAX_PAYLOAD >= 64 && FW_MAX_PAYLOAD <= 246, max_payload_range);
+FW_STATIC_ASSERT(FW_MAX_STREAM_BYTES + FW_SAMPLES_HDR <= FW_MAX_PAYLOAD, stream_fits_frame);
+FW_STATIC_ASSERT(FW_PERIOD_MHZ <= 0x7FFFFFFFu, tick_hz_fits_accumulator);
+
+#if FW_MAX_STREAM_BYTES <= 255
+typedef uint8_t fw_rsize_t;
+#else
+typedef uint16_t fw_rsize_t;
+#endif
+
+#if defined(__AVR__)
+/* AVR keeps const data in RAM unless told otherwise: put tables and strings in flash. */
+#include <avr/pgmspace.h>
+#define FW_ROM PROGMEM
+#define FW_ROM_BYTE(p) pgm_read_byte(p)
+#else
+#define FW_ROM
+#define FW_ROM_BYTE(p) (*(const uint8_t *)(p))
+#endif
+
+/* ---- wire constants (docs/protocol.md) ---- */
+enum {
+    FW_T_IDENTIFY = 0x01, FW_T_READ = 0x02, FW_T_WRITE = 0x03, FW_T_STREAM_START = 0x04,
+    FW_T_STREAM_STOP = 0x05, FW_T_LIST = 0x06, FW_T_STATUS = 0x07, FW_T_MODE = 0x08,
+    FW_T_ACK = 0x80, FW_T_IDENT = 0x81, FW_T_READ_DATA = 0x82, FW_T_WRITE_DATA = 0x83,
+    FW_T_LIST_DATA = 0x86, FW_T_STATUS_DATA = 0x87, FW_T_SAMPLES = 0x90, FW_T_ERROR = 0xEE
+};
+enum {
+    FW_E_OK = 0, FW_E_BAD_COMMAND = 1, FW_E_BAD_LENGTH = 2, FW_E_NOT_READABLE = 3,
+    FW_E_NOT_WRITABLE = 4, FW_E_NO_STREAM = 5, FW_E_TOO_MANY_REGIONS = 6,
+    FW_E_STREAM_TOO_BIG = 7, FW_E_BAD_RATE = 8, FW_E_TOO_BIG = 9, FW_E_BAD_MODE = 10,
+    FW_E_READBACK = 11
+};
+enum { FW_MODE_TEXT = 0, FW_MODE_BINARY = 1 };
+enum { FW_RX_IDLE = 0, FW_RX_LINE = 1, FW_RX_SKIP = 2 };
+
+/* ---- state (one struct so its footprint is one symbol) ---- */
+typedef struct {
+    const fw_config_t *cfg;
+    /* streams: struct of arrays, no padding; a stream runs when rate != 0 */
+    uint32_t rate[FW_MAX_STREAMS]; /* milli-hertz */
+    uint32_t acc[FW_MAX_STREAMS];  /* phase accumulator, < FW_PERIOD_MHZ */
+    uint32_t sdropped[FW_MAX_STREAMS];
+    uint8_t nreg[FW_MAX_STREAMS];
+    /* region pool, ordered by stream id: stream s owns nreg[s] entries after those of 0..s-1 */
+    uint32_t raddr[FW_MAX_TOTAL_REGIONS];
+    fw_rsize_t rsize[FW_MAX_TOTAL_REGIONS];
+    /* counters */
+    uint32_t ticks, dropped, overflows, rx_errors;
+    uint16_t seq;
+    /* TX ring: free-running indices; bytes in [tail, commit) are ready */
+    uint16_t tx_head, tx_commit, tx_tail, tx_high;
+    uint8_t tx_pending;     /* reservations being filled */
+    uint8_t reply_waiting;  /* a reply waits for TX space: samples yield to it */
+    uint8_t mode;
+    /* RX ring (indices are bytes so ISR and main exchange them atomically on 8-bit CPUs) */
+    volatile uint8_t rx_head, rx_tail;
+    uint8_t rx_state, rx_scan;
+    uint8_t rx[FW_RX_SIZE];
+} fw_state_t;
+
+extern fw_state_t fw;
+extern uint8_t fw_txbuf[FW_TX_SIZE];
+
+/* ---- output: the same generator runs twice, once counting, once writing ---- */
+typedef struct {
+    uint16_t pos; /* ring index of the next byte (write pass) */
+    uint16_t n;   /* bytes emitted so far */
+    uint8_t write;
+} fw_out_t;
+
+void fw_out_byte(fw_out_t *o, uint8_t b);
+void fw_out_u16(fw_out_t *o, uint16_t v);
+void fw_out_u32(fw_out_t *o, uint32_t v);
+void fw_out_mem(fw_out_t *o, uint32_t addr, uint16_t size); /* raw copy, caller holds critical */
+#if FW_TEXT_MODE
+void fw_out_rom(fw_out_t *o, const char *s); /* NUL-terminated string in FW_ROM */
+void fw_out_hex8(fw_out_t *o, uint8_t v);
+void fw_out_hex32(fw_out_t *o, uint32_t v); /* 0xXXXXXXXX */
+void fw_out_dec(fw_out_t *o, uint32_t v);
+void fw_out_hexmem(fw_out_t *o, uint32_t addr, uint16_t size); /* caller holds critical */
+#endif
+
+uint16_t fw_crc16(uint16_t crc, uint8_t b);
+int fw_tx_reserve(uint16_t n, uint16_t *start);
+void fw_tx_commit(void);
+/* Frame a binary message around pass-2 output: header before, CRC and trailer after. */
+void fw_frame_head(fw_out_t *o, uint8_t type, uint16_t len);
+void fw_frame_tail(fw_out_t *o, uint16_t start);
+
+uint32_t fw_read32_atomic(const uint32_t *p);
+/* 0 when [addr, addr+size) lies inside regions granting `access`; else 1, with the first
+ * address not covered (mod 2^32) in *bad. */
+int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad);
+volatile uint8_t *fw_mem(uint32_t addr);
+
+/* ---- streams (fw_stream.c) ---- */
+uint8_t fw_pool_offset(uint8_t stream);
+uint8_t fw_pool_used(void);
+uint8_t fw_streams_running(void);
+void fw_drop(uint32_t mask); /* count a SAMPLES frame (and its streams) as dropped */
+
+/* ---- commands (fw_cmd.c / fw_text.c) ---- */
+typedef struct {
+    uint8_t text;   /* request came as a text line */
+    uint8_t type;   /* request type (FW_T_*) */
+    uint8_t tag;
+    uint8_t err;    /* FW_E_*: the reply is an error */
+    uint8_t arg;    /* stream id / mode */
+    uint8_t n;      /* STREAM_START: region count */
+    uint8_t off;    /* RX offset (from tail) of the data / regions */
+    uint16_t size;  /* READ/WRITE bytes; text STREAM region size */
+    uint32_t addr;  /* READ/WRITE address; text STREAM region address */
+    uint32_t rate;  /* STREAM_START, milli-hertz */
+    uint32_t detail;
+} fw_cmd_t;
+
+uint8_t fw_rx_peek(uint8_t i);
+uint32_t fw_rx_le(uint8_t i, uint8_t n);
+void fw_cmd_clear(fw_cmd_t *c);
+void fw_cmd_region(const fw_cmd_t *c, uint8_t i, uint32_t *addr, uint16_t *size);
+uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i);
+void fw_stream_install(const fw_cmd_t *c);
+void fw_stream_stop(uint8_t stream);
+/* Execute and answer; returns 0 when the reply does not fit in TX yet (retry later). */
+int fw_cmd_exec(fw_cmd_t *c);
+#if FW_TEXT_MODE
+int fw_text_line(uint8_t len); /* the line is at RX offset 0, `len` bytes without '\n' */
+void fw_text_reply(fw_out_t *o, const fw_cmd_t *c);
+void fw_text_samples(uint32_t due);
+#endif
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * firmwatch core: the stream table, the scheduler and the SAMPLES frames.
+ *
+ * Scheduling is a phase accumulator per stream: every tick adds the stream's rate in
+ * milli-hertz; when the sum reaches FW_TICK_HZ*1000 the stream is due and the modulus is
+ * subtracted. Over N ticks a stream is sampled floor((N*rate + phase0) / modulus) times,
+ * so the long-run average is exact for any rate up to the tick rate, with no drift.
+ */
+#include "fw_internal.h"
+
+uint8_t fw_pool_offset(uint8_t stream)
+{
+    uint8_t s, off = 0;
+    for (s = 0; s < stream; s++) {
+        off = (uint8_t)(off + fw.nreg[s]);
+    }
+    return off;
+}
+
+uint8_t fw_pool_used(void)
+{
+    return fw_pool_offset(FW_MAX_STREAMS);
+}
+
+uint8_t fw_streams_running(void)
+{
+    uint8_t s, n = 0;
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        n = (uint8_t)(n + (fw.nreg[s] != 0));
+    }
+    return n;
+}
+
+/* Make room for `want` entries for `stream` in the pool (shifting later streams' entries);
+ * called inside the critical section. */
+static uint8_t pool_resize(uint8_t stream, uint8_t want)
+{
+    uint8_t off = fw_pool_offset(stream);
+    uint8_t have = fw.nreg[stream];
+    uint8_t used = fw_pool_used();
+    uint8_t from = (uint8_t)(off + have), to = (uint8_t)(off + want);
+    uint8_t tail = (uint8_t)(used - from), i;
+    if (to < from) {
+        for (i = 0; i < tail; i++) {
+            fw.raddr[to + i] = fw.raddr[from + i];
+            fw.rsize[to + i] = fw.rsize[from + i];
+        }
+    } else if (to > from) {
+        for (i = tail; i-- > 0;) {
+            fw.raddr[to + i] = fw.raddr[from + i];
+            fw.rsize[to + i] = fw.rsize[from + i];
+        }
+    }
+    fw.nreg[stream] = want;
+    return off;
+}
+
+void fw_stream_install(const fw_cmd_t *c)
+{
+    uint8_t s = c->arg, n = c->n, i, off;
+    fw_port_critical_enter();
+    off = pool_resize(s, n);
+    for (i = 0; i < n; i++) {
+        uint32_t a;
+        uint16_t z;
+        fw_cmd_region(c, i, &a, &z);
+        fw.raddr[off + i] = a;
+        fw.rsize[off + i] = (fw_rsize_t)z;
+    }
+    fw.rate[s] = c->rate;
+    /* Due on the very next tick: a slow stream shows its first value at once. */
+    fw.acc[s] = FW_PERIOD_MHZ - c->rate;
+    fw.sdropped[s] = 0;
+    fw_port_critical_exit();
+}
+
+void fw_stream_stop(uint8_t stream)
+{
+    uint8_t s;
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        if (stream == 0xFF || stream == s) {
+            fw_port_critical_enter();
+            pool_resize(s, 0);
+            fw.rate[s] = 0;
+            fw_port_critical_exit();
+        }
+    }
+}
+
+static uint16_t stream_bytes(uint8_t s, uint8_t off)
+{
+    uint16_t n = 0;
+    uint8_t i;
+    for (i = 0; i < fw.nreg[s]; i++) {
+        n = (uint16_t)(n + fw.rsize[off + i]);
+    }
+    return n;
+}
+
+void fw_drop(uint32_t mask)
+{
+    uint8_t s;
+    fw.dropped++;
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        if (mask & ((uint32_t)1 << s)) {
+            fw.sdropped[s]++;
+        }
+    }
+}
+
+/* One SAMPLES frame for the streams in `mask` (payload `len` bytes). */
+static void samples_frame(uint32_t mask, uint16_t len)
+{
+    fw_out_t o;
+    uint16_t start;
+    uint8_t s, off = 0, i;
+    uint16_t seq = fw.seq++; /* counts produced frames, sent or not */
+    if (fw.reply_waiting || !fw_tx_reserve((uint16_t)(len + 7u), &start)) {
+        fw_drop(mask);
+        return;
+    }
+    o.pos = start;
+    o.n = 0;
+    o.write = 1;
+    fw_frame_head(&o, FW_T_SAMPLES, len);
+    fw_out_u16(&o, seq);
+    fw_out_u32(&o, fw.ticks);
+    for (i = 0; i < FW_MASK_BYTES; i++) {
+        fw_out_byte(&o, (uint8_t)(mask >> (8u * i)));
+    }
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        uint8_t k = fw.nreg[s];
+        if (mask & ((uint32_t)1 << s)) {
+            /* One critical section per stream: its regions form one coherent snapshot. */
+            fw_port_critical_enter();
+            for (i = 0; i < k; i++) {
+                fw_out_mem(&o, fw.raddr[off + i], fw.rsize[off + i]);
+            }
+            fw_port_critical_exit();
+        }
+        off = (uint8_t)(off + k);
+    }
+    fw_frame_tail(&o, start);
+    fw_tx_commit();
+}
+
+/* Pack due streams into as few frames as fit in FW_MAX_PAYLOAD, in ascending order. */
+static void binary_samples(uint32_t due)
+{
+    uint32_t mask = 0;
+    uint16_t len = FW_SAMPLES_HDR;
+    uint8_t s, off = 0;
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        uint32_t bit = (uint32_t)1 << s;
+        if (due & bit) {
+            uint16_t b = stream_bytes(s, off);
+            if (len + b > FW_MAX_PAYLOAD) {
+                samples_frame(mask, len);
+                mask = 0;
+                len = FW_SAMPLES_HDR;
+            }
+            mask |= bit;
+            len = (uint16_t)(len + b);
+        }
+        off = (uint8_t)(off + fw.nreg[s]);
+    }
+    samples_frame(mask, len);
+}
+
+void fw_tick(void)
+{
+    uint32_t due = 0;
+    uint8_t s;
+    fw.ticks++;
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        uint32_t r = fw.rate[s];
+        if (r != 0) {
+            uint32_t a = fw.acc[s] + r;
+            if (a >= FW_PERIOD_MHZ) {
+                a -= FW_PERIOD_MHZ;
+                due |= (uint32_t)1 << s;
+            }
+            fw.acc[s] = a;
+        }
+    }
+    if (due == 0) {
+        return;
+    }
+#if FW_TEXT_MODE
+    if (fw.mode == FW_MODE_TEXT) {
+        fw_text_samples(due);
+        return;
+    }
+#endif
+    binary_samples(due);
+}
