@@ -34,7 +34,9 @@ class FakeDevice:
         max_streams: int = 16,
         max_payload: int = 255,
         build_id: bytes = b"\x01\x02\x03\x04",
+        tick_offset: int = 0,
     ):
+        self.tick_offset = tick_offset  # start the device clock here (to test 2^32 wrap-around)
         self.binary = binary
         self.ident = P.Ident(
             0, 1, 0, 4, 4, tick_hz, max_streams, 8, 64, max_payload, 1024, build_id,
@@ -262,7 +264,7 @@ class FakeDevice:
             self.streams[sid] = (rate, regions, acc)
         if not due:
             return
-        ticks = self.ticks & 0xFFFFFFFF
+        ticks = (self.ticks + self.tick_offset) & 0xFFFFFFFF
         if self.text_out:
             for sid, regions in due:
                 a, s = regions[0]

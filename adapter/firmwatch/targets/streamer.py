@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 import serial
@@ -113,6 +113,108 @@ class _Port:
             pass
 
 
+class SampleIngest:
+    """The sample path of one link: bytes in, ``Sample`` objects out, at C speed where it counts.
+
+    Frames come from a ``FrameDecoder``; SAMPLES are split with one precompiled struct per
+    stream mask (``SamplesUnpacker``), sequence gaps (mod 2^16) are counted as lost frames and
+    the 32-bit tick counter is unwrapped. Other frames are handed back for the command layer.
+    Only streams in ``active`` are delivered; layouts of stopped streams are kept so frames
+    still in flight after a STOP split correctly.
+    """
+
+    def __init__(self, mask_bytes: int = 2, tick_hz: int = 1000, max_payload: int = P.MAX_LEN):
+        self.decoder = P.FrameDecoder(max_payload)
+        self.active: Container[int] = set()
+        self.samples = 0
+        self.lost = 0
+        self.undecodable = 0  # SAMPLES frames of streams this host does not know
+        self._corrupt_before = 0
+        self._layouts: dict[int, tuple[int, ...]] = {}
+        self._mask_bytes = mask_bytes
+        self._unpacker = P.SamplesUnpacker(mask_bytes)
+        self.tick_hz = tick_hz
+        self._last_seq: int | None = None
+        self._last_ticks: int | None = None
+        self._epoch = 0
+
+    @property
+    def corrupt_frames(self) -> int:
+        return self._corrupt_before + self.decoder.corrupt_frames
+
+    def define(self, stream: int, sizes: Sequence[int]) -> None:
+        """Declare the region sizes of ``stream`` (before starting it: samples may follow the ACK at once)."""
+        self._layouts[stream] = tuple(sizes)
+        self._unpacker = P.SamplesUnpacker(self._mask_bytes, self._layouts)
+
+    def new_link(self, mask_bytes: int, tick_hz: int, max_payload: int) -> None:
+        """A fresh connection: new decoder, sequence and clock tracking restart (counters accumulate)."""
+        self._corrupt_before += self.decoder.corrupt_frames
+        self.decoder = P.FrameDecoder(max_payload)
+        self._mask_bytes = mask_bytes
+        self._unpacker = P.SamplesUnpacker(mask_bytes, self._layouts)
+        self.tick_hz = tick_hz or 1000
+        self._last_seq = None
+        self._last_ticks = None
+        self._epoch = 0
+
+    def track_seq(self, seq: int) -> None:
+        last = self._last_seq
+        if last is not None:
+            gap = (seq - last - 1) & 0xFFFF
+            if gap >= 0x8000:  # a duplicate or reordering, not loss
+                return
+            self.lost += gap
+        self._last_seq = seq
+
+    def target_time(self, ticks: int) -> float:
+        last = self._last_ticks
+        if last is not None:
+            if ticks < last and last - ticks > 0x80000000:
+                self._epoch += 1 << 32
+            elif ticks > last and ticks - last > 0x80000000:
+                return (self._epoch - (1 << 32) + ticks) / self.tick_hz  # a straggler from before the wrap
+        self._last_ticks = ticks
+        return (self._epoch + ticks) / self.tick_hz
+
+    def feed(self, data: bytes, host_time: float) -> tuple[list[Sample], list[tuple[int, bytes]]]:
+        return self.frames(self.decoder.feed(data), host_time)
+
+    def flush_stale(self, host_time: float) -> tuple[list[Sample], list[tuple[int, bytes]]]:
+        return self.frames(self.decoder.flush_stale(), host_time)
+
+    def frames(
+        self, frames: list[tuple[int, bytes]], host_time: float
+    ) -> tuple[list[Sample], list[tuple[int, bytes]]]:
+        out: list[Sample] = []
+        other: list[tuple[int, bytes]] = []
+        unpack = self._unpacker.unpack
+        active = self.active
+        for msg_type, payload in frames:
+            if msg_type != P.SAMPLES:
+                other.append((msg_type, payload))
+                continue
+            if len(payload) < 6:
+                self.undecodable += 1
+                continue
+            seq = payload[0] | (payload[1] << 8)
+            self.track_seq(seq)
+            try:
+                _, ticks, per_stream = unpack(payload)
+            except P.ProtocolError as e:
+                # streams left running by an earlier session, or a stream redefined while frames
+                # were in flight: they cannot be split, so they are counted, not delivered
+                self.undecodable += 1
+                log.debug("undecodable SAMPLES frame: %s", e)
+                continue
+            t = self.target_time(ticks)
+            for sid, regions in per_stream:
+                if sid in active:
+                    out.append(Sample(sid, seq, t, host_time, regions))
+        self.samples += len(out)
+        return out, other
+
+
 class StreamerTarget(Target):
     """A device running the firmwatch streamer core (docs/protocol.md), reached through pyserial.
 
@@ -156,11 +258,10 @@ class StreamerTarget(Target):
 
         self.mode = "binary"
         self._ident: P.Ident | None = None
-        self._decoder = P.FrameDecoder()
         self._lines = T.LineDecoder()
-        self._unpacker = P.SamplesUnpacker(2)
-        self._layouts: dict[int, tuple[int, ...]] = {}  # every stream id ever defined -> region sizes
         self._streams: dict[int, _Stream] = {}
+        self._in = SampleIngest()
+        self._in.active = self._streams
         self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
         self._tag = 0
         self._want_tag = -1
@@ -168,16 +269,10 @@ class StreamerTarget(Target):
         self._text_replies: deque[T.TextReply] = deque()
         self._want_text = False
 
-        self._samples = 0
-        self._lost = 0
-        self._corrupt_before = 0  # corrupt frames of decoders replaced by reconnects
-        self._undecodable = 0
         self._device_dropped = 0
         self._reconnects = 0
-        self._last_seq: int | None = None
-        self._last_ticks = 0
-        self._tick_epoch = 0
-        self._tick_hz = 1000
+        self._text_corrupt = 0
+        self.rx_bytes = 0  # every byte received, for wire-efficiency measurements
 
         try:
             self._port = self._open_port()
@@ -338,9 +433,9 @@ class StreamerTarget(Target):
         if refresh_device and self._up:
             self.status()
         return LinkStats(
-            samples=self._samples,
-            lost=self._lost,
-            corrupt_frames=self._corrupt_before + self._decoder.corrupt_frames,
+            samples=self._in.samples,
+            lost=self._in.lost,
+            corrupt_frames=self._in.corrupt_frames + self._text_corrupt,
             device_dropped=self._device_dropped,
             reconnects=self._reconnects,
         )
@@ -433,6 +528,29 @@ class StreamerTarget(Target):
             f"the device refused to {verb} {span} with error {err.name} (detail 0x{err.detail:X}).",
             err.code,
             err.detail,
+        )
+
+    def _stream_refused(self, err: P.Error, st: _Stream) -> TargetError:
+        codes = P.ERROR_CODES
+        if err.code == codes["NOT_READABLE"]:
+            bad = next((r for r in st.regions if r.address <= err.detail < r.address + r.size), st.regions[0])
+            return self._refuse(err, "stream", bad.address, bad.size)
+        if err.code == codes["TOO_MANY_REGIONS"]:
+            return TargetError(
+                f"the device has no room for a stream of {len(st.regions)} region(s) (its region table is full); "
+                "stop a stream or watch fewer variables."
+            )
+        if err.code == codes["STREAM_TOO_BIG"]:
+            return TargetError(
+                f"the device refused a stream of {sum(r.size for r in st.regions)} bytes: its limit is "
+                f"{err.detail} bytes per sample, so split the stream."
+            )
+        if err.code == codes["BAD_RATE"]:
+            return TargetError(
+                f"the device refused the rate {st.rate_hz:g} Hz: it samples above 0 and at most {err.detail} Hz."
+            )
+        return TargetError(
+            f"the device refused to start the stream: error {err.name} (detail 0x{err.detail:X})."
         )
 
     def _reply_data(
@@ -574,13 +692,14 @@ class StreamerTarget(Target):
         if self.mode == "binary":
             regions = tuple((r.address, r.size) for r in st.regions)
             # register the layout first: the first samples may arrive right behind the ACK
-            self._layouts[sid] = tuple(r.size for r in st.regions)
-            self._unpacker = P.SamplesUnpacker(self.ident.mask_bytes, self._layouts)
+            self._in.define(sid, [r.size for r in st.regions])
             self._streams[sid] = st
             try:
-                self._command_ok(
-                    lambda tag: P.StreamStart(tag, sid, rate_mhz, regions), f"start stream {sid}", b""
+                reply = self._command(
+                    lambda tag: P.StreamStart(tag, sid, rate_mhz, regions), f"start stream {sid}", b"", ()
                 )
+                if isinstance(reply, P.Error):
+                    raise self._stream_refused(reply, st)
             except BaseException:
                 self._streams.pop(sid, None)
                 raise
@@ -593,10 +712,7 @@ class StreamerTarget(Target):
             ("OK",),
         )
         if isinstance(reply, T.TextReply) and reply.kind == "ERR":
-            err = T.parse_error(reply)
-            if err.code in (P.ERROR_CODES["NOT_READABLE"], P.ERROR_CODES["NOT_WRITABLE"]):
-                raise self._refuse(err, "stream", r.address, r.size)
-        self._raise_for_error(reply, f"start stream {sid}")
+            raise self._stream_refused(T.parse_error(reply), st)
         assert isinstance(reply, T.TextReply)
         st.device_id = reply.get_int("stream", sid)
         self._streams[sid] = st
@@ -619,12 +735,8 @@ class StreamerTarget(Target):
             self._port.discard_input()
         except (serial.SerialException, OSError):
             pass
-        self._corrupt_before += self._decoder.corrupt_frames
-        self._decoder = P.FrameDecoder()
+        self._in.new_link(2, 1000, P.MAX_LEN)
         self._lines.reset()
-        self._last_seq = None
-        self._tick_epoch = 0
-        self._last_ticks = 0
         ident: P.Ident | None = None
         if self._want_mode in ("auto", "binary"):
             self.mode = "binary"
@@ -656,9 +768,7 @@ class StreamerTarget(Target):
                 f"v{P.PROTOCOL_VERSION}; update firmwatch or the firmware so they match."
             )
         self._ident = ident
-        self._tick_hz = ident.tick_hz or 1000
-        self._decoder.max_payload = max(ident.max_payload, 256)
-        self._unpacker = P.SamplesUnpacker(ident.mask_bytes, self._layouts)
+        self._in.new_link(ident.mask_bytes, ident.tick_hz, max(ident.max_payload, 256))
 
     def _try_identify(self, timeout: float) -> P.Message | T.TextReply | None:
         try:
@@ -740,27 +850,27 @@ class StreamerTarget(Target):
             if data:
                 last_data = now
                 self._ingest(data)
-            elif self._decoder.pending and now - last_data > _STALE_AFTER:
-                self._dispatch(self._decoder.flush_stale())
+            elif self._in.decoder.pending and now - last_data > _STALE_AFTER:
+                self._dispatch(*self._in.flush_stale(time.time()))
 
     def _ingest(self, data: bytes) -> None:
         if not data:
             return
+        self.rx_bytes += len(data)
         if self.mode == "binary":
-            self._dispatch(self._decoder.feed(data))
+            self._dispatch(*self._in.feed(data, time.time()))
         else:
             self._dispatch_lines(self._lines.feed(data))
 
-    def _dispatch(self, frames: list[tuple[int, bytes]]) -> None:
-        if not frames:
-            return
-        callbacks = self._sample_callbacks
-        streams = self._streams
-        host_time = time.time()
+    def _dispatch(self, samples: list[Sample], frames: list[tuple[int, bytes]]) -> None:
+        if samples:
+            for cb in self._sample_callbacks:
+                for sample in samples:
+                    try:
+                        cb(sample)
+                    except Exception:
+                        log.exception("sample callback failed")
         for msg_type, payload in frames:
-            if msg_type == P.SAMPLES:
-                self._on_samples(payload, callbacks, streams, host_time)
-                continue
             try:
                 msg = P.decode_message(msg_type, payload)
             except P.ProtocolError as e:
@@ -773,50 +883,13 @@ class StreamerTarget(Target):
                         self._reply = msg
                         self._cond.notify_all()
 
-    def _on_samples(
-        self, payload: bytes, callbacks: list[SampleCallback], streams: dict[int, _Stream], host_time: float
-    ) -> None:
-        if len(payload) < 6:
-            self._undecodable += 1
-            return
-        seq = payload[0] | (payload[1] << 8)
-        last = self._last_seq
-        if last is not None:
-            gap = (seq - last - 1) & 0xFFFF
-            if gap < 0x8000:  # a larger "gap" is a duplicate or reordering, not loss
-                self._lost += gap
-        self._last_seq = seq
-        try:
-            _, ticks, per_stream = self._unpacker.unpack(payload)
-        except P.ProtocolError as e:
-            # frames of streams this host did not start (left over from an earlier session) or
-            # of a stream redefined while frames were in flight: cannot be split, so not delivered
-            self._undecodable += 1
-            log.debug("undecodable SAMPLES frame: %s", e)
-            return
-        if ticks < self._last_ticks and self._last_ticks - ticks > 0x80000000:
-            self._tick_epoch += 1 << 32
-        self._last_ticks = ticks
-        t = (self._tick_epoch + ticks) / self._tick_hz
-        for sid, data in per_stream:
-            if sid in streams:
-                self._samples += 1
-                sample = Sample(sid, seq, t, host_time, data)
-                for cb in callbacks:
-                    try:
-                        cb(sample)
-                    except Exception:
-                        log.exception("sample callback failed")
-
     def _dispatch_lines(self, lines: list[bytes]) -> None:
         host_time = time.time()
         for raw in lines:
             reply = T.parse_line(raw)
             if reply is None:
                 if raw:
-                    self._decoder.corrupt_frames += (
-                        1  # text mode has no CRC: a malformed line is all we can see
-                    )
+                    self._text_corrupt += 1  # text mode has no CRC: a malformed line is all we can see
                 continue
             if reply.kind == "DATA" and "stream" in reply.fields:
                 self._on_text_sample(reply, host_time)
@@ -830,28 +903,18 @@ class StreamerTarget(Target):
         try:
             d = T.parse_data(reply)
         except P.ProtocolError:
-            self._decoder.corrupt_frames += 1
+            self._text_corrupt += 1
             return
         sid = self._by_device_id.get(d.stream if d.stream is not None else -1)
         st = self._streams.get(sid) if sid is not None else None
-        if st is None or len(d.data) != st.regions[0].size:
-            self._undecodable += 1
+        if sid is None or st is None or len(d.data) != st.regions[0].size:
+            self._in.undecodable += 1
             return
-        seq = d.seq or 0
+        # every line of one tick carries the same seq, so only forward jumps count as loss
         if d.seq is not None:
-            last = self._last_seq
-            if last is not None:
-                gap = (seq - last - 1) & 0xFFFF
-                if 0 < gap < 0x8000:
-                    self._lost += gap
-            if last is None or ((seq - last) & 0xFFFF) < 0x8000:
-                self._last_seq = seq
-        ticks = d.ticks or 0
-        if ticks < self._last_ticks and self._last_ticks - ticks > 0x80000000:
-            self._tick_epoch += 1 << 32
-        self._last_ticks = max(self._last_ticks, ticks) if ticks >= self._last_ticks - 0x80000000 else ticks
-        self._samples += 1
-        sample = Sample(sid, seq, (self._tick_epoch + ticks) / self._tick_hz, host_time, (d.data,))  # type: ignore[arg-type]
+            self._in.track_seq(d.seq)
+        self._in.samples += 1
+        sample = Sample(sid, d.seq or 0, self._in.target_time(d.ticks or 0), host_time, (d.data,))
         for cb in self._sample_callbacks:
             try:
                 cb(sample)

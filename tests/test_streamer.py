@@ -1,0 +1,455 @@
+"""StreamerTarget over real ptys and TCP sockets.
+
+The first half drives a Python model of the firmware (tests/streamer_fake.py) to produce
+situations on demand: lost replies, dropped and corrupted frames, a text-only device, a clock
+about to wrap. The second half runs the real host build of the firmware
+(firmware/build/host/demo.elf) exactly as users do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from firmwatch.targets.base import AccessRefused, Region, Sample, TargetError, TargetLost
+from firmwatch.targets.streamer import StreamerTarget
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamer_fake import CONST, RAM, FakeDevice  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.samples: dict[int, list[Sample]] = defaultdict(list)
+        self.links: list[tuple[str, str]] = []
+
+    def __call__(self, s: Sample) -> None:
+        with self.lock:
+            self.samples[s.stream].append(s)
+
+    def link(self, state: str, message: str) -> None:
+        with self.lock:
+            self.links.append((state, message))
+
+    def count(self, sid: int) -> int:
+        with self.lock:
+            return len(self.samples[sid])
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDevice]:
+    dev = FakeDevice()
+    yield dev
+    dev.close()
+
+
+@pytest.fixture
+def target(fake: FakeDevice) -> Iterator[StreamerTarget]:
+    t = StreamerTarget(fake.port)
+    yield t
+    t.close()
+
+
+# ============================================================== against the Python model
+
+
+def test_identify_over_a_pty(fake, target):
+    info = target.info()
+    assert target.mode == "binary"
+    assert info.byteorder == "little" and info.word_size == 4 and info.tick_hz == 1000
+    assert info.build_id == "01020304" and info.protocol_version == 1
+    assert info.max_streams == 16 and info.max_stream_bytes == 64
+    ram = next(r for r in info.regions if r.start == RAM)
+    const = next(r for r in info.regions if r.start == CONST)
+    assert ram.writable and ram.readable and const.readable and not const.writable
+    assert info.name == f"firmwatch streamer v1 on {fake.port}"
+
+
+def test_read_write_and_chunking(fake, target):
+    blob = bytes((i * 7) & 0xFF for i in range(1000))  # four frames' worth at max_payload 255
+    assert target.write(RAM + 100, blob) == blob
+    assert target.read(RAM + 100, 1000) == blob
+    assert target.read(CONST + 3, 4) == bytes([3, 4, 5, 6])
+    reads = sum(1 for t in fake.commands if t == 0x02)
+    assert reads == 5  # 1000 bytes in 250-byte chunks, plus the CONST read
+
+
+def test_refusals_are_one_sentence(target):
+    with pytest.raises(AccessRefused) as e:
+        target.write(CONST + 0x10, b"\0\0\0\0")
+    assert str(e.value) == (
+        "the device refused to write 0x08000010..0x08000013: 0x08000010 is not inside a writable region "
+        "(const data or flash)."
+    )
+    assert e.value.code == 4 and e.value.address == CONST + 0x10
+    with pytest.raises(
+        AccessRefused, match=r"^the device refused to read 0x00000000\.\.0x00000003: .*readable"
+    ):
+        target.read(0, 4)
+
+
+def test_lost_replies_are_retried_and_exhaustion_is_reported(fake, target):
+    target.timeout = 0.1
+    target.write(RAM, b"\x11\x22")
+    fake.drop_replies = 2
+    assert target.read(RAM, 2) == b"\x11\x22"
+    fake.drop_replies = 2
+    assert target.write(RAM, b"\x33\x44") == b"\x33\x44"  # the re-sent WRITE writes the same bytes
+    fake.drop_replies = 10
+    with pytest.raises(TargetError, match=r"did not answer when asked to read 0x20000000 \(4 attempts\)"):
+        target.read(RAM, 2)
+    fake.drop_replies = 0
+    assert target.read(RAM, 2) == b"\x33\x44"
+
+
+def test_stream_validation(target):
+    r = Region(RAM, 4)
+    with pytest.raises(TargetError, match="at most its tick rate 1000 Hz"):
+        target.start_stream([r], 2000)
+    with pytest.raises(TargetError, match="at most its tick rate"):
+        target.start_stream([r], 0)
+    with pytest.raises(TargetError, match="9 regions exceeds the device's limit of 8"):
+        target.start_stream([Region(RAM + 4 * i, 4) for i in range(9)], 10)
+    with pytest.raises(TargetError, match="65 bytes exceeds the device's limit of 64"):
+        target.start_stream([Region(RAM, 65)], 10)
+    with pytest.raises(AccessRefused, match="refused to stream 0x08000100"):
+        target.start_stream([Region(CONST + 0x100, 4)], 10)
+    assert target.streams() == {}
+
+
+def test_stream_ids_and_samples(fake, target):
+    c = Collector()
+    target.on_sample(c)
+    fake.poke(RAM, b"\x01\x00\x00\x00")
+    fake.poke(RAM + 8, b"\xaa\xbb")
+    a = target.start_stream([Region(RAM, 4), Region(RAM + 8, 2)], 100)
+    b = target.start_stream([Region(RAM + 16, 1)], 50)
+    assert (a, b) == (0, 1)
+    wait_for(lambda: c.count(a) >= 20 and c.count(b) >= 10, what="samples")
+    s = c.samples[a][0]
+    assert s.data == (b"\x01\x00\x00\x00", b"\xaa\xbb")
+    target.stop_stream(a)
+    assert target.start_stream([Region(RAM, 2)], 10) == 0  # the lowest free id is reused
+    with pytest.raises(TargetError, match="stream 5 is not running"):
+        target.stop_stream(5)
+    target.stop_stream(None)
+    assert target.streams() == {}
+    st = target.stats()
+    assert st.lost == 0 and st.corrupt_frames == 0 and st.samples >= 30
+
+
+def test_loss_and_corruption_are_counted(fake, target):
+    c = Collector()
+    target.on_sample(c)
+    seq0 = fake.seq
+    fake.skip_samples = {seq0 + 20, seq0 + 21, seq0 + 40}
+    fake.corrupt_samples = {seq0 + 60, seq0 + 61}
+    fake.junk_between = b"\x00junk\xaa\x55\x90\xff"  # a false sync with an absurd length, between frames
+    sid = target.start_stream([Region(RAM, 4)], 1000)
+    wait_for(lambda: c.count(sid) >= 150, what="150 samples")
+    target.stop_stream(sid)
+    st = target.stats()
+    seqs = [s.seq for s in c.samples[sid]]
+    missing = {q for q in range(seqs[0], seqs[-1] + 1)} - set(seqs)
+    assert missing == {seq0 + 20, seq0 + 21, seq0 + 40, seq0 + 60, seq0 + 61}
+    assert st.lost == len(missing)
+    assert st.corrupt_frames >= 2
+    assert st.samples == len(seqs)
+
+
+def test_target_time_unwraps_across_2_pow_32():
+    dev = FakeDevice(tick_offset=(1 << 32) - 150)
+    try:
+        with StreamerTarget(dev.port) as t:
+            c = Collector()
+            t.on_sample(c)
+            sid = t.start_stream([Region(RAM, 4)], 1000)
+            wait_for(lambda: c.count(sid) >= 400, what="400 samples")
+            times = [s.target_time for s in c.samples[sid]]
+            assert all(b > a for a, b in zip(times, times[1:]))
+            assert times[-1] > (1 << 32) / 1000  # past the wrap, still counting up
+    finally:
+        dev.close()
+
+
+def test_text_mode_fallback():
+    dev = FakeDevice(binary=False)
+    try:
+        with StreamerTarget(dev.port, timeout=0.2) as t:
+            assert t.mode == "text"
+            assert "(text mode)" in t.info().name
+            assert t.write(RAM + 4, b"\xde\xad") == b"\xde\xad"
+            assert t.read(RAM + 4, 2) == b"\xde\xad"
+            with pytest.raises(AccessRefused, match="not inside a writable region"):
+                t.write(CONST, b"\0")
+            with pytest.raises(TargetError, match="one region per stream"):
+                t.start_stream([Region(RAM, 4), Region(RAM + 4, 4)], 10)
+            c = Collector()
+            t.on_sample(c)
+            sid = t.start_stream([Region(RAM + 4, 2)], 100)
+            wait_for(lambda: c.count(sid) >= 10, what="text samples")
+            assert c.samples[sid][-1].data == (b"\xde\xad",)
+            t.stop_stream(sid)
+    finally:
+        dev.close()
+
+
+def test_nothing_answers():
+    master, slave = os.openpty()
+    try:
+        with pytest.raises(
+            TargetError, match=r"^no firmwatch streamer answered on /dev/pts/\d+; check the port"
+        ):
+            StreamerTarget(os.ttyname(slave), timeout=0.1, retries=1)
+    finally:
+        os.close(master)
+        os.close(slave)
+    with pytest.raises(TargetError, match=r"^cannot open /nonexistent/tty \("):
+        StreamerTarget("/nonexistent/tty")
+
+
+def test_reconnect_over_tcp_restores_streams():
+    dev = FakeDevice(tcp_port=0)
+    port = dev.tcp_port
+    c = Collector()
+    t = StreamerTarget(dev.port, on_link=c.link)
+    try:
+        t.on_sample(c)
+        t.start_stream([Region(RAM, 4)], 10)
+        sid = t.start_stream([Region(RAM + 4, 4)], 200)
+        assert sid == 1
+        wait_for(lambda: c.count(sid) >= 10, what="samples before the restart")
+        dev.close()  # the server goes away ...
+        wait_for(lambda: c.links[-1:] and c.links[-1][0] == "lost", what="lost")
+        with pytest.raises(TargetLost, match="reconnecting"):
+            t.read(RAM, 4)
+        dev = FakeDevice(tcp_port=port, build_id=b"\x09\x09")  # ... and comes back reflashed
+        dev.poke(RAM + 4, b"\x05\x06\x07\x08")
+        wait_for(lambda: c.links[-1][0] == "restored", what="restored")
+        assert "build id changed from 01020304 to 0909" in c.links[-1][1]
+        n = c.count(sid)
+        wait_for(lambda: c.count(sid) >= n + 10, what="samples after the restart")
+        assert c.samples[sid][-1].data == (b"\x05\x06\x07\x08",)
+        assert sorted(dev.streams) == [0, 1]  # both streams running again, same ids
+        assert t.read(RAM + 4, 4) == b"\x05\x06\x07\x08"
+        assert t.stats().reconnects == 1
+    finally:
+        t.close()
+        dev.close()
+
+
+def test_pty_vanishing_is_reported_and_close_is_clean():
+    dev = FakeDevice()
+    c = Collector()
+    t = StreamerTarget(dev.port, on_link=c.link, reconnect=False)
+    dev.close()
+    wait_for(lambda: c.links, what="lost")
+    assert c.links[0][0] == "lost" and dev.port in c.links[0][1]
+    with pytest.raises(TargetLost):
+        t.read(RAM, 1)
+    t.close()
+
+
+# ============================================================== against the real host build
+
+HOST_ELF = ROOT / "firmware" / "build" / "host" / "demo.elf"
+
+
+def _build_host() -> Path:
+    make = shutil.which("make")
+    assert make
+    r = subprocess.run([make, "-C", str(ROOT / "firmware"), "host"], capture_output=True, text=True)
+    if r.returncode != 0 and "No rule to make target" in r.stderr:
+        pytest.skip("the firmware host port is not in this checkout yet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert HOST_ELF.exists()
+    return HOST_ELF
+
+
+@pytest.fixture(scope="module")
+def host_elf() -> Path:
+    return _build_host()
+
+
+def _symbols(elf: Path) -> dict[str, tuple[int, int]]:
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    out = {}
+    with open(elf, "rb") as f:
+        for sec in ELFFile(f).iter_sections():
+            if isinstance(sec, SymbolTableSection):
+                for s in sec.iter_symbols():
+                    if s["st_info"]["type"] == "STT_OBJECT" and s["st_size"]:
+                        out[s.name] = (s["st_value"], s["st_size"])
+    return out
+
+
+class HostDevice:
+    """The real host build, started as a user would: first stdout line ``port: ...``."""
+
+    def __init__(self, elf: Path, *args: str):
+        self.proc = subprocess.Popen(
+            [str(elf), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
+        assert ready, "the host device printed nothing"
+        line = self.proc.stdout.readline()
+        m = re.match(r"port:\s*(\S+)", line)
+        assert m, f"unexpected first line from the host device: {line!r}"
+        self.port = m.group(1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def host(host_elf: Path) -> Iterator[HostDevice]:
+    dev = HostDevice(host_elf)
+    yield dev
+    dev.stop()
+
+
+def test_host_identify_read_write(host, host_elf):
+    syms = _symbols(host_elf)
+    with StreamerTarget(host.port) as t:
+        info = t.info()
+        assert t.mode == "binary"
+        assert info.byteorder == sys.byteorder and info.word_size == 8
+        assert info.build_id  # the ELF's GNU build id
+        assert info.regions and any(r.writable for r in info.regions)
+        addr, size = syms["g_config"]
+        before = t.read(addr, size)
+        assert len(before) == size
+        patched = bytes([before[0] ^ 0xFF]) + before[1:]
+        assert t.write(addr, patched) == patched
+        assert t.read(addr, size) == patched
+        t.write(addr, before)
+        const = next(v for k, v in syms.items() if "table" in k.lower() or "lut" in k.lower())
+        with pytest.raises(AccessRefused, match="not inside a writable region"):
+            t.write(const[0], b"\0")
+        with pytest.raises(AccessRefused, match="not inside a readable region"):
+            t.read(0x10, 4)
+
+
+def _rates_ok(samples: list[Sample], rate: float, tick_hz: int) -> tuple[float, int]:
+    """Achieved rate by target timestamps, and samples unaccounted for by the schedule."""
+    t0, t1 = samples[0].target_time, samples[-1].target_time
+    achieved = (len(samples) - 1) / (t1 - t0)
+    expected = (t1 - t0) * rate + 1
+    return achieved, round(expected - len(samples))
+
+
+def test_host_streams_at_mixed_rates(host, host_elf):
+    syms = _symbols(host_elf)
+    names = [
+        n
+        for n in ("heartbeat_counter", "loop_count", "accel_x", "accel_y", "accel_z", "sensor_temp")
+        if n in syms
+    ]
+    assert names
+    rates = [1, 10, 100, 1000]
+    c = Collector()
+    with StreamerTarget(host.port) as t:
+        t.on_sample(c)
+        started = {}
+        for i in range(16):
+            addr, size = syms[names[i % len(names)]]
+            rate = rates[i % 4]
+            started[t.start_stream([Region(addr, min(size, 4))], rate)] = rate
+        wait_for(lambda: c.count(0) >= 4, timeout=15, what="4 samples of the 1 Hz streams")
+        t.stop_stream(None)
+        st = t.stats(refresh_device=True)
+    assert st.lost == 0 and st.corrupt_frames == 0 and st.device_dropped == 0
+    for sid, rate in started.items():
+        achieved, missing = _rates_ok(c.samples[sid], rate, 1000)
+        assert abs(achieved - rate) <= 0.05 * rate, (sid, rate, achieved)
+        assert abs(missing) <= 1, (sid, rate, missing)
+
+
+@contextlib.contextmanager
+def junk_proxy(upstream: str, every: int = 37) -> Iterator[tuple[str, list[int]]]:
+    """A TCP proxy to ``upstream`` (a pty path) that writes junk into the device->host bytes."""
+    import serial
+
+    ser = serial.Serial(upstream, timeout=0.05)
+    srv = socket.create_server(("127.0.0.1", 0))
+    stats = [0]
+    stop = threading.Event()
+
+    def run() -> None:
+        conn, _ = srv.accept()
+        n = 0
+        while not stop.is_set():
+            r, _, _ = select.select([conn, ser.fd], [], [], 0.05)
+            if conn in r:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                ser.write(data)
+            if ser.fd in r:
+                data = os.read(ser.fd, 4096)
+                n += 1
+                if n % every == 0:
+                    data = data + b"\x00\xaa\x55\x90\x10\x00junk\n"  # junk between reads
+                    stats[0] += 1
+                conn.sendall(data)
+        conn.close()
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    try:
+        yield f"socket://127.0.0.1:{srv.getsockname()[1]}", stats
+    finally:
+        stop.set()
+        th.join(2)
+        srv.close()
+        ser.close()
+
+
+def test_host_survives_injected_garbage(host, host_elf):
+    syms = _symbols(host_elf)
+    addr, size = syms["loop_count"] if "loop_count" in syms else next(iter(syms.values()))
+    c = Collector()
+    with junk_proxy(host.port) as (url, injected), StreamerTarget(url) as t:
+        t.on_sample(c)
+        sid = t.start_stream([Region(addr, min(size, 4))], 1000)
+        wait_for(lambda: c.count(sid) >= 2000 and injected[0] >= 5, timeout=20, what="samples and junk")
+        t.stop_stream(sid)
+        st = t.stats(refresh_device=True)
+        seqs = [s.seq for s in c.samples[sid]]
+    # every frame is accounted for: received + counted as lost = the device's sequence span
+    span = (seqs[-1] - seqs[0]) % 65536 + 1
+    assert len(seqs) + st.lost == span
+    assert st.corrupt_frames >= 0
