@@ -1,0 +1,420 @@
+"""Parse watch-expression text into a small syntax tree (no types resolved yet).
+
+The grammar is C's expression grammar restricted to what reads memory without side
+effects, plus gdb's ``'file.c'::name`` / ``func::name`` scopes, the ``@`` artificial array
+(binding between shifts and ``+`` as in gdb) and a trailing ``,x``-style format suffix.
+Whether ``(name)`` is a cast or a parenthesized expression depends on the program, so the
+parser asks ``is_type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .lexer import LexError, Token, tokenize
+
+FORMATS = {"x": "x", "h": "x", "d": "d", "u": "u", "o": "o", "b": "b", "t": "b", "c": "c", "s": "s"}
+
+# Words that can only start a type name.
+TYPE_WORDS = frozenset(
+    [
+        "struct",
+        "union",
+        "enum",
+        "class",
+        "unsigned",
+        "signed",
+        "int",
+        "char",
+        "short",
+        "long",
+        "float",
+        "double",
+        "void",
+        "_Bool",
+        "bool",
+        "const",
+        "volatile",
+    ]
+)
+_BASE_WORDS = frozenset(
+    ["unsigned", "signed", "int", "char", "short", "long", "float", "double", "void", "_Bool", "bool"]
+)
+
+
+class ParseError(Exception):
+    def __init__(self, position: int, reason: str):
+        super().__init__(reason)
+        self.position = position
+        self.reason = reason
+
+
+# -- syntax tree -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Node:
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Node):
+    name: str  # as the user spelled it, scopes included: "'main.c'::x", "ns::x"
+
+
+@dataclass(frozen=True, slots=True)
+class IntLit(Node):
+    value: int
+    suffix: str
+
+
+@dataclass(frozen=True, slots=True)
+class FloatLit(Node):
+    value: float
+    suffix: str
+
+
+@dataclass(frozen=True, slots=True)
+class CharLit(Node):
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class StringLit(Node):
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member(Node):
+    obj: Node
+    name: str
+    arrow: bool
+    name_pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Index(Node):
+    obj: Node
+    index: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Unary(Node):
+    op: str  # "-", "+", "~", "!", "*", "&"
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec(Node):
+    base: str  # "unsigned int", "struct foo", "uint16_t", "ns::T"
+    pointers: tuple[tuple[str, ...], ...] = field(default=())  # qualifiers of each '*'
+    qualifiers: tuple[str, ...] = ()  # on the base type
+
+
+@dataclass(frozen=True, slots=True)
+class Cast(Node):
+    type: TypeSpec
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class SizeofType(Node):
+    type: TypeSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SizeofExpr(Node):
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Binary(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Conditional(Node):
+    cond: Node
+    then: Node
+    other: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    tree: Node
+    format: str | None  # normalized suffix letter
+    body: str  # the text without the format suffix
+
+
+_BINARY_PRECEDENCE = {
+    "||": 1,
+    "&&": 2,
+    "|": 3,
+    "^": 4,
+    "&": 5,
+    "==": 6,
+    "!=": 6,
+    "<": 7,
+    ">": 7,
+    "<=": 7,
+    ">=": 7,
+    "<<": 8,
+    ">>": 8,
+    "@": 9,
+    "+": 10,
+    "-": 10,
+    "*": 11,
+    "/": 11,
+    "%": 11,
+}
+
+
+def parse(text: str, is_type: Callable[[str], bool], is_variable: Callable[[str], bool]) -> Parsed:
+    try:
+        toks = tokenize(text)
+    except LexError as e:
+        raise ParseError(e.position, e.reason) from None
+    p = _Parser(text, toks, is_type, is_variable)
+    return p.parse_top()
+
+
+class _Parser:
+    def __init__(
+        self, text: str, toks: list[Token], is_type: Callable[[str], bool], is_variable: Callable[[str], bool]
+    ):
+        self.text = text
+        self.toks = toks
+        self.i = 0
+        self.is_type = is_type
+        self.is_variable = is_variable
+
+    # -- helpers ----------------------------------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def peek(self, k: int = 1) -> Token:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def next(self) -> Token:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def at_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in ops
+
+    def expect_op(self, op: str, opener: Token | None = None) -> Token:
+        if not self.at_op(op):
+            if opener is not None and self.tok.kind == "end":
+                raise ParseError(opener.pos, f"unbalanced '{opener.text}': no matching '{op}'")
+            raise ParseError(self.tok.pos, f"expected '{op}' but found {self.describe(self.tok)}")
+        return self.next()
+
+    @staticmethod
+    def describe(t: Token) -> str:
+        return "the end of the expression" if t.kind == "end" else f"'{t.text}'"
+
+    # -- grammar ----------------------------------------------------------------------------------
+    def parse_top(self) -> Parsed:
+        if self.tok.kind == "end":
+            raise ParseError(0, "the expression is empty")
+        tree = self.expression()
+        fmt = None
+        body_end = self.tok.pos
+        if self.at_op(","):
+            comma = self.next()
+            letter = self.tok
+            if letter.kind != "ident" or letter.text.lower() not in FORMATS:
+                raise ParseError(
+                    letter.pos if letter.kind != "end" else comma.pos,
+                    "a ',' must be followed by a format letter: x, h, d, u, o, b, c or s",
+                )
+            self.next()
+            fmt = FORMATS[letter.text.lower()]
+        if self.tok.kind != "end":
+            t = self.tok
+            if t.kind == "op" and t.text in ")]":
+                raise ParseError(t.pos, f"unbalanced '{t.text}' with no matching opening bracket")
+            raise ParseError(t.pos, f"unexpected {self.describe(t)} after a complete expression")
+        return Parsed(tree, fmt, self.text[:body_end].strip())
+
+    def expression(self) -> Node:
+        cond = self.binary(1)
+        if self.at_op("?"):
+            q = self.next()
+            then = self.expression()
+            self.expect_op(":")
+            other = self.expression()
+            return Conditional(q.pos, cond, then, other)
+        return cond
+
+    def binary(self, min_prec: int) -> Node:
+        left = self.unary()
+        while self.tok.kind == "op" and _BINARY_PRECEDENCE.get(self.tok.text, 0) >= min_prec:
+            op = self.next()
+            prec = _BINARY_PRECEDENCE[op.text]
+            if self.tok.kind == "end":
+                raise ParseError(op.pos, f"'{op.text}' needs an operand after it")
+            right = self.binary(prec + 1)
+            left = Binary(op.pos, op.text, left, right)
+        return left
+
+    def unary(self) -> Node:
+        t = self.tok
+        if t.kind == "op" and t.text in ("-", "+", "~", "!", "*", "&"):
+            self.next()
+            if self.tok.kind == "end":
+                raise ParseError(t.pos, f"'{t.text}' needs an operand after it")
+            return Unary(t.pos, t.text, self.unary())
+        if t.kind == "ident" and t.text == "sizeof":
+            self.next()
+            if self.at_op("(") and self.starts_type(1):
+                open_ = self.next()
+                spec = self.type_name()
+                self.expect_op(")", open_)
+                return SizeofType(t.pos, spec)
+            return SizeofExpr(t.pos, self.unary())
+        if t.kind == "op" and t.text == "(" and self.starts_type(1):
+            open_ = self.next()
+            spec = self.type_name()
+            self.expect_op(")", open_)
+            if self.tok.kind == "end":
+                raise ParseError(t.pos, f"the cast to '{_spell(spec)}' needs an operand after it")
+            return Cast(t.pos, spec, self.unary())
+        return self.postfix(self.primary())
+
+    def postfix(self, node: Node) -> Node:
+        while True:
+            if self.at_op("["):
+                open_ = self.next()
+                if self.at_op("]"):
+                    raise ParseError(self.tok.pos, "'[]' needs an index inside")
+                idx = self.expression()
+                self.expect_op("]", open_)
+                node = Index(open_.pos, node, idx)
+            elif self.at_op(".", "->"):
+                op = self.next()
+                if self.tok.kind != "ident":
+                    raise ParseError(
+                        self.tok.pos,
+                        f"'{op.text}' must be followed by a member name, not {self.describe(self.tok)}",
+                    )
+                name = self.next()
+                node = Member(op.pos, node, name.text, op.text == "->", name.pos)
+            elif self.at_op("("):
+                raise ParseError(self.tok.pos, "function calls are not supported: a watch only reads memory")
+            else:
+                return node
+
+    def primary(self) -> Node:
+        t = self.tok
+        if t.kind == "int":
+            self.next()
+            v, suffix = t.value  # type: ignore[misc]
+            return IntLit(t.pos, v, suffix)
+        if t.kind == "float":
+            self.next()
+            v, suffix = t.value  # type: ignore[misc]
+            return FloatLit(t.pos, v, suffix)
+        if t.kind == "char":
+            self.next()
+            return CharLit(t.pos, t.value)  # type: ignore[arg-type]
+        if t.kind == "string":
+            self.next()
+            return StringLit(t.pos, t.value)  # type: ignore[arg-type]
+        if t.kind in ("ident", "quoted") or (t.kind == "op" and t.text == "::"):
+            return Name(t.pos, self.qualified_name())
+        if t.kind == "op" and t.text == "(":
+            self.next()
+            if self.at_op(")"):
+                raise ParseError(self.tok.pos, "'()' is empty: put an expression inside")
+            inner = self.expression()
+            self.expect_op(")", t)
+            return inner
+        if t.kind == "end":
+            raise ParseError(t.pos, "the expression ends where a value was expected")
+        if t.kind == "op" and t.text in ")]":
+            raise ParseError(t.pos, f"unbalanced '{t.text}' with no matching opening bracket")
+        raise ParseError(t.pos, f"expected a value but found {self.describe(t)}")
+
+    def qualified_name(self) -> str:
+        parts: list[str] = []
+        t = self.tok
+        if t.kind == "op" and t.text == "::":  # ::global
+            self.next()
+        elif t.kind == "quoted":
+            self.next()
+            parts.append(f"'{t.text}'")
+            self.expect_op("::")
+        if self.tok.kind != "ident":
+            raise ParseError(self.tok.pos, f"expected a name but found {self.describe(self.tok)}")
+        parts.append(self.next().text)
+        while self.at_op("::") and self.peek().kind == "ident":
+            self.next()
+            parts.append(self.next().text)
+        return "::".join(parts)
+
+    # -- type names -------------------------------------------------------------------------------
+    def starts_type(self, k: int) -> bool:
+        """Does the token ``k`` ahead begin a type name (so '(' there opens a cast)?"""
+        t = self.peek(k)
+        if t.kind != "ident":
+            return False
+        if t.text in TYPE_WORDS:
+            return True
+        # Collect a possibly qualified name: ns::T
+        j = k
+        name = t.text
+        while (
+            self.peek(j + 1).kind == "op"
+            and self.peek(j + 1).text == "::"
+            and self.peek(j + 2).kind == "ident"
+        ):
+            name += "::" + self.peek(j + 2).text
+            j += 2
+        after = self.peek(j + 1)
+        if not (after.kind == "op" and after.text in (")", "*")):
+            return False
+        return self.is_type(name) and not self.is_variable(name)
+
+    def type_name(self) -> TypeSpec:
+        start = self.tok.pos
+        quals: list[str] = []
+        words: list[str] = []
+        while self.tok.kind == "ident" and self.tok.text in ("const", "volatile"):
+            quals.append(self.next().text)
+        t = self.tok
+        if t.kind == "ident" and t.text in ("struct", "union", "enum", "class"):
+            self.next()
+            if self.tok.kind != "ident":
+                raise ParseError(self.tok.pos, f"'{t.text}' must be followed by a tag name")
+            base = f"{t.text} {self.qualified_name()}"
+        elif t.kind == "ident" and t.text in _BASE_WORDS:
+            while self.tok.kind == "ident" and self.tok.text in _BASE_WORDS | {"const", "volatile"}:
+                w = self.next().text
+                (quals if w in ("const", "volatile") else words).append(w)
+            base = " ".join(words)
+        elif t.kind == "ident":
+            base = self.qualified_name()
+        else:
+            raise ParseError(t.pos, f"expected a type name but found {self.describe(t)}")
+        while self.tok.kind == "ident" and self.tok.text in ("const", "volatile"):
+            quals.append(self.next().text)
+        pointers: list[tuple[str, ...]] = []
+        while self.at_op("*"):
+            self.next()
+            pq: list[str] = []
+            while self.tok.kind == "ident" and self.tok.text in ("const", "volatile"):
+                pq.append(self.next().text)
+            pointers.append(tuple(pq))
+        return TypeSpec(start, base, tuple(pointers), tuple(quals))
+
+
+def _spell(spec: TypeSpec) -> str:
+    return spec.base + (" " + "*" * len(spec.pointers) if spec.pointers else "")
+
+
+def spell_type(spec: TypeSpec) -> str:
+    return _spell(spec)
