@@ -1,0 +1,225 @@
+"""``firmwatch symbols | ptype | info``: what firmwatch reads from an ELF, without a target."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+from typing import Any
+
+from firmwatch.symbols import Program, SymbolsError, load
+from firmwatch.symbols.layout import LayoutRow, layout, render
+from firmwatch.symbols.types import TypeId, TypeTable
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("symbols", help="list the globals and statics of an ELF")
+    p.add_argument("elf", help="firmware ELF built with -g")
+    p.add_argument("--filter", metavar="GLOB", help="only names matching GLOB (e.g. 'sensor*', '*::count')")
+    p.add_argument("--json", action="store_true", help="print one JSON array")
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not write the index cache")
+    p.set_defaults(func=cmd_symbols)
+
+    p = sub.add_parser("ptype", help="type and memory layout of an expression (like gdb's ptype/o)")
+    p.add_argument("elf")
+    p.add_argument("expr", help="a variable or expression: sensor, 'file.c'::x, ns::x, buf[2].hdr")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-cache", action="store_true")
+    p.set_defaults(func=cmd_ptype)
+
+    p = sub.add_parser("info", help="architecture, build id, sections and memory usage of an ELF")
+    p.add_argument("elf")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-cache", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+
+def _load(args: argparse.Namespace) -> Program:
+    prog = load(args.elf, use_cache=not args.no_cache)
+    if not prog.elf.has_dwarf:
+        print(
+            f"firmwatch: warning: {args.elf} has no DWARF debug info; names come from the symbol "
+            "table and values show as raw bytes (rebuild with -g for types)",
+            file=sys.stderr,
+        )
+    return prog
+
+
+# -- symbols ----------------------------------------------------------------------------------
+def cmd_symbols(args: argparse.Namespace) -> int:
+    prog = _load(args)
+    vs = list(prog.variables)
+    if args.filter:
+        pat = args.filter
+        vs = [v for v in vs if fnmatch.fnmatchcase(v.qualified, pat) or fnmatch.fnmatchcase(v.name, pat)]
+    vs.sort(key=lambda v: (v.address, v.qualified))
+    rows = [
+        {
+            "name": v.qualified,
+            "address": v.address,
+            "size": v.size,
+            "type": prog.types.name(v.type) if v.type is not None else f"<{v.size or '?'} raw bytes>",
+            "section": v.section,
+            "file": v.file,
+            "line": v.line,
+        }
+        for v in vs
+    ]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if not rows:
+        print("no variables" + (f" match '{args.filter}'" if args.filter else ""), file=sys.stderr)
+        return 1 if args.filter else 0
+    width = max(len(r["name"]) for r in rows)
+    tw = min(max(len(r["type"]) for r in rows), 40)
+    aw = max(8, prog.elf.word_size * 2)
+    print(f"{'address':<{aw + 2}}  {'size':>6}  {'name':<{width}}  {'type':<{tw}}  {'section':<10} location")
+    for r in rows:
+        loc = f"{r['file']}:{r['line']}" if r["file"] else ""
+        size = "?" if r["size"] is None else str(r["size"])
+        print(
+            f"0x{r['address']:0{aw}x}  {size:>6}  {r['name']:<{width}}  {r['type']:<{tw}}  "
+            f"{r['section'] or '-':<10} {loc}"
+        )
+    return 0
+
+
+# -- ptype ------------------------------------------------------------------------------------
+def _resolve(prog: Program, text: str) -> tuple[TypeTable, TypeId | None, int | None, int | None]:
+    """(types, type id, static address, size) of an expression; falls back to a plain name."""
+    try:
+        from firmwatch.symbols.expr import compile_expression
+    except ImportError:
+        compile_expression = None  # type: ignore[assignment]
+    if compile_expression is not None:
+        ce = compile_expression(prog, text)
+        types = getattr(ce, "types", prog.types)
+        return types, ce.type, ce.address, ce.size
+    v = prog.find_variable(text.strip())
+    return prog.types, v.type, v.address, v.size
+
+
+def _member_json(rows: list[LayoutRow], i: int, depth: int) -> tuple[list[dict[str, Any]], int]:
+    out: list[dict[str, Any]] = []
+    while i < len(rows) and rows[i].depth >= depth:
+        r = rows[i]
+        d = r.as_json()
+        i += 1
+        if r.expanded:
+            d["members"], i = _member_json(rows, i, depth + 1)
+        out.append(d)
+    return out, i
+
+
+def cmd_ptype(args: argparse.Namespace) -> int:
+    prog = _load(args)
+    types, tid, address, size = _resolve(prog, args.expr)
+    expand = prog.language != "rust"
+    if args.json:
+        rows = layout(types, tid, expand_nested=expand)
+        members, _ = _member_json(rows, 0, 0)
+        out = {
+            "type": types.name(tid) if tid is not None else f"<{size or '?'} raw bytes>",
+            "size": size,
+            "address": address,
+            "members": members,
+        }
+        json.dump(out, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if tid is None:
+        print(f"type = <{size or '?'} raw bytes> (no DWARF type)")
+        if address is not None:
+            print(f"/* address: 0x{address:x} */")
+        return 0
+    print(render(types, tid, address=address, expand_nested=expand))
+    return 0
+
+
+# -- info -------------------------------------------------------------------------------------
+_USAGE_NAMES = {
+    "text": (".text",),
+    "rodata": (".rodata", ".srodata"),
+    "data": (".data", ".sdata"),
+    "bss": (".bss", ".sbss", ".noinit"),
+}
+
+
+def _usage(prog: Program) -> dict[str, int]:
+    u = {"text": 0, "rodata": 0, "data": 0, "bss": 0, "flash": 0, "ram": 0}
+    for s in prog.elf.sections:
+        if s.kind == "other":
+            continue
+        for key, names in _USAGE_NAMES.items():
+            if any(s.name == n or s.name.startswith(n + ".") for n in names):
+                u[key] += s.size
+                break
+        if s.kind == "ram":
+            u["ram"] += s.size
+            if not s.nobits:
+                u["flash"] += s.size  # initialised data has its load image in flash
+        else:
+            u["flash"] += s.size
+    return u
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    prog = _load(args)
+    e = prog.elf
+    usage = _usage(prog)
+    secs = [
+        {"name": s.name, "address": s.address, "size": s.size, "flags": s.flags, "kind": s.kind, "nobits": s.nobits}
+        for s in e.sections
+        if s.kind != "other"
+    ]
+    if args.json:
+        out = {
+            "path": e.path,
+            "arch": e.machine,
+            "elf_class": e.elf_class,
+            "byte_order": e.byteorder,
+            "word_size": e.word_size,
+            "entry": e.entry,
+            "build_id": e.build_id,
+            "build_id_source": e.build_id_source,
+            "has_dwarf": e.has_dwarf,
+            "dwarf_version": e.dwarf_version,
+            "language": prog.language,
+            "variables": len(prog.variables),
+            "sections": secs,
+            "memory": usage,
+        }
+        json.dump(out, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print(f"file:        {e.path}")
+    print(f"arch:        {e.machine} (ELF{e.elf_class}), {e.byteorder}-endian, {e.word_size}-byte words")
+    print(f"entry:       0x{e.entry:x}")
+    print(f"build id:    {e.build_id}" + (" (no GNU build-id note)" if e.build_id_source != "gnu" else ""))
+    dw = f"DWARF {e.dwarf_version}, {prog.language}" if e.has_dwarf else "none (symbols only)"
+    print(f"debug info:  {dw}; {len(prog.variables)} globals/statics")
+    print()
+    print(f"{'section':<20} {'kind':<6} {'address':>12} {'size':>10}")
+    for s in secs:
+        print(f"{s['name']:<20} {s['kind']:<6} {s['address']:>#12x} {s['size']:>10}")
+    print()
+    print("memory usage (bytes):")
+    for k in ("text", "rodata", "data", "bss"):
+        print(f"  .{k:<8} {usage[k]:>10}")
+    print(f"  flash     {usage['flash']:>10}   (text + read-only + initialised data image)")
+    print(f"  RAM       {usage['ram']:>10}   (writable allocated sections)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience for debugging
+    parser = argparse.ArgumentParser(prog="firmwatch")
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SymbolsError as e:
+        print(f"firmwatch: {e}", file=sys.stderr)
+        return 1
