@@ -49,6 +49,7 @@
 #include "sim_gdb.h"
 #include "sim_interrupts.h"
 #include "sim_io.h"
+#include "sim_regbit.h"
 #include "sim_irq.h"
 #include "sim_cycle_timers.h"
 #include "sim_time.h"
@@ -172,8 +173,12 @@ static void link_feed_in(void)
             return;
         }
     }
-    /* The UART model queues input in a 64-entry FIFO and delivers one byte per character
-     * time; never overfill it (it would drop), the rest waits for the next period. */
+    /* The UART model drops input while the receiver is off (as hardware does): hold bytes
+     * the host sent before the firmware enabled RX instead of losing them.  It queues input
+     * in a 64-entry FIFO and delivers one byte per character time; never overfill it (it
+     * would drop), the rest waits for the next period. */
+    if (!avr_regbit_get(avr, uart0->rxen))
+        return;
     while (in_pos < in_len && !uart_input_full()) {
         avr_raise_irq(uart_in_irq, in_buf[in_pos++]);
         bytes_to_avr++;
