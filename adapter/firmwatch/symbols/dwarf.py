@@ -31,9 +31,9 @@ from .types import (
     Qualified,
     StructType,
     Type,
+    Typedef,
     TypeId,
     TypeTable,
-    Typedef,
     UnsupportedType,
     Variant,
     VariantType,
@@ -334,10 +334,8 @@ class _Reader:
             if code == 0:
                 if stack:
                     stack.pop()
-                if not stack:
-                    # the top DIE's children ended: the rest is padding
-                    if unit.top is not None:
-                        break
+                if not stack and unit.top is not None:
+                    break  # the top DIE's children ended: the rest is padding
                 continue
             ab = abbrevs.get(code)
             if ab is None:
@@ -351,7 +349,7 @@ class _Reader:
                     n = _DATA_FORMS[form]
                     v: Any = uint(d, p, n)
                     p += n
-                    if at == AT_const_value or at == AT_discr_value:
+                    if at in (AT_const_value, AT_discr_value):
                         v = (v, n)  # signedness depends on the type: decided by the consumer
                 elif form == 0x13:  # ref4
                     v = self.u32(d, p)[0] + cu_off
@@ -792,7 +790,7 @@ class _Builder:
                     n = die.get(AT_name)
                     ns = n if isinstance(n, str) else "(anonymous namespace)"
                     self._walk_children(die, (*scope, ns), "namespace", None, unit, out)
-                elif tag == TAG_subprogram or tag == TAG_lexical_block or tag == TAG_inlined_subroutine:
+                elif tag in (TAG_subprogram, TAG_lexical_block, TAG_inlined_subroutine):
                     if tag == TAG_subprogram:
                         f = self._name(die) or func
                     else:
@@ -1077,7 +1075,9 @@ class _Builder:
                 if off is None:
                     self.notes.append(f"{name}: virtual base class layout is not supported")
                     continue
-                bases.append(Member(self.table.name(btid), off, btid))
+                bt = self.table.resolved(btid)
+                bname = bt.name if isinstance(bt, StructType) and bt.name else self.table.name(btid)
+                bases.append(Member(bname, off, btid))
             elif ct == TAG_variant_part:
                 variant_part = c
         if variant_part is not None and size is not None:
