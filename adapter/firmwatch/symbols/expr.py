@@ -205,7 +205,7 @@ class CompiledExpression:
         if root.lvalue:
             if root.address is None:
                 return None
-            return [_region_of(self._model, root)]
+            return _regions_of(self._model, root)
         loads: list[Load] = []
         assert root.comp is not None
         if not _collect(root.comp, loads):
@@ -219,8 +219,9 @@ class CompiledExpression:
         if root.lvalue:
             if root.address is None:  # pragma: no cover - a real read always yields an address
                 raise ExpressionError(root.pos, "the address could not be computed")
-            region = _region_of(self._model, root)
-            return BoundPlan([region], root, {}, ctx, self._model, self.format, self.body)
+            return BoundPlan(
+                _regions_of(self._model, root), root, {}, ctx, self._model, self.format, self.body
+            )
         loads: list[Load] = []
         assert root.comp is not None
         _collect(root.comp, loads)
@@ -287,12 +288,14 @@ def _context(program: Program, model: TypeModel, read: Reader | None) -> Context
     )
 
 
-def _region_of(model: TypeModel, op: Operand) -> Region:
+def _regions_of(model: TypeModel, op: Operand) -> list[Region]:
+    """The bytes an lvalue occupies (none for a function: it is shown by address)."""
     assert op.address is not None
     if op.bits is not None:
         off, nbits = op.bits
-        return Region(op.address, (off + nbits + 7) // 8)
-    return Region(op.address, model.table.sizeof(op.tid) or 0)
+        return [Region(op.address, (off + nbits + 7) // 8)]
+    size = model.table.sizeof(op.tid)
+    return [Region(op.address, size)] if size else []
 
 
 def _collect(comp: Comp, out: list[Load]) -> bool:
@@ -505,11 +508,14 @@ class _Walker:
         if sym is not None:
             if sym.kind == "function":
                 fn = self.model.function()
-                return Operand(fn, n.pos, lvalue=True, address=sym.address)
+                thumb = self.program.elf.machine == "ARM"  # the symbol's low bit marks Thumb code
+                return Operand(fn, n.pos, lvalue=True, address=sym.address & ~1 if thumb else sym.address)
             tid = self.model.raw(sym.name, sym.size or None, "no debug information for this symbol")
             return Operand(tid, n.pos, lvalue=True, address=sym.address)
         if name in ("true", "false"):
-            tid = self.model.named("bool")
+            tid = self.model.base.by_name.get(
+                "bool", self.model.base.by_name.get("_Bool")
+            ) or self.model.named("bool")
             assert tid is not None
             return self.const(tid, n.pos, int(name == "true"))
         if name in ("NULL", "nullptr"):

@@ -377,7 +377,22 @@ class _Parser:
         after = self.peek(j + 1)
         if not (after.kind == "op" and after.text in (")", "*")):
             return False
-        return self.is_type(name) and not self.is_variable(name)
+        if self.is_type(name) and not self.is_variable(name):
+            return True
+        # "(name *)" or "(name)x" cannot be an expression, so it is a cast to an unknown type:
+        # saying so beats a confusing syntax error.
+        if self.is_variable(name):
+            return False
+        while self.peek(j + 1).kind == "op" and self.peek(j + 1).text == "*":
+            j += 1
+        close, operand = self.peek(j + 1), self.peek(j + 2)
+        if not (close.kind == "op" and close.text == ")"):
+            return False
+        return (
+            j > k
+            or operand.kind in ("ident", "int", "float", "char")
+            or (operand.kind == "op" and operand.text in ("(", "&", "*"))
+        )
 
     def type_name(self) -> TypeSpec:
         start = self.tok.pos
