@@ -76,6 +76,8 @@ class LinkStats:
     corrupt_frames: int = 0  # CRC failures and resyncs seen by the host
     device_dropped: int = 0  # as reported by the device's own status
     reconnects: int = 0
+    halted_fraction: float | None = None  # GDB transports: share of time the target was halted by sampling
+    lock_skips: int = 0  # rounds skipped because the firmware's lock flag was set
 
 
 SampleCallback = Callable[[Sample], None]

@@ -1,0 +1,795 @@
+"""A direct GDB Remote Serial Protocol client (no gdb process) with live sampling.
+
+``RspTarget("127.0.0.1:3333")`` talks to any GDB server — OpenOCD, J-Link GDB Server, pyOCD,
+``probe-rs gdb``, QEMU's ``-gdb``, simavr — and implements the :class:`Target` interface plus
+execution control (halt, resume, step, breakpoints, watchpoints, registers).
+
+Sampling policy (chosen at connect time, overridable with ``mode=``):
+
+* ``"live"`` — the server answers memory reads while the target runs (simavr; OpenOCD, pyOCD
+  and J-Link on Cortex-M read through the debug port's AHB-AP): every round is plain reads.
+* ``"halt"`` — it does not (QEMU halts the guest to serve ``m`` and never answers): every round
+  halts, reads every due region in one batch, and resumes. An intrusion budget (the maximum
+  fraction of time the target may spend halted, 1 % by default) caps the round rate; the
+  measured fraction is :meth:`RspTarget.halted_fraction` and ``stats().halted_fraction``.
+
+``Sample.target_time`` is host ``time.monotonic()`` seconds at the end of the round's reads:
+a GDB server has no target clock to report. In halt mode the regions of one round are
+coherent (read while the CPU is stopped); in live mode each region is read separately, so a
+value can change between regions (and a multi-byte value wider than the bus can tear).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from firmwatch.targets.base import (
+    AccessRefused,
+    LinkStats,
+    Region,
+    SampleCallback,
+    Target,
+    TargetError,
+    TargetInfo,
+    TargetLost,
+)
+from firmwatch.targets.rsp_link import RspLink
+from firmwatch.targets.rsp_packets import (
+    StopReply,
+    escape_binary,
+    is_console_output,
+    is_stop_reply,
+    parse_features,
+    parse_stop_reply,
+    unescape_binary,
+)
+from firmwatch.targets.rsp_sampler import RoundResult, Sampler
+
+SERVERS_HINT = "QEMU -gdb tcp::PORT, openocd, JLinkGDBServer, pyocd gdbserver, probe-rs gdb, simavr -g"
+
+# gdb's architecture names (target.xml) -> the ELF machine names of firmwatch.symbols.elf
+_XML_ARCH = (
+    ("aarch64", "AArch64"),
+    ("arm", "ARM"),
+    ("riscv", "RISC-V"),
+    ("avr", "AVR"),
+    ("i386:x86-64", "x86-64"),
+    ("i386", "x86"),
+    ("xtensa", "Xtensa"),
+    ("msp430", "MSP430"),
+)
+# When a server sends no target.xml, the size of the `g` reply is the best evidence we have.
+_G_SIZE_ARCH = {39: "AVR", 168: "ARM", 132: "RISC-V", 264: "RISC-V"}
+_PC_REGNUM = {"ARM": 15, "RISC-V": 32, "AVR": 34}
+_ARCH_INFO = {"ARM": ("little", 4), "RISC-V": ("little", 4), "AVR": ("little", 2), "AArch64": ("little", 8)}
+
+# Z packet types and the capability each one gives when the server accepts it.
+Z_SW_BREAK, Z_HW_BREAK, Z_WRITE_WATCH, Z_READ_WATCH, Z_ACCESS_WATCH = range(5)
+_Z_CAPS = {0: "breakpoints", 1: "hw-breakpoints", 2: "watchpoints", 3: "read-watchpoints", 4: "access-watchpoints"}
+_Z_NAMES = {0: "software breakpoints", 1: "hardware breakpoints", 2: "write watchpoints",
+            3: "read watchpoints", 4: "access watchpoints"}
+_WATCH_TYPES = {"write": Z_WRITE_WATCH, "read": Z_READ_WATCH, "access": Z_ACCESS_WATCH}
+
+
+def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
+    """``"host:port"``, ``":port"``, ``"port"`` or ``(host, port)`` → (host, port)."""
+    if isinstance(address, tuple):
+        return address[0] or "127.0.0.1", int(address[1])
+    text = address.strip()
+    if text.startswith("tcp:"):
+        text = text[4:]
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise TargetError(f"'{address}' is not a GDB server address; write HOST:PORT, e.g. localhost:3333.") from None
+    if not 0 < number < 65536:
+        raise TargetError(f"port {number} is out of range; GDB servers listen on ports 1-65535 (often 3333 or 1234).")
+    return host, number
+
+
+class RspTarget(Target):
+    """A GDB server reached over TCP. Thread-safe: one lock serialises the link."""
+
+    DEFAULT_BUDGET = 0.01
+    MERGE_GAP = 32  # bytes: regions closer than this are read with one packet
+
+    def __init__(
+        self,
+        address: str | tuple[str, int],
+        *,
+        expect_arch: str | None = None,
+        mode: str = "auto",
+        budget: float | None = DEFAULT_BUDGET,
+        lock: tuple[int, int] | None = None,
+        run: bool = True,
+        timeout: float = 2.0,
+        connect_timeout: float = 3.0,
+        probe_timeout: float = 0.3,
+        probe_breakpoints: bool = True,
+    ):
+        """Connect and negotiate; leave the target running when ``run`` (the default).
+
+        ``mode``: "auto" (probe whether memory reads are answered while running), "live" or
+        "halt". ``budget``: maximum fraction of time halted by sampling (None: no cap).
+        ``lock``: (address, size) of a flag the firmware sets while it updates the data;
+        sampling rounds then halt, and skip the round while the flag is non-zero.
+        ``expect_arch``: the ELF's machine ("ARM", "RISC-V", "AVR"); a server debugging
+        another architecture is refused with a sentence.
+        """
+        if mode not in ("auto", "live", "halt"):
+            raise TargetError(f"sampling mode '{mode}' is unknown; use auto, live or halt.")
+        self.host, self.port = parse_address(address)
+        self.where = f"{self.host}:{self.port}"
+        self.timeout = timeout
+        self._io = threading.RLock()
+        self._state = "stopped"  # "running" | "stopped" | "exited"
+        self._last_stop: StopReply | None = None
+        self._unclaimed_stop: StopReply | None = None  # a real stop nobody has waited for yet
+        self._stop_callbacks: list[Callable[[StopReply], None]] = []
+        self._pending_callbacks: list[StopReply] = []
+        self._points: dict[tuple[int, int], int] = {}  # (type, address) -> kind
+        self._interrupt_signal: int | None = None  # learned: what the server answers to \x03
+        self._halted_s = 0.0
+        self._acct_t0 = time.monotonic()
+        self._stray_stops = 0
+        self._use_x: bool | None = None
+        self._pid: int | None = None
+        self.server_features: dict[str, str | bool] = {}
+        self.target_xml: str | None = None
+        self.arch: str | None = None
+        self.live: bool = False
+        self.packet_size = 400
+
+        self.link = self._connect(connect_timeout)
+        try:
+            self._negotiate()
+            self._check_arch(expect_arch)
+            caps = {"read", "write", "stream", "halt", "resume", "step", "registers", "detach"}
+            if probe_breakpoints:
+                caps |= self._probe_points()
+            else:
+                caps |= {"breakpoints", "watchpoints"}
+            if mode == "auto":
+                self.live = self._probe_live(probe_timeout)
+            else:
+                self.live = mode == "live"
+            if self.live:
+                caps.add("live-read")
+            self.capabilities = frozenset(caps)
+            if run and self._state == "stopped":
+                self._continue()
+        except BaseException:
+            self.link.close()
+            raise
+        self._sampler = Sampler(self._round, budget=budget, lock=lock, idle=self.poll)
+        self._sampler.start()
+
+    # -- connection and negotiation -----------------------------------------------------------
+    def _connect(self, timeout: float) -> RspLink:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except ConnectionRefusedError:
+            raise TargetError(
+                f"nothing is listening on {self.where}: start the GDB server ({SERVERS_HINT}) or check the port."
+            ) from None
+        except TimeoutError:
+            raise TargetError(
+                f"{self.where} did not accept a connection within {timeout:g} s: check the host, the port "
+                "and any firewall in between."
+            ) from None
+        except socket.gaierror:
+            raise TargetError(f"the host '{self.host}' is unknown; check the GDB server address.") from None
+        except OSError as e:
+            raise TargetError(f"cannot connect to the GDB server at {self.where} ({e.strerror or e}); check the address.") from None
+        return RspLink(sock, self.where)
+
+    def _negotiate(self) -> None:
+        link = self.link
+        link.ack()
+        reply = self._cmd(b"qSupported:swbreak+;hwbreak+;vContSupported+")
+        self.server_features = parse_features(reply)
+        size = self.server_features.get("PacketSize")
+        if isinstance(size, str):
+            with contextlib.suppress(ValueError):
+                self.packet_size = max(64, int(size, 16))
+        if self.server_features.get("QStartNoAckMode") is True and self._cmd(b"QStartNoAckMode") == b"OK":
+            link.ack_mode = False
+        stop = self._query_stop()
+        if stop.kind != "signal":
+            raise TargetError(f"the target is not running a program ({stop}); load and start the firmware first.")
+        self._last_stop = stop
+        if stop.thread and stop.thread.startswith("p"):
+            with contextlib.suppress(ValueError):
+                self._pid = int(stop.thread[1:].split(".")[0], 16)
+        if self.server_features.get("qXfer:features:read") is True:
+            with contextlib.suppress(TargetError):
+                self.target_xml = self._read_xfer("features", "target.xml").decode("utf-8", "replace")
+        self.arch = self._detect_arch()
+
+    def _query_stop(self) -> StopReply:
+        self.link.send(b"?")
+        # an unsolicited stop reply may precede ours (QEMU on connect); both say "halted"
+        stop = self._wait_stop_packet(self.timeout, what="the initial status query")
+        while True:
+            extra = self.link.recv(0.02)
+            if extra is None:
+                return stop
+            if is_stop_reply(extra):
+                stop = parse_stop_reply(extra)
+
+    def _read_xfer(self, obj: str, annex: str) -> bytes:
+        out = bytearray()
+        chunk = max(64, self.packet_size - 32)
+        while True:
+            reply = self._cmd(f"qXfer:{obj}:read:{annex}:{len(out):x},{chunk:x}".encode())
+            if not reply or reply[:1] == b"E":
+                raise TargetError(f"the GDB server did not send {annex}.")
+            out += unescape_binary(reply[1:])
+            if reply[:1] == b"l":
+                return bytes(out)
+
+    def _detect_arch(self) -> str | None:
+        if self.target_xml:
+            m = re.search(r"<architecture>\s*([^<\s]+)\s*</architecture>", self.target_xml)
+            if m:
+                name = m.group(1).lower()
+                for prefix, arch in _XML_ARCH:
+                    if name.startswith(prefix):
+                        return arch
+                return name
+        try:
+            return _G_SIZE_ARCH.get(len(self._raw_registers()))
+        except TargetError:
+            return None
+
+    def _check_arch(self, expect: str | None) -> None:
+        if not expect or not self.arch:
+            return
+        norm = {"RISCV": "RISC-V", "EM_ARM": "ARM", "EM_AVR": "AVR", "EM_RISCV": "RISC-V"}
+        want = norm.get(expect.upper(), expect)
+        if want.upper() != self.arch.upper():
+            raise TargetError(
+                f"the GDB server at {self.where} debugs a {self.arch} target but the ELF is built for {want}: "
+                "connect to the server of the board that runs this firmware, or open the ELF built for it."
+            )
+
+    def _probe_points(self) -> set[str]:
+        """Which Z packets the server accepts: insert and remove each at the current PC."""
+        caps: set[str] = set()
+        try:
+            pc = self.pc()
+        except TargetError:
+            return {"breakpoints", "watchpoints"}
+        for ztype, cap in _Z_CAPS.items():
+            kind = self._bp_kind(pc) if ztype < 2 else 1
+            reply = self._cmd(b"Z%d,%x,%x" % (ztype, pc, kind))
+            if reply == b"OK":
+                self._cmd(b"z%d,%x,%x" % (ztype, pc, kind))
+                caps.add(cap)
+            elif reply[:1] == b"E":  # understood, but not possible right here
+                caps.add(cap)
+        return caps
+
+    def _probe_live(self, probe_timeout: float) -> bool:
+        """Resume, send one ``m``: an answer means memory is readable while the target runs.
+
+        QEMU instead halts the guest, drops the packet and sends a stop reply; a server that
+        says nothing is interrupted, and a late answer is drained so the link stays in step.
+        """
+        try:
+            address = self.pc()
+        except TargetError:
+            address = 0
+        link = self.link
+        self._continue()
+        link.send(b"m%x,1" % address)
+        deadline = time.monotonic() + probe_timeout
+        while True:
+            pkt = link.recv(max(0.0, deadline - time.monotonic()))
+            if pkt is None:
+                break
+            if is_console_output(pkt):
+                continue
+            if is_stop_reply(pkt):  # the server stopped the target to serve the read
+                self._state = "stopped"
+                self._drain(0.05)
+                return False
+            return True  # data or an error code: either way it answered while running
+        link.interrupt()
+        self._wait_stop_packet(self.timeout, what="an interrupt after the live-read probe")
+        self._state = "stopped"
+        self._drain(0.2)
+        return False
+
+    def _drain(self, seconds: float) -> None:
+        while self.link.recv(seconds) is not None:
+            pass
+
+    # -- packet exchange ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _op(self) -> Iterator[None]:
+        """Hold the link; run stop callbacks after releasing it (they may call back in)."""
+        with self._io:
+            yield
+            pending, self._pending_callbacks = self._pending_callbacks, []
+        for stop in pending:
+            for cb in list(self._stop_callbacks):
+                try:
+                    cb(stop)
+                except Exception:  # a front end's callback must not break the link
+                    pass
+
+    def _timeout_lost(self, what: str) -> TargetLost:
+        return self.link.lost(
+            f"the GDB server at {self.where} did not answer {what} within {self.timeout:g} s: it is hung or "
+            "lost the target; restart the server and reconnect."
+        )
+
+    def _cmd(self, payload: bytes, timeout: float | None = None) -> bytes:
+        """Send a packet and return its reply (stop replies that arrive meanwhile are handled)."""
+        link = self.link
+        link.send(payload)
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            pkt = link.recv(max(0.0, deadline - time.monotonic()))
+            if pkt is None:
+                name = payload.split(b",")[0][:20].decode("ascii", "replace")
+                raise self._timeout_lost(f"the '{name}' request")
+            if is_console_output(pkt):
+                continue
+            if is_stop_reply(pkt):
+                if self._state == "running":
+                    self._record_stop(parse_stop_reply(pkt))
+                else:
+                    self._stray_stops += 1  # e.g. simavr also answers \x03 while halted
+                continue
+            return pkt
+
+    def _wait_stop_packet(self, timeout: float, what: str) -> StopReply:
+        deadline = time.monotonic() + timeout
+        while True:
+            pkt = self.link.recv(max(0.0, deadline - time.monotonic()))
+            if pkt is None:
+                raise self._timeout_lost(what)
+            if is_stop_reply(pkt):
+                return parse_stop_reply(pkt)
+            # console output, or a late reply to something abandoned: not ours to return
+
+    def _record_stop(self, stop: StopReply) -> None:
+        self._state = "exited" if stop.kind != "signal" else "stopped"
+        self._last_stop = stop
+        self._unclaimed_stop = stop
+        self._pending_callbacks.append(stop)
+
+    def _continue(self) -> None:
+        self.link.send(b"c")
+        self._state = "running"
+        self._unclaimed_stop = None
+
+    def _check_alive(self) -> None:
+        self.link.check()
+        if self._state == "exited":
+            raise TargetError(f"the program on the target has ended ({self._last_stop}); restart it and reconnect.")
+
+    def poll(self) -> None:
+        """Pick up a stop the target reported on its own (breakpoint hit while running)."""
+        with self._op(), contextlib.suppress(TargetLost):
+            self._poll_locked()
+
+    def _poll_locked(self) -> None:
+        if self._state != "running":
+            return
+        while (pkt := self.link.poll()) is not None:
+            if is_stop_reply(pkt):
+                self._record_stop(parse_stop_reply(pkt))
+
+    def _is_own_stop(self, stop: StopReply) -> bool:
+        """Did the target stop because of our \\x03 rather than a breakpoint or watchpoint?"""
+        if stop.kind != "signal" or stop.reason in ("watch", "rwatch", "awatch", "swbreak", "hwbreak"):
+            return False
+        if stop.signal == 2:
+            return True
+        if self._interrupt_signal is not None and stop.signal != self._interrupt_signal:
+            return False
+        if not self._points:
+            return True
+        # servers that answer \x03 with SIGTRAP (simavr): a stop at one of our breakpoints is real
+        pc_bytes = stop.registers.get(_PC_REGNUM.get(self.arch or "", -1))
+        pc = int.from_bytes(pc_bytes, "little") if pc_bytes else self.pc()
+        if any(addr == pc and t in (0, 1) for (t, addr) in self._points):
+            return False
+        return not any(t >= 2 for (t, _) in self._points)
+
+    def _halt_transient(self) -> bool:
+        """Stop a running target for an access. True: it was us, resume afterwards."""
+        self._poll_locked()
+        if self._state != "running":
+            return False
+        self.link.interrupt()
+        stop = self._wait_stop_packet(self.timeout, what="an interrupt (\\x03)")
+        if self._interrupt_signal is None and not self._points and stop.kind == "signal":
+            self._interrupt_signal = stop.signal
+        if self._is_own_stop(stop):
+            self._state = "stopped"
+            return True
+        self._record_stop(stop)
+        return False
+
+    @contextlib.contextmanager
+    def _halted(self, need: bool = True) -> Iterator[None]:
+        """Run the body with the target halted (briefly, if it was running); accounts the time."""
+        self._check_alive()
+        if not need or self._state != "running":
+            yield
+            return
+        t0 = time.monotonic()
+        ours = self._halt_transient()
+        try:
+            yield
+        finally:
+            if ours and not self.link._lost:
+                self._continue()
+                self._halted_s += time.monotonic() - t0
+
+    # -- memory -------------------------------------------------------------------------------
+    @property
+    def _max_read(self) -> int:
+        return max(16, (self.packet_size - 16) // 2)
+
+    def _read_mem(self, address: int, size: int) -> bytes:
+        out = bytearray()
+        addr, left = address, size
+        while left > 0:
+            n = min(left, self._max_read)
+            reply = self._cmd(b"m%x,%x" % (addr, n))
+            if not reply or reply[:1] == b"E":
+                raise self._refused("read", size, address, reply)
+            try:
+                data = bytes.fromhex(reply.decode("ascii"))
+            except ValueError:
+                raise TargetError(f"the GDB server sent a malformed memory reply at 0x{addr:x}; report this server's version.") from None
+            if not data:
+                raise self._refused("read", size, address, reply)
+            out += data[:n]
+            addr += len(data)
+            left -= len(data)
+        return bytes(out)
+
+    def _refused(self, verb: str, size: int, address: int, reply: bytes) -> AccessRefused:
+        code = 0
+        if reply[:1] == b"E":
+            with contextlib.suppress(ValueError):
+                code = int(reply[1:3], 16)
+        why = f"error {reply.decode('ascii', 'replace')}" if reply else "no data"
+        return AccessRefused(
+            f"the GDB server refused to {verb} {size} byte{'s' if size != 1 else ''} at 0x{address:x} ({why}): "
+            "the address is not mapped or not accessible on this target; check it against the ELF's memory map.",
+            code,
+            address,
+        )
+
+    def _write_mem(self, address: int, data: bytes) -> None:
+        chunk = max(8, (self.packet_size - 32) // 2)
+        for off in range(0, len(data), chunk):
+            part = data[off : off + chunk]
+            addr = address + off
+            reply = b""
+            if self._use_x is not False:
+                reply = self._cmd(b"X%x,%x:" % (addr, len(part)) + escape_binary(part))
+                if reply == b"" and self._use_x is None:
+                    self._use_x = False
+                elif reply == b"OK":
+                    self._use_x = True
+            if self._use_x is False:
+                reply = self._cmd(b"M%x,%x:" % (addr, len(part)) + part.hex().encode())
+            if reply != b"OK":
+                raise self._refused("write", len(data), address, reply)
+
+    def read(self, address: int, size: int) -> bytes:
+        with self._op(), self._halted(need=not self.live):
+            return self._read_mem(address, size)
+
+    def read_batch(self, regions: Sequence[Region]) -> list[bytes]:
+        """Read several regions in one round; coherent (one halt) unless the mode is live."""
+        with self._op(), self._halted(need=not self.live):
+            return self._read_regions(regions)
+
+    def _read_regions(self, regions: Sequence[Region]) -> list[bytes]:
+        """Read regions with as few ``m`` packets as possible: neighbours share one read.
+
+        Each packet is a round trip and, in halt mode, halted time; reading a small gap
+        between two watched variables is far cheaper than a second round trip.
+        """
+        spans: list[list[int]] = []  # [start, end] of merged reads
+        for r in sorted(regions, key=lambda r: r.address):
+            end = r.address + r.size
+            if spans and r.address <= spans[-1][1] + self.MERGE_GAP and end - spans[-1][0] <= self._max_read:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([r.address, end])
+        if len(spans) == len(regions):
+            return [self._read_mem(r.address, r.size) for r in regions]
+        try:
+            blobs = [(a, self._read_mem(a, b - a)) for a, b in spans]
+        except AccessRefused:
+            # a gap between two regions may be unreadable: fall back to exact reads
+            return [self._read_mem(r.address, r.size) for r in regions]
+        out = []
+        for r in regions:
+            for a, blob in blobs:
+                if a <= r.address and r.address + r.size <= a + len(blob):
+                    out.append(blob[r.address - a : r.address - a + r.size])
+                    break
+        return out
+
+    def write(self, address: int, data: bytes) -> bytes:
+        with self._op(), self._halted(need=not self.live):
+            self._write_mem(address, bytes(data))
+            return self._read_mem(address, len(data))
+
+    # -- sampling -----------------------------------------------------------------------------
+    def _round(self, regions: Sequence[Region], lock: tuple[int, int] | None) -> RoundResult:
+        """One sampling round (called by the sampler thread)."""
+        with self._op():
+            self._check_alive()
+            halted0 = self._halted_s
+            data: list[bytes] | None = None
+            t_read = 0.0
+            with self._halted(need=not self.live or lock is not None):
+                if lock is None or not any(self._read_mem(lock[0], lock[1])):
+                    data = self._read_regions(regions)
+                t_read = time.monotonic()
+            return RoundResult(data, t_read, time.time(), halted=self._halted_s - halted0, lock_busy=data is None)
+
+    def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
+        self.link.check()
+        if not regions:
+            raise TargetError("a stream needs at least one memory region.")
+        if not self._sampler.has_streams():
+            self.reset_intrusion()
+        return self._sampler.add(list(regions), rate_hz)
+
+    def stop_stream(self, stream: int | None = None) -> None:
+        self._sampler.remove(stream)
+
+    def on_sample(self, callback: SampleCallback) -> None:
+        self._sampler.callback = callback
+
+    def set_budget(self, budget: float | None) -> None:
+        """Maximum fraction of time the sampler may keep the target halted (None: no cap)."""
+        if budget is not None and not 0 < budget <= 1:
+            raise TargetError(f"an intrusion budget is a fraction of time between 0 and 1 (got {budget:g}); 0.01 is 1 %.")
+        self._sampler.set_budget(budget)
+
+    @property
+    def budget(self) -> float | None:
+        return self._sampler.budget
+
+    def set_lock(self, address: int | None, size: int = 1) -> None:
+        """Sample only while the firmware's flag at ``address`` is zero (rounds then halt)."""
+        self._sampler.set_lock(None if address is None else (address, size))
+
+    @property
+    def sampling_mode(self) -> str:
+        return "live" if self.live and self._sampler.lock is None else "halt"
+
+    def halted_fraction(self) -> float:
+        """Fraction of wall time the target spent halted by us since sampling (re)started."""
+        elapsed = time.monotonic() - self._acct_t0
+        return self._halted_s / elapsed if elapsed > 0 else 0.0
+
+    def reset_intrusion(self) -> None:
+        with self._io:
+            self._halted_s = 0.0
+            self._acct_t0 = time.monotonic()
+
+    def stats(self) -> LinkStats:
+        s = self._sampler
+        return LinkStats(
+            samples=s.samples,
+            lost=0,
+            corrupt_frames=self.link.bad_frames,
+            halted_fraction=self.halted_fraction(),
+            lock_skips=s.lock_skips,
+        )
+
+    @property
+    def sampler(self) -> Sampler:
+        return self._sampler
+
+    # -- execution control --------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    @property
+    def last_stop(self) -> StopReply | None:
+        return self._last_stop
+
+    def on_stop(self, callback: Callable[[StopReply], None]) -> None:
+        """Called (from the sampler or the caller's thread) whenever the target stops on its own."""
+        self._stop_callbacks.append(callback)
+
+    def halt(self) -> StopReply:
+        with self._op():
+            self._check_alive()
+            if self._state == "running":
+                self._halt_transient()
+                if self._state == "stopped" and self._unclaimed_stop is None:
+                    self._last_stop = StopReply("signal", 2, raw=b"S02")
+            self._unclaimed_stop = None
+            assert self._last_stop is not None
+            return self._last_stop
+
+    def resume(self) -> None:
+        with self._op():
+            self._check_alive()
+            if self._state != "running":
+                self._continue()
+
+    def step(self) -> StopReply:
+        """Execute one instruction and return why the target stopped."""
+        with self._op():
+            self._check_alive()
+            if self._state == "running":
+                self._halt_transient()
+            self.link.send(b"s")
+            self._state = "running"
+            stop = self._wait_stop_packet(self.timeout, what="a single step")
+            self._state = "exited" if stop.kind != "signal" else "stopped"
+            self._last_stop = stop
+            self._unclaimed_stop = None
+            return stop
+
+    def wait_stop(self, timeout: float) -> StopReply | None:
+        """Wait until the running target stops (breakpoint, watchpoint, exit); None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._op():
+                self._check_alive_or_exited()
+                if self._unclaimed_stop is not None:
+                    stop, self._unclaimed_stop = self._unclaimed_stop, None
+                    return stop
+                if self._state != "running":
+                    return self._last_stop
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                pkt = self.link.recv(min(left, 0.05))
+                if pkt is not None and is_stop_reply(pkt):
+                    self._record_stop(parse_stop_reply(pkt))
+
+    def _check_alive_or_exited(self) -> None:
+        self.link.check()
+
+    def _bp_kind(self, address: int) -> int:
+        if self.arch == "RISC-V":
+            try:
+                half = self._read_mem(address, 2)
+            except TargetError:
+                return 4
+            return 4 if half[0] & 3 == 3 else 2
+        return 2 if self.arch in ("ARM", "AVR") else 1
+
+    def insert_point(self, ztype: int, address: int, kind: int | None = None) -> None:
+        """Z0 (software breakpoint) … Z4 (access watchpoint); ``kind`` is the length/mode."""
+        with self._op(), self._halted():
+            if kind is None:
+                kind = self._bp_kind(address) if ztype < 2 else 4
+            reply = self._cmd(b"Z%d,%x,%x" % (ztype, address, kind))
+            if reply == b"":
+                raise TargetError(f"the GDB server at {self.where} does not support {_Z_NAMES[ztype]}; use another kind.")
+            if reply != b"OK":
+                raise TargetError(
+                    f"the GDB server could not set {_Z_NAMES[ztype][:-1]} at 0x{address:x} ({reply.decode('ascii', 'replace')}): "
+                    "the hardware units may all be in use, or the address is not valid; remove one or pick another address."
+                )
+            self._points[(ztype, address)] = kind
+
+    def remove_point(self, ztype: int, address: int) -> None:
+        with self._op(), self._halted():
+            kind = self._points.pop((ztype, address), None)
+            if kind is None:
+                return
+            self._cmd(b"z%d,%x,%x" % (ztype, address, kind))
+
+    def add_breakpoint(self, address: int, hardware: bool = False) -> None:
+        self.insert_point(Z_HW_BREAK if hardware else Z_SW_BREAK, address)
+
+    def remove_breakpoint(self, address: int, hardware: bool = False) -> None:
+        self.remove_point(Z_HW_BREAK if hardware else Z_SW_BREAK, address)
+
+    def add_watchpoint(self, address: int, size: int, access: str = "write") -> None:
+        if access not in _WATCH_TYPES:
+            raise TargetError(f"watchpoint access '{access}' is unknown; use write, read or access.")
+        self.insert_point(_WATCH_TYPES[access], address, size)
+
+    def remove_watchpoint(self, address: int, access: str = "write") -> None:
+        self.remove_point(_WATCH_TYPES[access], address)
+
+    # -- registers ----------------------------------------------------------------------------
+    def _raw_registers(self) -> bytes:
+        reply = self._cmd(b"g")
+        if not reply or reply[:1] == b"E":
+            raise TargetError(f"the GDB server would not read the registers ({reply.decode('ascii', 'replace') or 'no reply'}).")
+        # 'xx' marks a register the server cannot read; report it as zero bytes
+        return bytes.fromhex(reply.decode("ascii").replace("x", "0"))
+
+    def read_registers(self) -> bytes:
+        """The whole register file (``g``), in the server's order and the target's byte order."""
+        with self._op(), self._halted():
+            return self._raw_registers()
+
+    def write_registers(self, data: bytes) -> None:
+        with self._op(), self._halted():
+            if self._cmd(b"G" + data.hex().encode()) != b"OK":
+                raise TargetError("the GDB server refused to write the register file.")
+
+    def read_register(self, number: int) -> bytes:
+        with self._op(), self._halted():
+            reply = self._cmd(b"p%x" % number)
+            if not reply or reply[:1] == b"E":
+                raise TargetError(f"the GDB server has no register number {number} ({reply.decode('ascii', 'replace') or 'not supported'}).")
+            return bytes.fromhex(reply.decode("ascii").replace("x", "0"))
+
+    def write_register(self, number: int, value: bytes) -> None:
+        with self._op(), self._halted():
+            if self._cmd(b"P%x=" % number + value.hex().encode()) != b"OK":
+                raise TargetError(f"the GDB server refused to write register number {number}.")
+
+    def pc(self) -> int:
+        """The program counter (needs a known architecture)."""
+        regnum = _PC_REGNUM.get(self.arch or "")
+        if regnum is None:
+            raise TargetError(f"the program counter of a {self.arch or 'unknown'} target is not known to firmwatch.")
+        with self._op(), self._halted():
+            reply = self._cmd(b"p%x" % regnum)
+            if reply and reply[:1] != b"E":
+                return int.from_bytes(bytes.fromhex(reply.decode("ascii").replace("x", "0")), "little")
+            # no `p` packet: take it from the `g` file (offset, width) of the known layouts
+            off, width = {"ARM": (60, 4), "RISC-V": (128, 4), "AVR": (35, 4)}[self.arch or ""]
+            return int.from_bytes(self._raw_registers()[off : off + width], "little")
+
+    # -- info, detach, close ------------------------------------------------------------------
+    def info(self) -> TargetInfo:
+        order, word = _ARCH_INFO.get(self.arch or "", ("little", 4))
+        return TargetInfo(
+            name=f"GDB server at {self.where} ({self.arch or 'unknown architecture'}, {self.sampling_mode} sampling)",
+            byteorder=order,
+            word_size=word,
+            build_id=None,
+            max_streams=64,
+            max_stream_bytes=max(64, self._max_read * 16),
+        )
+
+    def detach(self) -> None:
+        """Detach (``D``, or ``D;pid``), leaving the target running; the connection closes."""
+        self._sampler.stop()
+        with self._op():
+            if self.link._lost is not None:
+                return
+            with contextlib.suppress(TargetError):
+                if self._state == "running":
+                    # QEMU answers nothing to D while running: stop it first, D resumes it
+                    self._halt_transient()
+                for z in list(self._points):
+                    self._cmd(b"z%d,%x,%x" % (z[0], z[1], self._points.pop(z)))
+                reply = self._cmd(b"D")
+                if reply[:1] == b"E":
+                    reply = self._cmd(b"D;%x" % (self._pid or 1))
+                if reply != b"OK" and self._state != "exited":
+                    self._continue()  # no detach packet (simavr): at least leave it running
+            self.link.close()
+
+    def close(self) -> None:
+        self.detach()

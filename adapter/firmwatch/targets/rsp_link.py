@@ -1,0 +1,170 @@
+"""One TCP connection to a GDB server: frames out, frames in, acknowledgements and timeouts.
+
+Every socket operation is bounded by a deadline, so a dead or hung server surfaces as
+:class:`TargetLost` instead of a hang. Acknowledgements (``+``) are skipped on read and never
+waited for: QEMU does not acknowledge a packet it drops while the guest runs, and over TCP a
+``-`` (retransmit request) is rare enough to answer by resending the last packet.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+
+from firmwatch.targets.base import TargetLost
+from firmwatch.targets.rsp_packets import PacketError, frame, parse_frame
+
+
+class RspLink:
+    def __init__(self, sock: socket.socket, where: str):
+        self.sock = sock
+        self.where = where
+        self.ack_mode = True
+        self.bad_frames = 0  # checksum failures we asked the server to resend
+        self._buf = bytearray()
+        self._last_sent = b""
+        self._lost: TargetLost | None = None
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    # -- errors -------------------------------------------------------------------------------
+    def lost(self, why: str) -> TargetLost:
+        if self._lost is None:
+            self._lost = TargetLost(why)
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        return self._lost
+
+    def _closed_by_peer(self) -> TargetLost:
+        return self.lost(
+            f"the GDB server at {self.where} closed the connection (it exited, crashed or another "
+            "debugger took over): restart the server and reconnect."
+        )
+
+    def check(self) -> None:
+        if self._lost is not None:
+            raise self._lost
+
+    # -- output -------------------------------------------------------------------------------
+    def _send_raw(self, data: bytes, timeout: float = 2.0) -> None:
+        self.check()
+        deadline = time.monotonic() + timeout
+        view = memoryview(data)
+        while view:
+            try:
+                n = self.sock.send(view)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                raise self._closed_by_peer() from None
+            view = view[n:]
+            if view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self.lost(
+                        f"the GDB server at {self.where} stopped accepting data: restart the server and reconnect."
+                    )
+                select.select([], [self.sock], [], left)
+
+    def send(self, payload: bytes) -> None:
+        self._last_sent = frame(payload)
+        self._send_raw(self._last_sent)
+
+    def interrupt(self) -> None:
+        self._send_raw(b"\x03")
+
+    def ack(self) -> None:
+        self._send_raw(b"+")
+
+    # -- input --------------------------------------------------------------------------------
+    def _take_frame(self) -> bytes | None:
+        """Pop one complete packet payload from the buffer, or None when none is complete."""
+        buf = self._buf
+        while buf:
+            c = buf[0]
+            if c == 0x2B:  # '+'
+                del buf[0]
+                continue
+            if c == 0x2D:  # '-': the server got our last packet corrupted
+                del buf[0]
+                if self._last_sent:
+                    self._send_raw(self._last_sent)
+                continue
+            if c not in (0x24, 0x25):  # '$' packet, '%' notification; skip line noise
+                del buf[0]
+                continue
+            end = buf.find(b"#")
+            if end < 0 or len(buf) < end + 3:
+                return None
+            raw = bytes(buf[: end + 3])
+            del buf[: end + 3]
+            try:
+                payload = parse_frame(b"$" + raw[1:])
+            except PacketError:
+                self.bad_frames += 1
+                if self.ack_mode:
+                    self._send_raw(b"-")
+                continue
+            if self.ack_mode:
+                self._send_raw(b"+")
+            if c == 0x25:  # non-stop notifications: we run all-stop, nothing to do with them
+                continue
+            return payload
+        return None
+
+    def _fill(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for bytes; False on timeout."""
+        self.check()
+        try:
+            ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        except (OSError, ValueError):
+            raise self._closed_by_peer() from None
+        if not ready:
+            return False
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return True
+        except OSError:
+            raise self._closed_by_peer() from None
+        if not data:
+            raise self._closed_by_peer()
+        self._buf += data
+        return True
+
+    def recv(self, timeout: float) -> bytes | None:
+        """The next packet's payload, or None when nothing complete arrived within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            payload = self._take_frame()
+            if payload is not None:
+                return payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._fill(left)
+
+    def poll(self) -> bytes | None:
+        """A packet that has already arrived, without waiting."""
+        payload = self._take_frame()
+        if payload is not None:
+            return payload
+        while self._fill(0.0):
+            payload = self._take_frame()
+            if payload is not None:
+                return payload
+        return None
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self._lost is None:
+            self._lost = TargetLost(f"the connection to the GDB server at {self.where} was closed.")
