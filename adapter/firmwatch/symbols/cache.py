@@ -34,15 +34,15 @@ from .types import (
     Qualified,
     StructType,
     Type,
-    TypeTable,
     Typedef,
+    TypeTable,
     UnsupportedType,
     Variant,
     VariantType,
     VoidType,
 )
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _MAGIC = "firmwatch-index"
 
 
@@ -225,12 +225,13 @@ def decode_elf(t: tuple[Any, ...]) -> ElfInfo:
 # -- file I/O ------------------------------------------------------------------------------------
 def read(abspath: str, ident: tuple[Any, ...]) -> dict[str, Any] | None:
     """The cached payload for this ELF identity, or None (missing, stale or corrupt)."""
+    # marshal.load() on a file reads object by object (slow); loads() on bytes is ~10x faster
     try:
         with open(cache_path(abspath), "rb") as f:
-            header = marshal.load(f)
-            if header != ident:
+            n = int.from_bytes(f.read(4), "little")
+            if not 0 < n < 1 << 16 or marshal.loads(f.read(n)) != ident:
                 return None
-            payload = marshal.load(f)
+            payload = marshal.loads(f.read())
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if not isinstance(payload, dict) or "types" not in payload:
@@ -246,8 +247,10 @@ def write(abspath: str, ident: tuple[Any, ...], payload: dict[str, Any]) -> None
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
         with os.fdopen(fd, "wb") as f:
-            marshal.dump(ident, f)
-            marshal.dump(payload, f)
+            head = marshal.dumps(ident)
+            f.write(len(head).to_bytes(4, "little"))
+            f.write(head)
+            f.write(marshal.dumps(payload))
         os.replace(tmp, path)
         tmp = None
     except (OSError, ValueError):

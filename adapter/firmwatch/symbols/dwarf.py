@@ -573,7 +573,7 @@ def read_dwarf(
         top = unit.top
         assert top is not None
         version = max(version or 0, unit.version)
-        lang = top.get(AT_language)
+        lang = top.attrs.get(AT_language)
         unit.language = lang
         if lang == _LANG_RUST:
             langs.add("rust")
@@ -581,7 +581,7 @@ def read_dwarf(
             langs.add("c++")
         elif lang in _LANG_C:
             langs.add("c")
-        name = top.get(AT_name)
+        name = top.attrs.get(AT_name)
         unit.name = name if isinstance(name, str) else ""
         builder.walk_unit(unit, variables)
     notes.extend(builder.notes)
@@ -717,15 +717,15 @@ class _Builder:
 
     # ---- naming helpers
     def _name(self, die: Die) -> str | None:
-        n = die.get(AT_name)
+        n = die.attrs.get(AT_name)
         if isinstance(n, str):
             return n
         for ref_at in (AT_specification, AT_abstract_origin):
-            r = die.get(ref_at)
+            r = die.attrs.get(ref_at)
             if isinstance(r, int):
                 o = self.dies.get(r)
                 if o is not None and o is not die:
-                    n = o.get(AT_name)
+                    n = o.attrs.get(AT_name)
                     if isinstance(n, str):
                         return n
         return None
@@ -765,10 +765,10 @@ class _Builder:
             if scope:
                 self.scope_of[die.offset] = (scope, kind)
             if die.tag == TAG_namespace:
-                n = die.get(AT_name)
+                n = die.attrs.get(AT_name)
                 self._scan_scopes(die, (*scope, n if isinstance(n, str) else "(anonymous namespace)"), "namespace")
             elif die.tag in _STRUCT_KINDS and die.children:
-                n = die.get(AT_name)
+                n = die.attrs.get(AT_name)
                 if isinstance(n, str):
                     self._scan_scopes(die, (*scope, n), "class")
 
@@ -787,7 +787,7 @@ class _Builder:
                 if tag == TAG_variable:
                     self._variable(die, scope, kind, func, unit, out)
                 elif tag == TAG_namespace:
-                    n = die.get(AT_name)
+                    n = die.attrs.get(AT_name)
                     ns = n if isinstance(n, str) else "(anonymous namespace)"
                     self._walk_children(die, (*scope, ns), "namespace", None, unit, out)
                 elif tag in (TAG_subprogram, TAG_lexical_block, TAG_inlined_subroutine):
@@ -801,13 +801,13 @@ class _Builder:
                 elif tag in _STRUCT_KINDS:
                     if func is None:
                         self.type_of(die.offset)
-                    n = die.get(AT_name)
+                    n = die.attrs.get(AT_name)
                     if isinstance(n, str) and die.children:
                         self._walk_children(die, (*scope, n), "class", func, unit, out)
                 elif tag in _TYPE_TAGS:
                     if func is None and AT_name in die.attrs:
                         self.type_of(die.offset)
-                elif tag == TAG_member and die.get(AT_declaration) and kind == "class":
+                elif tag == TAG_member and die.attrs.get(AT_declaration) and kind == "class":
                     pass  # static data member declaration: its scope was recorded above
             except RecursionError:
                 self.notes.append(f"DIE 0x{die.offset:x}: type nesting too deep")
@@ -849,17 +849,17 @@ class _Builder:
             return  # a definition without location: optimized out
         name = a.get(AT_name)
         if not isinstance(name, str) and origin is not None:
-            name = origin.get(AT_name)
+            name = origin.attrs.get(AT_name)
         if not isinstance(name, str):
             return
         tref = a.get(AT_type)
         if tref is None and origin is not None:
-            tref = origin.get(AT_type)
+            tref = origin.attrs.get(AT_type)
         tid = self.type_of(tref) if isinstance(tref, int) else None
         src = die if AT_decl_file in a else (origin or die)
         file = self._file(src, unit)
-        line = src.get(AT_decl_line) if isinstance(src.get(AT_decl_line), int) else None
-        external = bool(a.get(AT_external) or (origin is not None and origin.get(AT_external)))
+        line = src.attrs.get(AT_decl_line) if isinstance(src.attrs.get(AT_decl_line), int) else None
+        external = bool(a.get(AT_external) or (origin is not None and origin.attrs.get(AT_external)))
         if origin is not None and origin.offset in self.scope_of:
             scope_parts, skind = self.scope_of[origin.offset]
             vscope = "class" if skind == "class" else "namespace"
@@ -872,7 +872,7 @@ class _Builder:
             vscope = "function"
         linkage = a.get(AT_linkage_name, a.get(AT_MIPS_linkage_name))
         if linkage is None and origin is not None:
-            linkage = origin.get(AT_linkage_name, origin.get(AT_MIPS_linkage_name))
+            linkage = origin.attrs.get(AT_linkage_name, origin.attrs.get(AT_MIPS_linkage_name))
         out.append(
             RawVariable(
                 name=name,
@@ -889,7 +889,7 @@ class _Builder:
         )
 
     def _file(self, die: Die, unit: Unit) -> str | None:
-        idx = die.get(AT_decl_file)
+        idx = die.attrs.get(AT_decl_file)
         if not isinstance(idx, int):
             return None
         files = die.cu.files if die.cu is not None else unit.files
@@ -917,13 +917,13 @@ class _Builder:
         except RecursionError:
             raise
         except Exception as e:  # noqa: BLE001 - degrade the one type, keep the program
-            t = UnsupportedType(self._name(die) or "?", _int(die.get(AT_byte_size)), f"unreadable DWARF: {e}")
+            t = UnsupportedType(self._name(die) or "?", _int(die.attrs.get(AT_byte_size)), f"unreadable DWARF: {e}")
             tid = self.table.add(t)
             self.memo[ref] = tid
             return tid
 
     def _target(self, die: Die) -> TypeId | None:
-        return self.type_of(die.get(AT_type))
+        return self.type_of(die.attrs.get(AT_type))
 
     def _convert(self, die: Die) -> TypeId | None:
         tag = die.tag
@@ -931,11 +931,11 @@ class _Builder:
         if tag in _STRUCT_KINDS:
             return self._struct(die)
         if tag == TAG_base_type:
-            name = die.get(AT_name) or "?"
-            size = _int(die.get(AT_byte_size)) or 0
-            enc = _ENCODINGS.get(die.get(AT_encoding, 0))
+            name = die.attrs.get(AT_name) or "?"
+            size = _int(die.attrs.get(AT_byte_size)) or 0
+            enc = _ENCODINGS.get(die.attrs.get(AT_encoding, 0))
             if enc is None:
-                t: Type = UnsupportedType(name, size, f"base type encoding 0x{die.get(AT_encoding, 0):x}")
+                t: Type = UnsupportedType(name, size, f"base type encoding 0x{die.attrs.get(AT_encoding, 0):x}")
             else:
                 t = BaseType(name, size, enc)
             tid = self._add(t)
@@ -946,7 +946,7 @@ class _Builder:
             # reserve first: a typedef can sit in a cycle through a pointer
             tid = self.table.add(UnsupportedType("?", None, "in construction"))
             self.memo[off] = tid
-            name = self._qual(die, die.get(AT_name) or "?")
+            name = self._qual(die, die.attrs.get(AT_name) or "?")
             self.table.types[tid] = Typedef(name, self._target(die))
             self._register(name, tid)
             return tid
@@ -958,7 +958,7 @@ class _Builder:
         if tag in (TAG_pointer_type, TAG_reference_type, TAG_rvalue_reference_type):
             tid = self.table.add(UnsupportedType("?", None, "in construction"))
             self.memo[off] = tid
-            size = _int(die.get(AT_byte_size)) or self.word_size
+            size = _int(die.attrs.get(AT_byte_size)) or self.word_size
             ref = {TAG_pointer_type: "", TAG_reference_type: "&", TAG_rvalue_reference_type: "&&"}[tag]
             self.table.types[tid] = PointerType(self._target(die), size, ref)
             return tid
@@ -973,7 +973,7 @@ class _Builder:
             variadic = False
             for c in die.children:
                 if c.tag == TAG_formal_parameter:
-                    p = self.type_of(c.get(AT_type))
+                    p = self.type_of(c.attrs.get(AT_type))
                     if p is not None:
                         params.append(p)
                 elif c.tag == TAG_unspecified_parameters:
@@ -981,12 +981,12 @@ class _Builder:
             self.table.types[tid] = FunctionType(self._target(die), tuple(params), variadic)
             return tid
         if tag == TAG_unspecified_type:
-            tid = self._add(VoidType(die.get(AT_name) or "void", _int(die.get(AT_byte_size))))
+            tid = self._add(VoidType(die.attrs.get(AT_name) or "void", _int(die.attrs.get(AT_byte_size))))
             self.memo[off] = tid
             return tid
         name = self._name(die) or "?"
         note = {TAG_ptr_to_member_type: "C++ pointer to member"}.get(tag, f"DWARF tag 0x{tag:x}")
-        tid = self.table.add(UnsupportedType(name, _int(die.get(AT_byte_size)), f"{note} is not supported"))
+        tid = self.table.add(UnsupportedType(name, _int(die.attrs.get(AT_byte_size)), f"{note} is not supported"))
         self.memo[off] = tid
         return tid
 
@@ -998,12 +998,12 @@ class _Builder:
         for c in die.children:
             if c.tag != TAG_subrange_type:
                 continue
-            count = c.get(AT_count)
+            count = c.attrs.get(AT_count)
             if isinstance(count, int):
                 dims.append(count)
                 continue
-            ub = c.get(AT_upper_bound)
-            lb = c.get(AT_lower_bound, 0)
+            ub = c.attrs.get(AT_upper_bound)
+            lb = c.attrs.get(AT_lower_bound, 0)
             if isinstance(ub, tuple):
                 ub = _const(ub, True)
             if isinstance(ub, int) and isinstance(lb, int):
@@ -1033,14 +1033,14 @@ class _Builder:
             u = self.table.resolved(underlying)
             if isinstance(u, BaseType):
                 signed = u.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR)
-        raw = [(c.get(AT_name) or "?", c.get(AT_const_value)) for c in die.children if c.tag == TAG_enumerator]
+        raw = [(c.attrs.get(AT_name) or "?", c.attrs.get(AT_const_value)) for c in die.children if c.tag == TAG_enumerator]
         if signed is None:
             # without an underlying type gdb calls an enum signed iff a value is negative
             signed = any(isinstance(v, int) and v < 0 for _, v in raw)
         values = tuple((n, _const(v, signed) or 0) for n, v in raw)
-        n = die.get(AT_name)
+        n = die.attrs.get(AT_name)
         name = self._qual(die, n) if isinstance(n, str) else None
-        size = _int(die.get(AT_byte_size)) or 4
+        size = _int(die.attrs.get(AT_byte_size)) or 4
         self.table.types[tid] = EnumType(name, size, signed, values, underlying)
         if name:
             self._register(f"enum {name}", tid)
@@ -1052,23 +1052,23 @@ class _Builder:
         tid = self.table.add(UnsupportedType("?", None, "in construction"))
         self.memo[die.offset] = tid
         kind = _STRUCT_KINDS[die.tag]
-        n = die.get(AT_name)
+        n = die.attrs.get(AT_name)
         name = self._qual(die, n) if isinstance(n, str) else None
-        size = _int(die.get(AT_byte_size))
-        decl = bool(die.get(AT_declaration))
+        size = _int(die.attrs.get(AT_byte_size))
+        decl = bool(die.attrs.get(AT_declaration))
         members: list[Member] = []
         bases: list[Member] = []
         variant_part: Die | None = None
         for c in die.children:
             ct = c.tag
             if ct == TAG_member:
-                if c.get(AT_declaration) or c.get(AT_external):
+                if c.attrs.get(AT_declaration) or c.attrs.get(AT_external):
                     continue  # static data member: a variable, not a field
                 m = self._member(c)
                 if m is not None:
                     members.append(m)
             elif ct == TAG_inheritance:
-                off = _member_offset(c.get(AT_data_member_location))
+                off = _member_offset(c.attrs.get(AT_data_member_location))
                 btid = self._target(c)
                 if btid is None:
                     continue
@@ -1101,27 +1101,27 @@ class _Builder:
         mtid = self._target(c)
         if mtid is None:
             return None
-        name = c.get(AT_name)
-        loc = c.get(AT_data_member_location)
-        bit_size = _int(c.get(AT_bit_size))
+        name = c.attrs.get(AT_name)
+        loc = c.attrs.get(AT_data_member_location)
+        bit_size = _int(c.attrs.get(AT_bit_size))
         if bit_size is None:
             off = _member_offset(loc)
             if off is None:
                 off = 0
                 self.notes.append(f"member {name}: location expression not supported, assumed offset 0")
             return Member(name if isinstance(name, str) else None, off, mtid)
-        dbo = c.get(AT_data_bit_offset)
+        dbo = c.attrs.get(AT_data_bit_offset)
         base = _member_offset(loc) if loc is not None else 0
         base = base or 0
         if isinstance(dbo, int):
             bit = dbo
         else:
-            bo = c.get(AT_bit_offset)
+            bo = c.attrs.get(AT_bit_offset)
             if isinstance(bo, tuple):
                 bo = _const(bo, True)
             if isinstance(bo, int):
                 # DWARF 2/3: bit_offset counts from the MSB of the storage unit
-                storage = _int(c.get(AT_byte_size)) or self.table.sizeof(mtid) or 0
+                storage = _int(c.attrs.get(AT_byte_size)) or self.table.sizeof(mtid) or 0
                 if self.little:
                     bit = base * 8 + storage * 8 - bo - bit_size
                 else:
@@ -1131,14 +1131,14 @@ class _Builder:
         return Member(name if isinstance(name, str) else None, bit // 8, mtid, bit_size, bit)
 
     def _variant_type(self, name: str, size: int, part: Die) -> Type:
-        discr_ref = part.get(AT_discr)
+        discr_ref = part.attrs.get(AT_discr)
         discr_offset: int | None = None
         discr_size = 0
         discr_signed = False
         discr_die = self.dies.get(discr_ref) if isinstance(discr_ref, int) else None
         if discr_die is not None:
-            discr_offset = _member_offset(discr_die.get(AT_data_member_location))
-            dt = self.type_of(discr_die.get(AT_type))
+            discr_offset = _member_offset(discr_die.attrs.get(AT_data_member_location))
+            dt = self.type_of(discr_die.attrs.get(AT_type))
             discr_size = self.table.sizeof(dt) or 0
             r = self.table.resolved(dt)
             discr_signed = isinstance(r, BaseType) and r.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR)
@@ -1146,7 +1146,7 @@ class _Builder:
         for v in part.children:
             if v.tag != TAG_variant:
                 continue
-            dv = v.get(AT_discr_value)
+            dv = v.attrs.get(AT_discr_value)
             disc = _const(dv, discr_signed) if dv is not None else None
             for m in v.children:
                 if m.tag != TAG_member:
@@ -1154,8 +1154,8 @@ class _Builder:
                 mt = self._target(m)
                 if mt is None:
                     continue
-                off = _member_offset(m.get(AT_data_member_location)) or 0
-                variants.append(Variant(disc, m.get(AT_name) or "?", mt, off))
+                off = _member_offset(m.attrs.get(AT_data_member_location)) or 0
+                variants.append(Variant(disc, m.attrs.get(AT_name) or "?", mt, off))
                 break
         return VariantType(name, size, discr_offset, discr_size, discr_signed, tuple(variants))
 
