@@ -154,7 +154,10 @@ def main() -> int:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
     def ratio(x: float) -> str:
-        return f"{x / gdb_t:.2f}x gdb" if gdb_t else "n/a"
+        if not gdb_t:
+            return "n/a"
+        r = x / gdb_t
+        return f"{r:.2f}x gdb" if r >= 0.1 else f"1/{gdb_t / x:,.0f} of gdb"
 
     print()
     print(f"ELF: {elf} ({elf.stat().st_size / 1e6:.1f} MB), {n_vars} globals/statics, {n_structs} struct types,")
