@@ -127,7 +127,7 @@ def escape_char(code: int, quote: str) -> str:
         return _DISPLAY_ESCAPES[code]
     if code == 92:
         return "\\\\"
-    if chr(code) == quote:
+    if code == ord(quote):
         return "\\" + quote
     if 0x20 <= code < 0x7F:
         return chr(code)
@@ -163,7 +163,11 @@ def format_float(value: float, size: int, raw_bits: int | None = None) -> str:
         text = repr(value)
         for digits in range(1, 18):
             cand = f"{value:.{digits}g}"
-            if struct.unpack(fmt, struct.pack(fmt, float(cand)))[0] == value:
+            try:
+                same = struct.unpack(fmt, struct.pack(fmt, float(cand)))[0] == value
+            except OverflowError:  # rounded past the largest finite value
+                same = False
+            if same:
                 text = cand
                 break
     if text.endswith(".0"):
