@@ -36,6 +36,7 @@ void fw_cmd_region(const fw_cmd_t *c, uint8_t i, uint32_t *addr, uint16_t *size)
     *size = (uint16_t)fw_rx_le((uint8_t)(c->off + 6u * i + 4u), 2);
 }
 
+#if FW_TEXT_MODE
 static int hexval(uint8_t ch)
 {
     if (ch >= '0' && ch <= '9') {
@@ -44,6 +45,7 @@ static int hexval(uint8_t ch)
     ch |= 0x20;
     return (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
 }
+#endif
 
 uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i)
 {
@@ -222,16 +224,15 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
         break;
     }
     case FW_T_STATUS: {
-        fw_status_t st;
-        fw_get_status(&st);
-        fw_out_u32(o, st.dropped);
-        fw_out_u32(o, st.overflows);
-        fw_out_u32(o, st.rx_errors);
-        fw_out_u16(o, st.tx_used);
+        const fw_status_t *st = &c->st;
+        fw_out_u32(o, st->dropped);
+        fw_out_u32(o, st->overflows);
+        fw_out_u32(o, st->rx_errors);
+        fw_out_u16(o, st->tx_used);
         fw_out_u16(o, FW_TX_SIZE);
-        fw_out_u16(o, st.tx_high_water);
-        fw_out_u32(o, st.ticks);
-        fw_out_byte(o, st.nstreams);
+        fw_out_u16(o, st->tx_high_water);
+        fw_out_u32(o, st->ticks);
+        fw_out_byte(o, st->nstreams);
         for (s = 0; s < FW_MAX_STREAMS; s++) {
             if (fw.nreg[s]) {
                 fw_out_byte(o, s);
@@ -274,8 +275,11 @@ int fw_cmd_exec(fw_cmd_t *c)
     fw_out_t o = {0, 0, 0};
     uint16_t start, total;
     check(c);
+    if (c->type == FW_T_STATUS) {
+        fw_get_status(&c->st);
+    }
     gen(&o, c); /* counting pass */
-    total = (uint16_t)(c->text ? o.n : o.n + 7u);
+    total = (uint16_t)(c->text ? o.n : o.n + 8u);
     if (total <= FW_TX_SIZE) {
         if (!fw_tx_reserve(total, &start)) {
             fw.reply_waiting = 1; /* samples yield until this reply fits */
@@ -289,7 +293,7 @@ int fw_cmd_exec(fw_cmd_t *c)
         o.n = 0;
         o.write = 1;
         if (!c->text) {
-            fw_frame_head(&o, reply_type(c), (uint16_t)(total - 7u));
+            fw_frame_head(&o, reply_type(c), (uint16_t)(total - 8u));
         }
         gen(&o, c);
         if (!c->text) {
@@ -332,7 +336,7 @@ static int bin_command(uint8_t type, uint8_t len)
         c.rate = fw_rx_le(7, 4);
         c.n = fw_rx_peek(11);
         c.off = 12;
-        need = len < 8 ? 8 : (uint8_t)(8u + 6u * c.n);
+        need = len < 7 ? 7 : (uint8_t)(7u + 6u * c.n);
         break;
     case FW_T_STREAM_STOP: case FW_T_MODE:
         need = 2;
@@ -344,7 +348,7 @@ static int bin_command(uint8_t type, uint8_t len)
         need = len;
         break;
     }
-    if (len != need || (type == FW_T_STREAM_START && len >= 8 && 8u + 6u * c.n > 255u)) {
+    if (len != need || (type == FW_T_STREAM_START && len >= 7 && 7u + 6u * c.n > 255u)) {
         c.err = FW_E_BAD_LENGTH;
         c.detail = len;
     }
@@ -358,10 +362,12 @@ static void bad_input(uint8_t drop, uint8_t state)
     fw.rx_state = state;
 }
 
+#if FW_TEXT_MODE
 static int printable(uint8_t b)
 {
     return b >= 0x20 && b < 0x7F;
 }
+#endif
 
 void fw_poll(void)
 {

@@ -133,6 +133,7 @@ typedef struct {
     uint32_t addr;  /* READ/WRITE address; text STREAM region address */
     uint32_t rate;  /* STREAM_START, milli-hertz */
     uint32_t detail;
+    fw_status_t st; /* STATUS: one snapshot for both output passes (text widths vary) */
 } fw_cmd_t;
 
 uint8_t fw_rx_peek(uint8_t i);

@@ -115,7 +115,7 @@ static void samples_frame(uint32_t mask, uint16_t len)
     uint16_t start;
     uint8_t s, off = 0, i;
     uint16_t seq = fw.seq++; /* counts produced frames, sent or not */
-    if (fw.reply_waiting || !fw_tx_reserve((uint16_t)(len + 7u), &start)) {
+    if (fw.reply_waiting || !fw_tx_reserve((uint16_t)(len + 8u), &start)) {
         fw_drop(mask);
         return;
     }
