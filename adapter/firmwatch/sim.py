@@ -239,9 +239,9 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def is_listening(port: int) -> bool | None:
-    """Whether something listens on TCP ``port``, from /proc/net/tcp (Linux), without
-    connecting: QEMU's gdb stub halts the guest when a client connects. None if unknown."""
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP ``port``, from /proc/net (Linux); None if unknown."""
+    inodes: set[str] = set()
     seen_table = False
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -250,11 +250,31 @@ def is_listening(port: int) -> bool | None:
                 seen_table = True
                 for line in f:
                     parts = line.split()
-                    if len(parts) > 3 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                        return True
+                    if len(parts) > 9 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(parts[9])
         except OSError:
             continue
-    return False if seen_table else None
+    return inodes if seen_table else None
+
+
+def is_listening(port: int, pid: int | None = None) -> bool | None:
+    """Whether something (process ``pid``, when given) listens on TCP ``port``, found without
+    connecting: QEMU's gdb stub halts the guest when a client connects. None if unknown."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    if not inodes or pid is None:
+        return bool(inodes)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
 
 
 def _wait_until(cond, timeout: float, proc: subprocess.Popen[str] | None = None, interval: float = 0.02) -> bool:
@@ -532,10 +552,12 @@ def _launch(
         dev.port = _await_port(target, proc, pump, tport, timeout)
         if gport is not None:
             dev.gdb = f"127.0.0.1:{gport}"
-            if not _wait_until(lambda: is_listening(gport) is not False, timeout, proc):
-                _fail(dev, f"its gdb stub did not listen on port {gport}")
-        if target == "avr" and not pump.wait_for(_HARNESS_READY, timeout):
-            _fail(dev, "the simavr harness did not report ready")
+        if target == "avr":
+            # The harness says "ready" only once its gdb stub listens.
+            if not pump.wait_for(_HARNESS_READY, timeout):
+                _fail(dev, "the simavr harness did not report ready")
+        elif gport is not None and not _wait_until(lambda: is_listening(gport, proc.pid) is not False, timeout, proc):
+            _fail(dev, f"its gdb stub did not listen on port {gport}")
         return dev
     except BaseException:
         dev.stop()
@@ -549,7 +571,7 @@ def _await_port(target: str, proc: subprocess.Popen[str], pump: _OutputPump, tpo
             if not m:
                 _fail_proc(target, proc, pump, "QEMU did not report its UART pty")
             return m.group(1)
-        if not _wait_until(lambda: is_listening(tport) is not False, timeout, proc):
+        if not _wait_until(lambda: is_listening(tport, proc.pid) is not False, timeout, proc):
             _fail_proc(target, proc, pump, f"QEMU did not listen on UART port {tport}")
         return f"socket://127.0.0.1:{tport}"
     if target == "avr":
@@ -567,12 +589,22 @@ def _fail(dev: SimDevice, what: str) -> None:
     _fail_proc(dev.target, dev.process, dev._pump, what)
 
 
+_PORT_TAKEN = ("Address already in use", "Failed to find an available port", "cannot listen for gdb")
+
+
 def _fail_proc(target: str, proc: subprocess.Popen[str], pump: _OutputPump, what: str) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(1.0)  # a process that closed its output is about to exit: take its status
     if proc.poll() is not None:
-        pump.join(0.5)  # let the pump take the last words of the dying process
-    tail = " | ".join(line for line in list(pump.log)[-3:] if line.strip())
-    if any(s in tail for s in ("Address already in use", "Failed to find an available port", "cannot listen for gdb")):
-        raise _PortRace(f"the {target} simulation could not take its TCP port ({tail}): retry, or choose another --gdb-port.")
-    status = "exited" if proc.poll() is not None else "is stuck"
+        pump.join(1.0)  # and its last words
+    log = [line for line in pump.log if line.strip()]
+    taken = next((line for line in log if any(s in line for s in _PORT_TAKEN)), None)
+    if taken:
+        raise _PortRace(
+            f"the {target} simulation could not listen on a TCP port it needs ({taken.strip()}): "
+            "free that port or choose another --gdb-port."
+        )
+    status = f"exited with status {proc.returncode}" if proc.poll() is not None else "is stuck"
+    tail = " | ".join(log[-3:])
     detail = f": {tail}" if tail else ""
     raise SimError(f"the {target} simulation {status} before it was ready ({what}){detail}.")

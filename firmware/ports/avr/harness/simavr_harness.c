@@ -382,6 +382,9 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered even into a pipe: the launcher reads the endpoint lines as they come,
+     * in order with the errors on stderr. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
