@@ -154,7 +154,7 @@ class FakeDevice:
             # a text-only device (or a text line among binary frames)
             for line in lines.feed(data):
                 verb = line.split(b" ")[0].strip()
-                if verb in (b"INFO", b"READ", b"WRITE", b"STREAM", b"STOP") or (
+                if verb in (b"INFO", b"READ", b"WRITE", b"STREAM", b"STOP", b"STATUS") or (
                     not self.binary and line.strip()
                 ):
                     with self._lock:
@@ -232,6 +232,10 @@ class FakeDevice:
             sid = min(set(range(self.ident.max_streams)) - set(self.streams))
             self.streams[sid] = (round(rate * 1000), [(addr, size)], 0)
             self._send(f"OK|stream={sid}\n".encode())
+        elif verb == "STATUS":
+            self._send(
+                f"STATUS|dropped={len(self.skip_samples)}|overflows=0|rx_errors=0|ticks={self.ticks}\n".encode()
+            )
         elif verb == "STOP":
             if args[0] == "ALL":
                 self.streams.clear()
