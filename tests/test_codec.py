@@ -179,9 +179,15 @@ def test_print_elements_limit():
 
 
 def test_hex_format_everywhere():
-    assert show("bits", bytes([0b11111_101, 0x34, 0x12, 0xFF]), hex=True) == "{a = 0x5, b = 0x1f, c = 0x234}"
+    assert (
+        show("bits", bytes([0b11111_101, 0x34, 0x12, 0xFF]), hex=True)
+        == "{a = 0x5, b = 0xffffffff, c = 0x234}"
+    )
     assert show("ints", struct.pack("<12i", *([255] * 12)), hex=True) == "{0xff <repeats 12 times>}"
     assert show("i8", b"\xfe", format="x") == "0xfe"
+    assert show("f32", struct.pack("<f", 1.5), format="x") == "0x3fc00000"  # gdb's /x: the bits
+    assert show("f32", struct.pack("<f", 1.5), hex=True) == "1.5"  # the UI toggle leaves floats alone
+    assert show("i8", b"\xfe", hex=True) == "0xfe"
     assert show("i8", b"\xfe", format="u") == "254"
     assert show("u8", b"\xfe", format="d") == "-2"
     assert show("i32", struct.pack("<i", 5), format="b") == "0b101"
@@ -326,3 +332,16 @@ def test_encode_bitfield_keeps_neighbours():
         encode_bitfield(T, IDS["i32"], container, 3, 5, "16", byteorder="little", word_size=4)
     out = encode_bitfield(T, IDS["u32"], container, 8, 12, "0xabc", byteorder="big", word_size=4)
     assert out == bytes([0b11111_101, 0xAB, 0xC2, 0xFF])
+
+
+def test_constant_expressions_as_literals():
+    program, _, ids = build_program()
+    assert encode_literal(program, ids.int, "1 << 4") == struct.pack("<i", 16)
+    assert encode_literal(program, ids.mode, "MODE_ON") == struct.pack("<I", 1)
+    assert encode_literal(program, ids.int_ptr, "&accels[1]") == struct.pack("<I", RAM + 0x16)
+    assert encode_literal(program, ids.float, "1.0 / 4") == struct.pack("<f", 0.25)
+    assert encode_literal(program, ids.u8, "sizeof(sensor)") == b"\x06"
+    with pytest.raises(CodecError, match="300 does not fit in uint8_t"):
+        encode_literal(program, ids.u8, "300")
+    with pytest.raises(CodecError, match="is not an integer"):
+        encode_literal(program, ids.u8, "counter + 1")  # reads memory: not a literal

@@ -204,8 +204,29 @@ class _Encoder:
             value = self.enum_value(t, name, text)
             if value is not None:
                 return self._check(value, lo, hi, what, text, pattern=False, nbits=nbits)
-        value, pattern = self.parse_integer(text)
+        try:
+            value, pattern = self.parse_integer(text)
+        except CodecError:
+            folded = self.constant_expression(text)
+            if folded is None or isinstance(folded, float):
+                raise
+            value, pattern = int(folded), False
         return self._check(value, lo, hi, what, text, pattern=pattern, nbits=nbits)
+
+    def constant_expression(self, text: str) -> int | float | None:
+        """The value of a C expression that needs no memory (``1 << 4``, ``&buf[2]``, ``MODE_ON``)."""
+        if self.program is None:
+            return None
+        from .expr import ExpressionError, compile_expression
+
+        try:
+            compiled = compile_expression(self.program, text)
+            if compiled.static_regions() != []:
+                return None
+            value = compiled.evaluate(_no_memory).scalar
+        except (ExpressionError, OSError):
+            return None
+        return value if isinstance(value, int | float) else None
 
     @staticmethod
     def _check(value: int, lo: int, hi: int, what: str, text: str, *, pattern: bool, nbits: int) -> int:
@@ -269,7 +290,10 @@ class _Encoder:
         try:
             v, payload, negative = parse_float_text(body)
         except LiteralError:
-            raise CodecError(f"'{text}' is not a number; write e.g. 1.5, -2e-3, inf or nan") from None
+            folded = self.constant_expression(text)
+            if folded is None:
+                raise CodecError(f"'{text}' is not a number; write e.g. 1.5, -2e-3, inf or nan") from None
+            v, payload, negative = float(folded), None, folded < 0
         if math.isnan(v):
             try:
                 return nan_with_payload(size, payload, negative, self.ctx.byteorder)
@@ -295,7 +319,12 @@ class _Encoder:
                 return address
         m = _POINTER_RE.match(text)
         if not m:
-            raise CodecError(f"'{text}' is not an address: write 0x20000010, &variable or a function name")
+            value = self.constant_expression(text)
+            if value is None:
+                raise CodecError(
+                    f"'{text}' is not an address: write 0x20000010, &variable or a function name"
+                )
+            return int(value) & ((1 << (8 * t.size)) - 1)
         value, _ = parse_int(m.group(1))
         hi = (1 << (8 * t.size)) - 1
         if value > hi:
@@ -341,6 +370,10 @@ class _Encoder:
         if len(data) > count:
             raise CodecError(f"the text is {len(data)} bytes but {self.types.name(tid)} holds {count}")
         return bytes(data) + b"\0" * (count - len(data))
+
+
+def _no_memory(address: int, size: int) -> bytes:
+    raise OSError("a literal cannot read memory")
 
 
 def _reread(data: bytes, size: int, ctx: Context) -> float:

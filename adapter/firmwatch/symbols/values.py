@@ -182,7 +182,9 @@ class Value:
     # -- display ----------------------------------------------------------------------------------
     def display(self, hex: bool = False, format: str | None = None) -> str:
         """C-like text as gdb's ``print`` shows it; ``hex`` (or ``format``) overrides the expression's suffix."""
-        fmt = format or ("x" if hex else self.format)
+        # The expression's own suffix wins over the UI's hex toggle; "X" is that toggle: integers
+        # in hex, floats still as numbers (gdb's /x shows a float's bits, which a toggle should not).
+        fmt = format or self.format or ("X" if hex else None)
         return self._format(fmt)
 
     def _format(self, fmt: str | None) -> str:
@@ -198,11 +200,18 @@ class Value:
             return _format_int(v, self._bits(t.size), t.signed, fmt)
         if isinstance(t, PointerType):
             v = to_int(self.raw[: t.size], self.ctx.byteorder, False)
+            if fmt == "X":
+                fmt = "x"
             if fmt in ("d", "u", "o", "b", "c"):
                 return _format_int(v, t.size * 8, False, fmt)
             if t.reference:
                 return f"@0x{v:x}"
-            sym = self.ctx.symbolize(v) if (self.ctx.symbolize and v and fmt != "x") else None
+            code = v
+            if (self.ctx.machine or "").upper() == "ARM" and isinstance(
+                self.ctx.types.resolved(t.target), FunctionType
+            ):
+                code = v & ~1  # the low bit of an ARM code pointer selects Thumb state
+            sym = self.ctx.symbolize(code) if (self.ctx.symbolize and v and fmt != "x") else None
             text = f"0x{v:x} <{sym}>" if sym else f"0x{v:x}"
             if (
                 v
@@ -268,13 +277,16 @@ class Value:
             data += part
         return format_char_array(bytes(data[:PRINT_ELEMENTS]) + b"\0") + "..."
 
-    def _bits(self, size: int) -> int:
-        return self.bit_size or size * 8
+    @staticmethod
+    def _bits(size: int) -> int:
+        return size * 8  # gdb formats a bitfield at its declared type's width
 
     def _format_base(self, t: BaseType, fmt: str | None) -> str:
         bo = self.ctx.byteorder
         if t.encoding == Encoding.FLOAT:
             raw = self.raw[: t.size]
+            if fmt in ("x", "o", "b"):  # gdb shows the IEEE bit pattern
+                return _format_int(float_bits(raw, bo), t.size * 8, False, fmt)
             return format_float(to_float(raw, bo, self.ctx.machine), t.size, float_bits(raw, bo))
         if t.encoding == Encoding.COMPLEX:
             half = t.size // 2
@@ -470,6 +482,8 @@ class Child:
 # -- formatting helpers ------------------------------------------------------------------------------
 def _format_int(v: int, bits: int, signed: bool, fmt: str | None) -> str:
     mask = (1 << bits) - 1
+    if fmt == "X":
+        fmt = "x"
     if fmt == "x":
         return f"0x{v & mask:x}"
     if fmt == "o":
