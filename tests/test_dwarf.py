@@ -161,15 +161,22 @@ def test_rust_statics_and_enums() -> None:
 
 
 # -- cache -----------------------------------------------------------------------------------------
-def test_cache_second_load_is_served_from_disk(tmp_path: Path, _private_cache: Path) -> None:
+def test_cache_second_load_is_served_from_disk(
+    tmp_path: Path, _private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from firmwatch.symbols import loader
+
     elf = tmp_path / "fw.elf"
     elf.write_bytes(fixture_elf("arm-O0-dwarf4").read_bytes())
     cold = load(elf)
     files = list(_private_cache.glob("*.idx"))
     assert len(files) == 1
+
+    def no_dwarf(*a: object, **k: object) -> None:
+        raise AssertionError("DWARF was parsed again although the cache is valid")
+
+    monkeypatch.setattr(loader, "read_dwarf", no_dwarf)
     warm = load(elf)
-    assert isinstance(warm.variables, cache_mod.LazyList)  # came from the cache file
-    assert not isinstance(cold.variables, cache_mod.LazyList)
     assert [v.qualified for v in warm.variables] == [v.qualified for v in cold.variables]
     for v in cold.variables:
         w = warm.find_variable(v.qualified)

@@ -93,6 +93,16 @@ class LazyList(list):  # type: ignore[type-arg]
     def raw(self, i: int) -> Any:
         return list.__getitem__(self, i)
 
+    def raw_items(self) -> Iterator[Any]:
+        """Elements as stored: encoded tuples, or objects already decoded."""
+        return list.__iter__(self)
+
+
+def encoded(items: list[Any], encode: Callable[[Any], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The tuple form of every element of a list or :class:`LazyList`."""
+    it = items.raw_items() if isinstance(items, LazyList) else iter(items)
+    return [x if type(x) is tuple else encode(x) for x in it]
+
 
 # -- encoding ------------------------------------------------------------------------------------
 def _enc_member(m: Member) -> tuple[Any, ...]:

@@ -98,6 +98,7 @@ AT_external = 0x3F
 AT_specification = 0x47
 AT_type = 0x49
 AT_language = 0x13
+AT_stmt_list = 0x10
 AT_discr = 0x15
 AT_discr_value = 0x16
 AT_linkage_name = 0x6E
@@ -692,7 +693,7 @@ def read_dwarf(
             units.append(unit)
         if progress is not None:
             progress(end, total)
-    _attach_line_tables(dw, units)
+    _attach_line_tables(dw, units, reader)
     builder = _Builder(die_map, word_size, little)
     variables: list[RawVariable] = []
     langs: set[str] = set()
@@ -718,37 +719,113 @@ def read_dwarf(
     return DwarfResult(builder.table, variables, version, language, notes)
 
 
-def _attach_line_tables(dw: Any, units: list[Unit]) -> None:
+def _attach_line_tables(dw: Any, units: list[Unit], reader: _Reader) -> None:
     """File names for DW_AT_decl_file, from each unit's line-program header."""
-    by_offset = {u.offset: u for u in units}
-    try:
-        cus = list(dw.iter_CUs())
-    except Exception:  # noqa: BLE001 - decl files are a nicety; never fail the index for them
-        return
-    for cu in cus:
-        u = by_offset.get(cu.cu_offset)
-        if u is None:
+    line = _section_bytes(dw, "debug_line_sec")
+    for u in units:
+        assert u.top is not None
+        off = u.top.attrs.get(AT_stmt_list)
+        if not isinstance(off, int) or not line:
             continue
         try:
-            lp = dw.line_program_for_CU(cu)
-        except Exception:  # noqa: BLE001
-            lp = None
-        if lp is None:
-            continue
-        h = lp.header
-        ver = h["version"]
-        dirs = [_s(x) for x in h.get("include_directory", [])]
-        files: list[str] = []
-        for fe in h.get("file_entry", []):
-            name = _s(fe.name)
-            di = fe.dir_index
-            if ver >= 5:
-                dname = dirs[di] if 0 < di < len(dirs) else ""
-            else:
-                dname = dirs[di - 1] if 0 < di <= len(dirs) else ""
-            files.append(os.path.join(dname, name) if dname else name)
+            files, base = _line_header_files(line, off, reader, u)
+        except (IndexError, struct.error, DwarfFormatError, ValueError):
+            continue  # decl files are a nicety: never fail the index for them
         u.files = files
-        u.file_base = 0 if ver >= 5 else 1
+        u.file_base = base
+
+
+_LNCT_path = 1
+_LNCT_directory_index = 2
+
+
+def _line_header_files(d: bytes, p: int, reader: _Reader, unit: Unit) -> tuple[list[str], int]:
+    """The file table of the line-program header at ``p`` (DWARF 2-5), names joined to dirs."""
+    uint = reader._uint
+    osz = 4
+    length = uint(d, p, 4)
+    p += 4
+    if length == 0xFFFFFFFF:
+        osz = 8
+        p += 8
+    ver = uint(d, p, 2)
+    p += 2
+    if ver >= 5:
+        p += 2  # address_size, segment_selector_size
+    p += osz  # header_length
+    p += 1  # minimum_instruction_length
+    if ver >= 4:
+        p += 1  # maximum_operations_per_instruction
+    p += 3  # default_is_stmt, line_base, line_range
+    opcode_base = d[p]
+    p += 1 + max(opcode_base - 1, 0)
+    if ver < 5:
+        dirs: list[str] = []
+        while d[p]:
+            e = d.index(b"\0", p)
+            dirs.append(d[p:e].decode("utf-8", "replace"))
+            p = e + 1
+        p += 1
+        files: list[str] = []
+        while d[p]:
+            e = d.index(b"\0", p)
+            name = d[p:e].decode("utf-8", "replace")
+            p = e + 1
+            di, p = _uleb(d, p)
+            _, p = _uleb(d, p)  # mtime
+            _, p = _uleb(d, p)  # length
+            dname = dirs[di - 1] if 0 < di <= len(dirs) else ""
+            files.append(os.path.join(dname, name) if dname else name)
+        return files, 1
+
+    def entries(p: int) -> tuple[list[dict[int, Any]], int]:
+        nfmt = d[p]
+        p += 1
+        fmts = []
+        for _ in range(nfmt):
+            ct, p = _uleb(d, p)
+            form, p = _uleb(d, p)
+            fmts.append((ct, form))
+        count, p = _uleb(d, p)
+        out = []
+        for _ in range(count):
+            ent: dict[int, Any] = {}
+            for ct, form in fmts:
+                ent[ct], p = _line_form(d, p, form, osz, uint, reader)
+            out.append(ent)
+        return out, p
+
+    dir_entries, p = entries(p)
+    file_entries, p = entries(p)
+    dirs5 = [str(e.get(_LNCT_path, "")) for e in dir_entries]
+    files5: list[str] = []
+    for e in file_entries:
+        name = str(e.get(_LNCT_path, "?"))
+        di = e.get(_LNCT_directory_index, 0)
+        dname = dirs5[di] if isinstance(di, int) and 0 < di < len(dirs5) else ""
+        files5.append(os.path.join(dname, name) if dname else name)
+    return files5, 0
+
+
+def _line_form(d: bytes, p: int, form: int, osz: int, uint: Any, reader: _Reader) -> tuple[Any, int]:
+    if form == 0x08:  # string
+        e = d.index(b"\0", p)
+        return d[p:e].decode("utf-8", "replace"), e + 1
+    if form == 0x1F:  # line_strp
+        return _cstr(reader.s.line_str, uint(d, p, osz)), p + osz
+    if form == 0x0E:  # strp
+        return _cstr(reader.s.str, uint(d, p, osz)), p + osz
+    if form == 0x0F:  # udata
+        return _uleb(d, p)
+    if form in _DATA_FORMS:
+        n = _DATA_FORMS[form]
+        return uint(d, p, n), p + n
+    if form == 0x1E:  # data16 (MD5)
+        return d[p : p + 16], p + 16
+    if form == 0x09:  # block
+        n, p = _uleb(d, p)
+        return d[p : p + n], p + n
+    raise DwarfFormatError(f"line table uses form 0x{form:x}")
 
 
 def _s(x: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from .cache import LazyList, decode_symbol
 from .demangle import demangle_all
 from .program import ElfInfo, Section, Segment, Symbol, SymbolsError
 
@@ -166,7 +167,7 @@ def _build_id(elf: ELFFile) -> tuple[str, str]:
     return f"crc32:{crc:08x}", "crc32"
 
 
-def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:
+def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a LazyList of Symbol
     """Objects and functions of ``.symtab`` (or ``.dynsym``), names demangled."""
     tab = elf.get_section_by_name(".symtab") or elf.get_section_by_name(".dynsym")
     if tab is None:
@@ -198,7 +199,5 @@ def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:
             section = None  # SHN_ABS / SHN_COMMON
         raw.append((name, value, size, _STT.get(typ, "other"), _STB.get(info >> 4, "other"), section))
     names = demangle_all([r[0] for r in raw]) if demangle else [r[0] for r in raw]
-    return [
-        Symbol(name=dn, raw_name=r[0], address=r[1], size=r[2], kind=r[3], binding=r[4], section=r[5])
-        for r, dn in zip(raw, names)
-    ]
+    # Symbols stay tuples until touched: most of a big symbol table is never looked at.
+    return LazyList([(dn, *r) for r, dn in zip(raw, names)], decode_symbol)

@@ -123,14 +123,14 @@ def _resolve_variables(
     info: ElfInfo, raws: list[RawVariable], symbols: list[Symbol], types: TypeTable
 ) -> list[Variable]:
     section_of = _SectionFinder(info)
-    sym_by_name: dict[str, Symbol] = {}
+    sym_by_name: dict[str, tuple[Any, ...]] = {}
     size_at: dict[int, int] = {}
-    for s in symbols:
-        if s.kind == "object":
-            sym_by_name.setdefault(s.raw_name, s)
-            sym_by_name.setdefault(s.name, s)
-            if s.size:
-                size_at.setdefault(s.address, s.size)
+    for s in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, address, size, kind, ...)
+        if s[4] == "object":
+            sym_by_name.setdefault(s[1], s)
+            sym_by_name.setdefault(s[0], s)
+            if s[3]:
+                size_at.setdefault(s[2], s[3])
 
     defined: list[RawVariable] = []
     seen: set[tuple[Any, ...]] = set()
@@ -154,32 +154,20 @@ def _resolve_variables(
         if s is None:
             continue
         defined_names.add((r.scope_parts, r.name))
-        r.address = s.address
+        r.address = s[2]
         r.scope = r.scope if r.scope_parts else "global"
         defined.append(r)
 
     quals = _qualify(defined)
-    out: list[Variable] = []
+    out: list[tuple[Any, ...]] = []
+    sizeof = types.sizeof
     for r, q in zip(defined, quals):
-        assert r.address is not None
-        size = types.sizeof(r.type) if r.type is not None else None
+        size = sizeof(r.type) if r.type is not None else None
         if size is None:
-            size = size_at.get(r.address)
-        out.append(
-            Variable(
-                name=r.name,
-                qualified=q,
-                address=r.address,
-                size=size,
-                type=r.type,
-                section=section_of(r.address),
-                file=r.file,
-                line=r.line,
-                scope=r.scope,
-                function=r.function,
-            )
-        )
-    return out
+            size = size_at.get(r.address)  # type: ignore[arg-type]
+        # the tuple layout of cache.encode_variable; objects are made when first used
+        out.append((r.name, q, r.address, size, r.type, section_of(r.address), r.file, r.line, r.scope, r.function))
+    return cache.LazyList(out, cache.decode_variable)
 
 
 def _qualify(vs: list[RawVariable]) -> list[str]:
@@ -259,20 +247,14 @@ def _symbol_variables(info: ElfInfo, symbols: list[Symbol]) -> list[Variable]:
 
 # -- cache payload --------------------------------------------------------------------------------
 def _to_payload(prog: Program) -> dict[str, Any]:
-    types = prog.types.types
-    raw_types = [
-        (types.raw(i) if isinstance(types, cache.LazyList) else None) for i in range(len(types))
-    ]
-    enc_types = [
-        r if type(r) is tuple else cache.encode_type(prog.types[i]) for i, r in enumerate(raw_types)
-    ]
+    enc_types = cache.encoded(prog.types.types, cache.encode_type)
     prog._ensure_indexes()
     return {
         "elf": cache.encode_elf(prog.elf),
         "types": enc_types,
         "by_name": dict(prog.types.by_name),
-        "variables": [cache.encode_variable(v) for v in prog.variables],
-        "symbols": [cache.encode_symbol(s) for s in prog.symbols],
+        "variables": cache.encoded(prog.variables, cache.encode_variable),
+        "symbols": cache.encoded(prog.symbols, cache.encode_symbol),
         "language": prog.language,
         "idx_name": prog._by_name,
         "idx_qualified": prog._by_qualified,
