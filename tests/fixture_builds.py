@@ -49,6 +49,7 @@ CONFIGS: dict[str, Config] = {
     for c in (
         Config("host-gcc", "gcc", ("-g", "-O0"), notes="x86-64, DWARF 5 (gcc default)"),
         Config("host-gcc-dwarf3", "gcc", ("-gdwarf-3", "-O1"), notes="DW_AT_bit_offset bitfields"),
+        Config("arm-O0-dwarf2", "arm-none-eabi-gcc", ("-gdwarf-2", "-gstrict-dwarf", "-O0", *_ARM, *_BARE)),
         Config("arm-O0-dwarf4", "arm-none-eabi-gcc", ("-gdwarf-4", "-O0", *_ARM, *_BARE)),
         Config("arm-Os-dwarf5", "arm-none-eabi-gcc", ("-gdwarf-5", "-Os", *_ARM, *_BARE)),
         Config("arm-O0-dwarf5-gz", "arm-none-eabi-gcc", ("-gdwarf-5", "-gz", "-O0", *_ARM, *_BARE)),

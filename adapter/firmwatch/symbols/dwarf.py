@@ -619,7 +619,7 @@ class _Reader:
 
 
 # -- results -----------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class RawVariable:
     """A variable as found in DWARF, before names are disambiguated across the program."""
 
@@ -1030,12 +1030,13 @@ class _Builder:
     ) -> None:
         a = die.attrs
         origin: Die | None = None
-        for ref_at in (AT_specification, AT_abstract_origin):
-            r = a.get(ref_at)
-            if isinstance(r, int):
-                origin = self.dies.get(r)
-                if origin is not None:
-                    break
+        if AT_specification in a or AT_abstract_origin in a:
+            for ref_at in (AT_specification, AT_abstract_origin):
+                r = a.get(ref_at)
+                if isinstance(r, int):
+                    origin = self.dies.get(r)
+                    if origin is not None:
+                        break
         loc = a.get(AT_location)
         address: int | None = None
         if isinstance(loc, (bytes, bytearray)) and loc:
@@ -1107,13 +1108,13 @@ class _Builder:
     # ---- types
     def type_of(self, ref: Any) -> TypeId | None:
         """TypeId for the type DIE at ``ref``; None means void."""
+        tid = self.memo.get(ref)
+        if tid is not None:
+            return tid
         if not isinstance(ref, int):
             if isinstance(ref, tuple) and ref and ref[0] == "sig8":
                 return self._add(UnsupportedType("?", None, "type in a DWARF type unit (-fdebug-types-section)"))
             return None
-        tid = self.memo.get(ref)
-        if tid is not None:
-            return tid
         die = self.dies.get(ref)
         if die is None:
             return self._add(UnsupportedType("?", None, f"type reference 0x{ref:x} outside the indexed DWARF"))
