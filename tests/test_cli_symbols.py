@@ -128,3 +128,22 @@ def test_elf_without_dwarf_warns_and_lists(elf: str, tmp_path: Path) -> None:
     assert "no DWARF" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     by = {x["name"]: x for x in json.loads(r.stdout)}
     assert by["g_accel"]["size"] == 44 and by["g_accel"]["type"] == "<44 raw bytes>"
+
+
+def test_ptype_cxx_bases_and_rust_enum(tmp_path: Path) -> None:
+    d = json.loads(run("ptype", str(fixture_elf("host-g++")), "hw::multi", "--json", cache=tmp_path).stdout)
+    assert d["type"] == "struct hw::Multi" and d["size"] == 24
+    assert [(b["name"], b["offset"], b["size"]) for b in d["bases"]] == [("hw::A", 0, 4), ("hw::B", 8, 8)]
+    assert [m["name"] for m in d["members"]] == ["c"]
+    r = run("ptype", str(fixture_elf("host-rustc")), "statics::MODE", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "__0: u32;" in r.stdout and "count: u16;" in r.stdout
+
+
+def test_ptype_without_dwarf_is_raw_bytes(elf: str, tmp_path: Path) -> None:
+    stripped = tmp_path / "nodebug.elf"
+    subprocess.run([require_tool("arm-none-eabi-strip"), "-g", "-o", str(stripped), elf], check=True)
+    r = run("ptype", str(stripped), "g_accel", "--json", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["type"] == "<44 raw bytes>" and d["size"] == 44 and d["members"] == []

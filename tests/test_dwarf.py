@@ -241,3 +241,11 @@ def test_damaged_debug_info_degrades_without_crashing(tmp_path: Path) -> None:
     assert p.elf.machine == "ARM" and p.symbols
     for v in p.variables:
         p.types.name(v.type)  # every type is printable
+
+
+def test_progress_reports_debug_info_bytes() -> None:
+    calls: list[tuple[int, int]] = []
+    load(fixture_elf("arm-O0-dwarf4"), use_cache=False, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) >= 4  # one per compile unit
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert calls[-1][0] == calls[-1][1] > 0

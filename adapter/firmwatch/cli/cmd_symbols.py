@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from firmwatch.symbols import Program, SymbolsError, load
-from firmwatch.symbols.layout import LayoutRow, layout, render
-from firmwatch.symbols.types import TypeId, TypeTable
+from firmwatch.symbols.layout import LayoutRow, layout, layout_target, render
+from firmwatch.symbols.types import StructType, TypeId, TypeTable, UnsupportedType
 
 
 def register(sub: Any) -> None:
@@ -118,20 +118,27 @@ def cmd_ptype(args: argparse.Namespace) -> int:
     prog = _load(args)
     types, tid, address, size = _resolve(prog, args.expr)
     expand = prog.language != "rust"
+    raw = tid is None or isinstance(types.resolved(tid), UnsupportedType)
+    note = types.resolved(tid).note if tid is not None and raw else "no DWARF type"  # type: ignore[union-attr]
+    type_name = f"<{size if size is not None else '?'} raw bytes>" if raw else types.name(tid)
     if args.json:
         rows = layout(types, tid, expand_nested=expand)
         members, _ = _member_json(rows, 0, 0)
-        out = {
-            "type": types.name(tid) if tid is not None else f"<{size or '?'} raw bytes>",
-            "size": size,
-            "address": address,
-            "members": members,
-        }
+        out: dict[str, Any] = {"type": type_name, "size": size, "address": address, "members": members}
+        target = layout_target(types, tid)
+        t = types[target] if target is not None else None
+        if isinstance(t, StructType) and t.bases:
+            out["bases"] = [
+                {"name": b.name, "offset": b.offset, "size": types.sizeof(b.type), "type": types.name(b.type)}
+                for b in t.bases
+            ]
+        if raw:
+            out["note"] = note
         json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    if tid is None:
-        print(f"type = <{size or '?'} raw bytes> (no DWARF type)")
+    if raw:
+        print(f"type = {type_name} ({note})")
         if address is not None:
             print(f"/* address: 0x{address:x} */")
         return 0

@@ -107,13 +107,14 @@ def _rows(
     if isinstance(t, VariantType):
         for v in t.variants:
             off = base + v.offset
-            out.append(LayoutRow(depth, v.name, off, types.sizeof(v.type), types.name(v.type), expanded=True))
+            vname = types.name(v.type)
+            out.append(LayoutRow(depth, v.name, off, types.sizeof(v.type), vname, expanded=True, decl=vname))
             vt = types[v.type]
             if isinstance(vt, StructType):
                 for m in vt.members:
-                    out.append(
-                        LayoutRow(depth + 1, m.name, off + m.offset, types.sizeof(m.type), types.name(m.type))
-                    )
+                    mname = types.name(m.type)
+                    decl = f"{m.name}: {mname}" if m.name else mname  # Rust field syntax
+                    out.append(LayoutRow(depth + 1, m.name, off + m.offset, types.sizeof(m.type), mname, decl=decl))
         return
     if not isinstance(t, StructType):
         return
