@@ -345,3 +345,26 @@ def test_constant_expressions_as_literals():
         encode_literal(program, ids.u8, "300")
     with pytest.raises(CodecError, match="is not an integer"):
         encode_literal(program, ids.u8, "counter + 1")  # reads memory: not a literal
+
+
+def test_avr_pointers_live_in_two_address_spaces():
+    from firmwatch.symbols.program import ElfInfo, Program, Symbol
+    from firmwatch.symbols.types import FunctionType
+
+    t = TypeTable()
+    i16 = t.add(BaseType("int", 2, Encoding.SIGNED))
+    data_ptr = t.add(PointerType(i16, 2))
+    code_ptr = t.add(PointerType(t.add(FunctionType(None)), 2))
+    elf = ElfInfo("avr.elf", "AVR", 32, "little", 2, 0, "00", "gnu")
+    symbols = [
+        Symbol("counter", "counter", 0x800100, 2, "object", "global", ".data"),
+        Symbol("on_tick", "on_tick", 0xA6, 8, "function", "global", ".text"),
+    ]
+    program = Program(elf=elf, types=t, variables=[], symbols=symbols)
+    assert decode(program, data_ptr, b"\x00\x01").display() == "0x800100 <counter>"
+    assert decode(program, code_ptr, b"\x53\x00").display() == "0xa6 <on_tick>"
+    assert decode(program, data_ptr, b"\x00\x00").display() == "0x0"
+    assert encode_literal(program, data_ptr, "0x800100 <counter>") == b"\x00\x01"
+    assert encode_literal(program, data_ptr, "&counter") == b"\x00\x01"
+    assert encode_literal(program, code_ptr, "on_tick") == b"\x53\x00"
+    assert encode_literal(program, code_ptr, "0xa6 <on_tick>") == b"\x53\x00"

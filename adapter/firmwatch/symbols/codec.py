@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .addrspace import pointer_target, pointer_value
 from .literals import (
     LiteralError,
     parse_char_body,
@@ -26,6 +27,7 @@ from .types import (
     BaseType,
     Encoding,
     EnumType,
+    FunctionType,
     PointerType,
     TypeId,
     TypeTable,
@@ -310,6 +312,15 @@ class _Encoder:
 
     # -- pointers ---------------------------------------------------------------------------------
     def pointer(self, tid: TypeId, t: PointerType, text: str) -> int:
+        """The value to store in a pointer: the address as the target's pointers encode it."""
+        to_code = isinstance(self.types.resolved(t.target), FunctionType)
+        value = pointer_value(self.ctx.machine, self._address(tid, t, text), to_code)
+        hi = (1 << (8 * t.size)) - 1
+        if value > hi:
+            raise CodecError(f"{text} does not fit in {self.types.name(tid)} (0..0x{hi:x})")
+        return value
+
+    def _address(self, tid: TypeId, t: PointerType, text: str) -> int:
         if text in ("NULL", "nullptr", "0"):
             return 0
         name = text[1:].strip() if text.startswith("&") else text
@@ -324,12 +335,10 @@ class _Encoder:
                 raise CodecError(
                     f"'{text}' is not an address: write 0x20000010, &variable or a function name"
                 )
-            return int(value) & ((1 << (8 * t.size)) - 1)
-        value, _ = parse_int(m.group(1))
-        hi = (1 << (8 * t.size)) - 1
-        if value > hi:
-            raise CodecError(f"{text} does not fit in {self.types.name(tid)} (0..0x{hi:x})")
-        return value
+            # the expression's value is already a pointer value: turn it back into an address
+            to_code = isinstance(self.types.resolved(t.target), FunctionType)
+            return pointer_target(self.ctx.machine, int(value), to_code)
+        return parse_int(m.group(1))[0]
 
     def _symbol_address(self, name: str, explicit: bool) -> int | None:
         if self.program is None:

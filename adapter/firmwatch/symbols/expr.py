@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import parser as P
+from .addrspace import pointer_target, pointer_value
 from .ctypes_model import TypeModel
 from .program import SymbolsError
 from .scalars import extract_bits, from_int, to_float, to_int
@@ -408,10 +409,8 @@ class _Walker:
         if op.address is None:
             return UNKNOWN
         k = self.model.kind(op.tid)
-        if k == "array":
-            return Const(op.address)  # arrays decay to the address of their first element
-        if k == "function":
-            return Const(op.address)
+        if k in ("array", "function"):  # decays to a pointer to the first element / to the code
+            return Const(self.pointer_to_address(op.tid, op.address))
         size = self.t.sizeof(op.tid) or 0
         if op.bits is not None:
             size = (op.bits[0] + op.bits[1] + 7) // 8
@@ -453,7 +452,7 @@ class _Walker:
         t = self.t.resolved(op.tid)
         if isinstance(t, PointerType) and t.reference:
             v = self.value(op)
-            addr = None if v is UNKNOWN else int(v)  # type: ignore[arg-type]
+            addr = None if v is UNKNOWN else self.target_of(t, int(v))  # type: ignore[arg-type]
             return Operand(t.target, op.pos, lvalue=True, address=addr)
         return op
 
@@ -606,7 +605,7 @@ class _Walker:
                 )
             esize = self.t.sizeof(t.target)
             pv = self.value(obj)
-            base = None if pv is UNKNOWN else int(pv)  # type: ignore[arg-type]
+            base = None if pv is UNKNOWN else self.target_of(t, int(pv))  # type: ignore[arg-type]
             tid = t.target
         else:
             raise ExpressionError(
@@ -631,8 +630,16 @@ class _Walker:
                 pos, f"cannot dereference a {self.describe(op)}: cast it to a typed pointer first"
             )
         v = self.value(op)
-        addr = None if v is UNKNOWN else int(v)  # type: ignore[arg-type]
+        addr = None if v is UNKNOWN else self.target_of(t, int(v))  # type: ignore[arg-type]
         return Operand(t.target, pos, lvalue=True, address=addr)
+
+    def target_of(self, t: PointerType, value: int) -> int:
+        """The address a pointer value points at (differs from the value on AVR)."""
+        return pointer_target(self.program.elf.machine, value, self.model.kind(t.target) == "function")
+
+    def pointer_to_address(self, tid: TypeId | None, address: int) -> int:
+        """The value a pointer to the object of type ``tid`` at ``address`` holds."""
+        return pointer_value(self.program.elf.machine, address, self.model.kind(tid) == "function")
 
     # -- unary --------------------------------------------------------------------------------
     def v_Unary(self, n: P.Unary) -> Operand:
@@ -645,7 +652,7 @@ class _Walker:
             ptr = self.model.pointer_to(op.tid)
             if op.address is None:
                 return Operand(ptr, n.pos, comp=UNKNOWN)
-            return self.const(ptr, n.pos, op.address)
+            return self.const(ptr, n.pos, self.pointer_to_address(op.tid, op.address))
         op = self.deref_reference(op)
         if n.op == "*":
             if self.model.kind(op.tid) == "function":

@@ -168,7 +168,7 @@ def format_float(value: float, size: int, raw_bits: int | None = None) -> str:
             except OverflowError:  # rounded past the largest finite value
                 same = False
             if same:
-                text = cand
+                text = repr(float(cand))  # "100.0", not "%g"'s "1e+02"
                 break
     if text.endswith(".0"):
         text = text[:-2]

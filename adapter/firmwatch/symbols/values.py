@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .addrspace import pointer_target
 from .literals import char_literal, escape_char, format_float
 from .scalars import extract_bits, float_bits, from_int, to_float, to_int, wrap
 from .types import (
@@ -206,20 +207,20 @@ class Value:
                 return _format_int(v, t.size * 8, False, fmt)
             if t.reference:
                 return f"@0x{v:x}"
-            code = v
-            if (self.ctx.machine or "").upper() == "ARM" and isinstance(
-                self.ctx.types.resolved(t.target), FunctionType
-            ):
-                code = v & ~1  # the low bit of an ARM code pointer selects Thumb state
+            to_code = isinstance(self.ctx.types.resolved(t.target), FunctionType)
+            shown = pointer_target(self.ctx.machine, v, to_code)
+            code = shown
+            if to_code and (self.ctx.machine or "").upper() == "ARM":
+                code = shown & ~1  # the low bit of an ARM code pointer selects Thumb state
             sym = self.ctx.symbolize(code) if (self.ctx.symbolize and v and fmt != "x") else None
-            text = f"0x{v:x} <{sym}>" if sym else f"0x{v:x}"
+            text = f"0x{shown:x} <{sym}>" if sym else f"0x{shown:x}"
             if (
                 v
                 and fmt in (None, "s")
                 and self.ctx.read is not None
                 and is_char_type(self.ctx.types.resolved(t.target))
             ):
-                text += " " + self._c_string(v)
+                text += " " + self._c_string(shown)
             return text
         if isinstance(t, ArrayType):
             return self._format_array(t, fmt)
@@ -446,7 +447,9 @@ class Value:
         if not self._pointee_expandable():
             return []
         assert self.ctx.read is not None and t.target is not None
-        address = to_int(self.raw[: t.size], self.ctx.byteorder, False)
+        address = pointer_target(
+            self.ctx.machine, to_int(self.raw[: t.size], self.ctx.byteorder, False), False
+        )
         size = self.ctx.types.sizeof(t.target) or 0
         base = None if self.expression is None else postfix_operand(self.expression)
         deref = None if base is None else f"*{base}"
