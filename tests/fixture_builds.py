@@ -75,6 +75,15 @@ CONFIGS: dict[str, Config] = {
         Config("riscv32-O0-dwarf4", "riscv64-unknown-elf-gcc", ("-gdwarf-4", "-O0", *_RV32, *_BARE)),
         Config("host-g++", "g++", ("-g", "-O0"), language="c++", sources=("classes.cpp",), nodebug=()),
         Config("host-rustc", "rustc", ("-g", "-C", "opt-level=0"), language="rust", sources=("statics.rs",), nodebug=()),
+        Config(
+            "host-rustc-dwarf5",
+            "rustc",
+            ("-g", "-C", "dwarf-version=5", "-C", "opt-level=0"),
+            language="rust",
+            sources=("statics.rs",),
+            nodebug=(),
+            notes="LLVM's DWARF 5: strx/addrx forms, DW_OP_addrx locations",
+        ),
     )
 }
 

@@ -52,10 +52,13 @@ class GdbAnswer:
 
 def ask_gdb(gdb: str, elf: str, names: list[str], language: str) -> list[GdbAnswer]:
     cmds: list[str] = ["set width 0", "set height 0", "set print type hex off"]
+    if language == "rust":
+        cmds.append("set language rust")
     for i, n in enumerate(names):
         cmds += [f"echo \\n@@@{i}\\n", f"info address {n}", f"print &{n}"]
         if language == "rust":
-            cmds += ["set language c++", f"print sizeof({n})", "set language auto"]
+            # gdb's Rust parser has no sizeof; its auto language is unreliable on LLVM DWARF 5
+            cmds += ["set language c++", f"print sizeof({n})", "set language rust"]
         else:
             cmds.append(f"print sizeof({n})")
         cmds.append(f"ptype/o {n}")

@@ -165,6 +165,7 @@ class Unit:
     comp_dir: str = ""
     files: list[str] = field(default_factory=list)
     file_base: int = 1  # DWARF < 5 numbers files from 1, DWARF 5 from 0
+    addr_base: int = 8  # DW_AT_addr_base: where this unit's entries in .debug_addr start
 
 
 class _Strx:
@@ -591,6 +592,7 @@ class _Reader:
                 str_base = sb if isinstance(sb, int) else (8 if osz == 4 else 16)
                 ab_ = attrs.get(AT_addr_base, attrs.get(AT_GNU_addr_base))
                 addr_base = ab_ if isinstance(ab_, int) else 8
+                unit.addr_base = addr_base
                 pending.append((die, 0))
             else:
                 break  # a second root: malformed unit, keep what we have
@@ -695,6 +697,7 @@ def read_dwarf(
             progress(end, total)
     _attach_line_tables(dw, units, reader)
     builder = _Builder(die_map, word_size, little)
+    builder.addrx = reader._addrx if sections.addr else None
     variables: list[RawVariable] = []
     langs: set[str] = set()
     version: int | None = None
@@ -919,6 +922,7 @@ class _Builder:
         self.scope_of: dict[int, tuple[tuple[str, ...], str]] = {}
         self.notes: list[str] = []
         self.definitions: dict[tuple[str, str], TypeId] = {}  # (kind, name) -> complete struct
+        self.addrx: Callable[[int, int, int], int] | None = None  # .debug_addr lookup
 
     # ---- naming helpers
     def _name(self, die: Die) -> str | None:
@@ -1044,7 +1048,11 @@ class _Builder:
             if op == OP_addr and len(loc) == 1 + unit.address_size:
                 address = int.from_bytes(loc[1:], "little" if self.little else "big")
             elif op in (OP_addrx, OP_GNU_addr_index) and len(loc) > 1:
-                return  # split DWARF: addresses live in the .dwo's .debug_addr, not handled
+                # DWARF 5 as LLVM (clang, rustc) writes it: an index into .debug_addr
+                idx, end = _uleb(loc, 1)
+                if end != len(loc) or self.addrx is None:
+                    return
+                address = self.addrx(unit.addr_base, idx, unit.address_size)
             else:
                 return  # a local on the stack / in a register, or TLS: not a static
         elif loc is not None:
