@@ -74,6 +74,15 @@ CONFIGS: dict[str, Config] = {
         ),
         Config("riscv32-O0-dwarf4", "riscv64-unknown-elf-gcc", ("-gdwarf-4", "-O0", *_RV32, *_BARE)),
         Config("host-g++", "g++", ("-g", "-O0"), language="c++", sources=("classes.cpp",), nodebug=()),
+        Config(
+            "host-g++-dwarf4",
+            "g++",
+            ("-gdwarf-4", "-O1"),
+            language="c++",
+            sources=("classes.cpp",),
+            nodebug=(),
+            notes="static members as DW_TAG_member declarations",
+        ),
         Config("host-rustc", "rustc", ("-g", "-C", "opt-level=0"), language="rust", sources=("statics.rs",), nodebug=()),
         Config(
             "host-rustc-dwarf5",
