@@ -309,6 +309,22 @@ def _symbols(elf: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _elf_bytes(elf: Path, addr: int, size: int) -> bytes:
+    """Initial contents of [addr, addr+size) from the ELF's loadable segments."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if (
+                seg["p_type"] == "PT_LOAD"
+                and seg["p_vaddr"] <= addr
+                and addr + size <= seg["p_vaddr"] + seg["p_filesz"]
+            ):
+                off = addr - seg["p_vaddr"]
+                return seg.data()[off : off + size]
+    raise AssertionError(f"0x{addr:x} is not initialised data in {elf}")
+
+
 class HostDevice:
     """The real host build, started as a user would: first stdout line ``port: ...``."""
 
@@ -356,11 +372,42 @@ def test_host_identify_read_write(host, host_elf):
         assert t.write(addr, patched) == patched
         assert t.read(addr, size) == patched
         t.write(addr, before)
-        const = next(v for k, v in syms.items() if "table" in k.lower() or "lut" in k.lower())
+        const = syms["sine_table"]
+        assert t.read(*const) == _elf_bytes(host_elf, *const)
         with pytest.raises(AccessRefused, match="not inside a writable region"):
             t.write(const[0], b"\0")
         with pytest.raises(AccessRefused, match="not inside a readable region"):
             t.read(0x10, 4)
+
+
+def test_host_text_mode(host, host_elf):
+    """The fallback path against the real text parser of the core."""
+    syms = _symbols(host_elf)
+    ts = syms["timestamp_ms"]
+    addr, size = syms["g_config"]
+    with StreamerTarget(host.port, mode="text") as t:
+        assert t.mode == "text"
+        info = t.info()
+        assert info.tick_hz == 1000 and info.max_streams == 16 and info.build_id
+        before = t.read(addr, size)  # more than one text chunk when the struct is large
+        patched = bytes([before[0] ^ 0x5A]) + before[1:]
+        assert t.write(addr, patched) == patched
+        assert t.read(addr, size) == patched
+        t.write(addr, before)
+        const = syms["sine_table"]  # 128 bytes: three text-mode chunks
+        assert t.read(*const) == _elf_bytes(host_elf, *const)
+        with pytest.raises(AccessRefused, match="not inside a readable region"):
+            t.read(0x10, 4)
+        c = Collector()
+        t.on_sample(c)
+        sid = t.start_stream([Region(ts[0], 8)], 100)
+        wait_for(lambda: c.count(sid) >= 50, what="text samples")
+        t.stop_stream(sid)
+        st = t.stats()
+    for s in c.samples[sid]:
+        assert int.from_bytes(s.data[0], sys.byteorder) == round(s.target_time * 1000)
+    achieved, missing = _rates_ok(c.samples[sid], 100, 1000)
+    assert abs(achieved - 100) <= 5 and abs(missing) <= 1 and st.lost == 0
 
 
 def _rates_ok(samples: list[Sample], rate: float, tick_hz: int) -> tuple[float, int]:
