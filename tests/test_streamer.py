@@ -380,6 +380,33 @@ def test_host_identify_read_write(host, host_elf):
             t.read(0x10, 4)
 
 
+def test_host_connects_while_device_streams_to_nobody(host, host_elf):
+    """A previous user left text and binary streams running and a half-typed command behind."""
+    import serial
+
+    ts = _symbols(host_elf)["timestamp_ms"]
+    with serial.Serial(host.port, timeout=0.2) as raw:
+        raw.write(f"STREAM 0x{ts[0]:X} 8 1000\n".encode())
+        raw.write(b"READ 0x2")  # no newline: the device holds a partial line
+        deadline = time.monotonic() + 5
+        while b"DATA|" not in raw.read(4096):
+            assert time.monotonic() < deadline, "the device did not start streaming"
+    # the pty now holds a backlog of DATA lines nobody read
+    c = Collector()
+    with StreamerTarget(host.port) as t:
+        assert t.mode == "binary"
+        t.on_sample(c)
+        sid = t.start_stream([Region(ts[0], 8)], 10)
+        wait_for(lambda: c.count(sid) >= 5, what="samples")
+        assert [d.stream for d in t.list_streams()] == [sid]  # the stream left behind was stopped
+            t_def for t_def in t.list_streams() if t_def.stream == sid
+        ]  # old one stopped
+        t.stop_stream(sid)
+    assert all(
+        int.from_bytes(s.data[0], sys.byteorder) == round(s.target_time * 1000) for s in c.samples[sid]
+    )
+
+
 def test_host_text_mode(host, host_elf):
     """The fallback path against the real text parser of the core."""
     syms = _symbols(host_elf)
