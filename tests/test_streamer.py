@@ -399,8 +399,6 @@ def test_host_connects_while_device_streams_to_nobody(host, host_elf):
         sid = t.start_stream([Region(ts[0], 8)], 10)
         wait_for(lambda: c.count(sid) >= 5, what="samples")
         assert [d.stream for d in t.list_streams()] == [sid]  # the stream left behind was stopped
-            t_def for t_def in t.list_streams() if t_def.stream == sid
-        ]  # old one stopped
         t.stop_stream(sid)
     assert all(
         int.from_bytes(s.data[0], sys.byteorder) == round(s.target_time * 1000) for s in c.samples[sid]
