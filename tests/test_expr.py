@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmwatch.symbols.codec import plan_write
 from firmwatch.symbols.expr import ExpressionError, Region, compile_expression
@@ -630,3 +632,35 @@ def test_big_endian_program():
         "{en = 1, level = 2, delta = -3, id = 7 '\\a', mode = MODE_ON}"
     )
     assert compile_expression(program, "*(uint16_t *)&u16,x").evaluate(mem.read).display() == "0xbeef"
+
+
+# -- robustness ----------------------------------------------------------------------------------------
+_TOKENS = [
+    "sensor", "accels", "p_accel", "pcount", "flags", "name", "counter", "gain", "vp", "holder", "idx",
+    "x", "y", "level", "word", "mode", "MODE_ON", "main", "'a.c'::dup", "uint16_t", "struct accel_t", "int",
+    "0", "1", "2", "0x20000048", "1.5", "'A'", '"s"', "(", ")", "[", "]", ".", "->", "*", "&", "+", "-", "/",
+    "%", "<<", ">>", "~", "!", "==", "<", "&&", "||", "?", ":", "@", ",x", ",q", "sizeof", " ",
+]  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=9))
+def test_any_token_soup_compiles_or_fails_cleanly(tokens):
+    """Whatever a user types: a value or one ExpressionError sentence, never a crash."""
+    program, mem, _ = build_program()
+    text = " ".join(tokens)
+    try:
+        compiled = compile_expression(program, text)
+    except ExpressionError as e:
+        assert 0 <= e.position <= len(text) and e.reason and "\n" not in e.reason
+        return
+    try:
+        value = compiled.evaluate(mem.read)
+    except ExpressionError:
+        return
+    except OSError:  # the target refused the address (bus fault): the session reports it
+        return
+    value.display()
+    value.display(hex=True)
+    for child in value.children(count=5):
+        child.value.display()
