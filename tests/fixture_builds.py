@@ -54,6 +54,12 @@ CONFIGS: dict[str, Config] = {
         Config("arm-Os-dwarf5", "arm-none-eabi-gcc", ("-gdwarf-5", "-Os", *_ARM, *_BARE)),
         Config("arm-O0-dwarf5-gz", "arm-none-eabi-gcc", ("-gdwarf-5", "-gz", "-O0", *_ARM, *_BARE)),
         Config(
+            "arm-O0-dwarf4-zdebug",
+            "arm-none-eabi-gcc",
+            ("-gdwarf-4", "-gz=zlib-gnu", "-O0", *_ARM, *_BARE),
+            notes="old-style .zdebug_* sections",
+        ),
+        Config(
             "arm-be-dwarf3",
             "arm-none-eabi-gcc",
             ("-gdwarf-3", "-O0", "-mbig-endian", "-mcpu=cortex-r4", "-marm", *_BARE),
