@@ -95,6 +95,7 @@ typedef struct {
 
 void fw_init(const fw_config_t *cfg); /* cfg must stay valid (static) */
 void fw_rx_byte(uint8_t b);    /* ISR-safe (single producer) */
+size_t fw_rx_free(void);      /* bytes fw_rx_byte() can take now (hosted ports: flow control) */
 void fw_tick(void);            /* ISR: advances time, samples due streams */
 void fw_poll(void);            /* main loop: parses and answers commands */
 size_t fw_tx_pop(uint8_t *buf, size_t max); /* port drains output; single consumer */

@@ -119,6 +119,12 @@ void fw_rx_byte(uint8_t b)
     fw.rx_head = n;
 }
 
+size_t fw_rx_free(void)
+{
+    uint8_t h = fw.rx_head, t = fw.rx_tail;
+    return (size_t)(h >= t ? FW_RX_SIZE - 1 - (h - t) : t - h - 1);
+}
+
 uint8_t fw_rx_peek(uint8_t i)
 {
     uint16_t k = (uint16_t)fw.rx_tail + i;

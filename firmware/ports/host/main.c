@@ -300,14 +300,26 @@ int main(int argc, char **argv)
             }
         }
         if (link >= 0) {
-            n = read(link, in, sizeof in);
-            if (n > 0) {
-                for (i = 0; i < n; i++) {
-                    fw_rx_byte(in[i]);
+            /* Take only what the RX buffer can hold, parse, repeat: the kernel keeps the
+             * rest, so a burst from the host is never lost (a UART would overrun). */
+            for (;;) {
+                size_t room = fw_rx_free();
+                if (room == 0) {
+                    break;
                 }
-            } else if (listener >= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
-                close(link); /* TCP client gone: wait for the next one */
-                link = -1;
+                n = read(link, in, room < sizeof in ? room : sizeof in);
+                if (n > 0) {
+                    for (i = 0; i < n; i++) {
+                        fw_rx_byte(in[i]);
+                    }
+                    fw_poll();
+                    continue;
+                }
+                if (listener >= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
+                    close(link); /* TCP client gone: wait for the next one */
+                    link = -1;
+                }
+                break;
             }
         }
         fw_poll();
