@@ -125,9 +125,38 @@ def test_sim_command_prints_endpoints_serves_the_device_and_stops_on_sigint(targ
         if gdb_port is not None:
             assert wait_gone(lambda: not sim.is_listening(gdb_port)), "the gdb port still listens"
     finally:
-        if proc.poll() is None:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a `firmwatch sim` the way a user would, so it takes its emulator down."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("target", ["cortex-m3", "avr"])
+def test_sim_command_killed_hard_takes_its_emulator_along(target, build_root):
+    """`kill -9` of the command leaves no emulator behind (the kernel's parent-death signal)."""
+    require_target(target)
+    proc = subprocess.Popen(
+        FW + ["sim", "--target", target, "--build-dir", str(build_root / target)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = read_lines(proc.stdout, 3, START_TIMEOUT)
+        assert len(lines) == 3, lines
+        gdb_port = int(lines[2].rsplit(":", 1)[1])
+        assert sim.is_listening(gdb_port)
+        proc.kill()
+        proc.wait()
+        assert wait_gone(lambda: not sim.is_listening(gdb_port)), "the emulator outlived `firmwatch sim`"
+    finally:
+        stop(proc)
 
 
 @pytest.mark.parametrize("target", ["cortex-m3", "avr"])
@@ -154,9 +183,7 @@ def test_sim_command_stops_on_sigterm(build_root):
         assert proc.wait(timeout=15) == 0
         assert wait_gone(lambda: not os.path.exists(pty))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_missing_emulator_names_the_debian_package(tmp_path):

@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -473,6 +474,7 @@ def start_sim(
     elf: Path | str | None = None,
     pace: str = "realtime",
     timeout: float = START_TIMEOUT,
+    die_with_parent: bool = False,
 ) -> SimDevice:
     """Build what is missing and start the simulated device; returns once its UART can be
     opened (and its gdb stub listens).
@@ -482,6 +484,9 @@ def start_sim(
     ``elf``: run this firmware instead of building the demo (it must be built for ``target``;
     on avr the harness is still built). ``pace``: ``realtime`` (a 1 kHz tick is 1 kHz of wall
     clock) or ``fast`` (emulated time runs as fast as the host allows).
+    ``die_with_parent``: the kernel ends the device if this process dies without stopping it
+    (even by SIGKILL). Linux ties this to the *thread* that starts the device, so only ask for
+    it from a thread that lives as long as the device (the main thread of a command).
     """
     spec = _spec(target)
     if pace not in PACES:
@@ -504,7 +509,7 @@ def start_sim(
     last: SimError | None = None
     for _ in range(attempts):
         try:
-            return _launch(target, firmware, built, gdb_port, tcp, pace, timeout)
+            return _launch(target, firmware, built, gdb_port, tcp, pace, timeout, die_with_parent)
         except _PortRace as e:
             last = SimError(str(e))
     assert last is not None
@@ -515,8 +520,34 @@ class _PortRace(Exception):
     pass
 
 
+def _parent_death_signal_setter():
+    """A function for ``preexec_fn`` that asks Linux to SIGTERM the child when its parent
+    thread dies. Resolved here, before the fork: the child may only call, not import."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def setter() -> None:
+        prctl(pr_set_pdeathsig, sigterm, 0, 0, 0)
+
+    return setter
+
+
 def _launch(
-    target: str, firmware: Path, built: BuildResult, gdb_port: int | None, tcp: bool, pace: str, timeout: float
+    target: str,
+    firmware: Path,
+    built: BuildResult,
+    gdb_port: int | None,
+    tcp: bool,
+    pace: str,
+    timeout: float,
+    die_with_parent: bool,
 ) -> SimDevice:
     emulated = target in EMULATED
     gport = (gdb_port or free_tcp_port()) if emulated else None
@@ -532,6 +563,8 @@ def _launch(
             cmd += ["--tcp", str(tport)]
         if pace == "fast":
             cmd += ["--no-realtime"]
+        if die_with_parent:
+            cmd += ["--die-with-parent"]
         cmd.append(str(firmware))
     else:
         cmd = _host_command(firmware, tport)
@@ -544,6 +577,7 @@ def _launch(
         text=True,
         errors="replace",
         start_new_session=True,  # our own process group: Ctrl-C reaches us, we stop it
+        preexec_fn=_parent_death_signal_setter() if die_with_parent else None,
     )
     pump = _OutputPump(proc.stdout)
     dev = SimDevice(target, "", firmware, None, proc, cmd, pump)

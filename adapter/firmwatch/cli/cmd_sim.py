@@ -46,7 +46,9 @@ def run_sim(args: argparse.Namespace) -> int:
     # Handlers first: a SIGTERM that arrives while the emulator starts must still stop it.
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        dev = start_sim(args.target, gdb_port=args.gdb_port, tcp=args.tcp, build_dir=args.build_dir, pace=args.pace)
+        # die_with_parent: even a `kill -9` of this command must not leave an emulator behind.
+        dev = start_sim(args.target, gdb_port=args.gdb_port, tcp=args.tcp, build_dir=args.build_dir,
+                        pace=args.pace, die_with_parent=True)
         with dev:
             lines = [f"port: {dev.port}", f"elf: {dev.elf}"]
             if dev.gdb:

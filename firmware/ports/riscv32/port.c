@@ -1,9 +1,10 @@
 /*
  * firmwatch on RISC-V rv32imac, QEMU `virt`.
  *
- *   UART0 (NS16550A at 0x10000000, PLIC source 10): the RX interrupt feeds fw_rx_byte(); TX is
- *     drained from the main loop into the 16-byte FIFO whenever it is empty, so output never
- *     blocks the application.
+ *   UART0 (NS16550A at 0x10000000, PLIC source 10): the RX interrupt feeds fw_rx_byte(); the
+ *     THR-empty interrupt refills the 16-byte TX FIFO from fw_tx_byte() and switches itself off
+ *     when the core has nothing to send; fw_port_tx_ready() switches it back on.  Output never
+ *     waits for the main loop, and never blocks the application.
  *   CLINT machine timer (10 MHz mtime) at FW_TICK_HZ: fw_tick() + demo_tick_1khz().  mtimecmp
  *     advances by a fixed step, so the long-run rate is exact even when a tick is served late.
  *   Critical sections: mstatus.MIE, nestable.
@@ -30,8 +31,11 @@
 #define UART_LCR REG8(UART_BASE + 3)
 #define UART_MCR REG8(UART_BASE + 4)
 #define UART_LSR REG8(UART_BASE + 5)
+#define UART_IIR REG8(UART_BASE + 2)
 #define LSR_DR 0x01u
 #define LSR_THRE 0x20u
+#define IER_RDI 0x01u  /* received data available */
+#define IER_THRI 0x02u /* transmit holding register empty */
 #define UART_FIFO_DEPTH 16
 #define UART_IRQ 10u
 
@@ -78,8 +82,16 @@ void fw_port_critical_exit(void)
         __asm__ volatile("csrsi mstatus, 8" ::: "memory");
 }
 
-/* The main loop drains TX on every pass, and the interrupt that produced output wakes it. */
-void fw_port_tx_ready(void) {}
+static void uart_fill_tx(void);
+
+/* Output is pending: let the THR-empty interrupt pull it.  The 16550 raises that interrupt as
+ * soon as it is enabled with an empty FIFO, so this is all the kick there is. */
+void fw_port_tx_ready(void)
+{
+    fw_port_critical_enter();
+    UART_IER = IER_RDI | IER_THRI;
+    fw_port_critical_exit();
+}
 
 /* ---- timer ---- */
 static uint64_t next_tick;
@@ -118,9 +130,14 @@ void trap_handler(void)
     } else if (mcause == (MCAUSE_INTERRUPT | IRQ_M_EXT)) {
         uint32_t irq = PLIC_CLAIM;
         if (irq == UART_IRQ) {
-            while (UART_LSR & LSR_DR)
-                fw_rx_byte(UART_RBR);
-            rx_pending = 1;
+            if (UART_LSR & LSR_DR) {
+                while (UART_LSR & LSR_DR)
+                    fw_rx_byte(UART_RBR);
+                rx_pending = 1;
+            }
+            (void)UART_IIR; /* reading IIR acknowledges a THR-empty interrupt */
+            if (UART_LSR & LSR_THRE)
+                uart_fill_tx();
         }
         if (irq)
             PLIC_CLAIM = irq;
@@ -150,14 +167,15 @@ static void build_id(const uint8_t **id, uint8_t *len)
 static fw_region_t regions[2];
 static fw_config_t config;
 
-static void uart_drain_tx(void)
+/* The only consumer of the core's TX ring: called from the UART interrupt with THR empty. */
+static void uart_fill_tx(void)
 {
-    if (!(UART_LSR & LSR_THRE))
-        return;
     for (int i = 0; i < UART_FIFO_DEPTH; i++) {
         int b = fw_tx_byte();
-        if (b < 0)
+        if (b < 0) {
+            UART_IER = IER_RDI; /* nothing left: stop the THR-empty interrupt */
             return;
+        }
         UART_THR = (uint8_t)b;
     }
 }
@@ -181,7 +199,7 @@ int main(void)
     UART_LCR = 0x03; /* 8N1 */
     UART_FCR = 0x07; /* FIFOs on and cleared */
     UART_MCR = 0x08; /* OUT2 gates the interrupt line on PC-style wiring */
-    UART_IER = 0x01; /* RX data available */
+    UART_IER = IER_RDI;
 
     fw_init(&config);
     demo_init();
@@ -197,7 +215,6 @@ int main(void)
 
     for (;;) {
         fw_poll();
-        uart_drain_tx();
         demo_loop();
 
         /* WFI wakes on a pending enabled interrupt even with mstatus.MIE clear, so input that

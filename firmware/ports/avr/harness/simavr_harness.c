@@ -3,7 +3,7 @@
  * and, optionally, simavr's gdb stub on any port.
  *
  *   simavr-harness [--mcu atmega328p] [--freq 16000000] [--gdb-port N] [--gdb-poll CYCLES]
- *                  [--tcp PORT] [--no-realtime] firmware.elf
+ *                  [--tcp PORT] [--no-realtime] [--die-with-parent] firmware.elf
  *
  * On start it prints, flushed, one line per endpoint and then "ready":
  *   uart0: /dev/pts/7              (or "uart0: tcp 127.0.0.1:40123")
@@ -21,6 +21,7 @@
  *   this one polls every --gdb-poll cycles (default 2000).  Memory reads, halt, continue and
  *   step work in that mode; a breakpoint is only noticed at the next poll, so pass
  *   --gdb-poll 1 when exact breakpoints matter more than speed.
+ * --die-with-parent: exit when the launching process dies, even by SIGKILL (Linux).
  * Time: by default simulated time is paced to the wall clock (the AVR idles in `sleep` and
  *   the harness sleeps with it), so a 1 kHz tick is 1 kHz of real time and the CPU is not
  *   burnt.  --no-realtime runs as fast as the host allows.
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -67,8 +69,9 @@ static struct {
     unsigned long gdb_poll_cycles;
     int tcp_port; /* -1: pty */
     int realtime;
+    int die_with_parent;
     const char *elf;
-} opt = {"atmega328p", 16000000ul, -1, 2000ul, -1, 1, NULL};
+} opt = {"atmega328p", 16000000ul, -1, 2000ul, -1, 1, 0, NULL};
 
 /* ---- the UART bridge ---- */
 static avr_t *avr;
@@ -92,8 +95,31 @@ static void die(const char *what)
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    /* The first signal ends the run loop cleanly; a second one ends the process even if
+     * simavr's gdb stub sits in a blocking call. */
+    if (quit)
+        _exit(128 + sig);
     quit = 1;
+}
+
+static void install_signals(void)
+{
+    /* No SA_RESTART: a blocking accept()/select() in the gdb stub returns EINTR, so the run
+     * loop sees `quit`. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    if (opt.die_with_parent) {
+        /* The launcher died without stopping us (SIGKILL): do not linger as an orphan. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1)
+            quit = 1;
+    }
 }
 
 static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param)
@@ -376,7 +402,7 @@ static int run(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: simavr-harness [--mcu NAME] [--freq HZ] [--gdb-port N] [--gdb-poll CYCLES] "
-                    "[--tcp PORT] [--no-realtime] firmware.elf\n");
+                    "[--tcp PORT] [--no-realtime] [--die-with-parent] firmware.elf\n");
     exit(64);
 }
 
@@ -400,6 +426,8 @@ int main(int argc, char **argv)
             opt.tcp_port = atoi(argv[++i]);
         else if (strcmp(a, "--no-realtime") == 0)
             opt.realtime = 0;
+        else if (strcmp(a, "--die-with-parent") == 0)
+            opt.die_with_parent = 1;
         else if (a[0] == '-' || opt.elf)
             usage();
         else
@@ -425,9 +453,7 @@ int main(int argc, char **argv)
     avr->frequency = (uint32_t)opt.freq; /* the ELF's .mmcu section, if any, must not win */
     load_extra_flash_sections();
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
 
     uart_setup();
     if (opt.gdb_port >= 0) {
