@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
-def load(path: str | os.PathLike[str], *, use_cache: bool = True, progress: Progress | None = None) -> Program:
+def load(
+    path: str | os.PathLike[str], *, use_cache: bool = True, progress: Progress | None = None
+) -> Program:
     """Read ``path`` (an ELF) into a :class:`Program`.
 
     ``progress(done, total)`` is called while DWARF is indexed (bytes of ``.debug_info``).
@@ -101,14 +103,27 @@ def _index(path: str, progress: Progress | None) -> Program:
     return _program(info, dw.types, variables, symbols, dw.language)
 
 
-def _program(info: ElfInfo, types: TypeTable, variables: list[Variable], symbols: list[Symbol], lang: str) -> Program:
+def _program(
+    info: ElfInfo, types: TypeTable, variables: list[Variable], symbols: list[Symbol], lang: str
+) -> Program:
     prog = Program(elf=info, types=types, variables=variables, symbols=symbols, language=lang)
+    # Build the name indexes from the tuple form: Program._ensure_indexes would turn every
+    # variable into an object just to read two fields.
+    by_name: dict[str, list[int]] = {}
+    by_qualified: dict[str, int] = {}
+    for i, t in enumerate(cache.encoded(variables, cache.encode_variable)):
+        by_name.setdefault(t[0], []).append(i)
+        by_qualified[t[1]] = i
+    prog._by_name = by_name
+    prog._by_qualified = by_qualified
     return prog
 
 
 class _SectionFinder:
     def __init__(self, info: ElfInfo) -> None:
-        secs = sorted((s for s in info.sections if s.address and s.size and s.kind != "other"), key=lambda s: s.address)
+        secs = sorted(
+            (s for s in info.sections if s.address and s.size and s.kind != "other"), key=lambda s: s.address
+        )
         self.starts = [s.address for s in secs]
         self.secs = secs
 
@@ -166,7 +181,9 @@ def _resolve_variables(
         if size is None:
             size = size_at.get(r.address)  # type: ignore[arg-type]
         # the tuple layout of cache.encode_variable; objects are made when first used
-        out.append((r.name, q, r.address, size, r.type, section_of(r.address), r.file, r.line, r.scope, r.function))
+        out.append(
+            (r.name, q, r.address, size, r.type, section_of(r.address), r.file, r.line, r.scope, r.function)
+        )
     return cache.LazyList(out, cache.decode_variable)
 
 
