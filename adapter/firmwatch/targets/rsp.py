@@ -138,6 +138,7 @@ class RspTarget(Target):
         self._pending_callbacks: list[StopReply] = []
         self._points: dict[tuple[int, int], int] = {}  # (type, address) -> kind
         self._interrupt_signal: int | None = None  # learned: what the server answers to \x03
+        self._own_stop: StopReply | None = None  # the reply to our latest \x03
         self._halted_s = 0.0
         self._acct_t0 = time.monotonic()
         self._stray_stops = 0
@@ -371,10 +372,15 @@ class RspTarget(Target):
         self._unclaimed_stop = stop
         self._pending_callbacks.append(stop)
 
-    def _continue(self) -> None:
+    def _continue(self) -> float:
+        """Resume; returns the moment the packet left (the end of a halt, for accounting)."""
+        before = self.link.acks
         self.link.send(b"c")
+        sent = time.monotonic()
         self._state = "running"
         self._unclaimed_stop = None
+        self.link.wait_ack(before, self.timeout)
+        return sent
 
     def _check_alive(self) -> None:
         self.link.check()
@@ -421,6 +427,7 @@ class RspTarget(Target):
             self._interrupt_signal = stop.signal
         if self._is_own_stop(stop):
             self._state = "stopped"
+            self._own_stop = stop
             return True
         self._record_stop(stop)
         return False
@@ -438,8 +445,7 @@ class RspTarget(Target):
             yield
         finally:
             if ours and not self.link._lost:
-                self._continue()
-                self._halted_s += time.monotonic() - t0
+                self._halted_s += self._continue() - t0
 
     # -- memory -------------------------------------------------------------------------------
     @property
@@ -623,10 +629,8 @@ class RspTarget(Target):
     def halt(self) -> StopReply:
         with self._op():
             self._check_alive()
-            if self._state == "running":
-                self._halt_transient()
-                if self._state == "stopped" and self._unclaimed_stop is None:
-                    self._last_stop = StopReply("signal", 2, raw=b"S02")
+            if self._state == "running" and self._halt_transient():
+                self._last_stop = self._own_stop
             self._unclaimed_stop = None
             assert self._last_stop is not None
             return self._last_stop

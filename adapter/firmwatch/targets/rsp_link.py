@@ -22,6 +22,7 @@ class RspLink:
         self.where = where
         self.ack_mode = True
         self.bad_frames = 0  # checksum failures we asked the server to resend
+        self.acks = 0  # '+' received
         self._buf = bytearray()
         self._last_sent = b""
         self._lost: TargetLost | None = None
@@ -88,13 +89,8 @@ class RspLink:
         buf = self._buf
         while buf:
             c = buf[0]
-            if c == 0x2B:  # '+'
-                del buf[0]
-                continue
-            if c == 0x2D:  # '-': the server got our last packet corrupted
-                del buf[0]
-                if self._last_sent:
-                    self._send_raw(self._last_sent)
+            if c in (0x2B, 0x2D):
+                self._take_ack()
                 continue
             if c not in (0x24, 0x25):  # '$' packet, '%' notification; skip line noise
                 del buf[0]
@@ -117,6 +113,35 @@ class RspLink:
                 continue
             return payload
         return None
+
+    def _take_ack(self) -> None:
+        c = self._buf.pop(0)
+        if c == 0x2B:  # '+'
+            self.acks += 1
+        elif self._last_sent:  # '-': the server got our last packet corrupted
+            self._send_raw(self._last_sent)
+
+    def wait_ack(self, before: int, timeout: float) -> bool:
+        """Wait until the server has acknowledged a packet sent when ``acks`` was ``before``.
+
+        Only needed after a packet with no reply (``c``): simavr reads the socket once per
+        packet and silently drops whatever else that read returned, so the next packet (or
+        \x03) must not be on the wire before the server has taken this one.
+        """
+        if not self.ack_mode:
+            return True
+        deadline = time.monotonic() + timeout
+        while self.acks <= before:
+            while self._buf and self._buf[0] in (0x2B, 0x2D) and self.acks <= before:
+                self._take_ack()
+            if self.acks > before:
+                break
+            if self._buf[:1] in (b"$", b"%"):
+                return True  # a packet came first (its ack may precede it in a later read)
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._fill(left):
+                return False
+        return True
 
     def _fill(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for bytes; False on timeout."""
