@@ -51,6 +51,7 @@ class FakeDevice:
         self.corrupt_samples: set[int] = set()  # seq numbers of SAMPLES frames to corrupt on the wire
         self.skip_samples: set[int] = set()  # seq numbers of SAMPLES frames "dropped" (TX full)
         self.junk_between = b""  # written before every SAMPLES frame
+        self.junk_before_reply = b""  # written before every command reply
         self.commands: list[int] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -135,7 +136,7 @@ class FakeDevice:
         if self.drop_replies:
             self.drop_replies -= 1
             return
-        self._send(msg.encode())
+        self._send(self.junk_before_reply + msg.encode())
 
     def _rx_loop(self) -> None:
         dec = P.FrameDecoder()

@@ -125,6 +125,15 @@ def test_lost_replies_are_retried_and_exhaustion_is_reported(fake, target):
     assert target.read(RAM, 2) == b"\x33\x44"
 
 
+def test_a_false_sync_that_swallows_a_reply_is_given_up(fake, target):
+    fake.poke(RAM, b"\x42")
+    fake.junk_before_reply = b"\xaa\x55\x82\xf0\x00"  # claims 240 bytes: the reply hides inside
+    n = len(fake.commands)
+    assert target.read(RAM, 1) == b"\x42"
+    assert len(fake.commands) == n + 1  # recovered by the quiet-link flush, not by a retry
+    assert target.stats().corrupt_frames == 1
+
+
 def test_stream_validation(target):
     r = Region(RAM, 4)
     with pytest.raises(TargetError, match="at most its tick rate 1000 Hz"):

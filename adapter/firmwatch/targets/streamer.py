@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 LinkCallback = Callable[[str, str], None]
 
 _POLL = 0.05  # reader wake-up period: bounds how long close() and stale-frame flushing wait
-_STALE_AFTER = 0.2  # a partial frame older than this on a quiet link is given up
+_STALE_AFTER = 0.2  # a partial frame this long overdue on a quiet link is given up
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -307,6 +307,8 @@ class StreamerTarget(Target):
         self._reconnects = 0
         self._text_corrupt = 0
         self.rx_bytes = 0  # every byte received, for wire-efficiency measurements
+        # on a slow UART a whole frame legitimately takes a while: never give up before that
+        self._stale_after = _STALE_AFTER + 2 * (P.MAX_LEN + P.FRAME_OVERHEAD) * 10 / max(baud, 1)
 
         try:
             self._port = self._open_port()
@@ -799,6 +801,8 @@ class StreamerTarget(Target):
             )
         self._ident = ident
         self._in.new_link(ident.mask_bytes, ident.tick_hz, max(ident.max_payload, 256))
+        frame_time = (max(ident.max_payload, 256) + P.FRAME_OVERHEAD) * 10 / max(self.baud, 1)
+        self._stale_after = _STALE_AFTER + 2 * frame_time
 
     def _try_identify(self, timeout: float) -> P.Message | T.TextReply | None:
         try:
@@ -880,7 +884,7 @@ class StreamerTarget(Target):
             if data:
                 last_data = now
                 self._ingest(data)
-            elif self._in.decoder.pending and now - last_data > _STALE_AFTER:
+            elif self._in.decoder.pending and now - last_data > self._stale_after:
                 self._dispatch(*self._in.flush_stale(time.time()))
 
     def _ingest(self, data: bytes) -> None:
