@@ -148,8 +148,8 @@ def enc(key: str, text: str, byteorder: str = "little") -> bytes:
         ("raw", b"\x01\x02\x03", "<01 02 03>"),
         ("cplx", struct.pack("<ff", 1.5, -2), "1.5 + -2i"),
         ("bits", bytes([0b11111_101, 0x34, 0x12, 0xFF]), "{a = 5, b = -1, c = 564}"),
-        ("option", struct.pack("<Ii", 1, 42), "Some(42)"),
-        ("option", struct.pack("<Ii", 0, 42), "None"),
+        ("option", struct.pack("<Ii", 1, 42), "Option<i32>::Some(42)"),
+        ("option", struct.pack("<Ii", 0, 42), "Option<i32>::None"),
     ],
 )
 def test_display(key, raw, shown):

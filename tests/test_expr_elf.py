@@ -413,3 +413,69 @@ def test_writes_round_trip_through_memory(built):
         b = next(c for c in before.children() if c.name == member).value.display()
         a = next(c for c in after.children() if c.name == member).value.display()
         assert a == b or member == "mode"
+
+
+# -- C++ and Rust: the shared fixtures of the symbol tests -----------------------------------------------
+CPP_EXPRESSIONS = [
+    "hw::counter",
+    "app::counter",
+    "hw::sensor.id",
+    "hw::sensor.reading",
+    "hw::multi",
+    "hw::multi.b",
+    "hw::multi.c",
+    "hw::detail::regs",
+    "hw::detail::regs[1].kind",
+    "hw::Base::instances",
+    "hw::Sensor::max_channels",
+    "hw::Sensor::current",
+    "app::int_box",
+    "app::dbl_box.item",
+    "global_ref + 1",
+    "bump::calls",
+    "hw::detail::depth * 2",
+    "sizeof(hw::Sensor)",
+    "&hw::multi.c",
+]
+RUST_EXPRESSIONS = [
+    "statics::sensors::ACCEL",
+    "statics::sensors::ACCEL.y",
+    "statics::sensors::COUNT",
+    "statics::sensors::deep::LIMITS",
+    "statics::sensors::deep::LIMITS[2]",
+    "statics::COLOR",
+    "statics::MODE",
+    "statics::TICKS",
+    "statics::RATIO",
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "expressions"), [("host-g++", CPP_EXPRESSIONS), ("host-rustc", RUST_EXPRESSIONS)]
+)
+def test_cpp_and_rust_match_gdb(config, expressions):
+    from fixture_builds import fixture_elf
+
+    require_tool("gdb")
+    elf = fixture_elf(config)
+    program = load(str(elf))
+    mem = ElfMemory(elf)
+    expected = gdb_print("gdb", elf, [f"print {e}" for e in expressions])
+    diffs = []
+    for e, g in zip(expressions, expected):
+        o = compile_expression(program, e).evaluate(mem.read).display()
+        if normalize(o) != normalize(g):
+            diffs.append(f"  {e}\n    firmwatch: {o}\n    gdb:       {g}")
+    assert not diffs, f"{config}: {len(diffs)} expressions differ from gdb:\n" + "\n".join(diffs)
+
+
+def test_rust_enum_write_round_trip():
+    from fixture_builds import fixture_elf
+
+    elf = fixture_elf("host-rustc")
+    program = load(str(elf))
+    mem = ElfMemory(elf)
+    compiled = compile_expression(program, "statics::COLOR")
+    for address, data in plan_write(program, compiled, "statics::Color::Blue", mem.read):
+        mem.write(address, data)
+    assert compiled.evaluate(mem.read).display() == "statics::Color::Blue"

@@ -65,6 +65,7 @@ def make_context(
         machine=p.elf.machine,
         symbolize=p.symbolize,
         read=read,
+        language=p.language,
     )
 
 
@@ -269,6 +270,8 @@ class _Encoder:
 
     def enum_value(self, t: EnumType, name: str, text: str) -> int | None:
         names = dict(t.enumerators)
+        if t.name and text.startswith(t.name + "::"):  # Rust and C++ spell enumerators qualified
+            text = text[len(t.name) + 2 :]
         if text in names:
             return names[text]
         if text.startswith("(") and text.endswith(")"):  # gdb's flag form "(A | B | unknown: 0x8)"

@@ -286,6 +286,7 @@ def _context(program: Program, model: TypeModel, read: Reader | None) -> Context
         program.elf.machine,
         program.symbolize,
         read,
+        program.language,
     )
 
 

@@ -48,6 +48,7 @@ class Context:
     machine: str | None = None
     symbolize: Callable[[int], str | None] | None = None
     read: Reader | None = None  # lets a pointer expand to its target on demand
+    language: str = "c"  # "rust" switches to Rust's spelling of structs, arrays and enums (as gdb does)
 
 
 _CHAR_ENCODINGS = (Encoding.SIGNED_CHAR, Encoding.UNSIGNED_CHAR)
@@ -197,7 +198,10 @@ class Value:
         if isinstance(t, EnumType):
             v = to_int(self.raw[: t.size], self.ctx.byteorder, t.signed)
             if fmt in (None, "s"):
-                return _enum_text(t, v)
+                text = _enum_text(t, v)
+                if self.ctx.language == "rust" and t.name and text[:1].isalpha():
+                    return f"{t.name}::{text}"
+                return text
             return _format_int(v, self._bits(t.size), t.signed, fmt)
         if isinstance(t, PointerType):
             v = to_int(self.raw[: t.size], self.ctx.byteorder, False)
@@ -224,6 +228,13 @@ class Value:
             return text
         if isinstance(t, ArrayType):
             return self._format_array(t, fmt)
+        if isinstance(t, StructType) and self.ctx.language == "rust":
+            fields = self.children()
+            name = t.name or ""
+            if fields and all(c.name.startswith("__") for c in fields):  # tuple struct
+                return f"{name}(" + ", ".join(c.value._format(fmt) for c in fields) + ")"
+            body = ", ".join(f"{c.name}: {c.value._format(fmt)}" for c in fields)
+            return f"{name} {{{body}}}".lstrip()
         if isinstance(t, StructType):
             parts = []
             for child in self.children():
@@ -240,11 +251,12 @@ class Value:
             if active is None:
                 return "<" + " ".join(f"{b:02x}" for b in self.raw) + ">"
             fields = self.children()
+            name = f"{t.name}::{active.name}" if t.name else active.name
             if not fields:
-                return active.name
+                return name
             if all(c.name.startswith("__") for c in fields):
-                return f"{active.name}(" + ", ".join(c.value._format(fmt) for c in fields) + ")"
-            return f"{active.name}{{" + ", ".join(f"{c.name}: {c.value._format(fmt)}" for c in fields) + "}"
+                return f"{name}(" + ", ".join(c.value._format(fmt) for c in fields) + ")"
+            return f"{name}{{" + ", ".join(f"{c.name}: {c.value._format(fmt)}" for c in fields) + "}"
         if isinstance(t, FunctionType):
             if self.address is None:
                 return "{" + self.type_name + "}"
@@ -329,7 +341,8 @@ class Value:
                 parts.append(text)
                 i += 1
                 printed += 1
-        return "{" + ", ".join(parts) + ("..." if i < count else "") + "}"
+        open_, close = ("[", "]") if self.ctx.language == "rust" else ("{", "}")
+        return open_ + ", ".join(parts) + ("..." if i < count else "") + close
 
     # -- children ---------------------------------------------------------------------------------
     def children(self, start: int = 0, count: int | None = None) -> list[Child]:
