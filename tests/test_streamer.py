@@ -123,6 +123,10 @@ def test_lost_replies_are_retried_and_exhaustion_is_reported(fake, target):
         target.read(RAM, 2)
     fake.drop_replies = 0
     assert target.read(RAM, 2) == b"\x33\x44"
+    sid = target.start_stream([Region(RAM, 2)], 10)
+    fake.drop_replies = 1  # the STOP happens, its ACK is lost; the retry hears NO_STREAM
+    target.stop_stream(sid)
+    assert target.streams() == {} and fake.streams == {}
 
 
 def test_a_false_sync_that_swallows_a_reply_is_given_up(fake, target):

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, fields
 from types import MemberDescriptorType
-from typing import Any
+from typing import Any, TypeVar
 
 import serial
 
@@ -45,6 +45,7 @@ from firmwatch.targets.base import (
 log = logging.getLogger(__name__)
 
 LinkCallback = Callable[[str, str], None]
+_M = TypeVar("_M", bound=P.Message)
 
 _POLL = 0.05  # reader wake-up period: bounds how long close() and stale-frame flushing wait
 _STALE_AFTER = 0.2  # a partial frame this long overdue on a quiet link is given up
@@ -431,7 +432,13 @@ class StreamerTarget(Target):
             if st is None:
                 raise TargetError(f"stream {stream} is not running; nothing to stop.")
             dev = st.device_id
-            self._command_ok(lambda tag: P.StreamStop(tag, dev), f"stop stream {stream}", T.cmd_stop(dev))
+            reply = self._command(
+                lambda tag: P.StreamStop(tag, dev), f"stop stream {stream}", T.cmd_stop(dev), ("OK",)
+            )
+            err = T.parse_error(reply) if isinstance(reply, T.TextReply) and reply.kind == "ERR" else reply
+            # NO_STREAM means stopped already: the answer to a retried STOP whose first reply was lost
+            if not (isinstance(err, P.Error) and err.code == P.ERROR_CODES["NO_STREAM"]):
+                self._raise_for_error(reply, f"stop stream {stream}")
             self._streams.pop(stream, None)
             self._by_device_id.pop(dev, None)
 
@@ -447,8 +454,7 @@ class StreamerTarget(Target):
             )
         reply = self._command(lambda tag: P.ListStreams(tag), "list streams", b"", ())
         self._raise_for_error(reply, "list streams")
-        assert isinstance(reply, P.ListData)
-        return reply.streams
+        return _expect(reply, P.ListData, "list streams").streams
 
     def status(self) -> P.StatusData:
         """The device's STATUS: drops, overflows, rx errors, TX buffer use, per-stream drops."""
@@ -456,11 +462,11 @@ class StreamerTarget(Target):
             lambda tag: P.Status(tag), "read the device status", T.cmd_status(), ("STATUS",)
         )
         self._raise_for_error(reply, "read the device status")
-        if isinstance(reply, T.TextReply):
-            st = T.parse_status(reply)
-        else:
-            assert isinstance(reply, P.StatusData)
-            st = reply
+        st = (
+            T.parse_status(reply)
+            if isinstance(reply, T.TextReply)
+            else _expect(reply, P.StatusData, "status")
+        )
         self._device_dropped = st.dropped
         return st
 
@@ -596,8 +602,8 @@ class StreamerTarget(Target):
             d = T.parse_data(reply)
             addr, data = d.addr, d.data
         else:
-            assert isinstance(reply, P.ReadData | P.WriteData)
-            addr, data = reply.addr, reply.data
+            answer = _expect(reply, P.WriteData if verb == "write" else P.ReadData, verb)
+            addr, data = answer.addr, answer.data
         if addr != a or len(data) != n:
             raise P.ProtocolError(
                 f"the device answered a {verb} of {n} bytes at 0x{a:08X} with {len(data)} bytes at 0x{addr:08X}; "
@@ -732,13 +738,14 @@ class StreamerTarget(Target):
                 )
                 if isinstance(reply, P.Error):
                     raise self._stream_refused(reply, st)
+                _expect(reply, P.Ack, "stream start")
             except BaseException:
                 self._streams.pop(sid, None)
                 raise
             return
         r = st.regions[0]
         reply = self._command(
-            lambda tag: P.Identify(tag),
+            lambda tag: P.Identify(tag),  # unused: text mode sends the line below
             f"start stream {sid}",
             T.cmd_stream(r.address, r.size, st.rate_hz),
             ("OK",),
@@ -956,6 +963,15 @@ class StreamerTarget(Target):
                 cb(sample)
             except Exception:
                 log.exception("sample callback failed")
+
+
+def _expect(reply: P.Message | T.TextReply, cls: type[_M], what: str) -> _M:
+    if not isinstance(reply, cls):
+        raise P.ProtocolError(
+            f"the device answered a {what} request with {type(reply).__name__}; "
+            "check that no other program is using the port."
+        )
+    return reply
 
 
 def _short(e: BaseException) -> str:
