@@ -664,3 +664,19 @@ def test_any_token_soup_compiles_or_fails_cleanly(tokens):
     value.display(hex=True)
     for child in value.children(count=5):
         child.value.display()
+
+
+def test_null_pointer_hops_are_errors(env):
+    program, mem, _ = env
+    mem.put(RAM + 0x30, "I", 0)
+    c = compile_expression(program, "p_accel->y")  # compiles: the pointer is only read when bound
+    with pytest.raises(ExpressionError) as info:
+        c.bind(mem.read)
+    assert str(info.value) == "at column 8: '->' follows a NULL pointer: there is no object to read"
+    with pytest.raises(ExpressionError, match=r"'\*' follows a NULL pointer"):
+        compile_expression(program, "*p_accel").evaluate(mem.read)
+    with pytest.raises(ExpressionError, match=r"'\[\]' follows a NULL pointer"):
+        compile_expression(program, "p_accel[1]").evaluate(mem.read)
+    # an explicit constant address is deliberate, even 0 (the initial stack pointer on a Cortex-M)
+    assert compile_expression(program, "*(uint32_t *)0").static_regions() == [Region(0, 4)]
+    assert compile_expression(program, "p_accel").evaluate(mem.read).display() == "0x0"

@@ -602,6 +602,7 @@ class _Walker:
                 )
             esize = self.t.sizeof(t.target)
             pv = self.value(obj)
+            self.check_null(obj, pv, n.pos, "[]")
             base = None if pv is UNKNOWN else self.target_of(t, int(pv))  # type: ignore[arg-type]
             tid = t.target
         else:
@@ -627,8 +628,16 @@ class _Walker:
                 pos, f"cannot dereference a {self.describe(op)}: cast it to a typed pointer first"
             )
         v = self.value(op)
+        self.check_null(op, v, pos, what)
         addr = None if v is UNKNOWN else self.target_of(t, int(v))  # type: ignore[arg-type]
         return Operand(t.target, pos, lvalue=True, address=addr)
+
+    def check_null(self, op: Operand, v: Number | _Unknown, pos: int, what: str) -> None:
+        # Reading "through" a NULL pointer found in memory would show whatever sits at address 0
+        # (the vector table on a Cortex-M) as if it were the object: say what happened instead.
+        # A constant address is deliberate (*(uint32_t *)0 reads the initial stack pointer).
+        if v is not UNKNOWN and v == 0 and not isinstance(self.comp_of(op), Const):
+            raise ExpressionError(pos, f"'{what}' follows a NULL pointer: there is no object to read")
 
     def target_of(self, t: PointerType, value: int) -> int:
         """The address a pointer value points at (differs from the value on AVR)."""
