@@ -680,3 +680,16 @@ def test_null_pointer_hops_are_errors(env):
     # an explicit constant address is deliberate, even 0 (the initial stack pointer on a Cortex-M)
     assert compile_expression(program, "*(uint32_t *)0").static_regions() == [Region(0, 4)]
     assert compile_expression(program, "p_accel").evaluate(mem.read).display() == "0x0"
+
+
+def test_member_names_for_completion(env):
+    program, _, _ = env
+    assert compile_expression(program, "sensor").member_names() == ["x", "y", "w"]
+    assert compile_expression(program, "p_accel").member_names(arrow=True) == ["x", "y", "w"]
+    assert compile_expression(program, "holder").member_names() == ["tag", "word", "half"]
+    assert compile_expression(program, "(struct accel_t *)0x20000000").member_names(arrow=True) == [
+        "x",
+        "y",
+        "w",
+    ]
+    assert compile_expression(program, "counter").member_names() == []

@@ -244,6 +244,15 @@ class CompiledExpression:
         assert root.address is not None and root.tid is not None
         return root.address, root.tid, root.bits
 
+    def member_names(self, arrow: bool = False) -> list[str]:
+        """Names that may follow ``.`` (or ``->`` when ``arrow``): for completion in an editor or REPL."""
+        t = self.types.resolved(self.type)
+        if arrow:
+            if not isinstance(t, PointerType):
+                return []
+            t = self.types.resolved(t.target)
+        return _member_names(self.types, t) if isinstance(t, StructType) else []
+
     def lvalue(self, read: Reader) -> tuple[int, TypeId]:
         address, tid, _ = self.write_target(read)
         return address, tid
