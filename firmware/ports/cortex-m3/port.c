@@ -4,7 +4,11 @@
  *   UART0 (CMSDK APB UART at 0x40004000): RX interrupt feeds fw_rx_byte(); TX is drained from
  *     the main loop with fw_tx_byte() while the UART accepts bytes, so output never blocks the
  *     application (the core drops and counts what does not fit its ring).
- *   SysTick at FW_TICK_HZ from the 25 MHz core clock: fw_tick() + demo_tick_1khz().
+ *   SysTick at FW_TICK_HZ from the 25 MHz core clock: fw_tick() + demo_tick_1khz().  The
+ *     handler measures the time since its last run on the free-running CMSDK TIMER0 and runs
+ *     one tick per period that really elapsed: an interrupt served late (a busy emulator
+ *     host, a long critical section) delays ticks but never loses them, so the long-run rate
+ *     is exactly FW_TICK_HZ, as on the RISC-V port's mtimecmp.
  *   Critical sections: PRIMASK (cpsid i), nestable.
  *   Idle: WFI when nothing is pending, so an emulator does not burn a host core.
  */
@@ -31,6 +35,11 @@
 #define UART_CTRL_RX_INT_EN (1u << 3)
 #define UART_INT_RX (1u << 1)
 #define UART0_RX_IRQ 0u
+
+/* CMSDK APB timer 0: free-running down-counter at the core clock */
+#define TIMER0_CTRL REG(0x40000000u)
+#define TIMER0_VALUE REG(0x40000004u)
+#define TIMER0_RELOAD REG(0x40000008u)
 
 /* SysTick and NVIC */
 #define SYST_CSR REG(0xE000E010u)
@@ -68,10 +77,20 @@ void fw_port_tx_ready(void) {}
 /* ---- interrupts ---- */
 static volatile uint32_t rx_pending;
 
+#define TICK_CYCLES (CPU_HZ / FW_TICK_HZ)
+static uint32_t tick_last_count;
+static uint32_t tick_acc = TICK_CYCLES / 2; /* half a period of phase: jitter never rounds to 0 or 2 */
+
 void systick_handler(void)
 {
-    fw_tick();
-    demo_tick_1khz();
+    uint32_t now = TIMER0_VALUE;
+    tick_acc += tick_last_count - now; /* a down-counter: elapsed cycles, modulo 2^32 */
+    tick_last_count = now;
+    while (tick_acc >= TICK_CYCLES) {
+        tick_acc -= TICK_CYCLES;
+        fw_tick();
+        demo_tick_1khz();
+    }
 }
 
 void uart0_rx_handler(void)
@@ -132,7 +151,11 @@ int main(void)
     demo_init();
 
     NVIC_ISER0 = 1u << UART0_RX_IRQ;
-    SYST_RVR = CPU_HZ / FW_TICK_HZ - 1u;
+    TIMER0_RELOAD = 0xFFFFFFFFu;
+    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_CTRL = 1u; /* enable, no interrupt */
+    tick_last_count = TIMER0_VALUE;
+    SYST_RVR = TICK_CYCLES - 1u;
     SYST_CVR = 0;
     SYST_CSR = 7u; /* core clock, interrupt, enable */
 

@@ -325,7 +325,8 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t pace_wall0;
+static uint64_t pace_wall0, pace_slept_ns;
+static unsigned long pace_sleeps;
 static avr_cycle_count_t pace_cycle0;
 
 static void pace_reset(void)
@@ -334,18 +335,24 @@ static void pace_reset(void)
     pace_cycle0 = avr->cycle;
 }
 
+#define PACE_AHEAD_NS 200000u  /* sleep once simulated time leads the wall clock by this */
+#define PACE_MAX_LAG_NS 50000000u /* never owe the wall clock more than this */
+
 static void pace(void)
 {
     uint64_t sim = (uint64_t)((double)(avr->cycle - pace_cycle0) * 1e9 / (double)opt.freq);
     uint64_t wall = now_ns() - pace_wall0;
-    if (sim > wall + 200000u) {
+    if (sim > wall + PACE_AHEAD_NS) {
         uint64_t ahead = sim - wall;
         struct timespec ts = {(time_t)(ahead / 1000000000u), (long)(ahead % 1000000000u)};
         nanosleep(&ts, NULL);
-    } else if (wall > sim + 50000000u) {
-        /* The host could not keep up (or gdb held the CPU): start counting again rather than
-         * racing to catch up. */
-        pace_reset();
+        pace_sleeps++;
+        pace_slept_ns += ahead;
+    } else if (wall > sim + PACE_MAX_LAG_NS) {
+        /* The host cannot keep up (or gdb held the CPU): forgive the debt beyond the cap
+         * instead of racing to repay it, but keep the cap, so the idle stretches of a busy
+         * simulation are not slept off while it is behind overall. */
+        pace_wall0 += wall - sim - PACE_MAX_LAG_NS;
     }
 }
 
@@ -473,8 +480,10 @@ int main(int argc, char **argv)
     int rc = run();
     if (link_fd >= 0)
         link_flush_out();
-    fprintf(stderr, "simavr-harness: %llu bytes to host, %llu to AVR, %llu dropped, %.3f s simulated\n",
-            bytes_to_host, bytes_to_avr, bytes_dropped, (double)avr->cycle / (double)opt.freq);
+    fprintf(stderr, "simavr-harness: %llu bytes to host, %llu to AVR, %llu dropped, %.3f s simulated, "
+                    "%lu pacing sleeps (%.3f s)\n",
+            bytes_to_host, bytes_to_avr, bytes_dropped, (double)avr->cycle / (double)opt.freq, pace_sleeps,
+            (double)pace_slept_ns / 1e9);
     if (opt.gdb_port >= 0)
         avr_deinit_gdb(avr);
     return rc;
