@@ -64,6 +64,7 @@ uint8_t raw[4] = {0xde, 0xad, 0xbe, 0xef};
 char longname[32] = "hello";
 char esc[8] = "a\n\t\"\\\x01";
 double dbl = 3.14159;
+long double ldbl = -2.75L;
 float flt = -0.1f;
 int8_t neg = -5;
 uint16_t u16 = 65535;
@@ -144,6 +145,8 @@ EXPRESSIONS = [
     "longname",
     "esc",
     "dbl",
+    "ldbl",
+    "ldbl * 2",
     "flt",
     "neg",
     "u16",
