@@ -482,3 +482,16 @@ def test_rust_enum_write_round_trip():
     for address, data in plan_write(program, compiled, "statics::Color::Blue", mem.read):
         mem.write(address, data)
     assert compiled.evaluate(mem.read).display() == "statics::Color::Blue"
+
+
+def test_unknown_bound_array_takes_its_size_from_the_symbol_table():
+    """types.c declares ``extern const int g_table[];``; table.c (built without -g) defines it."""
+    from fixture_builds import fixture_elf
+
+    elf = fixture_elf("host-gcc")
+    program = load(str(elf))
+    mem = ElfMemory(elf)
+    c = compile_expression(program, "g_table")
+    assert c.size == 20 and c.static_regions()[0].size == 20  # type: ignore[index]
+    assert c.evaluate(mem.read).display() == "{1, 2, 3, 4, 5}"
+    assert compile_expression(program, "g_table[4]").evaluate(mem.read).display() == "5"

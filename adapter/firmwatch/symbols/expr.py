@@ -513,6 +513,12 @@ class _Walker:
             tid = var.type
             if tid is None:
                 tid = self.model.raw(var.name, var.size, "no debug information for this symbol")
+            t = self.t.resolved(tid)
+            if isinstance(t, ArrayType) and t.count is None and var.size:
+                # "extern int table[];" seen from another file: the symbol table knows the size
+                esize = self.t.sizeof(t.element)
+                if esize:
+                    tid = self.model.array_of(t.element, var.size // esize)
             return Operand(tid, n.pos, lvalue=True, address=var.address)
         sym = self.program.find_symbol(name)
         if sym is not None:
