@@ -132,7 +132,7 @@ class Program:
                     )
                     if in_file and (not func_part or v.function == func_part):
                         return v
-            raise SymbolsError(f"no symbol '{name}' in the ELF")
+            raise SymbolsError(f"no symbol '{name}' in the ELF{self._suggest(name)}")
         if len(cands) == 1:
             return self.variables[cands[0]]
         globals_ = [j for j in cands if self.variables[j].scope == "global"]
@@ -140,6 +140,17 @@ class Program:
             return self.variables[globals_[0]]
         choices = ", ".join(sorted(self.variables[j].qualified for j in cands))
         raise SymbolsError(f"'{name}' is ambiguous: use one of {choices}")
+
+    def _suggest(self, name: str) -> str:
+        """'; did you mean ...' for a misspelt name (error path only, so difflib is fine)."""
+        import difflib
+
+        base = name.rpartition("::")[2].strip("'")
+        close = difflib.get_close_matches(base, list(self._by_name), n=3, cutoff=0.8)
+        if not close:
+            return ""
+        spelled = [self.variables[self._by_name[c][0]].qualified if len(self._by_name[c]) == 1 else c for c in close]
+        return "; did you mean " + " or ".join(spelled) + "?"
 
     def find_type(self, name: str) -> TypeId | None:
         """A named type as written in a cast: ``uint32_t``, ``struct foo``, ``unsigned int``, ``ns::T``."""
