@@ -162,6 +162,8 @@ def build_program(byteorder: str = "little") -> tuple[Program, Memory, Ids]:
     var("vp", RAM + 0x74, ids.void_ptr)
     var("ph", RAM + 0x78, ids.holder_ptr)
     var("idx", RAM + 0x7C, ids.int)
+    # an object from a library built without -g: symbol table only
+    variables.append(Variable("blob", "blob", RAM + 0x80, 3, None, ".data", None, None, "global"))
     symbols.append(Symbol("main", "main", FLASH + 0x201, 16, "function", "global", ".text"))
     elf = ElfInfo(
         path="hand.elf",
@@ -201,6 +203,7 @@ def build_program(byteorder: str = "little") -> tuple[Program, Memory, Ids]:
     mem.put(RAM + 0x74, "I", RAM + 0x48)
     mem.put(RAM + 0x78, "I", RAM + 0x6C)
     mem.put(RAM + 0x7C, "i", 2)
+    mem.write(RAM + 0x80, b"\x01\x02\x03")
     return program, mem, ids
 
 
@@ -693,3 +696,13 @@ def test_member_names_for_completion(env):
         "w",
     ]
     assert compile_expression(program, "counter").member_names() == []
+
+
+def test_symbol_without_debug_info_is_raw_bytes(env):
+    program, mem, _ = env
+    c = compile_expression(program, "blob")
+    assert c.size == 3 and c.static_regions() == [Region(RAM + 0x80, 3)]
+    v = c.evaluate(mem.read)
+    assert v.display() == "<01 02 03>"
+    assert v.note == "no debug information for this symbol: raw bytes"
+    assert ev(env, "*(uint16_t *)&blob,x") == "0x201"
