@@ -601,6 +601,10 @@ def test_children_paging(env):
         ("09", 0, "'09' is not a valid octal literal (a leading 0 means octal)"),
         ("'ab'", 0, "'ab' holds more than one character; use a string for text"),
         ("counter # 2", 8, "unexpected character '#'"),
+        ("counter = 3", 8, "'=' would change the target: a watch only reads memory (use Set Value to write)"),
+        ("--counter", 0, "'--' would change the target: a watch only reads memory (use Set Value to write)"),
+        ("counter++", 7, "'++' would change the target: a watch only reads memory (use Set Value to write)"),
+        ("counter <<= 1", 8, "'<<=' would change the target"),
         (
             "(struct accel_t)sensor",
             0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .lexer import LexError, Token, tokenize
+from .lexer import MUTATING, LexError, Token, tokenize
 
 FORMATS = {"x": "x", "h": "x", "d": "d", "u": "u", "o": "o", "b": "b", "t": "b", "c": "c", "s": "s"}
 
@@ -175,6 +175,12 @@ def parse(text: str, is_type: Callable[[str], bool], is_variable: Callable[[str]
         toks = tokenize(text)
     except LexError as e:
         raise ParseError(e.position, e.reason) from None
+    for t in toks:
+        if t.kind == "op" and t.text in MUTATING:
+            raise ParseError(
+                t.pos,
+                f"'{t.text}' would change the target: a watch only reads memory (use Set Value to write)",
+            )
     p = _Parser(text, toks, is_type, is_variable)
     return p.parse_top()
 
