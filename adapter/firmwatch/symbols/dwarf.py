@@ -131,6 +131,21 @@ _LANG_CXX = {0x04, 0x1A, 0x21, 0x2B}
 _LANG_C = {0x01, 0x02, 0x0C, 0x1D, 0x2C}
 
 
+# Children of functions that are code-only: skipped while indexing (see parse_unit).
+_CODE_TAGS = {0x2E, 0x0B, 0x1D}  # subprogram, lexical_block, inlined_subroutine
+_CODE_ONLY_TAGS = {
+    0x05,  # formal_parameter
+    0x0A,  # label
+    0x18,  # unspecified_parameters
+    0x48,  # call_site
+    0x49,  # call_site_parameter
+    0x4109,  # GNU_call_site
+    0x410A,  # GNU_call_site_parameter
+    0x2F,  # template_type_parameter
+    0x30,  # template_value_parameter
+}
+
+
 class DwarfFormatError(Exception):
     """The DWARF uses a form or unit layout this reader does not understand."""
 
@@ -556,7 +571,7 @@ class _Reader:
         osz = unit.offset_size
         cu_off = unit.offset
         fast = self._fast_decoders(abbr_off, abbrevs, asz, osz, unit.version)
-        stack: list[Die] = []
+        stack: list[Die | None] = []
         str_base: int | None = None
         addr_base: int | None = None
         pending: list[tuple[Die, int]] = []
@@ -582,11 +597,20 @@ class _Reader:
                 attrs, p = dec(d, p, cu_off)
             else:
                 attrs, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
-            die = Die(off, tag, attrs, unit)
-            die_map[off] = die
             if stack:
-                stack[-1].children.append(die)
+                parent = stack[-1]
+                if parent is None or (tag in _CODE_ONLY_TAGS and parent.tag in _CODE_TAGS):
+                    # parameters, call sites, labels of functions (and all below them) can
+                    # never hold a static variable or a type: decoded to move on, not kept
+                    if has_children:
+                        stack.append(None)
+                    continue
+                die = Die(off, tag, attrs, unit)
+                die_map[off] = die
+                parent.children.append(die)
             elif unit.top is None:
+                die = Die(off, tag, attrs, unit)
+                die_map[off] = die
                 unit.top = die
                 sb = attrs.get(AT_str_offsets_base)
                 str_base = sb if isinstance(sb, int) else (8 if osz == 4 else 16)
