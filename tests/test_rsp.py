@@ -406,6 +406,23 @@ def test_server_killed_mid_session(demo) -> None:
 
 
 @pytest.mark.emulator
+def test_hung_server_times_out_instead_of_hanging(demo) -> None:
+    syms = elf_symbols(demo.elf)
+    t = connect(demo, timeout=0.5)
+    try:
+        os.killpg(demo.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(TargetLost, match="did not answer .* within 0.5 s"):
+                t.read(syms["loop_count"][0], 4)
+        finally:
+            os.killpg(demo.pid, signal.SIGCONT)
+        with pytest.raises(TargetLost):  # the link state is unknown after a timeout: stay lost
+            t.read(syms["loop_count"][0], 4)
+    finally:
+        t.close()
+
+
+@pytest.mark.emulator
 def test_wrong_architecture_and_bad_address(demo) -> None:
     from firmwatch.targets.rsp import RspTarget
 

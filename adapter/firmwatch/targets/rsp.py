@@ -616,7 +616,9 @@ class RspTarget(Target):
     # -- execution control --------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._state == "running"
+        """True while the target runs (a sampling round's brief halt in progress is waited out)."""
+        with self._io:
+            return self._state == "running"
 
     @property
     def last_stop(self) -> StopReply | None:

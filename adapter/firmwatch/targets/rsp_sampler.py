@@ -72,6 +72,7 @@ class Sampler:
         self._gate = 0.0  # no round may start before this (budget)
         self._cond = threading.Condition()
         self._stopping = False
+        self._in_round = False  # a round (and its callbacks) is in flight
         self._thread = threading.Thread(target=self._run, name="firmwatch-rsp-sampler", daemon=True)
 
     # -- control ------------------------------------------------------------------------------
@@ -98,12 +99,15 @@ class Sampler:
             return sid
 
     def remove(self, stream: int | None) -> None:
+        """Stop one stream (or all); once this returns, no sample of it is delivered."""
         with self._cond:
             if stream is None:
                 self._streams.clear()
             else:
                 self._streams.pop(stream, None)
             self._cond.notify_all()
+            if threading.current_thread() is not self._thread:
+                self._cond.wait_for(lambda: not self._in_round, timeout=5)
 
     def has_streams(self) -> bool:
         return bool(self._streams)
@@ -143,6 +147,7 @@ class Sampler:
                                 if (r.address, r.size) not in seen:
                                     seen.add((r.address, r.size))
                                     regions.append(r)
+                        self._in_round = True
                         return due, regions, self.lock, now
                     wait = min(start_at - now, IDLE_POLL_S)
                 else:
@@ -165,51 +170,61 @@ class Sampler:
             job = self._next_round()
             if job is None:
                 return
-            due, regions, lock, started = job
             try:
-                result = self._round_fn(regions, lock)
-            except TargetLost as e:
-                self._fail(e)
-                return
-            except TargetError as e:
-                # a refused region or a stopped program: report once, keep the streams, retry later
-                self._report(e)
+                self._one_round(*job)
+            finally:
                 with self._cond:
-                    for s in due:
-                        s.next_due = time.monotonic() + max(s.period, 0.5)
-                continue
-            self.rounds += 1
-            self.halted_s += result.halted
-            budget = self.budget
+                    self._in_round = False
+                    self._cond.notify_all()
+            if self.error is not None:
+                return
+
+    def _one_round(self, due: list[_Stream], regions: list[Region], lock: tuple[int, int] | None,
+                   started: float) -> None:
+        try:
+            result = self._round_fn(regions, lock)
+        except TargetLost as e:
+            self._fail(e)
+            return
+        except TargetError as e:
+            # a refused region or a stopped program: report once, keep the streams, retry later
+            self._report(e)
             with self._cond:
-                if budget and result.halted > 0:
-                    self._gate = started + result.halted / budget
-                if result.data is None:
-                    self.lock_skips += 1
-                    self._gate = max(self._gate, time.monotonic() + LOCK_RETRY_S)
-                    continue
-                index = {(r.address, r.size): i for i, r in enumerate(regions)}
-                samples = []
                 for s in due:
-                    if self._streams.get(s.id) is not s:
-                        continue  # removed while we were reading
-                    self._seq += 1
-                    data = tuple(result.data[index[(r.address, r.size)]] for r in s.regions)
-                    samples.append(Sample(s.id, self._seq, result.target_time, result.host_time, data))
-                    s.samples += 1
-                    nxt = s.next_due + s.period
-                    if nxt < started:
-                        s.behind += int((started - nxt) / s.period)
-                        nxt = started
-                    s.next_due = nxt
-                self.samples += len(samples)
-                cb = self.callback
-            if cb is not None:
-                for sample in samples:
-                    try:
-                        cb(sample)
-                    except Exception as e:  # a consumer's bug must not stop sampling
-                        self._report(TargetError(f"a sample consumer failed: {e}"))
+                    s.next_due = time.monotonic() + max(s.period, 0.5)
+            return
+        self.rounds += 1
+        self.halted_s += result.halted
+        budget = self.budget
+        with self._cond:
+            if budget and result.halted > 0:
+                self._gate = started + result.halted / budget
+            if result.data is None:
+                self.lock_skips += 1
+                self._gate = max(self._gate, time.monotonic() + LOCK_RETRY_S)
+                return
+            index = {(r.address, r.size): i for i, r in enumerate(regions)}
+            samples = []
+            for s in due:
+                if self._streams.get(s.id) is not s:
+                    continue  # removed while we were reading
+                self._seq += 1
+                data = tuple(result.data[index[(r.address, r.size)]] for r in s.regions)
+                samples.append(Sample(s.id, self._seq, result.target_time, result.host_time, data))
+                s.samples += 1
+                nxt = s.next_due + s.period
+                if nxt < started:
+                    s.behind += int((started - nxt) / s.period)
+                    nxt = started
+                s.next_due = nxt
+            self.samples += len(samples)
+            cb = self.callback
+        if cb is not None:
+            for sample in samples:
+                try:
+                    cb(sample)
+                except Exception as e:  # a consumer's bug must not stop sampling
+                    self._report(TargetError(f"a sample consumer failed: {e}"))
 
     def _report(self, e: TargetError) -> None:
         if self.on_error is not None:
