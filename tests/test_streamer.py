@@ -244,6 +244,15 @@ def test_nothing_answers():
         StreamerTarget("/nonexistent/tty")
 
 
+def test_a_port_in_use_is_refused(fake, target):
+    with pytest.raises(
+        TargetError,
+        match=rf"^cannot open {fake.port} \(.*lock.*\); check the port name and that nothing else uses it\.$",
+    ):
+        StreamerTarget(fake.port)
+    assert target.read(RAM, 1) == b"\0"  # the first user is undisturbed
+
+
 def test_reconnect_over_tcp_restores_streams():
     dev = FakeDevice(tcp_port=0)
     port = dev.tcp_port

@@ -67,7 +67,10 @@ class _Port:
     """
 
     def __init__(self, url: str, baud: int):
-        self.ser = serial.serial_for_url(url, baudrate=baud, timeout=_POLL, write_timeout=2.0)
+        # a device path is locked so that a second program gets "port busy" instead of
+        # silently stealing half of the bytes; URLs (TCP, RFC 2217) have no such lock
+        extra = {} if "://" in url else {"exclusive": True}
+        self.ser = serial.serial_for_url(url, baudrate=baud, timeout=_POLL, write_timeout=2.0, **extra)
         self._sock: socket.socket | None = getattr(self.ser, "_socket", None)
         self._fd: int | None = None
         if self._sock is not None:
