@@ -60,78 +60,85 @@ uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i)
 
 void fw_cmd_clear(fw_cmd_t *c)
 {
-    uint8_t *p = (uint8_t *)c;
+    volatile uint8_t *p = (volatile uint8_t *)c; /* no memset: see fw_init() */
     uint8_t i;
     for (i = 0; i < sizeof *c; i++) {
         p[i] = 0;
     }
 }
 
-static void fail(fw_cmd_t *c, uint8_t err, uint32_t detail)
+/* The first check a command fails, as its FW_E_* code (0: none), with c->detail set. The
+ * order is part of the protocol (docs/protocol.md, "Error codes"). */
+static uint8_t check(fw_cmd_t *c)
 {
-    if (c->err == 0) {
-        c->err = err;
-        c->detail = detail;
-    }
-}
-
-static void check(fw_cmd_t *c)
-{
-    uint32_t bad;
-    switch (c->type) {
-    case FW_T_READ:
-    case FW_T_WRITE:
+    uint32_t *d = &c->detail;
+    uint8_t t = c->type, s = c->arg;
+    if (t == FW_T_READ || t == FW_T_WRITE) {
+        uint8_t rd = t == FW_T_READ;
+        *d = 0;
         if (c->size == 0) {
-            fail(c, FW_E_BAD_LENGTH, 0);
-        } else if (c->size > FW_MAX_PAYLOAD - 5) {
-            fail(c, FW_E_TOO_BIG, FW_MAX_PAYLOAD - 5);
-        } else if (fw_check_range(c->addr, c->size,
-                                  c->type == FW_T_READ ? FW_ACCESS_READ : FW_ACCESS_WRITE, &bad)) {
-            fail(c, c->type == FW_T_READ ? FW_E_NOT_READABLE : FW_E_NOT_WRITABLE, bad);
+            return FW_E_BAD_LENGTH;
         }
-        break;
-    case FW_T_STREAM_START: {
-        uint8_t s = c->arg, i;
-        uint16_t total = 0;
+        *d = FW_MAX_PAYLOAD - 5;
+        if (c->size > FW_MAX_PAYLOAD - 5) {
+            return FW_E_TOO_BIG;
+        }
+        if (fw_check_range(c->addr, c->size, rd ? FW_ACCESS_READ : FW_ACCESS_WRITE, d)) {
+            return rd ? FW_E_NOT_READABLE : FW_E_NOT_WRITABLE;
+        }
+    } else if (t == FW_T_STREAM_START) {
+        uint8_t i, others;
+        uint32_t total = 0;
+        *d = s;
         if (s >= FW_MAX_STREAMS) {
-            fail(c, FW_E_NO_STREAM, s);
-        } else if (c->n == 0) {
-            fail(c, FW_E_BAD_LENGTH, 0);
-        } else if (c->n > FW_MAX_REGIONS) {
-            fail(c, FW_E_TOO_MANY_REGIONS, FW_MAX_REGIONS);
-        } else if (c->rate == 0 || c->rate > FW_PERIOD_MHZ) {
-            fail(c, FW_E_BAD_RATE, FW_TICK_HZ);
-        } else if (fw_pool_used() - fw.nreg[s] + c->n > FW_MAX_TOTAL_REGIONS) {
-            fail(c, FW_E_TOO_MANY_REGIONS, FW_MAX_TOTAL_REGIONS - (fw_pool_used() - fw.nreg[s]));
+            return FW_E_NO_STREAM;
         }
-        for (i = 0; c->err == 0 && i < c->n; i++) {
+        *d = 0;
+        if (c->n == 0) {
+            return FW_E_BAD_LENGTH;
+        }
+        *d = FW_MAX_REGIONS;
+        if (c->n > FW_MAX_REGIONS) {
+            return FW_E_TOO_MANY_REGIONS;
+        }
+        *d = FW_TICK_HZ;
+        if (c->rate - 1u >= FW_PERIOD_MHZ) { /* 0 wraps round to the top */
+            return FW_E_BAD_RATE;
+        }
+        others = (uint8_t)(fw_pool_used() - fw.nreg[s]);
+        *d = (uint32_t)(FW_MAX_TOTAL_REGIONS - others);
+        if (others + c->n > FW_MAX_TOTAL_REGIONS) {
+            return FW_E_TOO_MANY_REGIONS;
+        }
+        for (i = 0; i < c->n; i++) {
             uint32_t a;
             uint16_t z;
             fw_cmd_region(c, i, &a, &z);
-            total = (uint16_t)(total + z);
+            total += z;
+            *d = 0;
             if (z == 0) {
-                fail(c, FW_E_BAD_LENGTH, 0);
-            } else if (z > FW_MAX_STREAM_BYTES || total > FW_MAX_STREAM_BYTES) {
-                fail(c, FW_E_STREAM_TOO_BIG, FW_MAX_STREAM_BYTES);
-            } else if (fw_check_range(a, z, FW_ACCESS_READ, &bad)) {
-                fail(c, FW_E_NOT_READABLE, bad);
+                return FW_E_BAD_LENGTH;
+            }
+            *d = FW_MAX_STREAM_BYTES;
+            if (total > FW_MAX_STREAM_BYTES) {
+                return FW_E_STREAM_TOO_BIG;
+            }
+            if (fw_check_range(a, z, FW_ACCESS_READ, d)) {
+                return FW_E_NOT_READABLE;
             }
         }
-        break;
-    }
-    case FW_T_STREAM_STOP:
-        if (c->arg != 0xFF && (c->arg >= FW_MAX_STREAMS || fw.nreg[c->arg] == 0)) {
-            fail(c, FW_E_NO_STREAM, c->arg);
+    } else if (t == FW_T_STREAM_STOP) {
+        *d = s;
+        if (s != 0xFF && (s >= FW_MAX_STREAMS || fw.nreg[s] == 0)) {
+            return FW_E_NO_STREAM;
         }
-        break;
-    case FW_T_MODE:
-        if (c->arg > 1) {
-            fail(c, FW_E_BAD_MODE, c->arg);
+    } else if (t == FW_T_MODE) {
+        *d = s;
+        if (s > 1) {
+            return FW_E_BAD_MODE;
         }
-        break;
-    default:
-        break;
     }
+    return FW_E_OK;
 }
 
 static void apply(const fw_cmd_t *c)
@@ -179,16 +186,19 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
     switch (c->type) {
     case FW_T_IDENTIFY: {
         const fw_config_t *cfg = fw.cfg;
+        static const uint8_t FW_ROM limits[13] = {
+            4, /* addr_size */
+            (uint8_t)FW_TICK_HZ, (uint8_t)(FW_TICK_HZ >> 8), (uint8_t)(FW_TICK_HZ >> 16),
+            (uint8_t)(FW_TICK_HZ >> 24), FW_MAX_STREAMS, FW_MAX_REGIONS,
+            (uint8_t)FW_MAX_STREAM_BYTES, (uint8_t)(FW_MAX_STREAM_BYTES >> 8),
+            (uint8_t)FW_MAX_PAYLOAD, (uint8_t)(FW_MAX_PAYLOAD >> 8),
+            (uint8_t)FW_TX_SIZE, (uint8_t)(FW_TX_SIZE >> 8)};
         fw_out_byte(o, FW_PROTO_VERSION);
         fw_out_byte(o, cfg->big_endian ? 1u : 0u);
         fw_out_byte(o, cfg->word_size);
-        fw_out_byte(o, 4);
-        fw_out_u32(o, FW_TICK_HZ);
-        fw_out_byte(o, FW_MAX_STREAMS);
-        fw_out_byte(o, FW_MAX_REGIONS);
-        fw_out_u16(o, FW_MAX_STREAM_BYTES);
-        fw_out_u16(o, FW_MAX_PAYLOAD);
-        fw_out_u16(o, FW_TX_SIZE);
+        for (i = 0; i < sizeof limits; i++) {
+            fw_out_byte(o, FW_ROM_BYTE(&limits[i]));
+        }
         fw_out_byte(o, cfg->build_id ? cfg->build_id_len : 0u);
         for (i = 0; cfg->build_id && i < cfg->build_id_len; i++) {
             fw_out_byte(o, cfg->build_id[i]);
@@ -224,15 +234,13 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
         break;
     }
     case FW_T_STATUS: {
-        const fw_status_t *st = &c->st;
-        fw_out_u32(o, st->dropped);
-        fw_out_u32(o, st->overflows);
-        fw_out_u32(o, st->rx_errors);
-        fw_out_u16(o, st->tx_used);
-        fw_out_u16(o, FW_TX_SIZE);
-        fw_out_u16(o, st->tx_high_water);
-        fw_out_u32(o, st->ticks);
-        fw_out_byte(o, st->nstreams);
+        static const uint8_t FW_ROM width[8] = {4, 4, 4, 2, 2, 2, 4, 1};
+        for (i = 0; i < 8; i++) {
+            uint8_t k;
+            for (k = 0; k < FW_ROM_BYTE(&width[i]); k++) {
+                fw_out_byte(o, (uint8_t)(c->sv[i] >> (8u * k)));
+            }
+        }
         for (s = 0; s < FW_MAX_STREAMS; s++) {
             if (fw.nreg[s]) {
                 fw_out_byte(o, s);
@@ -274,9 +282,11 @@ int fw_cmd_exec(fw_cmd_t *c)
 {
     fw_out_t o = {0, 0, 0};
     uint16_t start, total;
-    check(c);
+    if (c->err == 0) {
+        c->err = check(c);
+    }
     if (c->type == FW_T_STATUS) {
-        fw_get_status(&c->st);
+        fw_status_words(c->sv);
     }
     gen(&o, c); /* counting pass */
     total = (uint16_t)(c->text ? o.n : o.n + 8u);
@@ -312,43 +322,38 @@ int fw_cmd_exec(fw_cmd_t *c)
 /* Parse the binary command whose payload starts at RX offset 5. */
 static int bin_command(uint8_t type, uint8_t len)
 {
+    /* payload length per request type (0: unknown type); WRITE and STREAM_START: minimum */
+    static const uint8_t FW_ROM need_tab[9] = {0, 1, 7, 6, 7, 2, 1, 1, 2};
     fw_cmd_t c;
-    uint8_t need = 1;
+    uint16_t need = 0;
     fw_cmd_clear(&c);
     c.type = type;
     c.tag = len ? fw_rx_peek(5) : 0;
-    switch (type) {
-    case FW_T_IDENTIFY: case FW_T_LIST: case FW_T_STATUS:
-        break;
-    case FW_T_READ:
-        need = 7;
-        c.size = (uint16_t)fw_rx_le(10, 2);
-        c.addr = fw_rx_le(6, 4);
-        break;
-    case FW_T_WRITE:
-        need = len < 6 ? 6 : len;
+    /* Every field is read whatever the type (bytes past a short payload are ignored): one
+     * straight sequence is smaller than a parser per type. */
+    c.arg = fw_rx_peek(6);
+    c.addr = fw_rx_le(6, 4);
+    c.size = (uint16_t)fw_rx_le(10, 2);
+    c.rate = fw_rx_le(7, 4);
+    c.n = fw_rx_peek(11);
+    c.off = 12;
+    if (type < sizeof need_tab) {
+        need = FW_ROM_BYTE(&need_tab[type]);
+    }
+    if (type == FW_T_WRITE) {
         c.size = (uint16_t)(len - 5u);
-        c.addr = fw_rx_le(6, 4);
         c.off = 10;
-        break;
-    case FW_T_STREAM_START:
-        c.arg = fw_rx_peek(6);
-        c.rate = fw_rx_le(7, 4);
-        c.n = fw_rx_peek(11);
-        c.off = 12;
-        need = len < 7 ? 7 : (uint8_t)(7u + 6u * c.n);
-        break;
-    case FW_T_STREAM_STOP: case FW_T_MODE:
-        need = 2;
-        c.arg = fw_rx_peek(6);
-        break;
-    default:
+        if (len > 6) {
+            need = len;
+        }
+    }
+    if (type == FW_T_STREAM_START && len >= 7) {
+        need = (uint16_t)(7u + 6u * c.n);
+    }
+    if (need == 0) {
         c.err = FW_E_BAD_COMMAND;
         c.detail = type;
-        need = len;
-        break;
-    }
-    if (len != need || (type == FW_T_STREAM_START && len >= 7 && 7u + 6u * c.n > 255u)) {
+    } else if (len != need) {
         c.err = FW_E_BAD_LENGTH;
         c.detail = len;
     }

@@ -8,7 +8,8 @@ uint8_t fw_txbuf[FW_TX_SIZE];
 
 void fw_init(const fw_config_t *cfg)
 {
-    uint8_t *p = (uint8_t *)&fw;
+    /* volatile: a plain loop becomes a call to memset, which bare-metal ports may lack */
+    volatile uint8_t *p = (volatile uint8_t *)&fw;
     size_t i;
     fw_port_critical_enter();
     for (i = 0; i < sizeof fw; i++) {
@@ -91,18 +92,32 @@ int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad)
     return 0;
 }
 
-void fw_get_status(fw_status_t *out)
+void fw_status_words(uint32_t sv[8])
 {
     fw_port_critical_enter();
-    out->dropped = fw.dropped;
-    out->overflows = fw.overflows;
-    out->rx_errors = fw.rx_errors;
-    out->ticks = fw.ticks;
-    out->tx_used = (uint16_t)(fw.tx_head - fw.tx_tail);
-    out->tx_high_water = fw.tx_high;
-    out->mode = fw.mode;
+    sv[0] = fw.dropped;
+    sv[1] = fw.overflows;
+    sv[2] = fw.rx_errors;
+    sv[3] = (uint16_t)(fw.tx_head - fw.tx_tail);
+    sv[4] = FW_TX_SIZE;
+    sv[5] = fw.tx_high;
+    sv[6] = fw.ticks;
     fw_port_critical_exit();
-    out->nstreams = fw_streams_running();
+    sv[7] = fw_streams_running();
+}
+
+void fw_get_status(fw_status_t *out)
+{
+    uint32_t sv[8];
+    fw_status_words(sv);
+    out->dropped = sv[0];
+    out->overflows = sv[1];
+    out->rx_errors = sv[2];
+    out->tx_used = (uint16_t)sv[3];
+    out->tx_high_water = (uint16_t)sv[5];
+    out->ticks = sv[6];
+    out->nstreams = (uint8_t)sv[7];
+    out->mode = fw.mode;
 }
 
 /* ---- RX ring: producer fw_rx_byte(), consumer fw_poll() ---- */
@@ -207,8 +222,14 @@ size_t fw_tx_pop(uint8_t *buf, size_t max)
 
 int fw_tx_byte(void)
 {
-    uint8_t b;
-    return fw_tx_pop(&b, 1) ? b : -1;
+    int b = -1;
+    fw_port_critical_enter();
+    if (fw.tx_commit != fw.tx_tail) {
+        b = fw_txbuf[fw.tx_tail & (FW_TX_SIZE - 1u)];
+        fw.tx_tail++;
+    }
+    fw_port_critical_exit();
+    return b;
 }
 
 /* ---- output primitives ---- */

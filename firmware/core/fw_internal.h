@@ -109,6 +109,8 @@ void fw_frame_head(fw_out_t *o, uint8_t type, uint16_t len);
 void fw_frame_tail(fw_out_t *o, uint16_t start);
 
 uint32_t fw_read32_atomic(const uint32_t *p);
+/* STATUS counters in wire order (fw_cmd_t.sv). */
+void fw_status_words(uint32_t sv[8]);
 /* 0 when [addr, addr+size) lies inside regions granting `access`; else 1, with the first
  * address not covered (mod 2^32) in *bad. */
 int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad);
@@ -133,7 +135,9 @@ typedef struct {
     uint32_t addr;  /* READ/WRITE address; text STREAM region address */
     uint32_t rate;  /* STREAM_START, milli-hertz */
     uint32_t detail;
-    fw_status_t st; /* STATUS: one snapshot for both output passes (text widths vary) */
+    /* STATUS: one snapshot for both output passes (text widths vary), in wire order:
+     * dropped, overflows, rx_errors, tx_used, tx_size, tx_high_water, ticks, nstreams */
+    uint32_t sv[8];
 } fw_cmd_t;
 
 uint8_t fw_rx_peek(uint8_t i);

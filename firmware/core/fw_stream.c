@@ -40,17 +40,12 @@ static uint8_t pool_resize(uint8_t stream, uint8_t want)
     uint8_t used = fw_pool_used();
     uint8_t from = (uint8_t)(off + have), to = (uint8_t)(off + want);
 #if FW_MAX_TOTAL_REGIONS > 1 /* with one entry nothing ever moves */
-    uint8_t tail = (uint8_t)(used - from), i;
-    if (to < from) {
-        for (i = 0; i < tail; i++) {
-            fw.raddr[to + i] = fw.raddr[from + i];
-            fw.rsize[to + i] = fw.rsize[from + i];
-        }
-    } else if (to > from) {
-        for (i = tail; i-- > 0;) {
-            fw.raddr[to + i] = fw.raddr[from + i];
-            fw.rsize[to + i] = fw.rsize[from + i];
-        }
+    uint8_t tail = (uint8_t)(used - from), k;
+    for (k = 0; k < tail; k++) {
+        /* moving down: first to last; moving up: last to first */
+        uint8_t i = to < from ? k : (uint8_t)(tail - 1u - k);
+        fw.raddr[to + i] = fw.raddr[from + i];
+        fw.rsize[to + i] = fw.rsize[from + i];
     }
 #else
     (void)used;

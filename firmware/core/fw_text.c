@@ -321,19 +321,9 @@ void fw_text_reply(fw_out_t *o, const fw_cmd_t *c)
         key_dec(o, s_streams, fw_streams_running());
         break;
     case FW_T_STATUS: {
-        const fw_status_t *st = &c->st;
-        uint32_t vals[8];
         uint8_t i;
-        vals[0] = st->dropped;
-        vals[1] = st->overflows;
-        vals[2] = st->rx_errors;
-        vals[3] = st->tx_used;
-        vals[4] = FW_TX_SIZE;
-        vals[5] = st->tx_high_water;
-        vals[6] = st->ticks;
-        vals[7] = st->nstreams;
         for (i = 0; i < 8; i++) {
-            key_dec(o, nth(s_status_keys, i), vals[i]);
+            key_dec(o, nth(s_status_keys, i), c->sv[i]);
         }
         break;
     }

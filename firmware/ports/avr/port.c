@@ -2,7 +2,9 @@
  * firmwatch on the ATmega328P at 16 MHz (runs under simavr with harness/simavr_harness.c).
  *
  *   USART0 at 2 Mbit/s (U2X, UBRR0 = 0: the fastest exact rate at 16 MHz): the RX interrupt
- *     feeds fw_rx_byte(); the UDRE interrupt drains fw_tx_byte() and switches itself off when
+ *     feeds fw_rx_byte() while the core has room, else it masks itself and the bytes wait in
+ *     the USART (simavr's model queues them and holds back the host: no input is lost); the
+ *     UDRE interrupt drains fw_tx_byte() and switches itself off when
  *     the core has nothing to send; fw_port_tx_ready() switches it back on.
  *   Timer0 in CTC mode at FW_TICK_HZ: fw_tick() + demo_tick_1khz().  The tick handler lets the
  *     UART interrupts in while it runs (a long sampling pass must not overrun the receiver).
@@ -55,11 +57,28 @@ void fw_port_tx_ready(void)
 
 /* ---- interrupts ---- */
 static volatile uint8_t rx_pending;
+static volatile uint8_t rx_throttled; /* RX interrupt masked until the core has room */
 
 ISR(USART_RX_vect)
 {
-    fw_rx_byte(UDR0);
     rx_pending = 1;
+    if (!fw_rx_free()) {
+        UCSR0B &= (uint8_t)~_BV(RXCIE0); /* RXC is a level: it fires again once unmasked */
+        rx_throttled = 1;
+        return;
+    }
+    fw_rx_byte(UDR0);
+}
+
+static void uart_rx_unthrottle(void)
+{
+    if (!rx_throttled || !fw_rx_free())
+        return;
+    uint8_t sreg = SREG;
+    cli();
+    rx_throttled = 0;
+    UCSR0B |= _BV(RXCIE0);
+    SREG = sreg;
 }
 
 ISR(USART_UDRE_vect)
@@ -139,12 +158,13 @@ int main(void)
 
     for (;;) {
         fw_poll();
+        uart_rx_unthrottle();
         demo_loop();
 
         /* Sleep until the next interrupt unless input arrived since fw_poll() looked: `sei`
          * delays interrupts by one instruction, so no wake-up slips between it and `sleep`. */
         cli();
-        if (!rx_pending) {
+        if (!rx_pending && !rx_throttled) {
             sleep_enable();
             sei();
             sleep_cpu();

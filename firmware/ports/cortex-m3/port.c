@@ -3,7 +3,9 @@
  *
  *   UART0 (CMSDK APB UART at 0x40004000): RX interrupt feeds fw_rx_byte(); TX is drained from
  *     the main loop with fw_tx_byte() while the UART accepts bytes, so output never blocks the
- *     application (the core drops and counts what does not fit its ring).
+ *     application (the core drops and counts what does not fit its ring).  When the core's RX
+ *     ring is full the byte stays in the UART (RXFULL), which holds back the sender: under
+ *     QEMU input is never lost, however fast the host writes.
  *   SysTick at FW_TICK_HZ from the 25 MHz core clock: fw_tick() + demo_tick_1khz().  The
  *     handler measures the time since its last run on the free-running CMSDK TIMER0 and runs
  *     one tick per period that really elapsed: an interrupt served late (a busy emulator
@@ -76,6 +78,7 @@ void fw_port_tx_ready(void) {}
 
 /* ---- interrupts ---- */
 static volatile uint32_t rx_pending;
+static volatile uint32_t rx_throttled; /* a byte waits in UART_DATA for room in the core */
 
 #define TICK_CYCLES (CPU_HZ / FW_TICK_HZ)
 static uint32_t tick_last_count;
@@ -96,9 +99,27 @@ void systick_handler(void)
 void uart0_rx_handler(void)
 {
     UART_INTCLEAR = UART_INT_RX;
-    while (UART_STATE & UART_STATE_RXFULL)
+    while (UART_STATE & UART_STATE_RXFULL) {
+        if (!fw_rx_free()) {
+            rx_throttled = 1; /* the main loop takes it once fw_poll() made room */
+            break;
+        }
         fw_rx_byte((uint8_t)UART_DATA);
+    }
     rx_pending = 1;
+}
+
+/* Take the byte the interrupt had to leave in the UART.  Reading DATA lets the next byte in,
+ * and that one raises the interrupt again. */
+static void uart_rx_unthrottle(void)
+{
+    if (!rx_throttled || !fw_rx_free())
+        return;
+    fw_port_critical_enter();
+    rx_throttled = 0;
+    if (UART_STATE & UART_STATE_RXFULL)
+        fw_rx_byte((uint8_t)UART_DATA);
+    fw_port_critical_exit();
 }
 
 /* ---- build id: the descriptor of the GNU note (skip namesz/descsz/type and the name) ---- */
@@ -161,13 +182,14 @@ int main(void)
 
     for (;;) {
         fw_poll();
+        uart_rx_unthrottle();
         uart_drain_tx();
         demo_loop();
 
         /* Sleep until the next interrupt unless input arrived since fw_poll() looked.  WFI
          * wakes on a pending interrupt even with PRIMASK set, so nothing is missed. */
         __asm__ volatile("cpsid i" ::: "memory");
-        if (!rx_pending)
+        if (!rx_pending && !rx_throttled)
             __asm__ volatile("wfi");
         rx_pending = 0;
         __asm__ volatile("cpsie i" ::: "memory");

@@ -1,7 +1,9 @@
 /*
  * firmwatch on RISC-V rv32imac, QEMU `virt`.
  *
- *   UART0 (NS16550A at 0x10000000, PLIC source 10): the RX interrupt feeds fw_rx_byte(); the
+ *   UART0 (NS16550A at 0x10000000, PLIC source 10): the RX interrupt feeds fw_rx_byte() while
+ *     the core has room, else it masks itself and the bytes stay in the UART FIFO, holding
+ *     back the sender (under QEMU input is never lost); the
  *     THR-empty interrupt refills the 16-byte TX FIFO from fw_tx_byte() and switches itself off
  *     when the core has nothing to send; fw_port_tx_ready() switches it back on.  Output never
  *     waits for the main loop, and never blocks the application.
@@ -89,7 +91,7 @@ static void uart_fill_tx(void);
 void fw_port_tx_ready(void)
 {
     fw_port_critical_enter();
-    UART_IER = IER_RDI | IER_THRI;
+    UART_IER |= IER_THRI;
     fw_port_critical_exit();
 }
 
@@ -116,6 +118,7 @@ static void mtimecmp_write(uint64_t when)
 
 /* ---- interrupts ---- */
 static volatile uint32_t rx_pending;
+static volatile uint32_t rx_throttled; /* RX interrupt masked until the core has room */
 
 void trap_handler(void) __attribute__((interrupt("machine"), aligned(4)));
 void trap_handler(void)
@@ -131,8 +134,12 @@ void trap_handler(void)
         uint32_t irq = PLIC_CLAIM;
         if (irq == UART_IRQ) {
             if (UART_LSR & LSR_DR) {
-                while (UART_LSR & LSR_DR)
+                while ((UART_LSR & LSR_DR) && fw_rx_free())
                     fw_rx_byte(UART_RBR);
+                if (UART_LSR & LSR_DR) {
+                    UART_IER &= (uint8_t)~IER_RDI; /* level-triggered: mask until there is room */
+                    rx_throttled = 1;
+                }
                 rx_pending = 1;
             }
             (void)UART_IIR; /* reading IIR acknowledges a THR-empty interrupt */
@@ -146,6 +153,17 @@ void trap_handler(void)
         for (;;) {
         }
     }
+}
+
+/* fw_poll() made room: let the (level-triggered) RX interrupt take the waiting bytes. */
+static void uart_rx_unthrottle(void)
+{
+    if (!rx_throttled || !fw_rx_free())
+        return;
+    fw_port_critical_enter();
+    rx_throttled = 0;
+    UART_IER |= IER_RDI;
+    fw_port_critical_exit();
 }
 
 /* ---- build id: the descriptor of the GNU note (skip namesz/descsz/type and the name) ---- */
@@ -173,7 +191,7 @@ static void uart_fill_tx(void)
     for (int i = 0; i < UART_FIFO_DEPTH; i++) {
         int b = fw_tx_byte();
         if (b < 0) {
-            UART_IER = IER_RDI; /* nothing left: stop the THR-empty interrupt */
+            UART_IER &= (uint8_t)~IER_THRI; /* nothing left: stop the THR-empty interrupt */
             return;
         }
         UART_THR = (uint8_t)b;
@@ -215,12 +233,13 @@ int main(void)
 
     for (;;) {
         fw_poll();
+        uart_rx_unthrottle();
         demo_loop();
 
         /* WFI wakes on a pending enabled interrupt even with mstatus.MIE clear, so input that
          * arrived after fw_poll() looked is never left waiting for the next tick. */
         __asm__ volatile("csrci mstatus, 8" ::: "memory");
-        if (!rx_pending)
+        if (!rx_pending && !rx_throttled)
             __asm__ volatile("wfi");
         rx_pending = 0;
         __asm__ volatile("csrsi mstatus, 8" ::: "memory");
