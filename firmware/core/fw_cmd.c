@@ -188,8 +188,8 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
         const fw_config_t *cfg = fw.cfg;
         static const uint8_t FW_ROM limits[13] = {
             4, /* addr_size */
-            (uint8_t)FW_TICK_HZ, (uint8_t)(FW_TICK_HZ >> 8), (uint8_t)(FW_TICK_HZ >> 16),
-            (uint8_t)(FW_TICK_HZ >> 24), FW_MAX_STREAMS, FW_MAX_REGIONS,
+            (uint8_t)FW_TICK_HZ, (uint8_t)(FW_TICK_HZ >> 8), (uint8_t)((uint32_t)FW_TICK_HZ >> 16),
+            (uint8_t)((uint32_t)FW_TICK_HZ >> 24), FW_MAX_STREAMS, FW_MAX_REGIONS,
             (uint8_t)FW_MAX_STREAM_BYTES, (uint8_t)(FW_MAX_STREAM_BYTES >> 8),
             (uint8_t)FW_MAX_PAYLOAD, (uint8_t)(FW_MAX_PAYLOAD >> 8),
             (uint8_t)FW_TX_SIZE, (uint8_t)(FW_TX_SIZE >> 8)};
