@@ -324,6 +324,28 @@ def test_live_sampling_of_eight_regions(demo) -> None:
 
 
 @pytest.mark.emulator
+def test_session_watches_through_rsp(demo) -> None:
+    """The Target contract as the session uses it: named watches, one stream, live values."""
+    from firmwatch.session.session import Session
+    from firmwatch.symbols import load
+
+    program = load(demo.elf)
+    t = connect(demo)
+    session = Session(program, t)
+    try:
+        loop = session.add_watch("loop_count", 20)
+        gain = session.add_watch("g_config.calib.gain_q8", 20)
+        wait_for(lambda: loop.has_value and gain.has_value, 10, "first values")
+        first = loop.value().scalar
+        assert gain.value().scalar == 256
+        wait_for(lambda: loop.value().scalar > first, 10, "loop_count to advance in the session")
+        assert session.polled_reason(loop) is None, "an RSP target streams: no polling fallback"
+    finally:
+        session.close()
+        t.close()
+
+
+@pytest.mark.emulator
 def test_breakpoint_step_and_stop_reply(exact_demo) -> None:
     demo = exact_demo
     syms = elf_symbols(demo.elf)
