@@ -223,7 +223,7 @@ def build(
         except subprocess.TimeoutExpired:
             raise SimError(f"building the {target} firmware took over {timeout:.0f} s: run `{' '.join(cmd)}` to see why.") from None
     if proc.returncode != 0 or not all(p.exists() for p in wanted):
-        first_error = next((ln for ln in proc.stdout.splitlines() if "error" in ln.lower()), "")
+        first_error = next((ln for ln in proc.stdout.splitlines() if re.search(r"\berror\b:", ln)), "")
         hint = f" ({first_error.strip()})" if first_error else ""
         raise SimError(f"building the {target} firmware failed{hint}: run `{' '.join(cmd)}` to see the full output.")
     return BuildResult(target, elf, out, proc.stdout)
@@ -350,6 +350,7 @@ class SimDevice:
     process: subprocess.Popen[str]
     command: list[str]
     _pump: _OutputPump = field(repr=False)
+    build: BuildResult | None = None  # the build that produced the ELF (None for a given ELF)
 
     @property
     def pid(self) -> int:
@@ -580,7 +581,7 @@ def _launch(
         preexec_fn=_parent_death_signal_setter() if die_with_parent else None,
     )
     pump = _OutputPump(proc.stdout)
-    dev = SimDevice(target, "", firmware, None, proc, cmd, pump)
+    dev = SimDevice(target, "", firmware, None, proc, cmd, pump, built if built.elf == firmware else None)
     _running.add(dev)
     try:
         dev.port = _await_port(target, proc, pump, tport, timeout)

@@ -55,10 +55,14 @@ def run_sim(args: argparse.Namespace) -> int:
                 lines.append(f"gdb: {dev.gdb}")
             print("\n".join(lines), flush=True)
             if args.verbose:
+                if dev.build and dev.build.footprint:
+                    print(dev.build.footprint, file=sys.stderr)
                 print(f"running: {' '.join(dev.command)}", file=sys.stderr, flush=True)
             while not stop.is_set():
                 if dev.wait(timeout=0.2) is not None:
                     tail = " | ".join(line for line in dev.log()[-3:] if line.strip())
+                    if args.verbose:
+                        print("\n".join(dev.log()), file=sys.stderr)
                     raise SimError(
                         f"the {args.target} simulation exited with status {dev.returncode}"
                         + (f" ({tail})" if tail else "")
