@@ -274,7 +274,9 @@ int main(int argc, char **argv)
         p[np++].events = POLLIN;
         if (link >= 0) {
             p[np].fd = link;
-            p[np++].events = (short)(POLLIN | (out_len > out_off || fw_tx_pending() ? POLLOUT : 0));
+            /* no POLLIN while the RX buffer is full: the kernel holds the bytes meanwhile */
+            p[np++].events = (short)((fw_rx_free() ? POLLIN : 0) |
+                                     (out_len > out_off || fw_tx_pending() ? POLLOUT : 0));
         }
         if (listener >= 0 && link < 0) {
             ilisten = np;
