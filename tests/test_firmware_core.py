@@ -104,7 +104,14 @@ def test_a_corrupted_vector_is_caught(unit_test_binary: Path, tmp_path: Path) ->
     [
         ["-DFW_TEXT_MODE=0"],
         ["-DFW_MAX_STREAMS=32", "-DFW_MAX_TOTAL_REGIONS=64", "-DFW_TX_SIZE=4096"],
-        ["-DFW_MAX_STREAMS=1", "-DFW_MAX_REGIONS=1", "-DFW_MAX_TOTAL_REGIONS=1", "-DFW_TX_SIZE=64"],
+        [
+            "-DFW_MAX_STREAMS=1",
+            "-DFW_MAX_REGIONS=1",
+            "-DFW_MAX_TOTAL_REGIONS=1",
+            "-DFW_MAX_PAYLOAD=64",
+            "-DFW_MAX_STREAM_BYTES=32",
+            "-DFW_TX_SIZE=128",
+        ],
         ["-DFW_MAX_PAYLOAD=246", "-DFW_MAX_STREAM_BYTES=200", "-DFW_TICK_HZ=10000u"],
     ],
     ids=["binary-only", "large", "tiny", "big-frames"],

@@ -45,7 +45,7 @@ extern "C" {
 #ifndef FW_MAX_PAYLOAD /* largest command payload accepted; also bounds READ/WRITE/SAMPLES */
 #define FW_MAX_PAYLOAD 128
 #endif
-#ifndef FW_TX_SIZE /* TX ring buffer bytes, a power of two, 64..32768 */
+#ifndef FW_TX_SIZE /* TX ring bytes: a power of two, >= FW_MAX_PAYLOAD + 8, <= 32768 */
 #define FW_TX_SIZE 1024
 #endif
 #ifndef FW_RX_SIZE /* RX ring bytes (<= 255); holds one whole command frame while it is parsed */

@@ -17,6 +17,7 @@ FW_STATIC_ASSERT(FW_MAX_REGIONS >= 1 && FW_MAX_REGIONS <= FW_MAX_TOTAL_REGIONS, 
 FW_STATIC_ASSERT(FW_MAX_TOTAL_REGIONS <= 255, total_regions_fit_u8);
 FW_STATIC_ASSERT((FW_TX_SIZE & (FW_TX_SIZE - 1)) == 0 && FW_TX_SIZE >= 64 && FW_TX_SIZE <= 32768,
                  tx_size_power_of_two);
+FW_STATIC_ASSERT(FW_TX_SIZE >= FW_MAX_PAYLOAD + 8, tx_holds_the_largest_frame);
 FW_STATIC_ASSERT(FW_RX_SIZE >= FW_MAX_PAYLOAD + 9 && FW_RX_SIZE <= 255, rx_holds_one_frame);
 FW_STATIC_ASSERT(FW_MAX_PAYLOAD >= 64 && FW_MAX_PAYLOAD <= 246, max_payload_range);
 FW_STATIC_ASSERT(FW_MAX_STREAM_BYTES + FW_SAMPLES_HDR <= FW_MAX_PAYLOAD, stream_fits_frame);
