@@ -69,6 +69,39 @@ def test_core_unit_tests_pass(unit_test_binary: Path) -> None:
     assert checks > 100_000  # the scheduler test alone checks every one of 100000 ticks
 
 
+def test_core_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    """The unit tests again (fuzzing included) with ASan + UBSan: any out-of-bounds access,
+    overflow or misaligned access in the parser or the rings aborts the run."""
+    cc = require_tool("cc")
+    exe = tmp_path / "test_core_asan"
+    r = subprocess.run(
+        [
+            cc,
+            *WARN,
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-pie",
+            "-no-pie",
+            f"-I{FIRMWARE / 'core'}",
+            "-o",
+            str(exe),
+            str(FIRMWARE / "tests" / "test_core.c"),
+            *map(str, CORE_SOURCES),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(VECTORS.read_text())
+    vec = tmp_path / "vectors.txt"
+    vec.write_text("\n".join(_vector_lines(doc)) + "\n")
+    r = subprocess.run([str(exe), str(vec)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:] + r.stdout[-2000:]
+    assert " 0 failed" in r.stdout
+
+
 def test_protocol_vectors_checked_from_c(unit_test_binary: Path, tmp_path: Path) -> None:
     doc = json.loads(VECTORS.read_text())
     lines = _vector_lines(doc)

@@ -54,7 +54,10 @@ void fw_port_tx_ready(void)
 }
 
 #define BASE 0x20000000u
-static uint8_t mem[0x140];
+/* The device's memory sits between guard bytes the core must never touch. */
+#define GUARD 64
+static uint8_t arena[GUARD + 0x140 + GUARD];
+static uint8_t *const mem = arena + GUARD;
 static const fw_region_t vregions[2] = {
     {BASE, 0x100, FW_ACCESS_READ | FW_ACCESS_WRITE},
     {BASE + 0x100, 0x40, FW_ACCESS_READ},
@@ -65,7 +68,10 @@ static fw_config_t vcfg;
 static void reset_device(void)
 {
     size_t i;
-    for (i = 0; i < sizeof mem; i++) {
+    for (i = 0; i < sizeof arena; i++) {
+        arena[i] = 0xA5;
+    }
+    for (i = 0; i < 0x140; i++) {
         mem[i] = (uint8_t)i;
     }
     vcfg.regions = vregions;
@@ -459,13 +465,13 @@ static void test_samples_split_and_atomic_order(void)
 
 static void test_stream_table(void)
 {
-    uint32_t a[8];
-    uint16_t z[8];
+    uint32_t a[9];
+    uint16_t z[9];
     uint8_t p[8];
     frm_t r;
     int i;
     reset_device();
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 9; i++) {
         a[i] = BASE + 8u * (uint32_t)i;
         z[i] = 1;
     }
@@ -714,6 +720,117 @@ static void test_rx_overflow(void)
     CHECK(fw.rx_errors == 1);
 }
 
+
+static int guards_intact(void)
+{
+    int i;
+    for (i = 0; i < GUARD; i++) {
+        if (arena[i] != 0xA5 || arena[GUARD + 0x140 + i] != 0xA5) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Random input biased towards things that look like commands: frames with random fields,
+ * damaged frames, text lines, raw noise. The device must never write outside its regions,
+ * never emit a damaged frame, keep its critical sections balanced, and keep answering. */
+static void test_fuzz(void)
+{
+    uint32_t lcg = 99;
+    uint8_t in[300], p[200];
+    long round;
+    size_t total_out = 0;
+    frm_t *f = (frm_t *)malloc(sizeof(frm_t) * 4096);
+    int corrupt, k, bad_out = 0;
+#define RND() ((lcg = lcg * 1664525u + 1013904223u) >> 8)
+    reset_device();
+    for (round = 0; round < 200000; round++) {
+        uint32_t kind = RND() % 10, len = 0, i;
+        if (kind < 5) { /* a well-formed frame of a random type with random fields */
+            uint32_t plen = RND() % 40;
+            uint8_t type = (uint8_t)(RND() % 10);
+            for (i = 0; i < plen; i++) {
+                p[i] = (uint8_t)RND();
+            }
+            if (plen >= 5 && RND() % 2) { /* an address near the regions */
+                put32(p + 1, BASE - 8 + RND() % 0x160);
+                p[5] = (uint8_t)(RND() % 80);
+                p[6] = 0;
+            }
+            if (type == FW_T_STREAM_START && plen >= 7) {
+                p[1] = (uint8_t)(RND() % 18);
+                put32(p + 2, RND() % 1200000);
+                p[6] = (uint8_t)((plen - 7) / 6);
+                plen = 7 + 6 * p[6];
+                for (i = 0; i < p[6]; i++) {
+                    put32(p + 7 + 6 * i, BASE - 4 + RND() % 0x150);
+                    p[11 + 6 * i] = (uint8_t)(RND() % 20);
+                    p[12 + 6 * i] = 0;
+                }
+            }
+            len = frame(in, type, p, plen);
+            if (kind == 4) { /* damage it */
+                uint32_t at = RND() % len, bit = RND() % 8;
+                in[at] ^= (uint8_t)(1u << bit);
+            }
+        } else if (kind < 8) { /* a text line */
+            static const char *const verbs[] = {"INFO", "READ", "WRITE", "STREAM", "STOP", "LIST",
+                                                "STATUS", "BINARY", "TEXT", "HELP", "x"};
+            const char *verb = verbs[RND() % 11];
+            unsigned a = (unsigned)(BASE - 8 + RND() % 0x160), z = (unsigned)(RND() % 70);
+            unsigned hz = (unsigned)(RND() % 1100), milli = (unsigned)(RND() % 1000);
+            len = (uint32_t)sprintf((char *)in, "%s 0x%08X %u %u.%u\n", verb, a, z, hz, milli);
+        } else { /* noise */
+            len = RND() % 60;
+            for (i = 0; i < len; i++) {
+                in[i] = (uint8_t)(RND() % 5 == 0 ? 0xAA : RND());
+            }
+        }
+        for (i = 0; i < len; i++) {
+            fw_rx_byte(in[i]);
+            if (RND() % 16 == 0) {
+                fw_poll();
+            }
+        }
+        fw_poll();
+        if (RND() % 3 == 0) {
+            fw_tick();
+        }
+        if (RND() % 4 == 0) { /* the host drains the link now and then */
+            drain();
+        }
+        if (outlen > (1u << 19)) {
+            k = parse_frames(outbuf, outlen, f, 4096, &corrupt);
+            bad_out += corrupt;
+            total_out += outlen;
+            outlen = 0;
+        }
+        if (!guards_intact() || crit_depth != 0) {
+            break;
+        }
+    }
+    drain();
+    k = parse_frames(outbuf, outlen, f, 4096, &corrupt);
+    bad_out += corrupt;
+    total_out += outlen;
+    outlen = 0;
+    CHECK(guards_intact());
+    CHECK(crit_depth == 0 && crit_max == 1);
+    CHECK(bad_out == 0);
+    CHECK(total_out > 1000000);
+    /* and it still answers */
+    fw_init(&vcfg);
+    p[0] = 0x5A;
+    {
+        frm_t r;
+        CHECK(command(FW_T_IDENTIFY, p, 1, &r) == FW_T_IDENT && r.payload[0] == 0x5A);
+    }
+    (void)k;
+    free(f);
+#undef RND
+}
+
 /* ---- shared vectors ---- */
 
 static int hexbytes(const char *s, uint8_t *out, size_t max)
@@ -814,6 +931,7 @@ int main(int argc, char **argv)
     test_garbage();
     test_text_mode();
     test_rx_overflow();
+    test_fuzz();
     if (argc > 1) {
         run_vectors(argv[1]);
     }
