@@ -6,8 +6,12 @@
  *     the USART (simavr's model queues them and holds back the host: no input is lost); the
  *     UDRE interrupt drains fw_tx_byte() and switches itself off when
  *     the core has nothing to send; fw_port_tx_ready() switches it back on.
- *   Timer0 in CTC mode at FW_TICK_HZ: fw_tick() + demo_tick_1khz().  The tick handler lets the
- *     UART interrupts in while it runs (a long sampling pass must not overrun the receiver).
+ *   Timer0 in CTC mode at FW_TICK_HZ raises the tick interrupt; the handler measures the time
+ *     that really passed on free-running Timer1 and runs fw_tick() + demo_tick_1khz() once per
+ *     elapsed period, so a late or long tick (the CPU saturated by a heavy stream set) delays
+ *     ticks instead of losing them: the device clock stays true and the overload shows up as
+ *     counted drops.  The handler lets the UART interrupts in while it runs (a long sampling
+ *     pass must not overrun the receiver).
  *   Critical sections: SREG's I bit, nestable.
  *   Startup (vectors, .data copy, .bss clear) is avr-libc's crt for the device.
  *   Addresses: the ELF puts data space at 0x800000, so regions are reported with that offset
@@ -90,14 +94,29 @@ ISR(USART_UDRE_vect)
         UDR0 = (uint8_t)b;
 }
 
+#define T1_PER_TICK (uint16_t)(F_CPU / 64u / FW_TICK_HZ) /* Timer1 counts per tick */
+#define CATCH_UP_MAX 16u /* beyond this backlog the clock slips rather than starve main */
+static uint16_t t1_last;
+static uint16_t t1_acc = T1_PER_TICK / 2; /* half a period of phase absorbs jitter */
+
 ISR(TIMER0_COMPA_vect)
 {
     /* Mask only this source, then let the UART in; a compare that happens meanwhile stays
-     * pending in OCF0A and is served right after, so no tick is lost. */
+     * pending in OCF0A and the elapsed-time count below makes up for any that merged. */
     TIMSK0 &= (uint8_t)~_BV(OCIE0A);
+    uint16_t now = TCNT1; /* only this handler touches Timer1 (16-bit TEMP register) */
+    t1_acc += (uint16_t)(now - t1_last);
+    t1_last = now;
     sei();
-    fw_tick();
-    demo_tick_1khz();
+    for (uint8_t n = 0; t1_acc >= T1_PER_TICK; n++) {
+        if (n == CATCH_UP_MAX) {
+            t1_acc = T1_PER_TICK / 2;
+            break;
+        }
+        t1_acc -= T1_PER_TICK;
+        fw_tick();
+        demo_tick_1khz();
+    }
     cli();
     TIMSK0 |= _BV(OCIE0A);
 }
@@ -149,6 +168,9 @@ int main(void)
     fw_init(&config);
     demo_init();
 
+    TCCR1A = 0;
+    TCCR1B = _BV(CS11) | _BV(CS10); /* Timer1 free-running at clk / 64 */
+    t1_last = TCNT1;
     TCCR0A = _BV(WGM01);                      /* CTC */
     OCR0A = (uint8_t)(F_CPU / 64u / FW_TICK_HZ - 1u); /* 16 MHz / 64 / 250 = 1 kHz */
     TCCR0B = _BV(CS01) | _BV(CS00);           /* clk / 64 */
