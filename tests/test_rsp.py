@@ -360,14 +360,22 @@ def test_breakpoint_step_and_stop_reply(exact_demo) -> None:
         assert stop.kind == "signal" and stop.signal == 5
         assert t.pc() == fn
         assert not t.running
-        t.remove_breakpoint(fn)
-        after = t.step()
+        after = t.step()  # steps off the inserted breakpoint
         assert after.kind == "signal" and t.pc() != fn
+        t.resume()
+        again = t.wait_stop(10)  # the next loop iteration hits it again
+        assert again is not None and t.pc() == fn
+        loop_addr, _ = syms["loop_count"]
+        count = t.read(loop_addr, 4)
+        t.resume()  # resuming on top of the breakpoint must not stop at once
+        assert t.wait_stop(10) is not None and t.pc() == fn
+        assert t.read(loop_addr, 4) != count, "resume stopped again without running the loop"
+        assert stops, "on_stop callbacks were not called"
+        t.remove_breakpoint(fn)
         regs = t.read_registers()
         assert len(regs) >= {"ARM": 64, "RISC-V": 128, "AVR": 39}[t.arch]
         t.resume()
         assert t.running
-        loop_addr, _ = syms["loop_count"]
         first = int.from_bytes(t.read(loop_addr, 4), "little")
         wait_for(lambda: int.from_bytes(t.read(loop_addr, 4), "little") > first, 5, "the firmware to run again")
     finally:

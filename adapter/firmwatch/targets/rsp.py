@@ -143,6 +143,7 @@ class RspTarget(Target):
         self._acct_t0 = time.monotonic()
         self._stray_stops = 0
         self._use_x: bool | None = None
+        self._vcont: set[str] = set()  # actions the server's vCont supports
         self._pid: int | None = None
         self.server_features: dict[str, str | bool] = {}
         self.target_xml: str | None = None
@@ -204,6 +205,9 @@ class RspTarget(Target):
                 self.packet_size = max(64, int(size, 16))
         if self.server_features.get("QStartNoAckMode") is True and self._cmd(b"QStartNoAckMode") == b"OK":
             link.ack_mode = False
+        vcont = self._cmd(b"vCont?")
+        if vcont.startswith(b"vCont"):
+            self._vcont = {a for a in vcont.decode("ascii", "replace").split(";")[1:] if a}
         stop = self._query_stop()
         if stop.kind != "signal":
             raise TargetError(f"the target is not running a program ({stop}); load and start the firmware first.")
@@ -375,7 +379,7 @@ class RspTarget(Target):
     def _continue(self) -> float:
         """Resume; returns the moment the packet left (the end of a halt, for accounting)."""
         before = self.link.acks
-        self.link.send(b"c")
+        self.link.send(b"vCont;c" if "c" in self._vcont else b"c")
         sent = time.monotonic()
         self._state = "running"
         self._unclaimed_stop = None
@@ -444,7 +448,7 @@ class RspTarget(Target):
         try:
             yield
         finally:
-            if ours and not self.link._lost:
+            if ours and not self.link.is_lost:
                 self._halted_s += self._continue() - t0
 
     # -- memory -------------------------------------------------------------------------------
@@ -641,7 +645,9 @@ class RspTarget(Target):
         with self._op():
             self._check_alive()
             if self._state != "running":
-                self._continue()
+                self._step_off_breakpoint()
+                if self._state == "stopped":
+                    self._continue()
 
     def step(self) -> StopReply:
         """Execute one instruction and return why the target stopped."""
@@ -649,20 +655,44 @@ class RspTarget(Target):
             self._check_alive()
             if self._state == "running":
                 self._halt_transient()
-            self.link.send(b"s")
-            self._state = "running"
-            stop = self._wait_stop_packet(self.timeout, what="a single step")
-            self._state = "exited" if stop.kind != "signal" else "stopped"
-            self._last_stop = stop
-            self._unclaimed_stop = None
-            return stop
+            return self._step_off_breakpoint() or self._step_raw()
+
+    def _step_raw(self) -> StopReply:
+        self.link.send(b"vCont;s" if "s" in self._vcont else b"s")
+        self._state = "running"
+        stop = self._wait_stop_packet(self.timeout, what="a single step")
+        self._state = "exited" if stop.kind != "signal" else "stopped"
+        self._last_stop = stop
+        self._unclaimed_stop = None
+        return stop
+
+    def _step_off_breakpoint(self) -> StopReply | None:
+        """At one of our breakpoints: lift it, step one instruction, put it back.
+
+        Resuming on top of an inserted breakpoint would stop again at once on most servers;
+        gdb steps over it the same way.
+        """
+        here = [key for key in self._points if key[0] in (Z_SW_BREAK, Z_HW_BREAK)]
+        if not here:
+            return None
+        pc = self.pc()
+        here = [key for key in here if key[1] == pc]
+        if not here:
+            return None
+        for ztype, addr in here:
+            self._cmd(b"z%d,%x,%x" % (ztype, addr, self._points[(ztype, addr)]))
+        try:
+            return self._step_raw()
+        finally:
+            for ztype, addr in here:
+                self._cmd(b"Z%d,%x,%x" % (ztype, addr, self._points[(ztype, addr)]))
 
     def wait_stop(self, timeout: float) -> StopReply | None:
         """Wait until the running target stops (breakpoint, watchpoint, exit); None on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             with self._op():
-                self._check_alive_or_exited()
+                self.link.check()
                 if self._unclaimed_stop is not None:
                     stop, self._unclaimed_stop = self._unclaimed_stop, None
                     return stop
@@ -674,9 +704,6 @@ class RspTarget(Target):
                 pkt = self.link.recv(min(left, 0.05))
                 if pkt is not None and is_stop_reply(pkt):
                     self._record_stop(parse_stop_reply(pkt))
-
-    def _check_alive_or_exited(self) -> None:
-        self.link.check()
 
     def _bp_kind(self, address: int) -> int:
         if self.arch == "RISC-V":
@@ -782,7 +809,7 @@ class RspTarget(Target):
         """Detach (``D``, or ``D;pid``), leaving the target running; the connection closes."""
         self._sampler.stop()
         with self._op():
-            if self.link._lost is not None:
+            if self.link.is_lost:
                 return
             with contextlib.suppress(TargetError):
                 if self._state == "running":

@@ -48,6 +48,10 @@ class RspLink:
             "debugger took over): restart the server and reconnect."
         )
 
+    @property
+    def is_lost(self) -> bool:
+        return self._lost is not None
+
     def check(self) -> None:
         if self._lost is not None:
             raise self._lost
