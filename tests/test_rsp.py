@@ -152,6 +152,129 @@ def test_link_timeout_and_peer_gone(link_pair) -> None:
         link.send(b"?")
 
 
+class FakeStub:
+    """A small scripted GDB server on a real TCP socket, for the paths the emulators don't
+    take: no-ack mode, a tiny PacketSize (chunking), X writes, RLE replies, error codes."""
+
+    XML = '<?xml version="1.0"?><target><architecture>arm</architecture></target>'
+
+    def __init__(self, packet_size: int = 0x40):
+        self.mem = bytearray(range(256)) * 4 + bytes(64)  # 0x1000.. with a run of zeros at the end
+        self.base = 0x1000
+        self.packet_size = packet_size
+        self.seen: list[bytes] = []
+        self.raw = bytearray()
+        self.no_ack = False
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _reply(self, conn: socket.socket, payload: bytes) -> None:
+        conn.sendall(frame(rle_encode(payload)))
+
+    def _handle(self, conn: socket.socket, p: bytes) -> None:
+        self.seen.append(p)
+        if p.startswith(b"qSupported"):
+            self._reply(conn, b"PacketSize=%x;QStartNoAckMode+;qXfer:features:read+" % self.packet_size)
+        elif p == b"QStartNoAckMode":
+            self._reply(conn, b"OK")
+            self.no_ack = True
+        elif p == b"?":
+            self._reply(conn, b"S05")
+        elif p.startswith(b"qXfer:features:read:target.xml:"):
+            off, length = (int(x, 16) for x in p.rsplit(b":", 1)[1].split(b","))
+            chunk = self.XML.encode()[off : off + length]
+            more = off + length < len(self.XML)
+            self._reply(conn, (b"m" if more else b"l") + escape_binary(chunk))
+        elif p[:1] == b"m":
+            addr, n = (int(x, 16) for x in p[1:].split(b","))
+            if addr < self.base or addr + n > self.base + len(self.mem):
+                self._reply(conn, b"E01")
+            else:
+                self._reply(conn, self.mem[addr - self.base : addr - self.base + n].hex().encode())
+        elif p[:1] == b"X":
+            head, _, data = p.partition(b":")
+            addr, n = (int(x, 16) for x in head[1:].split(b","))
+            data = unescape_binary(data)
+            assert len(data) == n
+            self.mem[addr - self.base : addr - self.base + n] = data
+            self._reply(conn, b"OK")
+        elif p == b"p" + b"f":
+            self._reply(conn, b"00100000")
+        elif p in (b"c", b"vCont;c"):
+            pass  # running: this stub answers reads while running (live mode)
+        elif p.startswith((b"Z", b"z")) or p == b"D":
+            self._reply(conn, b"OK")
+        else:
+            self._reply(conn, b"")
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        buf = bytearray()
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.raw += data
+                buf += data
+                while True:
+                    while buf[:1] in (b"+", b"-", b"\x03"):
+                        if buf[:1] == b"\x03":
+                            self._reply(conn, b"T02")
+                        del buf[0]
+                    end = buf.find(b"#")
+                    if buf[:1] != b"$" or end < 0 or len(buf) < end + 3:
+                        break
+                    payload = parse_frame(bytes(buf[: end + 3]))
+                    del buf[: end + 3]
+                    if not self.no_ack:
+                        conn.sendall(b"+")
+                    self._handle(conn, payload)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_client_against_a_scripted_stub() -> None:
+    from firmwatch.targets.rsp import RspTarget
+
+    stub = FakeStub(packet_size=0x40)
+    try:
+        t = RspTarget(f"127.0.0.1:{stub.port}", expect_arch="ARM")
+        assert t.arch == "ARM" and t.packet_size == 0x40 and not t.link.ack_mode
+        assert t.live and t.sampling_mode == "live"
+        # chunking: 200 bytes through 0x40-byte packets; RLE-coded replies decode
+        data = t.read(0x1000, 200)
+        assert data == bytes(range(200))
+        reads = [p for p in stub.seen if p[:1] == b"m"]
+        assert len(reads) >= 200 // ((0x40 - 16) // 2) and all(int(p.split(b",")[1], 16) <= 24 for p in reads)
+        assert t.read(0x1000 + 1024, 64) == bytes(64)
+        # binary writes: every byte that needs escaping, chunked, read back
+        payload = b"#$}*" * 10 + bytes(range(40))
+        assert t.write(0x1100, payload) == payload
+        assert bytes(stub.mem[0x100 : 0x100 + len(payload)]) == payload
+        assert any(p[:1] == b"X" for p in stub.seen)
+        # an error code becomes AccessRefused naming the address
+        with pytest.raises(AccessRefused, match="0x9000") as e:
+            t.read(0x9000, 4)
+        assert e.value.code == 1
+        # no-ack mode: after the switch the only '+' is the one acknowledging its OK (as the
+        # protocol requires); no packet after it is acknowledged
+        after = bytes(stub.raw).split(frame(b"QStartNoAckMode"), 1)[1]
+        assert after.count(b"+") == 1 and after.startswith(b"+")
+        t.close()
+        assert stub.seen[-1] == b"D"
+    finally:
+        stub.close()
+
+
 # ------------------------------------------------------------------------------------------
 # real servers
 # ------------------------------------------------------------------------------------------
