@@ -28,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -302,6 +301,7 @@ class _OutputPump:
     def __init__(self, stream) -> None:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.log: collections.deque[str] = collections.deque(maxlen=200)
+        self.starting = True  # queue lines only while the starter reads them
         self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True, name="sim-output")
         self._thread.start()
 
@@ -310,7 +310,8 @@ class _OutputPump:
             for line in stream:
                 line = line.rstrip("\r\n")
                 self.log.append(line)
-                self.lines.put(line)
+                if self.starting:
+                    self.lines.put(line)
         except (OSError, ValueError):
             pass
         finally:
@@ -336,7 +337,8 @@ class _OutputPump:
         self._thread.join(timeout)
 
 
-_running: weakref.WeakSet[SimDevice] = weakref.WeakSet()
+# Strong references: a device the caller dropped without stop() is still stopped at exit.
+_running: set[SimDevice] = set()
 
 
 @dataclass(eq=False)
@@ -593,6 +595,7 @@ def _launch(
                 _fail(dev, "the simavr harness did not report ready")
         elif gport is not None and not _wait_until(lambda: is_listening(gport, proc.pid) is not False, timeout, proc):
             _fail(dev, f"its gdb stub did not listen on port {gport}")
+        pump.starting = False
         return dev
     except BaseException:
         dev.stop()

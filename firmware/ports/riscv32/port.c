@@ -166,22 +166,6 @@ static void uart_rx_unthrottle(void)
     fw_port_critical_exit();
 }
 
-/* ---- build id: the descriptor of the GNU note (skip namesz/descsz/type and the name) ---- */
-static void build_id(const uint8_t **id, uint8_t *len)
-{
-    *id = 0;
-    *len = 0;
-    if (__build_id_end - __build_id_start < 12)
-        return;
-    const uint32_t *hdr = (const uint32_t *)__build_id_start;
-    uint32_t namesz = hdr[0], descsz = hdr[1];
-    const uint8_t *desc = __build_id_start + 12 + ((namesz + 3u) & ~3u);
-    if (desc + descsz > __build_id_end || descsz > 255u)
-        return;
-    *id = desc;
-    *len = (uint8_t)descsz;
-}
-
 static fw_region_t regions[2];
 static fw_config_t config;
 
@@ -206,7 +190,9 @@ int main(void)
                                (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
     config.regions = regions;
     config.nregions = 2;
-    build_id(&config.build_id, &config.build_id_len);
+    /* The GNU note's descriptor (the core's helper checks the note is a build id). */
+    if (__build_id_end - __build_id_start >= 16)
+        config.build_id_len = fw_gnu_build_id(__build_id_start, &config.build_id);
     config.word_size = 4;
     config.big_endian = 0;
     config.addr_offset = 0;
