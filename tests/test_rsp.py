@@ -604,6 +604,22 @@ def test_closed_port_is_one_sentence() -> None:
     assert str(e.value).startswith(f"nothing is listening on 127.0.0.1:{port}: start the GDB server")
     with pytest.raises(TargetError, match="not a GDB server address"):
         RspTarget("localhost:gdb")
+    with pytest.raises(TargetError, match="budget is a fraction"):
+        RspTarget(f"127.0.0.1:{port}", budget=5)
+
+
+def test_a_port_that_is_not_a_gdb_server() -> None:
+    """Something listens but never speaks RSP (or serves another client): a sentence, no hang."""
+    from firmwatch.targets.rsp import RspTarget
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(TargetError) as e:
+            RspTarget(f"127.0.0.1:{port}", timeout=0.3)
+        assert "did not answer as a GDB server" in str(e.value)
+        assert not isinstance(e.value, TargetLost)
 
 
 # ------------------------------------------------------------------------------------------

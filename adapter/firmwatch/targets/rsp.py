@@ -96,6 +96,11 @@ def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     return host, number
 
 
+def _check_budget(budget: float | None) -> None:
+    if budget is not None and not 0 < budget <= 1:
+        raise TargetError(f"an intrusion budget is a fraction of time above 0 and at most 1 (got {budget:g}); 0.01 is 1 %.")
+
+
 class RspTarget(Target):
     """A GDB server reached over TCP. Thread-safe: one lock serialises the link."""
 
@@ -127,6 +132,7 @@ class RspTarget(Target):
         """
         if mode not in ("auto", "live", "halt"):
             raise TargetError(f"sampling mode '{mode}' is unknown; use auto, live or halt.")
+        _check_budget(budget)
         self.host, self.port = parse_address(address)
         self.where = f"{self.host}:{self.port}"
         self.timeout = timeout
@@ -197,7 +203,13 @@ class RspTarget(Target):
     def _negotiate(self) -> None:
         link = self.link
         link.ack()
-        reply = self._cmd(b"qSupported:swbreak+;hwbreak+;vContSupported+")
+        try:
+            reply = self._cmd(b"qSupported:swbreak+;hwbreak+;vContSupported+")
+        except TargetLost:
+            raise TargetError(
+                f"{self.where} accepted the connection but did not answer as a GDB server: check the port, "
+                "and close any other debugger connected to it (most servers serve one client at a time)."
+            ) from None
         self.server_features = parse_features(reply)
         size = self.server_features.get("PacketSize")
         if isinstance(size, str):
@@ -309,15 +321,26 @@ class RspTarget(Target):
                 self._drain(0.05)
                 return False
             return True  # data or an error code: either way it answered while running
+        # no answer yet: stop the target, and see whether the answer was only slow
         link.interrupt()
-        self._wait_stop_packet(self.timeout, what="an interrupt after the live-read probe")
+        answered_late = False
+        deadline = time.monotonic() + self.timeout
+        while True:
+            pkt = link.recv(max(0.0, deadline - time.monotonic()))
+            if pkt is None:
+                raise self._timeout_lost("an interrupt after the live-read probe")
+            if is_stop_reply(pkt):
+                break
+            answered_late = answered_late or not is_console_output(pkt)
         self._state = "stopped"
-        self._drain(0.2)
-        return False
+        return self._drain(0.2) or answered_late
 
-    def _drain(self, seconds: float) -> None:
-        while self.link.recv(seconds) is not None:
-            pass
+    def _drain(self, seconds: float) -> bool:
+        """Discard what arrives within ``seconds``; True if that included a non-stop reply."""
+        data = False
+        while (pkt := self.link.recv(seconds)) is not None:
+            data = data or not (is_stop_reply(pkt) or is_console_output(pkt))
+        return data
 
     # -- packet exchange ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -577,8 +600,7 @@ class RspTarget(Target):
 
     def set_budget(self, budget: float | None) -> None:
         """Maximum fraction of time the sampler may keep the target halted (None: no cap)."""
-        if budget is not None and not 0 < budget <= 1:
-            raise TargetError(f"an intrusion budget is a fraction of time between 0 and 1 (got {budget:g}); 0.01 is 1 %.")
+        _check_budget(budget)
         self._sampler.set_budget(budget)
 
     @property
