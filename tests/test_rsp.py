@@ -542,15 +542,17 @@ def test_watchpoint_on_a_config_write(exact_demo) -> None:
 @pytest.mark.emulator
 def test_server_killed_mid_session(demo) -> None:
     syms = elf_symbols(demo.elf)
-    t = connect(demo)
+    events: list[tuple[str, str]] = []
+    t = connect(demo, on_link=lambda state, text: events.append((state, text)))
     got: list[Sample] = []
     t.on_sample(got.append)
     t.start_stream([Region(*syms["loop_count"])], 200.0)
     wait_for(lambda: len(got) >= 3, 10, "samples before the kill")
     os.killpg(demo.pid, signal.SIGKILL)
     demo.wait(5)
-    wait_for(lambda: t.sampler.error is not None, 10, "the sampler to notice the lost server")
-    assert isinstance(t.sampler.error, TargetLost)
+    wait_for(lambda: t.error is not None, 10, "the sampler to notice the lost server")
+    assert isinstance(t.error, TargetLost)
+    assert events and events[-1][0] == "lost" and demo.gdb in events[-1][1]
     with pytest.raises(TargetLost) as e:
         t.read(syms["loop_count"][0], 4)
     text = str(e.value)

@@ -120,6 +120,7 @@ class RspTarget(Target):
         connect_timeout: float = 3.0,
         probe_timeout: float = 0.3,
         probe_breakpoints: bool = True,
+        on_link: Callable[[str, str], None] | None = None,
     ):
         """Connect and negotiate; leave the target running when ``run`` (the default).
 
@@ -128,7 +129,9 @@ class RspTarget(Target):
         ``lock``: (address, size) of a flag the firmware sets while it updates the data;
         sampling rounds then halt, and skip the round while the flag is non-zero.
         ``expect_arch``: the ELF's machine ("ARM", "RISC-V", "AVR"); a server debugging
-        another architecture is refused with a sentence.
+        another architecture is refused with a sentence. ``on_link(state, sentence)`` is
+        called from the sampler thread as the streamer's is: "lost" when the server is gone,
+        "error" when a sampling round failed (a refused address) and sampling carries on.
         """
         if mode not in ("auto", "live", "halt"):
             raise TargetError(f"sampling mode '{mode}' is unknown; use auto, live or halt.")
@@ -178,8 +181,27 @@ class RspTarget(Target):
         except BaseException:
             self.link.close()
             raise
+        self._link_callbacks: list[Callable[[str, str], None]] = [on_link] if on_link else []
         self._sampler = Sampler(self._round, budget=budget, lock=lock, idle=self.poll)
+        self._sampler.on_error = self._sampling_error
         self._sampler.start()
+
+    def on_link(self, callback: Callable[[str, str], None]) -> None:
+        """Add a link callback: ``callback("lost" | "error", one-sentence message)``."""
+        self._link_callbacks.append(callback)
+
+    def _sampling_error(self, e: TargetError) -> None:
+        state = "lost" if isinstance(e, TargetLost) else "error"
+        for cb in list(self._link_callbacks):
+            try:
+                cb(state, str(e))
+            except Exception:  # a front end's callback must not stop sampling
+                pass
+
+    @property
+    def error(self) -> TargetError | None:
+        """Why sampling stopped (the server was lost), or None."""
+        return self._sampler.error
 
     # -- connection and negotiation -----------------------------------------------------------
     def _connect(self, timeout: float) -> RspLink:
