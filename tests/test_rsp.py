@@ -275,6 +275,27 @@ def test_client_against_a_scripted_stub() -> None:
         stub.close()
 
 
+def test_a_refused_region_only_stops_its_own_stream() -> None:
+    from firmwatch.targets.rsp import RspTarget
+
+    stub = FakeStub()
+    events: list[tuple[str, str]] = []
+    try:
+        t = RspTarget(f"127.0.0.1:{stub.port}", on_link=lambda state, text: events.append((state, text)))
+        got: list[Sample] = []
+        t.on_sample(got.append)
+        good = t.start_stream([Region(0x1004, 4)], 200.0)
+        bad = t.start_stream([Region(0x1008, 4), Region(0x9000, 4)], 200.0)
+        wait_for(lambda: sum(s.stream == good for s in got) >= 50, 10, "samples of the good stream")
+        assert not any(s.stream == bad for s in got)
+        assert [state for state, _ in events] == ["error"], "a failing stream is reported once"
+        assert "0x9000" in events[0][1]
+        assert t.error is None
+        t.close()
+    finally:
+        stub.close()
+
+
 # ------------------------------------------------------------------------------------------
 # real servers
 # ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from firmwatch.targets.base import Region, Sample, SampleCallback, TargetError, TargetLost
 
 IDLE_POLL_S = 0.05  # how often an idle sampler lets the transport look for asynchronous stops
+RETRY_FAILED_S = 1.0  # a stream whose region was refused tries again after this
 LOCK_RETRY_S = 0.001  # after a round skipped for the firmware's lock, retry no sooner than this
 
 
@@ -41,6 +42,7 @@ class _Stream:
     next_due: float
     samples: int = 0
     behind: int = 0  # periods that passed without a sample (budget or a slow link)
+    failing: bool = False  # its last round failed (reported once until it reads again)
 
 
 RoundFn = Callable[[Sequence[Region], "tuple[int, int] | None"], RoundResult]
@@ -187,11 +189,19 @@ class Sampler:
             self._fail(e)
             return
         except TargetError as e:
-            # a refused region or a stopped program: report once, keep the streams, retry later
-            self._report(e)
+            # A refused region or an ended program. Only the streams holding the refused
+            # address back off (and are reported once); the others go on next round.
+            address = getattr(e, "address", None)
+            culprits = [s for s in due if address is not None and any(
+                r.address <= address < r.address + r.size for r in s.regions)] or due
             with self._cond:
-                for s in due:
-                    s.next_due = time.monotonic() + max(s.period, 0.5)
+                for s in culprits:
+                    s.next_due = time.monotonic() + max(s.period, RETRY_FAILED_S)
+                fresh = [s for s in culprits if not s.failing]
+                for s in culprits:
+                    s.failing = True
+            if fresh:
+                self._report(e)
             return
         self.rounds += 1
         self.halted_s += result.halted
