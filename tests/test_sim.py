@@ -233,6 +233,19 @@ def test_explicit_gdb_port_is_used(build_root):
         assert sim.is_listening(port, dev.pid)
 
 
+def test_avr_exact_breakpoints_poll_gdb_every_cycle(build_root):
+    require_target("avr")
+    gdb = require_tool("avr-gdb")
+    with sim.start_sim("avr", gdb_poll=1, build_dir=build_root / "avr") as dev:
+        assert dev.command[dev.command.index("--gdb-poll") + 1] == "1"
+        out = subprocess.run(
+            [gdb, "-nx", "-batch", "-ex", f"target remote {dev.gdb}", "-ex", "break demo_tick_1khz",
+             "-ex", "continue", "-ex", "print $pc == demo_tick_1khz", "-ex", "kill", str(dev.elf)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert "Breakpoint 1, demo_tick_1khz" in out.stdout, out.stdout + out.stderr
+
+
 def test_stop_ends_the_process_group_and_is_idempotent(build_root):
     require_target("cortex-m3")
     dev = sim.start_sim("cortex-m3", build_dir=build_root / "cortex-m3")

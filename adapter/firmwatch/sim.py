@@ -478,6 +478,7 @@ def start_sim(
     pace: str = "realtime",
     timeout: float = START_TIMEOUT,
     die_with_parent: bool = False,
+    gdb_poll: int | None = None,
 ) -> SimDevice:
     """Build what is missing and start the simulated device; returns once its UART can be
     opened (and its gdb stub listens).
@@ -487,6 +488,8 @@ def start_sim(
     ``elf``: run this firmware instead of building the demo (it must be built for ``target``;
     on avr the harness is still built). ``pace``: ``realtime`` (a 1 kHz tick is 1 kHz of wall
     clock) or ``fast`` (emulated time runs as fast as the host allows).
+    ``gdb_poll`` (avr): poll the gdb socket every N simulated cycles (default 2000 for speed;
+    1 makes breakpoints exact, at about 40x the cost).
     ``die_with_parent``: the kernel ends the device if this process dies without stopping it
     (even by SIGKILL). Linux ties this to the *thread* that starts the device, so only ask for
     it from a thread that lives as long as the device (the main thread of a command).
@@ -494,6 +497,8 @@ def start_sim(
     spec = _spec(target)
     if pace not in PACES:
         raise SimError(f"unknown pace '{pace}': choose realtime or fast.")
+    if gdb_poll is not None and gdb_poll < 1:
+        raise SimError(f"gdb poll interval {gdb_poll} is not a number of cycles: use 1 or more.")
     if gdb_port is not None and not 0 < gdb_port < 65536:
         raise SimError(f"gdb port {gdb_port} is not a TCP port number: choose one between 1 and 65535.")
     _require(spec.run_tools, f"running the {target} simulation")
@@ -512,7 +517,7 @@ def start_sim(
     last: SimError | None = None
     for _ in range(attempts):
         try:
-            return _launch(target, firmware, built, gdb_port, tcp, pace, timeout, die_with_parent)
+            return _launch(target, firmware, built, gdb_port, tcp, pace, timeout, die_with_parent, gdb_poll)
         except _PortRace as e:
             last = SimError(str(e))
     assert last is not None
@@ -551,6 +556,7 @@ def _launch(
     pace: str,
     timeout: float,
     die_with_parent: bool,
+    gdb_poll: int | None,
 ) -> SimDevice:
     emulated = target in EMULATED
     gport = (gdb_port or free_tcp_port()) if emulated else None
@@ -562,6 +568,8 @@ def _launch(
         cmd = [str(harness_path(built.build_dir))]
         if gport is not None:
             cmd += ["--gdb-port", str(gport)]
+        if gdb_poll is not None:
+            cmd += ["--gdb-poll", str(gdb_poll)]
         if tport is not None:
             cmd += ["--tcp", str(tport)]
         if pace == "fast":

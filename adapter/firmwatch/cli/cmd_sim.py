@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--target", choices=TARGETS, default="host", help="which device to simulate (default: host)")
     p.add_argument("--gdb-port", type=int, metavar="N", help="TCP port of the gdb stub on emulated targets (default: a free port)")
+    p.add_argument("--gdb-poll", type=int, metavar="CYCLES",
+                   help="avr: poll the gdb socket every CYCLES simulated cycles (default 2000; 1 makes breakpoints exact, ~40x slower)")
     p.add_argument("--tcp", action="store_true", help="serve the UART on a TCP port (socket://127.0.0.1:N) instead of a pty")
     p.add_argument("--build-dir", metavar="DIR", help="where to build the firmware (default: firmware/build/TARGET or the user cache)")
     p.add_argument("--pace", choices=PACES, default="realtime",
@@ -48,7 +50,7 @@ def run_sim(args: argparse.Namespace) -> int:
     try:
         # die_with_parent: even a `kill -9` of this command must not leave an emulator behind.
         dev = start_sim(args.target, gdb_port=args.gdb_port, tcp=args.tcp, build_dir=args.build_dir,
-                        pace=args.pace, die_with_parent=True)
+                        pace=args.pace, die_with_parent=True, gdb_poll=args.gdb_poll)
         with dev:
             lines = [f"port: {dev.port}", f"elf: {dev.elf}"]
             if dev.gdb:
