@@ -220,7 +220,7 @@ def test_taken_gdb_port_is_refused_cleanly(target, build_root):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(sim.SimError, match=rf"could not listen on a TCP port.*{port}.*choose another --gdb-port"):
+        with pytest.raises(sim.SimError, match=rf"could not listen on a TCP port.*{port}.*choose another one \(--gdb-port\)\.$"):
             sim.start_sim(target, gdb_port=port, build_dir=build_root / target)
 
 

@@ -635,7 +635,7 @@ def _fail(dev: SimDevice, what: str) -> None:
     _fail_proc(dev.target, dev.process, dev._pump, what)
 
 
-_PORT_TAKEN = ("Address already in use", "Failed to find an available port", "cannot listen for gdb")
+_PORT_TAKEN = ("Address already in use", "Failed to find an available port", "cannot listen")
 
 
 def _fail_proc(target: str, proc: subprocess.Popen[str], pump: _OutputPump, what: str) -> None:
@@ -648,7 +648,7 @@ def _fail_proc(target: str, proc: subprocess.Popen[str], pump: _OutputPump, what
     if taken:
         raise _PortRace(
             f"the {target} simulation could not listen on a TCP port it needs ({taken.strip()}): "
-            "free that port or choose another --gdb-port."
+            "free that port or choose another one (--gdb-port)."
         )
     status = f"exited with status {proc.returncode}" if proc.poll() is not None else "is stuck"
     tail = " | ".join(log[-3:])
