@@ -57,7 +57,8 @@
 #include "sim_time.h"
 
 #define IO_PERIOD_USEC 100      /* how often UART bytes cross between host and AVR */
-#define OUT_RING_SIZE (1u << 16) /* AVR -> host bytes not yet written */
+#define OUT_RING_SIZE 4096u /* AVR -> host bytes not yet written (~20 ms at 2 Mbit/s): bounded, so
+                                 * a host that reconnects is not fed a backlog of stale output */
 #define IN_BUF_SIZE 4096         /* host -> AVR bytes not yet accepted by the UART */
 
 static volatile sig_atomic_t quit;
