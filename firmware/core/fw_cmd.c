@@ -290,15 +290,19 @@ int fw_cmd_exec(fw_cmd_t *c)
     }
     gen(&o, c); /* counting pass */
     total = (uint16_t)(c->text ? o.n : o.n + 8u);
+    if (total <= FW_TX_SIZE && !fw_tx_reserve(total, &start)) {
+        fw.reply_waiting = 1; /* samples yield until this reply fits */
+        return 0;
+    }
+    fw.reply_waiting = 0;
+    if (c->err == 0) {
+        /* The output mode follows the last command that succeeded (so line noise that looks
+         * like a text line cannot switch a binary link to text), and changes before the
+         * command acts: the first sample of a new stream already uses it. */
+        fw.mode = c->type == FW_T_MODE ? c->arg : (c->text ? FW_MODE_TEXT : FW_MODE_BINARY);
+        apply(c);
+    }
     if (total <= FW_TX_SIZE) {
-        if (!fw_tx_reserve(total, &start)) {
-            fw.reply_waiting = 1; /* samples yield until this reply fits */
-            return 0;
-        }
-        fw.reply_waiting = 0;
-        if (c->err == 0) {
-            apply(c);
-        }
         o.pos = start;
         o.n = 0;
         o.write = 1;
@@ -310,11 +314,6 @@ int fw_cmd_exec(fw_cmd_t *c)
             fw_frame_tail(&o, start);
         }
         fw_tx_commit();
-    }
-    /* The output mode follows the last command that succeeded, so line noise that looks
-     * like a text line cannot switch a binary link to text. */
-    if (c->err == 0) {
-        fw.mode = c->type == FW_T_MODE ? c->arg : (c->text ? FW_MODE_TEXT : FW_MODE_BINARY);
     }
     return 1;
 }

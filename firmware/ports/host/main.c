@@ -233,6 +233,13 @@ int main(int argc, char **argv)
     demo_init();
     fw_init(&cfg);
 
+    /* Before the port is announced: whoever reads it may signal us at once. */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     if (tcp_port >= 0) {
         listener = open_listener(tcp_port, &bound);
         if (listener < 0) {
@@ -254,11 +261,6 @@ int main(int argc, char **argv)
     printf("elf: %s\n", exe);
     fflush(stdout);
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns EINTR */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
