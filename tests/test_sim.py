@@ -213,6 +213,11 @@ def test_unknown_target_is_one_sentence():
         sim.start_sim("msp430")
 
 
+def test_host_target_has_no_gdb_port():
+    with pytest.raises(sim.SimError, match=r"the host target has no gdb stub"):
+        sim.start_sim("host", gdb_port=3333)
+
+
 @pytest.mark.parametrize("target", ["cortex-m3", "avr"])
 def test_taken_gdb_port_is_refused_cleanly(target, build_root):
     require_target(target)

@@ -499,6 +499,8 @@ def start_sim(
         raise SimError(f"unknown pace '{pace}': choose realtime or fast.")
     if gdb_poll is not None and gdb_poll < 1:
         raise SimError(f"gdb poll interval {gdb_poll} is not a number of cycles: use 1 or more.")
+    if gdb_port is not None and target not in EMULATED:
+        raise SimError(f"the {target} target has no gdb stub: attach gdb to its process (gdb -p PID) instead of --gdb-port.")
     if gdb_port is not None and not 0 < gdb_port < 65536:
         raise SimError(f"gdb port {gdb_port} is not a TCP port number: choose one between 1 and 65535.")
     _require(spec.run_tools, f"running the {target} simulation")

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tcp", action="store_true", help="serve the UART on a TCP port (socket://127.0.0.1:N) instead of a pty")
     p.add_argument("--build-dir", metavar="DIR", help="where to build the firmware (default: firmware/build/TARGET or the user cache)")
     p.add_argument("--pace", choices=PACES, default="realtime",
-                   help="realtime (default): the 1 kHz tick follows the wall clock; fast: emulated time runs as fast as the host allows")
+                   help="emulated targets: realtime (default) keeps the 1 kHz tick on the wall clock; fast runs emulated time as fast as the host allows")
     p.add_argument("--verbose", action="store_true", help="also print the build's footprint and the emulator's own output")
     p.set_defaults(func=run_sim)
 
