@@ -18,7 +18,6 @@ from prompt_toolkit.completion import Completer, Completion
 from firmwatch.cli.table import render_ansi
 from firmwatch.errors import is_user_error
 from firmwatch.session.session import Session
-from firmwatch.symbols.types import PointerType, StructType
 
 COMMANDS = {
     "list": "list [GLOB]          globals and statics matching GLOB, with address, size and type",
@@ -245,24 +244,6 @@ class SymbolCompleter(Completer):
     def members(self, base: str, op: str) -> list[str]:
         try:
             compiled = self.session.compile(base)
-        except Exception:
+            return list(compiled.member_names(arrow=(op == "->")))
+        except Exception:  # an incomplete expression simply has no completions
             return []
-        types = self.session.program.types
-        t = types.resolved(compiled.type)
-        if op == "->" and isinstance(t, PointerType):
-            t = types.resolved(t.target)
-        if not isinstance(t, StructType):
-            return []
-        out: list[str] = []
-
-        def collect(st: StructType) -> None:
-            for m in st.members:
-                if m.name:
-                    out.append(m.name)
-                else:  # anonymous struct/union: its members are reachable directly
-                    inner = types.resolved(m.type)
-                    if isinstance(inner, StructType):
-                        collect(inner)
-
-        collect(t)
-        return out

@@ -84,3 +84,27 @@ class RawExpression:
 
     def evaluate(self, read: Callable[[int, int], bytes]) -> RawValue:
         return self._bound.decode([read(self.address, self.size)])
+
+    def encode(self, text: str) -> bytes:
+        """A raw watch takes an integer (sizes 1, 2, 4, 8) or the exact bytes in hex."""
+        text = text.strip()
+        if self.size in (1, 2, 4, 8):
+            try:
+                n = int(text, 0)
+            except ValueError:
+                raise RawValueError(f"'{text}' is not an integer; give e.g. 42, 0x2a or -1.") from None
+            lo, hi = -(1 << (8 * self.size - 1)), (1 << (8 * self.size)) - 1
+            if not lo <= n <= hi:
+                raise RawValueError(f"{n} does not fit in {self.size} bytes ({lo}..{hi}).")
+            return (n & ((1 << (8 * self.size)) - 1)).to_bytes(self.size, self._bound.byteorder)  # type: ignore[arg-type]
+        try:
+            data = bytes.fromhex(text.removeprefix("0x"))
+        except ValueError:
+            raise RawValueError(f"'{text}' is not hex bytes; give {self.size} bytes as hex.") from None
+        if len(data) != self.size:
+            raise RawValueError(f"give exactly {self.size} bytes as hex ({2 * self.size} digits), not {len(data)}.")
+        return data
+
+
+class RawValueError(ValueError):
+    user_facing = True

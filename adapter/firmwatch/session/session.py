@@ -203,7 +203,10 @@ class Session:
         compiled = self.compile(text)
         if getattr(compiled, "read_only", False):
             raise SessionError(f"'{text}' is const data (in flash or a read-only region) and cannot be written.")
-        writes = plan_write(self.program, compiled, value_text, self.target.read)
+        if isinstance(compiled, RawExpression):
+            writes = [(compiled.address, compiled.encode(value_text))]
+        else:
+            writes = plan_write(self.program, compiled, value_text, self.target.read)
         for address, data in writes:
             back = self.target.write(address, data)
             if back != data:

@@ -245,13 +245,19 @@ class TypeTable:
             return _join(t.name, inner)
         if isinstance(t, Qualified):
             target = self.types[t.target] if t.target is not None else None
-            if target is None or not isinstance(target, (PointerType, ArrayType, FunctionType)):
+            if isinstance(target, ArrayType):
+                # C has no qualified arrays: the qualifier belongs to the elements ("const int [4]")
+                body = self._declare(t.target, inner)
+                return body if body.startswith(t.qualifier + " ") else f"{t.qualifier} {body}"
+            if target is None or not isinstance(target, (PointerType, FunctionType)):
                 # "const int x": qualifier goes in front of the base
                 return t.qualifier + " " + self._declare(t.target, inner).lstrip()
             return self._declare(t.target, f"{t.qualifier} {inner}".rstrip() if inner else t.qualifier)
         if isinstance(t, PointerType):
             star = t.reference or "*"
             pointee = self.types[t.target] if t.target is not None else None
+            while isinstance(pointee, Qualified) and pointee.target is not None:
+                pointee = self.types[pointee.target]
             wrapped = star + inner
             if isinstance(pointee, (ArrayType, FunctionType)):
                 wrapped = f"({wrapped})"
