@@ -407,6 +407,9 @@ def test_connect_read_write(demo) -> None:
     t = connect(demo)
     try:
         assert t.arch == ARCH[demo.target]
+        if demo.target == "avr":  # simavr sends a memory map: SRAM where the ELF puts .data
+            ram = [r for r in t.info().regions if r.writable]
+            assert ram and ram[0].contains(syms["loop_count"][0], 4)
         assert {"read", "write", "stream", "halt", "step", "breakpoints"} <= t.capabilities
         assert t.running
         cfg, _ = syms["g_config"]

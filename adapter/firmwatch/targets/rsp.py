@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from firmwatch.targets.base import (
     AccessRefused,
     LinkStats,
+    MemoryRegion,
     Region,
     SampleCallback,
     Target,
@@ -96,6 +97,24 @@ def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     return host, number
 
 
+def parse_memory_map(xml: str) -> list[MemoryRegion]:
+    """``qXfer:memory-map`` XML → regions (RAM writable; flash and ROM read-only to us)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return []
+    out = []
+    for m in root.iter("memory"):
+        try:
+            start, length = int(m.get("start", ""), 0), int(m.get("length", ""), 0)
+        except ValueError:
+            continue
+        out.append(MemoryRegion(start, length, readable=True, writable=m.get("type") == "ram"))
+    return out
+
+
 def _check_budget(budget: float | None) -> None:
     if budget is not None and not 0 < budget <= 1:
         raise TargetError(f"an intrusion budget is a fraction of time above 0 and at most 1 (got {budget:g}); 0.01 is 1 %.")
@@ -156,6 +175,7 @@ class RspTarget(Target):
         self._pid: int | None = None
         self.server_features: dict[str, str | bool] = {}
         self.target_xml: str | None = None
+        self.memory_map: list[MemoryRegion] = []  # from qXfer:memory-map, when the server has one
         self.arch: str | None = None
         self.live: bool = False
         self.packet_size = 400
@@ -253,6 +273,9 @@ class RspTarget(Target):
             with contextlib.suppress(TargetError):
                 self.target_xml = self._read_xfer("features", "target.xml").decode("utf-8", "replace")
         self.arch = self._detect_arch()
+        if self.server_features.get("qXfer:memory-map:read") is True:
+            with contextlib.suppress(TargetError):
+                self.memory_map = parse_memory_map(self._read_xfer("memory-map", "").decode("utf-8", "replace"))
 
     def _query_stop(self) -> StopReply:
         self.link.send(b"?")
@@ -847,6 +870,7 @@ class RspTarget(Target):
             build_id=None,
             max_streams=64,
             max_stream_bytes=max(64, self._max_read * 16),
+            regions=list(self.memory_map),
         )
 
     def detach(self) -> None:
