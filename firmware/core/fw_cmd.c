@@ -256,15 +256,11 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
 
 static uint8_t reply_type(const fw_cmd_t *c)
 {
+    /* IDENTIFY, READ, WRITE, LIST, STATUS (types 1, 2, 3, 6, 7) answer with type | 0x80 */
     if (c->err) {
         return FW_T_ERROR;
     }
-    switch (c->type) {
-    case FW_T_IDENTIFY: case FW_T_READ: case FW_T_WRITE: case FW_T_LIST: case FW_T_STATUS:
-        return (uint8_t)(c->type | 0x80u);
-    default:
-        return FW_T_ACK;
-    }
+    return (0xCEu >> c->type) & 1u ? (uint8_t)(c->type | 0x80u) : (uint8_t)FW_T_ACK;
 }
 
 static void gen(fw_out_t *o, const fw_cmd_t *c)
@@ -280,8 +276,8 @@ static void gen(fw_out_t *o, const fw_cmd_t *c)
 
 int fw_cmd_exec(fw_cmd_t *c)
 {
-    fw_out_t o = {0, 0, 0};
-    uint16_t start, total;
+    fw_out_t o = {0, 0, 0, 0};
+    uint16_t total;
     if (c->err == 0) {
         c->err = check(c);
     }
@@ -289,8 +285,10 @@ int fw_cmd_exec(fw_cmd_t *c)
         fw_status_words(c->sv);
     }
     gen(&o, c); /* counting pass */
-    total = (uint16_t)(c->text ? o.n : o.n + 8u);
-    if (total <= FW_TX_SIZE && !fw_tx_reserve(total, &start)) {
+    total = o.n;
+    if (total > FW_TX_SIZE - 8u) {
+        total = 0; /* can never fit: executed without a reply */
+    } else if (!(c->text ? fw_tx_reserve(total, &o.pos) : fw_frame_begin(&o, reply_type(c), total))) {
         fw.reply_waiting = 1; /* samples yield until this reply fits */
         return 0;
     }
@@ -302,18 +300,14 @@ int fw_cmd_exec(fw_cmd_t *c)
         fw.mode = c->type == FW_T_MODE ? c->arg : (c->text ? FW_MODE_TEXT : FW_MODE_BINARY);
         apply(c);
     }
-    if (total <= FW_TX_SIZE) {
-        o.pos = start;
-        o.n = 0;
+    if (total) {
         o.write = 1;
-        if (!c->text) {
-            fw_frame_head(&o, reply_type(c), (uint16_t)(total - 8u));
-        }
         gen(&o, c);
-        if (!c->text) {
-            fw_frame_tail(&o, start);
+        if (c->text) {
+            fw_tx_commit();
+        } else {
+            fw_frame_end(&o);
         }
-        fw_tx_commit();
     }
     return 1;
 }

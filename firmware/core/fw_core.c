@@ -268,23 +268,31 @@ void fw_out_mem(fw_out_t *o, uint32_t addr, uint16_t size)
     }
 }
 
-void fw_frame_head(fw_out_t *o, uint8_t type, uint16_t len)
+int fw_frame_begin(fw_out_t *o, uint8_t type, uint16_t len)
 {
+    if (!fw_tx_reserve((uint16_t)(len + 8u), &o->pos)) {
+        return 0;
+    }
+    o->start = o->pos;
+    o->n = 0;
+    o->write = 1;
     fw_out_byte(o, 0xAA);
     fw_out_byte(o, 0x55);
     fw_out_byte(o, type);
     fw_out_u16(o, len);
+    return 1;
 }
 
-void fw_frame_tail(fw_out_t *o, uint16_t start)
+void fw_frame_end(fw_out_t *o)
 {
     uint16_t crc = 0xFFFF;
     uint16_t i;
-    for (i = (uint16_t)(start + 2u); i != o->pos; i++) {
+    for (i = (uint16_t)(o->start + 2u); i != o->pos; i++) {
         crc = fw_crc16(crc, fw_txbuf[i & (FW_TX_SIZE - 1u)]);
     }
     fw_out_u16(o, crc);
     fw_out_byte(o, 0x0A);
+    fw_tx_commit();
 }
 
 #if FW_TEXT_MODE

@@ -86,6 +86,7 @@ extern uint8_t fw_txbuf[FW_TX_SIZE];
 /* ---- output: the same generator runs twice, once counting, once writing ---- */
 typedef struct {
     uint16_t pos; /* ring index of the next byte (write pass) */
+    uint16_t start; /* ring index of the frame's first byte */
     uint16_t n;   /* bytes emitted so far */
     uint8_t write;
 } fw_out_t;
@@ -105,9 +106,10 @@ void fw_out_hexmem(fw_out_t *o, uint32_t addr, uint16_t size); /* caller holds c
 uint16_t fw_crc16(uint16_t crc, uint8_t b);
 int fw_tx_reserve(uint16_t n, uint16_t *start);
 void fw_tx_commit(void);
-/* Frame a binary message around pass-2 output: header before, CRC and trailer after. */
-void fw_frame_head(fw_out_t *o, uint8_t type, uint16_t len);
-void fw_frame_tail(fw_out_t *o, uint16_t start);
+/* A binary frame in the TX ring: begin reserves it and writes the header (0: no room),
+ * the caller writes the payload, end adds CRC and trailer and makes it visible. */
+int fw_frame_begin(fw_out_t *o, uint8_t type, uint16_t len);
+void fw_frame_end(fw_out_t *o);
 
 uint32_t fw_read32_atomic(const uint32_t *p);
 /* STATUS counters in wire order (fw_cmd_t.sv). */

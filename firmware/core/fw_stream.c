@@ -113,17 +113,12 @@ void fw_drop(uint32_t mask)
 static void samples_frame(uint32_t mask, uint16_t len)
 {
     fw_out_t o;
-    uint16_t start;
     uint8_t s, off = 0, i;
     uint16_t seq = fw.seq++; /* counts produced frames, sent or not */
-    if (fw.reply_waiting || !fw_tx_reserve((uint16_t)(len + 8u), &start)) {
+    if (fw.reply_waiting || !fw_frame_begin(&o, FW_T_SAMPLES, len)) {
         fw_drop(mask);
         return;
     }
-    o.pos = start;
-    o.n = 0;
-    o.write = 1;
-    fw_frame_head(&o, FW_T_SAMPLES, len);
     fw_out_u16(&o, seq);
     fw_out_u32(&o, fw.ticks);
     for (i = 0; i < FW_MASK_BYTES; i++) {
@@ -141,8 +136,7 @@ static void samples_frame(uint32_t mask, uint16_t len)
         }
         off = (uint8_t)(off + k);
     }
-    fw_frame_tail(&o, start);
-    fw_tx_commit();
+    fw_frame_end(&o);
 }
 
 /* Pack due streams into as few frames as fit in FW_MAX_PAYLOAD, in ascending order. */

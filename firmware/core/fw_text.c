@@ -340,7 +340,7 @@ void fw_text_reply(fw_out_t *o, const fw_cmd_t *c)
 /* All due streams of one tick as DATA lines, reserved and dropped together. */
 void fw_text_samples(uint32_t due)
 {
-    fw_out_t o = {0, 0, 0};
+    fw_out_t o = {0, 0, 0, 0};
     uint16_t start, seq = fw.seq++;
     uint8_t pass;
     for (pass = 0; pass < 2; pass++) {
