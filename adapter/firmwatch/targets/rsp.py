@@ -495,10 +495,10 @@ class RspTarget(Target):
             return False
         self.link.interrupt()
         stop = self._wait_stop_packet(self.timeout, what="an interrupt (\\x03)")
+        self._state = "stopped"  # before classifying: that may read the PC, which must not halt again
         if self._interrupt_signal is None and not self._points and stop.kind == "signal":
             self._interrupt_signal = stop.signal
         if self._is_own_stop(stop):
-            self._state = "stopped"
             self._own_stop = stop
             return True
         self._record_stop(stop)
