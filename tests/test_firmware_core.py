@@ -69,6 +69,31 @@ def test_core_unit_tests_pass(unit_test_binary: Path) -> None:
     assert checks > 100_000  # the scheduler test alone checks every one of 100000 ticks
 
 
+def test_core_unit_tests_pass_without_text_mode(tmp_path: Path) -> None:
+    """-DFW_TEXT_MODE=0: binary behaviour unchanged, printable input is dropped silently."""
+    cc = require_tool("cc")
+    exe = tmp_path / "test_core_binary"
+    subprocess.run(
+        [
+            cc,
+            *WARN,
+            "-O1",
+            "-DFW_TEXT_MODE=0",
+            "-fno-pie",
+            "-no-pie",
+            f"-I{FIRMWARE / 'core'}",
+            "-o",
+            str(exe),
+            str(FIRMWARE / "tests" / "test_core.c"),
+            *map(str, CORE_SOURCES),
+        ],
+        check=True,
+    )
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert " 0 failed" in r.stdout
+
+
 def test_core_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
     """The unit tests again (fuzzing included) with ASan + UBSan: any out-of-bounds access,
     overflow or misaligned access in the parser or the rings aborts the run."""

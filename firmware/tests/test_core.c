@@ -636,6 +636,7 @@ static void test_garbage(void)
     free(f);
 }
 
+#if FW_TEXT_MODE
 static void text_expect(const char *line, const char *reply)
 {
     size_t n;
@@ -708,6 +709,8 @@ static void test_text_mode(void)
     CHECK(fw.mode == FW_MODE_BINARY);
 }
 
+#endif
+
 static void test_rx_overflow(void)
 {
     int i;
@@ -717,7 +720,11 @@ static void test_rx_overflow(void)
     }
     CHECK(fw.overflows == 11);
     feed_str("\nINFO\n");
-    CHECK(fw.rx_errors == 1);
+#if FW_TEXT_MODE
+    CHECK(fw.rx_errors == 1); /* the too-long line of x */
+#else
+    CHECK(fw.rx_errors == 0); /* without text mode, printable bytes are just dropped */
+#endif
 }
 
 
@@ -929,7 +936,9 @@ int main(int argc, char **argv)
     test_stream_table();
     test_tx_overflow();
     test_garbage();
+#if FW_TEXT_MODE
     test_text_mode();
+#endif
     test_rx_overflow();
     test_fuzz();
     if (argc > 1) {
