@@ -585,6 +585,26 @@ def test_server_killed_mid_session(demo) -> None:
 
 
 @pytest.mark.emulator
+def test_close_detaches_and_leaves_the_target_running(demo) -> None:
+    syms = elf_symbols(demo.elf)
+    ts_addr = syms["timestamp_ms"][0]
+    t = connect(demo)
+    t.add_breakpoint(syms["demo_init"][0])  # must be removed by close(), or the next run stops there
+    before = int.from_bytes(t.read(ts_addr, 4), "little")
+    t.close()
+    closed = time.monotonic()
+    while time.monotonic() - closed < 0.2:  # let 200 ms of firmware time pass (1 kHz tick)
+        time.sleep(0.01)
+    again = connect(demo, run=False)
+    try:
+        after = int.from_bytes(again.read(ts_addr, 4), "little")
+        # a guest left paused would not have ticked at all while nobody was connected
+        assert after - before >= 100, f"timestamp_ms went {before} -> {after}: the target was left halted"
+    finally:
+        again.close()
+
+
+@pytest.mark.emulator
 def test_hung_server_times_out_instead_of_hanging(demo) -> None:
     syms = elf_symbols(demo.elf)
     t = connect(demo, timeout=0.5)
