@@ -93,7 +93,7 @@ typedef struct {
     uint8_t mode;       /* output mode: 0 text, 1 binary */
 } fw_status_t;
 
-void fw_init(const fw_config_t *cfg); /* cfg must stay valid (static) */
+void fw_init(const fw_config_t *cfg); /* cfg, its regions and build id must stay valid */
 void fw_rx_byte(uint8_t b);    /* ISR-safe (single producer) */
 size_t fw_rx_free(void);      /* bytes fw_rx_byte() can take now (hosted ports: flow control) */
 void fw_tick(void);            /* ISR: advances time, samples due streams */
