@@ -589,7 +589,7 @@ def test_close_detaches_and_leaves_the_target_running(demo) -> None:
     syms = elf_symbols(demo.elf)
     ts_addr = syms["timestamp_ms"][0]
     t = connect(demo)
-    t.add_breakpoint(syms["demo_init"][0])  # must be removed by close(), or the next run stops there
+    t.add_breakpoint(syms["demo_loop"][0])  # hit every loop: one left behind would stop the firmware
     before = int.from_bytes(t.read(ts_addr, 4), "little")
     t.close()
     closed = time.monotonic()
