@@ -178,7 +178,7 @@ def run_demo(args: argparse.Namespace) -> int:
             if sys.stdin.isatty() and sys.stdout.isatty() and args.duration is None:
                 from firmwatch.cli.repl import Repl
 
-                print("Live values below. Try: write g_config.gain 3 · watch accel_x 500 · help · quit", flush=True)
+                print("Live values below. Try: write g_config.calib.gain_q8 512 · watch accel_x 500 · help · quit", flush=True)
                 Repl(session).run()
             else:
                 _print_periodically(session, args.duration)
@@ -191,6 +191,8 @@ def _print_periodically(session: Session, duration: float | None) -> None:
     from firmwatch.cli.table import build_table, status_line
 
     console = Console()
+    if not console.is_terminal:  # a pipe or a log: do not squeeze the table into 80 columns
+        console = Console(width=140)
     deadline = time.monotonic() + duration if duration else None
     with _stop_on_signals() as stop:
         while not stop.is_set():

@@ -14,7 +14,8 @@ MAX_VALUE_CHARS = 60
 
 def build_table(session: Session, hex_values: bool = False) -> Table:
     t = Table(expand=False, show_edge=False, pad_edge=False, header_style="bold")
-    t.add_column("watch", no_wrap=True)
+    names = [w.text for w in session.watches.values()]
+    t.add_column("watch", no_wrap=True, min_width=min(40, max((len(n) for n in names), default=5)))
     t.add_column("value", no_wrap=True, max_width=MAX_VALUE_CHARS)
     t.add_column("type", no_wrap=True, style="dim")
     t.add_column("rate Hz", justify="right", no_wrap=True)
