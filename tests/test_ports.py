@@ -246,6 +246,25 @@ def test_a_burst_of_commands_is_flow_controlled_not_lost(device):
     assert (after.overflows, after.rx_errors) == (before.overflows, before.rx_errors)
 
 
+def test_port_reopened_by_a_new_client_still_answers(device):
+    """A host that closes the port and opens it again (a reconnect) talks to the same device.
+    QEMU notices a pty client coming back within about a second, so ask until it answers."""
+    device.link.close()
+    link = Link(device.dev.port)
+    try:
+        deadline = time.monotonic() + 15
+        reply = None
+        while reply is None and time.monotonic() < deadline:
+            link.tag = (link.tag + 1) & 0xFF
+            tag = link.tag
+            link.port.write(P.Identify(tag).encode())
+            reply = next((P.decode_message(t, p) for t, p in link.frames(0.5) if t == P.IDENT), None)
+        assert reply is not None and reply.build_id.hex() == device.facts.build_id
+    finally:
+        link.close()
+        device.link = Link(device.dev.port)
+
+
 def test_gdb_stub_reads_the_running_firmware(device):
     gdb = require_tool(GDB[device.target])
     out = subprocess.run(

@@ -263,6 +263,14 @@ def test_stop_ends_the_process_group_and_is_idempotent(build_root):
     dev.stop()  # a second stop is harmless
 
 
+@pytest.mark.parametrize("target,flag", [("cortex-m3", "-icount"), ("avr", "--no-realtime")])
+def test_fast_pace_runs_unpaced(target, flag, build_root):
+    require_target(target)
+    with sim.start_sim(target, pace="fast", build_dir=build_root / target) as dev:
+        assert flag in dev.command
+        assert info_line(dev.port).startswith(b"INFO|proto=1|")
+
+
 def test_run_a_given_elf(build_root):
     require_target("riscv32")
     elf = sim.build("riscv32", build_root / "riscv32").elf
