@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 
 all: venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
+	bash .ci/install-system-deps demo
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,lsp]'
@@ -40,6 +41,8 @@ test: deps lint pytest
 
 bench: venv
 	$(PY) bench/symbols.py
+	$(PY) bench/streamer.py
+	$(PY) bench/gdb.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build
