@@ -130,7 +130,11 @@ def test_link_asks_for_resend_on_corruption_and_acks_good_frames(link_pair) -> N
     peer.sendall(b"+" + corrupt + frame(rle_encode(b"0" * 20)))
     assert link.recv(2.0) == b"0" * 20
     assert link.bad_frames == 1
-    assert peer.recv(10) == b"-+"
+    assert peer.recv(10) == b"-"  # at once: the peer must resend
+    link.flush_ack()  # the '+' rides on our next packet, or goes out when the operation ends
+    assert peer.recv(10) == b"+"
+    link.send(b"g")
+    assert peer.recv(100) == frame(b"g")  # nothing owed any more
 
 
 def test_link_resends_the_last_packet_when_the_peer_says_minus(link_pair) -> None:

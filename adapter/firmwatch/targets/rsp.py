@@ -198,6 +198,7 @@ class RspTarget(Target):
             self.capabilities = frozenset(caps)
             if run and self._state == "stopped":
                 self._continue()
+            self.link.flush_ack()
         except BaseException:
             self.link.close()
             raise
@@ -392,7 +393,11 @@ class RspTarget(Target):
     def _op(self) -> Iterator[None]:
         """Hold the link; run stop callbacks after releasing it (they may call back in)."""
         with self._io:
-            yield
+            try:
+                yield
+            finally:
+                with contextlib.suppress(TargetLost):
+                    self.link.flush_ack()
             pending, self._pending_callbacks = self._pending_callbacks, []
         for stop in pending:
             for cb in list(self._stop_callbacks):

@@ -23,6 +23,7 @@ class RspLink:
         self.ack_mode = True
         self.bad_frames = 0  # checksum failures we asked the server to resend
         self.acks = 0  # '+' received
+        self._ack_pending = False
         self._buf = bytearray()
         self._last_sent = b""
         self._lost: TargetLost | None = None
@@ -79,10 +80,22 @@ class RspLink:
 
     def send(self, payload: bytes) -> None:
         self._last_sent = frame(payload)
-        self._send_raw(self._last_sent)
+        self._send_raw(self._take_pending_ack() + self._last_sent)
 
     def interrupt(self) -> None:
-        self._send_raw(b"\x03")
+        self._send_raw(self._take_pending_ack() + b"\x03")
+
+    def _take_pending_ack(self) -> bytes:
+        if self._ack_pending:
+            self._ack_pending = False
+            return b"+"
+        return b""
+
+    def flush_ack(self) -> None:
+        """Send an acknowledgement still owed (see ``recv``)."""
+        if self._ack_pending and self._lost is None:
+            self._ack_pending = False
+            self._send_raw(b"+")
 
     def ack(self) -> None:
         self._send_raw(b"+")
@@ -112,7 +125,9 @@ class RspLink:
                     self._send_raw(b"-")
                 continue
             if self.ack_mode:
-                self._send_raw(b"+")
+                # owed, and sent in front of our next packet: one write (and one wake-up of the
+                # server) instead of two; the client flushes it at the end of every operation
+                self._ack_pending = True
             if c == 0x25:  # non-stop notifications: we run all-stop, nothing to do with them
                 continue
             return payload
