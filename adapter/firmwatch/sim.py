@@ -353,6 +353,7 @@ class SimDevice:
     command: list[str]
     _pump: _OutputPump = field(repr=False)
     build: BuildResult | None = None  # the build that produced the ELF (None for a given ELF)
+    _pty_hold: int | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -404,6 +405,10 @@ class SimDevice:
         if proc.stdout:
             with contextlib.suppress(OSError):
                 proc.stdout.close()
+        if self._pty_hold is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pty_hold)
+            self._pty_hold = None
         _running.discard(self)
         return proc.returncode
 
@@ -597,6 +602,8 @@ def _launch(
     _running.add(dev)
     try:
         dev.port = _await_port(target, proc, pump, tport, timeout)
+        if target in ("cortex-m3", "riscv32") and dev.port.startswith("/dev/"):
+            dev._pty_hold = _hold_pty(dev.port)
         if gport is not None:
             dev.gdb = f"127.0.0.1:{gport}"
         if target == "avr":
@@ -610,6 +617,23 @@ def _launch(
     except BaseException:
         dev.stop()
         raise
+
+
+def _hold_pty(path: str) -> int | None:
+    """Keep the emulator's pty open from our side for the device's lifetime. QEMU treats a pty
+    nobody has open as disconnected and looks for a client only once a second, so without this
+    a host's first bytes after opening (or reopening) the port wait up to a second. Raw mode,
+    like QEMU sets it: an echoing line discipline would feed the firmware its own output."""
+    import termios
+    import tty
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with contextlib.suppress(termios.error):
+        tty.setraw(fd)
+    return fd
 
 
 def _await_port(target: str, proc: subprocess.Popen[str], pump: _OutputPump, tport: int | None, timeout: float) -> str:
