@@ -248,7 +248,7 @@ def test_a_burst_of_commands_is_flow_controlled_not_lost(device):
 
 def test_port_reopened_by_a_new_client_still_answers(device):
     """A host that closes the port and opens it again (a reconnect) talks to the same device.
-    QEMU notices a pty client coming back within about a second, so ask until it answers."""
+    (Ask until it answers: by hand QEMU notices a returning pty client only within a second.)"""
     device.link.close()
     link = Link(device.dev.port)
     try:
