@@ -805,6 +805,12 @@ def test_gdbserver_that_dies_says_why() -> None:
     assert "unsupported machine type" in text
     with pytest.raises(TargetError, match="'openocd-not-here' is not installed"):
         GdbServer(["openocd-not-here"], port).start()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        with pytest.raises(TargetError, match=f"port {busy} is already in use"):
+            GdbServer(["qemu-system-arm", "-gdb", f"tcp::{busy}"], busy).start()
 
 
 def test_gdbserver_stops_the_whole_process_group(tmp_path: Path) -> None:

@@ -115,6 +115,13 @@ class GdbServer:
         return ""
 
     def start(self) -> GdbServer:
+        ports = _listening_ports()
+        if ports is not None and self.port in ports:
+            # otherwise that program's socket would look like our server being ready
+            raise TargetError(
+                f"port {self.port} is already in use by another program: choose another port for {self.name} "
+                "or stop what listens there."
+            )
         env = None if self.env is None else {**os.environ, **self.env}
         try:
             self.proc = subprocess.Popen(
