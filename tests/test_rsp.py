@@ -103,6 +103,32 @@ def test_parse_stop_replies() -> None:
     assert "watchpoint on 0x20000004" in str(t)
 
 
+@given(st.binary(max_size=80))
+def test_stop_reply_parser_never_crashes(data: bytes) -> None:
+    for payload in (data, b"T05" + data, b"W" + data):
+        if is_stop_reply(payload):
+            parse_stop_reply(payload)  # whatever a server sends, a StopReply comes out
+        else:
+            with pytest.raises(PacketError):
+                parse_stop_reply(payload)
+
+
+@given(st.lists(st.binary(max_size=40), max_size=8))
+def test_link_survives_line_noise(chunks: list[bytes]) -> None:
+    """Garbage before a good frame: the link never raises; bad frames are refused with '-'."""
+    a, b = socket.socketpair()
+    link = RspLink(a, "noise")
+    try:
+        for c in chunks:
+            b.sendall(c.replace(b"$", b"").replace(b"%", b""))
+        b.sendall(frame(b"OK"))
+        got = link.recv(0.5)
+        assert got == b"OK"
+    finally:
+        link.close()
+        b.close()
+
+
 def test_parse_features() -> None:
     f = parse_features(b"PacketSize=1000;qXfer:features:read+;QStartNoAckMode+;multiprocess-;hwbreak?")
     assert f == {"PacketSize": "1000", "qXfer:features:read": True, "QStartNoAckMode": True,
