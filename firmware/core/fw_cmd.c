@@ -8,13 +8,13 @@
  */
 #include "fw_internal.h"
 
-static uint8_t rx_count(void)
+static fw_idx_t rx_count(void)
 {
-    uint8_t h = fw.rx_head, t = fw.rx_tail;
-    return (uint8_t)(h >= t ? h - t : FW_RX_SIZE - t + h);
+    fw_idx_t h = fw.rx_head, t = fw.rx_tail;
+    return (fw_idx_t)(h >= t ? h - t : FW_RX_SIZE - t + h);
 }
 
-static void rx_drop(uint8_t n)
+static void rx_drop(fw_idx_t n)
 {
     uint16_t t = (uint16_t)fw.rx_tail + n;
     if (t >= FW_RX_SIZE) {
@@ -23,7 +23,7 @@ static void rx_drop(uint8_t n)
     fw.rx_tail = (uint8_t)t;
 }
 
-void fw_cmd_region(const fw_cmd_t *c, uint8_t i, uint32_t *addr, uint16_t *size)
+void fw_cmd_region(const fw_cmd_t *c, fw_idx_t i, uint32_t *addr, uint16_t *size)
 {
 #if FW_TEXT_MODE
     if (c->text) {
@@ -32,8 +32,8 @@ void fw_cmd_region(const fw_cmd_t *c, uint8_t i, uint32_t *addr, uint16_t *size)
         return;
     }
 #endif
-    *addr = fw_rx_le((uint8_t)(c->off + 6u * i), 4);
-    *size = (uint16_t)fw_rx_le((uint8_t)(c->off + 6u * i + 4u), 2);
+    *addr = fw_rx_le((fw_idx_t)(c->off + 6u * i), 4);
+    *size = (uint16_t)fw_rx_le((fw_idx_t)(c->off + 6u * i + 4u), 2);
 }
 
 #if FW_TEXT_MODE
@@ -55,7 +55,7 @@ uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i)
         return (uint8_t)(hexval(fw_rx_peek(k)) << 4 | hexval(fw_rx_peek((uint8_t)(k + 1u))));
     }
 #endif
-    return fw_rx_peek((uint8_t)(c->off + i));
+    return fw_rx_peek((fw_idx_t)(c->off + i));
 }
 
 void fw_cmd_clear(fw_cmd_t *c)
@@ -72,9 +72,9 @@ void fw_cmd_clear(fw_cmd_t *c)
 static uint8_t check(fw_cmd_t *c)
 {
     uint32_t *d = &c->detail;
-    uint8_t t = c->type, s = c->arg;
+    fw_idx_t t = c->type, s = c->arg;
     if (t == FW_T_READ || t == FW_T_WRITE) {
-        uint8_t rd = t == FW_T_READ;
+        fw_idx_t rd = t == FW_T_READ;
         *d = 0;
         if (c->size == 0) {
             return FW_E_BAD_LENGTH;
@@ -87,7 +87,7 @@ static uint8_t check(fw_cmd_t *c)
             return rd ? FW_E_NOT_READABLE : FW_E_NOT_WRITABLE;
         }
     } else if (t == FW_T_STREAM_START) {
-        uint8_t i, others;
+        fw_idx_t i, others;
         uint32_t total = 0;
         *d = s;
         if (s >= FW_MAX_STREAMS) {
@@ -105,7 +105,7 @@ static uint8_t check(fw_cmd_t *c)
         if (c->rate - 1u >= FW_PERIOD_MHZ) { /* 0 wraps round to the top */
             return FW_E_BAD_RATE;
         }
-        others = (uint8_t)(fw_pool_used() - fw.nreg[s]);
+        others = (fw_idx_t)(fw_pool_used() - fw.nreg[s]);
         *d = (uint32_t)(FW_MAX_TOTAL_REGIONS - others);
         if (others + c->n > FW_MAX_TOTAL_REGIONS) {
             return FW_E_TOO_MANY_REGIONS;
@@ -165,9 +165,9 @@ static void apply(const fw_cmd_t *c)
     }
 }
 
-static void out_regions(fw_out_t *o, uint8_t off, uint8_t n)
+static void out_regions(fw_out_t *o, fw_idx_t off, fw_idx_t n)
 {
-    uint8_t i;
+    fw_idx_t i;
     for (i = 0; i < n; i++) {
         fw_out_u32(o, fw.raddr[off + i]);
         fw_out_u16(o, fw.rsize[off + i]);
@@ -176,7 +176,7 @@ static void out_regions(fw_out_t *o, uint8_t off, uint8_t n)
 
 static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
 {
-    uint8_t s, i;
+    fw_idx_t s, i;
     fw_out_byte(o, c->tag);
     if (c->err) {
         fw_out_byte(o, c->err);
@@ -219,24 +219,24 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
         fw_port_critical_exit();
         break;
     case FW_T_LIST: {
-        uint8_t off = 0;
+        fw_idx_t off = 0;
         fw_out_byte(o, fw_streams_running());
         for (s = 0; s < FW_MAX_STREAMS; s++) {
-            uint8_t n = fw.nreg[s];
+            fw_idx_t n = fw.nreg[s];
             if (n) {
-                fw_out_byte(o, s);
+                fw_out_byte(o, (uint8_t)s);
                 fw_out_u32(o, fw.rate[s]);
                 fw_out_byte(o, n);
                 out_regions(o, off, n);
             }
-            off = (uint8_t)(off + n);
+            off = (fw_idx_t)(off + n);
         }
         break;
     }
     case FW_T_STATUS: {
         static const uint8_t FW_ROM width[8] = {4, 4, 4, 2, 2, 2, 4, 1};
         for (i = 0; i < 8; i++) {
-            uint8_t k;
+            fw_idx_t k;
             for (k = 0; k < FW_ROM_BYTE(&width[i]); k++) {
                 fw_out_byte(o, (uint8_t)(c->sv[i] >> (8u * k)));
             }
@@ -313,14 +313,14 @@ int fw_cmd_exec(fw_cmd_t *c)
 }
 
 /* Parse the binary command whose payload starts at RX offset 5. */
-static int bin_command(uint8_t type, uint8_t len)
+static int bin_command(fw_idx_t type, fw_idx_t len)
 {
     /* payload length per request type (0: unknown type); WRITE and STREAM_START: minimum */
     static const uint8_t FW_ROM need_tab[9] = {0, 1, 7, 6, 7, 2, 1, 1, 2};
     fw_cmd_t c;
     uint16_t need = 0;
     fw_cmd_clear(&c);
-    c.type = type;
+    c.type = (uint8_t)type;
     c.tag = len ? fw_rx_peek(5) : 0;
     /* Every field is read whatever the type (bytes past a short payload are ignored): one
      * straight sequence is smaller than a parser per type. */
@@ -353,7 +353,7 @@ static int bin_command(uint8_t type, uint8_t len)
     return fw_cmd_exec(&c);
 }
 
-static void bad_input(uint8_t drop, uint8_t state)
+static void bad_input(fw_idx_t drop, uint8_t state)
 {
     fw.rx_errors++;
     rx_drop(drop);
@@ -370,8 +370,8 @@ static int printable(uint8_t b)
 void fw_poll(void)
 {
     for (;;) {
-        uint8_t avail = rx_count();
-        uint8_t b;
+        fw_idx_t avail = rx_count();
+        fw_idx_t b;
         if (avail == 0) {
             return;
         }
@@ -390,15 +390,15 @@ void fw_poll(void)
         }
 #if FW_TEXT_MODE
         if (fw.rx_state == FW_RX_LINE) {
-            uint8_t i = fw.rx_scan;
+            fw_idx_t i = fw.rx_scan;
             for (; i < avail; i++) {
-                uint8_t ch = fw_rx_peek(i);
+                fw_idx_t ch = fw_rx_peek(i);
                 if (ch == '\n') {
                     if (!fw_text_line(i)) {
                         fw.rx_scan = i;
                         return;
                     }
-                    rx_drop((uint8_t)(i + 1u));
+                    rx_drop((fw_idx_t)(i + 1u));
                     fw.rx_state = FW_RX_IDLE;
                     break;
                 }
@@ -407,7 +407,7 @@ void fw_poll(void)
                     break;
                 }
                 if (!printable(ch) && ch != '\r' && ch != '\t') {
-                    bad_input((uint8_t)(i + 1u), FW_RX_SKIP);
+                    bad_input((fw_idx_t)(i + 1u), FW_RX_SKIP);
                     break;
                 }
             }
@@ -443,17 +443,17 @@ void fw_poll(void)
                 return;
             }
             for (i = 2; i < len + 5u; i++) {
-                crc = fw_crc16(crc, fw_rx_peek((uint8_t)i));
+                crc = fw_crc16(crc, fw_rx_peek((fw_idx_t)i));
             }
-            if (crc != (uint16_t)fw_rx_le((uint8_t)(len + 5u), 2) ||
-                fw_rx_peek((uint8_t)(len + 7u)) != 0x0A) {
+            if (crc != (uint16_t)fw_rx_le((fw_idx_t)(len + 5u), 2) ||
+                fw_rx_peek((fw_idx_t)(len + 7u)) != 0x0A) {
                 bad_input(1, FW_RX_SKIP);
                 continue;
             }
-            if (!bin_command(fw_rx_peek(2), (uint8_t)len)) {
+            if (!bin_command(fw_rx_peek(2), (fw_idx_t)len)) {
                 return; /* no TX space yet: the frame stays, retried on the next poll */
             }
-            rx_drop((uint8_t)(len + 8u));
+            rx_drop((fw_idx_t)(len + 8u));
             continue;
         }
 #if FW_TEXT_MODE

@@ -66,7 +66,7 @@ int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad)
 {
     const fw_config_t *cfg = fw.cfg;
     while (size != 0) {
-        uint8_t i;
+        fw_idx_t i;
         uint32_t avail = 0;
         for (i = 0; i < cfg->nregions; i++) {
             const fw_region_t *r = &cfg->regions[i];
@@ -140,7 +140,7 @@ size_t fw_rx_free(void)
     return (size_t)(h >= t ? FW_RX_SIZE - 1 - (h - t) : t - h - 1);
 }
 
-uint8_t fw_rx_peek(uint8_t i)
+uint8_t fw_rx_peek(fw_idx_t i)
 {
     uint16_t k = (uint16_t)fw.rx_tail + i;
     if (k >= FW_RX_SIZE) {
@@ -149,11 +149,11 @@ uint8_t fw_rx_peek(uint8_t i)
     return fw.rx[k];
 }
 
-uint32_t fw_rx_le(uint8_t i, uint8_t n)
+uint32_t fw_rx_le(fw_idx_t i, fw_idx_t n)
 {
     uint32_t v = 0;
     while (n--) {
-        v = (v << 8) | fw_rx_peek((uint8_t)(i + n));
+        v = (v << 8) | fw_rx_peek((fw_idx_t)(i + n));
     }
     return v;
 }
@@ -234,10 +234,10 @@ int fw_tx_byte(void)
 
 /* ---- output primitives ---- */
 
-void fw_out_byte(fw_out_t *o, uint8_t b)
+void fw_out_byte(fw_out_t *o, uint_fast8_t b)
 {
     if (o->write) {
-        fw_txbuf[o->pos & (FW_TX_SIZE - 1u)] = b;
+        fw_txbuf[o->pos & (FW_TX_SIZE - 1u)] = (uint8_t)b;
         o->pos++;
     }
     o->n++;
@@ -245,8 +245,8 @@ void fw_out_byte(fw_out_t *o, uint8_t b)
 
 void fw_out_u16(fw_out_t *o, uint16_t v)
 {
-    fw_out_byte(o, (uint8_t)v);
-    fw_out_byte(o, (uint8_t)(v >> 8));
+    fw_out_byte(o, v);
+    fw_out_byte(o, (uint_fast8_t)(v >> 8));
 }
 
 void fw_out_u32(fw_out_t *o, uint32_t v)

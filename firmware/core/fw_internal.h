@@ -56,6 +56,10 @@ enum { FW_MODE_TEXT = 0, FW_MODE_BINARY = 1 };
 enum { FW_RX_IDLE = 0, FW_RX_LINE = 1, FW_RX_SKIP = 2 };
 
 /* ---- state (one struct so its footprint is one symbol) ---- */
+/* Small counts and indices (always < 256): a byte on AVR, a full register on 32-bit CPUs,
+ * where a uint8_t local costs a zero-extension after every operation. */
+typedef uint_fast8_t fw_idx_t;
+
 typedef struct {
     const fw_config_t *cfg;
     /* streams: struct of arrays, no padding; a stream runs when rate != 0 */
@@ -91,7 +95,7 @@ typedef struct {
     uint8_t write;
 } fw_out_t;
 
-void fw_out_byte(fw_out_t *o, uint8_t b);
+void fw_out_byte(fw_out_t *o, uint_fast8_t b); /* the low 8 bits of b */
 void fw_out_u16(fw_out_t *o, uint16_t v);
 void fw_out_u32(fw_out_t *o, uint32_t v);
 void fw_out_mem(fw_out_t *o, uint32_t addr, uint16_t size); /* raw copy, caller holds critical */
@@ -120,9 +124,9 @@ int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad);
 volatile uint8_t *fw_mem(uint32_t addr);
 
 /* ---- streams (fw_stream.c) ---- */
-uint8_t fw_pool_offset(uint8_t stream);
-uint8_t fw_pool_used(void);
-uint8_t fw_streams_running(void);
+fw_idx_t fw_pool_offset(fw_idx_t stream);
+fw_idx_t fw_pool_used(void);
+fw_idx_t fw_streams_running(void);
 void fw_drop(uint32_t mask); /* count a SAMPLES frame (and its streams) as dropped */
 
 /* ---- commands (fw_cmd.c / fw_text.c) ---- */
@@ -143,10 +147,10 @@ typedef struct {
     uint32_t sv[8];
 } fw_cmd_t;
 
-uint8_t fw_rx_peek(uint8_t i);
-uint32_t fw_rx_le(uint8_t i, uint8_t n);
+uint8_t fw_rx_peek(fw_idx_t i);
+uint32_t fw_rx_le(fw_idx_t i, fw_idx_t n);
 void fw_cmd_clear(fw_cmd_t *c);
-void fw_cmd_region(const fw_cmd_t *c, uint8_t i, uint32_t *addr, uint16_t *size);
+void fw_cmd_region(const fw_cmd_t *c, fw_idx_t i, uint32_t *addr, uint16_t *size);
 uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i);
 void fw_stream_install(const fw_cmd_t *c);
 void fw_stream_stop(uint8_t stream);

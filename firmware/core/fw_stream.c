@@ -8,42 +8,42 @@
  */
 #include "fw_internal.h"
 
-uint8_t fw_pool_offset(uint8_t stream)
+fw_idx_t fw_pool_offset(fw_idx_t stream)
 {
-    uint8_t s, off = 0;
+    fw_idx_t s, off = 0;
     for (s = 0; s < stream; s++) {
-        off = (uint8_t)(off + fw.nreg[s]);
+        off = (fw_idx_t)(off + fw.nreg[s]);
     }
     return off;
 }
 
-uint8_t fw_pool_used(void)
+fw_idx_t fw_pool_used(void)
 {
     return fw_pool_offset(FW_MAX_STREAMS);
 }
 
-uint8_t fw_streams_running(void)
+fw_idx_t fw_streams_running(void)
 {
-    uint8_t s, n = 0;
+    fw_idx_t s, n = 0;
     for (s = 0; s < FW_MAX_STREAMS; s++) {
-        n = (uint8_t)(n + (fw.nreg[s] != 0));
+        n = (fw_idx_t)(n + (fw.nreg[s] != 0));
     }
     return n;
 }
 
 /* Make room for `want` entries for `stream` in the pool (shifting later streams' entries);
  * called inside the critical section. */
-static uint8_t pool_resize(uint8_t stream, uint8_t want)
+static fw_idx_t pool_resize(fw_idx_t stream, fw_idx_t want)
 {
-    uint8_t off = fw_pool_offset(stream);
-    uint8_t have = fw.nreg[stream];
-    uint8_t used = fw_pool_used();
-    uint8_t from = (uint8_t)(off + have), to = (uint8_t)(off + want);
+    fw_idx_t off = fw_pool_offset(stream);
+    fw_idx_t have = fw.nreg[stream];
+    fw_idx_t used = fw_pool_used();
+    fw_idx_t from = (fw_idx_t)(off + have), to = (fw_idx_t)(off + want);
 #if FW_MAX_TOTAL_REGIONS > 1 /* with one entry nothing ever moves */
-    uint8_t tail = (uint8_t)(used - from), k;
+    fw_idx_t tail = (fw_idx_t)(used - from), k;
     for (k = 0; k < tail; k++) {
         /* moving down: first to last; moving up: last to first */
-        uint8_t i = to < from ? k : (uint8_t)(tail - 1u - k);
+        fw_idx_t i = to < from ? k : (fw_idx_t)(tail - 1u - k);
         fw.raddr[to + i] = fw.raddr[from + i];
         fw.rsize[to + i] = fw.rsize[from + i];
     }
@@ -58,7 +58,7 @@ static uint8_t pool_resize(uint8_t stream, uint8_t want)
 
 void fw_stream_install(const fw_cmd_t *c)
 {
-    uint8_t s = c->arg, n = c->n, i, off;
+    fw_idx_t s = c->arg, n = c->n, i, off;
     fw_port_critical_enter();
     off = pool_resize(s, n);
     for (i = 0; i < n; i++) {
@@ -77,7 +77,7 @@ void fw_stream_install(const fw_cmd_t *c)
 
 void fw_stream_stop(uint8_t stream)
 {
-    uint8_t s;
+    fw_idx_t s;
     for (s = 0; s < FW_MAX_STREAMS; s++) {
         if (stream == 0xFF || stream == s) {
             fw_port_critical_enter();
@@ -88,10 +88,10 @@ void fw_stream_stop(uint8_t stream)
     }
 }
 
-static uint16_t stream_bytes(uint8_t s, uint8_t off)
+static uint16_t stream_bytes(fw_idx_t s, fw_idx_t off)
 {
     uint16_t n = 0;
-    uint8_t i;
+    fw_idx_t i;
     for (i = 0; i < fw.nreg[s]; i++) {
         n = (uint16_t)(n + fw.rsize[off + i]);
     }
@@ -100,7 +100,7 @@ static uint16_t stream_bytes(uint8_t s, uint8_t off)
 
 void fw_drop(uint32_t mask)
 {
-    uint8_t s;
+    fw_idx_t s;
     fw.dropped++;
     for (s = 0; s < FW_MAX_STREAMS; s++) {
         if (mask & ((uint32_t)1 << s)) {
@@ -113,7 +113,7 @@ void fw_drop(uint32_t mask)
 static void samples_frame(uint32_t mask, uint16_t len)
 {
     fw_out_t o;
-    uint8_t s, off = 0, i;
+    fw_idx_t s, off = 0, i;
     uint16_t seq = fw.seq++; /* counts produced frames, sent or not */
     if (fw.reply_waiting || !fw_frame_begin(&o, FW_T_SAMPLES, len)) {
         fw_drop(mask);
@@ -125,7 +125,7 @@ static void samples_frame(uint32_t mask, uint16_t len)
         fw_out_byte(&o, (uint8_t)(mask >> (8u * i)));
     }
     for (s = 0; s < FW_MAX_STREAMS; s++) {
-        uint8_t k = fw.nreg[s];
+        fw_idx_t k = fw.nreg[s];
         if (mask & ((uint32_t)1 << s)) {
             /* One critical section per stream: its regions form one coherent snapshot. */
             fw_port_critical_enter();
@@ -134,7 +134,7 @@ static void samples_frame(uint32_t mask, uint16_t len)
             }
             fw_port_critical_exit();
         }
-        off = (uint8_t)(off + k);
+        off = (fw_idx_t)(off + k);
     }
     fw_frame_end(&o);
 }
@@ -144,7 +144,7 @@ static void binary_samples(uint32_t due)
 {
     uint32_t mask = 0;
     uint16_t len = FW_SAMPLES_HDR;
-    uint8_t s, off = 0;
+    fw_idx_t s, off = 0;
     for (s = 0; s < FW_MAX_STREAMS; s++) {
         uint32_t bit = (uint32_t)1 << s;
         if (due & bit) {
@@ -157,7 +157,7 @@ static void binary_samples(uint32_t due)
             mask |= bit;
             len = (uint16_t)(len + b);
         }
-        off = (uint8_t)(off + fw.nreg[s]);
+        off = (fw_idx_t)(off + fw.nreg[s]);
     }
     samples_frame(mask, len);
 }
@@ -165,7 +165,7 @@ static void binary_samples(uint32_t due)
 void fw_tick(void)
 {
     uint32_t due = 0;
-    uint8_t s;
+    fw_idx_t s;
     fw.ticks++;
     for (s = 0; s < FW_MAX_STREAMS; s++) {
         uint32_t r = fw.rate[s];
