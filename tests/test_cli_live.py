@@ -178,3 +178,44 @@ def test_watch_repl_on_a_terminal_lists_watches_writes_and_quits(sim):
     p.expect(r"error: .*does not fit")
     p.send("quit")
     assert p.wait() == 0
+
+
+def test_build_id_mismatch_warns_and_strict_refuses(sim, tmp_path):
+    from firmwatch.sim import build
+
+    port, elf = sim
+    other = str(build("riscv32").elf)  # same demo sources, another build: another build id
+    args = ["record", other, "--port", port, "--duration", "0.5", "-o", str(tmp_path / "x.csv"), "loop_count"]
+    strict = subprocess.run(FW + args + ["--strict"], capture_output=True, text=True, timeout=60)
+    assert strict.returncode == 1
+    assert "different build" in strict.stderr and "Traceback" not in strict.stderr
+    assert not (tmp_path / "x.csv").exists()  # nothing half-written
+    lax = subprocess.run(FW + args, capture_output=True, text=True, timeout=60)
+    assert lax.returncode == 0, lax.stderr
+    assert "warning: the device runs a different build" in lax.stderr
+
+
+def test_completion_offers_symbols_and_members(sim):
+    from prompt_toolkit.document import Document
+
+    from firmwatch.cli.repl import SymbolCompleter
+    from firmwatch.session.session import Session
+    from firmwatch.symbols import load
+    from firmwatch.targets.streamer import StreamerTarget
+
+    port, elf = sim
+    with StreamerTarget(port) as t:
+        s = Session(load(elf), t)
+        try:
+            comp = SymbolCompleter(s)
+
+            def complete(text: str) -> list[str]:
+                return [c.text for c in comp.get_completions(Document(text), None)]
+
+            assert "accel_x" in complete("watch acc")
+            assert set(complete("watch g_config.c")) == {"calib", "channel_map"}
+            assert complete("watch g_active_config->calib.g") == ["gain_q8"]
+            assert "write" in complete("wr")
+            assert complete("watch nothing_like_this") == []
+        finally:
+            s.close()

@@ -190,6 +190,28 @@ class Repl:
             self.run_piped(sys.stdin)
 
 
+def _trailing_operand(text: str) -> str:
+    """The postfix expression the cursor is in: ``x + g_cfg->calib.g`` → ``g_cfg->calib.g``."""
+    i = len(text)
+    depth = 0
+    while i > 0:
+        c = text[i - 1]
+        if c == "]":
+            depth += 1
+        elif c == "[":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0:
+            if c == ">" and i >= 2 and text[i - 2] == "-":
+                i -= 2
+                continue
+            if not (c.isalnum() or c in "_.:'"):
+                break
+        i -= 1
+    return text[i:]
+
+
 def _split_rate(text: str) -> tuple[str, float | None]:
     parts = text.rsplit(None, 1)
     if len(parts) == 2 and _NUMBER.match(parts[1]):
@@ -229,7 +251,7 @@ class SymbolCompleter(Completer):
                 if c.startswith(text):
                     yield Completion(c, start_position=-len(text))
             return
-        word = re.split(r"[\s(\[+\-*/&|^!~,=<>]", text)[-1]
+        word = _trailing_operand(text)
         m = re.match(r"^(.*?)(\.|->)([A-Za-z_]\w*)?$", word)
         if m and m.group(1):
             prefix = m.group(3) or ""
