@@ -72,7 +72,7 @@ typedef struct {
 typedef struct {
     const fw_region_t *regions;
     uint8_t nregions;
-    const uint8_t *build_id; /* may be NULL */
+    const uint8_t *build_id; /* may be NULL when build_id_len is 0 */
     uint8_t build_id_len;
     uint8_t word_size;  /* sizeof(void *) on the target */
     uint8_t big_endian; /* 1 on big-endian targets */

@@ -132,11 +132,9 @@ static uint8_t check(fw_cmd_t *c)
         if (s != 0xFF && (s >= FW_MAX_STREAMS || fw.nreg[s] == 0)) {
             return FW_E_NO_STREAM;
         }
-    } else if (t == FW_T_MODE) {
+    } else if (t == FW_T_MODE && s > 1) {
         *d = s;
-        if (s > 1) {
-            return FW_E_BAD_MODE;
-        }
+        return FW_E_BAD_MODE;
     }
     return FW_E_OK;
 }
@@ -199,8 +197,8 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
         for (i = 0; i < sizeof limits; i++) {
             fw_out_byte(o, FW_ROM_BYTE(&limits[i]));
         }
-        fw_out_byte(o, cfg->build_id ? cfg->build_id_len : 0u);
-        for (i = 0; cfg->build_id && i < cfg->build_id_len; i++) {
+        fw_out_byte(o, cfg->build_id_len);
+        for (i = 0; i < cfg->build_id_len; i++) {
             fw_out_byte(o, cfg->build_id[i]);
         }
         fw_out_byte(o, cfg->nregions);

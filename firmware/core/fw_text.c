@@ -261,7 +261,7 @@ static void info(fw_out_t *o)
         key_dec(o, nth(s_info_keys, i), vals[i]);
     }
     fw_out_rom(o, s_build_id);
-    for (i = 0; cfg->build_id && i < cfg->build_id_len; i++) {
+    for (i = 0; i < cfg->build_id_len; i++) {
         fw_out_hex8(o, cfg->build_id[i]);
     }
     for (i = 0; i < cfg->nregions; i++) {
