@@ -58,6 +58,7 @@ uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i)
     return fw_rx_peek((fw_idx_t)(c->off + i));
 }
 
+#if FW_TEXT_MODE
 void fw_cmd_clear(fw_cmd_t *c)
 {
     volatile uint8_t *p = (volatile uint8_t *)c; /* no memset: see fw_init() */
@@ -66,6 +67,7 @@ void fw_cmd_clear(fw_cmd_t *c)
         p[i] = 0;
     }
 }
+#endif
 
 /* The first check a command fails, as its FW_E_* code (0: none), with c->detail set. The
  * order is part of the protocol (docs/protocol.md, "Error codes"). */
@@ -317,7 +319,8 @@ static int bin_command(fw_idx_t type, fw_idx_t len)
     static const uint8_t FW_ROM need_tab[9] = {0, 1, 7, 6, 7, 2, 1, 1, 2};
     fw_cmd_t c;
     uint16_t need = 0;
-    fw_cmd_clear(&c);
+    c.text = 0; /* every other field is set below or by check() */
+    c.err = 0;
     c.type = (uint8_t)type;
     c.tag = len ? fw_rx_peek(5) : 0;
     /* Every field is read whatever the type (bytes past a short payload are ignored): one

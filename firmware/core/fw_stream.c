@@ -167,16 +167,14 @@ void fw_tick(void)
     uint32_t due = 0;
     fw_idx_t s;
     fw.ticks++;
+    /* A stopped stream has rate 0 and an accumulator below the period: never due. */
     for (s = 0; s < FW_MAX_STREAMS; s++) {
-        uint32_t r = fw.rate[s];
-        if (r != 0) {
-            uint32_t a = fw.acc[s] + r;
-            if (a >= FW_PERIOD_MHZ) {
-                a -= FW_PERIOD_MHZ;
-                due |= (uint32_t)1 << s;
-            }
-            fw.acc[s] = a;
+        uint32_t a = fw.acc[s] + fw.rate[s];
+        if (a >= FW_PERIOD_MHZ) {
+            a -= FW_PERIOD_MHZ;
+            due |= (uint32_t)1 << s;
         }
+        fw.acc[s] = a;
     }
     if (due == 0) {
         return;
