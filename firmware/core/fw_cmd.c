@@ -76,7 +76,6 @@ static uint8_t check(fw_cmd_t *c)
     uint32_t *d = &c->detail;
     fw_idx_t t = c->type, s = c->arg;
     if (t == FW_T_READ || t == FW_T_WRITE) {
-        fw_idx_t rd = t == FW_T_READ;
         *d = 0;
         if (c->size == 0) {
             return FW_E_BAD_LENGTH;
@@ -85,8 +84,9 @@ static uint8_t check(fw_cmd_t *c)
         if (c->size > FW_MAX_PAYLOAD - 5) {
             return FW_E_TOO_BIG;
         }
-        if (fw_check_range(c->addr, c->size, rd ? FW_ACCESS_READ : FW_ACCESS_WRITE, d)) {
-            return rd ? FW_E_NOT_READABLE : FW_E_NOT_WRITABLE;
+        /* READ (2) needs FW_ACCESS_READ (1) else NOT_READABLE (3); WRITE (3): 2 else 4 */
+        if (fw_check_range(c->addr, c->size, (uint8_t)(t - 1u), d)) {
+            return (uint8_t)(t + 1u);
         }
     } else if (t == FW_T_STREAM_START) {
         fw_idx_t i, others;
@@ -143,8 +143,7 @@ static uint8_t check(fw_cmd_t *c)
 
 static void apply(const fw_cmd_t *c)
 {
-    switch (c->type) {
-    case FW_T_WRITE: {
+    if (c->type == FW_T_WRITE) {
         volatile uint8_t *p = fw_mem(c->addr);
         uint16_t i;
         fw_port_critical_enter(); /* a multi-byte value changes at once */
@@ -152,16 +151,10 @@ static void apply(const fw_cmd_t *c)
             p[i] = fw_cmd_data(c, i);
         }
         fw_port_critical_exit();
-        break;
-    }
-    case FW_T_STREAM_START:
+    } else if (c->type == FW_T_STREAM_START) {
         fw_stream_install(c);
-        break;
-    case FW_T_STREAM_STOP:
+    } else if (c->type == FW_T_STREAM_STOP) {
         fw_stream_stop(c->arg);
-        break;
-    default:
-        break;
     }
 }
 
@@ -194,7 +187,7 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
             (uint8_t)FW_MAX_PAYLOAD, (uint8_t)(FW_MAX_PAYLOAD >> 8),
             (uint8_t)FW_TX_SIZE, (uint8_t)(FW_TX_SIZE >> 8)};
         fw_out_byte(o, FW_PROTO_VERSION);
-        fw_out_byte(o, cfg->big_endian ? 1u : 0u);
+        fw_out_byte(o, cfg->big_endian); /* flags bit 0 */
         fw_out_byte(o, cfg->word_size);
         for (i = 0; i < sizeof limits; i++) {
             fw_out_byte(o, FW_ROM_BYTE(&limits[i]));
@@ -297,7 +290,7 @@ int fw_cmd_exec(fw_cmd_t *c)
         /* The output mode follows the last command that succeeded (so line noise that looks
          * like a text line cannot switch a binary link to text), and changes before the
          * command acts: the first sample of a new stream already uses it. */
-        fw.mode = c->type == FW_T_MODE ? c->arg : (c->text ? FW_MODE_TEXT : FW_MODE_BINARY);
+        fw.text_out = (uint8_t)(c->type == FW_T_MODE ? !c->arg : c->text);
         apply(c);
     }
     if (total) {
@@ -379,13 +372,11 @@ void fw_poll(void)
         b = fw_rx_peek(0);
         if (fw.rx_state == FW_RX_SKIP) {
             /* after bad input: discard up to the next frame start or end of line */
-            if (b == 0xAA) {
-                fw.rx_state = FW_RX_IDLE;
-            } else {
+            if (b != 0xAA) {
                 rx_drop(1);
-                if (b == '\n') {
-                    fw.rx_state = FW_RX_IDLE;
-                }
+            }
+            if (b == 0xAA || b == '\n') {
+                fw.rx_state = FW_RX_IDLE;
             }
             continue;
         }

@@ -15,8 +15,7 @@ void fw_init(const fw_config_t *cfg)
     for (i = 0; i < sizeof fw; i++) {
         p[i] = 0;
     }
-    fw.cfg = cfg;
-    fw.mode = FW_MODE_BINARY;
+    fw.cfg = cfg; /* and binary output: text_out is 0 */
     fw_port_critical_exit();
 }
 
@@ -117,7 +116,7 @@ void fw_get_status(fw_status_t *out)
     out->tx_high_water = (uint16_t)sv[5];
     out->ticks = sv[6];
     out->nstreams = (uint8_t)sv[7];
-    out->mode = fw.mode;
+    out->mode = fw.text_out ? FW_MODE_TEXT : FW_MODE_BINARY;
 }
 
 /* ---- RX ring: producer fw_rx_byte(), consumer fw_poll() ---- */
@@ -276,8 +275,7 @@ int fw_frame_begin(fw_out_t *o, uint8_t type, uint16_t len)
     o->start = o->pos;
     o->n = 0;
     o->write = 1;
-    fw_out_byte(o, 0xAA);
-    fw_out_byte(o, 0x55);
+    fw_out_u16(o, 0x55AAu); /* AA 55 */
     fw_out_byte(o, type);
     fw_out_u16(o, len);
     return 1;

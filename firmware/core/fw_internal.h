@@ -53,6 +53,9 @@ enum {
     FW_E_READBACK = 11
 };
 enum { FW_MODE_TEXT = 0, FW_MODE_BINARY = 1 };
+/* check() derives the access and the error of READ/WRITE from the request type */
+FW_STATIC_ASSERT(FW_T_READ - 1 == FW_ACCESS_READ && FW_T_WRITE - 1 == FW_ACCESS_WRITE, rw_access);
+FW_STATIC_ASSERT(FW_T_READ + 1 == FW_E_NOT_READABLE && FW_T_WRITE + 1 == FW_E_NOT_WRITABLE, rw_errors);
 enum { FW_RX_IDLE = 0, FW_RX_LINE = 1, FW_RX_SKIP = 2 };
 
 /* ---- state (one struct so its footprint is one symbol) ---- */
@@ -77,7 +80,7 @@ typedef struct {
     uint16_t tx_head, tx_commit, tx_tail, tx_high;
     uint8_t tx_pending;     /* reservations being filled */
     uint8_t reply_waiting;  /* a reply waits for TX space: samples yield to it */
-    uint8_t mode;
+    uint8_t text_out;      /* output mode: 1 text, 0 binary (the reset state) */
     /* RX ring (indices are bytes so ISR and main exchange them atomically on 8-bit CPUs) */
     volatile uint8_t rx_head, rx_tail;
     uint8_t rx_state, rx_scan;

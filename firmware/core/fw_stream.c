@@ -180,7 +180,7 @@ void fw_tick(void)
         return;
     }
 #if FW_TEXT_MODE
-    if (fw.mode == FW_MODE_TEXT) {
+    if (fw.text_out) {
         fw_text_samples(due);
         return;
     }

@@ -688,9 +688,9 @@ static void test_text_mode(void)
     text_expect("STOP all\n", "OK\n");
     /* BINARY: the OK is text, what follows is binary */
     text_expect("BINARY\n", "OK\n");
-    CHECK(fw.mode == FW_MODE_BINARY);
+    CHECK(fw.text_out == 0);
     text_expect("TEXT\n", "OK\n");
-    CHECK(fw.mode == FW_MODE_TEXT);
+    CHECK(fw.text_out == 1);
     /* garbage in a line: discarded and counted, the next line works */
     text_expect("READ \x01 0x20000010 4\nREAD 0x20000010 1\n", "DATA|addr=0x20000010|hex=10\n");
     CHECK(fw.rx_errors == 1);
@@ -706,7 +706,7 @@ static void test_text_mode(void)
     /* a failed text command does not switch a binary link to text */
     text_expect("BINARY\n", "OK\n");
     text_expect("NOISE\n", "ERR|code=1|name=BAD_COMMAND|detail=0x00000000\n");
-    CHECK(fw.mode == FW_MODE_BINARY);
+    CHECK(fw.text_out == 0);
 }
 
 #endif
