@@ -523,6 +523,28 @@ def test_session_watches_through_rsp(demo) -> None:
 
 
 @pytest.mark.emulator
+def test_forced_halt_mode_and_pipelining(demo) -> None:
+    """mode="halt" gives coherent snapshots everywhere; reads ride behind the interrupt only
+    where the server handles queued packets (QEMU, not simavr)."""
+    syms = elf_symbols(demo.elf)
+    t = connect(demo, mode="halt", budget=None)
+    got: list[Sample] = []
+    try:
+        assert t.sampling_mode == "halt"
+        assert t.pipelined == (demo.target != "avr")
+        t.on_sample(got.append)
+        t.start_stream([Region(*syms["loop_count"]), Region(*syms["g_config"])], 500.0)
+        wait_for(lambda: len(got) >= 100, 20, "100 halt-mode samples")
+        t.stop_stream()
+        assert all(int.from_bytes(s.data[1][:4], "little") == DEMO_CONFIG_MAGIC for s in got)
+        loops = [int.from_bytes(s.data[0], "little") for s in got]
+        assert loops == sorted(loops) and loops[-1] > loops[0]
+        assert t.halted_fraction() > 0 and t.running
+    finally:
+        t.close()
+
+
+@pytest.mark.emulator
 def test_breakpoint_step_and_stop_reply(exact_demo) -> None:
     demo = exact_demo
     syms = elf_symbols(demo.elf)

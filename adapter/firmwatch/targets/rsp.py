@@ -125,6 +125,7 @@ class RspTarget(Target):
 
     DEFAULT_BUDGET = 0.01
     MERGE_GAP = 32  # bytes: regions closer than this are read with one packet
+    PIPELINE_MAX = 16  # packets queued behind an interrupt at most
 
     def __init__(
         self,
@@ -172,6 +173,7 @@ class RspTarget(Target):
         self._stray_stops = 0
         self._use_x: bool | None = None
         self._vcont: set[str] = set()  # actions the server's vCont supports
+        self._pipeline = False  # the server takes packets queued behind \x03 (see _batch)
         self._pid: int | None = None
         self.server_features: dict[str, str | bool] = {}
         self.target_xml: str | None = None
@@ -195,6 +197,8 @@ class RspTarget(Target):
                 self.live = mode == "live"
             if self.live:
                 caps.add("live-read")
+            else:
+                self._pipeline = self._probe_pipeline(probe_timeout)
             self.capabilities = frozenset(caps)
             if run and self._state == "stopped":
                 self._continue()
@@ -381,6 +385,37 @@ class RspTarget(Target):
         self._state = "stopped"
         return self._drain(0.2) or answered_late
 
+    def _probe_pipeline(self, probe_timeout: float) -> bool:
+        """Does a read queued in the same write as \\x03 get answered once the target stops?
+
+        QEMU handles the bytes of one write in order (stop, then each read); simavr reads one
+        packet per socket read and drops the rest, so two reads are queued. Leaves the target
+        halted.
+        """
+        try:
+            address = self.pc()
+        except TargetError:
+            address = 0
+        self._continue()
+        self.link.interrupt(then=[b"m%x,1" % address] * 2)
+        stop: StopReply | None = None
+        answered = 0
+        deadline = time.monotonic() + probe_timeout
+        while stop is None or answered < 2:
+            pkt = self.link.recv(max(0.0, deadline - time.monotonic()))
+            if pkt is None:
+                break
+            if is_stop_reply(pkt):
+                stop = stop or parse_stop_reply(pkt)
+            elif not is_console_output(pkt):
+                answered += 1
+        if stop is None:
+            self._wait_stop_packet(self.timeout, what="an interrupt after the pipelining probe")
+        self._state = "stopped"
+        if answered < 2:
+            self._drain(0.2)
+        return answered == 2
+
     def _drain(self, seconds: float) -> bool:
         """Discard what arrives within ``seconds``; True if that included a non-stop reply."""
         data = False
@@ -530,23 +565,114 @@ class RspTarget(Target):
         return max(16, (self.packet_size - 16) // 2)
 
     def _read_mem(self, address: int, size: int) -> bytes:
-        out = bytearray()
-        addr, left = address, size
-        while left > 0:
-            n = min(left, self._max_read)
-            reply = self._cmd(b"m%x,%x" % (addr, n))
-            if not reply or reply[:1] == b"E":
-                raise self._refused("read", size, address, reply)
-            try:
-                data = bytes.fromhex(reply.decode("ascii"))
-            except ValueError:
-                raise TargetError(f"the GDB server sent a malformed memory reply at 0x{addr:x}; report this server's version.") from None
-            if not data:
-                raise self._refused("read", size, address, reply)
-            out += data[:n]
-            addr += len(data)
-            left -= len(data)
-        return bytes(out)
+        return self._read_spans([(address, size)], None)[0]
+
+    def _chunks(self, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The ``m`` packets (address, length) that read ``spans``, at most one packet each."""
+        step = self._max_read
+        return [(a + off, min(step, n - off)) for a, n in spans for off in range(0, n, step)]
+
+    def _read_spans(self, spans: Sequence[tuple[int, int]], replies: Sequence[bytes] | None) -> list[bytes]:
+        """Read each (address, size); ``replies``: answers already received for ``_chunks(spans)``."""
+        it = iter(replies) if replies is not None else None
+        out = []
+        for start, size in spans:
+            buf = bytearray()
+            for addr, n in self._chunks([(start, size)]):
+                reply = next(it) if it is not None else self._cmd(b"m%x,%x" % (addr, n))
+                if not reply or reply[:1] == b"E":
+                    raise self._refused("read", size, start, reply)
+                try:
+                    data = bytes.fromhex(reply.decode("ascii"))
+                except ValueError:
+                    raise TargetError(
+                        f"the GDB server sent a malformed memory reply at 0x{addr:x}; report this server's version."
+                    ) from None
+                if not data:
+                    raise self._refused("read", size, start, reply)
+                if len(data) < n:  # a server may answer part of a read: ask for the rest
+                    data += self._read_spans([(addr + len(data), n - len(data))], None)[0]
+                buf += data[:n]
+            out.append(bytes(buf))
+        return out
+
+    def _merge(self, regions: Sequence[Region]) -> list[tuple[int, int]]:
+        """Neighbouring regions merged into spans: each packet is a round trip (and, in halt
+        mode, halted time), so reading a small gap between two variables is cheaper."""
+        spans: list[list[int]] = []
+        for r in sorted(regions, key=lambda r: r.address):
+            end = r.address + r.size
+            if spans and r.address <= spans[-1][1] + self.MERGE_GAP and end - spans[-1][0] <= self._max_read:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([r.address, end])
+        return [(a, e - a) for a, e in spans]
+
+    def _read_regions(self, regions: Sequence[Region], replies: Sequence[bytes] | None = None) -> list[bytes]:
+        """Read regions with as few packets as possible (``replies``: see ``_batch``)."""
+        spans = self._merge(regions)
+        try:
+            blobs = list(zip([a for a, _ in spans], self._read_spans(spans, replies)))
+        except AccessRefused:
+            if len(spans) == len(regions):
+                raise
+            # a gap between two regions may be unreadable: exact reads say which region fails
+            return [self._read_mem(r.address, r.size) for r in regions]
+        out = []
+        for r in regions:
+            for a, blob in blobs:
+                if a <= r.address and r.address + r.size <= a + len(blob):
+                    out.append(blob[r.address - a : r.address - a + r.size])
+                    break
+        return out
+
+    def _batch(self, regions: Sequence[Region], need_halt: bool) -> tuple[list[bytes], float]:
+        """Read ``regions`` in one round, halting first when ``need_halt`` and running.
+
+        Where the server takes packets queued behind an interrupt (checked at connect), the
+        reads go out in the same write as the \\x03: the halt costs no extra round trip.
+        """
+        self._check_alive()
+        chunks = self._chunks(self._merge(regions))
+        if not (need_halt and self._pipeline and self._state == "running" and len(chunks) <= self.PIPELINE_MAX):
+            with self._halted(need=need_halt):
+                return self._read_regions(regions), time.monotonic()
+        t0 = time.monotonic()
+        ours, replies = self._halt_pipelined([b"m%x,%x" % c for c in chunks])
+        try:
+            return self._read_regions(regions, replies), time.monotonic()
+        finally:
+            if ours and not self.link.is_lost:
+                self._halted_s += self._continue() - t0
+
+    def _halt_pipelined(self, packets: list[bytes]) -> tuple[bool, list[bytes] | None]:
+        """\\x03 with ``packets`` behind it; (was the stop ours, their replies or None)."""
+        self._poll_locked()
+        if self._state != "running":
+            return False, None
+        self.link.interrupt(then=packets)
+        stop: StopReply | None = None
+        replies: list[bytes] = []
+        deadline = time.monotonic() + self.timeout
+        while stop is None or len(replies) < len(packets):
+            pkt = self.link.recv(max(0.0, deadline - time.monotonic()))
+            if pkt is None:
+                raise self._timeout_lost("an interrupt (\\x03) and the reads queued behind it")
+            if is_console_output(pkt):
+                continue
+            if is_stop_reply(pkt):
+                if stop is None:
+                    stop = parse_stop_reply(pkt)
+                else:
+                    self._stray_stops += 1
+                continue
+            replies.append(pkt)
+        self._state = "stopped"
+        if self._is_own_stop(stop):
+            self._own_stop = stop
+            return True, replies
+        self._record_stop(stop)
+        return False, replies
 
     def _refused(self, verb: str, size: int, address: int, reply: bytes) -> AccessRefused:
         code = 0
@@ -579,41 +705,13 @@ class RspTarget(Target):
                 raise self._refused("write", len(data), address, reply)
 
     def read(self, address: int, size: int) -> bytes:
-        with self._op(), self._halted(need=not self.live):
-            return self._read_mem(address, size)
+        with self._op():
+            return self._batch([Region(address, size)], need_halt=not self.live)[0][0]
 
     def read_batch(self, regions: Sequence[Region]) -> list[bytes]:
         """Read several regions in one round; coherent (one halt) unless the mode is live."""
-        with self._op(), self._halted(need=not self.live):
-            return self._read_regions(regions)
-
-    def _read_regions(self, regions: Sequence[Region]) -> list[bytes]:
-        """Read regions with as few ``m`` packets as possible: neighbours share one read.
-
-        Each packet is a round trip and, in halt mode, halted time; reading a small gap
-        between two watched variables is far cheaper than a second round trip.
-        """
-        spans: list[list[int]] = []  # [start, end] of merged reads
-        for r in sorted(regions, key=lambda r: r.address):
-            end = r.address + r.size
-            if spans and r.address <= spans[-1][1] + self.MERGE_GAP and end - spans[-1][0] <= self._max_read:
-                spans[-1][1] = max(spans[-1][1], end)
-            else:
-                spans.append([r.address, end])
-        if len(spans) == len(regions):
-            return [self._read_mem(r.address, r.size) for r in regions]
-        try:
-            blobs = [(a, self._read_mem(a, b - a)) for a, b in spans]
-        except AccessRefused:
-            # a gap between two regions may be unreadable: fall back to exact reads
-            return [self._read_mem(r.address, r.size) for r in regions]
-        out = []
-        for r in regions:
-            for a, blob in blobs:
-                if a <= r.address and r.address + r.size <= a + len(blob):
-                    out.append(blob[r.address - a : r.address - a + r.size])
-                    break
-        return out
+        with self._op():
+            return self._batch(regions, need_halt=not self.live)[0]
 
     def write(self, address: int, data: bytes) -> bytes:
         with self._op(), self._halted(need=not self.live):
@@ -622,17 +720,18 @@ class RspTarget(Target):
 
     # -- sampling -----------------------------------------------------------------------------
     def _round(self, regions: Sequence[Region], lock: tuple[int, int] | None) -> RoundResult:
-        """One sampling round (called by the sampler thread)."""
+        """One sampling round (called by the sampler thread).
+
+        With a lock flag the flag is read in the same halt as the regions: the CPU cannot
+        take the lock between the two, so a clear flag vouches for the data beside it.
+        """
         with self._op():
-            self._check_alive()
             halted0 = self._halted_s
-            data: list[bytes] | None = None
-            t_read = 0.0
-            with self._halted(need=not self.live or lock is not None):
-                if lock is None or not any(self._read_mem(lock[0], lock[1])):
-                    data = self._read_regions(regions)
-                t_read = time.monotonic()
-            return RoundResult(data, t_read, time.time(), halted=self._halted_s - halted0, lock_busy=data is None)
+            reads = list(regions) + ([Region(lock[0], lock[1])] if lock is not None else [])
+            blobs, t_read = self._batch(reads, need_halt=not self.live or lock is not None)
+            busy = lock is not None and any(blobs[-1])
+            data = None if busy else blobs[: len(regions)]
+            return RoundResult(data, t_read, time.time(), halted=self._halted_s - halted0, lock_busy=busy)
 
     def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
         self.link.check()
@@ -664,6 +763,11 @@ class RspTarget(Target):
     @property
     def sampling_mode(self) -> str:
         return "live" if self.live and self._sampler.lock is None else "halt"
+
+    @property
+    def pipelined(self) -> bool:
+        """Halt-mode reads travel in the same write as the interrupt (probed at connect)."""
+        return self._pipeline
 
     def halted_fraction(self) -> float:
         """Fraction of wall time the target spent halted by us since sampling (re)started."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import select
 import socket
 import time
+from collections.abc import Sequence
 
 from firmwatch.targets.base import TargetLost
 from firmwatch.targets.rsp_packets import PacketError, frame, parse_frame
@@ -82,8 +83,12 @@ class RspLink:
         self._last_sent = frame(payload)
         self._send_raw(self._take_pending_ack() + self._last_sent)
 
-    def interrupt(self) -> None:
-        self._send_raw(self._take_pending_ack() + b"\x03")
+    def interrupt(self, then: Sequence[bytes] = ()) -> None:
+        """Send \\x03, and ``then`` packets in the same write (pipelined behind the halt)."""
+        frames = [frame(p) for p in then]
+        if frames:
+            self._last_sent = frames[-1]
+        self._send_raw(self._take_pending_ack() + b"\x03" + b"".join(frames))
 
     def _take_pending_ack(self) -> bytes:
         if self._ack_pending:
