@@ -95,6 +95,7 @@ def test_values_updated_in_the_tick_interrupt_are_never_torn(device):
         a, b = ab & 0xFFFFFFFF, ab >> 32
         assert b == a ^ 0xFFFFFFFF and a == stamp & 0xFFFFFFFF, s
         assert stamp > last
+        assert stamp == round(s.target_time * 1000), s  # sampled in the tick that stamped it
         last = stamp
 
 

@@ -122,8 +122,8 @@ void demo_loop(void)
     accel_z = (int16_t)(1000 + (int32_t)(xorshift32() % 101u) - 50);
 
     if (now % 100u == 0u) {
-        /* a slowly drifting 12-bit reading: 20 s triangle plus a little noise */
-        sensor_temp = (uint16_t)(1900 + triangle(now, 20000u, 60) + (int32_t)(xorshift32() % 5u));
+        /* a slowly drifting 12-bit reading around 25 degC: 20 s triangle plus a little noise */
+        sensor_temp = (uint16_t)(930 + triangle(now, 20000u, 60) + (int32_t)(xorshift32() % 5u));
         /* 10 mV/degC sensor, 3.3 V reference, 0.5 V at 0 degC */
         temp_celsius = (float)sensor_temp * (3300.0f / 4096.0f) / 10.0f - 50.0f;
     }

@@ -7,7 +7,7 @@
  *     UDRE interrupt drains fw_tx_byte() and switches itself off when
  *     the core has nothing to send; fw_port_tx_ready() switches it back on.
  *   Timer0 in CTC mode at FW_TICK_HZ raises the tick interrupt; the handler measures the time
- *     that really passed on free-running Timer1 and runs fw_tick() + demo_tick_1khz() once per
+ *     that really passed on free-running Timer1 and runs demo_tick_1khz() + fw_tick() once per
  *     elapsed period, so a late or long tick (the CPU saturated by a heavy stream set) delays
  *     ticks instead of losing them: the device clock stays true and the overload shows up as
  *     counted drops.  The handler lets the UART interrupts in while it runs (a long sampling
@@ -114,8 +114,8 @@ ISR(TIMER0_COMPA_vect)
             break;
         }
         t1_acc -= T1_PER_TICK;
+        demo_tick_1khz(); /* first, so this tick's samples see this tick's values */
         fw_tick();
-        demo_tick_1khz();
     }
     cli();
     TIMSK0 |= _BV(OCIE0A);

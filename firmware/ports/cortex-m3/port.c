@@ -6,7 +6,7 @@
  *     application (the core drops and counts what does not fit its ring).  When the core's RX
  *     ring is full the byte stays in the UART (RXFULL), which holds back the sender: under
  *     QEMU input is never lost, however fast the host writes.
- *   SysTick at FW_TICK_HZ from the 25 MHz core clock: fw_tick() + demo_tick_1khz().  The
+ *   SysTick at FW_TICK_HZ from the 25 MHz core clock: demo_tick_1khz() + fw_tick().  The
  *     handler measures the time since its last run on the free-running CMSDK TIMER0 and runs
  *     one tick per period that really elapsed: an interrupt served late (a busy emulator
  *     host, a long critical section) delays ticks but never loses them, so the long-run rate
@@ -91,8 +91,8 @@ void systick_handler(void)
     tick_last_count = now;
     while (tick_acc >= TICK_CYCLES) {
         tick_acc -= TICK_CYCLES;
+        demo_tick_1khz(); /* first, so this tick's samples see this tick's values */
         fw_tick();
-        demo_tick_1khz();
     }
 }
 

@@ -7,7 +7,7 @@
  *     THR-empty interrupt refills the 16-byte TX FIFO from fw_tx_byte() and switches itself off
  *     when the core has nothing to send; fw_port_tx_ready() switches it back on.  Output never
  *     waits for the main loop, and never blocks the application.
- *   CLINT machine timer (10 MHz mtime) at FW_TICK_HZ: fw_tick() + demo_tick_1khz().  mtimecmp
+ *   CLINT machine timer (10 MHz mtime) at FW_TICK_HZ: demo_tick_1khz() + fw_tick().  mtimecmp
  *     advances by a fixed step, so the long-run rate is exact even when a tick is served late.
  *   Critical sections: mstatus.MIE, nestable.
  *   Idle: WFI when nothing is pending.
@@ -128,8 +128,8 @@ void trap_handler(void)
     if (mcause == (MCAUSE_INTERRUPT | IRQ_M_TIMER)) {
         next_tick += MTIME_HZ / FW_TICK_HZ;
         mtimecmp_write(next_tick);
+        demo_tick_1khz(); /* first, so this tick's samples see this tick's values */
         fw_tick();
-        demo_tick_1khz();
     } else if (mcause == (MCAUSE_INTERRUPT | IRQ_M_EXT)) {
         uint32_t irq = PLIC_CLAIM;
         if (irq == UART_IRQ) {
