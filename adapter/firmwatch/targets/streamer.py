@@ -810,8 +810,10 @@ class StreamerTarget(Target):
                 f"v{P.PROTOCOL_VERSION}; update firmwatch or the firmware so they match."
             )
         self._ident = ident
-        self._in.new_link(ident.mask_bytes, ident.tick_hz, max(ident.max_payload, 256))
-        frame_time = (max(ident.max_payload, 256) + P.FRAME_OVERHEAD) * 10 / max(self.baud, 1)
+        # replies such as LIST_DATA may exceed max_payload, up to the device's TX buffer (protocol.md)
+        longest = max(ident.max_payload, ident.tx_size - P.FRAME_OVERHEAD, 256)
+        self._in.new_link(ident.mask_bytes, ident.tick_hz, longest)
+        frame_time = (longest + P.FRAME_OVERHEAD) * 10 / max(self.baud, 1)
         self._stale_after = _STALE_AFTER + 2 * frame_time
 
     def _try_identify(self, timeout: float) -> P.Message | T.TextReply | None:
