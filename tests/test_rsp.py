@@ -523,6 +523,31 @@ def test_session_watches_through_rsp(demo) -> None:
 
 
 @pytest.mark.emulator
+def test_sampling_goes_on_while_the_user_holds_the_target_halted(demo) -> None:
+    syms = elf_symbols(demo.elf)
+    t = connect(demo, budget=None)
+    got: list[Sample] = []
+    try:
+        t.on_sample(got.append)
+        t.start_stream([Region(*syms["loop_count"])], 200.0)
+        wait_for(lambda: len(got) >= 5, 10, "samples while running")
+        stop = t.halt()
+        assert stop.kind == "signal" and not t.running
+        halted_before = t.halted_fraction() * 1.0
+        n = len(got)
+        wait_for(lambda: len(got) >= n + 20, 10, "samples while halted")
+        frozen = {s.data[0] for s in got[n + 1 :]}
+        assert len(frozen) == 1, "a halted target's values must not change"
+        assert t.halted_fraction() <= halted_before + 1e-9 or t.sampling_mode == "live", \
+            "reads of a halted target must not count as intrusion"
+        t.resume()
+        wait_for(lambda: got[-1].data[0] not in frozen, 10, "values to move after resume")
+        assert t.running
+    finally:
+        t.close()
+
+
+@pytest.mark.emulator
 def test_forced_halt_mode_and_pipelining(demo) -> None:
     """mode="halt" gives coherent snapshots everywhere; reads ride behind the interrupt only
     where the server handles queued packets (QEMU, not simavr)."""
@@ -649,6 +674,7 @@ def test_close_detaches_and_leaves_the_target_running(demo) -> None:
         time.sleep(0.01)
     again = connect(demo, run=False)
     try:
+        assert not again.running, "run=False leaves the target halted"
         after = int.from_bytes(again.read(ts_addr, 4), "little")
         # a guest left paused would not have ticked at all while nobody was connected
         assert after - before >= 100, f"timestamp_ms went {before} -> {after}: the target was left halted"

@@ -202,6 +202,8 @@ class RspTarget(Target):
             self.capabilities = frozenset(caps)
             if run and self._state == "stopped":
                 self._continue()
+            elif not run and self._state == "running":  # the live-read probe resumed it
+                self._halt_transient()
             self.link.flush_ack()
         except BaseException:
             self.link.close()
