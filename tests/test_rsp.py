@@ -950,3 +950,28 @@ def test_sampler_budget_caps_the_round_rate() -> None:
     gaps = [y - x for x, y in zip(calls, calls[1:])]
     assert min(gaps) >= 0.02 - 0.001
     assert s.halted_s / (calls[-1] + 0.002 - calls[0]) <= 0.1 * 1.05
+
+
+def test_sampler_batches_streams_of_different_rates() -> None:
+    """A 100 Hz and a 50 Hz stream share rounds: 100 rounds a second, not 150."""
+    from firmwatch.targets.rsp_sampler import RoundResult, Sampler
+
+    rounds: list[int] = []
+
+    def round_fn(regions, lock):
+        rounds.append(len(regions))
+        return RoundResult([b"\0"] * len(regions), time.monotonic(), time.time())
+
+    s = Sampler(round_fn, budget=None)
+    got: list[Sample] = []
+    s.callback = got.append
+    s.start()
+    fast = s.add([Region(0x10, 1)], 100.0)
+    slow = s.add([Region(0x20, 1)], 50.0)
+    wait_for(lambda: sum(x.stream == slow for x in got) >= 25, 10, "25 samples of the slow stream")
+    s.stop()
+    n_fast = sum(x.stream == fast for x in got)
+    n_slow = sum(x.stream == slow for x in got)
+    assert 1.6 <= n_fast / n_slow <= 2.4, "each stream keeps its own rate"
+    assert len(rounds) <= n_fast + 2, "the slow stream rides in the fast stream's rounds"
+    assert rounds.count(2) >= n_slow - 2

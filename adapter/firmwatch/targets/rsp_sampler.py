@@ -22,7 +22,8 @@ from firmwatch.targets.base import Region, Sample, SampleCallback, TargetError, 
 
 IDLE_POLL_S = 0.05  # how often an idle sampler lets the transport look for asynchronous stops
 RETRY_FAILED_S = 1.0  # a stream whose region was refused tries again after this
-LOCK_RETRY_S = 0.001  # after a round skipped for the firmware's lock, retry no sooner than this
+LOCK_RETRY_S = 0.001
+EARLY_S = 0.005  # a stream due within this (and half its period) joins the current round  # after a round skipped for the firmware's lock, retry no sooner than this
 
 
 @dataclass
@@ -140,8 +141,10 @@ class Sampler:
                 if self._streams:
                     start_at = max(min(s.next_due for s in self._streams.values()), self._gate)
                     if start_at <= now:
-                        # everything due by now rides in this round
-                        due = [s for s in self._streams.values() if s.next_due <= now]
+                        # everything due by now rides in this round, and so does what would be
+                        # due very soon: one halt instead of two a few milliseconds apart
+                        due = [s for s in self._streams.values()
+                               if s.next_due <= now + min(EARLY_S, s.period / 2)]
                         regions: list[Region] = []
                         seen: set[tuple[int, int]] = set()
                         for s in due:
