@@ -188,7 +188,8 @@ class FakeStub:
 
     XML = '<?xml version="1.0"?><target><architecture>arm</architecture></target>'
 
-    def __init__(self, packet_size: int = 0x40):
+    def __init__(self, packet_size: int = 0x40, binary_writes: bool = True):
+        self.binary_writes = binary_writes
         self.mem = bytearray(range(256)) * 4 + bytes(64)  # 0x1000.. with a run of zeros at the end
         self.base = 0x1000
         self.packet_size = packet_size
@@ -225,7 +226,12 @@ class FakeStub:
                 self._reply(conn, b"E01")
             else:
                 self._reply(conn, self.mem[addr - self.base : addr - self.base + n].hex().encode())
-        elif p[:1] == b"X":
+        elif p[:1] == b"M":
+            head, _, data = p.partition(b":")
+            addr, n = (int(x, 16) for x in head[1:].split(b","))
+            self.mem[addr - self.base : addr - self.base + n] = bytes.fromhex(data.decode())
+            self._reply(conn, b"OK")
+        elif p[:1] == b"X" and self.binary_writes:
             head, _, data = p.partition(b":")
             addr, n = (int(x, 16) for x in head[1:].split(b","))
             data = unescape_binary(data)
@@ -301,6 +307,23 @@ def test_client_against_a_scripted_stub() -> None:
         assert after.count(b"+") == 1 and after.startswith(b"+")
         t.close()
         assert stub.seen[-1] == b"D"
+    finally:
+        stub.close()
+
+
+def test_hex_writes_where_the_server_has_no_binary_writes() -> None:
+    from firmwatch.targets.rsp import RspTarget
+
+    stub = FakeStub(binary_writes=False)
+    try:
+        t = RspTarget(f"127.0.0.1:{stub.port}")
+        payload = bytes(range(60))
+        assert t.write(0x1200, payload) == payload
+        assert t.write(0x1300, b"\x7d") == b"\x7d"
+        kinds = [p[:1] for p in stub.seen if p[:1] in (b"X", b"M")]
+        assert kinds[0] == b"X" and set(kinds[1:]) == {b"M"}, "one X probe, then M only"
+        assert len([k for k in kinds if k == b"M"]) >= 3, "chunked to the packet size"
+        t.close()
     finally:
         stub.close()
 
