@@ -1,0 +1,35 @@
+// Entry point: registers the firmwatch debugger, the plot, the session commands, the status
+// bar and the ELF language server.
+import * as vscode from 'vscode';
+import { DEBUG_TYPE, FirmwatchAdapterFactory, FirmwatchConfigurationProvider } from './adapterFactory';
+import { askExpression, registerCommands } from './commands';
+import { LspClient } from './lsp';
+import { PlotPanel } from './plot/panel';
+import { Sessions } from './sessions';
+import { StatusBar } from './statusBar';
+
+export function activate(ctx: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('firmwatch');
+  const sessions = new Sessions();
+  const status = new StatusBar(sessions);
+  ctx.subscriptions.push(
+    log, sessions, status,
+    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new FirmwatchAdapterFactory(log)),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new FirmwatchConfigurationProvider()),
+    vscode.commands.registerCommand('firmwatch.plot', async (arg: unknown) => {
+      const expression = await askExpression(arg, 'Expression to plot');
+      if (expression) await PlotPanel.plot(ctx, sessions, expression);
+    }),
+    sessions.onEnded.event(() => {
+      if (!sessions.current()) void vscode.commands.executeCommand('setContext', 'firmwatch.recording', false);
+    }),
+  );
+  registerCommands(ctx, sessions, status);
+  const lsp = new LspClient(sessions, log);
+  ctx.subscriptions.push(lsp);
+  lsp.start();
+}
+
+export function deactivate(): void {
+  // disposables registered on the context stop the language server and panels
+}

@@ -1,0 +1,170 @@
+// The plot webview: buffers full-rate samples per watch and draws them with uPlot against
+// target time. Follows the newest samples until the user pauses or drag-zooms.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import './plot.css';
+import { seriesToCsv } from '../../logic/csv';
+import { SeriesBuffer } from '../../logic/series';
+import type { FromWebview, ToWebview } from '../messages';
+
+declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void };
+const vscode = acquireVsCodeApi();
+
+const PALETTE = ['#4e9bff', '#f0a030', '#4ec97a', '#e0567a', '#b07cf0', '#40c8c8', '#d0d040', '#ff7f50'];
+const buffer = new SeriesBuffer();
+const chartEl = document.getElementById('chart') as HTMLDivElement;
+const countEl = document.getElementById('count') as HTMLSpanElement;
+const stateEl = document.getElementById('state') as HTMLSpanElement;
+const pauseBtn = document.getElementById('pause') as HTMLButtonElement;
+const windowSel = document.getElementById('window') as HTMLSelectElement;
+
+let chart: uPlot | undefined;
+let paused = false;
+let zoomed = false; // a drag-zoom stops following until Reset / double-click
+let dirty = false;
+let programmaticScale = false;
+
+function cssVar(name: string, fallback: string): string {
+  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
+}
+
+function makeChart(): void {
+  chart?.destroy();
+  chart = undefined;
+  const list = buffer.list();
+  document.body.dataset.series = String(list.length);
+  (document.getElementById('empty') as HTMLDivElement).style.display = list.length ? 'none' : '';
+  if (!list.length) return;
+  const fg = cssVar('--vscode-foreground', '#ccc');
+  const grid = cssVar('--vscode-editorWidget-border', 'rgba(128,128,128,0.25)');
+  const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+  const opts: uPlot.Options = {
+    width: chartEl.clientWidth || 600,
+    height: Math.max(200, chartEl.clientHeight || 300),
+    scales: { x: { time: false } },
+    axes: [{ ...axis, label: 'target time (s)' }, { ...axis }],
+    cursor: { drag: { x: true, y: false, setScale: true } },
+    series: [
+      { label: 't (s)', value: (_u, v) => (v == null ? '–' : v.toFixed(3)) },
+      ...list.map((s, i) => ({ label: s.expression, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false } })),
+    ],
+    hooks: {
+      setScale: [(_u: uPlot, key: string) => {
+        if (key === 'x' && !programmaticScale) {
+          zoomed = true;
+          showState();
+        }
+      }],
+    },
+  };
+  chart = new uPlot(opts, buffer.aligned() as uPlot.AlignedData, chartEl);
+  chart.over.addEventListener('dblclick', resetZoom);
+}
+
+function follow(): void {
+  if (!chart) return;
+  const data = buffer.aligned() as uPlot.AlignedData;
+  const x = data[0] as number[];
+  programmaticScale = true;
+  chart.setData(data, false);
+  if (x.length) {
+    const newest = x[x.length - 1];
+    const span = Number(windowSel.value);
+    chart.setScale('x', { min: Math.max(x[0], newest - span), max: Math.max(newest, x[0] + 1e-6) });
+  }
+  programmaticScale = false;
+}
+
+function resetZoom(): void {
+  zoomed = false;
+  showState();
+  follow();
+}
+
+function showState(): void {
+  stateEl.textContent = paused ? ' · paused' : zoomed ? ' · zoomed (double-click or Reset to follow)' : '';
+  document.body.dataset.paused = String(paused);
+}
+
+function frame(): void {
+  if (dirty && !paused && !zoomed) {
+    dirty = false;
+    follow();
+  }
+  requestAnimationFrame(frame);
+}
+
+let lastReported = 0;
+function report(): void {
+  const total = buffer.totalReceived;
+  countEl.textContent = `${total} points`;
+  document.body.dataset.points = String(total);
+  // tell the extension now and then (tests and diagnostics), not on every chunk
+  if (total - lastReported >= 50 || (lastReported === 0 && total > 0)) {
+    lastReported = total;
+    vscode.postMessage({ type: 'points', total });
+  }
+}
+
+window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
+  const m = ev.data;
+  switch (m.type) {
+    case 'add':
+      if (!buffer.has(m.watchId)) {
+        buffer.add(m.watchId, m.expression);
+        makeChart();
+      }
+      break;
+    case 'samples':
+      for (const chunk of m.series) buffer.push(chunk);
+      dirty = true;
+      report();
+      break;
+    case 'session':
+      stateEl.textContent = m.state === 'ended' ? ' · session ended' : '';
+      break;
+  }
+});
+
+pauseBtn.addEventListener('click', () => {
+  paused = !paused;
+  pauseBtn.textContent = paused ? 'Resume' : 'Pause';
+  showState();
+  if (!paused) dirty = true;
+});
+(document.getElementById('reset') as HTMLButtonElement).addEventListener('click', resetZoom);
+windowSel.addEventListener('change', () => { dirty = true; });
+(document.getElementById('csv') as HTMLButtonElement).addEventListener('click', () => {
+  vscode.postMessage({ type: 'saveCsv', text: seriesToCsv(buffer.list()) });
+});
+(document.getElementById('png') as HTMLButtonElement).addEventListener('click', () => {
+  if (!chart) return;
+  // the chart canvas is transparent and the legend is HTML: paint the background and the
+  // series names so the image reads on its own
+  const src = chart.ctx.canvas;
+  const out = document.createElement('canvas');
+  const legendH = 24 * devicePixelRatio;
+  out.width = src.width;
+  out.height = src.height + legendH;
+  const g = out.getContext('2d') as CanvasRenderingContext2D;
+  g.fillStyle = cssVar('--vscode-editor-background', '#1e1e1e');
+  g.fillRect(0, 0, out.width, out.height);
+  g.drawImage(src, 0, 0);
+  g.font = `${12 * devicePixelRatio}px sans-serif`;
+  let x = 8 * devicePixelRatio;
+  buffer.list().forEach((s, i) => {
+    g.fillStyle = PALETTE[i % PALETTE.length];
+    g.fillText(`■ ${s.expression}`, x, src.height + 16 * devicePixelRatio);
+    x += g.measureText(`■ ${s.expression}`).width + 16 * devicePixelRatio;
+  });
+  vscode.postMessage({ type: 'savePng', dataUrl: out.toDataURL('image/png') });
+});
+
+new ResizeObserver(() => {
+  chart?.setSize({ width: chartEl.clientWidth, height: Math.max(200, chartEl.clientHeight) });
+}).observe(chartEl);
+
+showState();
+makeChart();
+requestAnimationFrame(frame);
+vscode.postMessage({ type: 'ready' });

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { expressionFromMenuArg, parseRate } from '../src/logic/commandArgs';
+import { chooseElf, substituteWorkspace } from '../src/logic/elf';
+import { formatBytes, memoryRows } from '../src/logic/memory';
+import { formatRate, formatStatus } from '../src/logic/status';
+
+test('status text shows link, rate and drops during the session', () => {
+  const v = formatStatus({ link: 'up', rateHz: 200, samples: 1000, lost: 15, watches: 3, target: 'host', transport: 'serial' }, 5);
+  assert.equal(v.text, '$(pulse) live · 200 Hz · $(warning) 10 lost');
+  assert.equal(v.severity, 'warning');
+  assert.match(v.tooltip, /lost this session: 10 \(0\.99 %\)/);
+  assert.match(v.tooltip, /over 3 watches/);
+  assert.equal(formatStatus({ link: 'lost' }).severity, 'error');
+  assert.equal(formatStatus({ link: 'up', rateHz: 10, lost: 0 }).severity, 'ok');
+  assert.match(formatStatus({ link: 'reconnecting' }).text, /reconnecting/);
+});
+
+test('rates read naturally', () => {
+  assert.equal(formatRate(9.96), '10 Hz');
+  assert.equal(formatRate(2.5), '2.5 Hz');
+  assert.equal(formatRate(1500), '1.5 kHz');
+  assert.equal(formatRate(undefined), '–');
+});
+
+test('context-menu arguments give the expression', () => {
+  assert.equal(expressionFromMenuArg({ container: {}, variable: { name: 'gain_q8', evaluateName: 'g_config.calib.gain_q8' } }), 'g_config.calib.gain_q8');
+  assert.equal(expressionFromMenuArg({ variable: { name: 'accel_x' } }), 'accel_x');
+  assert.equal(expressionFromMenuArg({ expression: 'accel_y' }), 'accel_y');
+  assert.equal(expressionFromMenuArg({ name: 'g_pair.a' }), 'g_pair.a');
+  assert.equal(expressionFromMenuArg(undefined), undefined);
+  assert.equal(expressionFromMenuArg({}), undefined);
+});
+
+test('rates typed by the user', () => {
+  assert.equal(parseRate('100'), 100);
+  assert.equal(parseRate(' 2.5 Hz'), 2.5);
+  assert.equal(typeof parseRate('0'), 'string');
+  assert.equal(typeof parseRate('fast'), 'string');
+  assert.equal(typeof parseRate('1e9'), 'string');
+});
+
+test('the ELF comes from the setting, then the session, then launch.json', () => {
+  const configs = [{ type: 'cppdbg', elf: 'no' }, { type: 'firmwatch', name: 'a', elf: '${workspaceFolder}/fw.elf' }];
+  assert.deepEqual(chooseElf('/x.elf', undefined, configs), { kind: 'path', path: '/x.elf', from: 'setting firmwatch.elf' });
+  assert.equal((chooseElf('', { type: 'firmwatch', elf: '/s.elf' }, configs) as { path: string }).path, '/s.elf');
+  assert.equal((chooseElf('', undefined, configs) as { path: string }).path, '${workspaceFolder}/fw.elf');
+  assert.deepEqual(chooseElf('', undefined, [{ type: 'firmwatch', name: 'demo', sim: 'host' }]), { kind: 'sim', sim: 'host', from: 'launch configuration "demo"' });
+  assert.deepEqual(chooseElf(undefined, undefined, []), { kind: 'none' });
+  assert.equal(substituteWorkspace('${workspaceFolder}/a/${workspaceRoot}', '/w'), '/w/a//w');
+});
+
+test('memory usage rows: totals first, then sections by address', () => {
+  const rows = memoryRows({
+    ram: { used: 1536, total: 20480 }, flash: { used: 3000, total: 0 },
+    sections: [{ name: '.bss', address: 0x20000100, size: 512, kind: 'ram' }, { name: '.text', address: 0, size: 2900, kind: 'flash' }],
+  });
+  assert.equal(rows[0].label, 'RAM: 1.50 KiB of 20.0 KiB (7.5 %)');
+  assert.equal(rows[1].label, 'Flash: 2.93 KiB used');
+  assert.deepEqual(rows.slice(2).map((r) => r.label), ['.text', '.bss']);
+  assert.equal(rows[3].description, '0x20000100  512 B');
+  assert.equal(formatBytes(3 * 1024 * 1024), '3.00 MiB');
+});
