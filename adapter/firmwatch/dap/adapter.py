@@ -1,0 +1,661 @@
+"""The request handlers: DAP requests in, session calls out.
+
+Front-end rules (DESIGN.md): this module talks to ``firmwatch.session`` and ``firmwatch.symbols``
+only; transports are opened by launcher.py, execution control lives behind cpu.py, the Live
+thread's refresh logic in live.py and variable references in variables.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from firmwatch.dap import models as M
+from firmwatch.dap.completions import complete
+from firmwatch.dap.config import ConfigError, LaunchConfig, parse_config
+from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
+from firmwatch.dap.live import FRAME_ID, SOURCE_REF, THREAD_ID, LiveView
+from firmwatch.dap.messaging import Connection, Request, RequestError, Tracer
+from firmwatch.dap.scopes import globals_scope, memory_scope
+from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, is_read_only
+from firmwatch.errors import is_user_error
+
+RATE_CMD = re.compile(r"^:rate\s+(.+?)\s+(\d+(?:\.\d*)?|\.\d+)\s*(?:hz)?\s*$", re.IGNORECASE)
+HOVER_BUDGET_S = 0.25  # firmwatch.evaluateLive answers within this, read or not
+RECONNECT_GRACE_S = 10.0  # a lost serial/tcp link that does not come back by then ends the session
+MAX_MEMORY_READ = 1 << 20
+
+CAPABILITIES: dict[str, Any] = {
+    "supportsConfigurationDoneRequest": True,
+    "supportsEvaluateForHovers": True,
+    "supportsSetVariable": True,
+    "supportsSetExpression": True,
+    "supportsValueFormattingOptions": True,
+    "supportsReadMemoryRequest": True,
+    "supportsWriteMemoryRequest": True,
+    "supportsCompletionsRequest": True,
+    "completionTriggerCharacters": [".", ">"],
+    "supportsCancelRequest": True,
+    "supportsTerminateRequest": True,
+    "supportsClipboardContext": True,
+    "supportsDelayedStackTraceLoading": False,
+    "supportTerminateDebuggee": True,
+    "supportsLoadedSourcesRequest": False,
+    "supportsFunctionBreakpoints": False,
+    "supportsConditionalBreakpoints": False,
+    "exceptionBreakpointFilters": [],
+}
+
+
+def _user(e: BaseException) -> RequestError:
+    if isinstance(e, RequestError):
+        return e
+    return RequestError(str(e).strip() or type(e).__name__)
+
+
+class Adapter:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.client: M.InitializeArgs = M.InitializeArgs()
+        self.cfg: LaunchConfig | None = None
+        self.launched: Any = None
+        self.session: Any = None
+        self.live: LiveView | None = None
+        self.cpu: CpuThread = NullCpu()
+        self.registry = VariableRegistry()
+        self.builder: ValueBuilder | None = None
+        self.link = "up"
+        self._lost_at: float | None = None
+        self._terminated = False
+        self._cancelled_progress: set[str] = set()
+        self._monitor_stop = threading.Event()
+        self.disconnected = threading.Event()
+        conn.on_cancel_progress = self._cancelled_progress.add
+        for name, fn in self._handlers().items():
+            conn.handle(name, fn, concurrent=name in ("firmwatch.evaluateLive",))
+
+    def _handlers(self) -> dict[str, Callable[[Request], dict[str, Any] | None]]:
+        return {
+            "initialize": self.initialize,
+            "launch": lambda r: self.start(r, "launch"),
+            "attach": lambda r: self.start(r, "attach"),
+            "configurationDone": self.configuration_done,
+            "setBreakpoints": self.set_breakpoints,
+            "setFunctionBreakpoints": self.set_function_breakpoints,
+            "setExceptionBreakpoints": lambda r: {"breakpoints": []},
+            "threads": self.threads,
+            "stackTrace": self.stack_trace,
+            "scopes": self.scopes,
+            "variables": self.variables,
+            "evaluate": self.evaluate,
+            "setVariable": self.set_variable,
+            "setExpression": self.set_expression,
+            "source": self.source,
+            "readMemory": self.read_memory,
+            "writeMemory": self.write_memory,
+            "completions": self.completions,
+            "continue": self.continue_,
+            "pause": self.pause,
+            "next": lambda r: self.step(r, "next"),
+            "stepIn": lambda r: self.step(r, "stepIn"),
+            "stepOut": lambda r: self.step(r, "stepOut"),
+            "terminate": self.terminate,
+            "disconnect": self.disconnect,
+            "firmwatch.setRate": self.fw_set_rate,
+            "firmwatch.plot": self.fw_plot,
+            "firmwatch.startRecording": self.fw_start_recording,
+            "firmwatch.stopRecording": self.fw_stop_recording,
+            "firmwatch.memoryUsage": self.fw_memory_usage,
+            "firmwatch.evaluateLive": self.fw_evaluate_live,
+        }
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def output(self, category: str, text: str) -> None:
+        self.conn.event("output", {"category": category, "output": text})
+
+    def _need_session(self) -> Any:
+        if self.session is None:
+            raise RequestError("no firmwatch session is running yet: start one with a launch or attach "
+                               "configuration.", show_user=False)
+        return self.session
+
+    def _hex(self, fmt: M.ValueFormat | None) -> bool:
+        return bool(fmt and fmt.hex)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def initialize(self, req: Request) -> dict[str, Any] | None:
+        self.client = M.parse(M.InitializeArgs, req.arguments)
+        self.conn.respond(req, dict(CAPABILITIES))
+        self.conn.event("initialized")
+        return None
+
+    def start(self, req: Request, kind: str) -> dict[str, Any] | None:
+        if self.session is not None:
+            raise RequestError("this debug session is already running; start a new one for another device.")
+        cfg = parse_config(req.arguments, kind)
+        if cfg.trace:
+            self.conn.tracer = Tracer(cfg.trace)
+            self.conn.tracer.log("in", {"type": "request", "command": kind, "arguments": req.arguments})
+            self.output("console", f"firmwatch: logging every DAP message to {cfg.trace}\n")
+        from firmwatch.dap.launcher import open_launch
+
+        launched = open_launch(cfg, on_output=self.output, on_link=self._on_link)
+        try:
+            program = self._load_program(launched.elf, req)
+            from firmwatch.session.session import Session
+
+            session = Session(program, launched.target, default_rate=cfg.sample_rate or max(10.0, 2 * cfg.ui_refresh_hz),
+                              verify_build_id=cfg.verify_build_id, on_message=self._on_message)
+        except BaseException:
+            launched.close()
+            raise
+        self.cfg, self.launched, self.session = cfg, launched, session
+        self.builder = ValueBuilder(self.registry, program, paging=self.client.supportsVariablePaging)
+        self.live = LiveView(session, self.conn.event, ui_hz=cfg.ui_refresh_hz, transport=launched.transport,
+                             target_name=launched.description, link_state=lambda: self.link)
+        self.cpu = cpu_for(launched.target, launched.transport)
+        self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
+        for spec in cfg.watch:
+            try:
+                w = session.add_watch(spec.expression, spec.rate_hz)
+                self.live.asked(w.id, pinned=True)
+            except Exception as e:  # noqa: BLE001 - one bad watch must not stop the session
+                self.output("console", f"firmwatch: watch '{spec.expression}' not added: {e}\n")
+        self.live.start()
+        threading.Thread(target=self._monitor, name="firmwatch-monitor", daemon=True).start()
+        self.output("console", f"firmwatch: connected to {launched.description} over {launched.transport}; "
+                               f"ELF {launched.elf} (build id: {session.build_id_status}).\n")
+        return None
+
+    def _load_program(self, elf: str, req: Request) -> Any:
+        from firmwatch.symbols import load
+
+        progress_id = f"firmwatch-index-{req.seq}"
+        state = {"started": False, "last": 0.0}
+        want = self.client.supportsProgressReporting
+
+        def progress(done: int, total: int) -> None:
+            if progress_id in self._cancelled_progress or req.cancelled.is_set():
+                raise RequestError("indexing the ELF was cancelled.", show_user=False)
+            if not want:
+                return
+            now = time.monotonic()
+            if not state["started"]:
+                state["started"] = True
+                self.conn.event("progressStart", {"progressId": progress_id, "title": "firmwatch: indexing ELF",
+                                                  "message": elf, "cancellable": True, "requestId": req.seq,
+                                                  "percentage": 0})
+            if now - state["last"] >= 0.1 or done >= total:
+                state["last"] = now
+                pct = round(100.0 * done / total, 1) if total else None
+                self.conn.event("progressUpdate", {"progressId": progress_id, "percentage": pct,
+                                                   "message": f"{done // 1024} of {total // 1024} KiB of DWARF"})
+
+        try:
+            return load(elf, progress=progress)
+        finally:
+            if state["started"]:
+                self.conn.event("progressEnd", {"progressId": progress_id})
+
+    def configuration_done(self, req: Request) -> dict[str, Any] | None:
+        self.conn.respond(req)
+        if self.live is not None:
+            self.live.enabled = True
+            self.conn.event("stopped", self.live.stopped_event())
+        return None
+
+    def _on_message(self, level: str, text: str) -> None:
+        self.output("important" if level in ("warning", "error") else "console", f"firmwatch: {text}\n")
+
+    def _on_link(self, state: str, message: str) -> None:
+        if state == "lost":
+            self.link = "reconnecting" if self._transport() in ("serial", "tcp") else "lost"
+            self._lost_at = time.monotonic()
+            self.output("important", f"firmwatch: {message}\n")
+        elif state == "restored":
+            self.link = "up"
+            self._lost_at = None
+            self.output("important", f"firmwatch: {message}\n")
+        else:
+            self.output("console", f"firmwatch: {message}\n")
+        if self.live is not None:
+            self.conn.event("firmwatch.status", self.live.status())
+
+    def _transport(self) -> str:
+        return self.launched.transport if self.launched else ""
+
+    def _monitor(self) -> None:
+        """Ends the session when what we started died, or a lost link does not come back."""
+        while not self._monitor_stop.wait(0.2):
+            launched = self.launched
+            if launched is None:
+                continue
+            why = None
+            if launched.sim is not None and not launched.sim.alive:
+                why = f"the simulated device exited (status {launched.sim.returncode})"
+            elif launched.server is not None and not launched.server.running():
+                why = f"{launched.server.name} exited ({launched.server.output_tail() or 'no output'})"
+            elif self.link == "lost":
+                why = "the link to the target is gone"
+            elif self._lost_at is not None and time.monotonic() - self._lost_at > RECONNECT_GRACE_S:
+                why = f"the device did not come back within {RECONNECT_GRACE_S:g} s"
+            if why is not None:
+                self.link = "lost"
+                self.output("important", f"firmwatch: {why}; the debug session ends.\n")
+                self._end_session()
+                self.conn.event("terminated")
+                return
+
+    def _end_session(self) -> None:
+        self._monitor_stop.set()
+        if self.live is not None:
+            self.live.close()
+        if self.session is not None:
+            try:
+                self.session.close()
+            except Exception:  # noqa: BLE001 - closing over a dead link
+                pass
+        self.cpu.close()
+        if self.launched is not None:
+            launched, self.launched = self.launched, None
+            if self.cfg is not None and self.cfg.request == "attach" and launched.sim is None:
+                launched.target.close()
+            else:
+                launched.close()
+        self.session = None
+        self.live = None
+
+    def terminate(self, req: Request) -> dict[str, Any] | None:
+        self.conn.respond(req)
+        self._end_session()
+        self.conn.event("terminated")
+        return None
+
+    def disconnect(self, req: Request) -> dict[str, Any] | None:
+        self._end_session()
+        self.conn.respond(req)
+        if self.conn.tracer is not None:
+            self.conn.tracer.close()
+            self.conn.tracer = None
+        self.disconnected.set()
+        return None
+
+    # -- threads, frames, scopes -------------------------------------------------------------------------
+    def threads(self, req: Request) -> dict[str, Any]:
+        threads = [self.live.thread()] if self.live else []
+        return {"threads": threads + self.cpu.threads()}
+
+    def stack_trace(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.StackTraceArgs, req.arguments)
+        if a.threadId == THREAD_ID and self.live is not None:
+            frames = [self.live.frame()] if a.startFrame == 0 else []
+            return {"stackFrames": frames, "totalFrames": 1}
+        return self.cpu.stack_trace(a.threadId, a.startFrame, a.levels)
+
+    def scopes(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.ScopesArgs, req.arguments)
+        if a.frameId == FRAME_ID and self.live is not None:
+            self.live.client_activity()
+            s = self._need_session()
+            assert self.builder is not None
+            return {"scopes": [globals_scope(self.registry, self.builder, s),
+                               memory_scope(self.registry, s)]}
+        return {"scopes": self.cpu.scopes(a.frameId)}
+
+    def variables(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.VariablesArgs, req.arguments)
+        if self.live is not None:
+            self.live.client_activity()
+        node = self.registry.get(a.variablesReference)
+        hex_ = self._hex(a.format)
+        if node is None:
+            got = self.cpu.variables(a.variablesReference, a.start, a.count, hex_)
+            return {"variables": got or []}
+        try:
+            return {"variables": node.variables(a.start, a.count, hex_, self.client.supportsVariablePaging)}
+        except RequestError:
+            raise
+        except Exception as e:
+            if is_user_error(e):
+                return {"variables": [{"name": "<error>", "value": str(e), "variablesReference": 0}]}
+            raise
+
+    def source(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.SourceArgs, req.arguments)
+        ref = a.sourceReference or (a.source or {}).get("sourceReference", 0)
+        if ref == SOURCE_REF and self.live is not None:
+            return {"content": self.live.document(), "mimeType": "text/plain"}
+        raise RequestError(f"there is no source {ref}: the session that showed it has ended.", show_user=False)
+
+    # -- evaluate -------------------------------------------------------------------------------------------
+    def _root_getter(self, text: str) -> Callable[[], Any]:
+        def get() -> Any:
+            s = self._need_session()
+            w = s.find_watch(text)
+            if w is not None:
+                v = w.value()
+                if v is not None:
+                    return v
+            return s.evaluate(text)
+
+        return get
+
+    def _evaluate_body(self, text: str, value: Any, hex_: bool, read_only: bool) -> dict[str, Any]:
+        assert self.builder is not None
+        body = self.builder.body(value, ("expr", text), self._root_getter(text), (), hex_, text, read_only)
+        body["result"] = body.pop("value")
+        body.pop("evaluateName", None)
+        return body
+
+    def evaluate(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.EvaluateArgs, req.arguments)
+        s = self._need_session()
+        hex_ = self._hex(a.format)
+        text = a.expression.strip()
+        if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.owns_frame(a.frameId):
+            return self.cpu.evaluate(text, a.frameId, hex_)
+        if not text:
+            raise RequestError("type an expression to evaluate, e.g. sensor.accel[2].", show_user=False)
+        if a.context == "repl" and text.startswith(":"):
+            return self._console_command(text)
+        if a.context == "watch":
+            self.live and self.live.client_activity()
+            try:
+                w = s.add_watch(text)
+            except Exception as e:
+                raise _user(e) from None
+            assert self.live is not None
+            self.live.asked(w.id)
+            if w.error:
+                raise RequestError(w.error, show_user=False)
+            value = w.value()
+            if value is None:
+                value = self._read_once(text)
+            return self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
+        w = s.find_watch(text)
+        value = w.value() if w is not None else None
+        if value is None:
+            value = self._read_once(text)
+        compiled_ro = bool(getattr(w.compiled, "read_only", False)) if w is not None else is_read_only(s.program, value)
+        return self._evaluate_body(text, value, hex_, compiled_ro)
+
+    def _read_once(self, text: str) -> Any:
+        try:
+            return self._need_session().evaluate(text)
+        except Exception as e:
+            if is_user_error(e):
+                raise RequestError(str(e), show_user=False) from None
+            raise
+
+    def _console_command(self, text: str) -> dict[str, Any]:
+        s = self._need_session()
+        m = RATE_CMD.match(text)
+        if m:
+            try:
+                w = s.add_watch(m.group(1), float(m.group(2)))
+            except Exception as e:
+                raise _user(e) from None
+            assert self.live is not None
+            self.live.asked(w.id, pinned=True)
+            return {"result": f"{w.text} is sampled at {w.rate_hz:g} Hz", "variablesReference": 0}
+        if text.strip() in (":help", ":?"):
+            return {"result": ":rate EXPR HZ  sample a watch at HZ (adds it if needed); any other text is read "
+                              "once from the target", "variablesReference": 0}
+        raise RequestError(f"'{text.split()[0]}' is not a console command; the commands are :rate EXPR HZ and "
+                           ":help.", show_user=False)
+
+    # -- writes ---------------------------------------------------------------------------------------------
+    def _write(self, expression: str, value_text: str, hex_: bool) -> dict[str, Any]:
+        s = self._need_session()
+        try:
+            back = s.write(expression, value_text)
+        except Exception as e:
+            if is_user_error(e):
+                raise RequestError(str(e)) from None
+            raise
+        body = self._evaluate_body(expression, back, hex_, False)
+        body["value"] = body.pop("result")
+        address = getattr(back, "address", None)
+        size = len(getattr(back, "raw", b"") or b"")
+        if address is not None and size:
+            self.conn.event("memory", {"memoryReference": f"0x{address:x}", "offset": 0, "count": size})
+        if self.live is not None:
+            self.live.refresh_now()
+        return body
+
+    def set_variable(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.SetVariableArgs, req.arguments)
+        node = self.registry.get(a.variablesReference)
+        name = None
+        if isinstance(node, ValueNode):
+            child = node.child_by_name(a.name)
+            if child is None:
+                raise RequestError(f"'{a.name}' is no longer there to set; refresh the view.")
+            if node.read_only:
+                raise RequestError(f"'{child.evaluate_name or a.name}' is const data (in flash or a read-only region) "
+                                   "and cannot be written.")
+            name = child.evaluate_name
+        elif node is not None and hasattr(node, "evaluate_name_of"):
+            name = node.evaluate_name_of(a.name)
+        if not name:
+            raise RequestError(f"'{a.name}' cannot be set from here; add it to the Watch view and set it there.")
+        return self._write(name, a.value, self._hex(a.format))
+
+    def set_expression(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.SetExpressionArgs, req.arguments)
+        return self._write(a.expression.strip(), a.value, self._hex(a.format))
+
+    # -- memory ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _address(reference: str, offset: int) -> int:
+        try:
+            return int(reference.strip(), 0) + offset
+        except ValueError:
+            raise RequestError(f"'{reference}' is not a memory reference; give an address such as 0x20000000.",
+                               show_user=False) from None
+
+    def read_memory(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.ReadMemoryArgs, req.arguments)
+        s = self._need_session()
+        address = self._address(a.memoryReference, a.offset)
+        count = max(0, min(a.count, MAX_MEMORY_READ))
+        if address < 0:
+            return {"address": f"0x{0:x}", "unreadableBytes": count}
+        data = bytearray()
+        step = 256
+        pos = 0
+        while pos < count:
+            n = min(step, count - pos)
+            try:
+                data += s.target.read(address + pos, n)
+            except Exception as e:
+                if not is_user_error(e):
+                    raise
+                if n > 1 and step > 1:
+                    step = max(1, step // 16)  # find where the readable part ends, then stop there
+                    continue
+                break
+            pos += n
+            req.check_cancelled()
+        body: dict[str, Any] = {"address": f"0x{address:x}", "data": base64.b64encode(bytes(data)).decode("ascii")}
+        if len(data) < count:
+            body["unreadableBytes"] = count - len(data)
+        return body
+
+    def write_memory(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.WriteMemoryArgs, req.arguments)
+        s = self._need_session()
+        address = self._address(a.memoryReference, a.offset)
+        try:
+            data = base64.b64decode(a.data, validate=True)
+        except ValueError:
+            raise RequestError("'data' is not base64.", show_user=False) from None
+        try:
+            back = s.target.write(address, data)
+        except Exception as e:
+            if is_user_error(e):
+                raise RequestError(str(e)) from None
+            raise
+        self.conn.event("memory", {"memoryReference": f"0x{address:x}", "offset": 0, "count": len(data)})
+        if self.live is not None:
+            self.live.refresh_now()
+        if back != data:
+            raise RequestError(f"wrote {len(data)} bytes at 0x{address:x} but read back different bytes: the target "
+                               "did not keep them (a register, or the firmware overwriting them).")
+        return {"bytesWritten": len(data)}
+
+    # -- completions ------------------------------------------------------------------------------------------
+    def completions(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.CompletionsArgs, req.arguments)
+        s = self._need_session()
+        col = a.column - (1 if self.client.columnsStartAt1 else 0)
+        return {"targets": complete(s, a.text, col)}
+
+    # -- execution: the Live thread stays stopped, the CPU thread (when there is one) does the work --------------
+    def continue_(self, req: Request) -> dict[str, Any] | None:
+        a = M.parse(M.ThreadArgs, req.arguments)
+        if self.cpu.owns_thread(a.threadId):
+            self.cpu.continue_(a.threadId)
+            return {"allThreadsContinued": False}
+        self.conn.respond(req, {"allThreadsContinued": False})
+        self._restop()
+        return None
+
+    def pause(self, req: Request) -> dict[str, Any] | None:
+        a = M.parse(M.ThreadArgs, req.arguments)
+        if self.cpu.owns_thread(a.threadId):
+            self.cpu.pause(a.threadId)
+            return None
+        self.conn.respond(req)
+        self._restop()
+        return None
+
+    def step(self, req: Request, kind: str) -> dict[str, Any] | None:
+        a = M.parse(M.ThreadArgs, req.arguments)
+        if self.cpu.owns_thread(a.threadId):
+            self.cpu.step(a.threadId, kind, str(req.arguments.get("granularity", "statement")))
+            return None
+        self.conn.respond(req)
+        self._restop()
+        return None
+
+    def _restop(self) -> None:
+        """The Live thread never runs: after a continue/step VS Code sees it stopped again at once."""
+        if self.live is not None:
+            self.conn.event("stopped", self.live.stopped_event())
+
+    def set_breakpoints(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.SetBreakpointsArgs, req.arguments)
+        return {"breakpoints": self.cpu.set_breakpoints(a.source, a.breakpoints)}
+
+    def set_function_breakpoints(self, req: Request) -> dict[str, Any]:
+        return {"breakpoints": self.cpu.set_function_breakpoints(list(req.arguments.get("breakpoints") or []))}
+
+    def _cpu_stopped(self, thread_id: int, reason: str, description: str | None = None,
+                     hit_breakpoint_ids: list[int] | None = None) -> None:
+        body: dict[str, Any] = {"reason": reason, "threadId": thread_id, "allThreadsStopped": False}
+        if description:
+            body["description"] = description
+        if hit_breakpoint_ids:
+            body["hitBreakpointIds"] = hit_breakpoint_ids
+        self.conn.event("stopped", body)
+
+    def _cpu_continued(self, thread_id: int) -> None:
+        self.conn.event("continued", {"threadId": thread_id, "allThreadsContinued": False})
+
+    # -- the extension's requests ------------------------------------------------------------------------------
+    def fw_set_rate(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.SetRateArgs, req.arguments)
+        s = self._need_session()
+        try:
+            w = s.add_watch(a.expression, a.rateHz)
+        except Exception as e:
+            raise _user(e) from None
+        assert self.live is not None
+        self.live.asked(w.id, pinned=True)
+        return {"watchId": w.id, "rateHz": w.rate_hz}
+
+    def fw_plot(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.ExpressionArgs, req.arguments)
+        s = self._need_session()
+        try:
+            w = s.add_watch(a.expression)
+        except Exception as e:
+            raise _user(e) from None
+        assert self.live is not None
+        self.live.asked(w.id, pinned=True)
+        return {"watchId": w.id, "expression": w.text, "rateHz": w.rate_hz}
+
+    def fw_start_recording(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.StartRecordingArgs, req.arguments)
+        s = self._need_session()
+        path = self.cfg.resolve(a.path) if self.cfg else a.path
+        try:
+            rec = s.start_recording(path, a.sessionId)
+        except Exception as e:
+            raise _user(e) from None
+        return {"path": rec.path, "sessionId": rec.session_id}
+
+    def fw_stop_recording(self, req: Request) -> dict[str, Any]:
+        s = self._need_session()
+        rec = s.stop_recording()
+        if rec is None:
+            raise RequestError("nothing is being recorded; start a recording first.")
+        return {"path": rec.path, "rows": rec.rows}
+
+    def fw_memory_usage(self, req: Request) -> dict[str, Any]:
+        from firmwatch.session.memory_usage import memory_usage
+
+        s = self._need_session()
+        u = memory_usage(s.program, s.info.regions)
+        return {"sections": [{"name": x.name, "address": x.address, "size": x.size, "kind": x.kind}
+                             for x in u.sections],
+                "ram": {"used": u.ram.used, "total": u.ram.total},
+                "flash": {"used": u.flash.used, "total": u.flash.total}}
+
+    def fw_evaluate_live(self, req: Request) -> dict[str, Any]:
+        """For hovers: the cached value when watched, else one read given HOVER_BUDGET_S at most."""
+        a = M.parse(M.ExpressionArgs, req.arguments)
+        s = self._need_session()
+        text = a.expression.strip()
+        try:
+            compiled = s.compile(text)
+        except Exception as e:
+            if is_user_error(e):
+                return {"value": None, "type": None, "address": None, "error": str(e)}
+            raise
+        out: dict[str, Any] = {"value": None, "type": getattr(compiled, "type_name", None),
+                               "address": getattr(compiled, "address", None)}
+        w = s.find_watch(text)
+        value = w.value() if w is not None else None
+        if value is None:
+            box: dict[str, Any] = {}
+
+            def read() -> None:
+                try:
+                    box["v"] = compiled.evaluate(s.target.read)
+                except Exception as e:  # noqa: BLE001 - reported as the error field
+                    box["e"] = e
+
+            t = threading.Thread(target=read, name="firmwatch-hover", daemon=True)
+            t.start()
+            t.join(HOVER_BUDGET_S)
+            value = box.get("v")
+            if "e" in box:
+                out["error"] = str(box["e"])
+            elif value is None:
+                out["error"] = "the target did not answer in time"
+        if value is not None:
+            out["value"] = value.display()
+            out["type"] = value.type_name
+            if getattr(value, "address", None) is not None:
+                out["address"] = value.address
+        return out
+
+
+def is_config_error(e: BaseException) -> bool:
+    return isinstance(e, ConfigError)

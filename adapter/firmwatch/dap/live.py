@@ -1,0 +1,281 @@
+"""The "Live" pseudo-thread: always stopped, one frame, a virtual document, paced refreshes.
+
+VS Code evaluates Watch expressions only against a stopped thread's frame (../DESIGN.md, "The
+live view"). The Live thread is reported stopped with ``allThreadsStopped: false``; its one frame
+has a ``source`` with a ``sourceReference`` (a frame without a source is not focused and the trick
+fails), whose content is a plain-text description of the session. While watches exist, an
+``invalidated {areas: ['variables']}`` event makes VS Code re-evaluate every watch — answered from
+the session's value cache.
+
+Pacing (why not a plain timer): an event is sent when a watched value *changed* (its sampled
+bytes differ from those of the previous event), at most ``uiRefreshHz`` times a second, and sent
+as soon as a change arrives when the previous event is older than one period — so the delay from
+a change to the UI is the sampling delay plus at most one period, and a target whose values sit
+still costs VS Code no refresh at all. A client that has not asked anything since the previous
+event (the views are hidden, or it is still busy) gets at most one event a second.
+
+Watches VS Code no longer evaluates (the user removed them from the Watch view; DAP has no
+request for that) are dropped from sampling after ``EXPIRE_S`` of silence while refreshes were
+sent; watches from launch.json, ``:rate``, ``firmwatch.setRate`` and ``firmwatch.plot`` stay.
+
+The same thread sends the extension's ``firmwatch.samples`` (every full-rate sample since the
+previous one, at most ``SAMPLES_HZ`` events a second) and ``firmwatch.status`` (once a second).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+THREAD_ID = 1
+FRAME_ID = 1
+SOURCE_REF = 1
+SAMPLES_HZ = 30.0
+STATUS_PERIOD_S = 1.0
+EXPIRE_S = 10.0
+IDLE_CLIENT_PERIOD_S = 1.0
+
+
+@dataclass
+class ViewWatch:
+    """Why a watch is sampled, for expiry: pinned ones never expire."""
+
+    watch_id: int
+    pinned: bool
+    last_asked: float
+    refreshes_since: int = 0
+
+
+class LiveView:
+    def __init__(self, session: Any, send_event: Callable[[str, dict[str, Any]], None], *, ui_hz: float,
+                 transport: str, target_name: str, link_state: Callable[[], str]):
+        self.session = session
+        self.send = send_event
+        self.ui_period = 1.0 / ui_hz
+        self.ui_hz = ui_hz
+        self.transport = transport
+        self.target_name = target_name
+        self.link_state = link_state
+        self.view: dict[int, ViewWatch] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._last_sig: dict[int, Any] = {}
+        self._last_invalidated = 0.0
+        self._client_asked = True  # a request arrived since the last invalidated event
+        self.invalidated_sent = 0
+        self.enabled = False  # set at configurationDone: VS Code wants no refresh before
+        self._samples: list[tuple[int, str, float, Any]] = []
+        self._scalar: dict[int, bool] = {}
+        self._thread = threading.Thread(target=self._run, name="firmwatch-live", daemon=True)
+        session.add_listener(self._on_samples)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.session.remove_listener(self._on_samples)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    # -- DAP shapes ---------------------------------------------------------------------------------
+    def thread(self) -> dict[str, Any]:
+        return {"id": THREAD_ID, "name": "Live"}
+
+    def stopped_event(self) -> dict[str, Any]:
+        return {"reason": "entry", "threadId": THREAD_ID, "allThreadsStopped": False, "preserveFocusHint": False,
+                "description": "live values (the target keeps running)"}
+
+    def frame(self) -> dict[str, Any]:
+        return {"id": FRAME_ID, "name": f"live: {self.target_name}", "line": 1, "column": 1,
+                "source": {"name": "firmwatch live session", "sourceReference": SOURCE_REF,
+                           "presentationHint": "emphasize", "origin": "firmwatch"},
+                "presentationHint": "normal"}
+
+    def document(self) -> str:
+        s = self.session
+        lines = [
+            "firmwatch live session",
+            "======================",
+            "",
+            f"target:     {self.target_name}",
+            f"transport:  {self.transport}",
+            f"link:       {self.link_state()}",
+            f"ELF:        {s.program.elf.path}",
+            f"build id:   {s.build_id_status}",
+            f"UI refresh: {self.ui_hz:g} Hz (invalidated events sent: {self.invalidated_sent})",
+            "",
+        ]
+        watches = list(s.watches.values())
+        if not watches:
+            lines.append("No watches yet: add expressions in the Watch view, or type them in the Debug Console.")
+        else:
+            lines.append(f"{'watch':<40} {'asked':>9} {'achieved':>9} {'missing':>8}  how")
+            for w in watches:
+                reason = s.polled_reason(w)
+                how = f"polled ({reason})" if reason else "streamed"
+                if w.error:
+                    how += f"; {w.error}"
+                lines.append(f"{w.text[:40]:<40} {w.rate_hz:>7g}Hz {w.stats.rate():>7.1f}Hz {w.stats.missing:>8}  {how}")
+        try:
+            st = s.target.stats()
+            lines += ["", f"link samples: {st.samples}, lost: {st.lost}, corrupt frames: {st.corrupt_frames}"]
+        except Exception:  # noqa: BLE001 - a lost link must not break the document
+            pass
+        lines += ["", "Debug Console: ':rate EXPR HZ' sets a watch's sample rate; any other text is read once."]
+        return "\n".join(lines) + "\n"
+
+    # -- watches seen from the views ---------------------------------------------------------------
+    def asked(self, watch_id: int, pinned: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            vw = self.view.get(watch_id)
+            if vw is None:
+                self.view[watch_id] = ViewWatch(watch_id, pinned, now)
+            else:
+                vw.last_asked = now
+                vw.refreshes_since = 0
+                vw.pinned = vw.pinned or pinned
+        self._wake.set()
+
+    def client_activity(self) -> None:
+        self._client_asked = True
+
+    def forget(self, watch_id: int) -> None:
+        with self._lock:
+            self.view.pop(watch_id, None)
+            self._last_sig.pop(watch_id, None)
+
+    def refresh_now(self) -> None:
+        """A write just changed the target: refresh the views without waiting for the next sample."""
+        if self.enabled:
+            self._send_invalidated(time.monotonic())
+
+    # -- sample listener (target reader thread: keep it short) -------------------------------------
+    def _on_samples(self, events: list[Any]) -> None:
+        with self._lock:
+            for ev in events:
+                self._samples.append((ev.watch.id, ev.watch.text, ev.target_time, ev))
+            if len(self._samples) > 200_000:  # nobody drains (the loop is stuck): keep memory bounded
+                del self._samples[:100_000]
+        self._wake.set()
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        next_samples = 0.0
+        next_status = 0.0
+        next_expire = time.monotonic() + 1.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            wait = 1.0
+            if self.enabled and self.session.watches:
+                due = self._last_invalidated + (self.ui_period if self._client_asked else IDLE_CLIENT_PERIOD_S)
+                if now >= due:
+                    if self._changed():
+                        self._send_invalidated(now)
+                        wait = self.ui_period
+                    else:
+                        wait = self.ui_period  # check again after a period (or on the next sample)
+                else:
+                    wait = due - now
+            if now >= next_samples:
+                self._flush_samples()
+                next_samples = now + 1.0 / SAMPLES_HZ
+            wait = min(wait, max(0.0, next_samples - now) if self._samples else wait)
+            if now >= next_status:
+                self._status()
+                next_status = now + STATUS_PERIOD_S
+            if now >= next_expire:
+                self._expire(now)
+                next_expire = now + 1.0
+            wait = min(wait, max(0.0, next_status - now), 1.0)
+            self._wake.wait(max(wait, 0.001))
+            self._wake.clear()
+        self._flush_samples()
+
+    def _changed(self) -> bool:
+        """Did any watch get bytes different from those at the previous refresh?"""
+        changed = False
+        for w in list(self.session.watches.values()):
+            sig = (w._chunks, w.error)  # the raw bytes: comparing them is cheaper than decoding
+            if self._last_sig.get(w.id) != sig:
+                self._last_sig[w.id] = sig
+                changed = True
+        return changed
+
+    def _send_invalidated(self, now: float) -> None:
+        self._last_invalidated = now
+        self._client_asked = False
+        self.invalidated_sent += 1
+        with self._lock:
+            for vw in self.view.values():
+                vw.refreshes_since += 1
+        self.send("invalidated", {"areas": ["variables"], "threadId": THREAD_ID, "stackFrameId": FRAME_ID})
+
+    def _expire(self, now: float) -> None:
+        with self._lock:
+            gone = [vw.watch_id for vw in self.view.values()
+                    if not vw.pinned and now - vw.last_asked > EXPIRE_S and vw.refreshes_since >= 2]
+            for i in gone:
+                self.view.pop(i, None)
+                self._last_sig.pop(i, None)
+        for i in gone:
+            try:
+                self.session.remove_watch(i)
+            except Exception:  # noqa: BLE001 - already removed by another request
+                pass
+
+    def _flush_samples(self) -> None:
+        with self._lock:
+            batch, self._samples = self._samples, []
+        if not batch:
+            return
+        series: dict[int, dict[str, Any]] = {}
+        for wid, text, t, ev in batch:
+            s = series.get(wid)
+            if s is None:
+                s = series[wid] = {"watchId": wid, "expression": text, "t": [], "v": []}
+            s["t"].append(round(t, 6))
+            s["v"].append(self._number(wid, ev))
+        self.send("firmwatch.samples", {"series": list(series.values())})
+
+    def _number(self, wid: int, ev: Any) -> float | int | None:
+        if self._scalar.get(wid) is False:
+            return None
+        try:
+            v = ev.value()
+        except Exception:  # noqa: BLE001 - an undecodable sample plots as a gap
+            return None
+        x = getattr(v, "scalar", None)
+        if isinstance(x, bool):
+            x = int(x)
+        ok = isinstance(x, (int, float))
+        if wid not in self._scalar:
+            self._scalar[wid] = ok or x is None and not getattr(v, "is_aggregate", False)
+        if not ok:
+            return None
+        if isinstance(x, float) and not math.isfinite(x):
+            return None  # JSON has no inf/nan
+        return x
+
+    def status(self) -> dict[str, Any]:
+        s = self.session
+        try:
+            st = s.target.stats()
+            samples, lost = st.samples, st.lost
+        except Exception:  # noqa: BLE001
+            samples, lost = 0, 0
+        watches = list(s.watches.values())
+        return {"link": self.link_state(), "target": self.target_name, "transport": self.transport,
+                "samples": samples, "lost": lost,
+                "rateHz": round(sum(w.stats.rate() for w in watches), 3), "watches": len(watches),
+                "buildId": s.build_id_status}
+
+    def _status(self) -> None:
+        self.send("firmwatch.status", self.status())

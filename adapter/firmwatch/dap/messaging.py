@@ -1,0 +1,294 @@
+"""DAP's wire layer: Content-Length framing, sequence numbers, handlers by command, events, cancel.
+
+In the style of debugpy's ``messaging`` module, smaller. DAP is not JSON-RPC: every message is a
+JSON object with ``seq`` and ``type`` (``request`` / ``response`` / ``event``) behind an HTTP-like
+``Content-Length`` header. One reader thread parses the stream; requests go to one worker thread
+in arrival order (DAP clients expect that: ``setBreakpoints`` before ``configurationDone``), except
+``cancel``, which the reader answers at once so it can reach a request still waiting in the queue.
+
+Robustness rules: a message that is not JSON, not an object, or a request whose arguments do not
+validate gets an error response (``request_seq`` 0 when it had no usable ``seq``) and the adapter
+carries on; a broken header is skipped up to the next ``Content-Length``. Nothing a client sends
+can end the process except closing the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
+
+MAX_CONTENT = 64 * 1024 * 1024  # a request larger than this is a broken header, not a request
+
+
+class RequestError(Exception):
+    """A request failed; ``str()`` is one sentence. ``show_user``: VS Code shows it in a notification."""
+
+    def __init__(self, message: str, *, show_user: bool = True, error_id: int = 1):
+        super().__init__(message)
+        self.show_user = show_user
+        self.error_id = error_id
+
+
+class Cancelled(RequestError):
+    def __init__(self) -> None:
+        super().__init__("cancelled", show_user=False, error_id=2)
+
+
+@dataclass
+class Request:
+    seq: int
+    command: str
+    arguments: dict[str, Any]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    responded: bool = False
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled()
+
+
+Handler = Callable[[Request], "dict[str, Any] | None"]
+
+
+class Tracer:
+    """``"trace": true``: every message in both directions, one JSON line each, with a timestamp."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._f = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def log(self, direction: str, body: Any) -> None:
+        line = json.dumps({"t": round(time.time(), 6), "dir": direction, "msg": body}, default=str)
+        with self._lock:
+            if not self._f.closed:
+                self._f.write(line + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._f.close()
+
+
+class Connection:
+    """One DAP conversation over a pair of binary streams."""
+
+    def __init__(self, reader: IO[bytes], writer: IO[bytes]):
+        self._in = reader
+        self._out = writer
+        self._wlock = threading.Lock()
+        self._seq = 0
+        self._handlers: dict[str, Handler] = {}
+        self._concurrent: set[str] = set()
+        self._fallback: Handler | None = None
+        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self._pending: dict[int, Request] = {}
+        self._plock = threading.Lock()
+        self.on_cancel_progress: Callable[[str], None] | None = None
+        self.tracer: Tracer | None = None
+        self.closed = threading.Event()
+        self.stats_sent = 0
+
+    # -- registration ---------------------------------------------------------------------------
+    def handle(self, command: str, handler: Handler, *, concurrent: bool = False) -> None:
+        """``concurrent``: run on its own thread, not behind slower requests in the queue (hover)."""
+        self._handlers[command] = handler
+        if concurrent:
+            self._concurrent.add(command)
+        else:
+            self._concurrent.discard(command)
+
+    def fallback(self, handler: Handler) -> None:
+        self._fallback = handler
+
+    # -- sending ----------------------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        with self._wlock:
+            self._seq += 1
+            message["seq"] = self._seq
+            data = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
+            if self.tracer is not None:
+                self.tracer.log("out", message)
+            try:
+                self._out.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+                self._out.flush()
+                self.stats_sent += 1
+            except (OSError, ValueError):  # the client went away: the reader will see EOF too
+                self.closed.set()
+
+    def event(self, name: str, body: dict[str, Any] | None = None) -> None:
+        if self.closed.is_set():
+            return
+        msg: dict[str, Any] = {"type": "event", "event": name}
+        if body is not None:
+            msg["body"] = body
+        self._send(msg)
+
+    def respond(self, req: Request, body: dict[str, Any] | None = None) -> None:
+        msg: dict[str, Any] = {"type": "response", "request_seq": req.seq, "success": True, "command": req.command}
+        if body is not None:
+            msg["body"] = body
+        req.responded = True
+        self._send(msg)
+
+    def fail(self, request_seq: int, command: str, error: RequestError | str) -> None:
+        if isinstance(error, str):
+            error = RequestError(error)
+        msg: dict[str, Any] = {
+            "type": "response",
+            "request_seq": request_seq,
+            "success": False,
+            "command": command,
+            "message": "cancelled" if isinstance(error, Cancelled) else str(error),
+        }
+        if not isinstance(error, Cancelled):
+            msg["body"] = {"error": {"id": error.error_id, "format": str(error), "showUser": error.show_user}}
+        self._send(msg)
+
+    # -- receiving --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Read until the stream ends; requests are handled on a worker thread."""
+        worker = threading.Thread(target=self._work, name="dap-worker", daemon=True)
+        worker.start()
+        try:
+            while not self.closed.is_set():
+                body = self._read_message()
+                if body is None:
+                    break
+                self._accept(body)
+        finally:
+            self.closed.set()
+            self._queue.put(None)
+            worker.join(timeout=5)
+
+    def _read_message(self) -> bytes | None:
+        """The next message body; None at end of stream. Broken headers are skipped."""
+        while True:
+            length: int | None = None
+            saw_header = False
+            while True:
+                line = self._in.readline()
+                if not line:
+                    return None
+                stripped = line.strip()
+                if not stripped:
+                    if saw_header:
+                        break
+                    continue  # stray blank lines between messages
+                saw_header = True
+                name, _, value = stripped.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    try:
+                        length = int(value.strip())
+                    except ValueError:
+                        length = None
+            if length is None or not 0 <= length <= MAX_CONTENT:
+                self.fail(0, "", RequestError("a message had no valid Content-Length header; it was skipped.",
+                                              show_user=False))
+                continue
+            data = self._read_exact(length)
+            if data is None:
+                return None
+            return data
+
+    def _read_exact(self, n: int) -> bytes | None:
+        chunks = []
+        while n > 0:
+            part = self._in.read(n)
+            if not part:
+                return None
+            chunks.append(part)
+            n -= len(part)
+        return b"".join(chunks)
+
+    def _accept(self, data: bytes) -> None:
+        try:
+            msg = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            if self.tracer is not None:
+                self.tracer.log("in", data.decode("utf-8", "replace"))
+            self.fail(0, "", RequestError("a message was not valid JSON; it was ignored.", show_user=False))
+            return
+        if self.tracer is not None:
+            self.tracer.log("in", msg)
+        if not isinstance(msg, dict):
+            self.fail(0, "", RequestError("a message was not a JSON object; it was ignored.", show_user=False))
+            return
+        seq = msg.get("seq")
+        seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+        kind = msg.get("type")
+        command = msg.get("command")
+        if kind == "response" or kind == "event":
+            return  # reverse requests are not used; client events do not exist in DAP
+        if kind != "request" or not isinstance(command, str) or not command:
+            self.fail(seq, command if isinstance(command, str) else "",
+                      RequestError("a message was not a request with a command; it was ignored.", show_user=False))
+            return
+        args = msg.get("arguments", {})
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            self.fail(seq, command, RequestError(f"the arguments of '{command}' must be an object.", show_user=False))
+            return
+        req = Request(seq, command, args)
+        if command == "cancel":
+            self._cancel(req)
+            return
+        if command in self._concurrent:
+            threading.Thread(target=self.dispatch, args=(req,), name=f"dap-{command}", daemon=True).start()
+            return
+        with self._plock:
+            self._pending[seq] = req
+        self._queue.put(req)
+
+    def _cancel(self, req: Request) -> None:
+        rid = req.arguments.get("requestId")
+        pid = req.arguments.get("progressId")
+        if isinstance(rid, int):
+            with self._plock:
+                target = self._pending.get(rid)
+            if target is not None:
+                target.cancelled.set()
+        if isinstance(pid, str) and self.on_cancel_progress is not None:
+            self.on_cancel_progress(pid)
+        self.respond(req)
+
+    def _work(self) -> None:
+        while True:
+            req = self._queue.get()
+            if req is None:
+                return
+            try:
+                self.dispatch(req)
+            finally:
+                with self._plock:
+                    self._pending.pop(req.seq, None)
+
+    def dispatch(self, req: Request) -> None:
+        handler = self._handlers.get(req.command) or self._fallback
+        try:
+            req.check_cancelled()
+            if handler is None:
+                raise RequestError(f"'{req.command}' is not a request firmwatch knows.", show_user=False)
+            body = handler(req)
+            if not req.responded:
+                self.respond(req, body)
+        except RequestError as e:
+            self.fail(req.seq, req.command, e)
+        except Exception as e:  # a bug of ours: answer, log, keep serving
+            from firmwatch.errors import is_user_error
+
+            if is_user_error(e):
+                self.fail(req.seq, req.command, RequestError(str(e)))
+            else:
+                log.exception("request %s failed", req.command)
+                self.fail(req.seq, req.command, RequestError(
+                    f"firmwatch failed on '{req.command}' ({type(e).__name__}: {e}); please report this with the trace log.",
+                    show_user=True, error_id=99))
