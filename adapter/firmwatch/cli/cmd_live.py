@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from firmwatch.session.connect import open_target
+from firmwatch.session.connect import GdbOptions, open_target
 from firmwatch.session.session import Session
 
 DEMO_WATCHES = [
@@ -35,6 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
         p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
         p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
+        g = p.add_argument_group("GDB server sampling (with --gdb)")
+        g.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
+                       help="max %% of time the target may be halted for sampling (default 1; 0 = no cap)")
+        g.add_argument("--gdb-mode", choices=("auto", "live", "halt"), default="auto",
+                       help="live: the server reads memory while the target runs; halt: halt-read-resume; auto: probe")
+        g.add_argument("--lock-symbol", metavar="NAME",
+                       help="a flag the firmware sets while updating the data: rounds that find it set are skipped")
+        g.add_argument("--via-gdb", action="store_true", help="go through a gdb process instead of direct RSP")
+        g.add_argument("--gdb-path", help="gdb binary for --via-gdb (default: gdb-multiarch or avr-gdb)")
 
     p = sub.add_parser("watch", help="interactive live watch (list, watch, stop, write, rate, info)")
     target_args(p)
@@ -80,7 +89,15 @@ def open_session(args: argparse.Namespace, default_rate: float) -> Iterator[Sess
     from firmwatch.symbols import load
 
     program = load(args.elf)
-    target = open_target(port=args.port, baud=args.baud, gdb=args.gdb, on_message=_messages)
+    gdb_options = GdbOptions(
+        budget=(args.budget / 100.0) if getattr(args, "budget", 1.0) else None,
+        mode=getattr(args, "gdb_mode", "auto"),
+        lock_symbol=getattr(args, "lock_symbol", None),
+        via_gdb=getattr(args, "via_gdb", False),
+        gdb_path=getattr(args, "gdb_path", None),
+    )
+    target = open_target(port=args.port, baud=args.baud, gdb=args.gdb, program=program,
+                         gdb_options=gdb_options, on_message=_messages)
     try:
         session = Session(
             program,
@@ -162,6 +179,10 @@ def run_record(args: argparse.Namespace) -> int:
                   f"(asked {w.rate_hz:g}), {w.stats.missing} missing", flush=True)
         print(f"  link: {st.lost} lost, {st.corrupt_frames} corrupt frames, "
               f"{st.device_dropped} dropped by the device", flush=True)
+        if args.gdb:
+            print(f"  target halted {100 * (st.halted_fraction or 0):.2f} % of the time for sampling"
+                  + (f"; {st.lock_skips} rounds skipped while {args.lock_symbol} was set" if args.lock_symbol else ""),
+                  flush=True)
     return 0
 
 

@@ -53,6 +53,8 @@ def status_line(session: Session) -> str:
         f"{session.info.name} · build id {session.build_id_status} · "
         f"samples {st.samples} · lost {st.lost} · corrupt frames {st.corrupt_frames}"
         + (f" · reconnects {st.reconnects}" if st.reconnects else "")
+        + (f" · halted {100 * st.halted_fraction:.2f} %" if getattr(st, "halted_fraction", 0) else "")
+        + (f" · lock skips {st.lock_skips}" if getattr(st, "lock_skips", 0) else "")
     )
 
 
