@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
+
 from tools import require_tool
 
 FW = [sys.executable, "-m", "firmwatch"]
