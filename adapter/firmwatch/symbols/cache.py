@@ -42,7 +42,7 @@ from .types import (
     VoidType,
 )
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 _MAGIC = "firmwatch-index"
 
 
@@ -101,7 +101,8 @@ class LazyList(list):  # type: ignore[type-arg]
 def encoded(items: list[Any], encode: Callable[[Any], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The tuple form of every element of a list or :class:`LazyList`."""
     it = items.raw_items() if isinstance(items, LazyList) else iter(items)
-    return [x if type(x) is tuple else encode(x) for x in it]
+    # an int is a type not built yet (the offset of its DIE, see dwarf.LazyTypes)
+    return [x if type(x) is tuple or type(x) is int else encode(x) for x in it]
 
 
 # -- encoding ------------------------------------------------------------------------------------

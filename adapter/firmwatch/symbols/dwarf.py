@@ -12,6 +12,7 @@ type) or is skipped (for a variable); weird DWARF never aborts the index.
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
+from .cache import LazyList, decode_type
 from .types import (
     ArrayType,
     BaseType,
@@ -146,13 +148,71 @@ _CODE_ONLY_TAGS = {
 }
 
 
+# Tags that never describe a type; every other DIE gets a TypeId reserved by the index pass,
+# so ids stay fixed while types are materialized on demand (see LazyTypes).
+_NOT_TYPE_TAGS = frozenset(
+    {
+        0x03, 0x05, 0x08, 0x0A, 0x0B, 0x0D, 0x11, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E,
+        0x22, 0x23, 0x25, 0x27, 0x28, 0x2A, 0x2B, 0x2C, 0x2E, 0x2F, 0x30, 0x32, 0x33, 0x34,
+        0x36, 0x39, 0x3A, 0x3C, 0x3D, 0x3F, 0x41, 0x48, 0x49, 0x4A,
+        0x4107, 0x4108, 0x4109, 0x410A,
+    }
+)
+# C aggregate types whose children the index pass steps over (read again when used).
+_LAZY_CHILDREN_TAGS = frozenset({0x13, 0x17, 0x02, 0x04, 0x15})  # struct, union, class, enum, subroutine
+_SKIP = object()  # parse stack marker: inside a subtree that is stepped over
+
+
+def _gen_skipper(specs: list[tuple[int, int, int]], asz: int, osz: int, ver: int) -> Any:
+    """Generated code that steps over one DIE's attributes (an int when their size is fixed)."""
+    fixed = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8, 0x0C: 1, 0x19: 0,
+             0x21: 0, 0x20: 8, 0x1E: 16, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4, 0x29: 1, 0x2A: 2,
+             0x2B: 3, 0x2C: 4}
+    fixed[0x01] = asz
+    fixed[0x0E] = osz
+    fixed[0x1F] = osz
+    fixed[0x17] = osz
+    fixed[0x10] = asz if ver == 2 else osz
+    n = 0
+    lines = ["def skip(d, p):"]
+    var = False
+    for _at, form, _imp in specs:
+        if form in fixed:
+            n += fixed[form]
+            continue
+        var = True
+        if n:
+            lines.append(f" p += {n}")
+            n = 0
+        if form == 0x08:
+            lines.append(" p = d.index(0, p) + 1")
+        elif form in (0x18, 0x09):
+            lines += [" k, p = uleb(d, p)", " p += k"]
+        elif form == 0x0A:
+            lines.append(" p += 1 + d[p]")
+        elif form in (0x0D, 0x0F, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02):
+            lines.append(" _, p = uleb(d, p)")
+        else:
+            return None
+    if not var:
+        return n
+    if n:
+        lines.append(f" p += {n}")
+    lines.append(" return p")
+    env: dict[str, Any] = {"uleb": _uleb}
+    exec(compile("\n".join(lines), "<dwarf-skip>", "exec"), env)  # noqa: S102 - generated above
+    return env["skip"]
+
+
 class DwarfFormatError(Exception):
     """The DWARF uses a form or unit layout this reader does not understand."""
 
 
 # -- the DIE reader ---------------------------------------------------------------------------
 class Die:
-    __slots__ = ("offset", "tag", "attrs", "children", "cu")
+    # full: children are all here. The index pass leaves the children of C aggregate types
+    # unread (a "stub"); the builder re-reads the subtree when the type is first used.
+    __slots__ = ("offset", "tag", "attrs", "children", "cu", "full")
 
     def __init__(self, offset: int, tag: int, attrs: dict[int, Any], cu: Unit) -> None:
         self.offset = offset
@@ -160,6 +220,7 @@ class Die:
         self.attrs = attrs
         self.children: list[Die] = []
         self.cu = cu
+        self.full = True
 
     def get(self, at: int, default: Any = None) -> Any:
         return self.attrs.get(at, default)
@@ -181,6 +242,10 @@ class Unit:
     files: list[str] = field(default_factory=list)
     file_base: int = 1  # DWARF < 5 numbers files from 1, DWARF 5 from 0
     addr_base: int = 8  # DW_AT_addr_base: where this unit's entries in .debug_addr start
+    str_base: int | None = None  # DW_AT_str_offsets_base
+    abbr_off: int = 0
+    first: int = 0  # offset of the top DIE
+    end: int = 0
 
 
 class _Strx:
@@ -253,6 +318,8 @@ class _Reader:
         self._abbrev_cache: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
         self._fast_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self._fast_by_shape: dict[tuple[Any, ...], Any] = {}
+        self._skip_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
+        self._skip_by_shape: dict[tuple[Any, ...], Any] = {}
 
     def _uint(self, d: bytes, p: int, n: int) -> int:
         if n == 4:
@@ -329,7 +396,7 @@ class _Reader:
             else:
                 raise DwarfFormatError(f"unsupported DWARF version {ver}")
             if ut in (1, 3) and end <= len(d):  # compile / partial units; type units are skipped
-                out.append((Unit(start, ver, asz, osz), abbr, p, end))
+                out.append((Unit(start, ver, asz, osz, abbr_off=abbr, first=p, end=end), abbr, p, end))
             p = end
         return out
 
@@ -564,17 +631,30 @@ class _Reader:
             attrs[at] = v
         return attrs, p
 
-    def parse_unit(self, unit: Unit, abbr_off: int, p: int, end: int, die_map: dict[int, Die]) -> None:
+    def parse_unit(
+        self, unit: Unit, abbr_off: int, p: int, end: int, die_map: dict[int, Die], reserve: list[int]
+    ) -> None:
+        """The index pass over one unit: DIE objects for what the variable list and the type
+        names need, and in ``reserve`` the offset of every DIE that may become a type.
+
+        In C units the children of aggregate types (members, enumerators, parameters) are
+        only stepped over: they are read again, on demand, when the type is first used.
+        """
         d = self.s.info
         abbrevs = self.abbrevs(abbr_off)
         asz = unit.address_size
         osz = unit.offset_size
         cu_off = unit.offset
         fast = self._fast_decoders(abbr_off, abbrevs, asz, osz, unit.version)
-        stack: list[Die | None] = []
+        skips = self._skippers(abbr_off, abbrevs, asz, osz, unit.version)
+        not_type = _NOT_TYPE_TAGS
+        lazy_tags = _LAZY_CHILDREN_TAGS
+        stack: list[Any] = []
         str_base: int | None = None
         addr_base: int | None = None
         pending: list[tuple[Die, int]] = []
+        lazy = False
+        skip = _SKIP
         while p < end:
             off = p
             code = d[p]
@@ -592,13 +672,26 @@ class _Reader:
             if ab is None:
                 raise DwarfFormatError(f"DIE at 0x{off:x} uses unknown abbreviation {code}")
             tag, has_children, specs = ab
-            dec = fast.get(code) if unit.top is not None else None
-            if dec is not None:
-                attrs, p = dec(d, p, cu_off)
-            else:
-                attrs, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
             if stack:
                 parent = stack[-1]
+                if parent is skip:
+                    sk = skips.get(code)
+                    if type(sk) is int:
+                        p += sk
+                    elif sk is not None:
+                        p = sk(d, p)
+                    else:
+                        _, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
+                    if tag not in not_type:
+                        reserve.append(off)
+                    if has_children:
+                        stack.append(skip)
+                    continue
+                dec = fast.get(code)
+                if dec is not None:
+                    attrs, p = dec(d, p, cu_off)
+                else:
+                    attrs, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
                 if parent is None or (tag in _CODE_ONLY_TAGS and parent.tag in _CODE_TAGS):
                     # parameters, call sites, labels of functions (and all below them) can
                     # never hold a static variable or a type: decoded to move on, not kept
@@ -608,16 +701,25 @@ class _Reader:
                 die = Die(off, tag, attrs, unit)
                 die_map[off] = die
                 parent.children.append(die)
+                if tag not in not_type:
+                    reserve.append(off)
+                    if lazy and has_children and tag in lazy_tags:
+                        die.full = False
+                        stack.append(skip)
+                        continue
             elif unit.top is None:
+                attrs, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
                 die = Die(off, tag, attrs, unit)
                 die_map[off] = die
                 unit.top = die
                 sb = attrs.get(AT_str_offsets_base)
                 str_base = sb if isinstance(sb, int) else (8 if osz == 4 else 16)
+                unit.str_base = str_base
                 ab_ = attrs.get(AT_addr_base, attrs.get(AT_GNU_addr_base))
                 addr_base = ab_ if isinstance(ab_, int) else 8
                 unit.addr_base = addr_base
                 pending.append((die, 0))
+                lazy = attrs.get(AT_language) in _LANG_C
             else:
                 break  # a second root: malformed unit, keep what we have
             if has_children:
@@ -630,6 +732,94 @@ class _Reader:
                         die.attrs[at] = self._strx(str_base, v.index, osz)
                     elif addr_base is not None:
                         die.attrs[at] = self._addrx(addr_base, v.index, asz)
+
+    def parse_top(self, unit: Unit) -> None:
+        """Just the unit's top DIE (language, name, string/address bases)."""
+        d = self.s.info
+        abbrevs = self.abbrevs(unit.abbr_off)
+        code, p = _uleb(d, unit.first)
+        ab = abbrevs.get(code)
+        if ab is None:
+            return
+        attrs, _ = self._decode_generic(d, p, ab[2], unit, None, None, unit.first)
+        sb = attrs.get(AT_str_offsets_base)
+        unit.str_base = sb if isinstance(sb, int) else (8 if unit.offset_size == 4 else 16)
+        ab_ = attrs.get(AT_addr_base, attrs.get(AT_GNU_addr_base))
+        unit.addr_base = ab_ if isinstance(ab_, int) else 8
+        for at, v in list(attrs.items()):
+            if isinstance(v, _Strx):
+                attrs[at] = (
+                    self._strx(unit.str_base, v.index, unit.offset_size)
+                    if v.kind == "str"
+                    else self._addrx(unit.addr_base, v.index, unit.address_size)
+                )
+        unit.top = Die(unit.first, ab[0], attrs, unit)
+
+    def parse_subtree(self, unit: Unit, off: int, die_map: dict[int, Die]) -> Die | None:
+        """The DIE at ``off`` with all its descendants (for a type used after the index pass)."""
+        d = self.s.info
+        abbrevs = self.abbrevs(unit.abbr_off)
+        fast = self._fast_decoders(unit.abbr_off, abbrevs, unit.address_size, unit.offset_size, unit.version)
+        cu_off = unit.offset
+        stack: list[Die] = []
+        root: Die | None = None
+        p = off
+        end = unit.end
+        while p < end:
+            doff = p
+            code, p = _uleb(d, p)
+            if code == 0:
+                if stack:
+                    stack.pop()
+                if not stack:
+                    break
+                continue
+            ab = abbrevs.get(code)
+            if ab is None:
+                raise DwarfFormatError(f"DIE at 0x{doff:x} uses unknown abbreviation {code}")
+            tag, has_children, specs = ab
+            dec = fast.get(code)
+            if dec is not None:
+                attrs, p = dec(d, p, cu_off)
+            else:
+                attrs, p = self._decode_generic(d, p, specs, unit, unit.str_base, unit.addr_base, doff)
+            die = Die(doff, tag, attrs, unit)
+            die_map[doff] = die
+            if stack:
+                stack[-1].children.append(die)
+            else:
+                root = die
+            if has_children:
+                stack.append(die)
+            elif not stack:
+                break
+        return root
+
+    def _skippers(
+        self,
+        abbr_off: int,
+        abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]],
+        asz: int,
+        osz: int,
+        ver: int,
+    ) -> dict[int, Any]:
+        """Per abbreviation: its DIE's size when fixed (an int), else a function of (d, p) -> p
+        (None: the generic decoder steps over it)."""
+        key = (abbr_off, asz, osz, ver)
+        hit = self._skip_by_table.get(key)
+        if hit is not None:
+            return hit
+        out: dict[int, Any] = {}
+        for code, (_tag, _children, specs) in abbrevs.items():
+            shape = (tuple(specs), asz, osz, ver)
+            if shape in self._skip_by_shape:
+                fn = self._skip_by_shape[shape]
+            else:
+                fn = self._skip_by_shape[shape] = _gen_skipper(specs, asz, osz, ver)
+            if fn is not None:
+                out[code] = fn
+        self._skip_by_table[key] = out
+        return out
 
     def _strx(self, base: int, idx: int, osz: int) -> str:
         try:
@@ -668,6 +858,7 @@ class DwarfResult:
     version: int | None
     language: str
     notes: list[str] = field(default_factory=list)
+    sizeof: Callable[[TypeId | None], int | None] | None = None  # without building the type
 
 
 def _section_bytes(dw: Any, attr: str) -> bytes:
@@ -684,13 +875,7 @@ def _section_bytes(dw: Any, attr: str) -> bytes:
     return stm.read()
 
 
-def read_dwarf(
-    elf: ELFFile,
-    word_size: int,
-    little: bool,
-    progress: Callable[[int, int], None] | None = None,
-) -> DwarfResult | None:
-    """Index every global/static variable and every named type; None when there is no DWARF."""
+def _read_sections(elf: ELFFile) -> tuple[Any, _Sections] | None:
     if not elf.has_dwarf_info():
         return None
     dw = elf.get_dwarf_info(relocate_dwarf_sections=elf.header["e_type"] == "ET_REL")
@@ -704,24 +889,42 @@ def read_dwarf(
         str_offsets=_section_bytes(dw, "debug_str_offsets_sec"),
         addr=_section_bytes(dw, "debug_addr_sec"),
     )
+    return dw, sections
+
+
+def read_dwarf(
+    elf: ELFFile,
+    word_size: int,
+    little: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> DwarfResult | None:
+    """Index every global/static variable and every named type; None when there is no DWARF.
+
+    Like gdb's partial symbol tables, the index pass reads what the variable list and the
+    type names need; a type itself is built from its DIEs when first used (:class:`LazyTypes`).
+    """
+    got = _read_sections(elf)
+    if got is None:
+        return None
+    dw, sections = got
     reader = _Reader(sections, little)
     die_map: dict[int, Die] = {}
     units: list[Unit] = []
     notes: list[str] = []
+    reserve: list[int] = []
     raw_units = reader.units()
     total = len(sections.info) or 1
     for unit, abbr, first, end in raw_units:
         try:
-            reader.parse_unit(unit, abbr, first, end, die_map)
-        except (DwarfFormatError, IndexError, struct.error) as e:
+            reader.parse_unit(unit, abbr, first, end, die_map, reserve)
+        except (DwarfFormatError, IndexError, struct.error, ValueError) as e:
             notes.append(f"compile unit at 0x{unit.offset:x}: {e}")
         if unit.top is not None:
             units.append(unit)
         if progress is not None:
             progress(end, total)
     _attach_line_tables(dw, units, reader)
-    builder = _Builder(die_map, word_size, little)
-    builder.addrx = reader._addrx if sections.addr else None
+    builder = _Builder(die_map, word_size, little, reader, units, reserve)
     variables: list[RawVariable] = []
     langs: set[str] = set()
     version: int | None = None
@@ -729,21 +932,115 @@ def read_dwarf(
         top = unit.top
         assert top is not None
         version = max(version or 0, unit.version)
-        lang = top.attrs.get(AT_language)
-        unit.language = lang
+        _unit_names(unit)
+        lang = unit.language
         if lang == _LANG_RUST:
             langs.add("rust")
         elif lang in _LANG_CXX:
             langs.add("c++")
         elif lang in _LANG_C:
             langs.add("c")
-        name = top.attrs.get(AT_name)
-        unit.name = name if isinstance(name, str) else ""
         builder.walk_unit(unit, variables)
     notes.extend(builder.notes)
-    builder.finish()
     language = langs.pop() if len(langs) == 1 else ("mixed" if langs else "c")
-    return DwarfResult(builder.table, variables, version, language, notes)
+    return DwarfResult(builder.table, variables, version, language, notes, builder.sizeof)
+
+
+def _unit_names(unit: Unit) -> None:
+    assert unit.top is not None
+    unit.language = unit.top.attrs.get(AT_language)
+    name = unit.top.attrs.get(AT_name)
+    unit.name = name if isinstance(name, str) else ""
+
+
+class LazyTypes(LazyList):
+    """The program's type list: a slot holds a type, its encoded tuple (from the cache), or
+    the offset of the DIE it is built from on first access (an int).
+
+    Every id is reserved by the index pass, so the list does not grow as types are built
+    (derived-type overlays such as the expression compiler's number theirs after it).
+    """
+
+    __slots__ = ("_materialize",)
+
+    def __init__(self, raw: list[Any], decode: Callable[[Any], Any], materialize: Any) -> None:
+        super().__init__(raw, decode)
+        self._materialize = materialize
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        v = list.__getitem__(self, i)
+        tv = type(v)
+        if tv is int:
+            return self._materialize(i if i >= 0 else i + len(self))
+        if tv is tuple:
+            v = self._decode(v)
+            list.__setitem__(self, i, v)
+        return v
+
+    def lazy_state(self) -> dict[str, Any] | None:
+        """What a later process needs to build the remaining types from the ELF (cache)."""
+        m = self._materialize
+        b = m.__self__ if isinstance(m, type(self.lazy_state)) else getattr(m, "builder", None)
+        if isinstance(b, _Builder):
+            return b.state()
+        if isinstance(m, WarmMaterializer):
+            return m.state
+        return None
+
+
+class WarmMaterializer:
+    """Builds types of a cache-loaded program from the ELF's DWARF, opened on first need."""
+
+    def __init__(self, path: str, state: dict[str, Any]) -> None:
+        self.path = path
+        self.state = state
+        self.builder: _Builder | None = None
+        self.failed: str | None = None
+        self.types: LazyTypes | None = None
+        self.by_name: dict[str, TypeId] | None = None
+
+    def __call__(self, tid: TypeId) -> Type:
+        b = self.builder
+        if b is None and self.failed is None:
+            try:
+                b = self.builder = self._open()
+            except Exception as e:  # noqa: BLE001 - the ELF changed or vanished since indexing
+                self.failed = f"the ELF's DWARF could not be read again ({e}); re-open the ELF"
+        if b is None:
+            assert self.types is not None
+            t = UnsupportedType("?", None, self.failed or "DWARF unavailable")
+            list.__setitem__(self.types, tid, t)
+            return t
+        return b.materialize(tid)
+
+    def _open(self) -> _Builder:
+        from .elf import open_elf  # noqa: PLC0415 - elf imports this module
+
+        elf, f = open_elf(self.path)
+        try:
+            got = _read_sections(elf)
+        finally:
+            f.close()
+        if got is None:
+            raise DwarfFormatError("no DWARF")
+        st = self.state
+        reader = _Reader(got[1], st["little"])
+        units = []
+        for unit, _abbr, _first, _end in reader.units():
+            reader.parse_top(unit)
+            if unit.top is not None:
+                _unit_names(unit)
+                units.append(unit)
+        assert self.types is not None and self.by_name is not None
+        b = _Builder({}, st["word_size"], st["little"], reader, units, None)
+        b.table = TypeTable(types=self.types, by_name=self.by_name)
+        b.memo = st["memo"]
+        b.decl = st["decl"]
+        b.definitions = st["definitions"]
+        b.scope_of = st["scope_of"]
+        return b
 
 
 def _attach_line_tables(dw: Any, units: list[Unit], reader: _Reader) -> None:
@@ -935,18 +1232,213 @@ def _member_offset(v: Any) -> int | None:
     return None
 
 
+_IN_CONSTRUCTION = UnsupportedType("?", None, "in construction")
+
+
 class _Builder:
-    def __init__(self, die_map: dict[int, Die], word_size: int, little: bool) -> None:
+    def __init__(
+        self,
+        die_map: dict[int, Die],
+        word_size: int,
+        little: bool,
+        reader: _Reader,
+        units: list[Unit],
+        reserve: list[int] | None,
+    ) -> None:
         self.dies = die_map
         self.word_size = word_size
         self.little = little
-        self.table = TypeTable()
-        self.memo: dict[int, TypeId] = {}
+        self.reader = reader
+        self.units = sorted(units, key=lambda u: u.offset)
+        self.unit_starts = [u.offset for u in self.units]
+        reserve = reserve or []
+        self.table = TypeTable(types=LazyTypes(reserve, decode_type, self.materialize))
+        self.memo: dict[int, TypeId] = {off: i for i, off in enumerate(reserve)}
         self.intern: dict[Type, TypeId] = {}
         self.scope_of: dict[int, tuple[tuple[str, ...], str]] = {}
         self.notes: list[str] = []
         self.definitions: dict[tuple[str, str], TypeId] = {}  # (kind, name) -> complete struct
-        self.addrx: Callable[[int, int, int], int] | None = None  # .debug_addr lookup
+        self.decl: dict[TypeId, bool] = {}  # struct type id -> is a declaration only
+        self.sizes: dict[int, int | None] = {}
+        self.addrx: Callable[[int, int, int], int] | None = reader._addrx if reader.s.addr else None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "word_size": self.word_size,
+            "little": self.little,
+            "memo": self.memo,
+            "decl": self.decl,
+            "definitions": self.definitions,
+            "scope_of": self.scope_of,
+        }
+
+    # ---- DIEs read on demand
+    def _die(self, off: int) -> Die | None:
+        die = self.dies.get(off)
+        if die is None:
+            die = self._parse(off)
+        return die
+
+    def _full(self, off: int) -> Die | None:
+        die = self.dies.get(off)
+        if die is None or not die.full:
+            die = self._parse(off)
+        return die
+
+    def _parse(self, off: int) -> Die | None:
+        i = bisect.bisect_right(self.unit_starts, off) - 1
+        if i < 0 or not isinstance(off, int):
+            return None
+        unit = self.units[i]
+        if not unit.first <= off < unit.end:
+            return None
+        try:
+            return self.reader.parse_subtree(unit, off, self.dies)
+        except (DwarfFormatError, IndexError, struct.error, ValueError):
+            return None
+
+    # ---- lazy types
+    def materialize(self, tid: TypeId) -> Type:
+        types = self.table.types
+        off = list.__getitem__(types, tid)
+        if type(off) is not int:
+            return types[tid]  # type: ignore[no-any-return]
+        list.__setitem__(types, tid, _IN_CONSTRUCTION)
+        die = self._full(off)
+        if die is None:
+            t: Type = UnsupportedType("?", None, f"type reference 0x{off:x} outside the indexed DWARF")
+            list.__setitem__(types, tid, t)
+            return t
+        try:
+            self._convert(die)
+        except RecursionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - degrade the one type, keep the program
+            t = UnsupportedType(self._name(die) or "?", _int(die.attrs.get(AT_byte_size)), f"unreadable DWARF: {e}")
+            list.__setitem__(types, tid, t)
+            return t
+        t = list.__getitem__(types, tid)
+        if isinstance(t, StructType) and t.declaration and t.name:
+            # a CU that only sees ``struct foo;`` describes a declaration; gdb resolves it to
+            # the definition from another CU, and so do we (ids stay valid everywhere)
+            full = self.definitions.get((t.kind, t.name))
+            if full is None and t.kind in ("struct", "class"):
+                full = self.definitions.get(("class" if t.kind == "struct" else "struct", t.name))
+            if full is not None and full != tid:
+                t = types[full]
+                list.__setitem__(types, tid, t)
+        return t  # type: ignore[no-any-return]
+
+    def _slot(self, off: int) -> TypeId:
+        """The id for the type DIE at ``off`` (reserved by the index pass), marked in construction."""
+        tid = self.memo.get(off)
+        if tid is None:
+            tid = self.table.add(_IN_CONSTRUCTION)
+            self.memo[off] = tid
+        else:
+            list.__setitem__(self.table.types, tid, _IN_CONSTRUCTION)
+        return tid
+
+    def sizeof(self, tid: TypeId | None) -> int | None:
+        """``table.sizeof(tid)`` from the DIEs where the type is not built yet (no members read)."""
+        if tid is None:
+            return None
+        raw = list.__getitem__(self.table.types, tid)
+        if type(raw) is not int:
+            return self.table.sizeof(tid)
+        if raw in self.sizes:
+            return self.sizes[raw]
+        self.sizes[raw] = None  # a cycle through typedefs only: no size
+        size = self._die_size(tid, raw)
+        self.sizes[raw] = size
+        return size
+
+    def _die_size(self, tid: TypeId, off: int) -> int | None:
+        die = self._die(off)
+        if die is None:
+            return self.table.sizeof(tid)
+        tag = die.tag
+        a = die.attrs
+        if tag == TAG_typedef or tag in _QUALIFIERS:
+            ref = a.get(AT_type)
+            if ref is None:
+                return None
+            return self.sizeof(self.type_of(ref))
+        if tag in _STRUCT_KINDS:
+            size = _int(a.get(AT_byte_size))
+            if size is not None and not die.full:
+                pass  # a C aggregate: no variant part
+            elif size is not None and any(c.tag == TAG_variant_part for c in die.children):
+                return size
+            n = a.get(AT_name)
+            if (a.get(AT_declaration) or size is None) and isinstance(n, str):
+                kind = _STRUCT_KINDS[tag]
+                name = self._qual(die, n)
+                full = self.definitions.get((kind, name))
+                if full is None and kind in ("struct", "class"):
+                    full = self.definitions.get(("class" if kind == "struct" else "struct", name))
+                if full is not None and full != tid:
+                    return self.sizeof(full)
+            return size
+        if tag == TAG_base_type:
+            return _int(a.get(AT_byte_size)) or 0
+        if tag == TAG_enumeration_type:
+            return _int(a.get(AT_byte_size)) or 4
+        if tag in (TAG_pointer_type, TAG_reference_type, TAG_rvalue_reference_type):
+            return _int(a.get(AT_byte_size)) or self.word_size
+        if tag == TAG_array_type:
+            if not die.full:
+                die = self._full(off)
+                if die is None:
+                    return None
+            ref = a.get(AT_type)
+            if ref is None:
+                return None
+            total = 1
+            for _off, count in _array_dims(die):
+                if count is None:
+                    return None
+                total *= count
+            es = self.sizeof(self.type_of(ref))
+            return None if es is None else es * total
+        if tag == TAG_subroutine_type:
+            return None
+        return self.table.sizeof(tid)
+
+    def _declare(self, die: Die) -> None:
+        """Register a type's names without building it (what ``_convert`` would register)."""
+        tid = self.memo.get(die.offset)
+        if tid is None:
+            return
+        tag = die.tag
+        a = die.attrs
+        n = a.get(AT_name)
+        if tag in _STRUCT_KINDS:
+            if not isinstance(n, str):
+                return
+            kind = _STRUCT_KINDS[tag]
+            name = self._qual(die, n)
+            size = _int(a.get(AT_byte_size))
+            variant = size is not None and die.full and any(c.tag == TAG_variant_part for c in die.children)
+            if not variant:
+                decl = bool(a.get(AT_declaration)) or size is None
+                self.decl[tid] = decl
+                self._register(f"{kind} {name}", tid)
+                if kind == "class":
+                    self._register(f"struct {name}", tid)
+                if not decl:
+                    self.definitions.setdefault((kind, name), tid)
+            if die.cu.language not in _LANG_C:
+                self._register(name, tid)
+        elif tag == TAG_base_type:
+            self._register(n or "?", tid)
+        elif tag == TAG_typedef:
+            self._register(self._qual(die, n or "?"), tid)
+        elif tag == TAG_enumeration_type and isinstance(n, str):
+            q = self._qual(die, n)
+            self._register(f"enum {q}", tid)
+            if die.cu.language not in _LANG_C:
+                self._register(q, tid)
 
     # ---- naming helpers
     def _name(self, die: Die) -> str | None:
@@ -956,7 +1448,7 @@ class _Builder:
         for ref_at in (AT_specification, AT_abstract_origin):
             r = die.attrs.get(ref_at)
             if isinstance(r, int):
-                o = self.dies.get(r)
+                o = self._die(r)
                 if o is not None and o is not die:
                     n = o.attrs.get(AT_name)
                     if isinstance(n, str):
@@ -972,11 +1464,8 @@ class _Builder:
         if old is None:
             self.table.by_name[key] = tid
             return
-        t_old = self.table.types[old]
-        if isinstance(t_old, StructType) and t_old.declaration:
-            t_new = self.table.types[tid]
-            if isinstance(t_new, StructType) and not t_new.declaration:
-                self.table.by_name[key] = tid
+        if self.decl.get(old) and self.decl.get(tid) is False:
+            self.table.by_name[key] = tid
 
     def _add(self, t: Type) -> TypeId:
         tid = self.intern.get(t)
@@ -1033,13 +1522,13 @@ class _Builder:
                         self._walk_children(die, scope, kind if tag != TAG_subprogram else kind, f, unit, out)
                 elif tag in _STRUCT_KINDS:
                     if func is None:
-                        self.type_of(die.offset)
+                        self._declare(die)
                     n = die.attrs.get(AT_name)
                     if isinstance(n, str) and die.children:
                         self._walk_children(die, (*scope, n), "class", func, unit, out)
                 elif tag in _TYPE_TAGS:
                     if func is None and AT_name in die.attrs:
-                        self.type_of(die.offset)
+                        self._declare(die)
                 elif tag == TAG_member and die.attrs.get(AT_declaration) and kind == "class":
                     pass  # static data member declaration: its scope was recorded above
             except RecursionError:
@@ -1062,7 +1551,7 @@ class _Builder:
             for ref_at in (AT_specification, AT_abstract_origin):
                 r = a.get(ref_at)
                 if isinstance(r, int):
-                    origin = self.dies.get(r)
+                    origin = self._die(r)
                     if origin is not None:
                         break
         loc = a.get(AT_location)
@@ -1139,7 +1628,7 @@ class _Builder:
 
     # ---- types
     def type_of(self, ref: Any) -> TypeId | None:
-        """TypeId for the type DIE at ``ref``; None means void."""
+        """TypeId for the type DIE at ``ref`` (built when first used); None means void."""
         tid = self.memo.get(ref)
         if tid is not None:
             return tid
@@ -1147,18 +1636,13 @@ class _Builder:
             if isinstance(ref, tuple) and ref and ref[0] == "sig8":
                 return self._add(UnsupportedType("?", None, "type in a DWARF type unit (-fdebug-types-section)"))
             return None
-        die = self.dies.get(ref)
+        die = self._die(ref)
         if die is None:
             return self._add(UnsupportedType("?", None, f"type reference 0x{ref:x} outside the indexed DWARF"))
-        try:
-            return self._convert(die)
-        except RecursionError:
-            raise
-        except Exception as e:  # noqa: BLE001 - degrade the one type, keep the program
-            t = UnsupportedType(self._name(die) or "?", _int(die.attrs.get(AT_byte_size)), f"unreadable DWARF: {e}")
-            tid = self.table.add(t)
-            self.memo[ref] = tid
-            return tid
+        # a DIE the index pass reserved no id for (not a type tag): built like any other
+        tid = self.table.add(ref)  # type: ignore[arg-type]
+        self.memo[ref] = tid
+        return tid
 
     def _target(self, die: Die) -> TypeId | None:
         return self.type_of(die.attrs.get(AT_type))
@@ -1176,26 +1660,23 @@ class _Builder:
                 t: Type = UnsupportedType(name, size, f"base type encoding 0x{die.attrs.get(AT_encoding, 0):x}")
             else:
                 t = BaseType(name, size, enc)
-            tid = self._add(t)
-            self.memo[off] = tid
+            tid = self._slot(off)
+            self.table.types[tid] = t
             self._register(name, tid)
             return tid
         if tag == TAG_typedef:
             # reserve first: a typedef can sit in a cycle through a pointer
-            tid = self.table.add(UnsupportedType("?", None, "in construction"))
-            self.memo[off] = tid
+            tid = self._slot(off)
             name = self._qual(die, die.attrs.get(AT_name) or "?")
             self.table.types[tid] = Typedef(name, self._target(die))
             self._register(name, tid)
             return tid
         if tag in _QUALIFIERS:
-            tid = self.table.add(UnsupportedType("?", None, "in construction"))
-            self.memo[off] = tid
+            tid = self._slot(off)
             self.table.types[tid] = Qualified(_QUALIFIERS[tag], self._target(die))
             return tid
         if tag in (TAG_pointer_type, TAG_reference_type, TAG_rvalue_reference_type):
-            tid = self.table.add(UnsupportedType("?", None, "in construction"))
-            self.memo[off] = tid
+            tid = self._slot(off)
             size = _int(die.attrs.get(AT_byte_size)) or self.word_size
             ref = {TAG_pointer_type: "", TAG_reference_type: "&", TAG_rvalue_reference_type: "&&"}[tag]
             self.table.types[tid] = PointerType(self._target(die), size, ref)
@@ -1205,8 +1686,7 @@ class _Builder:
         if tag == TAG_enumeration_type:
             return self._enum(die)
         if tag == TAG_subroutine_type:
-            tid = self.table.add(UnsupportedType("?", None, "in construction"))
-            self.memo[off] = tid
+            tid = self._slot(off)
             params: list[TypeId] = []
             variadic = False
             for c in die.children:
@@ -1219,52 +1699,38 @@ class _Builder:
             self.table.types[tid] = FunctionType(self._target(die), tuple(params), variadic)
             return tid
         if tag == TAG_unspecified_type:
-            tid = self._add(VoidType(die.attrs.get(AT_name) or "void", _int(die.attrs.get(AT_byte_size))))
-            self.memo[off] = tid
+            tid = self._slot(off)
+            self.table.types[tid] = VoidType(die.attrs.get(AT_name) or "void", _int(die.attrs.get(AT_byte_size)))
             return tid
         name = self._name(die) or "?"
         note = {TAG_ptr_to_member_type: "C++ pointer to member"}.get(tag, f"DWARF tag 0x{tag:x}")
-        tid = self.table.add(UnsupportedType(name, _int(die.attrs.get(AT_byte_size)), f"{note} is not supported"))
-        self.memo[off] = tid
+        tid = self._slot(off)
+        self.table.types[tid] = UnsupportedType(name, _int(die.attrs.get(AT_byte_size)), f"{note} is not supported")
         return tid
 
     def _array(self, die: Die) -> TypeId | None:
-        tid = self.table.add(UnsupportedType("?", None, "in construction"))
-        self.memo[die.offset] = tid
+        tid = self._slot(die.offset)
         elem = self._target(die)
-        dims: list[int | None] = []
-        for c in die.children:
-            if c.tag != TAG_subrange_type:
-                continue
-            count = c.attrs.get(AT_count)
-            if isinstance(count, int):
-                dims.append(count)
-                continue
-            ub = c.attrs.get(AT_upper_bound)
-            lb = c.attrs.get(AT_lower_bound, 0)
-            if isinstance(ub, tuple):
-                ub = _const(ub, True)
-            if isinstance(ub, int) and isinstance(lb, int):
-                # gcc writes -1 (or all ones) as the upper bound of a zero-length array
-                if ub in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-                    ub = -1
-                dims.append(max(ub - lb + 1, 0))
-            else:
-                dims.append(None)
+        dims = _array_dims(die)
         if not dims:
-            dims = [None]
+            dims = [(None, None)]
         if elem is None:
             self.table.types[tid] = UnsupportedType("void[]", None, "array of void")
             return tid
         inner = elem
-        for count in reversed(dims[1:]):
-            inner = self._add(ArrayType(inner, count))
-        self.table.types[tid] = ArrayType(inner, dims[0])
+        for sub_off, count in reversed(dims[1:]):
+            t = ArrayType(inner, count)
+            if sub_off is None:
+                inner = self._add(t)
+            else:
+                # the subrange's own reserved id: no new ids once the index is built
+                inner = self._slot(sub_off)
+                self.table.types[inner] = t
+        self.table.types[tid] = ArrayType(inner, dims[0][1])
         return tid
 
     def _enum(self, die: Die) -> TypeId:
-        tid = self.table.add(UnsupportedType("?", None, "in construction"))
-        self.memo[die.offset] = tid
+        tid = self._slot(die.offset)
         underlying = self._target(die)
         signed: bool | None = None
         if underlying is not None:
@@ -1287,8 +1753,7 @@ class _Builder:
         return tid
 
     def _struct(self, die: Die) -> TypeId:
-        tid = self.table.add(UnsupportedType("?", None, "in construction"))
-        self.memo[die.offset] = tid
+        tid = self._slot(die.offset)
         kind = _STRUCT_KINDS[die.tag]
         n = die.attrs.get(AT_name)
         name = self._qual(die, n) if isinstance(n, str) else None
@@ -1323,6 +1788,8 @@ class _Builder:
         else:
             t = StructType(kind, name, size, tuple(members), tuple(bases), decl or size is None)
         self.table.types[tid] = t
+        if isinstance(t, StructType):
+            self.decl[tid] = t.declaration
         if name:
             is_c = die.cu.language in _LANG_C
             if isinstance(t, StructType):
@@ -1373,7 +1840,7 @@ class _Builder:
         discr_offset: int | None = None
         discr_size = 0
         discr_signed = False
-        discr_die = self.dies.get(discr_ref) if isinstance(discr_ref, int) else None
+        discr_die = self._die(discr_ref) if isinstance(discr_ref, int) else None
         if discr_die is not None:
             discr_offset = _member_offset(discr_die.attrs.get(AT_data_member_location))
             dt = self.type_of(discr_die.attrs.get(AT_type))
@@ -1397,20 +1864,30 @@ class _Builder:
                 break
         return VariantType(name, size, discr_offset, discr_size, discr_signed, tuple(variants))
 
-    def finish(self) -> None:
-        """Point incomplete struct declarations at a complete definition of the same name.
 
-        A CU that only sees ``struct foo;`` describes a declaration; gdb resolves it to the
-        definition from another CU, and so do we, by replacing the declaration's entry (ids
-        stay valid everywhere).
-        """
-        for i, t in enumerate(self.table.types):
-            if isinstance(t, StructType) and t.declaration and t.name:
-                full = self.definitions.get((t.kind, t.name))
-                if full is None and t.kind in ("struct", "class"):
-                    full = self.definitions.get(("class" if t.kind == "struct" else "struct", t.name))
-                if full is not None:
-                    self.table.types[i] = self.table.types[full]
+
+def _array_dims(die: Die) -> list[tuple[int | None, int | None]]:
+    """(subrange DIE offset, element count or None) per dimension, outermost first."""
+    dims: list[tuple[int | None, int | None]] = []
+    for c in die.children:
+        if c.tag != TAG_subrange_type:
+            continue
+        count = c.attrs.get(AT_count)
+        if isinstance(count, int):
+            dims.append((c.offset, count))
+            continue
+        ub = c.attrs.get(AT_upper_bound)
+        lb = c.attrs.get(AT_lower_bound, 0)
+        if isinstance(ub, tuple):
+            ub = _const(ub, True)
+        if isinstance(ub, int) and isinstance(lb, int):
+            # gcc writes -1 (or all ones) as the upper bound of a zero-length array
+            if ub in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
+                ub = -1
+            dims.append((c.offset, max(ub - lb + 1, 0)))
+        else:
+            dims.append((c.offset, None))
+    return dims
 
 
 def _int(v: Any) -> int | None:

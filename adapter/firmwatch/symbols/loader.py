@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import cache
-from .dwarf import RawVariable, read_dwarf
+from .dwarf import LazyTypes, RawVariable, WarmMaterializer, read_dwarf
 from .elf import _build_id, open_elf, read_elf_info, read_symbols
 from .program import ElfInfo, Program, Symbol, SymbolsError, Variable
 from .types import TypeTable
@@ -99,7 +99,7 @@ def _index(path: str, progress: Progress | None) -> Program:
     info.dwarf_version = dw.version
     for n in dw.notes[:20]:
         log.debug("%s: %s", path, n)
-    variables = _resolve_variables(info, dw.variables, symbols, dw.types)
+    variables = _resolve_variables(info, dw.variables, symbols, dw.sizeof or dw.types.sizeof)
     return _program(info, dw.types, variables, symbols, dw.language)
 
 
@@ -135,7 +135,10 @@ class _SectionFinder:
 
 
 def _resolve_variables(
-    info: ElfInfo, raws: list[RawVariable], symbols: list[Symbol], types: TypeTable
+    info: ElfInfo,
+    raws: list[RawVariable],
+    symbols: list[Symbol],
+    sizeof: Callable[[int | None], int | None],
 ) -> list[Variable]:
     section_of = _SectionFinder(info)
     sym_by_name: dict[str, tuple[Any, ...]] = {}
@@ -175,7 +178,6 @@ def _resolve_variables(
 
     quals = _qualify(defined)
     out: list[tuple[Any, ...]] = []
-    sizeof = types.sizeof
     for r, q in zip(defined, quals):
         size = sizeof(r.type) if r.type is not None else None
         if size is None:
@@ -264,9 +266,12 @@ def _symbol_variables(info: ElfInfo, symbols: list[Symbol]) -> list[Variable]:
 
 # -- cache payload --------------------------------------------------------------------------------
 def _to_payload(prog: Program) -> dict[str, Any]:
-    enc_types = cache.encoded(prog.types.types, cache.encode_type)
+    types = prog.types.types
+    lazy = types.lazy_state() if isinstance(types, LazyTypes) else None
+    enc_types = cache.encoded(types, cache.encode_type)
     prog._ensure_indexes()
     return {
+        "lazy": lazy,
         "elf": cache.encode_elf(prog.elf),
         "types": enc_types,
         "by_name": dict(prog.types.by_name),
@@ -280,9 +285,19 @@ def _to_payload(prog: Program) -> dict[str, Any]:
 
 def _from_payload(p: dict[str, Any]) -> Program | None:
     try:
+        elf = cache.decode_elf(p["elf"])
+        lazy = p["lazy"]
+        if lazy is None:
+            types = cache.lazy_types(p["types"], p["by_name"])
+        else:
+            # types not built by the run that wrote the cache are built from the ELF's DWARF
+            mat = WarmMaterializer(elf.path, lazy)
+            mat.types = LazyTypes(p["types"], cache.decode_type, mat)
+            mat.by_name = p["by_name"]
+            types = TypeTable(types=mat.types, by_name=mat.by_name)
         prog = Program(
-            elf=cache.decode_elf(p["elf"]),
-            types=cache.lazy_types(p["types"], p["by_name"]),
+            elf=elf,
+            types=types,
             variables=cache.LazyList(p["variables"], cache.decode_variable),
             symbols=cache.LazyList(p["symbols"], cache.decode_symbol),
             language=p["language"],
