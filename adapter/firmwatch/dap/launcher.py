@@ -172,7 +172,7 @@ def _connect(cfg: LaunchConfig, transport: str, address: str, elf: str, on_link:
         kwargs: dict[str, Any] = {}
         if cfg.gdb_path:
             kwargs["gdb_path"] = cfg.gdb_path
-        return factory(address, elf, **kwargs)  # type: ignore[no-any-return]
+        return factory(elf, address, **kwargs)  # type: ignore[no-any-return]
     raise ConfigError(f"'transport' {transport} is not known.")
 
 

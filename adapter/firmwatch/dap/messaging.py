@@ -159,7 +159,10 @@ class Connection:
         worker.start()
         try:
             while not self.closed.is_set():
-                body = self._read_message()
+                try:
+                    body = self._read_message()
+                except (OSError, ValueError):  # the client reset the connection: same as end of stream
+                    body = None
                 if body is None:
                     break
                 self._accept(body)
