@@ -29,7 +29,9 @@ def is_mangled(name: str) -> bool:
 
 def demangle_all(names: list[str]) -> list[str]:
     """Demangle every name (unmangled names come back unchanged), in one subprocess."""
-    idx = [i for i, n in enumerate(names) if is_mangled(n)]
+    # startswith inline: this runs over every symbol of the ELF on a cold index
+    prefixes = ("_Z", "_R", "__Z")
+    idx = [i for i, n in enumerate(names) if n[:1] == "_" and n.startswith(prefixes)]
     out = list(names)
     if not idx:
         return out

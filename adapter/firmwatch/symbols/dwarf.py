@@ -733,28 +733,6 @@ class _Reader:
                     elif addr_base is not None:
                         die.attrs[at] = self._addrx(addr_base, v.index, asz)
 
-    def parse_top(self, unit: Unit) -> None:
-        """Just the unit's top DIE (language, name, string/address bases)."""
-        d = self.s.info
-        abbrevs = self.abbrevs(unit.abbr_off)
-        code, p = _uleb(d, unit.first)
-        ab = abbrevs.get(code)
-        if ab is None:
-            return
-        attrs, _ = self._decode_generic(d, p, ab[2], unit, None, None, unit.first)
-        sb = attrs.get(AT_str_offsets_base)
-        unit.str_base = sb if isinstance(sb, int) else (8 if unit.offset_size == 4 else 16)
-        ab_ = attrs.get(AT_addr_base, attrs.get(AT_GNU_addr_base))
-        unit.addr_base = ab_ if isinstance(ab_, int) else 8
-        for at, v in list(attrs.items()):
-            if isinstance(v, _Strx):
-                attrs[at] = (
-                    self._strx(unit.str_base, v.index, unit.offset_size)
-                    if v.kind == "str"
-                    else self._addrx(unit.addr_base, v.index, unit.address_size)
-                )
-        unit.top = Die(unit.first, ab[0], attrs, unit)
-
     def parse_subtree(self, unit: Unit, off: int, die_map: dict[int, Die]) -> Die | None:
         """The DIE at ``off`` with all its descendants (for a type used after the index pass)."""
         d = self.s.info
@@ -1028,11 +1006,11 @@ class WarmMaterializer:
         st = self.state
         reader = _Reader(got[1], st["little"])
         units = []
-        for unit, _abbr, _first, _end in reader.units():
-            reader.parse_top(unit)
-            if unit.top is not None:
-                _unit_names(unit)
-                units.append(unit)
+        for off, ver, asz, osz, abbr, first, end, lang, str_base, addr_base in st["units"]:
+            u = Unit(off, ver, asz, osz, language=lang, abbr_off=abbr, first=first, end=end)
+            u.str_base = str_base
+            u.addr_base = addr_base
+            units.append(u)
         assert self.types is not None and self.by_name is not None
         b = _Builder({}, st["word_size"], st["little"], reader, units, None)
         b.table = TypeTable(types=self.types, by_name=self.by_name)
@@ -1270,6 +1248,13 @@ class _Builder:
             "decl": self.decl,
             "definitions": self.definitions,
             "scope_of": self.scope_of,
+            "units": [
+                (
+                    u.offset, u.version, u.address_size, u.offset_size, u.abbr_off, u.first, u.end,
+                    u.language, u.str_base, u.addr_base,
+                )
+                for u in self.units
+            ],
         }
 
     # ---- DIEs read on demand
@@ -1546,6 +1531,39 @@ class _Builder:
         out: list[RawVariable],
     ) -> None:
         a = die.attrs
+        if func is None and not scope and AT_specification not in a and AT_abstract_origin not in a:
+            # the common case (a C global or file static at a fixed address), without detours
+            loc = a.get(AT_location)
+            name = a.get(AT_name)
+            if type(loc) is bytes and loc[:1] == b"\x03" and len(loc) == 1 + unit.address_size and type(name) is str:
+                tref = a.get(AT_type)
+                tid = self.memo.get(tref) if tref is not None else None
+                if tid is None and isinstance(tref, int):
+                    tid = self.type_of(tref)
+                fi = a.get(AT_decl_file)
+                file = None
+                if isinstance(fi, int):
+                    i = fi - unit.file_base
+                    files = unit.files
+                    if 0 <= i < len(files):
+                        file = files[i]
+                line = a.get(AT_decl_line)
+                linkage = a.get(AT_linkage_name, a.get(AT_MIPS_linkage_name))
+                out.append(
+                    RawVariable(
+                        name,
+                        (),
+                        "global" if a.get(AT_external) else "file",
+                        None,
+                        int.from_bytes(loc[1:], "little" if self.little else "big"),
+                        tid,
+                        file,
+                        line if isinstance(line, int) else None,
+                        unit.name,
+                        linkage if isinstance(linkage, str) else None,
+                    )
+                )
+                return
         origin: Die | None = None
         if AT_specification in a or AT_abstract_origin in a:
             for ref_at in (AT_specification, AT_abstract_origin):

@@ -180,24 +180,35 @@ def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a Lazy
     else:
         fmt = struct.Struct(bo + "IBBHQQ")
     secnames = [s.name for s in elf.iter_sections()]
+    nsec = len(secnames)
+    is32 = elf.elfclass == 32
+    # ASCII string tables (the rule for C symbols) are decoded once and sliced by offset
+    text = strtab.decode("ascii") if strtab.isascii() else None
+    find = strtab.find
+    stt = _STT
+    stb = _STB
     raw: list[tuple[str, int, int, str, str, str | None]] = []
+    append = raw.append
     for rec in fmt.iter_unpack(data[: len(data) - len(data) % fmt.size]):
-        if elf.elfclass == 32:
+        if is32:
             name_off, value, size, info, _other, shndx = rec
         else:
             name_off, info, _other, shndx, value, size = rec
         typ = info & 0xF
-        if typ in (3, 4) or shndx == 0:  # STT_SECTION, STT_FILE, undefined
+        if typ == 3 or typ == 4 or shndx == 0:  # STT_SECTION, STT_FILE, undefined
             continue
-        end = strtab.find(b"\0", name_off)
-        name = strtab[name_off:end].decode("utf-8", "replace")
-        if not name or name.startswith("$"):  # ARM/RISC-V mapping symbols ($t, $d, $x)
+        end = find(b"\0", name_off)
+        if text is not None:
+            name = text[name_off:end]
+        else:
+            name = strtab[name_off:end].decode("utf-8", "replace")
+        if not name or name[0] == "$":  # ARM/RISC-V mapping symbols ($t, $d, $x)
             continue
-        if shndx < len(secnames) and shndx < 0xFF00:
+        if shndx < nsec and shndx < 0xFF00:
             section: str | None = secnames[shndx]
         else:
             section = None  # SHN_ABS / SHN_COMMON
-        raw.append((name, value, size, _STT.get(typ, "other"), _STB.get(info >> 4, "other"), section))
+        append((name, value, size, stt.get(typ, "other"), stb.get(info >> 4, "other"), section))
     names = demangle_all([r[0] for r in raw]) if demangle else [r[0] for r in raw]
     # Symbols stay tuples until touched: most of a big symbol table is never looked at.
     return LazyList([(dn, *r) for r, dn in zip(raw, names)], decode_symbol)

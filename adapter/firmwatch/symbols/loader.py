@@ -125,12 +125,13 @@ class _SectionFinder:
             (s for s in info.sections if s.address and s.size and s.kind != "other"), key=lambda s: s.address
         )
         self.starts = [s.address for s in secs]
-        self.secs = secs
+        self.ends = [s.address + s.size for s in secs]
+        self.names = [s.name for s in secs]
 
     def __call__(self, address: int) -> str | None:
         i = bisect.bisect_right(self.starts, address) - 1
-        if i >= 0 and self.secs[i].contains(address):
-            return self.secs[i].name
+        if i >= 0 and address < self.ends[i]:
+            return self.names[i]
         return None
 
 
@@ -141,20 +142,29 @@ def _resolve_variables(
     sizeof: Callable[[int | None], int | None],
 ) -> list[Variable]:
     section_of = _SectionFinder(info)
-    sym_by_name: dict[str, tuple[Any, ...]] = {}
-    size_at: dict[int, int] = {}
-    for s in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, address, size, kind, ...)
-        if s[4] == "object":
-            sym_by_name.setdefault(s[1], s)
-            sym_by_name.setdefault(s[0], s)
-            if s[3]:
-                size_at.setdefault(s[2], s[3])
+    # symbol-table lookups are needed only by variables DWARF leaves incomplete: built on demand
+    sym_maps: list[tuple[dict[str, tuple[Any, ...]], dict[int, int]]] = []
+
+    def sym_lookup() -> tuple[dict[str, tuple[Any, ...]], dict[int, int]]:
+        if not sym_maps:
+            by_name: dict[str, tuple[Any, ...]] = {}
+            size_at: dict[int, int] = {}
+            for s in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, address, size, kind, ...)
+                if s[4] == "object":
+                    by_name.setdefault(s[1], s)
+                    by_name.setdefault(s[0], s)
+                    if s[3]:
+                        size_at.setdefault(s[2], s[3])
+            sym_maps.append((by_name, size_at))
+        return sym_maps[0]
 
     defined: list[RawVariable] = []
     seen: set[tuple[Any, ...]] = set()
     defined_names: set[tuple[tuple[str, ...], str]] = set()
+    undefined = False
     for r in raws:
         if r.address is None:
+            undefined = True
             continue
         key = (r.scope_parts, r.name, r.function, r.address)
         if key in seen:
@@ -165,9 +175,10 @@ def _resolve_variables(
             defined_names.add((r.scope_parts, r.name))
     # Declarations whose definition has no DWARF (assembly, a library built without -g):
     # the symbol table knows the address, the declaration knows the type.
-    for r in raws:
+    for r in raws if undefined else ():
         if r.address is not None or (r.scope_parts, r.name) in defined_names:
             continue
+        sym_by_name = sym_lookup()[0]
         s = sym_by_name.get(r.linkage_name or "") or sym_by_name.get(r.name)
         if s is None:
             continue
@@ -178,14 +189,21 @@ def _resolve_variables(
 
     quals = _qualify(defined)
     out: list[tuple[Any, ...]] = []
+    append = out.append
+    starts = section_of.starts
+    ends = section_of.ends
+    sec_names = section_of.names
+    bisect_right = bisect.bisect_right
     for r, q in zip(defined, quals):
-        size = sizeof(r.type) if r.type is not None else None
+        tid = r.type
+        size = sizeof(tid) if tid is not None else None
+        address = r.address
         if size is None:
-            size = size_at.get(r.address)  # type: ignore[arg-type]
+            size = sym_lookup()[1].get(address)  # type: ignore[arg-type]
+        i = bisect_right(starts, address) - 1
+        section = sec_names[i] if i >= 0 and address < ends[i] else None  # type: ignore[operator]
         # the tuple layout of cache.encode_variable; objects are made when first used
-        out.append(
-            (r.name, q, r.address, size, r.type, section_of(r.address), r.file, r.line, r.scope, r.function)
-        )
+        append((r.name, q, address, size, tid, section, r.file, r.line, r.scope, r.function))
     return cache.LazyList(out, cache.decode_variable)
 
 
@@ -197,10 +215,14 @@ def _qualify(vs: list[RawVariable]) -> list[str]:
         if v.scope_parts:
             quals[i] = "::".join((*v.scope_parts, v.name))
         else:
-            by_plain.setdefault(v.name, []).append(i)
+            lst = by_plain.get(v.name)
+            if lst is None:
+                by_plain[v.name] = [i]
+                quals[i] = v.name  # unique so far (the common case)
+            else:
+                lst.append(i)
     for name, idx in by_plain.items():
         if len(idx) == 1:
-            quals[idx[0]] = name
             continue
         n_global = sum(1 for i in idx if vs[i].scope == "global")
         for i in idx:
@@ -212,6 +234,8 @@ def _qualify(vs: list[RawVariable]) -> list[str]:
                 quals[i] = f"{v.function}::{name}"
             else:
                 quals[i] = f"'{base}'::{name}"
+    if len(set(quals)) == len(quals):
+        return quals
     # Collisions left (same file basename in two directories, same static function name in
     # two files): spell them out further, as far as gdb's syntax allows.
     counts: dict[str, list[int]] = {}
