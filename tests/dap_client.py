@@ -12,6 +12,20 @@ from collections.abc import Callable
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CACHE: str | None = None
+
+
+def private_cache() -> str:
+    """One ELF index cache for this test process: results never depend on what ~/.cache holds."""
+    global _CACHE
+    if _CACHE is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _CACHE = tempfile.mkdtemp(prefix="firmwatch-dap-cache-")
+        atexit.register(shutil.rmtree, _CACHE, True)
+    return _CACHE
 
 
 class DapError(Exception):
@@ -24,7 +38,8 @@ class DapClient:
     def __init__(self, argv: list[str] | None = None, *, env: dict[str, str] | None = None):
         argv = argv or [sys.executable, "-m", "firmwatch.dap"]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env={**os.environ, **(env or {})}, cwd=ROOT)
+                                     env={**os.environ, "FIRMWATCH_CACHE_DIR": private_cache(), **(env or {})},
+                                     cwd=ROOT)
         self._seq = 0
         self._cond = threading.Condition()
         self._responses: dict[int, dict[str, Any]] = {}

@@ -406,7 +406,7 @@ def test_trace_logs_every_message(device: sim.SimDevice, tmp_path: Path) -> None
 
 def test_progress_events_while_indexing_and_launch_with_tcp(host_build: Path, tmp_path: Path) -> None:
     # a fresh copy of the ELF is not in the index cache, so it is indexed with progress
-    with DapClient(env={"XDG_CACHE_HOME": str(tmp_path / "cache")}) as c:
+    with DapClient(env={"FIRMWATCH_CACHE_DIR": str(tmp_path / "cache")}) as c:
         c.start("launch", {"sim": "host", "transport": "tcp", "watch": ["loop_count"]})
         assert [e for e in c.events if e["event"] == "progressStart"]
         assert [e for e in c.events if e["event"] == "progressEnd"]
