@@ -6,7 +6,8 @@ other against the same emulator:
 
 * (a) our RSP client (``firmwatch.targets.rsp``) at full rate, intrusion budget disabled:
   every batch halts, reads the 8 regions (coherent), resumes;
-* (b) our gdb path (``firmwatch.targets.gdb``) — not written yet: printed as n/a;
+* (b) our gdb path (``firmwatch.targets.gdb``): gdb connected through firmwatch's bridge,
+  the batch sampled on the shared server link with the RSP policy, unseen by gdb;
 * (c) a naive baseline: pygdbmi driving gdb in MI async mode, interrupt → read a watch with
   ``-data-read-memory-bytes`` → continue, for each watch in a loop (what a simple tool does),
   and the same with one interrupt per batch of 8 reads (a stronger baseline);
@@ -39,6 +40,8 @@ WATCHED = ["loop_count", "timestamp_ms", "heartbeat_counter", "accel_x", "accel_
            "sensor_temp", "fsm_state"]
 GDB_FOR = {"cortex-m3": "gdb-multiarch", "riscv32": "gdb-multiarch", "avr": "avr-gdb"}
 ARCH = {"cortex-m3": "ARM", "riscv32": "RISC-V", "avr": "AVR"}
+GOAL_GDB_HZ = 50.0  # issue 4: >= 50 batches/s through gdb ...
+GOAL_HALTED = 0.02  # ... with under 2 % of the time halted
 
 
 @dataclass
@@ -84,14 +87,31 @@ def rsp_run(gdb: str, arch: str, regions: list[Region], rate: float, seconds: fl
 
 
 # -- (b) our gdb path ------------------------------------------------------------------------
-def gdb_path_run(gdb: str, elf: Path, regions: list[Region], rate: float, seconds: float) -> Result | None:
-    """PLACEHOLDER for firmwatch.targets.gdb (issue 4, item 2): returns None until it exists.
+def gdb_path_run(gdb: str, elf: Path, regions: list[Region], rate: float, seconds: float,
+                 budget: float | None = None) -> Result:
+    """firmwatch.targets.gdb: gdb-multiarch attached through our bridge, the watches sampled
+    on the shared link while gdb believes the target runs (gdb is connected the whole time)."""
+    from firmwatch.targets.gdb import GdbTarget
 
-    To fill in: open the gdb transport on ``gdb`` with ``elf``, start one stream of
-    ``regions`` at ``rate`` (float('inf') = full rate), count samples for ``seconds`` and
-    return Result(samples/s, its halted fraction).
-    """
-    return None
+    t = GdbTarget(elf, gdb, budget=budget)
+    count = 0
+
+    def on_sample(_s: object) -> None:
+        nonlocal count
+        count += 1
+
+    try:
+        assert t.running, "gdb must see the target running while it is sampled"
+        t.on_sample(on_sample)
+        t.start_stream(regions, rate)
+        start = time.monotonic()
+        time.sleep(seconds)  # measuring a rate over a fixed window: the sleep is the window
+        n, elapsed = count, time.monotonic() - start
+        frac = t.halted_fraction()
+        t.stop_stream()
+        return Result(n / elapsed, frac)
+    finally:
+        t.close()
 
 
 # -- (c) naive pygdbmi baseline --------------------------------------------------------------
@@ -207,8 +227,9 @@ def main() -> int:
         a_full = rsp_run(dev.gdb, arch, regions, full, args.seconds, budget=None)
         a_100 = rsp_run(dev.gdb, arch, regions, 100.0, args.seconds, budget=None)
         a_budget = rsp_run(dev.gdb, arch, regions, 100.0, args.seconds, budget=RspTarget.DEFAULT_BUDGET)
-        b_full = gdb_path_run(dev.gdb, dev.elf, regions, float("inf"), args.seconds)
+        b_full = gdb_path_run(dev.gdb, dev.elf, regions, full, args.seconds)
         b_100 = gdb_path_run(dev.gdb, dev.elf, regions, 100.0, args.seconds)
+        b_budget = gdb_path_run(dev.gdb, dev.elf, regions, 100.0, args.seconds, budget=GOAL_HALTED)
         c_full = c_100 = d_full = d_100 = None
         if gdb_exe:
             c_full = naive_run(gdb_exe, dev.gdb, dev.elf, regions, None, args.seconds)
@@ -220,7 +241,7 @@ def main() -> int:
 
     rows = [
         ("(a) firmwatch RSP", fmt_rate(a_full), f"{fmt_frac(a_100)} ({a_100.rate:.0f}/s)"),
-        ("(b) firmwatch gdb", fmt_rate(b_full), fmt_frac(b_100)),
+        ("(b) firmwatch gdb", fmt_rate(b_full), f"{fmt_frac(b_100)} ({b_100.rate:.0f}/s)"),
         ("(c) naive pygdbmi interrupt/read/continue per watch", fmt_rate(c_full),
          f"{fmt_frac(c_100)} ({c_100.rate:.0f}/s)" if c_100 else "n/a"),
         ("    same, one interrupt per batch of 8", fmt_rate(d_full),
@@ -239,7 +260,13 @@ def main() -> int:
             print(f"ratio (a)/{label} full rate: {a_full.rate / full_r.rate:.1f}x")
         if at100 and at100.halted and a_100.halted:
             print(f"ratio {label}/(a) halted fraction at 100 Hz: {at100.halted / a_100.halted:.1f}x less intrusion")
-    print("(a)/(b): n/a (not yet)")
+    print(f"(b) with a {100 * GOAL_HALTED:g} % budget, asked for 100 Hz: {b_budget.rate:.1f} batches/s, "
+          f"halted {fmt_frac(b_budget)} (goal: >= {GOAL_GDB_HZ:g}/s under {100 * GOAL_HALTED:g} %)")
+    if a_full.rate and b_full.rate:
+        print(f"ratio (a)/(b) full rate: {a_full.rate / b_full.rate:.2f}x")
+    for label, full_r in (("(c)", c_full), ("(c, per batch)", d_full)):
+        if full_r and full_r.rate and b_full.rate:
+            print(f"ratio (b)/{label} full rate: {b_full.rate / full_r.rate:.1f}x")
     return 0
 
 

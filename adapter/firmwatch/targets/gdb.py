@@ -145,6 +145,7 @@ class GdbTarget(Target):
         self._hidden_stop = threading.Event()
         self._hide_running = 0
         self._register_names: list[str] | None = None
+        self._threads: list[Thread] = []
         self.rsp: SharedRsp | None = None
         self.bridge: GdbBridge | None = None
         self.mi: MiSession | None = None
@@ -236,8 +237,13 @@ class GdbTarget(Target):
         thread = _int(p.get("thread-id"))
         bkpt = _int(p.get("bkptno"))
         reason = str(p.get("reason") or "signal-received")
-        if bkpt is not None and bkpt in self._logpoints:
-            return  # the log point's commands print and continue: not a stop for the user
+        if (bkpt is not None and bkpt in self._logpoints) or (not p and self._logpoints):
+            # a log point: its commands print and continue. (Its `silent` makes gdb report the
+            # stop with no details at all; only log points use `silent`.) Not a user stop, and
+            # the resume that follows is not news either.
+            with self._cond:
+                self._hide_running += 1
+            return
         if self._hide_stop and reason == "signal-received":
             self._hide_stop = False
             self._hidden_stop.set()
@@ -539,12 +545,20 @@ class GdbTarget(Target):
     # -- inspection -------------------------------------------------------------------------------
     def threads(self) -> list[Thread]:
         """The threads gdb knows: one per core, or the RTOS tasks when the server reports them."""
-        rec = self._mi("-thread-info", what="listing threads")
+        try:
+            rec = self._mi("-thread-info", what="listing threads")
+        except MiError:
+            if not self._running:
+                raise
+            # all-stop gdb cannot ask the server while the target runs: the list from the
+            # latest stop (threads come and go only at stops gdb sees anyway)
+            return [Thread(t.id, t.name, "running") for t in self._threads] or [Thread(1, "CPU", "running")]
         out = []
         for t in rec["payload"].get("threads", []):
             tid = _int(t.get("id"), 0) or 0
             name = t.get("details") or t.get("name") or t.get("target-id") or f"Thread {tid}"
             out.append(Thread(tid, str(name), str(t.get("state", "stopped")), _frame(t.get("frame"), tid)))
+        self._threads = out
         return out
 
     def stack(self, thread_id: int | None = None, levels: int | None = None) -> list[Frame]:

@@ -57,6 +57,8 @@ _TRANSLATIONS: list[tuple[re.Pattern[str], str]] = [
      "there is no caller to step out to (this is the outermost frame): step over or continue instead."),
     (re.compile(r"No symbol \"([^\"]+)\" in current context"),
      "'{1}' is not known here: check the spelling, or select a frame where it is in scope."),
+    (re.compile(r"No line (\d+) in file \"([^\"]+)\""),
+     "no code at {2}:{1}; choose a line with a statement."),
     (re.compile(r"No source file named (.+)\."),
      "the ELF has no source file named {1}: check the file name against the build (or rebuild with -g)."),
     (re.compile(r"Function \"([^\"]+)\" not defined"),
