@@ -1,0 +1,112 @@
+"""The debug adapter against emulated MCUs: QEMU Cortex-M3 over serial and over rsp (QEMU's gdb
+stub, halt-mode sampling), simavr AVR over rsp (live reads), and a GDB server started from a
+launch.json ``server`` command line. The real ``python -m firmwatch.dap`` process each time.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dap_client import DapClient
+from firmwatch import sim
+from tools import require_tool
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+
+TOOLS = {"cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "gcc")}
+
+
+def require_board(board: str) -> None:
+    for tool in TOOLS[board]:
+        require_tool(tool)
+    if board == "avr" and not Path("/usr/include/simavr/sim_avr.h").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("libsimavr-dev is not installed (run .ci/install-system-deps)")
+        pytest.skip("libsimavr-dev is not installed")
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Path]:
+    return {}
+
+
+def elf_for(board: str, builds: dict[str, Path], tmp_path_factory) -> Path:
+    if board not in builds:
+        builds[board] = sim.build(board, tmp_path_factory.mktemp(f"dap-{board}")).elf
+    return builds[board]
+
+
+def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def watch(c: DapClient, expr: str) -> dict:
+    return c.request("evaluate", {"expression": expr, "context": "watch", "frameId": 1})
+
+
+def live_scenarios(c: DapClient) -> None:
+    """The issue's scenarios, identical on every transport."""
+    first = int(watch(c, "loop_count")["result"])
+    seen = set()
+    for _ in range(3):
+        mark = c.mark()
+        c.wait_event("invalidated", timeout=10, after=mark)
+        seen.add(int(watch(c, "loop_count")["result"]))
+    assert len(seen) >= 2 and max(seen) > first
+    # struct expansion, evaluateName round trip
+    top = watch(c, "g_config")
+    kids = c.request("variables", {"variablesReference": top["variablesReference"]})["variables"]
+    calib = {k["name"]: k for k in kids}["calib"]
+    inner = c.request("variables", {"variablesReference": calib["variablesReference"]})["variables"]
+    gain = {k["name"]: k for k in inner}["gain_q8"]
+    assert gain["evaluateName"] == "g_config.calib.gain_q8"
+    assert watch(c, gain["evaluateName"])["result"] == gain["value"]
+    # setExpression writes and reads back; the sampled value follows
+    assert c.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "300"})["value"] == "300"
+    wait_for(lambda: watch(c, "g_config.calib.gain_q8")["result"] == "300", 10, "the written value in the cache")
+    # readMemory while running: the counter moves between two reads
+    ref = watch(c, "loop_count")["memoryReference"]
+    a = c.request("readMemory", {"memoryReference": ref, "count": 4})["data"]
+    wait_for(lambda: c.request("readMemory", {"memoryReference": ref, "count": 4})["data"] != a, 10,
+             "loop_count to change between readMemory requests")
+    assert len(base64.b64decode(a)) == 4
+
+
+@pytest.mark.parametrize("board,transport", [("cortex-m3", "serial"), ("cortex-m3", "rsp"), ("avr", "rsp")])
+def test_live_session_on_emulated_boards(board: str, transport: str, builds, tmp_path_factory) -> None:
+    require_board(board)
+    elf = elf_for(board, builds, tmp_path_factory)
+    with DapClient() as c:
+        c.start("launch", {"sim": board, "elf": str(elf), "transport": transport, "watch": ["loop_count"]})
+        status = c.wait_event("firmwatch.status", timeout=10)["body"]
+        assert status["transport"] == transport
+        assert ("GDB server" in status["target"]) == (transport == "rsp")
+        live_scenarios(c)
+
+
+def test_gdb_server_from_a_command_line_and_its_death_ends_the_session(builds, tmp_path_factory) -> None:
+    require_board("cortex-m3")
+    elf = elf_for("cortex-m3", builds, tmp_path_factory)
+    server = ["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-monitor", "none", "-serial", "null",
+              "-kernel", str(elf), "-gdb", "tcp:127.0.0.1:{port}"]
+    with DapClient() as c:
+        c.start("launch", {"server": server, "transport": "rsp", "elf": str(elf), "watch": ["loop_count"]})
+        assert "started qemu-system-arm" in c.outputs()
+        live_scenarios(c)
+        pid = int(c.outputs().split("started qemu-system-arm (pid ")[1].split(")")[0])
+        os.kill(pid, 9)
+        c.wait_event("terminated", timeout=15)
+        assert "qemu-system-arm exited" in c.outputs()
