@@ -17,7 +17,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from elftools.elf.elffile import ELFFile
 
@@ -319,6 +319,8 @@ class _Reader:
         self._fast_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self._fast_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
+        self._var_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
+        self._var_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_shape: dict[tuple[Any, ...], Any] = {}
 
     def _uint(self, d: bytes, p: int, n: int) -> int:
@@ -647,6 +649,9 @@ class _Reader:
         cu_off = unit.offset
         fast = self._fast_decoders(abbr_off, abbrevs, asz, osz, unit.version)
         skips = self._skippers(abbr_off, abbrevs, asz, osz, unit.version)
+        vdecs = self._var_decoders(abbr_off, abbrevs, asz, osz, unit.version)
+        loc_len = 1 + asz
+        byteorder = "little" if self.bo == "<" else "big"
         not_type = _NOT_TYPE_TAGS
         lazy_tags = _LAZY_CHILDREN_TAGS
         stack: list[Any] = []
@@ -687,6 +692,29 @@ class _Reader:
                     if has_children:
                         stack.append(skip)
                     continue
+                if lazy and tag == TAG_variable and parent is unit.top:
+                    vd = vdecs.get(code)
+                    if vd is not None:
+                        name, loc, tref, fi, line, ext, linkage, p2 = vd(d, p, cu_off)
+                        if name is not None and loc is not None and len(loc) == loc_len and loc[0] == OP_addr:
+                            # a plain C global: straight to its record (type and file are
+                            # resolved by the walk, once every unit's type ids are known)
+                            parent.children.append(
+                                RawVariable(
+                                    name,
+                                    (),
+                                    "global" if ext else "file",
+                                    None,
+                                    int.from_bytes(loc[1:], byteorder),
+                                    tref,
+                                    fi,  # type: ignore[arg-type]
+                                    line,
+                                    "",
+                                    linkage,
+                                )
+                            )
+                            p = p2
+                            continue
                 dec = fast.get(code)
                 if dec is not None:
                     attrs, p = dec(d, p, cu_off)
@@ -773,6 +801,111 @@ class _Reader:
                 break
         return root
 
+    def _var_decoders(
+        self,
+        abbr_off: int,
+        abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]],
+        asz: int,
+        osz: int,
+        ver: int,
+    ) -> dict[int, Any]:
+        """Per variable abbreviation: generated code reading a plain global's DIE straight
+        into a tuple (name, location, type ref, decl file, decl line, external, linkage name).
+        Abbreviations with a specification, origin or declaration are left to the generic path."""
+        key = (abbr_off, asz, osz, ver)
+        hit = self._var_by_table.get(key)
+        if hit is not None:
+            return hit
+        out: dict[int, Any] = {}
+        for code, (tag, _children, specs) in abbrevs.items():
+            if tag != TAG_variable:
+                continue
+            shape = (tuple(specs), asz, osz, ver)
+            if shape in self._var_by_shape:
+                fn = self._var_by_shape[shape]
+            else:
+                fn = self._var_by_shape[shape] = self._gen_var(specs, asz, osz, ver)
+            if fn is not None:
+                out[code] = fn
+        self._var_by_table[key] = out
+        return out
+
+    def _gen_var(self, specs: list[tuple[int, int, int]], asz: int, osz: int, ver: int) -> Any:
+        fixed = {1: "B", 2: "H", 4: "I", 8: "Q"}
+        data = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8}
+        refs = {0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8}
+        env: dict[str, Any] = {"uleb": _uleb, "cstr": _cstr, "S": self.s}
+        for n, c in fixed.items():
+            env[f"U{n}"] = struct.Struct(self.bo + c).unpack_from
+        lines = [
+            "def vdec(d, p, cu):",
+            " name = loc = tref = fi = line = linkage = None",
+            " ext = False",
+        ]
+        targets = {AT_name: "name", AT_linkage_name: "linkage", AT_MIPS_linkage_name: "linkage"}
+        for at, form, implicit in specs:
+            if at in (AT_specification, AT_abstract_origin, AT_declaration):
+                return None
+            var = targets.get(at)
+            if var is not None:
+                if form == 0x08:
+                    lines += [" e = d.find(b'\\0', p)", f" {var} = d[p:e].decode('utf-8', 'replace')", " p = e + 1"]
+                elif form in (0x0E, 0x1F):
+                    sec = "str" if form == 0x0E else "line_str"
+                    lines += [f" {var} = cstr(S.{sec}, U{osz}(d, p)[0])", f" p += {osz}"]
+                else:
+                    return None
+                continue
+            if at == AT_location:
+                if form == 0x18 or form == 0x09:
+                    lines += [" n, p = uleb(d, p)", " loc = d[p:p + n]", " p += n"]
+                elif form == 0x0A:
+                    lines += [" n = d[p]", " loc = d[p + 1:p + 1 + n]", " p += 1 + n"]
+                else:
+                    return None
+                continue
+            if at == AT_type:
+                if form in refs:
+                    n = refs[form]
+                    lines += [f" tref = {'d[p]' if n == 1 else f'U{n}(d, p)[0]'} + cu", f" p += {n}"]
+                elif form == 0x15:
+                    lines += [" tref, p = uleb(d, p)", " tref += cu"]
+                else:
+                    return None
+                continue
+            if at in (AT_decl_file, AT_decl_line):
+                var = "fi" if at == AT_decl_file else "line"
+                if form in data:
+                    n = data[form]
+                    lines += [f" {var} = {'d[p]' if n == 1 else f'U{n}(d, p)[0]'}", f" p += {n}"]
+                elif form == 0x0F:
+                    lines.append(f" {var}, p = uleb(d, p)")
+                elif form == 0x21:
+                    lines.append(f" {var} = {implicit!r}")
+                else:
+                    return None
+                continue
+            if at == AT_external:
+                if form == 0x19:
+                    lines.append(" ext = True")
+                elif form == 0x0C:
+                    lines += [" ext = d[p] != 0", " p += 1"]
+                else:
+                    return None
+                continue
+            sk = _gen_skipper([(at, form, implicit)], asz, osz, ver)
+            if sk is None:
+                return None
+            if type(sk) is int:
+                if sk:
+                    lines.append(f" p += {sk}")
+            else:
+                env[f"K{len(env)}"] = sk
+                lines.append(f" p = K{len(env) - 1}(d, p)")
+        lines.append(" return name, loc, tref, fi, line, ext, linkage, p")
+        exec(compile("\n".join(lines), "<dwarf-variable>", "exec"), env)  # noqa: S102 - generated above
+        return env["vdec"]
+
     def _skippers(
         self,
         abbr_off: int,
@@ -827,6 +960,7 @@ class RawVariable:
     line: int | None
     cu_name: str
     linkage_name: str | None
+    tag: ClassVar[int] = TAG_variable  # walks over a unit's children treat it as that DIE
 
 
 @dataclass
@@ -1492,7 +1626,10 @@ class _Builder:
             tag = die.tag
             try:
                 if tag == TAG_variable:
-                    self._variable(die, scope, kind, func, unit, out)
+                    if type(die) is RawVariable:
+                        self._finish_plain(die, unit, out)  # type: ignore[arg-type]
+                    else:
+                        self._variable(die, scope, kind, func, unit, out)
                 elif tag == TAG_namespace:
                     n = die.attrs.get(AT_name)
                     ns = n if isinstance(n, str) else "(anonymous namespace)"
@@ -1632,6 +1769,20 @@ class _Builder:
                 linkage_name=linkage if isinstance(linkage, str) else None,
             )
         )
+
+    def _finish_plain(self, rv: RawVariable, unit: Unit, out: list[RawVariable]) -> None:
+        """A global read by the index pass's fast path: its type ref and file index become ids."""
+        tref = rv.type
+        if tref is not None:
+            tid = self.memo.get(tref)
+            rv.type = self.type_of(tref) if tid is None else tid
+        fi = rv.file
+        if fi is not None:
+            i = fi - unit.file_base  # type: ignore[operator]
+            files = unit.files
+            rv.file = files[i] if 0 <= i < len(files) else None
+        rv.cu_name = unit.name
+        out.append(rv)
 
     def _file(self, die: Die, unit: Unit) -> str | None:
         idx = die.attrs.get(AT_decl_file)
