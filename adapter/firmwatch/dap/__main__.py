@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT instead of stdio (for debugging the adapter)")
     p.add_argument("--log", help="write the adapter's own log (not the DAP trace) to this file")
     args = p.parse_args(argv)
+    # A watch evaluate answered from the cache takes ~0.2 ms, but waiting for the GIL behind the
+    # sample reader thread took up to the default 5 ms switch interval: ask for a shorter one.
+    sys.setswitchinterval(0.0005)
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.DEBUG)
     else:
