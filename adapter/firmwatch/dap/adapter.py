@@ -51,10 +51,13 @@ CAPABILITIES: dict[str, Any] = {
 }
 
 
-def _user(e: BaseException) -> RequestError:
+def _user(e: BaseException, show: bool = True) -> RequestError:
+    """A session error as a response; ``show`` False where VS Code shows the text inline (watch, hover)."""
     if isinstance(e, RequestError):
         return e
-    return RequestError(str(e).strip() or type(e).__name__)
+    if not is_user_error(e):
+        raise e
+    return RequestError(str(e).strip() or type(e).__name__, show_user=show)
 
 
 class Adapter:
@@ -159,6 +162,8 @@ class Adapter:
                              target_name=launched.description, link_state=lambda: self.link)
         self.cpu = cpu_for(launched.target, launched.transport)
         self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
+        if self.cpu.capabilities:  # known only now that the transport is: DAP lets us add them late
+            self.conn.event("capabilities", {"capabilities": dict(self.cpu.capabilities)})
         for spec in cfg.watch:
             try:
                 w = session.add_watch(spec.expression, spec.rate_hz)
@@ -367,7 +372,7 @@ class Adapter:
             try:
                 w = s.add_watch(text)
             except Exception as e:
-                raise _user(e) from None
+                raise _user(e, show=False) from None
             assert self.live is not None
             self.live.asked(w.id)
             if w.error:
@@ -398,7 +403,7 @@ class Adapter:
             try:
                 w = s.add_watch(m.group(1), float(m.group(2)))
             except Exception as e:
-                raise _user(e) from None
+                raise _user(e, show=False) from None
             assert self.live is not None
             self.live.asked(w.id, pinned=True)
             return {"result": f"{w.text} is sampled at {w.rate_hz:g} Hz", "variablesReference": 0}
