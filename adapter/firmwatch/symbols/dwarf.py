@@ -305,6 +305,19 @@ def _cstr(d: bytes, p: int) -> str:
     return d[p:e].decode("utf-8", "replace")
 
 
+def _string_table(sec: bytes) -> Callable[[int], str]:
+    """DW_FORM_strp lookup; an ASCII table (the rule) is decoded once and sliced by offset."""
+    if not sec.isascii():
+        return lambda off: _cstr(sec, off)
+    text = sec.decode("ascii") + "\0"
+    find = text.find
+
+    def strp(off: int) -> str:
+        return text[off : find("\0", off)]
+
+    return strp
+
+
 _DATA_FORMS = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8}  # data1, data2, data4, data8
 
 
@@ -319,6 +332,7 @@ class _Reader:
         self._fast_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self._fast_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
+        self.strp = _string_table(sec.str)
         self._var_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self._var_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_shape: dict[tuple[Any, ...], Any] = {}
@@ -439,7 +453,7 @@ class _Reader:
         fixed_code = {1: "B", 2: "H", 4: "I", 8: "Q"}
         lines = ["def decode(d, p, cu):", " a = {}"]
         run: list[tuple[int, str, str]] = []  # (attr, struct code, post-processing)
-        env: dict[str, Any] = {"uleb": _uleb, "sleb": _sleb, "cstr": _cstr, "S": self.s}
+        env: dict[str, Any] = {"uleb": _uleb, "sleb": _sleb, "cstr": _cstr, "S": self.s, "strp": self.strp}
         nstruct = 0
 
         def flush() -> None:
@@ -467,7 +481,7 @@ class _Reader:
             elif form == 0x01 and asz in fixed_code:
                 run.append((at, fixed_code[asz], "{v}"))
             elif form == 0x0E:
-                run.append((at, fixed_code[osz], "cstr(S.str, {v})"))
+                run.append((at, fixed_code[osz], "strp({v})"))
             elif form == 0x1F:
                 run.append((at, fixed_code[osz], "cstr(S.line_str, {v})"))
             elif form == 0x17:
@@ -660,6 +674,12 @@ class _Reader:
         pending: list[tuple[Die, int]] = []
         lazy = False
         skip = _SKIP
+        # unnamed types (pointers, qualifiers, arrays, anonymous aggregates) need no name
+        # registered: in C units they are only stepped over and read when used
+        nameless = {
+            c for c, (t, _ch, sp) in abbrevs.items() if t not in not_type and all(at != AT_name for at, _f, _i in sp)
+        }
+        top: Die | None = None
         while p < end:
             off = p
             code = d[p]
@@ -679,7 +699,18 @@ class _Reader:
             tag, has_children, specs = ab
             if stack:
                 parent = stack[-1]
-                if parent is skip:
+                if parent is skip or (lazy and parent is top and code in nameless):
+                    if has_children and parent is not skip and tag in lazy_tags:
+                        dec = fast.get(code)
+                        if dec is not None:
+                            attrs, p = dec(d, p, cu_off)
+                            reserve.append(off)
+                            sib = attrs.get(AT_sibling)
+                            if type(sib) is int and p <= sib <= end:
+                                p = sib  # members are read when the type is used
+                            else:
+                                stack.append(skip)
+                            continue
                     sk = skips.get(code)
                     if type(sk) is int:
                         p += sk
@@ -733,7 +764,11 @@ class _Reader:
                     reserve.append(off)
                     if lazy and has_children and tag in lazy_tags:
                         die.full = False
-                        stack.append(skip)
+                        sib = attrs.get(AT_sibling)
+                        if type(sib) is int and p <= sib <= end:
+                            p = sib  # members are read when the type is used
+                        else:
+                            stack.append(skip)
                         continue
             elif unit.top is None:
                 attrs, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
@@ -748,6 +783,7 @@ class _Reader:
                 unit.addr_base = addr_base
                 pending.append((die, 0))
                 lazy = attrs.get(AT_language) in _LANG_C
+                top = die
             else:
                 break  # a second root: malformed unit, keep what we have
             if has_children:
@@ -834,7 +870,7 @@ class _Reader:
         fixed = {1: "B", 2: "H", 4: "I", 8: "Q"}
         data = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8}
         refs = {0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8}
-        env: dict[str, Any] = {"uleb": _uleb, "cstr": _cstr, "S": self.s}
+        env: dict[str, Any] = {"uleb": _uleb, "cstr": _cstr, "S": self.s, "strp": self.strp}
         for n, c in fixed.items():
             env[f"U{n}"] = struct.Struct(self.bo + c).unpack_from
         lines = [
@@ -851,8 +887,8 @@ class _Reader:
                 if form == 0x08:
                     lines += [" e = d.find(b'\\0', p)", f" {var} = d[p:e].decode('utf-8', 'replace')", " p = e + 1"]
                 elif form in (0x0E, 0x1F):
-                    sec = "str" if form == 0x0E else "line_str"
-                    lines += [f" {var} = cstr(S.{sec}, U{osz}(d, p)[0])", f" p += {osz}"]
+                    get = "strp(" if form == 0x0E else "cstr(S.line_str, "
+                    lines += [f" {var} = {get}U{osz}(d, p)[0])", f" p += {osz}"]
                 else:
                     return None
                 continue
