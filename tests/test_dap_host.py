@@ -141,6 +141,12 @@ def test_struct_expansion_and_evaluate_name_round_trip(client: DapClient) -> Non
     assert [p["evaluateName"] for p in page] == ["g_config.channel_map[1]", "g_config.channel_map[2]"]
     # the same node keeps its reference across refreshes (expanded nodes stay expanded)
     assert watch(client, "g_config")["variablesReference"] == top["variablesReference"]
+    # a pointer expands to what it points to, named through '->'
+    ptr = watch(client, "g_active_config")
+    assert ptr["result"].endswith("<g_config>") and ptr["variablesReference"] > 0
+    through = client.request("variables", {"variablesReference": ptr["variablesReference"]})["variables"]
+    assert [v["evaluateName"] for v in through][:2] == ["g_active_config->magic", "g_active_config->calib"]
+    assert watch(client, "g_active_config->calib.gain_q8")["result"] == inner[1]["value"]
     # hex formatting
     hexed = client.request("variables", {"variablesReference": top["variablesReference"], "format": {"hex": True}})
     magic = {v["name"]: v for v in hexed["variables"]}["magic"]

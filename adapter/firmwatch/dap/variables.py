@@ -84,7 +84,7 @@ def shape(value: Any) -> tuple[str, int]:
         return "array", t.count or 0
     if isinstance(t, (StructType, VariantType)):
         return "named", len(value.children())
-    return "named", 1  # a pointer: what it points to
+    return "named", -1  # a pointer: counting what it points to would cost a read; leave the count out
 
 
 class ValueBuilder:
@@ -110,7 +110,7 @@ class ValueBuilder:
             ref = self.registry.ref(("value", root, path, hex), make)
             if kind == "array":
                 out["indexedVariables"] = n
-            else:
+            elif n >= 0:
                 out["namedVariables"] = n
         out["variablesReference"] = ref
         address = getattr(value, "address", None)
@@ -162,13 +162,12 @@ class ValueNode:
         if kind == "array" and not paging and hi - lo > CHUNK:
             return self._ranges(lo, hi, hex)
         first = lo + max(0, start)
-        last = hi if not count else min(hi, first + count)
         if kind == "array":
+            last = hi if not count else min(hi, first + count)
             kids = v.children(first, max(0, last - first))
-            positions = range(first, first + len(kids))
         else:
-            kids = v.children(first, (last - first) if count else None)
-            positions = range(first, first + len(kids))
+            kids = v.children(first, count or None)
+        positions = range(first, first + len(kids))
         out = []
         for pos, child in zip(positions, kids):
             body = self.b.body(child.value, self.root, self.get_root, (*self.path, pos), hex,
