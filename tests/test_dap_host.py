@@ -447,3 +447,20 @@ def test_port_option_serves_dap_over_tcp_on_localhost(device: sim.SimDevice) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_device_text_between_frames_becomes_output(host_build: Path) -> None:
+    from streamer_fake import FakeDevice
+
+    dev = FakeDevice()
+    dev.junk_between = b"fw: sampling\r\n"  # the firmware's own printf between the streamer's frames
+    try:
+        with DapClient() as c:
+            c.start("attach", {"elf": str(host_build / "demo.elf"), "transport": "serial", "port": dev.port,
+                               "verifyBuildId": "off", "watch": ["0x20000000:4"]})
+            ev = c.wait_event("output", lambda e: e["body"]["category"] == "stdout", timeout=10)
+            assert ev["body"]["output"] == "fw: sampling\n"
+            dev.poke(0x20000000, (1234).to_bytes(4, "little"))
+            wait_for(lambda: watch(c, "0x20000000:4")["result"] == "1234", 5, "the raw watch")
+    finally:
+        dev.close()

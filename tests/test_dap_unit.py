@@ -163,3 +163,18 @@ def test_operand_before_the_cursor() -> None:
     assert _operand_before("x + a.b[i + 1]") == "a.b[i + 1]"
     assert _operand_before("f(p->q") == "p->q"
     assert _operand_before("'m.c'::s") == "'m.c'::s"
+
+
+# -- device text between frames ------------------------------------------------------------------------
+def test_device_text_between_frames_in_any_chunking() -> None:
+    from firmwatch.dap.device_text import DeviceText
+    from firmwatch.targets import protocol as P
+
+    frame_a = P.encode_frame(P.SAMPLES, bytes(range(40)) + b"\n\xaa\x55")  # payload with a newline and a sync
+    stream = b"boot v1.2\r\n" + frame_a + b"temp=25" + P.encode_frame(P.ACK, b"\x01") + b" C\n\x01\x02\x03\x04\n"
+    for size in (1, 2, 3, 7, len(stream)):
+        dt = DeviceText()
+        lines = []
+        for i in range(0, len(stream), size):
+            lines += dt.feed(stream[i : i + size])
+        assert lines == ["boot v1.2", "temp=25 C"], size

@@ -122,7 +122,7 @@ def open_launch(cfg: LaunchConfig, *, on_output: Output, on_link: LinkEvent) -> 
         if elf is None:
             raise ConfigError("'elf' is required: the path of the firmware ELF the device runs.")
         assert transport is not None and address is not None
-        target = _connect(cfg, transport, address, elf, on_link)
+        target = _connect(cfg, transport, address, elf, on_link, on_output)
     except BaseException:
         for stop in reversed(stoppers):
             with contextlib.suppress(Exception):
@@ -149,14 +149,25 @@ def _pump_sim_log(sim: Any, on_output: Output, stoppers: list[Callable[[], None]
     threading.Thread(target=run, name="firmwatch-sim-log", daemon=True).start()
 
 
-def _connect(cfg: LaunchConfig, transport: str, address: str, elf: str, on_link: LinkEvent) -> Target:
+def _connect(cfg: LaunchConfig, transport: str, address: str, elf: str, on_link: LinkEvent,
+             on_output: Output) -> Target:
     if transport in ("serial", "tcp"):
+        from firmwatch.dap.device_text import DeviceText
         from firmwatch.targets.streamer import StreamerTarget
 
         try:
-            return StreamerTarget(address, baud=cfg.baud, on_link=on_link)
+            target = StreamerTarget(address, baud=cfg.baud, on_link=on_link)
         except (OSError, ValueError) as e:
             raise TargetError(f"cannot open {address} ({e}); check the port and that no other program uses it.") from None
+        if target.mode == "binary":
+            text = DeviceText()
+
+            def raw(data: bytes) -> None:
+                for line in text.feed(data):
+                    on_output("stdout", line + "\n")
+
+            target.on_raw(raw)
+        return target
     if transport == "rsp":
         from firmwatch.targets.rsp import RspTarget
 
