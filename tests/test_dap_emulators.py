@@ -100,13 +100,16 @@ def test_live_session_on_emulated_boards(board: str, transport: str, builds, tmp
 def test_gdb_server_from_a_command_line_and_its_death_ends_the_session(builds, tmp_path_factory) -> None:
     require_board("cortex-m3")
     elf = elf_for("cortex-m3", builds, tmp_path_factory)
-    server = ["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-monitor", "none", "-serial", "null",
-              "-kernel", str(elf), "-gdb", "tcp:127.0.0.1:{port}"]
+    # through a shell that says something on stderr first: the server's output reaches the Debug Console
+    server = ["sh", "-c", "echo qemu-wrapper: starting >&2; exec qemu-system-arm -M mps2-an385 -nographic "
+              "-monitor none -serial null -kernel \"$0\" -gdb tcp:127.0.0.1:{port}", str(elf)]
     with DapClient() as c:
         c.start("launch", {"server": server, "transport": "rsp", "elf": str(elf), "watch": ["loop_count"]})
-        assert "started qemu-system-arm" in c.outputs()
+        assert "started sh (pid" in c.outputs()
+        c.wait_event("output", lambda e: e["body"]["category"] == "stderr"
+                     and "qemu-wrapper: starting" in e["body"]["output"], timeout=10)
         live_scenarios(c)
-        pid = int(c.outputs().split("started qemu-system-arm (pid ")[1].split(")")[0])
-        os.kill(pid, 9)
+        pid = int(c.outputs().split("started sh (pid ")[1].split(")")[0])
+        os.kill(pid, 9)  # exec'd: this is QEMU itself
         c.wait_event("terminated", timeout=15)
-        assert "qemu-system-arm exited" in c.outputs()
+        assert "sh exited" in c.outputs() and "session ends" in c.outputs()

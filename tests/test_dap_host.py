@@ -464,3 +464,28 @@ def test_device_text_between_frames_becomes_output(host_build: Path) -> None:
             wait_for(lambda: watch(c, "0x20000000:4")["result"] == "1234", 5, "the raw watch")
     finally:
         dev.close()
+
+
+def test_watches_no_longer_evaluated_stop_being_sampled(device: sim.SimDevice) -> None:
+    """DAP cannot say "watch removed": one VS Code stops evaluating is dropped; pinned ones stay."""
+    with DapClient(env={"FIRMWATCH_DAP_WATCH_EXPIRY_S": "1"}) as c:
+        c.start("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port,
+                           "watch": ["heartbeat_counter"], "uiRefreshHz": 20})
+        watch(c, "loop_count")
+        watch(c, "accel_x")
+
+        def sampled() -> set[str]:
+            doc = c.request("source", {"sourceReference": 1})["content"]
+            return {w for w in ("loop_count", "accel_x", "heartbeat_counter") if re.search(rf"^{w}\s", doc, re.M)}
+
+        assert sampled() == {"loop_count", "accel_x", "heartbeat_counter"}
+        deadline = time.monotonic() + 15
+        while "accel_x" in sampled():  # keep evaluating loop_count only, as the Watch view would
+            assert time.monotonic() < deadline, "accel_x was never dropped"
+            mark = c.mark()
+            c.wait_event("invalidated", timeout=5, after=mark)
+            watch(c, "loop_count")
+        assert sampled() == {"loop_count", "heartbeat_counter"}
+        # evaluating it again brings it back
+        watch(c, "accel_x")
+        assert "accel_x" in sampled()

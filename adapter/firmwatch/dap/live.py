@@ -25,6 +25,7 @@ previous one, at most ``SAMPLES_HZ`` events a second) and ``firmwatch.status`` (
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ FRAME_ID = 1
 SOURCE_REF = 1
 SAMPLES_HZ = 30.0
 STATUS_PERIOD_S = 1.0
-EXPIRE_S = 10.0
+EXPIRE_S = float(os.environ.get("FIRMWATCH_DAP_WATCH_EXPIRY_S", "10"))  # the variable is for tests
 IDLE_CLIENT_PERIOD_S = 1.0
 
 
