@@ -253,9 +253,13 @@ def test_condition_hit_count_and_logpoint(demo) -> None:
         t.on_stop(stops.append)
         lp = t.add_logpoint(f"demo.c:{line}", "hb={heartbeat_counter} loops={loop_count > 0}")
         assert lp.verified and lp.kind == "logpoint"
-        wait_for(lambda: sum("hb=" in x for x in "".join(out).splitlines()) >= 2, 15, "two log point lines")
-        lines = [x for x in "".join(out).splitlines() if x.startswith("hb=")]
-        values = [int(re.match(r"hb=(\d+) loops=1", x).group(1)) for x in lines]  # type: ignore[union-attr]
+        def complete_lines() -> list[str]:  # gdb prints a log line in pieces
+            return [x for x in "".join(out).split("\n")[:-1] if x.startswith("hb=")]
+
+        wait_for(lambda: len(complete_lines()) >= 2, 15, "two log point lines")
+        lines = complete_lines()
+        assert all(re.fullmatch(r"hb=\d+ loops=1", x) for x in lines), lines
+        values = [int(x.split()[0][3:]) for x in lines]
         assert values[1] == values[0] + 1
         assert not stops and t.running, "a log point carries on without a user stop"
         t.remove_breakpoint(lp.id)

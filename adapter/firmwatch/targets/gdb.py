@@ -362,14 +362,17 @@ class GdbTarget(Target):
             self._hide_stop = True
             seen = self._stops
             try:
-                try:
-                    self._mi("-exec-interrupt", what=what)
-                except MiError:
-                    if self._running:
-                        raise  # else it stopped on its own meanwhile
                 deadline = time.monotonic() + self.timeout
-                while not self._hidden_stop.wait(0.05) and self._running:
-                    if time.monotonic() > deadline or self._lost_sentence():
+                while self._running and not self._hidden_stop.is_set() and time.monotonic() < deadline:
+                    # an interrupt that lands while a log point has gdb stopped for its commands
+                    # is void (gdb then continues): ask again until the stop is ours
+                    with contextlib.suppress(MiError):
+                        self._mi("-exec-interrupt", what=what)
+                    retry = min(deadline, time.monotonic() + 1.0)
+                    while not self._hidden_stop.wait(0.02) and self._running:
+                        if time.monotonic() > retry or self._lost_sentence():
+                            break
+                    if self._lost_sentence():
                         break
                 if self._running and not self._hidden_stop.is_set():
                     raise TargetLost(self._lost_sentence() or
@@ -386,10 +389,23 @@ class GdbTarget(Target):
                         self._hide_running += 1
                     try:
                         self._mi("-exec-continue", what=what)
-                    except TargetError:
+                    except TargetError as e:
                         with self._cond:
                             self._hide_running = max(0, self._hide_running - 1)
+                        if not _says_running(e):  # else a log point's continue resumed it already
+                            raise
+
+    def _stopped_mi(self, command: str, what: str) -> Record:
+        """An MI command that needs gdb's target stopped, run from any state."""
+        for attempt in range(3):
+            with self._stopped_for(what):
+                try:
+                    return self._mi(command, what=what)
+                except MiError as e:
+                    # a log point hit raced the pause and its `continue` resumed the target
+                    if attempt == 2 or not _says_running(e):
                         raise
+        raise AssertionError("unreachable")
 
     # -- execution control -----------------------------------------------------------------------
     def cont(self, thread_id: int | None = None) -> None:
@@ -446,8 +462,7 @@ class GdbTarget(Target):
             opts += "-h "
         if temporary:
             opts += "-t "
-        with self._stopped_for("setting a breakpoint"):
-            rec = self._mi(f"-break-insert {opts}{mi_quote(location)}", what="setting a breakpoint")
+        rec = self._stopped_mi(f"-break-insert {opts}{mi_quote(location)}", what="setting a breakpoint")
         return rec["payload"]["bkpt"]
 
     @staticmethod
@@ -481,8 +496,7 @@ class GdbTarget(Target):
         bp = self._bp(b)
         if m and not location.startswith("*") and bp.line is not None and bp.line != int(m.group(2)):
             # gdb moved it to the next line with code; a front end would show it somewhere else
-            with self._stopped_for("removing a breakpoint"):
-                self._mi(f"-break-delete {bp.id}")
+            self._stopped_mi(f"-break-delete {bp.id}", what="removing a breakpoint")
             return Breakpoint(None, False, int(m.group(2)),
                               f"no code at {m.group(1)}:{m.group(2)}; choose a line with a statement.",
                               file=m.group(1))
@@ -514,8 +528,7 @@ class GdbTarget(Target):
         cmds.append("echo " + _echo_escape(message[pos:]) + "\\n")
         cmds.append("continue")
         self._logpoints.add(b.id)
-        with self._stopped_for("setting a log point"):
-            self._mi(f"-break-commands {b.id} " + " ".join(mi_quote(c) for c in cmds))
+        self._stopped_mi(f"-break-commands {b.id} " + " ".join(mi_quote(c) for c in cmds), what="setting a log point")
         return Breakpoint(b.id, True, b.line, None, b.file, b.address, b.function, kind="logpoint")
 
     def add_watchpoint(self, expression: str, access: str = "write") -> Breakpoint:
@@ -524,8 +537,8 @@ class GdbTarget(Target):
         if access not in _WATCH_FLAGS:
             raise TargetError(f"watchpoint access '{access}' is unknown; use write, read or access.")
         try:
-            with self._stopped_for("setting a watchpoint"):
-                rec = self._mi(f"-break-watch {_WATCH_FLAGS[access]}{mi_quote(expression)}", what="setting a watchpoint")
+            rec = self._stopped_mi(f"-break-watch {_WATCH_FLAGS[access]}{mi_quote(expression)}",
+                                   what="setting a watchpoint")
         except MiError as e:
             return Breakpoint(None, False, None, str(e), kind=_WATCH_KINDS[access])
         p = rec["payload"]
@@ -535,12 +548,10 @@ class GdbTarget(Target):
     def remove_breakpoint(self, number: int) -> None:
         """Remove a breakpoint, log point or watchpoint by its id."""
         self._logpoints.discard(number)
-        with self._stopped_for("removing a breakpoint"):
-            self._mi(f"-break-delete {number}", what="removing a breakpoint")
+        self._stopped_mi(f"-break-delete {number}", what="removing a breakpoint")
 
     def enable_breakpoint(self, number: int, enabled: bool = True) -> None:
-        with self._stopped_for("changing a breakpoint"):
-            self._mi(f"-break-{'enable' if enabled else 'disable'} {number}", what="changing a breakpoint")
+        self._stopped_mi(f"-break-{'enable' if enabled else 'disable'} {number}", what="changing a breakpoint")
 
     # -- inspection -------------------------------------------------------------------------------
     def threads(self) -> list[Thread]:
@@ -706,6 +717,10 @@ class GdbTarget(Target):
         if self._server_proc is not None:
             self._server_proc.close()
             self._server_proc = None
+
+
+def _says_running(e: TargetError) -> bool:
+    return isinstance(e, MiError) and "is running" in e.gdb_message
 
 
 def _echo_escape(text: str) -> str:
