@@ -187,7 +187,7 @@ def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a Lazy
     find = strtab.find
     stt = _STT
     stb = _STB
-    raw: list[tuple[str, int, int, str, str, str | None]] = []
+    raw: list[tuple[str, str, int, int, str, str, str | None]] = []
     append = raw.append
     for rec in fmt.iter_unpack(data[: len(data) - len(data) % fmt.size]):
         if is32:
@@ -208,7 +208,13 @@ def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a Lazy
             section: str | None = secnames[shndx]
         else:
             section = None  # SHN_ABS / SHN_COMMON
-        append((name, value, size, stt.get(typ, "other"), stb.get(info >> 4, "other"), section))
-    names = demangle_all([r[0] for r in raw]) if demangle else [r[0] for r in raw]
+        # the tuple layout of cache.encode_symbol, demangled below
+        append((name, name, value, size, stt.get(typ, "other"), stb.get(info >> 4, "other"), section))
+    if demangle:
+        prefixes = ("_Z", "_R", "__Z")
+        idx = [i for i, r in enumerate(raw) if r[0][:1] == "_" and r[0].startswith(prefixes)]
+        if idx:
+            for i, dn in zip(idx, demangle_all([raw[i][0] for i in idx])):
+                raw[i] = (dn, *raw[i][1:])
     # Symbols stay tuples until touched: most of a big symbol table is never looked at.
-    return LazyList([(dn, *r) for r, dn in zip(raw, names)], decode_symbol)
+    return LazyList(raw, decode_symbol)

@@ -194,9 +194,13 @@ def _resolve_variables(
     ends = section_of.ends
     sec_names = section_of.names
     bisect_right = bisect.bisect_right
+    sizes: dict[int | None, int | None] = {None: None}
     for r, q in zip(defined, quals):
         tid = r.type
-        size = sizeof(tid) if tid is not None else None
+        try:
+            size = sizes[tid]
+        except KeyError:
+            size = sizes[tid] = sizeof(tid)
         address = r.address
         if size is None:
             size = sym_lookup()[1].get(address)  # type: ignore[arg-type]
