@@ -21,7 +21,7 @@ from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
 from firmwatch.dap.live import FRAME_ID, SOURCE_REF, THREAD_ID, LiveView
 from firmwatch.dap.messaging import Connection, Request, RequestError, Tracer
 from firmwatch.dap.scopes import globals_scope, memory_scope
-from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, is_read_only
+from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, find_watch, is_read_only
 from firmwatch.errors import is_user_error
 
 RATE_CMD = re.compile(r"^:rate\s+(.+?)\s+(\d+(?:\.\d*)?|\.\d+)\s*(?:hz)?\s*$", re.IGNORECASE)
@@ -159,7 +159,8 @@ class Adapter:
         self.cfg, self.launched, self.session = cfg, launched, session
         self.builder = ValueBuilder(self.registry, program, paging=self.client.supportsVariablePaging)
         self.live = LiveView(session, self.conn.event, ui_hz=cfg.ui_refresh_hz, transport=launched.transport,
-                             target_name=launched.description, link_state=lambda: self.link)
+                             target_name=launched.description, link_state=lambda: self.link,
+                             post=self.conn.post)
         self.cpu = cpu_for(launched.target, launched.transport)
         self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
         if self.cpu.capabilities:  # known only now that the transport is: DAP lets us add them late
@@ -340,7 +341,7 @@ class Adapter:
     def _root_getter(self, text: str) -> Callable[[], Any]:
         def get() -> Any:
             s = self._need_session()
-            w = s.find_watch(text)
+            w = find_watch(s, text)
             if w is not None:
                 v = w.value()
                 if v is not None:
@@ -381,7 +382,7 @@ class Adapter:
             if value is None:
                 value = self._read_once(text)
             return self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
-        w = s.find_watch(text)
+        w = find_watch(s, text)
         value = w.value() if w is not None else None
         if value is None:
             value = self._read_once(text)
@@ -635,7 +636,7 @@ class Adapter:
             raise
         out: dict[str, Any] = {"value": None, "type": getattr(compiled, "type_name", None),
                                "address": getattr(compiled, "address", None)}
-        w = s.find_watch(text)
+        w = find_watch(s, text)
         value = w.value() if w is not None else None
         if value is None:
             box: dict[str, Any] = {}

@@ -53,7 +53,8 @@ class ViewWatch:
 
 class LiveView:
     def __init__(self, session: Any, send_event: Callable[[str, dict[str, Any]], None], *, ui_hz: float,
-                 transport: str, target_name: str, link_state: Callable[[], str]):
+                 transport: str, target_name: str, link_state: Callable[[], str],
+                 post: Callable[[Callable[[], None]], None] | None = None):
         self.session = session
         self.send = send_event
         self.ui_period = 1.0 / ui_hz
@@ -61,6 +62,8 @@ class LiveView:
         self.transport = transport
         self.target_name = target_name
         self.link_state = link_state
+        # removing a watch runs where requests run (the adapter's worker), not on this thread
+        self.post = post or (lambda fn: fn())
         self.view: dict[int, ViewWatch] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -226,11 +229,18 @@ class LiveView:
             for i in gone:
                 self.view.pop(i, None)
                 self._last_sig.pop(i, None)
-        for i in gone:
-            try:
-                self.session.remove_watch(i)
-            except Exception:  # noqa: BLE001 - already removed by another request
-                pass
+        def remove() -> None:
+            for i in gone:
+                with self._lock:
+                    if i in self.view:  # asked for again meanwhile
+                        continue
+                try:
+                    self.session.remove_watch(i)
+                except Exception:  # noqa: BLE001 - already removed by another request
+                    pass
+
+        if gone:
+            self.post(remove)
 
     def _flush_samples(self) -> None:
         with self._lock:

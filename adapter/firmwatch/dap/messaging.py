@@ -88,7 +88,7 @@ class Connection:
         self._handlers: dict[str, Handler] = {}
         self._concurrent: set[str] = set()
         self._fallback: Handler | None = None
-        self._queue: queue.Queue[Request | None] = queue.Queue()
+        self._queue: queue.Queue[Request | Callable[[], None] | None] = queue.Queue()
         self._pending: dict[int, Request] = {}
         self._plock = threading.Lock()
         self.on_cancel_progress: Callable[[str], None] | None = None
@@ -263,11 +263,22 @@ class Connection:
             self.on_cancel_progress(pid)
         self.respond(req)
 
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the worker thread, between requests (state the handlers share is only
+        changed there, so they need no locks)."""
+        self._queue.put(fn)
+
     def _work(self) -> None:
         while True:
             req = self._queue.get()
             if req is None:
                 return
+            if not isinstance(req, Request):
+                try:
+                    req()
+                except Exception:  # noqa: BLE001 - housekeeping must not stop the worker
+                    log.exception("posted work failed")
+                continue
             try:
                 self.dispatch(req)
             finally:

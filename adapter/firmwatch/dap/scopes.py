@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from firmwatch.dap.variables import StaticNode, ValueBuilder, VariableRegistry
+from firmwatch.dap.variables import StaticNode, ValueBuilder, VariableRegistry, find_watch
 from firmwatch.session.globals import group_by_file
 from firmwatch.session.memory_usage import memory_usage
 
@@ -67,7 +67,7 @@ class GlobalsFile:
 
 def _getter(session: Any, text: str) -> Any:
     def get() -> Any:
-        w = session.find_watch(text)
+        w = find_watch(session, text)
         if w is not None and w.value() is not None:
             return w.value()
         return session.evaluate(text)

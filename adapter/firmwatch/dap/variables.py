@@ -59,6 +59,15 @@ class VariableRegistry:
 RootGetter = Callable[[], Any]  # returns a firmwatch Value (raises a user error when unreadable)
 
 
+def find_watch(session: Any, text: str) -> Any:
+    """Session.find_watch over a snapshot: safe on threads other than the worker (hover)."""
+    text = text.strip()
+    for w in list(session.watches.values()):
+        if w.text == text:
+            return w
+    return None
+
+
 def is_read_only(program: Any, value: Any) -> bool:
     try:
         if value.ctx.types.is_const(value.type):
