@@ -329,6 +329,8 @@ class _Reader:
         self.u32 = struct.Struct(self.bo + "I").unpack_from
         self.u64 = struct.Struct(self.bo + "Q").unpack_from
         self._abbrev_cache: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
+        self._abbrev_by_bytes: dict[bytes, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
+        self.abbrev_bounds: list[int] = []  # sorted offsets of the abbreviation tables in use
         self._fast_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self._fast_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
@@ -353,6 +355,15 @@ class _Reader:
         if cached is not None:
             return cached
         d = self.s.abbrev
+        # Units compiled alike have byte-identical tables: the bytes up to the next table
+        # (or the section end) identify one, so each distinct table is parsed once.
+        bounds = self.abbrev_bounds
+        i = bisect.bisect_right(bounds, off)
+        span = d[off : bounds[i] if i < len(bounds) else len(d)]
+        same = self._abbrev_by_bytes.get(span)
+        if same is not None:
+            self._abbrev_cache[off] = same
+            return same
         p = off
         table: dict[int, tuple[int, bool, list[tuple[int, int, int]]]] = {}
         while p < len(d):
@@ -374,6 +385,7 @@ class _Reader:
                 specs.append((at, form, implicit))
             table[code] = (tag, children, specs)
         self._abbrev_cache[off] = table
+        self._abbrev_by_bytes[span] = table
         return table
 
     def units(self) -> list[tuple[Unit, int, int, int]]:
@@ -414,6 +426,7 @@ class _Reader:
             if ut in (1, 3) and end <= len(d):  # compile / partial units; type units are skipped
                 out.append((Unit(start, ver, asz, osz, abbr_off=abbr, first=p, end=end), abbr, p, end))
             p = end
+        self.abbrev_bounds = sorted({a for _u, a, _f, _e in out})
         return out
 
     def _fast_decoders(
@@ -430,7 +443,7 @@ class _Reader:
         absence of per-attribute dispatch make DIE decoding several times faster than the
         generic loop, which remains for the rare forms (strx, addrx, indirect, ...).
         """
-        key = (abbr_off, asz, osz, ver)
+        key = (id(abbrevs), asz, osz, ver)  # units with byte-identical tables share one
         hit = self._fast_by_table.get(key)
         if hit is not None:
             return hit
@@ -848,7 +861,7 @@ class _Reader:
         """Per variable abbreviation: generated code reading a plain global's DIE straight
         into a tuple (name, location, type ref, decl file, decl line, external, linkage name).
         Abbreviations with a specification, origin or declaration are left to the generic path."""
-        key = (abbr_off, asz, osz, ver)
+        key = (id(abbrevs), asz, osz, ver)  # units with byte-identical tables share one
         hit = self._var_by_table.get(key)
         if hit is not None:
             return hit
@@ -952,7 +965,7 @@ class _Reader:
     ) -> dict[int, Any]:
         """Per abbreviation: its DIE's size when fixed (an int), else a function of (d, p) -> p
         (None: the generic decoder steps over it)."""
-        key = (abbr_off, asz, osz, ver)
+        key = (id(abbrevs), asz, osz, ver)  # units with byte-identical tables share one
         hit = self._skip_by_table.get(key)
         if hit is not None:
             return hit
@@ -1181,6 +1194,7 @@ class WarmMaterializer:
             u.str_base = str_base
             u.addr_base = addr_base
             units.append(u)
+        reader.abbrev_bounds = sorted({u.abbr_off for u in units})
         assert self.types is not None and self.by_name is not None
         b = _Builder({}, st["word_size"], st["little"], reader, units, None)
         b.table = TypeTable(types=self.types, by_name=self.by_name)
