@@ -432,3 +432,26 @@ def _tiny_arm_elf() -> bytes:
     head[20:24] = (1).to_bytes(4, "little")
     head[40:42] = (52).to_bytes(2, "little")
     return bytes(head)
+
+
+@pytest.mark.emulator
+def test_server_command_is_launched_and_stopped(build_root: Path) -> None:
+    """``server_command``: GdbTarget starts the server, waits until it listens, ends it on close."""
+    from firmwatch.sim import build
+    from firmwatch.targets.gdb import GdbTarget
+    from firmwatch.targets.gdbserver import free_port, qemu_command
+
+    for tool in (*TOOLS["cortex-m3"], "gdb-multiarch", "make"):
+        require_tool(tool)
+    elf = build("cortex-m3", build_root / "cortex-m3").elf
+    port = free_port()
+    t = GdbTarget(elf, f"127.0.0.1:{port}", server_command=qemu_command("cortex-m3", elf, port))
+    try:
+        server = t.server
+        assert server is not None and server.running()
+        loop, _ = variable(elf, "loop_count")
+        first = int.from_bytes(t.read(loop, 4), "little")
+        wait_for(lambda: int.from_bytes(t.read(loop, 4), "little") > first, 5, "the launched firmware to run")
+    finally:
+        t.close()
+    assert not server.running(), "close() must stop the server it started"

@@ -45,6 +45,7 @@ from firmwatch.targets.base import (
 from firmwatch.targets.gdb_bridge import GdbBridge, SharedRsp
 from firmwatch.targets.gdb_mi import MiError, MiSession, Record, find_gdb, mi_quote
 from firmwatch.targets.gdb_types import Breakpoint, Frame, Register, StopEvent, Thread, Variable
+from firmwatch.targets.gdbserver import GdbServer, free_port
 from firmwatch.targets.rsp import parse_address
 
 __all__ = ["GdbTarget", "Breakpoint", "Frame", "Register", "StopEvent", "Thread", "Variable", "elf_machine"]
@@ -126,7 +127,7 @@ class GdbTarget(Target):
         self.machine = elf_machine(self.elf)
         self.gdb_exe = find_gdb(self.machine, gdb_path)
         self.timeout = timeout
-        self._server_proc = None
+        self._server_proc: GdbServer | None = None
         self._stop_cbs: list[Callable[[StopEvent], None]] = []
         self._running_cbs: list[Callable[[], None]] = []
         self._exit_cbs: list[Callable[[str], None]] = []
@@ -151,8 +152,6 @@ class GdbTarget(Target):
         self.mi: MiSession | None = None
 
         if server_command is not None:
-            from firmwatch.targets.gdbserver import GdbServer, free_port
-
             if server is None:
                 server = f"127.0.0.1:{free_port()}"
             host, port = parse_address(server)
@@ -305,6 +304,11 @@ class GdbTarget(Target):
             if lost:
                 raise TargetLost(lost) from None
             raise e from None
+
+    @property
+    def server(self) -> GdbServer | None:
+        """The server process this target started (``server_command``), else None."""
+        return self._server_proc
 
     @property
     def running(self) -> bool:
@@ -716,7 +720,7 @@ class GdbTarget(Target):
             self.rsp = None
         if self._server_proc is not None:
             self._server_proc.close()
-            self._server_proc = None
+            self._server_proc: GdbServer | None = None
 
 
 def _says_running(e: TargetError) -> bool:
