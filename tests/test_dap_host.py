@@ -489,3 +489,18 @@ def test_watches_no_longer_evaluated_stop_being_sampled(device: sim.SimDevice) -
         # evaluating it again brings it back
         watch(c, "accel_x")
         assert "accel_x" in sampled()
+
+
+def test_a_watch_whose_samples_stopped_says_so(host_build: Path) -> None:
+    dev = sim.start_sim("host", build_dir=host_build)
+    try:
+        with DapClient() as c:
+            c.start("attach", {"elf": str(dev.elf), "transport": "serial", "port": dev.port, "watch": ["loop_count"]})
+            assert "no new sample" not in watch(c, "loop_count")["result"]
+            dev.stop()
+            c.wait_event("firmwatch.status", lambda e: e["body"]["link"] == "reconnecting", timeout=10)
+            got = wait_for(lambda: "no new sample" in (r := watch(c, "loop_count")["result"]) and r, 10,
+                           "the stale marker")
+            assert re.match(r"^\d+  \(no new sample for \d+ s\)$", got)
+    finally:
+        dev.stop()

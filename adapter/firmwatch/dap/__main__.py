@@ -36,8 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     if args.port is None:
         stdin = sys.stdin.buffer
-        stdout = sys.stdout.buffer
-        # anything printed by mistake must not corrupt the DAP stream
+        # The DAP stream gets its own descriptor and fd 1 becomes stderr: nothing printed by
+        # mistake, here or by a child process (compiler, emulator, GDB server), can corrupt it.
+        sys.stdout.flush()
+        stdout = os.fdopen(os.dup(1), "wb")
+        os.dup2(2, 1)
         sys.stdout = sys.stderr
         serve(stdin, stdout)
         return 0

@@ -28,6 +28,7 @@ RATE_CMD = re.compile(r"^:rate\s+(.+?)\s+(\d+(?:\.\d*)?|\.\d+)\s*(?:hz)?\s*$", r
 HOVER_BUDGET_S = 0.25  # firmwatch.evaluateLive answers within this, read or not
 RECONNECT_GRACE_S = 10.0  # a lost serial/tcp link that does not come back by then ends the session
 MAX_MEMORY_READ = 1 << 20
+STALE_AFTER_S = 1.0  # plus three sample periods: a watch value older than that is marked as such
 
 CAPABILITIES: dict[str, Any] = {
     "supportsConfigurationDoneRequest": True,
@@ -381,7 +382,12 @@ class Adapter:
             value = w.value()
             if value is None:
                 value = self._read_once(text)
-            return self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
+            body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
+            age = time.time() - w.host_time if w.host_time else None
+            if age is not None and age > STALE_AFTER_S + 3.0 / w.rate_hz:
+                # the link is down or the device stopped answering: say the value is old
+                body["result"] += f"  (no new sample for {age:.0f} s)"
+            return body
         w = find_watch(s, text)
         value = w.value() if w is not None else None
         if value is None:
@@ -447,6 +453,8 @@ class Adapter:
             name = child.evaluate_name
         elif node is not None and hasattr(node, "evaluate_name_of"):
             name = node.evaluate_name_of(a.name)
+            if hasattr(node, "invalidate"):
+                node.invalidate()  # the next look at this file shows the new value, not a cached one
         if not name:
             raise RequestError(f"'{a.name}' cannot be set from here; add it to the Watch view and set it there.")
         return self._write(name, a.value, self._hex(a.format))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from firmwatch.dap.variables import StaticNode, ValueBuilder, VariableRegistry, find_watch
@@ -9,6 +10,7 @@ from firmwatch.session.globals import group_by_file
 from firmwatch.session.memory_usage import memory_usage
 
 SUMMARY_ONLY_BYTES = 256  # bigger objects show their type until expanded (no read of kilobytes per refresh)
+GLOBALS_TTL_S = 1.0  # an expanded file's values are read at most this often, whatever the refresh rate
 
 
 class GlobalsFile:
@@ -19,11 +21,27 @@ class GlobalsFile:
         self.session = session
         self.group = group
         self._by_name = {v.name: v.qualified for v in group.variables}
+        # one-shot reads of dozens of variables at every refresh would starve the watches behind
+        # them in the request queue: an expanded file is re-read at most once per GLOBALS_TTL_S
+        self._cache: dict[tuple[int, int, bool], tuple[float, list[dict[str, Any]]]] = {}
 
     def evaluate_name_of(self, name: str) -> str | None:
         return self._by_name.get(name)
 
     def variables(self, start: int, count: int, hex: bool, paging: bool) -> list[dict[str, Any]]:
+        key = (start, count, hex)
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < GLOBALS_TTL_S:
+            return [dict(e) for e in hit[1]]
+        out = self._read(start, count, hex)
+        self._cache[key] = (now, out)
+        return [dict(e) for e in out]
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def _read(self, start: int, count: int, hex: bool) -> list[dict[str, Any]]:
         vs = self.group.variables[start : start + count] if count else self.group.variables[start:]
         out = []
         for v in vs:
