@@ -455,3 +455,35 @@ def test_server_command_is_launched_and_stopped(build_root: Path) -> None:
     finally:
         t.close()
     assert not server.running(), "close() must stop the server it started"
+
+
+@pytest.mark.emulator
+def test_breakpoint_hit_while_sampling_and_sampling_while_stopped(demo) -> None:
+    """A real stop during sampling reaches gdb and the front end once; samples go on while the
+    user holds the target stopped (without counting as intrusion) and move again after cont."""
+    loop = Region(*variable(demo.elf, "loop_count"))
+    t = connect(demo, budget=None)
+    got: list[Sample] = []
+    stops: list = []
+    try:
+        t.on_stop(stops.append)
+        t.on_sample(got.append)
+        t.start_stream([loop], 200.0)
+        wait_for(lambda: len(got) >= 10, 10, "samples while running")
+        bp = t.add_function_breakpoint("demo_loop")
+        ev = t.wait_stop(15)
+        assert ev is not None and ev.reason == "breakpoint-hit" and ev.hit_breakpoints == (bp.id,)
+        assert len(stops) == 1 and not t.running
+        halted = t.halted_fraction()
+        n = len(got)
+        wait_for(lambda: len(got) >= n + 20, 10, "samples while stopped at the breakpoint")
+        assert len({s.data[0] for s in got[n + 1:]}) == 1, "a stopped target's values must not change"
+        assert t.halted_fraction() <= halted + 1e-9 or t.sampling_mode == "live"
+        assert [f.function for f in t.stack()][:2] == ["demo_loop", "main"]
+        t.remove_breakpoint(bp.id or 0)
+        t.cont()
+        frozen = got[-1].data[0]
+        wait_for(lambda: got[-1].data[0] != frozen, 10, "values to move after continue")
+        assert len(stops) == 1 and t.running
+    finally:
+        t.close()

@@ -246,14 +246,27 @@ class GdbBridge:
                     continue
                 if self._ack_mode and self._gdb is not None:
                     self._gdb.sendall(b"+")
-                self._handle(payload)
+                try:
+                    self._handle(payload)
+                except TargetLost:
+                    raise
+                except TargetError:
+                    # e.g. the program has ended: gdb gets an error reply, the link stays
+                    self._send(b"E01")
             else:
                 del buf[0]
 
     def _interrupt(self) -> None:
         if not self._gdb_running:
             return
-        stop = self.rsp.halt()
+        try:
+            stop = self.rsp.halt()
+        except TargetLost:
+            raise
+        except TargetError:
+            stop = self.rsp.last_stop  # it had ended: say so
+            if stop is None:
+                return
         self._target_stopped(stop)
 
     def _handle(self, p: bytes) -> None:
