@@ -504,3 +504,16 @@ def test_a_watch_whose_samples_stopped_says_so(host_build: Path) -> None:
             assert re.match(r"^\d+  \(no new sample for \d+ s\)$", got)
     finally:
         dev.stop()
+
+
+def test_live_thread_stays_stopped_and_breakpoints_say_why_they_do_not_bind(client: DapClient) -> None:
+    bps = client.request("setBreakpoints", {"source": {"path": "demo.c"}, "breakpoints": [{"line": 100}]})
+    assert bps["breakpoints"][0]["verified"] is False and "gdb" in bps["breakpoints"][0]["message"]
+    for command in ("continue", "next", "pause"):
+        mark = client.mark()
+        body = client.request(command, {"threadId": 1})
+        if command == "continue":
+            assert body["allThreadsContinued"] is False
+        ev = client.wait_event("stopped", timeout=5, after=mark)
+        assert ev["body"]["threadId"] == 1 and ev["body"]["allThreadsStopped"] is False
+    assert client.request("threads")["threads"] == [{"id": 1, "name": "Live"}]
