@@ -90,6 +90,8 @@ class Adapter:
             "configurationDone": self.configuration_done,
             "setBreakpoints": self.set_breakpoints,
             "setFunctionBreakpoints": self.set_function_breakpoints,
+            "dataBreakpointInfo": self.data_breakpoint_info,
+            "setDataBreakpoints": self.set_data_breakpoints,
             "setExceptionBreakpoints": lambda r: {"breakpoints": []},
             "threads": self.threads,
             "stackTrace": self.stack_trace,

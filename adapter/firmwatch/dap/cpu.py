@@ -111,11 +111,12 @@ class NullCpu:
 
 
 def cpu_for(target: Any, transport: str) -> CpuThread:
-    """The CPU-thread implementation for a connected target.
+    """The CPU-thread implementation for a connected target: gdb's view of the CPU over the gdb
+    transport; none (live watches only) over rsp and the streamer transports."""
+    if transport == "gdb" and "halt" in getattr(target, "capabilities", ()) and hasattr(target, "on_stop"):
+        from firmwatch.dap.cpu_gdb import GdbCpu
 
-    The gdb-backed implementation registers here once it exists (firmwatch.dap.cpu_gdb, say):
-    ``if transport in ("gdb", "rsp") and "halt" in target.capabilities: return GdbCpu(target)``.
-    """
-    if transport in ("gdb", "rsp"):
-        return NullCpu("breakpoints and stepping over rsp/gdb are not in this build yet; live watches work")
+        return GdbCpu(target)
+    if transport == "rsp":
+        return NullCpu("breakpoints and stepping need the gdb transport (transport \"gdb\"); live watches work over rsp")
     return NullCpu()
