@@ -571,6 +571,29 @@ class Adapter:
     def set_function_breakpoints(self, req: Request) -> dict[str, Any]:
         return {"breakpoints": self.cpu.set_function_breakpoints(list(req.arguments.get("breakpoints") or []))}
 
+    def data_breakpoint_info(self, req: Request) -> dict[str, Any]:
+        a = req.arguments
+        name = str(a.get("name") or "")
+        ref = a.get("variablesReference")
+        node = self.registry.get(ref) if isinstance(ref, int) and ref else None
+        if node is not None:  # a Live node: its child's evaluateName is the expression to watch
+            child = node.child_by_name(name) if isinstance(node, ValueNode) else None
+            named = child.evaluate_name if child is not None else (
+                node.evaluate_name_of(name) if hasattr(node, "evaluate_name_of") else None)
+            name, ref = named or name, None
+        info = getattr(self.cpu, "data_breakpoint_info", None)
+        if info is None:
+            return {"dataId": None, "description": "data breakpoints need the gdb transport."}
+        return info(name, ref, a.get("frameId"))  # type: ignore[no-any-return]
+
+    def set_data_breakpoints(self, req: Request) -> dict[str, Any]:
+        specs = list(req.arguments.get("breakpoints") or [])
+        setter = getattr(self.cpu, "set_data_breakpoints", None)
+        if setter is None:
+            return {"breakpoints": [{"verified": False, "message": "data breakpoints need the gdb transport."}
+                                    for _ in specs]}
+        return {"breakpoints": setter(specs)}
+
     def _cpu_stopped(self, thread_id: int, reason: str, description: str | None = None,
                      hit_breakpoint_ids: list[int] | None = None) -> None:
         body: dict[str, Any] = {"reason": reason, "threadId": thread_id, "allThreadsStopped": False}
