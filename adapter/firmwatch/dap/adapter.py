@@ -71,6 +71,7 @@ class Adapter:
         self.live: LiveView | None = None
         self.cpu: CpuThread = NullCpu()
         self.registry = VariableRegistry()
+        self._eval_memo: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = {}
         self.builder: ValueBuilder | None = None
         self.link = "up"
         self._lost_at: float | None = None
@@ -188,7 +189,7 @@ class Adapter:
         want = self.client.supportsProgressReporting
 
         def progress(done: int, total: int) -> None:
-            if progress_id in self._cancelled_progress or req.cancelled.is_set():
+            if progress_id in self._cancelled_progress or req.cancelled:
                 raise RequestError("indexing the ELF was cancelled.", show_user=False)
             if not want:
                 return
@@ -381,10 +382,20 @@ class Adapter:
             self.live.asked(w.id)
             if w.error:
                 raise RequestError(w.error, show_user=False)
-            value = w.value()
-            if value is None:
-                value = self._read_once(text)
-            body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
+            # VS Code re-evaluates every watch at every refresh; most have the same sample as
+            # at the previous one (slow watches, still values): answer those from a memo
+            memo_key = (w.id, hex_)
+            chunks = w._chunks
+            memo = self._eval_memo.get(memo_key)
+            if memo is not None and chunks is not None and memo[0] is chunks:
+                body = dict(memo[1])
+            else:
+                value = w.value()
+                if value is None:
+                    value = self._read_once(text)
+                body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
+                if chunks is not None and w._chunks is chunks:
+                    self._eval_memo[memo_key] = (chunks, dict(body))
             age = time.time() - w.host_time if w.host_time else None
             if age is not None and age > STALE_AFTER_S + 3.0 / w.rate_hz:
                 # the link is down or the device stopped answering: say the value is old

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,11 @@ class Request:
     seq: int
     command: str
     arguments: dict[str, Any]
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False  # set by the reader thread on `cancel`; a plain flag is enough to poll
     responded: bool = False
 
     def check_cancelled(self) -> None:
-        if self.cancelled.is_set():
+        if self.cancelled:
             raise Cancelled()
 
 
@@ -258,7 +258,7 @@ class Connection:
             with self._plock:
                 target = self._pending.get(rid)
             if target is not None:
-                target.cancelled.set()
+                target.cancelled = True
         if isinstance(pid, str) and self.on_cancel_progress is not None:
             self.on_cancel_progress(pid)
         self.respond(req)

@@ -76,9 +76,23 @@ def is_read_only(program: Any, value: Any) -> bool:
         pass
     address = getattr(value, "address", None)
     if address is not None:
-        sec = program.section_at(address)
-        return sec is not None and sec.kind == "flash"
+        return in_flash(program, address)
     return False
+
+
+def in_flash(program: Any, address: int) -> bool:
+    """section_at is a scan over every section; the same few addresses are asked at every refresh."""
+    memo: dict[int, bool] | None = getattr(program, "_dap_flash_memo", None)
+    if memo is None:
+        memo = {}
+        program._dap_flash_memo = memo
+    hit = memo.get(address)
+    if hit is None:
+        sec = program.section_at(address)
+        hit = memo[address] = sec is not None and sec.kind == "flash"
+        if len(memo) > 100_000:
+            memo.clear()
+    return hit
 
 
 def shape(value: Any) -> tuple[str, int]:
