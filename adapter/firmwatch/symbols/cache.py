@@ -98,6 +98,73 @@ class LazyList(list):  # type: ignore[type-arg]
         return list.__iter__(self)
 
 
+class DeferredList(LazyList):
+    """A :class:`LazyList` whose elements are produced by ``produce(source)`` on first use.
+
+    ``source`` is plain data (bytes, numbers), so an index cache can store it as is.
+    """
+
+    __slots__ = ("source", "_produce")
+
+    def __init__(self, source: Any, produce: Callable[[Any], list[Any]], decode: Callable[[Any], Any]) -> None:
+        super().__init__([], decode)
+        self.source = source
+        self._produce: Callable[[Any], list[Any]] | None = produce
+
+    @property
+    def pending(self) -> bool:
+        return self._produce is not None
+
+    def _fill(self) -> None:
+        produce = self._produce
+        if produce is not None:
+            self._produce = None
+            list.extend(self, produce(self.source))
+            self.source = None
+
+    def __len__(self) -> int:
+        self._fill()
+        return list.__len__(self)
+
+    def __getitem__(self, i: SupportsIndex | slice) -> Any:  # type: ignore[override]
+        self._fill()
+        return super().__getitem__(i)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._fill()
+        return super().__iter__()
+
+    def __contains__(self, x: object) -> bool:
+        self._fill()
+        return any(v == x for v in self)
+
+    def __eq__(self, other: object) -> bool:
+        self._fill()
+        return list(self) == (list(other) if isinstance(other, list) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._fill()
+        return repr(list(self))
+
+    def raw(self, i: int) -> Any:
+        self._fill()
+        return super().raw(i)
+
+    def raw_items(self) -> Iterator[Any]:
+        self._fill()
+        return super().raw_items()
+
+    def append(self, x: Any) -> None:
+        self._fill()
+        list.append(self, x)
+
+    def extend(self, xs: Any) -> None:
+        self._fill()
+        list.extend(self, xs)
+
+
 def encoded(items: list[Any], encode: Callable[[Any], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The tuple form of every element of a list or :class:`LazyList`."""
     it = items.raw_items() if isinstance(items, LazyList) else iter(items)

@@ -1154,9 +1154,10 @@ class LazyTypes(LazyList):
 class WarmMaterializer:
     """Builds types of a cache-loaded program from the ELF's DWARF, opened on first need."""
 
-    def __init__(self, path: str, state: dict[str, Any]) -> None:
+    def __init__(self, path: str, state: dict[str, Any], identity: tuple[int, int] | None = None) -> None:
         self.path = path
         self.state = state
+        self.identity = identity  # (size, mtime_ns) of the ELF the cache was made from
         self.builder: _Builder | None = None
         self.failed: str | None = None
         self.types: LazyTypes | None = None
@@ -1168,7 +1169,7 @@ class WarmMaterializer:
             try:
                 b = self.builder = self._open()
             except Exception as e:  # noqa: BLE001 - the ELF changed or vanished since indexing
-                self.failed = f"the ELF's DWARF could not be read again ({e}); re-open the ELF"
+                self.failed = f"the ELF's DWARF could not be read again ({e}); load the ELF again"
         if b is None:
             assert self.types is not None
             t = UnsupportedType("?", None, self.failed or "DWARF unavailable")
@@ -1179,6 +1180,11 @@ class WarmMaterializer:
     def _open(self) -> _Builder:
         from .elf import open_elf  # noqa: PLC0415 - elf imports this module
 
+        if self.identity is not None:
+            st = os.stat(self.path)
+            if (st.st_size, st.st_mtime_ns) != self.identity:
+                # DIE offsets of a rebuilt ELF mean nothing to this index
+                raise DwarfFormatError("the file changed on disk since it was loaded")
         elf, f = open_elf(self.path)
         try:
             got = _read_sections(elf)

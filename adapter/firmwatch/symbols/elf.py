@@ -15,7 +15,7 @@ from typing import Any
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .cache import LazyList, decode_symbol
+from .cache import DeferredList, LazyList, decode_symbol
 from .demangle import demangle_all
 from .program import ElfInfo, Section, Segment, Symbol, SymbolsError
 
@@ -169,26 +169,61 @@ def _build_id(elf: ELFFile) -> tuple[str, str]:
 
 def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a LazyList of Symbol
     """Objects and functions of ``.symtab`` (or ``.dynsym``), names demangled."""
+    raw = symbol_table(elf)
+    if raw is None:
+        return []
+    return LazyList(decode_symbol_table(raw, demangle), decode_symbol)
+
+
+SymbolTable = tuple[bytes, bytes, int, bool, list[str]]  # symtab, strtab, class, little, section names
+
+
+def symbol_table(elf: ELFFile) -> SymbolTable | None:
+    """The raw symbol and string tables (decoded by :func:`decode_symbol_table`)."""
     tab = elf.get_section_by_name(".symtab") or elf.get_section_by_name(".dynsym")
     if tab is None:
-        return []
+        return None
     strtab = elf.get_section(tab["sh_link"]).data()
-    data = tab.data()
-    bo = "<" if elf.little_endian else ">"
-    if elf.elfclass == 32:
+    return (tab.data(), strtab, elf.elfclass, elf.little_endian, [s.name for s in elf.iter_sections()])
+
+
+def has_mangled_names(raw: SymbolTable) -> bool:
+    strtab = raw[1]
+    return b"\0_Z" in strtab or b"\0_R" in strtab or b"\0__Z" in strtab
+
+
+def deferred_symbols(raw: SymbolTable | None) -> list[Symbol]:
+    """The symbol list, decoded from ``raw`` on first use.
+
+    Without mangled names (C firmware) decoding is all the work, and many sessions never
+    look at a symbol: it is done on first access (and the cache keeps the raw tables).
+    Demangling needs ``c++filt`` once per ELF, so such tables are decoded now and cached
+    decoded.
+    """
+    if raw is None:
+        return []
+    if has_mangled_names(raw):
+        return LazyList(decode_symbol_table(raw), decode_symbol)
+    return DeferredList(raw, decode_symbol_table, decode_symbol)
+
+
+def decode_symbol_table(raw: SymbolTable, demangle: bool = True) -> list[tuple[Any, ...]]:
+    """Objects and functions as tuples in :func:`cache.encode_symbol` layout."""
+    data, strtab, elfclass, little, secnames = raw
+    bo = "<" if little else ">"
+    if elfclass == 32:
         fmt = struct.Struct(bo + "IIIBBH")
     else:
         fmt = struct.Struct(bo + "IBBHQQ")
-    secnames = [s.name for s in elf.iter_sections()]
     nsec = len(secnames)
-    is32 = elf.elfclass == 32
+    is32 = elfclass == 32
     # ASCII string tables (the rule for C symbols) are decoded once and sliced by offset
     text = strtab.decode("ascii") if strtab.isascii() else None
     find = strtab.find
     stt = _STT
     stb = _STB
-    raw: list[tuple[str, str, int, int, str, str, str | None]] = []
-    append = raw.append
+    out: list[tuple[Any, ...]] = []
+    append = out.append
     for rec in fmt.iter_unpack(data[: len(data) - len(data) % fmt.size]):
         if is32:
             name_off, value, size, info, _other, shndx = rec
@@ -212,9 +247,9 @@ def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a Lazy
         append((name, name, value, size, stt.get(typ, "other"), stb.get(info >> 4, "other"), section))
     if demangle:
         prefixes = ("_Z", "_R", "__Z")
-        idx = [i for i, r in enumerate(raw) if r[0][:1] == "_" and r[0].startswith(prefixes)]
+        idx = [i for i, r in enumerate(out) if r[0][:1] == "_" and r[0].startswith(prefixes)]
         if idx:
-            for i, dn in zip(idx, demangle_all([raw[i][0] for i in idx])):
-                raw[i] = (dn, *raw[i][1:])
+            for i, dn in zip(idx, demangle_all([out[i][0] for i in idx])):
+                out[i] = (dn, *out[i][1:])
     # Symbols stay tuples until touched: most of a big symbol table is never looked at.
-    return LazyList(raw, decode_symbol)
+    return out

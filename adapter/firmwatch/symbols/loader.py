@@ -11,7 +11,7 @@ from typing import Any
 
 from . import cache
 from .dwarf import LazyTypes, RawVariable, WarmMaterializer, read_dwarf
-from .elf import _build_id, open_elf, read_elf_info, read_symbols
+from .elf import _build_id, decode_symbol_table, deferred_symbols, open_elf, read_elf_info, symbol_table
 from .program import ElfInfo, Program, Symbol, SymbolsError, Variable
 from .types import TypeTable
 
@@ -48,7 +48,7 @@ def load(
         if use_cache:
             payload = cache.read(abspath, ident)
             if payload is not None:
-                prog = _from_payload(payload)
+                prog = _from_payload(payload, (st.st_size, st.st_mtime_ns))
                 if prog is not None and _same_build(abspath, prog.elf):
                     return prog
         prog = _index(p, progress)
@@ -80,7 +80,7 @@ def _index(path: str, progress: Progress | None) -> Program:
     try:
         try:
             info = read_elf_info(elf, path)
-            symbols = read_symbols(elf)
+            symbols = deferred_symbols(symbol_table(elf))
         except SymbolsError:
             raise
         except Exception as e:  # noqa: BLE001 - pyelftools raises many types on damaged files
@@ -297,6 +297,7 @@ def _to_payload(prog: Program) -> dict[str, Any]:
     types = prog.types.types
     lazy = types.lazy_state() if isinstance(types, LazyTypes) else None
     enc_types = cache.encoded(types, cache.encode_type)
+    deferred = isinstance(prog.symbols, cache.DeferredList) and prog.symbols.pending
     prog._ensure_indexes()
     return {
         "lazy": lazy,
@@ -304,14 +305,16 @@ def _to_payload(prog: Program) -> dict[str, Any]:
         "types": enc_types,
         "by_name": dict(prog.types.by_name),
         "variables": cache.encoded(prog.variables, cache.encode_variable),
-        "symbols": cache.encoded(prog.symbols, cache.encode_symbol),
+        # a symbol table nobody looked at yet is stored raw (decoded on first use)
+        "symbols": None if deferred else cache.encoded(prog.symbols, cache.encode_symbol),
+        "symtab": prog.symbols.source if deferred else None,  # type: ignore[attr-defined]
         "language": prog.language,
         "idx_name": prog._by_name,
         "idx_qualified": prog._by_qualified,
     }
 
 
-def _from_payload(p: dict[str, Any]) -> Program | None:
+def _from_payload(p: dict[str, Any], identity: tuple[int, int] | None = None) -> Program | None:
     try:
         elf = cache.decode_elf(p["elf"])
         lazy = p["lazy"]
@@ -319,7 +322,7 @@ def _from_payload(p: dict[str, Any]) -> Program | None:
             types = cache.lazy_types(p["types"], p["by_name"])
         else:
             # types not built by the run that wrote the cache are built from the ELF's DWARF
-            mat = WarmMaterializer(elf.path, lazy)
+            mat = WarmMaterializer(elf.path, lazy, identity)
             mat.types = LazyTypes(p["types"], cache.decode_type, mat)
             mat.by_name = p["by_name"]
             types = TypeTable(types=mat.types, by_name=mat.by_name)
@@ -327,7 +330,11 @@ def _from_payload(p: dict[str, Any]) -> Program | None:
             elf=elf,
             types=types,
             variables=cache.LazyList(p["variables"], cache.decode_variable),
-            symbols=cache.LazyList(p["symbols"], cache.decode_symbol),
+            symbols=(
+                cache.DeferredList(p["symtab"], decode_symbol_table, cache.decode_symbol)
+                if p["symbols"] is None
+                else cache.LazyList(p["symbols"], cache.decode_symbol)
+            ),
             language=p["language"],
         )
         prog._by_name = p["idx_name"]
