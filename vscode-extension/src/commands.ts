@@ -1,7 +1,7 @@
 // Recording, sample rate and memory usage commands: thin wrappers over the adapter's custom requests.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { expressionFromMenuArg, parseRate } from './logic/commandArgs';
+import { expressionFromMenuArg, parseRate, valueFromMenuArg } from './logic/commandArgs';
 import { MemoryUsage, memoryRows } from './logic/memory';
 import { requestError, Sessions } from './sessions';
 import type { StatusBar } from './statusBar';
@@ -74,6 +74,29 @@ export function registerCommands(ctx: vscode.ExtensionContext, sessions: Session
       const r = await session.customRequest('firmwatch.setRate', { expression, rateHz });
       const got = typeof r?.rateHz === 'number' ? r.rateHz : rateHz;
       void vscode.window.setStatusBarMessage(`firmwatch: ${expression} at ${got} Hz`, 4000);
+    } catch (e) {
+      void vscode.window.showErrorMessage(requestError(e));
+    }
+  });
+
+  // VS Code's own Set Value edits the tree element the menu was opened on; the live refresh
+  // replaces that element several times a second, so the edit box can vanish. This command
+  // only needs the expression, which the menu argument carries.
+  reg('firmwatch.setValue', async (arg: unknown) => {
+    const session = sessions.require('Setting a value');
+    if (!session) return;
+    const expression = await askExpression(arg, 'Expression to write to (a variable, field or element)');
+    if (!expression) return;
+    const value = await vscode.window.showInputBox({
+      prompt: `New value for ${expression} (written to the device)`,
+      value: valueFromMenuArg(arg),
+      ignoreFocusOut: true,
+      validateInput: (t) => (t.trim() ? undefined : 'Type a value, e.g. 512, 0x200, 1.5 or an enum name.'),
+    });
+    if (value === undefined) return;
+    try {
+      const r = await session.customRequest('setExpression', { expression, value: value.trim() });
+      void vscode.window.setStatusBarMessage(`firmwatch: ${expression} = ${r?.value ?? value.trim()}`, 4000);
     } catch (e) {
       void vscode.window.showErrorMessage(requestError(e));
     }

@@ -61,3 +61,10 @@ test('memory usage rows: totals first, then sections by address', () => {
   assert.equal(rows[3].description, '0x20000100  512 B');
   assert.equal(formatBytes(3 * 1024 * 1024), '3.00 MiB');
 });
+
+test('the value to prefill comes from the menu argument', async () => {
+  const { valueFromMenuArg } = await import('../src/logic/commandArgs');
+  assert.equal(valueFromMenuArg({ variable: { name: 'gain_q8', value: '256' } }), '256');
+  assert.equal(valueFromMenuArg({ name: 'accel_x', value: '-12' }), '-12');
+  assert.equal(valueFromMenuArg(undefined), undefined);
+});

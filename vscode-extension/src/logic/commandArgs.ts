@@ -27,3 +27,12 @@ export function parseRate(text: string): number | string {
   if (n > 100_000) return 'Type a rate up to 100000 Hz.';
   return n;
 }
+
+/** The value shown in the view the menu was opened on, to prefill the edit box. */
+export function valueFromMenuArg(arg: unknown): string | undefined {
+  if (!arg || typeof arg !== 'object') return undefined;
+  const a = arg as Record<string, unknown>;
+  const variable = a.variable as Record<string, unknown> | undefined;
+  const v = variable && typeof variable === 'object' ? variable.value : a.value;
+  return typeof v === 'string' ? v : undefined;
+}

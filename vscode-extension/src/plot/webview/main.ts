@@ -23,6 +23,7 @@ let paused = false;
 let zoomed = false; // a drag-zoom stops following until Reset / double-click
 let dirty = false;
 let programmaticScale = false;
+let userDrag = false; // only a drag-select on the chart counts as zooming
 
 function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
@@ -50,15 +51,19 @@ function makeChart(): void {
     ],
     hooks: {
       setScale: [(_u: uPlot, key: string) => {
-        if (key === 'x' && !programmaticScale) {
+        if (key === 'x' && !programmaticScale && userDrag) {
           zoomed = true;
           showState();
         }
       }],
     },
   };
+  // uPlot sets its scales while it initialises: that is not the user zooming
+  programmaticScale = true;
   chart = new uPlot(opts, buffer.aligned() as uPlot.AlignedData, chartEl);
+  programmaticScale = false;
   chart.over.addEventListener('dblclick', resetZoom);
+  dirty = true;
 }
 
 function follow(): void {
@@ -161,8 +166,12 @@ windowSel.addEventListener('change', () => { dirty = true; });
 });
 
 new ResizeObserver(() => {
+  programmaticScale = true;
   chart?.setSize({ width: chartEl.clientWidth, height: Math.max(200, chartEl.clientHeight) });
+  programmaticScale = false;
 }).observe(chartEl);
+chartEl.addEventListener('mousedown', () => { userDrag = true; });
+window.addEventListener('mouseup', () => { setTimeout(() => { userDrag = false; }, 0); });
 
 showState();
 makeChart();

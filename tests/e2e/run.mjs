@@ -1,0 +1,478 @@
+#!/usr/bin/env node
+// End-to-end test of the firmwatch extension in a real VS Code (code-server 4.100.3) driven by
+// headless Chromium: F5 on the simulated demo device, live Watch values, g_config in the
+// Variables view and an edit that changes the device's behaviour, the plot webview, hover and
+// completion from the language server. Assertions are on the DOM; screenshots go to the
+// artifacts dir. Writes results.json there and exits 1 when a scenario failed.
+//
+//   node tests/e2e/run.mjs [--perf] [--keep]
+// env: FIRMWATCH_PYTHON (interpreter with firmwatch), FIRMWATCH_VSIX (packaged extension),
+//      FIRMWATCH_E2E_ARTIFACTS (default test-artifacts/vscode-e2e), FIRMWATCH_E2E_HOME (tools).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CodeServer, launchBrowser, REPO, waitFor } from './harness.mjs';
+
+const PERF = process.argv.includes('--perf');
+const KEEP = process.argv.includes('--keep');
+const PYTHON = process.env.FIRMWATCH_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
+const VSIX = process.env.FIRMWATCH_VSIX || path.join(REPO, 'vscode-extension', 'firmwatch.vsix');
+const ARTIFACTS = process.env.FIRMWATCH_E2E_ARTIFACTS || path.join(REPO, 'test-artifacts', 'vscode-e2e');
+const SLOW = Number(process.env.FIRMWATCH_E2E_TIMEOUT_SCALE || '1'); // a loaded machine: scale deadlines
+const T = (ms) => ms * SLOW;
+
+const results = { scenarios: {}, figures: {}, artifacts: ARTIFACTS };
+const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a);
+
+// ---------------------------------------------------------------------------------------------
+// workspace and settings
+
+function makeWorkspace(root) {
+  const ws = path.join(root, 'workspace');
+  fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
+  fs.cpSync(path.join(REPO, 'firmware', 'examples', 'demo'), path.join(ws, 'demo'), { recursive: true });
+  const demo = { type: 'firmwatch', request: 'launch', name: 'firmwatch: demo', sim: 'host', uiRefreshHz: 10 };
+  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo] }, null, 2));
+  fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
+  return ws;
+}
+
+const USER_SETTINGS = {
+  'security.workspace.trust.enabled': false,
+  'remote.autoForwardPorts': false,
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  'git.enabled': false,
+  'editor.minimap.enabled': false,
+  'editor.hover.delay': 200,
+  // completion must come from the language server, not from words in the file
+  'editor.wordBasedSuggestions': 'off',
+  'editor.quickSuggestions': { other: false, comments: false, strings: false },
+  'debug.toolBarLocation': 'docked',
+  'debug.internalConsoleOptions': 'neverOpen',
+  'files.autoSave': 'off',
+  'window.restoreWindows': 'none',
+  'chat.commandCenter.enabled': false,
+  'workbench.colorTheme': 'Default Dark Modern',
+};
+
+// ---------------------------------------------------------------------------------------------
+// workbench helpers
+
+const pane = (page, title) => page.locator(`.pane:has(> .pane-header h3.title:text-is("${title}"))`);
+
+async function paneExpanded(page, title) {
+  const p = pane(page, title);
+  await waitFor(`the ${title} view`, () => p.count(), T(20000));
+  const header = p.locator('> .pane-header');
+  if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+  return p;
+}
+
+/** Rows of a debug tree view: [{name, value}], read in one round trip. */
+async function rows(page, title) {
+  return pane(page, title).locator('.monaco-list-row').evaluateAll((els) => els.map((el) => ({
+    // the views render "name =" (Watch, Variables) or "name:"; keep the bare name
+    name: (el.querySelector('.name')?.textContent ?? el.textContent ?? '').trim().replace(/\s*[=:]$/, ''),
+    value: (el.querySelector('.value')?.textContent ?? '').trim(),
+    level: Number(el.getAttribute('aria-level') || 0),
+    expanded: el.getAttribute('aria-expanded'),
+    text: (el.textContent ?? '').trim(),
+  })));
+}
+
+const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function row(page, title, name) {
+  return pane(page, title).locator('.monaco-list-row')
+    .filter({ has: page.locator('.name, .scope', { hasText: new RegExp(`^${escapeRe(name)}\\s*[=:]?$`) }) }).first();
+}
+
+/** The row, scrolled into the visible part of a virtualised tree (mouse wheel over the list). */
+async function findRow(page, title, name, timeoutMs = T(15000)) {
+  const r = row(page, title, name);
+  const list = pane(page, title).locator('.monaco-list').first();
+  let direction = 1;
+  let steps = 0;
+  await waitFor(`row ${name} in ${title}`, async () => {
+    const lb = await list.boundingBox();
+    if (!lb) return false;
+    let dir;
+    if (await r.count()) {
+      const b = await r.boundingBox();
+      if (b && b.y >= lb.y - 1 && b.y + b.height <= lb.y + lb.height + 1) return true;
+      dir = b && b.y < lb.y ? -1 : 1; // rendered but outside the viewport: scroll toward it
+    } else {
+      if (++steps % 15 === 0) direction = -direction; // not rendered: sweep down, then up
+      dir = direction;
+    }
+    await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
+    await page.mouse.wheel(0, 44 * dir);
+    return false;
+  }, timeoutMs, 50);
+  return r;
+}
+
+async function varValue(page, title, name) {
+  return (await rows(page, title)).find((x) => x.name === name)?.value;
+}
+
+async function watchValue(page, name) {
+  const r = (await rows(page, 'Watch')).find((x) => x.name === name);
+  return r?.value;
+}
+
+async function addWatch(page, expression) {
+  const p = await paneExpanded(page, 'Watch');
+  await p.locator('> .pane-header').hover();
+  await p.locator('> .pane-header .action-label[aria-label="Add Expression"]').click();
+  // every row template holds a hidden input: type into the one that got the focus
+  await waitFor('the watch expression input', () => page.evaluate(() => document.activeElement?.tagName === 'INPUT' &&
+    /watch expression/i.test(document.activeElement.getAttribute('aria-label') ?? '')), T(10000), 20);
+  await page.keyboard.type(expression);
+  await page.keyboard.press('Enter');
+  await waitFor(`watch ${expression} in the Watch view`, async () => (await rows(page, 'Watch')).some((r) => r.name === expression), T(10000));
+}
+
+async function contextMenu(page, target, label) {
+  await target.click({ button: 'right' });
+  const item = page.locator('.context-view .monaco-menu .action-item .action-label').filter({ hasText: new RegExp(`^${label}$`) }).first();
+  await item.waitFor({ state: 'visible', timeout: T(10000) });
+  await item.click();
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: T(10000) });
+  await input.fill(`>${title}`);
+  const item = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
+  await item.waitFor({ state: 'visible', timeout: T(10000) });
+  await input.press('Enter');
+}
+
+async function openFile(page, relative) {
+  const base = path.basename(relative);
+  const tab = page.locator(`.tab:has-text("${base}")`).first();
+  if (await tab.count()) {
+    await tab.click();
+  } else {
+    // a webview with the focus keeps keystrokes: give the focus to the workbench first
+    await page.locator('.part.sidebar .composite.title').first().click();
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: T(10000) });
+    await input.fill(relative);
+    await page.locator('.quick-input-widget .monaco-list-row').first().waitFor({ state: 'visible', timeout: T(10000) });
+    await input.press('Enter');
+  }
+  await page.locator(`.tab.active:has-text("${base}")`).first().waitFor({ timeout: T(10000) });
+  await page.locator('.editor-instance .view-lines').first().waitFor({ timeout: T(10000) });
+}
+
+/** Screen position of the first occurrence of `word` in the visible editor lines. */
+async function wordPosition(page, word) {
+  return page.evaluate((w) => {
+    const re = new RegExp(`\\b${w}\\b`);
+    for (const el of document.querySelectorAll('.editor-instance .view-lines span span')) {
+      const m = re.exec(el.textContent || '');
+      if (!m || !el.firstChild) continue;
+      const r = document.createRange();
+      r.setStart(el.firstChild, m.index);
+      r.setEnd(el.firstChild, m.index + w.length);
+      const b = r.getBoundingClientRect();
+      return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+    }
+    return null;
+  }, word);
+}
+
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file }).catch(() => undefined);
+  return file;
+}
+
+const isNumber = (v) => typeof v === 'string' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(v.trim());
+
+// ---------------------------------------------------------------------------------------------
+// scenarios
+
+async function scenario(name, page, fn, needs = []) {
+  const missing = needs.filter((n) => results.scenarios[n]?.ok !== true);
+  if (missing.length) {
+    results.scenarios[name] = { ok: false, error: `not run: needs ${missing.join(', ')}` };
+    log(`SKIP ${name}: needs ${missing.join(', ')}`);
+    return;
+  }
+  const t0 = Date.now();
+  log(`---- ${name}`);
+  try {
+    const detail = (await fn()) ?? {};
+    results.scenarios[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...detail };
+    log(`PASS ${name}`, JSON.stringify(detail));
+  } catch (e) {
+    results.scenarios[name] = { ok: false, seconds: (Date.now() - t0) / 1000, error: String(e?.message ?? e).split('\n')[0] };
+    log(`FAIL ${name}: ${e?.stack ?? e}`);
+    await page.keyboard.press('Escape').catch(() => undefined);
+  }
+  await shot(page, name);
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} does not exist: run "make -C vscode-extension" or npm run package first.`);
+  if (!fs.existsSync(PYTHON)) throw new Error(`${PYTHON} does not exist: set FIRMWATCH_PYTHON to a Python with firmwatch installed.`);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'firmwatch-e2e-'));
+  log(`root ${root}`);
+  // build the simulated device's firmware first, so F5 measures starting it, not compiling it
+  const built = spawnSync(PYTHON, ['-c', 'from firmwatch.sim import build; print(build("host").elf)'], { encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`building the demo firmware failed: ${built.stderr.trim().split('\n').pop()}`);
+  const ws = makeWorkspace(root);
+  const server = new CodeServer({ root, workspace: ws, settings: USER_SETTINGS, log: path.join(ARTIFACTS, 'code-server.log') });
+  fs.rmSync(server.log, { force: true });
+  server.installExtension(VSIX);
+  await server.start();
+  log(`code-server at ${server.url}`);
+  let browser;
+  try {
+    browser = await launchBrowser(path.join(root, 'chromium'));
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    page.setDefaultTimeout(T(15000));
+    await page.goto(`${server.url}?folder=${encodeURIComponent(ws)}`);
+    await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: T(60000) });
+    await page.locator('.monaco-workbench .part.activitybar, .monaco-workbench .part.sidebar').first().waitFor({ timeout: T(30000) });
+    await runScenarios(page);
+  } finally {
+    if (!KEEP) {
+      await browser?.close().catch(() => undefined);
+      await server.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    } else {
+      log(`kept running: ${server.url} (root ${root}, code-server pgid ${server.proc.pid})`);
+    }
+  }
+}
+
+async function runScenarios(page) {
+  await scenario('watch_added_before_f5', page, async () => {
+    await page.keyboard.press('Control+Shift+D');
+    await paneExpanded(page, 'Watch');
+    await addWatch(page, 'accel_x');
+    return { value: await watchValue(page, 'accel_x') };
+  });
+
+  await scenario('open_demo_source', page, async () => {
+    await openFile(page, 'demo/demo.c');
+  });
+
+  await scenario('f5_first_live_value', page, async () => {
+    await page.locator('.editor-instance .view-lines').first().click();
+    const t0 = Date.now();
+    await page.keyboard.press('F5');
+    await page.waitForFunction(() => {
+      const panes = [...document.querySelectorAll('.pane')].filter((p) => p.querySelector(':scope > .pane-header h3.title')?.textContent === 'Watch');
+      const r = panes[0] && [...panes[0].querySelectorAll('.monaco-list-row')].find((el) => el.querySelector('.name')?.textContent?.trim().replace(/\s*[=:]$/, '') === 'accel_x');
+      const v = r?.querySelector('.value')?.textContent?.trim() ?? '';
+      return /^-?\d/.test(v);
+    }, undefined, { polling: 'raf', timeout: T(60000) });
+    const seconds = (Date.now() - t0) / 1000;
+    results.figures.f5_to_first_value_s = seconds;
+    return { seconds };
+  }, ['watch_added_before_f5']);
+
+  await scenario('watch_value_changes', page, async () => {
+    const seen = new Set();
+    await waitFor('accel_x to show 5 different values', async () => {
+      const v = await watchValue(page, 'accel_x');
+      if (isNumber(v)) seen.add(v);
+      return seen.size >= 5;
+    }, T(20000), 50);
+    return { distinct: [...seen].slice(0, 8) };
+  }, ['f5_first_live_value']);
+
+  await scenario('call_stack_live_and_session_alive', page, async () => {
+    const p = await paneExpanded(page, 'Call Stack');
+    // the host simulation has no CPU thread (no gdb stub): the Call Stack shows the Live frame
+    // the adapter keeps "paused" by design; a GDB target would add its running CPU thread
+    const text = await waitFor('the Live frame in the Call Stack', async () => {
+      const t = (await p.locator('.monaco-list-row').allTextContents()).join(' | ');
+      return /live/i.test(t) ? t : undefined;
+    }, T(15000));
+    const status = await waitFor('the firmwatch status-bar item saying live', async () => {
+      const t = await page.locator('.part.statusbar .statusbar-item').filter({ hasText: 'firmwatch' }).first().textContent();
+      return /live/.test(t ?? '') ? t.trim() : undefined;
+    }, T(15000));
+    // alive: the watch keeps changing after we looked
+    const before = await watchValue(page, 'accel_x');
+    await waitFor('accel_x to change again', async () => (await watchValue(page, 'accel_x')) !== before, T(10000), 50);
+    return { callStack: text.slice(0, 200), statusBar: status };
+  }, ['watch_value_changes']);
+
+  await scenario('expand_g_config', page, async () => {
+    await paneExpanded(page, 'Variables');
+    const expand = async (name) => {
+      const r = await findRow(page, 'Variables', name);
+      if ((await r.getAttribute('aria-expanded')) === 'false') await r.click();
+      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000));
+    };
+    // Globals (scope) → demo/demo.c (the adapter groups globals by source file) → g_config
+    await waitFor('the Globals scope', async () => (await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name)), T(15000));
+    const globals = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
+    await expand(globals);
+    await expand('demo/demo.c');
+    await expand('g_config');
+    for (const field of ['magic', 'calib', 'channel_map']) await findRow(page, 'Variables', field);
+    const magic = Number(await varValue(page, 'Variables', 'magic'));
+    if (magic !== 0xC0FFEE01) throw new Error(`g_config.magic shows ${magic}, not 0xC0FFEE01 (3237998081)`);
+    return { magic };
+  }, ['f5_first_live_value']);
+
+  await scenario('edit_field_changes_device', page, async () => {
+    // VS Code's own Set Value on a top-level watch (a watch keeps its identity across the live
+    // refreshes; a Variables row is re-created at every refresh, see docs/vscode.md)
+    await addWatch(page, 'g_config.calib.gain_q8');
+    await waitFor('gain_q8 to show 256', async () => (await watchValue(page, 'g_config.calib.gain_q8')) === '256', T(10000));
+    // a live refresh can re-render the row while the menu is open: try again then
+    await waitFor('Set Value on the watch to take 512', async () => {
+      await page.keyboard.press('Escape');
+      await contextMenu(page, row(page, 'Watch', 'g_config.calib.gain_q8'), 'Set Value');
+      const input = pane(page, 'Watch').locator('input[aria-label="Type new value"]:visible').first();
+      if (!(await input.waitFor({ timeout: T(3000) }).then(() => true).catch(() => false))) return false;
+      await input.fill('512');
+      await input.press('Enter');
+      return true;
+    }, T(30000), 200);
+    await waitFor('the watch to read back 512 from the device', async () => (await watchValue(page, 'g_config.calib.gain_q8')) === '512', T(15000));
+    // the firmware scales accel_x by gain_q8/256: the sine's amplitude 1000 becomes 2000
+    let peak = 0;
+    await waitFor('accel_x beyond 1000 (the device applied the new gain)', async () => {
+      const v = Number(await watchValue(page, 'accel_x'));
+      if (Number.isFinite(v)) peak = Math.max(peak, Math.abs(v));
+      return peak > 1100;
+    }, T(20000), 20);
+    // the Variables view shows the new value in g_config too
+    await findRow(page, 'Variables', 'calib');
+    const calib = await waitFor('calib in Variables to show gain_q8 = 512', async () => {
+      const v = await varValue(page, 'Variables', 'calib');
+      return /gain_q8 = 512/.test(v ?? '') ? v : undefined;
+    }, T(15000));
+    return { watch: '512', accelPeak: peak, variablesCalib: calib };
+  }, ['expand_g_config']);
+
+  await scenario('plot_receives_points', page, async () => {
+    // "Plot" from the Variables view's context menu (VS Code 1.100 has no extension menu in the
+    // Watch view: debug/watch/context is not a contribution point there)
+    const r = await findRow(page, 'Variables', 'accel_x');
+    await contextMenu(page, r, 'Plot');
+    const frame = await waitFor('the plot webview', async () => {
+      for (const f of page.frames()) {
+        const ok = await f.evaluate(() => !!document.getElementById('chart') && document.body.dataset.points !== undefined).catch(() => false);
+        if (ok) return f;
+      }
+      return undefined;
+    }, T(20000), 200);
+    const points = async () => Number(await frame.evaluate(() => document.body.dataset.points));
+    const first = await waitFor('points in the plot', async () => { const n = await points(); return n > 0 ? n : 0; }, T(20000));
+    const later = await waitFor('more points in the plot', async () => { const n = await points(); return n > first + 50 ? n : 0; }, T(20000));
+    const info = await frame.evaluate(() => ({ series: document.body.dataset.series, canvas: !!document.querySelector('#chart canvas'),
+      legend: document.querySelector('.u-legend')?.textContent ?? '' }));
+    if (!info.canvas) throw new Error('the plot has no canvas');
+    if (!/accel_x/.test(info.legend)) throw new Error(`the plot legend does not name accel_x: ${info.legend}`);
+    return { first, later, series: info.series };
+  }, ['watch_value_changes']);
+
+  await scenario('hover_shows_address_and_live_value', page, async () => {
+    await openFile(page, 'demo/demo.c');
+    const hover = page.locator('.monaco-hover:not(.hidden)').first();
+    const text = await waitFor('a hover with an address and a live value', async () => {
+      await page.mouse.move(1, 1);
+      const pos = await wordPosition(page, 'heartbeat_counter');
+      if (!pos) return undefined;
+      await page.mouse.move(pos.x, pos.y);
+      const t = await waitFor('hover text', async () => (await hover.textContent().catch(() => '')) || undefined, T(3000), 100).catch(() => '');
+      return /0x[0-9a-f]+/i.test(t) && /live:\s*\d/.test(t) ? t : undefined;
+    }, T(40000), 300);
+    await page.mouse.move(1, 1);
+    return { hover: text.replace(/\s+/g, ' ').slice(0, 200) };
+  }, ['open_demo_source', 'f5_first_live_value']);
+
+  await scenario('completion_offers_demo_global', page, async () => {
+    await openFile(page, 'demo/demo.c');
+    // type on a new line inside demo_loop(), where a user would
+    const pos = await wordPosition(page, 'button_state');
+    if (!pos) throw new Error('button_state is not visible in demo.c');
+    await page.mouse.click(pos.x, pos.y);
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('temp_c');
+    const item = page.locator('.suggest-widget .monaco-list-row').filter({ hasText: 'temp_celsius' }).first();
+    await waitFor('temp_celsius in the completion list', async () => {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+Space');
+      return item.waitFor({ timeout: T(3000) }).then(() => true).catch(() => false);
+    }, T(30000), 300);
+    const label = (await item.getAttribute('aria-label')) ?? (await item.textContent()) ?? '';
+    await page.keyboard.press('Escape');
+    return { item: label.trim().slice(0, 120) };
+  }, ['open_demo_source']);
+
+  if (PERF) await perfScenarios(page);
+}
+
+async function perfScenarios(page) {
+  await scenario('perf_20_watches', page, async () => {
+    const names = ['timestamp_ms', 'loop_count', 'heartbeat_counter', 'sensor_temp', 'temp_celsius', 'accel_y', 'accel_z',
+      'fsm_state', 'button_state', 'uptime_s', 'event_counter64', 'g_pair.a', 'g_pair.b', 'g_config.magic',
+      'g_config.calib.offset', 'g_config.sample_period_ms', 'g_config.alarm_threshold', 'sine_table[3]', 'g_config.channel_map[1]'];
+    for (const n of names) {
+      if (!(await rows(page, 'Watch')).some((r) => r.name === n)) await addWatch(page, n);
+    }
+    const count = (await rows(page, 'Watch')).filter((r) => r.level === 1).length;
+    await waitFor('timestamp_ms to show a value', async () => isNumber(await watchValue(page, 'timestamp_ms')), T(20000));
+    const seconds = 10;
+    const updates = await page.evaluate(async (secs) => {
+      const read = () => {
+        const panes = [...document.querySelectorAll('.pane')].filter((p) => p.querySelector(':scope > .pane-header h3.title')?.textContent === 'Watch');
+        const r = panes[0] && [...panes[0].querySelectorAll('.monaco-list-row')].find((el) => el.querySelector('.name')?.textContent?.replace(/:$/, '') === 'timestamp_ms');
+        return r?.querySelector('.value')?.textContent ?? '';
+      };
+      let last = read();
+      let changes = 0;
+      const t0 = performance.now();
+      await new Promise((resolve) => {
+        const tick = () => {
+          const v = read();
+          if (v !== last) { changes++; last = v; }
+          if (performance.now() - t0 >= secs * 1000) resolve(undefined); else requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      });
+      return { changes, ms: performance.now() - t0 };
+    }, seconds);
+    const hz = updates.changes / (updates.ms / 1000);
+    results.figures.watch_refresh_hz_20_watches = Number(hz.toFixed(2));
+    results.figures.watch_count = count;
+    return { watches: count, ...updates, hz };
+  }, ['f5_first_live_value']);
+}
+
+main().then(() => {
+  fs.writeFileSync(path.join(ARTIFACTS, 'results.json'), JSON.stringify(results, null, 2));
+  const failed = Object.entries(results.scenarios).filter(([, r]) => !r.ok);
+  log(`${Object.keys(results.scenarios).length - failed.length} passed, ${failed.length} failed; figures ${JSON.stringify(results.figures)}`);
+  process.exit(failed.length ? 1 : 0);
+}, (e) => {
+  results.error = String(e?.message ?? e);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.writeFileSync(path.join(ARTIFACTS, 'results.json'), JSON.stringify(results, null, 2));
+  console.error(`e2e: ${e?.stack ?? e}`);
+  process.exit(2);
+});
