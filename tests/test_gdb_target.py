@@ -361,6 +361,7 @@ def test_server_killed_mid_session(demo) -> None:
         with pytest.raises(TargetLost):
             t.read(variable(demo.elf, "loop_count")[0], 4)
         wait_for(lambda: bool(endings), 10, "on_exit")
+        assert demo.gdb in endings[0], endings
     finally:
         started = time.monotonic()
         t.close()
@@ -485,5 +486,25 @@ def test_breakpoint_hit_while_sampling_and_sampling_while_stopped(demo) -> None:
         frozen = got[-1].data[0]
         wait_for(lambda: got[-1].data[0] != frozen, 10, "values to move after continue")
         assert len(stops) == 1 and t.running
+    finally:
+        t.close()
+
+
+@pytest.mark.emulator
+def test_hung_server_is_a_sentence_not_a_hang(demo) -> None:
+    t = connect(demo, server_timeout=0.5)
+    try:
+        os.killpg(demo.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(TargetLost) as e:
+                t.pause(wait=10)
+            assert time.monotonic() - started < 10
+            one_sentence(str(e.value))
+            assert "did not answer" in str(e.value) and demo.gdb in str(e.value)
+        finally:
+            os.killpg(demo.pid, signal.SIGCONT)
+        with pytest.raises(TargetLost):
+            t.stack()
     finally:
         t.close()

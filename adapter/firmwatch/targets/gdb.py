@@ -217,7 +217,8 @@ class GdbTarget(Target):
             self._stopped(payload)
         elif kind == "notify" and msg == "thread-group-exited":
             code = payload.get("exit-code")
-            self._ended(f"the program exited{' with status ' + str(_int(code, 0)) if code else ''}.")
+            self._ended(self._lost_sentence()
+                        or f"the program exited{' with status ' + str(_int(code, 0)) if code else ''}.")
         elif kind in ("console", "target", "log") and isinstance(payload, str):
             # gdb's report of an internal pause ("Program received signal SIGINT") is not news
             if not (self._hide_stop or self._closing):
@@ -233,6 +234,14 @@ class GdbTarget(Target):
             self._emit(self._running_cbs)
 
     def _stopped(self, p: dict[str, Any]) -> None:
+        lost = self._lost_sentence()
+        if lost:  # gdb's view of a vanished connection is not a stop: the session has ended
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+            self._hidden_stop.set()
+            self._ended(lost)
+            return
         thread = _int(p.get("thread-id"))
         bkpt = _int(p.get("bkptno"))
         reason = str(p.get("reason") or "signal-received")
@@ -320,15 +329,19 @@ class GdbTarget(Target):
         return self._last_stop
 
     def wait_stop(self, timeout: float) -> StopEvent | None:
-        """Wait until the target is stopped for the user; its latest StopEvent, or None on timeout."""
+        """Wait until the target is stopped for the user; its latest StopEvent, or None on
+        timeout. Raises :class:`TargetLost` when the server or gdb is gone."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._running and self._exited is None:
+            while self._running and self._exited is None and not self._lost_sentence():
                 left = deadline - time.monotonic()
-                if left <= 0 or self._lost_sentence():
+                if left <= 0:
                     return None
                 self._cond.wait(min(left, 0.1))
-            return self._last_stop
+        lost = self._lost_sentence()
+        if lost:
+            raise TargetLost(lost)
+        return self._last_stop
 
     def _await_next_stop(self, seen: int, timeout: float | None) -> StopEvent | None:
         if timeout is None:
@@ -340,9 +353,12 @@ class GdbTarget(Target):
                 if left <= 0:
                     return None
                 if self._lost_sentence():
-                    raise TargetLost(self._lost_sentence() or "")
+                    break
                 self._cond.wait(min(left, 0.1))
-            return self._last_stop
+        lost = self._lost_sentence()
+        if lost:
+            raise TargetLost(lost)
+        return self._last_stop
 
     def _resume(self, command: str, thread_id: int | None, wait: float | None, what: str) -> StopEvent | None:
         seen = self._stops

@@ -196,8 +196,10 @@ class GdbBridge:
             while not self._closing:
                 ready, _, _ = select.select([conn], [], [], POLL_S)
                 if not ready:
-                    if self._gdb_running:
-                        self.rsp.poll()  # a breakpoint hit while nothing else talks to the server
+                    if self._gdb_running and not self.rsp.sampler.has_streams():
+                        # a breakpoint hit while nothing else talks to the server (sampling
+                        # rounds notice stops themselves, and need not compete for the link)
+                        self.rsp.poll()
                     self.rsp.link.check()
                     continue
                 data = conn.recv(65536)
