@@ -99,13 +99,28 @@ class _Registers:
 
 
 class _VarObj:
-    """The children of a gdb variable object (a struct, array or pointer)."""
+    """The children of a gdb variable object (a struct, array or pointer); ``expression`` and
+    ``type`` are the parent's, to name each child as a user would write it."""
 
-    def __init__(self, cpu: GdbCpu, name: str):
-        self.cpu, self.name = cpu, name
+    def __init__(self, cpu: GdbCpu, name: str, expression: str, type_: str):
+        self.cpu, self.name, self.expression, self.type = cpu, name, expression, type_
 
     def variables(self, start: int, count: int, hex: bool) -> list[dict[str, Any]]:
-        return self.cpu._children(self.name, start, count, hex)
+        return self.cpu._children(self, start, count, hex)
+
+
+_SIMPLE_EXPR = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|->)[A-Za-z_]\w*|\[\d+\])*$")
+
+
+def child_expression(parent: str, parent_type: str, exp: str) -> str:
+    """``g_config.calib`` + ``gain_q8`` → ``g_config.calib.gain_q8`` (``p->x``, ``a[3]``, ``*p``)."""
+    base = parent if _SIMPLE_EXPR.match(parent) else f"({parent})"
+    t = parent_type.strip()
+    if t.endswith("*"):
+        return f"*{base}" if exp.startswith("*") else f"{base}->{exp}"
+    if t.endswith("]"):
+        return f"{base}[{exp}]"
+    return f"{base}.{exp}"
 
 
 def _page(rows: list[dict[str, Any]], start: int, count: int) -> list[dict[str, Any]]:
@@ -346,10 +361,10 @@ class GdbCpu:
             self._varobjs.append(str(p.get("name")))
         return p
 
-    def _expandable(self, name: str, numchild: Any, key: tuple[Any, ...]) -> int:
+    def _expandable(self, name: str, numchild: Any, key: tuple[Any, ...], expression: str, type_: str) -> int:
         if not _int(numchild, 0):
             return 0
-        return self._ref(key, lambda: _VarObj(self, name))
+        return self._ref(key, lambda: _VarObj(self, name, expression, type_))
 
     def _variable(self, name: str, row: dict[str, Any], thread: int, level: int, hex: bool) -> dict[str, Any]:
         """One local: gdb's simple value, or a variable object when it has children (struct,
@@ -367,7 +382,8 @@ class GdbCpu:
             return out
         out["value"] = str(p.get("value", value if value is not None else ""))
         out["variablesReference"] = self._expandable(str(p.get("name")), p.get("numchild"),
-                                                     ("local", thread, level, name))
+                                                     ("local", thread, level, name), name,
+                                                     str(p.get("type") or type_))
         return out
 
     @staticmethod
@@ -379,8 +395,9 @@ class GdbCpu:
             return value
         return f"0x{n & 0xFFFFFFFFFFFFFFFF:x}" if n < 0 else f"0x{n:x}"
 
-    def _children(self, varobj: str, start: int, count: int, hex: bool) -> list[dict[str, Any]]:
+    def _children(self, parent: _VarObj, start: int, count: int, hex: bool) -> list[dict[str, Any]]:
         self._need_stopped("its variables")
+        varobj = parent.name
         end = (start or 0) + count if count else MAX_CHILDREN
         try:
             p = self._mi(f"-var-list-children --all-values {varobj} {start or 0} {end}",
@@ -395,22 +412,13 @@ class GdbCpu:
             type_ = str(c.get("type") or "")
             if not type_ and _int(c.get("numchild"), 0) and exp in ("public", "private", "protected"):
                 # a C++ access group: show its members directly
-                out.extend(self._children(name, 0, 0, hex))
+                out.extend(self._children(_VarObj(self, name, parent.expression, parent.type), 0, 0, hex))
                 continue
-            row: dict[str, Any] = {"name": f"[{exp}]" if exp.isdigit() else exp, "type": type_,
-                                   "value": self._hexed(str(c.get("value", "")), type_, hex),
-                                   "variablesReference": self._expandable(name, c.get("numchild"), ("child", name))}
-            path = self._path(name)
-            if path:
-                row["evaluateName"] = path
-            out.append(row)
+            path = child_expression(parent.expression, parent.type, exp)
+            out.append({"name": f"[{exp}]" if exp.isdigit() else exp, "type": type_, "evaluateName": path,
+                        "value": self._hexed(str(c.get("value", "")), type_, hex),
+                        "variablesReference": self._expandable(name, c.get("numchild"), ("child", name), path, type_)})
         return out
-
-    def _path(self, varobj: str) -> str | None:
-        try:
-            return str(self._mi(f"-var-info-path-expression {varobj}", what="naming a variable").get("path_expr"))
-        except TargetError:
-            return None
 
     def variables(self, reference: int, start: int, count: int, hex: bool) -> list[dict[str, Any]] | None:
         with self._lock:
@@ -440,12 +448,17 @@ class GdbCpu:
         thread, level = self._frame_of(frame_id)
         try:
             p = self._varobj(expression, thread, level)
-        except TargetError as e:
-            raise _request_error(e) from None
+        except TargetError:
+            # -var-create only says "unable to create variable object": gdb's evaluator says why
+            try:
+                return {"result": self.t.evaluate(expression, level, thread), "variablesReference": 0}
+            except TargetError as e:
+                raise _request_error(e) from None
         type_ = str(p.get("type") or "")
         body: dict[str, Any] = {"result": self._hexed(str(p.get("value", "")), type_, hex), "type": type_,
                                 "variablesReference": self._expandable(str(p.get("name")), p.get("numchild"),
-                                                                       ("eval", thread, level, expression))}
+                                                                       ("eval", thread, level, expression),
+                                                                       expression, type_)}
         return body
 
     # -- breakpoints ----------------------------------------------------------------------------------
@@ -542,7 +555,7 @@ class GdbCpu:
             with self._lock:
                 container = self._refs.get(reference)
             if isinstance(container, _VarObj):
-                for row in self._children(container.name, 0, 0, False):
+                for row in self._children(container, 0, 0, False):
                     if row["name"] == name and row.get("evaluateName"):
                         expression = row["evaluateName"]
                         break
