@@ -72,6 +72,9 @@ class LiveView:
         self._last_invalidated = 0.0
         self._client_asked = True  # a request arrived since the last invalidated event
         self.invalidated_sent = 0
+        self._armed = False  # a refresh is allowed now and waits for a changed sample
+        self._force = False  # after a write: the next changed sample refreshes at once
+        self._force_until = 0.0
         self.enabled = False  # set at configurationDone: VS Code wants no refresh before
         self._samples: list[tuple[int, str, float, Any]] = []
         self._scalar: dict[int, bool] = {}
@@ -157,18 +160,23 @@ class LiveView:
             self._last_sig.pop(watch_id, None)
 
     def refresh_now(self) -> None:
-        """A write just changed the target: refresh the views without waiting for the next sample."""
+        """A write just changed the target: refresh now (memory views, Globals) and again as soon as
+        a sample carries the new value, without waiting for the pacing period."""
         if self.enabled:
+            self._force = True
+            self._force_until = time.monotonic() + 1.0  # a write of the same value changes nothing
             self._send_invalidated(time.monotonic())
 
     # -- sample listener (target reader thread: keep it short) -------------------------------------
     def _on_samples(self, events: list[Any]) -> None:
         with self._lock:
+            first = not self._samples  # the loop then schedules the next firmwatch.samples flush
             for ev in events:
                 self._samples.append((ev.watch.id, ev.watch.text, ev.target_time, ev))
             if len(self._samples) > 200_000:  # nobody drains (the loop is stuck): keep memory bounded
                 del self._samples[:100_000]
-        self._wake.set()
+        if first or self._armed or self._force:  # otherwise the loop's own timer is soon enough
+            self._wake.set()
 
     # -- the loop -----------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -180,12 +188,16 @@ class LiveView:
             wait = 1.0
             if self.enabled and self.session.watches:
                 due = self._last_invalidated + (self.ui_period if self._client_asked else IDLE_CLIENT_PERIOD_S)
-                if now >= due:
+                if self._force and now > self._force_until:
+                    self._force = False
+                if now >= due or self._force:
                     if self._changed():
+                        self._force = False
                         self._send_invalidated(now)
                         wait = self.ui_period
                     else:
-                        wait = self.ui_period  # check again after a period (or on the next sample)
+                        self._armed = True  # the next sample wakes the loop
+                        wait = 1.0
                 else:
                     wait = due - now
             if now >= next_samples:
@@ -214,6 +226,7 @@ class LiveView:
         return changed
 
     def _send_invalidated(self, now: float) -> None:
+        self._armed = False
         self._last_invalidated = now
         self._client_asked = False
         self.invalidated_sent += 1
