@@ -97,7 +97,8 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def cpu_stopped(c: DapClient, after: int, timeout: float = 30.0) -> dict[str, Any]:
-    return c.wait_event("stopped", lambda e: e["body"]["threadId"] == CPU, timeout=timeout, after=after)["body"]
+    ev = c.wait_event("stopped", lambda e: e["body"]["threadId"] == CPU, timeout=timeout, after=after)
+    return {**ev["body"], "seq": ev["seq"]}
 
 
 def live(c: DapClient, expr: str) -> dict[str, Any]:
@@ -168,9 +169,12 @@ def breakpoint_stack_locals_and_steps(c: DapClient, board: str, expected: list[t
     landed = []
     for request, _ in STEPS:
         mark = c.mark()
-        c.request(request, {"threadId": CPU})
+        response = c.request_raw(request, {"threadId": CPU})
+        assert response["success"], response
         ev = cpu_stopped(c, mark)
         assert ev["reason"] == "step", ev
+        # VS Code marks the thread running when the response comes: the stop must come after it
+        assert ev["seq"] > response["seq"], "the stopped event overtook the step's response"
         f = top_frame(c)
         landed.append((f["source"]["name"], f["line"]))
         if request == "next" and board != "avr":  # -Os on AVR folds `now` away entirely
@@ -184,6 +188,8 @@ def breakpoint_stack_locals_and_steps(c: DapClient, board: str, expected: list[t
     c.request("continue", {"threadId": CPU})
     c.wait_event("continued", lambda e: e["body"]["threadId"] == CPU, timeout=10, after=mark)
     live_values_change(c, "loop_count")
+    # the sampler's own halts (QEMU answers no read while running) never show as stops
+    assert not [e for e in c.events[mark:] if e["event"] == "stopped" and e["body"]["threadId"] == CPU]
     # pause → stopped (pause), its stack is readable; continue again
     mark = c.mark()
     c.request("pause", {"threadId": CPU})
@@ -268,6 +274,10 @@ def test_condition_hit_count_logpoint_function_and_data_breakpoints(build_root: 
         assert ev["reason"] == "breakpoint" and ev["hitBreakpointIds"] == [fb["id"]]
         assert top_frame(c)["name"] == "demo_tick_1khz"
         c.request("setFunctionBreakpoints", {"breakpoints": []})
+        # from the Variables view of a Live watch: the child's expression is what gets watched
+        top = live(c, "g_config")
+        info = c.request("dataBreakpointInfo", {"name": "calib", "variablesReference": top["variablesReference"]})
+        assert info["dataId"] == "g_config.calib"
         # a data breakpoint on a variable the firmware writes
         info = c.request("dataBreakpointInfo", {"name": "heartbeat_counter", "frameId": 1})
         assert info["dataId"] == "heartbeat_counter" and "write" in info["accessTypes"]
