@@ -449,7 +449,7 @@ class Adapter:
         if address is not None and size:
             self.conn.event("memory", {"memoryReference": f"0x{address:x}", "offset": 0, "count": size})
         if self.live is not None:
-            self.live.refresh_now()
+            self.live.refresh_now(address, size)
         return body
 
     def set_variable(self, req: Request) -> dict[str, Any]:
@@ -529,7 +529,7 @@ class Adapter:
             raise
         self.conn.event("memory", {"memoryReference": f"0x{address:x}", "offset": 0, "count": len(data)})
         if self.live is not None:
-            self.live.refresh_now()
+            self.live.refresh_now(address, len(data))
         if back != data:
             raise RequestError(f"wrote {len(data)} bytes at 0x{address:x} but read back different bytes: the target "
                                "did not keep them (a register, or the firmware overwriting them).")

@@ -154,6 +154,7 @@ class GdbCpu:
         self._ref_keys: dict[tuple[Any, ...], int] = {}
         self._next_ref = REF_BASE
         self._varobjs: list[str] = []
+        self._vo_by_key: dict[tuple[str, int, int], dict[str, Any]] = {}
         self._locals: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self._threads: list[dict[str, Any]] = [{"id": 2, "name": "CPU"}]
         self._stacks: dict[int, list[Any]] = {}
@@ -231,6 +232,7 @@ class GdbCpu:
         self._ref_keys.clear()
         self._locals.clear()
         self._stacks.clear()
+        self._vo_by_key.clear()  # their names stay in _varobjs until the next resume deletes them
 
     def _forget_stop(self) -> None:
         """Delete gdb's variable objects of the last stop (a gdb command: the worker thread only)."""
@@ -354,11 +356,25 @@ class GdbCpu:
         return rows
 
     def _varobj(self, expression: str, thread: int, level: int) -> dict[str, Any]:
-        """A gdb variable object for ``expression`` in a frame: value, type, child count."""
+        """A gdb variable object for ``expression`` in a frame: value, type, child count.
+
+        VS Code re-evaluates the watches of the focused frame at every ``invalidated`` event
+        (the Live view sends them at uiRefreshHz): one object per expression and stop, brought
+        up to date, not a new one per refresh.
+        """
+        key = (expression, thread, level)
+        with self._lock:
+            known = self._vo_by_key.get(key)
+        if known is not None:
+            name = str(known.get("name"))
+            self._mi(f"-var-update --all-values {name}", what=f"evaluating {expression}")
+            value = self._mi(f"-var-evaluate-expression {name}", what=f"evaluating {expression}").get("value")
+            return {**known, "value": value}
         p = self._mi(f"-var-create --thread {thread} --frame {level} - * {mi_quote(expression)}",
                      what=f"evaluating {expression}")
         with self._lock:
             self._varobjs.append(str(p.get("name")))
+            self._vo_by_key[key] = p
         return p
 
     def _expandable(self, name: str, numchild: Any, key: tuple[Any, ...], expression: str, type_: str) -> int:
@@ -398,6 +414,11 @@ class GdbCpu:
     def _children(self, parent: _VarObj, start: int, count: int, hex: bool) -> list[dict[str, Any]]:
         self._need_stopped("its variables")
         varobj = parent.name
+        try:  # values may have changed since the object was made (a write while stopped); gdb
+            # updates from the root object ("var3" of "var3.calib.gain_q8")
+            self._mi(f"-var-update --all-values {varobj.split('.')[0]}", what="expanding a variable")
+        except TargetError:
+            pass
         end = (start or 0) + count if count else MAX_CHILDREN
         try:
             p = self._mi(f"-var-list-children --all-values {varobj} {start or 0} {end}",
@@ -444,6 +465,9 @@ class GdbCpu:
                 raise _request_error(e) from None
         if not expression:
             raise RequestError("type an expression to evaluate, e.g. g_config.channel.", show_user=False)
+        if expression.startswith(":"):
+            raise RequestError("console commands such as :rate run in the Live frame: select the Live thread in the "
+                               "Call Stack view (or type -exec CMD for a gdb command here).", show_user=False)
         self._need_stopped(f"'{expression}' in this frame (the Live frame shows it while running)")
         thread, level = self._frame_of(frame_id)
         try:

@@ -75,6 +75,7 @@ class LiveView:
         self._armed = False  # a refresh is allowed now and waits for a changed sample
         self._force = False  # after a write: the next changed sample refreshes at once
         self._force_until = 0.0
+        self._force_chunks: dict[int, Any] = {}  # watch id -> its sample when the write happened
         self.enabled = False  # set at configurationDone: VS Code wants no refresh before
         self._samples: list[tuple[int, str, float, Any]] = []
         self._scalar: dict[int, bool] = {}
@@ -159,13 +160,26 @@ class LiveView:
             self.view.pop(watch_id, None)
             self._last_sig.pop(watch_id, None)
 
-    def refresh_now(self) -> None:
-        """A write just changed the target: refresh now (memory views, Globals) and again as soon as
-        a sample carries the new value, without waiting for the pacing period."""
-        if self.enabled:
-            self._force = True
-            self._force_until = time.monotonic() + 1.0  # a write of the same value changes nothing
-            self._send_invalidated(time.monotonic())
+    def refresh_now(self, address: int | None = None, size: int = 0) -> None:
+        """A write just changed ``size`` bytes at ``address``: refresh now (memory views, Globals)
+        and again as soon as a sample of a watch over those bytes arrives, without pacing."""
+        if not self.enabled:
+            return
+        if address is not None and size > 0:
+            hit = {}
+            for w in list(self.session.watches.values()):
+                regions = getattr(w._bound, "regions", None) or ()
+                if any(r.address < address + size and address < r.address + r.size for r in regions):
+                    hit[w.id] = w._chunks
+            if hit:
+                self._force_chunks = hit
+                self._force = True
+                self._force_until = time.monotonic() + 1.0  # a write of the same value changes nothing
+        self._send_invalidated(time.monotonic())
+
+    def _forced_sample_arrived(self) -> bool:
+        ws = self.session.watches
+        return any((w := ws.get(i)) is not None and w._chunks is not c for i, c in self._force_chunks.items())
 
     # -- sample listener (target reader thread: keep it short) -------------------------------------
     def _on_samples(self, events: list[Any]) -> None:
@@ -190,8 +204,9 @@ class LiveView:
                 due = self._last_invalidated + (self.ui_period if self._client_asked else IDLE_CLIENT_PERIOD_S)
                 if self._force and now > self._force_until:
                     self._force = False
-                if now >= due or self._force:
-                    if self._changed():
+                forced = self._force and self._forced_sample_arrived()
+                if now >= due or forced:
+                    if self._changed() or forced:
                         self._force = False
                         self._send_invalidated(now)
                         wait = self.ui_period
