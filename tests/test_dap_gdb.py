@@ -162,6 +162,16 @@ def breakpoint_stack_locals_and_steps(c: DapClient, board: str, expected: list[t
     hb = c.request("evaluate", {"expression": "heartbeat_counter", "frameId": f0["id"], "context": "hover"})
     # the Live frame still answers while the CPU is stopped, and agrees with gdb (the CPU stands still)
     assert live(c, "heartbeat_counter")["result"] == hb["result"]
+    # a write while stopped shows at once in the CPU frame: in a re-evaluated watch and in an expansion
+    gain = {"expression": "g_config.calib.gain_q8", "frameId": f0["id"], "context": "watch"}
+    assert c.request("evaluate", gain)["result"] == "256"
+    c.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "300", "frameId": 1})
+    assert c.request("evaluate", gain)["result"] == "300"
+    calib = {k["name"]: k for k in c.request("variables", {"variablesReference": kids["calib"]["variablesReference"]})["variables"]}
+    assert calib["gain_q8"]["value"] == "300"
+    c.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "256", "frameId": 1})
+    # gdb's own commands from the Debug Console
+    assert "demo_loop" in c.request("evaluate", {"expression": "-exec bt", "frameId": f0["id"], "context": "repl"})["result"]
     with pytest.raises(Exception, match="no_such_symbol"):
         c.request("evaluate", {"expression": "no_such_symbol", "frameId": f0["id"], "context": "watch"})
     # steps land where gdb's CLI lands

@@ -459,6 +459,8 @@ class GdbCpu:
         """gdb's evaluation in the CPU frame's scope (watch, hover, repl while stopped);
         ``-exec CMD`` in the console runs a gdb command."""
         if expression.startswith("-exec "):
+            with self._lock:  # the command may change anything the view shows
+                self._locals.clear()
             try:
                 return {"result": self.t.console(expression[6:].strip()).rstrip("\n"), "variablesReference": 0}
             except TargetError as e:
