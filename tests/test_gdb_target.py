@@ -508,3 +508,19 @@ def test_hung_server_is_a_sentence_not_a_hang(demo) -> None:
             t.stack()
     finally:
         t.close()
+
+
+@pytest.mark.emulator
+def test_a_gdb_for_another_architecture_is_named(build_root: Path) -> None:
+    from firmwatch.targets.gdb import GdbTarget
+
+    for tool in (*TOOLS["avr"], "gdb-multiarch", "make"):
+        require_tool(tool)
+    dev = _start("avr", build_root)
+    try:
+        with pytest.raises(TargetError) as e:
+            GdbTarget(dev.elf, dev.gdb, gdb_path="gdb-multiarch")  # has no AVR support
+        one_sentence(str(e.value))
+        assert "use avr-gdb (Debian package gdb-avr)" in str(e.value)
+    finally:
+        dev.stop()

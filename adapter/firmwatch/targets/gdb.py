@@ -43,7 +43,7 @@ from firmwatch.targets.base import (
     TargetLost,
 )
 from firmwatch.targets.gdb_bridge import GdbBridge, SharedRsp
-from firmwatch.targets.gdb_mi import MiError, MiSession, Record, find_gdb, mi_quote
+from firmwatch.targets.gdb_mi import GDB_FOR_MACHINE, MiError, MiSession, Record, find_gdb, mi_quote
 from firmwatch.targets.gdb_types import Breakpoint, Frame, Register, StopEvent, Thread, Variable
 from firmwatch.targets.gdbserver import GdbServer, free_port
 from firmwatch.targets.rsp import parse_address
@@ -145,6 +145,8 @@ class GdbTarget(Target):
         self._hide_stop = False
         self._hidden_stop = threading.Event()
         self._hide_running = 0
+        self._void_interrupts = 0  # interrupts re-sent by an internal pause that may still stop
+        self._user_pause = False
         self._register_names: list[str] | None = None
         self._threads: list[Thread] = []
         self.rsp: SharedRsp | None = None
@@ -177,10 +179,19 @@ class GdbTarget(Target):
     def _connect_gdb(self, address: str) -> None:
         assert self.mi is not None
         try:
-            self.mi.cmd(f"-target-select extended-remote {address}", timeout=self.timeout)
-        except MiError:
-            # a server without extended mode: the plain remote protocol does everything we use
-            self.mi.cmd(f"-target-select remote {address}", timeout=self.timeout)
+            try:
+                self.mi.cmd(f"-target-select extended-remote {address}", timeout=self.timeout)
+            except MiError:
+                # a server without extended mode: the plain remote protocol does everything we use
+                self.mi.cmd(f"-target-select remote {address}", timeout=self.timeout)
+        except MiError as e:
+            # the server already passed the architecture check, so this gdb is the wrong one
+            name, package = GDB_FOR_MACHINE.get(self.machine, ("gdb-multiarch", "gdb-multiarch"))
+            raise TargetError(
+                f"{os.path.basename(self.gdb_exe)} could not debug this {self.machine} target "
+                f"({e.gdb_message.strip().rstrip('.')}): use {name} (Debian package {package}) or a gdb "
+                f"built for {self.machine}."
+            ) from None
         self._running = False
 
     # -- events ----------------------------------------------------------------------------------
@@ -256,6 +267,17 @@ class GdbTarget(Target):
             self._hide_stop = False
             self._hidden_stop.set()
             return
+        if reason == "signal-received" and self._void_interrupts and not self._user_pause:
+            # the late stop of an internal pause we had given up on: resume, unseen
+            self._void_interrupts -= 1
+            with self._cond:
+                self._hide_running += 1
+            with contextlib.suppress(TargetError):
+                if self.mi is not None:
+                    self.mi.send("-exec-continue", track=False)
+            return
+        self._user_pause = False
+        self._void_interrupts = 0
         details = {k: str(v) for k, v in p.items() if isinstance(v, str) and k not in ("reason", "thread-id")}
         for key in ("wpt", "hw-awpt", "hw-rwpt", "value"):
             if isinstance(p.get(key), dict):
@@ -383,11 +405,15 @@ class GdbTarget(Target):
             seen = self._stops
             try:
                 deadline = time.monotonic() + self.timeout
+                sent = False
                 while self._running and not self._hidden_stop.is_set() and time.monotonic() < deadline:
                     # an interrupt that lands while a log point has gdb stopped for its commands
                     # is void (gdb then continues): ask again until the stop is ours
+                    if sent:
+                        self._void_interrupts += 1  # if it was not void after all: see _stopped
                     with contextlib.suppress(MiError):
                         self._mi("-exec-interrupt", what=what)
+                    sent = True
                     retry = min(deadline, time.monotonic() + 1.0)
                     while not self._hidden_stop.wait(0.02) and self._running:
                         if time.monotonic() > retry or self._lost_sentence():
@@ -439,6 +465,7 @@ class GdbTarget(Target):
         if not self._running:
             return self._last_stop
         seen = self._stops
+        self._user_pause = True
         self._mi("-exec-interrupt", what="pausing")
         return self._await_next_stop(seen, wait)
 

@@ -161,13 +161,17 @@ class MiSession:
             raise self._lost
 
     # -- commands ------------------------------------------------------------------------------
-    def send(self, command: str) -> int:
-        """Write one command with a fresh token and return the token (no wait)."""
+    def send(self, command: str, *, track: bool = True) -> int:
+        """Write one command with a fresh token and return the token (no wait).
+
+        ``track=False``: nobody will wait for the result (it goes to the listeners).
+        """
         self.check()
         with self._lock:
             self._token += 1
             token = self._token
-            self._pending[token] = _Pending(threading.Event())
+            if track:
+                self._pending[token] = _Pending(threading.Event())
         line = f"{token}{command}\n".encode()
         try:
             with self._write_lock:
