@@ -223,6 +223,11 @@ def test_breakpoint_stack_locals_steps_and_disconnect_leaves_it_running(board: s
             c.start("attach", {"elf": str(dev.elf), "transport": "gdb", "target": dev.gdb, "watch": ["loop_count"]})
             breakpoint_stack_locals_and_steps(c, board, expected)
             ref = live(c, "loop_count")["memoryReference"]
+            # leave it standing at a breakpoint: disconnecting removes the breakpoint and lets it run
+            mark = c.mark()
+            c.request("setBreakpoints", {"source": {"path": str(DEMO_C)},
+                                         "breakpoints": [{"line": demo_line("loop_count++;")}]})
+            assert cpu_stopped(c, mark)["reason"] == "breakpoint"
             c.request("disconnect", {"terminateDebuggee": False})
         # the device runs on without a debugger: the counter moves between two reads of a new client
         from firmwatch.targets.rsp import RspTarget
@@ -288,6 +293,12 @@ def test_condition_hit_count_logpoint_function_and_data_breakpoints(build_root: 
         top = live(c, "g_config")
         info = c.request("dataBreakpointInfo", {"name": "calib", "variablesReference": top["variablesReference"]})
         assert info["dataId"] == "g_config.calib"
+        # one instruction at a time
+        pc = int(top_frame(c)["instructionPointerReference"], 16)
+        mark = c.mark()
+        c.request("stepIn", {"threadId": CPU, "granularity": "instruction"})
+        assert cpu_stopped(c, mark)["reason"] == "step"
+        assert int(top_frame(c)["instructionPointerReference"], 16) != pc
         # a data breakpoint on a variable the firmware writes
         info = c.request("dataBreakpointInfo", {"name": "heartbeat_counter", "frameId": 1})
         assert info["dataId"] == "heartbeat_counter" and "write" in info["accessTypes"]
