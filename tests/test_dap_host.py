@@ -497,6 +497,7 @@ def test_a_watch_whose_samples_stopped_says_so(host_build: Path) -> None:
         with DapClient() as c:
             c.start("attach", {"elf": str(dev.elf), "transport": "serial", "port": dev.port, "watch": ["loop_count"]})
             assert "no new sample" not in watch(c, "loop_count")["result"]
+            c.wait_event("firmwatch.status", lambda e: e["body"]["rateHz"] > 0, timeout=10)  # samples flow
             dev.stop()
             c.wait_event("firmwatch.status", lambda e: e["body"]["link"] == "reconnecting", timeout=10)
             got = wait_for(lambda: "no new sample" in (r := watch(c, "loop_count")["result"]) and r, 10,
