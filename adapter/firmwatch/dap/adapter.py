@@ -395,6 +395,8 @@ class Adapter:
                     value = self._read_once(text)
                 body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
                 if chunks is not None and w._chunks is chunks:
+                    if len(self._eval_memo) > 4096:  # watches come and go: keep it bounded
+                        self._eval_memo.clear()
                     self._eval_memo[memo_key] = (chunks, dict(body))
             age = time.time() - w.host_time if w.host_time else None
             if age is not None and age > STALE_AFTER_S + 3.0 / w.rate_hz:
