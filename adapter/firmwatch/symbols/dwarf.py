@@ -335,6 +335,7 @@ class _Reader:
         self._fast_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self.strp = _string_table(sec.str)
+        self.line = b""  # .debug_line, for the units' file tables
         self._var_by_table: dict[tuple[int, int, int, int], dict[int, Any]] = {}
         self._var_by_shape: dict[tuple[Any, ...], Any] = {}
         self._skip_by_shape: dict[tuple[Any, ...], Any] = {}
@@ -661,7 +662,14 @@ class _Reader:
         return attrs, p
 
     def parse_unit(
-        self, unit: Unit, abbr_off: int, p: int, end: int, die_map: dict[int, Die], reserve: list[int]
+        self,
+        unit: Unit,
+        abbr_off: int,
+        p: int,
+        end: int,
+        die_map: dict[int, Die],
+        reserve: list[int],
+        memo: dict[int, int],
     ) -> None:
         """The index pass over one unit: DIE objects for what the variable list and the type
         names need, and in ``reserve`` the offset of every DIE that may become a type.
@@ -684,7 +692,8 @@ class _Reader:
         stack: list[Any] = []
         str_base: int | None = None
         addr_base: int | None = None
-        pending: list[tuple[Die, int]] = []
+        files: list[str] = []
+        file_base = 1
         lazy = False
         skip = _SKIP
         # unnamed types (pointers, qualifiers, arrays, anonymous aggregates) need no name
@@ -717,6 +726,7 @@ class _Reader:
                         dec = fast.get(code)
                         if dec is not None:
                             attrs, p = dec(d, p, cu_off)
+                            memo[off] = len(reserve)
                             reserve.append(off)
                             sib = attrs.get(AT_sibling)
                             if type(sib) is int and p <= sib <= end:
@@ -732,6 +742,7 @@ class _Reader:
                     else:
                         _, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
                     if tag not in not_type:
+                        memo[off] = len(reserve)
                         reserve.append(off)
                     if has_children:
                         stack.append(skip)
@@ -741,8 +752,18 @@ class _Reader:
                     if vd is not None:
                         name, loc, tref, fi, line, ext, linkage, p2 = vd(d, p, cu_off)
                         if name is not None and loc is not None and len(loc) == loc_len and loc[0] == OP_addr:
-                            # a plain C global: straight to its record (type and file are
-                            # resolved by the walk, once every unit's type ids are known)
+                            # a plain C global: straight to its record
+                            if tref is not None:
+                                tid = memo.get(tref)
+                                if tid is None:
+                                    tid = -1 - tref  # a forward reference: resolved by the walk
+                            else:
+                                tid = None
+                            file = None
+                            if fi is not None:
+                                fi -= file_base
+                                if 0 <= fi < len(files):
+                                    file = files[fi]
                             parent.children.append(
                                 RawVariable(
                                     name,
@@ -750,10 +771,10 @@ class _Reader:
                                     "global" if ext else "file",
                                     None,
                                     int.from_bytes(loc[1:], byteorder),
-                                    tref,
-                                    fi,  # type: ignore[arg-type]
+                                    tid,
+                                    file,
                                     line,
-                                    "",
+                                    unit.name,
                                     linkage,
                                 )
                             )
@@ -774,6 +795,7 @@ class _Reader:
                 die_map[off] = die
                 parent.children.append(die)
                 if tag not in not_type:
+                    memo[off] = len(reserve)
                     reserve.append(off)
                     if lazy and has_children and tag in lazy_tags:
                         die.full = False
@@ -794,21 +816,37 @@ class _Reader:
                 ab_ = attrs.get(AT_addr_base, attrs.get(AT_GNU_addr_base))
                 addr_base = ab_ if isinstance(ab_, int) else 8
                 unit.addr_base = addr_base
-                pending.append((die, 0))
+                for at, v in list(attrs.items()):
+                    # string/address indexes seen before their base attribute
+                    if isinstance(v, _Strx):
+                        attrs[at] = (
+                            self._strx(str_base, v.index, osz)
+                            if v.kind == "str"
+                            else self._addrx(addr_base, v.index, asz)
+                        )
                 lazy = attrs.get(AT_language) in _LANG_C
                 top = die
+                _unit_names(unit)
+                self._line_table(unit)
+                files = unit.files
+                file_base = unit.file_base
             else:
                 break  # a second root: malformed unit, keep what we have
             if has_children:
                 stack.append(die)
-        # resolve string/address indexes seen before their base attribute (top DIE only)
-        for die, _ in pending:
-            for at, v in list(die.attrs.items()):
-                if isinstance(v, _Strx):
-                    if v.kind == "str" and str_base is not None:
-                        die.attrs[at] = self._strx(str_base, v.index, osz)
-                    elif addr_base is not None:
-                        die.attrs[at] = self._addrx(addr_base, v.index, asz)
+
+    def _line_table(self, unit: Unit) -> None:
+        """File names for DW_AT_decl_file, from the unit's line-program header."""
+        assert unit.top is not None
+        off = unit.top.attrs.get(AT_stmt_list)
+        if not isinstance(off, int) or not self.line:
+            return
+        try:
+            files, base = _line_header_files(self.line, off, self, unit)
+        except (IndexError, struct.error, DwarfFormatError, ValueError):
+            return  # decl files are a nicety: never fail the index for them
+        unit.files = files
+        unit.file_base = base
 
     def parse_subtree(self, unit: Unit, off: int, die_map: dict[int, Die]) -> Die | None:
         """The DIE at ``off`` with all its descendants (for a type used after the index pass)."""
@@ -1073,19 +1111,20 @@ def read_dwarf(
     units: list[Unit] = []
     notes: list[str] = []
     reserve: list[int] = []
+    memo: dict[int, int] = {}
+    reader.line = _section_bytes(dw, "debug_line_sec")
     raw_units = reader.units()
     total = len(sections.info) or 1
     for unit, abbr, first, end in raw_units:
         try:
-            reader.parse_unit(unit, abbr, first, end, die_map, reserve)
+            reader.parse_unit(unit, abbr, first, end, die_map, reserve, memo)
         except (DwarfFormatError, IndexError, struct.error, ValueError) as e:
             notes.append(f"compile unit at 0x{unit.offset:x}: {e}")
         if unit.top is not None:
             units.append(unit)
         if progress is not None:
             progress(end, total)
-    _attach_line_tables(dw, units, reader)
-    builder = _Builder(die_map, word_size, little, reader, units, reserve)
+    builder = _Builder(die_map, word_size, little, reader, units, reserve, memo)
     variables: list[RawVariable] = []
     langs: set[str] = set()
     version: int | None = None
@@ -1093,7 +1132,6 @@ def read_dwarf(
         top = unit.top
         assert top is not None
         version = max(version or 0, unit.version)
-        _unit_names(unit)
         lang = unit.language
         if lang == _LANG_RUST:
             langs.add("rust")
@@ -1209,22 +1247,6 @@ class WarmMaterializer:
         b.definitions = st["definitions"]
         b.scope_of = st["scope_of"]
         return b
-
-
-def _attach_line_tables(dw: Any, units: list[Unit], reader: _Reader) -> None:
-    """File names for DW_AT_decl_file, from each unit's line-program header."""
-    line = _section_bytes(dw, "debug_line_sec")
-    for u in units:
-        assert u.top is not None
-        off = u.top.attrs.get(AT_stmt_list)
-        if not isinstance(off, int) or not line:
-            continue
-        try:
-            files, base = _line_header_files(line, off, reader, u)
-        except (IndexError, struct.error, DwarfFormatError, ValueError):
-            continue  # decl files are a nicety: never fail the index for them
-        u.files = files
-        u.file_base = base
 
 
 _LNCT_path = 1
@@ -1412,6 +1434,7 @@ class _Builder:
         reader: _Reader,
         units: list[Unit],
         reserve: list[int] | None,
+        memo: dict[int, TypeId] | None = None,
     ) -> None:
         self.dies = die_map
         self.word_size = word_size
@@ -1421,7 +1444,7 @@ class _Builder:
         self.unit_starts = [u.offset for u in self.units]
         reserve = reserve or []
         self.table = TypeTable(types=LazyTypes(reserve, decode_type, self.materialize))
-        self.memo: dict[int, TypeId] = {off: i for i, off in enumerate(reserve)}
+        self.memo: dict[int, TypeId] = memo if memo is not None else {off: i for i, off in enumerate(reserve)}
         self.intern: dict[Type, TypeId] = {}
         self.scope_of: dict[int, tuple[tuple[str, ...], str]] = {}
         self.notes: list[str] = []
@@ -1679,13 +1702,16 @@ class _Builder:
         out: list[RawVariable],
     ) -> None:
         for die in parent.children:
+            if type(die) is RawVariable:  # a plain C global, read by the index pass
+                t = die.type
+                if t is not None and t < 0:
+                    die.type = self.type_of(-1 - t)  # type: ignore[attr-defined]
+                out.append(die)  # type: ignore[arg-type]
+                continue
             tag = die.tag
             try:
                 if tag == TAG_variable:
-                    if type(die) is RawVariable:
-                        self._finish_plain(die, unit, out)  # type: ignore[arg-type]
-                    else:
-                        self._variable(die, scope, kind, func, unit, out)
+                    self._variable(die, scope, kind, func, unit, out)
                 elif tag == TAG_namespace:
                     n = die.attrs.get(AT_name)
                     ns = n if isinstance(n, str) else "(anonymous namespace)"
@@ -1825,20 +1851,6 @@ class _Builder:
                 linkage_name=linkage if isinstance(linkage, str) else None,
             )
         )
-
-    def _finish_plain(self, rv: RawVariable, unit: Unit, out: list[RawVariable]) -> None:
-        """A global read by the index pass's fast path: its type ref and file index become ids."""
-        tref = rv.type
-        if tref is not None:
-            tid = self.memo.get(tref)
-            rv.type = self.type_of(tref) if tid is None else tid
-        fi = rv.file
-        if fi is not None:
-            i = fi - unit.file_base  # type: ignore[operator]
-            files = unit.files
-            rv.file = files[i] if 0 <= i < len(files) else None
-        rv.cu_name = unit.name
-        out.append(rv)
 
     def _file(self, die: Die, unit: Unit) -> str | None:
         idx = die.attrs.get(AT_decl_file)
