@@ -19,7 +19,8 @@ from tools import require_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
-TOOLS = {"cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "gcc")}
+TOOLS = {"cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "gcc"),
+         "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
 
 
 def require_board(board: str) -> None:
@@ -85,7 +86,8 @@ def live_scenarios(c: DapClient) -> None:
     assert len(base64.b64decode(a)) == 4
 
 
-@pytest.mark.parametrize("board,transport", [("cortex-m3", "serial"), ("cortex-m3", "rsp"), ("avr", "rsp")])
+@pytest.mark.parametrize("board,transport", [("cortex-m3", "serial"), ("cortex-m3", "rsp"), ("avr", "rsp"),
+                                             ("riscv32", "tcp")])
 def test_live_session_on_emulated_boards(board: str, transport: str, builds, tmp_path_factory) -> None:
     require_board(board)
     elf = elf_for(board, builds, tmp_path_factory)
@@ -113,3 +115,15 @@ def test_gdb_server_from_a_command_line_and_its_death_ends_the_session(builds, t
         os.kill(pid, 9)  # exec'd: this is QEMU itself
         c.wait_event("terminated", timeout=15)
         assert "sh exited" in c.outputs() and "session ends" in c.outputs()
+
+
+def test_gdb_transport_keeps_the_live_view(builds, tmp_path_factory) -> None:
+    """gdb in the middle (firmwatch.targets.gdb): watches stay live; the CPU thread plugs in later."""
+    pytest.importorskip("firmwatch.targets.gdb")
+    require_board("cortex-m3")
+    require_tool("gdb-multiarch")
+    elf = elf_for("cortex-m3", builds, tmp_path_factory)
+    with DapClient() as c:
+        c.start("launch", {"sim": "cortex-m3", "elf": str(elf), "transport": "gdb", "watch": ["loop_count"]})
+        assert c.wait_event("firmwatch.status", timeout=10)["body"]["transport"] == "gdb"
+        live_scenarios(c)
