@@ -52,6 +52,11 @@ CAPABILITIES: dict[str, Any] = {
 }
 
 
+class _IndexCancelled(BaseException):
+    """Raised from the loader's progress callback: a BaseException so that the loader's
+    "DWARF unreadable, carry on with the symbol table" fallback cannot swallow it."""
+
+
 def _user(e: BaseException, show: bool = True) -> RequestError:
     """A session error as a response; ``show`` False where VS Code shows the text inline (watch, hover)."""
     if isinstance(e, RequestError):
@@ -190,7 +195,7 @@ class Adapter:
 
         def progress(done: int, total: int) -> None:
             if progress_id in self._cancelled_progress or req.cancelled:
-                raise RequestError("indexing the ELF was cancelled.", show_user=False)
+                raise _IndexCancelled()
             if not want:
                 return
             now = time.monotonic()
@@ -207,6 +212,8 @@ class Adapter:
 
         try:
             return load(elf, progress=progress)
+        except _IndexCancelled:
+            raise RequestError("indexing the ELF was cancelled.", show_user=False) from None
         finally:
             if state["started"]:
                 self.conn.event("progressEnd", {"progressId": progress_id})
