@@ -518,3 +518,24 @@ def test_live_thread_stays_stopped_and_breakpoints_say_why_they_do_not_bind(clie
         ev = client.wait_event("stopped", timeout=5, after=mark)
         assert ev["body"]["threadId"] == 1 and ev["body"]["allThreadsStopped"] is False
     assert client.request("threads")["threads"] == [{"id": 1, "name": "Live"}]
+
+
+def test_cancel_reaches_a_queued_request(device: sim.SimDevice) -> None:
+    with DapClient() as c:
+        c.request("initialize", {"adapterID": "firmwatch"})
+        # the attach and its cancel in one write: the cancel is read while the attach still waits
+        attach = {"seq": 100, "type": "request", "command": "attach",
+                  "arguments": {"elf": str(device.elf), "transport": "serial", "port": device.port}}
+        # requests queued in front keep the worker busy while the reader reads on to the cancel
+        ahead = [{"seq": 50 + i, "type": "request", "command": "completions", "arguments": {"text": "x", "column": 1}}
+                 for i in range(40)]
+        cancel = {"seq": 101, "type": "request", "command": "cancel", "arguments": {"requestId": 100}}
+        c.send_raw(b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(json.dumps(m)), json.dumps(m).encode())
+                            for m in (*ahead, attach, cancel)))
+        r = c.response(100, timeout=10)
+        assert r["success"] is False and r["message"] == "cancelled"
+        assert c.response(101, timeout=10)["success"] is True
+        # not attached, and still serving: a second attach works
+        c.request("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port})
+        c.request("configurationDone")
+        c.wait_event("stopped", timeout=10)
