@@ -321,3 +321,52 @@ def test_condition_hit_count_logpoint_function_and_data_breakpoints(build_root: 
         c.request("continue", {"threadId": CPU})
         c.wait_event("continued", timeout=10, after=mark)
         live_values_change(c, "heartbeat_counter")
+
+
+def test_rsp_transport_cpu_thread(build_root: Path) -> None:
+    """Over the direct RSP client: function and data breakpoints by ELF address, one frame at the
+    PC named from the symbol table, registers, instruction steps, pause and continue."""
+    require_board("cortex-m3")
+    elf = elf_for("cortex-m3", build_root)
+    with DapClient() as c:
+        c.start("launch", {"sim": "cortex-m3", "elf": str(elf), "transport": "rsp", "watch": ["loop_count"]})
+        caps = c.wait_event("capabilities", timeout=10)["body"]["capabilities"]
+        assert caps["supportsFunctionBreakpoints"] and caps["supportsDataBreakpoints"]
+        line = c.request("setBreakpoints", {"source": {"path": str(DEMO_C)},
+                                            "breakpoints": [{"line": demo_line("loop_count++;")}]})["breakpoints"][0]
+        assert not line["verified"] and "gdb" in line["message"]
+        mark = c.mark()
+        fb = c.request("setFunctionBreakpoints", {"breakpoints": [{"name": "demo_tick_1khz"}, {"name": "nope"}]})
+        assert fb["breakpoints"][0]["verified"] and not fb["breakpoints"][1]["verified"]
+        ev = cpu_stopped(c, mark)
+        assert ev["reason"] == "breakpoint" and ev["hitBreakpointIds"] == [fb["breakpoints"][0]["id"]]
+        f0 = top_frame(c)
+        assert f0["name"] == "demo_tick_1khz"
+        regs = scope_vars(c, f0["id"])["Registers"]
+        assert int(regs["pc"]["value"], 16) == int(f0["instructionPointerReference"], 16)
+        assert live(c, "loop_count")["result"]  # the Live frame answers while the CPU stands
+        mark = c.mark()
+        response = c.request_raw("stepIn", {"threadId": CPU, "granularity": "instruction"})
+        ev = cpu_stopped(c, mark)
+        assert ev["reason"] == "step" and ev["seq"] > response["seq"]
+        assert top_frame(c)["instructionPointerReference"] != f0["instructionPointerReference"]
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        mark = c.mark()
+        c.request("continue", {"threadId": CPU})
+        c.wait_event("continued", timeout=10, after=mark)
+        live_values_change(c, "loop_count")
+        mark = c.mark()
+        c.request("pause", {"threadId": CPU})
+        assert cpu_stopped(c, mark)["reason"] == "pause"
+        info = c.request("dataBreakpointInfo", {"name": "heartbeat_counter", "frameId": 1})
+        assert info["dataId"]
+        mark = c.mark()
+        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"], "accessType": "write"}]})
+        assert db["breakpoints"][0]["verified"]
+        c.request("continue", {"threadId": CPU})
+        ev = cpu_stopped(c, mark)
+        assert ev["reason"] == "data breakpoint" and ev["hitBreakpointIds"] == [db["breakpoints"][0]["id"]]
+        assert top_frame(c)["name"].startswith("demo_loop")
+        c.request("setDataBreakpoints", {"breakpoints": []})
+        c.request("continue", {"threadId": CPU})
+        live_values_change(c, "loop_count")

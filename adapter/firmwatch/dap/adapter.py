@@ -170,7 +170,7 @@ class Adapter:
         self.live = LiveView(session, self.conn.event, ui_hz=cfg.ui_refresh_hz, transport=launched.transport,
                              target_name=launched.description, link_state=lambda: self.link,
                              post=self.conn.post)
-        self.cpu = cpu_for(launched.target, launched.transport)
+        self.cpu = cpu_for(launched.target, launched.transport, program)
         self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
         if self.cpu.capabilities:  # known only now that the transport is: DAP lets us add them late
             self.conn.event("capabilities", {"capabilities": dict(self.cpu.capabilities)})
@@ -621,7 +621,9 @@ class Adapter:
             body["description"] = description
         if hit_breakpoint_ids:
             body["hitBreakpointIds"] = hit_breakpoint_ids
-        self.conn.event("stopped", body)
+        # after the response of the request being handled: VS Code takes a step's or continue's
+        # response as "running", so a stop sent before it would be undone
+        self.conn.post(lambda: self.conn.event("stopped", body))
 
     def _cpu_continued(self, thread_id: int) -> None:
         self.conn.event("continued", {"threadId": thread_id, "allThreadsContinued": False})

@@ -110,13 +110,18 @@ class NullCpu:
         pass
 
 
-def cpu_for(target: Any, transport: str) -> CpuThread:
+def cpu_for(target: Any, transport: str, program: Any = None) -> CpuThread:
     """The CPU-thread implementation for a connected target: gdb's view of the CPU over the gdb
-    transport; none (live watches only) over rsp and the streamer transports."""
+    transport; pause, instruction steps and breakpoints by ELF symbol over rsp (``program``
+    names the PC); none over the streamer transports."""
     if transport == "gdb" and "halt" in getattr(target, "capabilities", ()) and hasattr(target, "on_stop"):
         from firmwatch.dap.cpu_gdb import GdbCpu
 
         return GdbCpu(target)
+    if transport == "rsp" and program is not None and hasattr(target, "halt") and hasattr(target, "on_stop"):
+        from firmwatch.dap.cpu_rsp import RspCpu
+
+        return RspCpu(target, program)
     if transport == "rsp":
         return NullCpu("breakpoints and stepping need the gdb transport (transport \"gdb\"); live watches work over rsp")
     return NullCpu()
