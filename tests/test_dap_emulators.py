@@ -127,3 +127,22 @@ def test_gdb_transport_keeps_the_live_view(builds, tmp_path_factory) -> None:
         c.start("launch", {"sim": "cortex-m3", "elf": str(elf), "transport": "gdb", "watch": ["loop_count"]})
         assert c.wait_event("firmwatch.status", timeout=10)["body"]["transport"] == "gdb"
         live_scenarios(c)
+
+
+def test_memory_usage_from_the_linker_script(builds, tmp_path_factory) -> None:
+    """The Memory scope and firmwatch.memoryUsage agree with the toolchain's size tool."""
+    import subprocess
+
+    require_board("avr")
+    require_tool("avr-size")
+    elf = elf_for("avr", builds, tmp_path_factory)
+    text, data, bss = (int(x) for x in subprocess.run(["avr-size", str(elf)], capture_output=True, text=True,
+                                                         check=True).stdout.splitlines()[1].split()[:3])
+    with DapClient() as c:
+        c.start("launch", {"sim": "avr", "elf": str(elf), "transport": "rsp"})
+        u = c.request("firmwatch.memoryUsage")
+        assert u["ram"] == {"used": data + bss, "total": 2048}  # ATmega328P: 2 KiB SRAM
+        assert u["flash"]["total"] == 32768 and u["flash"]["used"] == text + data
+        scope = c.request("scopes", {"frameId": 1})["scopes"][1]
+        rows = {v["name"]: v["value"] for v in c.request("variables", {"variablesReference": scope["variablesReference"]})["variables"]}
+        assert rows["RAM"].startswith(f"{data + bss} of 2048 bytes used")

@@ -67,7 +67,8 @@ def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
     """``regions``: the target's MemoryRegion list (writable ones are RAM), when it reports one."""
     out = MemoryUsage()
     for s in program.elf.sections:
-        if s.kind not in ("ram", "flash") or not s.size or not s.address:
+        # flash may start at 0 (AVR, Cortex-M vector table): only the kind says a section is loaded
+        if s.kind not in ("ram", "flash") or not s.size:
             continue
         out.sections.append(SectionUse(s.name, s.address, s.size, _kind(s.name, s.kind == "ram", s.nobits, s.flags)))
     # heap and stack from linker symbols when no section holds them
@@ -79,7 +80,8 @@ def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
         elif base is not None and size:
             out.sections.append(SectionUse("heap", base, size, "heap"))
     if not any(s.kind == "stack" for s in out.sections):
-        top, low = _sym(program, "__StackTop", "_estack", "__stack"), _sym(program, "__StackLimit", "_sstack")
+        top = _sym(program, "__StackTop", "_estack", "__stack_top", "__stack")
+        low = _sym(program, "__StackLimit", "_sstack")
         size = _sym(program, "_Min_Stack_Size", "__stack_size", "_stack_size")
         if top is not None and low is not None and top > low:
             out.sections.append(SectionUse("stack", low, top - low, "stack"))
@@ -89,19 +91,24 @@ def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
     out.ram.used = sum(s.size for s in out.sections if s.kind in ram_kinds)
     # flash holds code, constants and the initial values of .data
     out.flash.used = sum(s.size for s in out.sections if s.kind in ("text", "rodata", "data"))
+    # Totals: the linker script knows the chip's memories; a device's region table only lists what
+    # it lets the host read and write (often just .data and .bss), so it comes last.
+    ram_len = _sym(program, "__DATA_REGION_LENGTH__")
+    top = _sym(program, "_estack", "__StackTop", "__stack_top", "__stack")
+    ram_secs = [s for s in out.sections if s.kind in ram_kinds]
     writable = [r for r in (regions or []) if getattr(r, "writable", False)]
-    if writable:
+    if ram_len:
+        out.ram.total = ram_len
+    elif top is not None and ram_secs and top > min(s.address for s in ram_secs):
+        out.ram.total = top - min(s.address for s in ram_secs)
+    elif writable:
         out.ram.total = sum(r.size for r in writable)
-    else:
-        top = _sym(program, "_estack", "__StackTop", "__stack")
-        ram_secs = [s for s in out.sections if s.kind in ram_kinds]
-        if top is not None and ram_secs:
-            low = min(s.address for s in ram_secs)
-            if top > low:
-                out.ram.total = top - low
+    flash_len = _sym(program, "__TEXT_REGION_LENGTH__")
     ro = [r for r in (regions or []) if getattr(r, "readable", False) and not getattr(r, "writable", False)]
     flash_secs = [s for s in out.sections if s.kind in ("text", "rodata")]
-    if ro and flash_secs:
+    if flash_len:
+        out.flash.total = flash_len
+    elif ro and flash_secs:
         covering = [r for r in ro if any(r.contains(s.address, 1) for s in flash_secs)]
         if covering:
             out.flash.total = sum(r.size for r in covering)
