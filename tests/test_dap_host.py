@@ -539,3 +539,23 @@ def test_cancel_reaches_a_queued_request(device: sim.SimDevice) -> None:
         c.request("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port})
         c.request("configurationDone")
         c.wait_event("stopped", timeout=10)
+
+
+def test_build_id_mismatch_refused_or_warned(host_build: Path) -> None:
+    from streamer_fake import FakeDevice
+
+    dev = FakeDevice()  # reports build id 01020304, not the ELF's
+    try:
+        with DapClient() as c:
+            c.request("initialize", {"adapterID": "firmwatch"})
+            base = {"elf": str(host_build / "demo.elf"), "transport": "serial", "port": dev.port}
+            r = c.request_raw("attach", {**base, "verifyBuildId": "error"})
+            assert r["success"] is False and "different build" in r["message"]
+            assert r["body"]["error"]["showUser"] is True
+            c.request("attach", {**base, "verifyBuildId": "warn"})
+            c.request("configurationDone")
+            ev = c.wait_event("output", lambda e: "different build" in e["body"]["output"], timeout=5)
+            assert ev["body"]["category"] == "important"
+            assert c.wait_event("firmwatch.status", timeout=5)["body"]["buildId"] == "MISMATCH"
+    finally:
+        dev.close()
