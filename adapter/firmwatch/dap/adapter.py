@@ -16,7 +16,7 @@ from typing import Any
 
 from firmwatch.dap import models as M
 from firmwatch.dap.completions import complete
-from firmwatch.dap.config import ConfigError, LaunchConfig, parse_config
+from firmwatch.dap.config import LaunchConfig, parse_config
 from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
 from firmwatch.dap.live import FRAME_ID, SOURCE_REF, THREAD_ID, LiveView
 from firmwatch.dap.messaging import Connection, Request, RequestError, Tracer
@@ -716,7 +716,3 @@ class Adapter:
             if getattr(value, "address", None) is not None:
                 out["address"] = value.address
         return out
-
-
-def is_config_error(e: BaseException) -> bool:
-    return isinstance(e, ConfigError)
