@@ -171,7 +171,10 @@ def breakpoint_stack_locals_and_steps(c: DapClient, board: str, expected: list[t
     assert calib["gain_q8"]["value"] == "300"
     c.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "256", "frameId": 1})
     # gdb's own commands from the Debug Console
+    mark = c.mark()
     assert "demo_loop" in c.request("evaluate", {"expression": "-exec bt", "frameId": f0["id"], "context": "repl"})["result"]
+    assert not [e for e in c.events[mark:] if e["event"] == "output" and "demo_loop" in e["body"]["output"]], \
+        "a gdb command's text is its result, not also an output event"
     with pytest.raises(Exception, match="no_such_symbol"):
         c.request("evaluate", {"expression": "no_such_symbol", "frameId": f0["id"], "context": "watch"})
     # steps land where gdb's CLI lands

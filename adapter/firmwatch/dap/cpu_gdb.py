@@ -158,6 +158,7 @@ class GdbCpu:
         self._locals: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self._threads: list[dict[str, Any]] = [{"id": 2, "name": "CPU"}]
         self._stacks: dict[int, list[Any]] = {}
+        self._console_busy = False
         self._pending_reason: str | None = None  # what the user asked for: "step" / "pause"
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -188,8 +189,8 @@ class GdbCpu:
             self.events.continued(self._threads[0]["id"] if self._threads else 2)
 
     def _on_output(self, kind: str, text: str) -> None:
-        if self.events is None or kind == "log":
-            return  # "log" is gdb's echo of our own commands
+        if self.events is None or kind == "log" or (kind == "console" and self._console_busy):
+            return  # "log" is gdb's echo of our own commands; a -exec command's text is its result
         self.events.output("console" if kind == "console" else "stdout", text)
 
     def _on_stop(self, ev: Any) -> None:
@@ -461,10 +462,13 @@ class GdbCpu:
         if expression.startswith("-exec "):
             with self._lock:  # the command may change anything the view shows
                 self._locals.clear()
+            self._console_busy = True
             try:
                 return {"result": self.t.console(expression[6:].strip()).rstrip("\n"), "variablesReference": 0}
             except TargetError as e:
                 raise _request_error(e) from None
+            finally:
+                self._console_busy = False
         if not expression:
             raise RequestError("type an expression to evaluate, e.g. g_config.channel.", show_user=False)
         if expression.startswith(":"):
