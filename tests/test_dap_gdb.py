@@ -170,6 +170,16 @@ def breakpoint_stack_locals_and_steps(c: DapClient, board: str, expected: list[t
     calib = {k["name"]: k for k in c.request("variables", {"variablesReference": kids["calib"]["variablesReference"]})["variables"]}
     assert calib["gain_q8"]["value"] == "300"
     c.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "256", "frameId": 1})
+    # writes in the CPU frame go through gdb: a member from the Variables view, a watch by expression
+    got = c.request("setVariable", {"variablesReference": kids["calib"]["variablesReference"], "name": "gain_q8",
+                                    "value": "270"})
+    assert got["value"] == "270" and c.request("evaluate", gain)["result"] == "270"
+    wait_for(lambda: live(c, "g_config.calib.gain_q8")["result"] == "270", 10, "the Live view to see the write")
+    assert c.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "256",
+                                       "frameId": f0["id"]})["value"] == "256"
+    bad = c.request_raw("setExpression", {"expression": "g_config.calib.gain_q8", "value": "no_such_symbol",
+                                          "frameId": f0["id"]})
+    assert not bad["success"] and "no_such_symbol" in bad["message"]
     # gdb's own commands from the Debug Console
     mark = c.mark()
     assert "demo_loop" in c.request("evaluate", {"expression": "-exec bt", "frameId": f0["id"], "context": "repl"})["result"]

@@ -464,6 +464,8 @@ class Adapter:
     def set_variable(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetVariableArgs, req.arguments)
         node = self.registry.get(a.variablesReference)
+        if node is None and hasattr(self.cpu, "set_variable"):  # a CPU frame's local, register or member
+            return self.cpu.set_variable(a.variablesReference, a.name, a.value, self._hex(a.format))  # type: ignore[no-any-return]
         name = None
         if isinstance(node, ValueNode):
             child = node.child_by_name(a.name)
@@ -483,6 +485,9 @@ class Adapter:
 
     def set_expression(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetExpressionArgs, req.arguments)
+        if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.owns_frame(a.frameId) \
+                and hasattr(self.cpu, "set_expression"):
+            return self.cpu.set_expression(a.expression, a.value, a.frameId, self._hex(a.format))  # type: ignore[no-any-return]
         return self._write(a.expression.strip(), a.value, self._hex(a.format))
 
     # -- memory ---------------------------------------------------------------------------------------------

@@ -102,8 +102,9 @@ class _VarObj:
     """The children of a gdb variable object (a struct, array or pointer); ``expression`` and
     ``type`` are the parent's, to name each child as a user would write it."""
 
-    def __init__(self, cpu: GdbCpu, name: str, expression: str, type_: str):
+    def __init__(self, cpu: GdbCpu, name: str, expression: str, type_: str, frame: tuple[int, int]):
         self.cpu, self.name, self.expression, self.type = cpu, name, expression, type_
+        self.thread, self.level = frame
 
     def variables(self, start: int, count: int, hex: bool) -> list[dict[str, Any]]:
         return self.cpu._children(self, start, count, hex)
@@ -378,10 +379,11 @@ class GdbCpu:
             self._vo_by_key[key] = p
         return p
 
-    def _expandable(self, name: str, numchild: Any, key: tuple[Any, ...], expression: str, type_: str) -> int:
+    def _expandable(self, name: str, numchild: Any, key: tuple[Any, ...], expression: str, type_: str,
+                    frame: tuple[int, int]) -> int:
         if not _int(numchild, 0):
             return 0
-        return self._ref(key, lambda: _VarObj(self, name, expression, type_))
+        return self._ref(key, lambda: _VarObj(self, name, expression, type_, frame))
 
     def _variable(self, name: str, row: dict[str, Any], thread: int, level: int, hex: bool) -> dict[str, Any]:
         """One local: gdb's simple value, or a variable object when it has children (struct,
@@ -400,7 +402,7 @@ class GdbCpu:
         out["value"] = str(p.get("value", value if value is not None else ""))
         out["variablesReference"] = self._expandable(str(p.get("name")), p.get("numchild"),
                                                      ("local", thread, level, name), name,
-                                                     str(p.get("type") or type_))
+                                                     str(p.get("type") or type_), (thread, level))
         return out
 
     @staticmethod
@@ -434,12 +436,14 @@ class GdbCpu:
             type_ = str(c.get("type") or "")
             if not type_ and _int(c.get("numchild"), 0) and exp in ("public", "private", "protected"):
                 # a C++ access group: show its members directly
-                out.extend(self._children(_VarObj(self, name, parent.expression, parent.type), 0, 0, hex))
+                out.extend(self._children(_VarObj(self, name, parent.expression, parent.type,
+                                                          (parent.thread, parent.level)), 0, 0, hex))
                 continue
             path = child_expression(parent.expression, parent.type, exp)
             out.append({"name": f"[{exp}]" if exp.isdigit() else exp, "type": type_, "evaluateName": path,
                         "value": self._hexed(str(c.get("value", "")), type_, hex),
-                        "variablesReference": self._expandable(name, c.get("numchild"), ("child", name), path, type_)})
+                        "variablesReference": self._expandable(name, c.get("numchild"), ("child", name), path, type_,
+                                                                   (parent.thread, parent.level))})
         return out
 
     def variables(self, reference: int, start: int, count: int, hex: bool) -> list[dict[str, Any]] | None:
@@ -488,8 +492,43 @@ class GdbCpu:
         body: dict[str, Any] = {"result": self._hexed(str(p.get("value", "")), type_, hex), "type": type_,
                                 "variablesReference": self._expandable(str(p.get("name")), p.get("numchild"),
                                                                        ("eval", thread, level, expression),
-                                                                       expression, type_)}
+                                                                       expression, type_, (thread, level))}
         return body
+
+    # -- writes -----------------------------------------------------------------------------------------
+    def _assign(self, expression: str, value: str, thread: int, level: int, hex: bool) -> dict[str, Any]:
+        """``expression = value`` by gdb in a frame; the value as gdb reads it back."""
+        self._need_stopped(f"'{expression}' (writes to the CPU's frames need it stopped)")
+        if not value.strip():
+            raise RequestError(f"give a value for {expression}.")
+        try:
+            self.t.evaluate(f"{expression} = ({value})", level, thread)
+        except TargetError as e:
+            raise _request_error(e, show=True) from None
+        with self._lock:
+            self._locals.clear()  # other views of the frame show the new value on their next read
+        body = self.evaluate(expression, self._frame_id(thread, level), hex)
+        body["value"] = body.pop("result")
+        return body
+
+    def set_variable(self, reference: int, name: str, value: str, hex: bool) -> dict[str, Any]:
+        """A local, argument, register or member edited in the Variables view of a CPU frame."""
+        with self._lock:
+            container = self._refs.get(reference)
+        if isinstance(container, _Locals):
+            return self._assign(name, value, container.thread, container.level, hex)
+        if isinstance(container, _Registers):
+            return self._assign(f"${name}", value, container.thread, container.level, hex)
+        if isinstance(container, _VarObj):
+            exp = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+            return self._assign(child_expression(container.expression, container.type, exp), value,
+                                container.thread, container.level, hex)
+        raise RequestError(f"'{name}' belongs to an earlier stop of the CPU; set it again in the refreshed view.")
+
+    def set_expression(self, expression: str, value: str, frame_id: int, hex: bool) -> dict[str, Any]:
+        """A watch edited while a CPU frame is focused: gdb assigns in that frame's scope."""
+        thread, level = self._frame_of(frame_id)
+        return self._assign(expression.strip(), value, thread, level, hex)
 
     # -- breakpoints ----------------------------------------------------------------------------------
     def _new_id(self) -> int:
