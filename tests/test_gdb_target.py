@@ -129,6 +129,8 @@ def test_connect_read_write(demo) -> None:
         assert t.evaluate("g_config.alarm_threshold") == "40"
         assert t.write(cfg + offset, b"\x00\x00\x48\x42") == b"\x00\x00\x48\x42"  # 50.0f
         assert t.evaluate("g_config.alarm_threshold") == "50"
+        size = t.mi_command("-data-evaluate-expression sizeof(g_config)")["payload"]["value"]
+        assert int(size) == variable(demo.elf, "g_config")[1]
         t.write(cfg + offset, old)
         t.cont()
         assert t.running
@@ -199,6 +201,20 @@ def cli_oracle(board: str, build_root: Path, elf: Path, location: str) -> list[t
     return [(os.path.basename(f), int(n), int(pc, 16)) for f, n, pc in found]
 
 
+def steps_through(t, board: str) -> list[tuple[str, int | None, int]]:
+    landed = []
+    for step in STEPS:
+        fn = {"next": t.step_over, "step": t.step_in, "finish": t.step_out}[step]
+        ev = fn(wait=15)
+        assert ev is not None and ev.frame is not None, f"{step} did not stop"
+        landed.append((os.path.basename(ev.frame.file or "?"), ev.frame.line, ev.frame.address))
+        if step == "next" and board != "avr":  # -Os on AVR folds `now` away entirely
+            # a local of demo_loop is readable once assigned (-O1 keeps it in a register)
+            names = {v.name: v for v in t.variables(0)}
+            assert "now" in names and names["now"].type == "uint32_t"
+    return landed
+
+
 @pytest.mark.emulator
 def test_breakpoint_stack_locals_and_steps_match_gdb_cli(demo, board: str, build_root: Path) -> None:
     line = demo_line("loop_count++;")
@@ -223,17 +239,17 @@ def test_breakpoint_stack_locals_and_steps_match_gdb_cli(demo, board: str, build
         threads = t.threads()
         assert threads and threads[0].state == "stopped"
         t.remove_breakpoint(bp.id)
-        landed = []
-        for step in STEPS:
-            fn = {"next": t.step_over, "step": t.step_in, "finish": t.step_out}[step]
-            ev = fn(wait=15)
-            assert ev is not None and ev.frame is not None, f"{step} did not stop"
-            landed.append((os.path.basename(ev.frame.file or "?"), ev.frame.line, ev.frame.address))
-            if step == "next":
-                # a local of demo_loop is readable once assigned (-O1 keeps it in a register)
-                names = {v.name: v for v in t.variables(0)}
-                if board != "avr":  # -Os on AVR folds `now` away entirely
-                    assert "now" in names and names["now"].type == "uint32_t"
+        landed = steps_through(t, board)
+        if landed != expected:
+            # The 1 kHz tick can interrupt a step (gdb then steps out of the handler), and
+            # where `finish` out of an inlined call lands depends on it: both sides once more
+            # from the same breakpoint, so that only a repeatable difference fails.
+            expected = cli_oracle(board, build_root, demo.elf, location)
+            bp = t.add_line_breakpoint("demo.c", line)
+            t.cont()
+            assert t.wait_stop(15) is not None
+            t.remove_breakpoint(bp.id or 0)
+            landed = steps_through(t, board)
         assert landed == expected, f"firmwatch landed at {landed}, gdb's CLI at {expected}"
         t.cont()
         assert t.running
@@ -252,6 +268,8 @@ def test_condition_hit_count_and_logpoint(demo) -> None:
         t.on_output(lambda kind, text: out.append(text))
         t.on_stop(stops.append)
         lp = t.add_logpoint(f"demo.c:{line}", "hb={heartbeat_counter} loops={loop_count > 0}")
+        # a raw MI breakpoint command while running: paused and resumed unseen
+        t.mi_command_stopped(f"-break-condition {lp.id} 1")
         assert lp.verified and lp.kind == "logpoint"
         def complete_lines() -> list[str]:  # gdb prints a log line in pieces
             return [x for x in "".join(out).split("\n")[:-1] if x.startswith("hb=")]

@@ -113,6 +113,7 @@ class GdbTarget(Target):
         run: bool = True,
         timeout: float = 10.0,
         server_timeout: float = 2.0,
+        on_link: Callable[[str, str], None] | None = None,
     ):
         """Start gdb on ``elf`` and connect it to ``server`` ("host:port").
 
@@ -122,6 +123,7 @@ class GdbTarget(Target):
         ``budget``, ``mode``, ``lock``: the live sampling policy (see :class:`RspTarget`).
         ``run``: leave the target running after connecting (else halted, as gdb found it).
         ``timeout``: the longest wait for gdb; ``server_timeout`` for the server's replies.
+        ``on_link``: see :meth:`on_link`.
         """
         self.elf = Path(elf).resolve()
         self.machine = elf_machine(self.elf)
@@ -164,7 +166,7 @@ class GdbTarget(Target):
         self.where = f"{host}:{port}"
         try:
             self.rsp = SharedRsp(server, expect_arch=self.machine, mode=mode, budget=budget, lock=lock,
-                                 run=False, timeout=server_timeout)
+                                 run=False, timeout=server_timeout, on_link=on_link)
             self.bridge = GdbBridge(self.rsp)
             self.mi = MiSession(self.gdb_exe, timeout=timeout)
             self.mi.add_listener(self._on_record)
@@ -196,7 +198,11 @@ class GdbTarget(Target):
 
     # -- events ----------------------------------------------------------------------------------
     def on_stop(self, callback: Callable[[StopEvent], None]) -> None:
-        """``callback(StopEvent)`` when the target stops for the user (never for sampling)."""
+        """``callback(StopEvent)`` when the target stops for the user (never for sampling).
+
+        All event callbacks run on gdb's reader thread: they must not wait for a gdb command
+        (its answer would arrive on that very thread); hand such work to another thread.
+        """
         self._stop_cbs.append(callback)
 
     def on_running(self, callback: Callable[[], None]) -> None:
@@ -335,6 +341,20 @@ class GdbTarget(Target):
             if lost:
                 raise TargetLost(lost) from None
             raise e from None
+
+    def mi_command(self, command: str, what: str = "doing that") -> Record:
+        """Any MI command (``-var-create ...``), with this target's error policy: gdb's errors as
+        sentences (``what`` names the action in them), a lost server as :class:`TargetLost`."""
+        return self._mi(command, what=what)
+
+    def mi_command_stopped(self, command: str, what: str = "doing that") -> Record:
+        """An MI command that needs the target stopped (breakpoint changes): when it runs, it is
+        paused and resumed around the command without the front end seeing a stop."""
+        return self._stopped_mi(command, what)
+
+    def on_link(self, callback: Callable[[str, str], None]) -> None:
+        """``callback("lost" | "error", sentence)`` from the sampler, as RspTarget's."""
+        self._link().on_link(callback)
 
     @property
     def server(self) -> GdbServer | None:
