@@ -175,7 +175,10 @@ class GdbCpu:
             events.stopped(self._dap_thread(last.thread_id if last else None), "entry")
 
     def close(self) -> None:
-        self._forget_stop()
+        # gdb goes away with the target: its variable objects need no deleting
+        with self._lock:
+            self._varobjs = []
+            self._drop_stop_state()
 
     def _mi(self, command: str, what: str) -> dict[str, Any]:
         mi = getattr(self.t, "mi_command", None) or self.t._mi
@@ -187,7 +190,8 @@ class GdbCpu:
         with self._lock:
             self._drop_stop_state()
         if self.events is not None:
-            self.events.continued(self._threads[0]["id"] if self._threads else 2)
+            for thread in self._threads:  # all-stop: every CPU thread (RTOS task) runs again
+                self.events.continued(thread["id"])
 
     def _on_output(self, kind: str, text: str) -> None:
         if self.events is None or kind == "log" or (kind == "console" and self._console_busy):
@@ -220,8 +224,12 @@ class GdbCpu:
         if r in ("end-stepping-range", "function-finished", "location-reached"):
             return "step", None, []
         if r == "signal-received":
-            if ev.signal in ("SIGINT", "SIGTRAP", "0", None) or pending == "pause":
-                return ("pause" if pending != "step" else "step"), None, []
+            if pending is not None and ev.signal in ("SIGINT", "SIGTRAP", "0", None):
+                return pending, None, []  # our interrupt (SIGTRAP on simavr) or the end of a step
+            if ev.signal == "SIGINT":
+                return "pause", None, []
+            if ev.signal == "SIGTRAP":
+                return "breakpoint", "a breakpoint instruction in the firmware", []
             return "exception", f"signal {ev.signal}", []
         if r.startswith("exited"):
             return "exception", "the program exited", []
