@@ -392,7 +392,7 @@ class Adapter:
             # VS Code re-evaluates every watch at every refresh; most have the same sample as
             # at the previous one (slow watches, still values): answer those from a memo
             memo_key = (w.id, hex_)
-            chunks = w._chunks
+            chunks = w.sample
             memo = self._eval_memo.get(memo_key)
             if memo is not None and chunks is not None and memo[0] is chunks:
                 body = dict(memo[1])
@@ -401,7 +401,7 @@ class Adapter:
                 if value is None:
                     value = self._read_once(text)
                 body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
-                if chunks is not None and w._chunks is chunks:
+                if chunks is not None and w.sample is chunks:
                     if len(self._eval_memo) > 4096:  # watches come and go: keep it bounded
                         self._eval_memo.clear()
                     self._eval_memo[memo_key] = (chunks, dict(body))

@@ -168,9 +168,9 @@ class LiveView:
         if address is not None and size > 0:
             hit = {}
             for w in list(self.session.watches.values()):
-                regions = getattr(w._bound, "regions", None) or ()
+                regions = w.regions
                 if any(r.address < address + size and address < r.address + r.size for r in regions):
-                    hit[w.id] = w._chunks
+                    hit[w.id] = w.sample
             if hit:
                 self._force_chunks = hit
                 self._force = True
@@ -179,7 +179,7 @@ class LiveView:
 
     def _forced_sample_arrived(self) -> bool:
         ws = self.session.watches
-        return any((w := ws.get(i)) is not None and w._chunks is not c for i, c in self._force_chunks.items())
+        return any((w := ws.get(i)) is not None and w.sample is not c for i, c in self._force_chunks.items())
 
     # -- sample listener (target reader thread: keep it short) -------------------------------------
     def _on_samples(self, events: list[Any]) -> None:
@@ -234,7 +234,7 @@ class LiveView:
         """Did any watch get bytes different from those at the previous refresh?"""
         changed = False
         for w in list(self.session.watches.values()):
-            sig = (w._chunks, w.error)  # the raw bytes: comparing them is cheaper than decoding
+            sig = (w.sample, w.error)  # the raw bytes: comparing them is cheaper than decoding
             if self._last_sig.get(w.id) != sig:
                 self._last_sig[w.id] = sig
                 changed = True

@@ -83,3 +83,14 @@ class Watch:
     @property
     def has_value(self) -> bool:
         return self._chunks is not None
+
+    @property
+    def sample(self) -> tuple[bytes, ...] | None:
+        """The latest raw sample (one bytes per region). A new sample is a new object, so
+        ``is`` tells whether anything arrived since the last look without decoding."""
+        return self._chunks
+
+    @property
+    def regions(self) -> list[Any]:
+        """The memory regions the latest sample was read from."""
+        return list(getattr(self._bound, "regions", None) or ())
