@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test deps system-deps venv lint pytest firmware bench clean
+.PHONY: all demo test deps system-deps venv node-deps lint pytest firmware bench clean
 
 all: venv
 
@@ -23,7 +23,16 @@ venv: $(STAMP)
 system-deps:
 	bash .ci/install-system-deps
 
-deps: system-deps venv
+# node packages the tests drive (Microsoft's DAP test client); npm's config here says yes=false
+NPM := npm_config_yes=true npm
+NODE_STAMP := tests/dap-conformance/node_modules/.installed
+$(NODE_STAMP): tests/dap-conformance/package-lock.json
+	$(NPM) ci --no-audit --no-fund --prefix tests/dap-conformance
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+deps: system-deps venv node-deps
 
 demo: venv
 	$(VENV)/bin/firmwatch demo
