@@ -33,6 +33,8 @@ function makeWorkspace(root) {
   fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
   fs.cpSync(path.join(REPO, 'firmware', 'examples', 'demo'), path.join(ws, 'demo'), { recursive: true });
   const demo = { type: 'firmwatch', request: 'launch', name: 'firmwatch: demo', sim: 'host', uiRefreshHz: 10 };
+  // FIRMWATCH_E2E_TRACE=1: the adapter logs every DAP message (to diagnose refresh rates)
+  if (process.env.FIRMWATCH_E2E_TRACE === '1') demo.trace = path.join(ARTIFACTS, 'dap-trace.log');
   fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo] }, null, 2));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
   return ws;
