@@ -318,7 +318,10 @@ def test_condition_hit_count_logpoint_function_and_data_breakpoints(build_root: 
         before = int(c.request("evaluate", {"expression": "heartbeat_counter", "frameId": top_frame(c)["id"],
                                             "context": "watch"})["result"])
         mark = c.mark()
-        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"], "accessType": "write"}]})
+        # with a condition and a hit count: the second write stops
+        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"], "accessType": "write",
+                                                                "condition": "heartbeat_counter > 0",
+                                                                "hitCondition": "2"}]})
         assert db["breakpoints"][0]["verified"]
         c.request("continue", {"threadId": CPU})
         ev = cpu_stopped(c, mark)
@@ -328,7 +331,7 @@ def test_condition_hit_count_logpoint_function_and_data_breakpoints(build_root: 
         assert f0["name"] == "demo_loop"
         after = int(c.request("evaluate", {"expression": "heartbeat_counter", "frameId": f0["id"],
                                            "context": "watch"})["result"])
-        assert after == before + 1
+        assert after == before + 2
         c.request("setDataBreakpoints", {"breakpoints": []})
         mark = c.mark()
         c.request("continue", {"threadId": CPU})
@@ -374,7 +377,10 @@ def test_rsp_transport_cpu_thread(build_root: Path) -> None:
         info = c.request("dataBreakpointInfo", {"name": "heartbeat_counter", "frameId": 1})
         assert info["dataId"]
         mark = c.mark()
-        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"], "accessType": "write"}]})
+        # with a condition and a hit count: the second write stops
+        db = c.request("setDataBreakpoints", {"breakpoints": [{"dataId": info["dataId"], "accessType": "write",
+                                                                "condition": "heartbeat_counter > 0",
+                                                                "hitCondition": "2"}]})
         assert db["breakpoints"][0]["verified"]
         c.request("continue", {"threadId": CPU})
         ev = cpu_stopped(c, mark)

@@ -181,9 +181,7 @@ class GdbCpu:
             self._drop_stop_state()
 
     def _mi(self, command: str, what: str) -> dict[str, Any]:
-        mi = getattr(self.t, "mi_command", None) or self.t._mi
-        rec = mi(command, what=what)
-        return rec.get("payload") or {}
+        return self.t.mi_command(command, what=what).get("payload") or {}
 
     # -- gdb's events (its reader thread: no gdb commands here) -------------------------------------
     def _on_running(self) -> None:
@@ -670,7 +668,7 @@ class GdbCpu:
         return [bp.body for bp in kept]
 
     def _condition(self, number: int, condition: str | None, hit: str | None) -> None:
-        stopped_mi = self.t._stopped_mi
+        stopped_mi = self.t.mi_command_stopped
         if condition:
             stopped_mi(f"-break-condition {number} {condition}", what="setting a condition")
         n = ignore_count(hit) if hit else 0
