@@ -281,14 +281,21 @@ def test_condition_hit_count_and_logpoint(demo) -> None:
         assert values[1] == values[0] + 1
         assert not stops and t.running, "a log point carries on without a user stop"
         t.remove_breakpoint(lp.id)
-        # a condition and an ignore count: stop at the first hit with heartbeat above now+1
+        # an ignore count: the first hit passes (gdb checks no condition while it counts down)
         now = int.from_bytes(t.read(hb, 4), "little")
-        bp = t.add_breakpoint(f"demo.c:{line}", condition=f"heartbeat_counter >= {now + 1}", ignore_count=1)
-        ev = t.wait_stop(15)
+        bp = t.add_breakpoint(f"demo.c:{line}", ignore_count=1)
+        ev = t.wait_stop(30)
         assert ev is not None and ev.reason == "breakpoint-hit"
-        seen = int.from_bytes(t.read(hb, 4), "little")
-        assert seen >= now + 2, f"ignore count 1 passes the first matching hit ({now} -> {seen})"
-        t.remove_breakpoint(bp.id)
+        seen = int.from_bytes(t.read(hb, 4), "little")  # the increment at the line is still to come
+        assert seen >= now + 1, f"ignore count 1 passes the first hit ({now} -> {seen})"
+        t.remove_breakpoint(bp.id or 0)
+        # a condition: hits where it is false pass
+        bp = t.add_breakpoint(f"demo.c:{line}", condition=f"heartbeat_counter >= {seen + 2}")
+        t.cont()
+        ev = t.wait_stop(30)
+        assert ev is not None and ev.reason == "breakpoint-hit"
+        assert int.from_bytes(t.read(hb, 4), "little") == seen + 2
+        t.remove_breakpoint(bp.id or 0)
     finally:
         t.close()
 
@@ -351,6 +358,7 @@ def test_breakpoint_on_a_line_without_code(demo) -> None:
         bp = t.add_line_breakpoint("demo.c", 3)  # inside the file's opening comment
         assert not bp.verified and bp.id is None
         assert bp.message == "no code at demo.c:3; choose a line with a statement."
+        assert t.running, f"refusing a breakpoint leaves the target running ({t.last_stop})"
         past = t.add_line_breakpoint("demo.c", 99999)
         assert not past.verified and past.message == "no code at demo.c:99999; choose a line with a statement."
         assert t.running, "refusing a breakpoint leaves the target running"
