@@ -685,8 +685,6 @@ class _Reader:
         fast = self._fast_decoders(abbr_off, abbrevs, asz, osz, unit.version)
         skips = self._skippers(abbr_off, abbrevs, asz, osz, unit.version)
         vdecs = self._var_decoders(abbr_off, abbrevs, asz, osz, unit.version)
-        loc_len = 1 + asz
-        byteorder = "little" if self.bo == "<" else "big"
         not_type = _NOT_TYPE_TAGS
         lazy_tags = _LAZY_CHILDREN_TAGS
         stack: list[Any] = []
@@ -750,8 +748,8 @@ class _Reader:
                 if lazy and tag == TAG_variable and parent is unit.top:
                     vd = vdecs.get(code)
                     if vd is not None:
-                        name, loc, tref, fi, line, ext, linkage, p2 = vd(d, p, cu_off)
-                        if name is not None and loc is not None and len(loc) == loc_len and loc[0] == OP_addr:
+                        name, addr, tref, fi, line, ext, linkage, p2 = vd(d, p, cu_off)
+                        if name is not None and addr is not None:
                             # a plain C global: straight to its record
                             if tref is not None:
                                 tid = memo.get(tref)
@@ -770,7 +768,7 @@ class _Reader:
                                     (),
                                     "global" if ext else "file",
                                     None,
-                                    int.from_bytes(loc[1:], byteorder),
+                                    addr,
                                     tid,
                                     file,
                                     line,
@@ -918,79 +916,108 @@ class _Reader:
         return out
 
     def _gen_var(self, specs: list[tuple[int, int, int]], asz: int, osz: int, ver: int) -> Any:
-        fixed = {1: "B", 2: "H", 4: "I", 8: "Q"}
+        codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
         data = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8}
         refs = {0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8}
-        env: dict[str, Any] = {"uleb": _uleb, "cstr": _cstr, "S": self.s, "strp": self.strp}
-        for n, c in fixed.items():
-            env[f"U{n}"] = struct.Struct(self.bo + c).unpack_from
+        if asz not in codes:
+            return None
+        env: dict[str, Any] = {
+            "uleb": _uleb,
+            "cstr": _cstr,
+            "S": self.s,
+            "strp": self.strp,
+            "A": struct.Struct(self.bo + codes[asz]).unpack_from,
+        }
         lines = [
             "def vdec(d, p, cu):",
-            " name = loc = tref = fi = line = linkage = None",
+            " name = addr = tref = fi = line = linkage = None",
             " ext = False",
         ]
+        # runs of fixed-size attributes are read by one struct.unpack_from
+        run: list[tuple[str, str]] = []  # (struct code, statement using {v})
+
+        def flush() -> None:
+            if not run:
+                return
+            fmt = self.bo + "".join(c for c, _ in run)
+            valued = [stmt for c, stmt in run if not c.endswith("x")]  # pad bytes give no value
+            if valued:
+                k = f"U{len(env)}"
+                env[k] = struct.Struct(fmt).unpack_from
+                vs = [f"v{i}" for i in range(len(valued))]
+                lines.append(f" {', '.join(vs)}, = {k}(d, p)")
+            lines.append(f" p += {struct.calcsize(fmt)}")
+            for stmt, v in zip(valued, vs if valued else []):
+                lines.append(" " + stmt.format(v=v))
+            run.clear()
+
         targets = {AT_name: "name", AT_linkage_name: "linkage", AT_MIPS_linkage_name: "linkage"}
         for at, form, implicit in specs:
             if at in (AT_specification, AT_abstract_origin, AT_declaration):
                 return None
             var = targets.get(at)
             if var is not None:
-                if form == 0x08:
+                if form == 0x0E:
+                    run.append((codes[osz], f"{var} = strp({{v}})"))
+                elif form == 0x1F:
+                    run.append((codes[osz], f"{var} = cstr(S.line_str, {{v}})"))
+                elif form == 0x08:
+                    flush()
                     lines += [" e = d.find(b'\\0', p)", f" {var} = d[p:e].decode('utf-8', 'replace')", " p = e + 1"]
-                elif form in (0x0E, 0x1F):
-                    get = "strp(" if form == 0x0E else "cstr(S.line_str, "
-                    lines += [f" {var} = {get}U{osz}(d, p)[0])", f" p += {osz}"]
                 else:
                     return None
-                continue
-            if at == AT_location:
+            elif at == AT_location:
+                flush()
                 if form == 0x18 or form == 0x09:
-                    lines += [" n, p = uleb(d, p)", " loc = d[p:p + n]", " p += n"]
+                    lines += [" n = d[p]", " if n < 0x80:", "  p += 1", " else:", "  n, p = uleb(d, p)"]
                 elif form == 0x0A:
-                    lines += [" n = d[p]", " loc = d[p + 1:p + 1 + n]", " p += 1 + n"]
+                    lines += [" n = d[p]", " p += 1"]
                 else:
                     return None
-                continue
-            if at == AT_type:
+                # DW_OP_addr <address>: a static; anything else is left to the generic path
+                lines += [f" if n == {1 + asz} and d[p] == 3:", "  addr = A(d, p + 1)[0]", " p += n"]
+            elif at == AT_type:
                 if form in refs:
-                    n = refs[form]
-                    lines += [f" tref = {'d[p]' if n == 1 else f'U{n}(d, p)[0]'} + cu", f" p += {n}"]
+                    run.append((codes[refs[form]], "tref = {v} + cu"))
                 elif form == 0x15:
+                    flush()
                     lines += [" tref, p = uleb(d, p)", " tref += cu"]
                 else:
                     return None
-                continue
-            if at in (AT_decl_file, AT_decl_line):
+            elif at in (AT_decl_file, AT_decl_line):
                 var = "fi" if at == AT_decl_file else "line"
                 if form in data:
-                    n = data[form]
-                    lines += [f" {var} = {'d[p]' if n == 1 else f'U{n}(d, p)[0]'}", f" p += {n}"]
+                    run.append((codes[data[form]], f"{var} = {{v}}"))
                 elif form == 0x0F:
+                    flush()
                     lines.append(f" {var}, p = uleb(d, p)")
                 elif form == 0x21:
                     lines.append(f" {var} = {implicit!r}")
                 else:
                     return None
-                continue
-            if at == AT_external:
+            elif at == AT_external:
                 if form == 0x19:
                     lines.append(" ext = True")
                 elif form == 0x0C:
-                    lines += [" ext = d[p] != 0", " p += 1"]
+                    run.append(("B", "ext = {v} != 0"))
                 else:
                     return None
-                continue
-            sk = _gen_skipper([(at, form, implicit)], asz, osz, ver)
-            if sk is None:
-                return None
-            if type(sk) is int:
-                if sk:
-                    lines.append(f" p += {sk}")
             else:
-                env[f"K{len(env)}"] = sk
-                lines.append(f" p = K{len(env) - 1}(d, p)")
-        lines.append(" return name, loc, tref, fi, line, ext, linkage, p")
-        exec(compile("\n".join(lines), "<dwarf-variable>", "exec"), env)  # noqa: S102 - generated above
+                sk = _gen_skipper([(at, form, implicit)], asz, osz, ver)
+                if sk is None:
+                    return None
+                if type(sk) is int:
+                    if sk:
+                        run.append((f"{sk}x", ""))  # bytes stepped over
+                else:
+                    flush()
+                    k = f"K{len(env)}"
+                    env[k] = sk
+                    lines.append(f" p = {k}(d, p)")
+        flush()
+        lines.append(" return name, addr, tref, fi, line, ext, linkage, p")
+        src = "\n".join(lines)
+        exec(compile(src, "<dwarf-variable>", "exec"), env)  # noqa: S102 - generated above
         return env["vdec"]
 
     def _skippers(

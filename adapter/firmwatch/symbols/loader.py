@@ -99,21 +99,30 @@ def _index(path: str, progress: Progress | None) -> Program:
     info.dwarf_version = dw.version
     for n in dw.notes[:20]:
         log.debug("%s: %s", path, n)
-    variables = _resolve_variables(info, dw.variables, symbols, dw.sizeof or dw.types.sizeof)
-    return _program(info, dw.types, variables, symbols, dw.language)
+    indexes: tuple[dict[str, list[int]], dict[str, int]] = ({}, {})
+    variables = _resolve_variables(info, dw.variables, symbols, dw.sizeof or dw.types.sizeof, indexes)
+    return _program(info, dw.types, variables, symbols, dw.language, indexes)
 
 
 def _program(
-    info: ElfInfo, types: TypeTable, variables: list[Variable], symbols: list[Symbol], lang: str
+    info: ElfInfo,
+    types: TypeTable,
+    variables: list[Variable],
+    symbols: list[Symbol],
+    lang: str,
+    indexes: tuple[dict[str, list[int]], dict[str, int]] | None = None,
 ) -> Program:
     prog = Program(elf=info, types=types, variables=variables, symbols=symbols, language=lang)
-    # Build the name indexes from the tuple form: Program._ensure_indexes would turn every
-    # variable into an object just to read two fields.
-    by_name: dict[str, list[int]] = {}
-    by_qualified: dict[str, int] = {}
-    for i, t in enumerate(cache.encoded(variables, cache.encode_variable)):
-        by_name.setdefault(t[0], []).append(i)
-        by_qualified[t[1]] = i
+    if indexes is not None:
+        by_name, by_qualified = indexes
+    else:
+        # Build the name indexes from the tuple form: Program._ensure_indexes would turn
+        # every variable into an object just to read two fields.
+        by_name = {}
+        by_qualified = {}
+        for i, t in enumerate(cache.encoded(variables, cache.encode_variable)):
+            by_name.setdefault(t[0], []).append(i)
+            by_qualified[t[1]] = i
     prog._by_name = by_name
     prog._by_qualified = by_qualified
     return prog
@@ -140,7 +149,9 @@ def _resolve_variables(
     raws: list[RawVariable],
     symbols: list[Symbol],
     sizeof: Callable[[int | None], int | None],
+    indexes: tuple[dict[str, list[int]], dict[str, int]],
 ) -> list[Variable]:
+    """Variables as tuples (see ``cache.encode_variable``); ``indexes`` gets the name indexes."""
     section_of = _SectionFinder(info)
     # symbol-table lookups are needed only by variables DWARF leaves incomplete: built on demand
     sym_maps: list[tuple[dict[str, tuple[Any, ...]], dict[int, int]]] = []
@@ -159,20 +170,28 @@ def _resolve_variables(
         return sym_maps[0]
 
     defined: list[RawVariable] = []
-    seen: set[tuple[Any, ...]] = set()
-    defined_names: set[tuple[tuple[str, ...], str]] = set()
+    at_address: dict[int, Any] = {}  # address -> the variable (or list of them) defined there
     undefined = False
     for r in raws:
-        if r.address is None:
+        a = r.address
+        if a is None:
             undefined = True
             continue
-        key = (r.scope_parts, r.name, r.function, r.address)
-        if key in seen:
-            continue  # the same object described by several units (C++ inline / COMDAT)
-        seen.add(key)
+        prev = at_address.get(a)
+        if prev is None:
+            at_address[a] = r
+        else:
+            # the same object described by several units (C++ inline / COMDAT, C commons)
+            key = (r.scope_parts, r.name, r.function)
+            same = prev if type(prev) is list else [prev]
+            if any((o.scope_parts, o.name, o.function) == key for o in same):
+                continue
+            same.append(r)
+            at_address[a] = same
         defined.append(r)
-        if r.scope in ("global", "namespace", "class"):
-            defined_names.add((r.scope_parts, r.name))
+    defined_names: set[tuple[tuple[str, ...], str]] = set()
+    if undefined:
+        defined_names = {(r.scope_parts, r.name) for r in defined if r.scope in ("global", "namespace", "class")}
     # Declarations whose definition has no DWARF (assembly, a library built without -g):
     # the symbol table knows the address, the declaration knows the type.
     for r in raws if undefined else ():
@@ -195,7 +214,8 @@ def _resolve_variables(
     sec_names = section_of.names
     bisect_right = bisect.bisect_right
     sizes: dict[int | None, int | None] = {None: None}
-    for r, q in zip(defined, quals):
+    by_name, by_qualified = indexes
+    for i, (r, q) in enumerate(zip(defined, quals)):
         tid = r.type
         try:
             size = sizes[tid]
@@ -204,30 +224,46 @@ def _resolve_variables(
         address = r.address
         if size is None:
             size = sym_lookup()[1].get(address)  # type: ignore[arg-type]
-        i = bisect_right(starts, address) - 1
-        section = sec_names[i] if i >= 0 and address < ends[i] else None  # type: ignore[operator]
+        k = bisect_right(starts, address) - 1
+        section = sec_names[k] if k >= 0 and address < ends[k] else None  # type: ignore[operator]
         # the tuple layout of cache.encode_variable; objects are made when first used
-        append((r.name, q, address, size, tid, section, r.file, r.line, r.scope, r.function))
+        name = r.name
+        append((name, q, address, size, tid, section, r.file, r.line, r.scope, r.function))
+        same = by_name.get(name)
+        if same is None:
+            by_name[name] = [i]
+        else:
+            same.append(i)
+        by_qualified[q] = i
     return cache.LazyList(out, cache.decode_variable)
 
 
 def _qualify(vs: list[RawVariable]) -> list[str]:
     """gdb-style unique spellings: plain when unique, else 'file.c'::x / func::x; ns::x always."""
-    by_plain: dict[str, list[int]] = {}
-    quals: list[str] = [""] * len(vs)
+    first: dict[str, int] = {}  # plain name -> index of its first variable
+    by_plain: dict[str, list[int]] = {}  # plain names shared by several variables
+    quals: list[str] = []
+    append = quals.append
+    scoped = False
     for i, v in enumerate(vs):
+        name = v.name
         if v.scope_parts:
-            quals[i] = "::".join((*v.scope_parts, v.name))
+            scoped = True
+            append("::".join((*v.scope_parts, name)))
+            continue
+        append(name)  # unique so far (the common case)
+        j = first.get(name)
+        if j is None:
+            first[name] = i
         else:
-            lst = by_plain.get(v.name)
+            lst = by_plain.get(name)
             if lst is None:
-                by_plain[v.name] = [i]
-                quals[i] = v.name  # unique so far (the common case)
+                by_plain[name] = [j, i]
             else:
                 lst.append(i)
+    if not scoped and not by_plain:
+        return quals  # every plain name unique: nothing to spell out
     for name, idx in by_plain.items():
-        if len(idx) == 1:
-            continue
         n_global = sum(1 for i in idx if vs[i].scope == "global")
         for i in idx:
             v = vs[i]
