@@ -1,0 +1,5 @@
+"""``python -m firmwatch.lsp``: the firmwatch language server on stdin/stdout."""
+
+from .server import main
+
+main()
