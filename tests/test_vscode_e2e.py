@@ -36,6 +36,9 @@ SCENARIOS = [
     "plot_receives_points",
     "hover_shows_address_and_live_value",
     "completion_offers_demo_global",
+    "memory_usage_command",
+    "set_sample_rate_command",
+    "recording_to_csv",
 ]
 
 

@@ -28,8 +28,11 @@ const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 23)
 // ---------------------------------------------------------------------------------------------
 // workspace and settings
 
+let WORKSPACE = '';
+
 function makeWorkspace(root) {
   const ws = path.join(root, 'workspace');
+  WORKSPACE = ws;
   fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
   fs.cpSync(path.join(REPO, 'firmware', 'examples', 'demo'), path.join(ws, 'demo'), { recursive: true });
   const demo = { type: 'firmwatch', request: 'launch', name: 'firmwatch: demo', sim: 'host', uiRefreshHz: 10 };
@@ -455,6 +458,64 @@ async function runScenarios(page) {
     await page.keyboard.press('Escape');
     return { item: label.trim().slice(0, 120) };
   }, ['open_demo_source']);
+
+  await scenario('memory_usage_command', page, async () => {
+    await runCommand(page, 'firmwatch: Show Memory Usage');
+    let seen = [];
+    const items = await waitFor('the memory usage quick pick', async () => {
+      const t = await page.locator('.quick-input-widget .monaco-list-row').allTextContents();
+      seen = [...t, ...(await page.locator('.notification-toast .notification-list-item-message').allTextContents())];
+      return t.some((x) => /RAM: /.test(x)) && t.some((x) => /Flash: /.test(x)) && t.some((x) => /^\.\S+0x[0-9a-f]{8}/.test(x)) ? t : undefined;
+    }, T(15000)).catch((e) => { throw new Error(`${e.message}; showing: ${JSON.stringify(seen).slice(0, 400)}`); });
+    await docShot(page, 'memory', await page.locator('.quick-input-widget').boundingBox());
+    await page.keyboard.press('Escape');
+    return { items: items.slice(0, 4) };
+  }, ['f5_first_live_value']);
+
+  await scenario('set_sample_rate_command', page, async () => {
+    const r = await findRow(page, 'Variables', 'accel_y');
+    await contextMenu(page, r, 'Set Sample Rate…');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: T(10000) });
+    await input.fill('200');
+    await input.press('Enter');
+    const msg = await waitFor('the confirmation in the status bar', async () => {
+      const t = (await page.locator('.part.statusbar').innerText()) ?? '';
+      return /accel_y at 200 Hz/.test(t) ? t.match(/firmwatch: accel_y at 200 Hz/)?.[0] : undefined;
+    }, T(10000), 50);
+    // the status item's total rate includes the new 200 Hz watch within a status period or two
+    const status = await waitFor('a total sample rate above 200 Hz', async () => {
+      const t = await page.locator('.part.statusbar .statusbar-item').filter({ hasText: 'firmwatch' }).first().textContent();
+      const m = /([\d.]+)\s*(k?)Hz/.exec(t ?? '');
+      const hz = m ? Number(m[1]) * (m[2] ? 1000 : 1) : 0;
+      return hz > 200 ? t.trim() : undefined;
+    }, T(15000), 100);
+    return { message: msg, status };
+  }, ['expand_g_config']);
+
+  await scenario('recording_to_csv', page, async () => {
+    const csv = path.join(WORKSPACE, 'e2e-recording.csv');
+    await runCommand(page, 'firmwatch: Start Recording to CSV…');
+    // code-server's save dialog is VS Code's simple file dialog: a path in a quick input
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: T(10000) });
+    await input.fill(csv);
+    await input.press('Enter');
+    await waitFor('REC in the status bar', async () => /REC/.test((await page.locator('.part.statusbar').innerText()) ?? ''), T(15000), 50);
+    await waitFor('rows in the recording', async () => fs.existsSync(csv) && fs.statSync(csv).size > 200, T(15000), 100);
+    await runCommand(page, 'firmwatch: Stop Recording');
+    const note = await waitFor('the recording summary', async () => {
+      const t = (await page.locator('.notification-toast .notification-list-item-message').allTextContents()).join(' ');
+      return /recorded \d+ rows/.test(t) ? t.match(/recorded (\d+) rows/)[0] : undefined;
+    }, T(15000), 100);
+    const rowsWritten = Number(/(\d+)/.exec(note)[1]);
+    if (!(rowsWritten > 0)) throw new Error(`the recording has ${rowsWritten} rows`);
+    const lines = fs.readFileSync(csv, 'utf8').split(/\r?\n/);
+    const header = lines[0];
+    if (!/\bname\b/.test(header) || !/\bvalue\b/.test(header)) throw new Error(`unexpected CSV header: ${header}`);
+    if (!lines.some((l) => /\baccel_x\b/.test(l))) throw new Error('the recording has no accel_x samples');
+    return { note, header: header.slice(0, 120) };
+  }, ['watch_value_changes']);
 
   if (PERF) await perfScenarios(page);
 }
