@@ -105,8 +105,22 @@ SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "firmwatch.lsp
 
 @pytest_lsp.fixture(config=SERVER)
 async def client(lsp_client: LanguageClient):
+    install_live_values(lsp_client)
     yield
     await lsp_client.shutdown_session()
+
+
+def install_live_values(client: LanguageClient) -> None:
+    """Answer ``firmwatch/liveValue`` as the extension does: the value of the expression in the
+    running debug session (``client.live_values``), null when there is none."""
+    client.live_values = {}  # type: ignore[attr-defined]
+    client.live_asked = []  # type: ignore[attr-defined]
+
+    @client.feature("firmwatch/liveValue")
+    def live_value(params: Any) -> dict[str, Any]:
+        expr = params["expression"] if isinstance(params, dict) else params.expression
+        client.live_asked.append(expr)  # type: ignore[attr-defined]
+        return {"value": client.live_values.get(expr)}  # type: ignore[attr-defined]
 
 
 def capabilities(*, progress: bool = False, configuration: bool = True) -> lsp.ClientCapabilities:
@@ -277,22 +291,14 @@ async def test_hover_shows_type_size_address_section_declaration_and_layout(clie
 
 
 async def test_hover_asks_the_client_for_the_live_value(client: LanguageClient, project: Path):
-    asked: list[str] = []
-    answers: dict[str, str | None] = {"g_config.magic": "3237998081", "g_config": None}
-
-    @client.feature("firmwatch/liveValue")
-    def live_value(params: Any) -> dict[str, Any]:
-        expr = params["expression"] if isinstance(params, dict) else params.expression
-        asked.append(expr)
-        return {"value": answers.get(expr)}
-
+    client.live_values.update({"g_config.magic": "3237998081", "g_config": None})  # type: ignore[attr-defined]
     await start(client, project)
     uri = open_doc(client, project / "src" / "main.c")
     md = await hover_text(client, uri, position_of(MAIN_C, "g_config.mag"))
     assert md is not None and "live: `3237998081`" in md
     md = await hover_text(client, uri, position_of(MAIN_C, "g_con"))
     assert md is not None and "live:" not in md  # the client said null: no session
-    assert asked == ["g_config.magic", "g_config"]
+    assert client.live_asked == ["g_config.magic", "g_config"]  # type: ignore[attr-defined]
 
 
 # -- definition, symbols, lenses ---------------------------------------------------------------
