@@ -719,33 +719,7 @@ class _Reader:
             tag, has_children, specs = ab
             if stack:
                 parent = stack[-1]
-                if parent is skip or (lazy and parent is top and code in nameless):
-                    if has_children and parent is not skip and tag in lazy_tags:
-                        dec = fast.get(code)
-                        if dec is not None:
-                            attrs, p = dec(d, p, cu_off)
-                            memo[off] = len(reserve)
-                            reserve.append(off)
-                            sib = attrs.get(AT_sibling)
-                            if type(sib) is int and p <= sib <= end:
-                                p = sib  # members are read when the type is used
-                            else:
-                                stack.append(skip)
-                            continue
-                    sk = skips.get(code)
-                    if type(sk) is int:
-                        p += sk
-                    elif sk is not None:
-                        p = sk(d, p)
-                    else:
-                        _, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
-                    if tag not in not_type:
-                        memo[off] = len(reserve)
-                        reserve.append(off)
-                    if has_children:
-                        stack.append(skip)
-                    continue
-                if lazy and tag == TAG_variable and parent is unit.top:
+                if parent is top and lazy:
                     vd = vdecs.get(code)
                     if vd is not None:
                         name, addr, tref, fi, line, ext, linkage, p2 = vd(d, p, cu_off)
@@ -778,6 +752,35 @@ class _Reader:
                             )
                             p = p2
                             continue
+                    quiet = code in nameless
+                else:
+                    quiet = parent is skip
+                if quiet:
+                    if has_children and parent is not skip and tag in lazy_tags:
+                        dec = fast.get(code)
+                        if dec is not None:
+                            attrs, p = dec(d, p, cu_off)
+                            memo[off] = len(reserve)
+                            reserve.append(off)
+                            sib = attrs.get(AT_sibling)
+                            if type(sib) is int and p <= sib <= end:
+                                p = sib  # members are read when the type is used
+                            else:
+                                stack.append(skip)
+                            continue
+                    sk = skips.get(code)
+                    if type(sk) is int:
+                        p += sk
+                    elif sk is not None:
+                        p = sk(d, p)
+                    else:
+                        _, p = self._decode_generic(d, p, specs, unit, str_base, addr_base, off)
+                    if tag not in not_type:
+                        memo[off] = len(reserve)
+                        reserve.append(off)
+                    if has_children:
+                        stack.append(skip)
+                    continue
                 dec = fast.get(code)
                 if dec is not None:
                     attrs, p = dec(d, p, cu_off)
@@ -1703,7 +1706,8 @@ class _Builder:
     def walk_unit(self, unit: Unit, out: list[RawVariable]) -> None:
         top = unit.top
         assert top is not None
-        self._scan_scopes(top, (), "cu")
+        if unit.language not in _LANG_C:  # C has no namespaces or nested scopes
+            self._scan_scopes(top, (), "cu")
         self._walk_children(top, (), "cu", None, unit, out)
 
     def _scan_scopes(self, parent: Die, scope: tuple[str, ...], kind: str) -> None:
