@@ -556,6 +556,17 @@ class GdbTarget(Target):
         A line with no code gives an unverified Breakpoint whose ``message`` says so.
         """
         m = re.fullmatch(r"(.+):(\d+)", location)
+        if m and not location.startswith("*"):
+            # asked before inserting: a breakpoint that gdb moved to the next line with code
+            # could be hit (and stop the target) before we took it out again
+            try:
+                where = self.console(f"info line {location}")
+            except MiError as e:
+                return Breakpoint(None, False, int(m.group(2)), str(e))
+            if "contains no code" in where or "out of range" in where:
+                return Breakpoint(None, False, int(m.group(2)),
+                                  f"no code at {m.group(1)}:{m.group(2)}; choose a line with a statement.",
+                                  file=m.group(1))
         try:
             b = self._insert(location, condition, ignore_count, hardware, temporary)
         except MiError as e:
