@@ -64,11 +64,12 @@ def test_lock_symbol_skips_rounds_while_the_flag_is_set(device, tmp_path):
     assert skipped > 0
 
 
-def test_watch_repl_writes_through_gdb(device):
+@pytest.mark.parametrize("via", [[], ["--via-gdb"]], ids=["rsp", "via-gdb"])
+def test_watch_repl_writes_through_gdb(device, via):
     target, dev = device
     script = "print g_config.calib.gain_q8\nwrite g_config.calib.gain_q8 300\nprint g_config.calib.gain_q8\n" \
              "write g_config.calib.gain_q8 256\nquit\n"
-    r = subprocess.run(FW + ["watch", str(dev.elf), "--gdb", dev.gdb], input=script,
+    r = subprocess.run(FW + ["watch", str(dev.elf), "--gdb", dev.gdb, *via], input=script,
                        capture_output=True, text=True, timeout=90)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("g_config.calib.gain_q8 = 300") == 2

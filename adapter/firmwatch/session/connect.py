@@ -58,7 +58,8 @@ def open_target(
                 raise TargetError("this firmwatch build has no gdb transport; drop --via-gdb to use direct RSP.") from None
             if program is None:
                 raise TargetError("sampling through gdb needs the ELF.")
-            return GdbTarget(program.elf.path, server=gdb, gdb_path=opts.gdb_path, budget=opts.budget)  # type: ignore[call-arg]
+            return GdbTarget(program.elf.path, server=gdb, gdb_path=opts.gdb_path, mode=opts.mode,
+                             budget=opts.budget, lock=lock, on_link=on_link)
         from firmwatch.targets.rsp import RspTarget
 
         return RspTarget(gdb, expect_arch=arch, mode=opts.mode, budget=opts.budget, lock=lock, on_link=on_link)
