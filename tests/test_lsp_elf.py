@@ -26,6 +26,7 @@ from test_lsp_features import (
     open_doc,
     position_of,
     start,
+    stop_server,
     wait_indexed,
 )
 
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.asyncio
 async def client(lsp_client: LanguageClient):
     install_live_values(lsp_client)
     yield
-    await lsp_client.shutdown_session()
+    await stop_server(lsp_client)
 
 MISSING = "firmwatch: ELF build/app.elf not found — build the firmware or set firmwatch.elf"
 STALE = "firmwatch: the ELF is older than this file: rebuild so addresses and types are current"

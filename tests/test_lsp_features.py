@@ -4,6 +4,7 @@ definition, workspace symbols and code lenses."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -67,7 +68,8 @@ def build_elf(root: Path, *, flags: tuple[str, ...] = (), out: str = "build/app.
     gcc = require_tool("gcc")
     (root / out).parent.mkdir(parents=True, exist_ok=True)
     tmp = root / (out + ".tmp")
-    cmd = [gcc, "-g", "-O0", *flags, "-o", str(tmp), "src/demo.c", "src/main.c"]
+    extra = sorted(str(p.relative_to(root)) for p in (root / "src").glob("x_*.c"))
+    cmd = [gcc, "-g", "-O0", *flags, "-o", str(tmp), "src/demo.c", "src/main.c", *extra]
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr
     tmp.replace(root / out)  # atomically, like a linker writing to a temp file
@@ -107,7 +109,18 @@ SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "firmwatch.lsp
 async def client(lsp_client: LanguageClient):
     install_live_values(lsp_client)
     yield
-    await lsp_client.shutdown_session()
+    await stop_server(lsp_client)
+
+
+async def stop_server(client: LanguageClient) -> None:
+    """shutdown + exit; pytest-lsp then waits for the process to end on its own, which a
+    server never initialized (a test failing early) would not: terminate it then."""
+    try:
+        await asyncio.wait_for(client.shutdown_session(), 10)
+    finally:
+        proc = client._server
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
 
 
 def install_live_values(client: LanguageClient) -> None:
@@ -372,3 +385,36 @@ async def test_code_lens_over_global_definitions(client: LanguageClient, project
         lsp.CodeLensParams(text_document=lsp.TextDocumentIdentifier(uri=open_doc(client, project / "src" / "main.c")))
     )
     assert list(lenses or []) == []
+
+
+async def test_statics_sharing_a_name_use_the_qualified_spelling(client: LanguageClient, tmp_path: Path):
+    root = make_workspace(tmp_path, build=False)
+    other = root / "src" / "x_other.c"
+    other.write_text("static volatile int last_ms = 5;\nint *other_use(void) { return (int *)&last_ms; }\n")
+    build_elf(root)
+    await start(client, root)
+    text = "x = last_m\n"
+    uri = open_doc(client, root / "src" / "scratch.c", text)
+    items = await complete(client, uri, position_of(text, "last_m"))
+    assert sorted(i.label for i in items) == ["'demo.c'::last_ms", "'x_other.c'::last_ms"]
+    assert {i.filter_text for i in items} == {"last_ms"}
+    # hover and definition in x_other.c mean x_other.c's static
+    other_uri = open_doc(client, other)
+    md = await hover_text(client, other_uri, position_of(other.read_text(), "&last_m"))
+    assert md is not None and "declared at `src/x_other.c:1`" in md and "volatile int" in md
+    res = await client.text_document_definition_async(
+        lsp.DefinitionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=other_uri), position=position_of(other.read_text(), "&last_m")
+        )
+    )
+    assert isinstance(res, lsp.Location) and res.uri == other.resolve().as_uri() and res.range.start.line == 0
+
+
+async def test_hover_inside_a_launch_json_watch_string(client: LanguageClient, project: Path):
+    await start(client, project)
+    path = project / ".vscode" / "launch.json"
+    text = path.read_text()
+    uri = open_doc(client, path, text, language="jsonc")
+    md = await hover_text(client, uri, position_of(text, '"g_active_con'))
+    assert md is not None and "volatile config_t *volatile g_active_config" in md and "**8 B**" in md
+    assert await hover_text(client, uri, position_of(text, '"g_config.c')) is None  # "g_config.ca": no such member

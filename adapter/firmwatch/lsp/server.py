@@ -151,6 +151,17 @@ class FirmwatchServer(LanguageServer):
         self.loaded_state = state
         self.failed_state = None
         self.resolver = SourceResolver(self.roots(), idx.comp_dirs, choice.path)
+        self.publish_all()
+        self._refresh_code_lenses()
+        # function locations come from the line tables: answer from the index meanwhile
+        fns = {s.address: s.name for s in idx.program.symbols if s.kind == "function"}
+        thumb = idx.program.elf.machine == "ARM"
+        lines = await loop.run_in_executor(None, function_lines, choice.path, fns, thumb)
+        idx.function_lines.update(lines)
+        if self.index is not idx:
+            return
+        self.publish_all()
+        # "indexed" means complete: variables, functions and their locations
         self.protocol.notify(
             INDEXED,
             {
@@ -162,15 +173,6 @@ class FirmwatchServer(LanguageServer):
                 "seconds": round(time.perf_counter() - t0, 3),
             },
         )
-        self.publish_all()
-        self._refresh_code_lenses()
-        # function locations come from the line tables: fill them in without holding anything up
-        fns = {s.address: s.name for s in idx.program.symbols if s.kind == "function"}
-        thumb = idx.program.elf.machine == "ARM"
-        lines = await loop.run_in_executor(None, function_lines, choice.path, fns, thumb)
-        idx.function_lines.update(lines)
-        if self.index is idx:
-            self.publish_all()
 
     async def _begin_progress(self, token: str, title: str) -> bool:
         caps = self.client_capabilities.window
