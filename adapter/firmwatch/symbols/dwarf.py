@@ -248,6 +248,21 @@ class Unit:
     end: int = 0
 
 
+class _OnDemand(dict):  # type: ignore[type-arg]
+    """code -> generated decoder, generated when an abbreviation is first met (most of a
+    table's abbreviations are only stepped over, or never seen, by a given pass)."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[int], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, code: int) -> Any:
+        fn = self[code] = self._make(code)
+        return fn
+
+
 class _Strx:
     """A string/address index whose base attribute comes later in the same (top) DIE."""
 
@@ -448,17 +463,22 @@ class _Reader:
         hit = self._fast_by_table.get(key)
         if hit is not None:
             return hit
-        out: dict[int, Callable[[bytes, int, int], tuple[dict[int, Any], int]]] = {}
-        for code, (_tag, _children, specs) in abbrevs.items():
-            shape = (tuple(specs), asz, osz, ver)
-            fn = self._fast_by_shape.get(shape)
-            if fn is None and shape not in self._fast_by_shape:
-                fn = self._generate(specs, asz, osz, ver)
-                self._fast_by_shape[shape] = fn
-            if fn is not None:
-                out[code] = fn
+        out = _OnDemand(lambda code: self._fast_one(abbrevs, code, asz, osz, ver))
         self._fast_by_table[key] = out
         return out
+
+    def _fast_one(
+        self, abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]], code: int, asz: int, osz: int, ver: int
+    ) -> Any:
+        ab = abbrevs.get(code)
+        if ab is None:
+            return None
+        specs = ab[2]
+        shape = (tuple(specs), asz, osz, ver)
+        if shape in self._fast_by_shape:
+            return self._fast_by_shape[shape]
+        fn = self._fast_by_shape[shape] = self._generate(specs, asz, osz, ver)
+        return fn
 
     def _generate(
         self, specs: list[tuple[int, int, int]], asz: int, osz: int, ver: int
@@ -757,7 +777,7 @@ class _Reader:
                     quiet = parent is skip
                 if quiet:
                     if has_children and parent is not skip and tag in lazy_tags:
-                        dec = fast.get(code)
+                        dec = fast[code]
                         if dec is not None:
                             attrs, p = dec(d, p, cu_off)
                             memo[off] = len(reserve)
@@ -768,7 +788,7 @@ class _Reader:
                             else:
                                 stack.append(skip)
                             continue
-                    sk = skips.get(code)
+                    sk = skips[code]
                     if type(sk) is int:
                         p += sk
                     elif sk is not None:
@@ -781,7 +801,7 @@ class _Reader:
                     if has_children:
                         stack.append(skip)
                     continue
-                dec = fast.get(code)
+                dec = fast[code]
                 if dec is not None:
                     attrs, p = dec(d, p, cu_off)
                 else:
@@ -872,7 +892,7 @@ class _Reader:
             if ab is None:
                 raise DwarfFormatError(f"DIE at 0x{doff:x} uses unknown abbreviation {code}")
             tag, has_children, specs = ab
-            dec = fast.get(code)
+            dec = fast[code]
             if dec is not None:
                 attrs, p = dec(d, p, cu_off)
             else:
@@ -1037,15 +1057,18 @@ class _Reader:
         hit = self._skip_by_table.get(key)
         if hit is not None:
             return hit
-        out: dict[int, Any] = {}
-        for code, (_tag, _children, specs) in abbrevs.items():
-            shape = (tuple(specs), asz, osz, ver)
+
+        def make(code: int) -> Any:
+            ab = abbrevs.get(code)
+            if ab is None:
+                return None
+            shape = (tuple(ab[2]), asz, osz, ver)
             if shape in self._skip_by_shape:
-                fn = self._skip_by_shape[shape]
-            else:
-                fn = self._skip_by_shape[shape] = _gen_skipper(specs, asz, osz, ver)
-            if fn is not None:
-                out[code] = fn
+                return self._skip_by_shape[shape]
+            fn = self._skip_by_shape[shape] = _gen_skipper(ab[2], asz, osz, ver)
+            return fn
+
+        out = _OnDemand(make)
         self._skip_by_table[key] = out
         return out
 
