@@ -113,6 +113,24 @@ export class CodeServer {
     clearTimeout(timer);
     // the extension host and adapters may outlive the main process for a moment
     try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ }
+    this.stragglers = this.killStragglers();
+  }
+
+  /** Processes started under this code-server that left its process group (a simulated device
+   *  runs in a group of its own): found by the XDG_CONFIG_HOME they inherited. Linux only. */
+  killStragglers() {
+    const marker = `XDG_CONFIG_HOME=${this.env().XDG_CONFIG_HOME}`;
+    let pids = [];
+    try { pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return []; }
+    const killed = [];
+    for (const pid of pids) {
+      if (Number(pid) === process.pid) continue;
+      let env;
+      try { env = fs.readFileSync(`/proc/${pid}/environ`, 'latin1'); } catch { continue; }
+      if (!env.split('\0').includes(marker)) continue;
+      try { process.kill(Number(pid), 'SIGKILL'); killed.push(Number(pid)); } catch { /* gone */ }
+    }
+    return killed;
   }
 }
 

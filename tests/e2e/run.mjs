@@ -253,6 +253,20 @@ async function scenario(name, page, fn, needs = []) {
   await shot(page, name);
 }
 
+/** The extension's status-bar item (not the debug configuration's, which also says firmwatch). */
+const statusItem = (page) => page.locator('.part.statusbar .statusbar-item')
+  .filter({ hasText: /firmwatch\s.*(live|lost|reconnecting|connecting)/ });
+
+/** Shift+F5, then wait until the firmwatch status item is gone: the adapter stops its device. */
+async function endDebugSession(page) {
+  const item = statusItem(page);
+  if (!(await item.count())) return;
+  await page.locator('.part.sidebar .composite.title').first().click().catch(() => undefined);
+  await page.keyboard.press('Shift+F5');
+  await waitFor('the debug session to end', async () => !(await item.count()), T(15000), 100)
+    .catch((e) => log(`session did not end cleanly: ${e.message}`));
+}
+
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} does not exist: run "make -C vscode-extension" or npm run package first.`);
@@ -277,10 +291,12 @@ async function main() {
     await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: T(60000) });
     await page.locator('.monaco-workbench .part.activitybar, .monaco-workbench .part.sidebar').first().waitFor({ timeout: T(30000) });
     await runScenarios(page);
+    await endDebugSession(page);
   } finally {
     if (!KEEP) {
       await browser?.close().catch(() => undefined);
       await server.stop();
+      if (server.stragglers?.length) log(`killed processes left behind by the session: ${server.stragglers.join(' ')}`);
       fs.rmSync(root, { recursive: true, force: true });
     } else {
       log(`kept running: ${server.url} (root ${root}, code-server pgid ${server.proc.pid})`);
@@ -334,7 +350,7 @@ async function runScenarios(page) {
       return /live/i.test(t) ? t : undefined;
     }, T(15000));
     const status = await waitFor('the firmwatch status-bar item saying live', async () => {
-      const t = await page.locator('.part.statusbar .statusbar-item').filter({ hasText: 'firmwatch' }).first().textContent();
+      const t = await statusItem(page).first().textContent();
       return /live/.test(t ?? '') ? t.trim() : undefined;
     }, T(15000));
     // alive: the watch keeps changing after we looked
@@ -345,11 +361,15 @@ async function runScenarios(page) {
 
   await scenario('expand_g_config', page, async () => {
     await paneExpanded(page, 'Variables');
-    const expand = async (name) => {
+    // VS Code may auto-expand a scope at the moment we click it (and the click collapses it
+    // again): click only while collapsed, and check again until it stays expanded
+    const expand = (name) => waitFor(`${name} expanded`, async () => {
       const r = await findRow(page, 'Variables', name);
-      if ((await r.getAttribute('aria-expanded')) === 'false') await r.click();
-      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000));
-    };
+      if ((await r.getAttribute('aria-expanded')) === 'true') return true;
+      await r.click();
+      return waitFor('the row to open', async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(1500), 50)
+        .catch(() => false);
+    }, T(20000), 300);
     // Globals (scope) → demo/demo.c (the adapter groups globals by source file) → g_config
     await waitFor('the Globals scope', async () => (await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name)), T(15000));
     const globals = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
@@ -390,7 +410,7 @@ async function runScenarios(page) {
     await waitFor('gain_q8 in Variables to show 512', async () => (await varValue(page, 'Variables', 'gain_q8')) === '512', T(15000));
     const sidebar = await page.locator('.part.sidebar').boundingBox();
     await docShot(page, 'sidebar', sidebar && { ...sidebar, width: sidebar.width + 360 }, 0);
-    const status = await page.locator('.part.statusbar .statusbar-item').filter({ hasText: 'firmwatch' }).first().boundingBox();
+    const status = await statusItem(page).first().boundingBox();
     await docShot(page, 'statusbar', status, 6);
     return { prefilled, watch: '512', accelPeak: peak };
   }, ['expand_g_config']);
@@ -485,7 +505,7 @@ async function runScenarios(page) {
     }, T(10000), 50);
     // the status item's total rate includes the new 200 Hz watch within a status period or two
     const status = await waitFor('a total sample rate above 200 Hz', async () => {
-      const t = await page.locator('.part.statusbar .statusbar-item').filter({ hasText: 'firmwatch' }).first().textContent();
+      const t = await statusItem(page).first().textContent();
       const m = /([\d.]+)\s*(k?)Hz/.exec(t ?? '');
       const hz = m ? Number(m[1]) * (m[2] ? 1000 : 1) : 0;
       return hz > 200 ? t.trim() : undefined;
@@ -502,7 +522,15 @@ async function runScenarios(page) {
     await input.fill(csv);
     await input.press('Enter');
     await waitFor('REC in the status bar', async () => /REC/.test((await page.locator('.part.statusbar').innerText()) ?? ''), T(15000), 50);
-    await waitFor('rows in the recording', async () => fs.existsSync(csv) && fs.statSync(csv).size > 200, T(15000), 100);
+    // let some samples come in: five new values of accel_x in the Watch view (the recorder may
+    // buffer its writes until stopped, so the file's size says nothing yet)
+    let last = await watchValue(page, 'accel_x');
+    let changes = 0;
+    await waitFor('five new accel_x values while recording', async () => {
+      const v = await watchValue(page, 'accel_x');
+      if (v !== last) { changes++; last = v; }
+      return changes >= 5;
+    }, T(15000), 30);
     await runCommand(page, 'firmwatch: Stop Recording');
     const note = await waitFor('the recording summary', async () => {
       const t = (await page.locator('.notification-toast .notification-list-item-message').allTextContents()).join(' ');
