@@ -22,7 +22,7 @@ def strip_comments(text: str) -> str:
     while i < n:
         c = text[i]
         if c == '"':
-            j = _string_end(text, i)
+            j = string_end(text, i)
             out.append(text[i:j])
             i = j
         elif text.startswith("//", i):
@@ -46,7 +46,7 @@ def loads(text: str) -> Any:
     return json.loads(_TRAILING_COMMA.sub(r"\1", strip_comments(text)))
 
 
-def _string_end(text: str, start: int) -> int:
+def string_end(text: str, start: int) -> int:
     """Offset after the string literal opening at ``start`` (end of line when unterminated)."""
     i, n = start + 1, len(text)
     while i < n:
@@ -80,7 +80,7 @@ def watch_string_at(text: str, offset: int) -> WatchString | None:
     while i < n:
         c = text[i]
         if c == '"':
-            j = _string_end(text, i)
+            j = string_end(text, i)
             terminated = j - 1 > i and text[j - 1] == '"'
             if offset <= (j - 1 if terminated else j):
                 break  # the cursor is inside this string

@@ -27,6 +27,7 @@ from . import codelens, completion, definition, diagnostics, hover, symbols
 from . import text as T
 from .elf_watch import ElfChoice, ElfConfig, comp_dirs, file_state
 from .index import SymbolIndex
+from .jsonc import string_end, watch_string_at
 from .lines import function_lines
 from .paths import SourceResolver
 
@@ -371,14 +372,14 @@ async def on_hover(ls: FirmwatchServer, params: lsp.HoverParams) -> lsp.Hover | 
     offset = doc.offset_at_position(params.position)
     start_in_doc = 0
     if ls.is_launch_json(doc):
-        # hover inside a watch string: the string's content is the expression
-        from .jsonc import _string_end
-
-        q = source.rfind('"', 0, offset)
-        if q < 0:
+        # only inside a watch string, whose content is the expression
+        ws = watch_string_at(source, offset)
+        if ws is None:
             return None
-        e = _string_end(source, q)
-        source, offset, start_in_doc = source[q + 1 : e - 1], offset - q - 1, q + 1
+        end = string_end(source, ws.start - 1)
+        if source[end - 1 : end] == '"' and end - 1 >= ws.start:
+            end -= 1
+        source, offset, start_in_doc = source[ws.start : end], offset - ws.start, ws.start
     found = T.expression_at(source, offset)
     if found is None:
         return None
