@@ -152,3 +152,28 @@ async def test_a_bad_elf_is_one_message_not_a_crash(client: LanguageClient, tmp_
     await wait_indexed(client)
     assert await hover_text(client, uri, lsp.Position(6, 18)) is not None
     assert len(client.messages) == 1  # the bad file was reported once, not every poll
+
+
+async def test_cortex_m_elf_thumb_functions_and_statics_from_two_files(client: LanguageClient, tmp_path: Path):
+    """An arm-none-eabi-gcc build of the symbol fixtures: Thumb function addresses (bit 0 set
+    in the symbol table) still find their line, and same-named statics stay apart."""
+    from fixture_builds import FIXTURES, fixture_elf
+
+    elf = fixture_elf("arm-O0-dwarf4")
+    root = tmp_path
+    info = await start(client, root, options={"elf": str(elf)})
+    assert info["elf"] == str(elf)
+
+    res = await client.workspace_symbol_async(lsp.WorkspaceSymbolParams(query="tick_a"))
+    assert res is not None
+    fn = next(s for s in res if s.name == "tick_a")
+    assert fn.kind == lsp.SymbolKind.Function
+    assert isinstance(fn.location, lsp.Location)
+    assert fn.location.uri == (FIXTURES / "dup_a.c").resolve().as_uri()
+
+    text = "x = g_acc\n"
+    uri = open_doc(client, root / "scratch.c", text)
+    items = await complete(client, uri, position_of(text, "g_acc"))
+    assert [i.label for i in items][:2] == ["g_accel", "g_accels"]
+    assert items[0].detail == "struct accel"
+    assert items[0].documentation is not None and items[0].documentation.endswith(" · 44 B · .bss")
