@@ -34,6 +34,7 @@ SCENARIOS = [
     "expand_g_config",
     "edit_field_changes_device",
     "plot_receives_points",
+    "plot_export_csv_png",
     "hover_shows_address_and_live_value",
     "completion_offers_demo_global",
     "memory_usage_command",

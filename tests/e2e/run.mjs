@@ -253,6 +253,30 @@ async function scenario(name, page, fn, needs = []) {
   await shot(page, name);
 }
 
+/** Accepts VS Code's (simple, in code-server) save dialog at the path the extension proposed,
+ *  once the input shows it; returns that path. */
+async function acceptSaveDialog(page, endsWith) {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: T(10000) });
+  const value = await waitFor(`the save dialog to propose *${endsWith}`, async () => {
+    const v = await input.inputValue();
+    return v.endsWith(endsWith) ? v : undefined;
+  }, T(10000), 50);
+  await input.press('Enter');
+  return value;
+}
+
+/** The frame of the plot webview (code-server nests it two iframes deep). */
+function plotFrame(page) {
+  return waitFor('the plot webview', async () => {
+    for (const f of page.frames()) {
+      const ok = await f.evaluate(() => !!document.getElementById('chart') && document.body.dataset.points !== undefined).catch(() => false);
+      if (ok) return f;
+    }
+    return undefined;
+  }, T(20000), 200);
+}
+
 /** The extension's status-bar item (not the debug configuration's, which also says firmwatch). */
 const statusItem = (page) => page.locator('.part.statusbar .statusbar-item')
   .filter({ hasText: /firmwatch\s.*(live|lost|reconnecting|connecting)/ });
@@ -420,13 +444,7 @@ async function runScenarios(page) {
     // Watch view: debug/watch/context is not a contribution point there)
     const r = await findRow(page, 'Variables', 'accel_x');
     await contextMenu(page, r, 'Plot');
-    const frame = await waitFor('the plot webview', async () => {
-      for (const f of page.frames()) {
-        const ok = await f.evaluate(() => !!document.getElementById('chart') && document.body.dataset.points !== undefined).catch(() => false);
-        if (ok) return f;
-      }
-      return undefined;
-    }, T(20000), 200);
+    const frame = await plotFrame(page);
     const points = async () => Number(await frame.evaluate(() => document.body.dataset.points));
     const first = await waitFor('points in the plot', async () => { const n = await points(); return n > 0 ? n : 0; }, T(20000));
     const later = await waitFor('more points in the plot', async () => { const n = await points(); return n > first + 50 ? n : 0; }, T(20000));
@@ -437,6 +455,25 @@ async function runScenarios(page) {
     await docShot(page, 'plot', await page.locator('.editor-group-container').last().boundingBox(), 0);
     return { first, later, series: info.series };
   }, ['watch_value_changes']);
+
+  await scenario('plot_export_csv_png', page, async () => {
+    const frame = await plotFrame(page);
+    const save = async (button, ext) => {
+      await frame.locator(`#${button}`).click();
+      const proposed = await acceptSaveDialog(page, `firmwatch-plot.${ext}`);
+      const file = path.join(WORKSPACE, path.basename(proposed));
+      await waitFor(`${path.basename(file)} written`, () => fs.existsSync(file) && fs.statSync(file).size > 0, T(15000), 100);
+      return file;
+    };
+    const csv = await save('csv', 'csv');
+    const png = await save('png', 'png');
+    const lines = fs.readFileSync(csv, 'utf8').trim().split(/\r?\n/);
+    if (lines[0] !== 't_s,accel_x') throw new Error(`unexpected CSV header: ${lines[0]}`);
+    if (lines.length < 20 || !/^[\d.]+,-?\d+$/.test(lines[1])) throw new Error(`unexpected CSV rows: ${lines.slice(1, 3)}`);
+    const sig = fs.readFileSync(png).subarray(0, 8).toString('hex');
+    if (sig !== '89504e470d0a1a0a') throw new Error('the exported PNG is not a PNG');
+    return { csvRows: lines.length - 1, pngBytes: fs.statSync(png).size };
+  }, ['plot_receives_points']);
 
   await scenario('hover_shows_address_and_live_value', page, async () => {
     await openFile(page, 'demo/demo.c');
@@ -514,13 +551,9 @@ async function runScenarios(page) {
   }, ['expand_g_config']);
 
   await scenario('recording_to_csv', page, async () => {
-    const csv = path.join(WORKSPACE, 'e2e-recording.csv');
     await runCommand(page, 'firmwatch: Start Recording to CSV…');
-    // code-server's save dialog is VS Code's simple file dialog: a path in a quick input
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: T(10000) });
-    await input.fill(csv);
-    await input.press('Enter');
+    const proposed = await acceptSaveDialog(page, '.csv');
+    const csv = path.join(WORKSPACE, path.basename(proposed));
     await waitFor('REC in the status bar', async () => /REC/.test((await page.locator('.part.statusbar').innerText()) ?? ''), T(15000), 50);
     // let some samples come in: five new values of accel_x in the Watch view (the recorder may
     // buffer its writes until stopped, so the file's size says nothing yet)
