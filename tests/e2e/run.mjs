@@ -452,6 +452,10 @@ async function runScenarios(page) {
       legend: document.querySelector('.u-legend')?.textContent ?? '' }));
     if (!info.canvas) throw new Error('the plot has no canvas');
     if (!/accel_x/.test(info.legend)) throw new Error(`the plot legend does not name accel_x: ${info.legend}`);
+    // the Watch view's own way in: a Plot button in its title bar during a firmwatch session
+    const watchHeader = pane(page, 'Watch').locator('> .pane-header');
+    await watchHeader.hover();
+    await watchHeader.locator('.action-label[aria-label*="Plot"]').first().waitFor({ timeout: T(5000) });
     await docShot(page, 'plot', await page.locator('.editor-group-container').last().boundingBox(), 0);
     return { first, later, series: info.series };
   }, ['watch_value_changes']);
