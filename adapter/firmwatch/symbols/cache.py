@@ -42,7 +42,7 @@ from .types import (
     VoidType,
 )
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 _MAGIC = "firmwatch-index"
 
 

@@ -350,6 +350,9 @@ def _to_payload(prog: Program) -> dict[str, Any]:
     }
 
 
+_LAZY_KEYS = {"word_size", "little", "memo", "decl", "definitions", "scope_of", "units"}
+
+
 def _from_payload(p: dict[str, Any], identity: tuple[int, int] | None = None) -> Program | None:
     try:
         elf = cache.decode_elf(p["elf"])
@@ -357,6 +360,8 @@ def _from_payload(p: dict[str, Any], identity: tuple[int, int] | None = None) ->
         if lazy is None:
             types = cache.lazy_types(p["types"], p["by_name"])
         else:
+            if not isinstance(lazy, dict) or not lazy.keys() >= _LAZY_KEYS:
+                return None  # not the state this version builds types from: index again
             # types not built by the run that wrote the cache are built from the ELF's DWARF
             mat = WarmMaterializer(elf.path, lazy, identity)
             mat.types = LazyTypes(p["types"], cache.decode_type, mat)
