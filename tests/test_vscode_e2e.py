@@ -40,6 +40,7 @@ SCENARIOS = [
     "memory_usage_command",
     "set_sample_rate_command",
     "recording_to_csv",
+    "missing_firmwatch_one_message",
 ]
 
 

@@ -316,6 +316,34 @@ async function main() {
     await page.locator('.monaco-workbench .part.activitybar, .monaco-workbench .part.sidebar').first().waitFor({ timeout: T(30000) });
     await runScenarios(page);
     await endDebugSession(page);
+    await scenario('missing_firmwatch_one_message', page, async () => {
+      // a Python without firmwatch: F5 must give one message with the install command, no session
+      const settingsFile = path.join(WORKSPACE, '.vscode', 'settings.json');
+      const saved = fs.readFileSync(settingsFile, 'utf8');
+      const bare = process.env.FIRMWATCH_E2E_BARE_PYTHON || '/usr/bin/python3';
+      if (spawnSync(bare, ['-c', 'import firmwatch']).status === 0) throw new Error(`${bare} has firmwatch: set FIRMWATCH_E2E_BARE_PYTHON to one without`);
+      const toasts = page.locator('.notification-toast .notification-list-item-message');
+      await page.keyboard.press('Control+Shift+P').catch(() => undefined);
+      await runCommand(page, 'Notifications: Clear All Notifications');
+      fs.writeFileSync(settingsFile, JSON.stringify({ 'firmwatch.python': bare }, null, 2));
+      try {
+        await page.locator('.part.sidebar .composite.title').first().click();
+        // the settings file is watched: F5 until the new interpreter is the one checked
+        const text = await waitFor('the not-installed message', async () => {
+          const t = (await toasts.allTextContents()).filter((x) => /firmwatch is not installed/.test(x));
+          if (t.length) return t;
+          await page.keyboard.press('F5');
+          return undefined;
+        }, T(30000), 1500);
+        if (text.length !== 1) throw new Error(`${text.length} messages instead of one: ${text.join(' / ')}`);
+        if (!text[0].includes(`${bare} -m pip install firmwatch`)) throw new Error(`no install command in: ${text[0]}`);
+        if (await statusItem(page).count()) throw new Error('a debug session started anyway');
+        await docShot(page, 'not-installed', await page.locator('.notification-toast').first().boundingBox());
+        return { message: text[0] };
+      } finally {
+        fs.writeFileSync(settingsFile, saved);
+      }
+    });
   } finally {
     if (!KEEP) {
       await browser?.close().catch(() => undefined);

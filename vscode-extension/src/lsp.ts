@@ -54,8 +54,11 @@ export class LspClient implements vscode.Disposable {
     const problem = await checkImport(choice, 'firmwatch.lsp');
     if (problem) {
       this.log.appendLine(`language server not started: ${problem}`);
-      // only worth a pop-up when the user has firmwatch configurations or an explicit ELF
-      if (elf) void reportNotInstalled(choice, problem, 'firmwatch[lsp]');
+      // One message per problem: without firmwatch at all, F5 says so (with the install
+      // command); a pop-up here is only for firmwatch installed without its lsp extra, and only
+      // when the workspace uses firmwatch (a configuration or an explicit ELF).
+      const base = await checkImport(choice, 'firmwatch');
+      if (!base && elf) void reportNotInstalled(choice, problem, 'firmwatch[lsp]');
       return;
     }
     this.elf = elf;

@@ -43,3 +43,9 @@ test('a missing interpreter is reported as such', () => {
 test('install command quotes paths with spaces and the lsp extra', () => {
   assert.equal(installCommand({ command: '/a b/python', source: 'setting' }, 'firmwatch[lsp]'), '"/a b/python" -m pip install "firmwatch[lsp]"');
 });
+
+test('the lsp-extra message says the language server cannot start, with the extra to install', () => {
+  const msg = notInstalledMessage({ command: 'python3', source: 'default' }, "ModuleNotFoundError: No module named 'pygls'", 'firmwatch[lsp]');
+  assert.match(msg, /^The firmwatch language server cannot start in the Python "python3"/);
+  assert.match(msg, /run "python3 -m pip install "firmwatch\[lsp\]""/);
+});

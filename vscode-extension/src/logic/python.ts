@@ -59,7 +59,12 @@ export function notInstalledMessage(choice: PythonChoice, detail: string, what: 
     return `The Python interpreter "${choice.command}" (from ${sourceLabel(choice.source)}) was not found: ` +
       `install Python 3.11+ with firmwatch ("python3 -m pip install ${what}") or set firmwatch.python to an interpreter that has it.`;
   }
-  return `firmwatch is not installed in the Python "${choice.command}" (from ${sourceLabel(choice.source)}${why ? `: ${why}` : ''}): ` +
+  const where = `the Python "${choice.command}" (from ${sourceLabel(choice.source)}${why ? `: ${why}` : ''})`;
+  if (what === 'firmwatch[lsp]') {
+    return `The firmwatch language server cannot start in ${where}: ` +
+      `run "${installCommand(choice, what)}" or set firmwatch.python to an interpreter that has it.`;
+  }
+  return `firmwatch is not installed in ${where}: ` +
     `run "${installCommand(choice, what)}" or set firmwatch.python to an interpreter that has it.`;
 }
 
