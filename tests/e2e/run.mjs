@@ -123,7 +123,11 @@ async function findRow(page, title, name, timeoutMs = T(15000)) {
     await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
     await page.mouse.wheel(0, 44 * dir);
     return false;
-  }, timeoutMs, 50);
+  }, timeoutMs, 50).catch(async (e) => {
+    // say what the view showed: a failure here should be diagnosable from the log alone
+    const shown = (await rows(page, title).catch(() => [])).map((x) => `${x.name}(${x.level})`).join(', ');
+    throw new Error(`${e.message}; ${title} shows: ${shown.slice(0, 300)}; list box ${JSON.stringify(await list.boundingBox().catch(() => null))}`);
+  });
   return r;
 }
 
