@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test deps system-deps venv node-deps lint pytest firmware bench clean
+.PHONY: all demo test deps system-deps venv node-deps vscode-deps vsix e2e e2e-perf lint pytest firmware bench clean
 
 all: venv
 
@@ -32,7 +32,22 @@ $(NODE_STAMP): tests/dap-conformance/package-lock.json
 
 node-deps: $(NODE_STAMP)
 
-deps: system-deps venv node-deps
+# real VS Code (code-server), headless Chromium, playwright-core and vsce, in the user cache
+VSCODE_E2E_HOME = $(shell bash .ci/install-vscode-e2e --print)
+
+vscode-deps:
+	bash .ci/install-vscode-e2e
+
+vsix: vscode-deps
+	cd vscode-extension && PATH="$(VSCODE_E2E_HOME)/node_modules/.bin:$$PATH" npm run package
+
+e2e: venv vscode-deps
+	$(PY) -m pytest -q tests/test_vscode_e2e.py
+
+e2e-perf: venv vsix
+	node tests/e2e/run.mjs --perf
+
+deps: system-deps venv node-deps vscode-deps
 
 demo: venv
 	$(VENV)/bin/firmwatch demo
@@ -40,8 +55,9 @@ demo: venv
 firmware:
 	$(MAKE) -C firmware all
 
-lint: venv
+lint: venv vscode-deps
 	$(VENV)/bin/ruff check adapter tests bench
+	cd vscode-extension && npm run typecheck
 
 pytest: venv
 	$(PY) -m pytest -q tests
@@ -52,7 +68,10 @@ bench: venv
 	$(PY) bench/symbols.py
 	$(PY) bench/streamer.py
 	$(PY) bench/gdb.py
+	$(PY) bench/dap.py
+	$(PY) bench/lsp.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build
+	rm -rf vscode-extension/dist vscode-extension/out vscode-extension/firmwatch.vsix
 	-$(MAKE) -C firmware clean

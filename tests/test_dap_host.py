@@ -559,3 +559,31 @@ def test_build_id_mismatch_refused_or_warned(host_build: Path) -> None:
             assert c.wait_event("firmwatch.status", timeout=5)["body"]["buildId"] == "MISMATCH"
     finally:
         dev.close()
+
+
+def test_a_killed_adapter_leaves_no_simulated_device_behind():
+    import signal
+
+    client = DapClient()
+    try:
+        client.start("launch", {"sim": "host"})
+        text = client.outputs()
+        deadline = time.monotonic() + 20
+        while "device started (pid" not in text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            text = client.outputs()
+        pid = int(re.search(r"device started \(pid (\d+)\)", text).group(1))
+        os.kill(pid, 0)  # running
+        client.proc.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the simulated device outlived the killed adapter")
+    finally:
+        client.close()

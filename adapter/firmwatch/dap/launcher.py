@@ -76,7 +76,10 @@ def open_launch(cfg: LaunchConfig, *, on_output: Output, on_link: LinkEvent) -> 
             from firmwatch.sim import start_sim
 
             transport = transport or "serial"
-            sim = start_sim(cfg.sim, elf=elf, tcp=transport == "tcp")
+            # launch runs on the adapter's one long-lived worker thread, so the kernel may end the
+            # device with it: a killed adapter (VS Code gone, SIGKILL) leaves no emulator behind
+            sim = start_sim(cfg.sim, elf=elf, tcp=transport == "tcp",
+                            die_with_parent=threading.current_thread().name == "dap-worker")
             stoppers.append(sim.stop)
             elf = str(sim.elf)
             on_output("console", f"firmwatch: simulated {cfg.sim} device started (pid {sim.pid}), UART {sim.port}"
