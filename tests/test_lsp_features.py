@@ -231,6 +231,16 @@ async def test_completion_of_globals_and_functions(client: LanguageClient, proje
     assert fn.text_edit is not None and fn.text_edit.range.start == lsp.Position(2, 4)
 
 
+async def test_completion_at_the_very_end_of_a_file_edits_where_the_cursor_is(client: LanguageClient, project: Path):
+    await start(client, project)
+    text = "void f(void) {\n    x = temp_c"  # no final newline: the cursor is the last offset
+    uri = open_doc(client, project / "src" / "eof.c", text)
+    end = lsp.Position(1, len("    x = temp_c"))
+    items = await complete(client, uri, end)
+    item = next(i for i in items if i.label == "temp_celsius")
+    assert item.text_edit.range == lsp.Range(lsp.Position(1, 8), end)
+
+
 async def test_completion_of_members_after_dot_and_arrow(client: LanguageClient, project: Path):
     await start(client, project)
     text = "x = g_config.\ny = g_active_config->\nz = g_config.calib.ga\nw = g_active_config.\nv = nope.\n"

@@ -357,9 +357,13 @@ def on_completion(ls: FirmwatchServer, params: lsp.CompletionParams) -> lsp.Comp
         return None
     doc = ls.workspace.get_text_document(params.text_document.uri)
     offset = doc.offset_at_position(params.position)
-    return completion.complete(
-        idx, doc.source, offset, doc.client_position_at_offset, launch_json=ls.is_launch_json(doc)
-    )
+
+    def pos(o: int) -> lsp.Position:
+        # pygls maps the offset just past the last character of a file without a final newline to
+        # the start of a line that does not exist, and VS Code then drops every item
+        return params.position if o == offset else doc.client_position_at_offset(o)
+
+    return completion.complete(idx, doc.source, offset, pos, launch_json=ls.is_launch_json(doc))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
