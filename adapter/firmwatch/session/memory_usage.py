@@ -101,7 +101,9 @@ def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
         out.ram.total = ram_len
     elif top is not None and ram_secs and top > min(s.address for s in ram_secs):
         out.ram.total = top - min(s.address for s in ram_secs)
-    elif writable:
+    elif writable and sum(r.size for r in writable) >= out.ram.used:
+        # the region table can only be a total when it covers what the ELF places in RAM (a host
+        # build's region table lists .data and .bss of a process whose memory is much larger)
         out.ram.total = sum(r.size for r in writable)
     flash_len = _sym(program, "__TEXT_REGION_LENGTH__")
     ro = [r for r in (regions or []) if getattr(r, "readable", False) and not getattr(r, "writable", False)]
