@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "demo.h"
+#include "baremetal_config.h"
 #include "firmwatch.h"
 
 #define CPU_HZ 25000000u
@@ -50,9 +51,6 @@
 #define NVIC_ISER0 REG(0xE000E100u)
 
 /* ---- linker-script symbols ---- */
-extern const uint8_t __build_id_start[], __build_id_end[];
-extern uint8_t __data_start[], __bss_end[];
-extern const uint8_t __rodata_start[], __rodata_end[];
 
 /* ---- critical section (nestable: only the outermost exit re-enables) ---- */
 static uint32_t crit_saved_primask;
@@ -122,8 +120,6 @@ static void uart_rx_unthrottle(void)
     fw_port_critical_exit();
 }
 
-static fw_region_t regions[2];
-static fw_config_t config;
 
 static void uart_drain_tx(void)
 {
@@ -137,24 +133,10 @@ static void uart_drain_tx(void)
 
 int main(void)
 {
-    /* .data and .bss are contiguous in RAM: one read/write region; constants read-only. */
-    regions[0] = (fw_region_t){(uint32_t)(uintptr_t)__data_start,
-                               (uint32_t)(__bss_end - __data_start), FW_ACCESS_READ | FW_ACCESS_WRITE};
-    regions[1] = (fw_region_t){(uint32_t)(uintptr_t)__rodata_start,
-                               (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
-    config.regions = regions;
-    config.nregions = 2;
-    /* The GNU note's descriptor (the core's helper checks the note is a build id). */
-    if (__build_id_end - __build_id_start >= 16)
-        config.build_id_len = fw_gnu_build_id(__build_id_start, &config.build_id);
-    config.word_size = 4;
-    config.big_endian = 0;
-    config.addr_offset = 0;
-
     UART_BAUDDIV = 16; /* the smallest divider the CMSDK UART accepts; QEMU has no baud limit */
     UART_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_INT_EN;
 
-    fw_init(&config);
+    fw_init(baremetal_config());
     demo_init();
 
     NVIC_ISER0 = 1u << UART0_RX_IRQ;

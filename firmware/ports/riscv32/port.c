@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "demo.h"
+#include "baremetal_config.h"
 #include "firmwatch.h"
 
 #define MTIME_HZ 10000000u
@@ -62,9 +63,6 @@
 #define IRQ_M_EXT 11u
 
 /* ---- linker-script symbols ---- */
-extern const uint8_t __build_id_start[], __build_id_end[];
-extern uint8_t __data_start[], __bss_end[];
-extern const uint8_t __rodata_start[], __rodata_end[];
 
 /* ---- critical section (nestable: only the outermost exit re-enables) ---- */
 static uint32_t crit_saved_mstatus;
@@ -166,8 +164,6 @@ static void uart_rx_unthrottle(void)
     fw_port_critical_exit();
 }
 
-static fw_region_t regions[2];
-static fw_config_t config;
 
 /* The only consumer of the core's TX ring: called from the UART interrupt with THR empty. */
 static void uart_fill_tx(void)
@@ -184,19 +180,6 @@ static void uart_fill_tx(void)
 
 int main(void)
 {
-    regions[0] = (fw_region_t){(uint32_t)(uintptr_t)__data_start,
-                               (uint32_t)(__bss_end - __data_start), FW_ACCESS_READ | FW_ACCESS_WRITE};
-    regions[1] = (fw_region_t){(uint32_t)(uintptr_t)__rodata_start,
-                               (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
-    config.regions = regions;
-    config.nregions = 2;
-    /* The GNU note's descriptor (the core's helper checks the note is a build id). */
-    if (__build_id_end - __build_id_start >= 16)
-        config.build_id_len = fw_gnu_build_id(__build_id_start, &config.build_id);
-    config.word_size = 4;
-    config.big_endian = 0;
-    config.addr_offset = 0;
-
     UART_LCR = 0x80; /* divisor latch: QEMU has no baud limit, the divisor is for real parts */
     UART_DLL = 1;
     UART_DLM = 0;
@@ -205,7 +188,7 @@ int main(void)
     UART_MCR = 0x08; /* OUT2 gates the interrupt line on PC-style wiring */
     UART_IER = IER_RDI;
 
-    fw_init(&config);
+    fw_init(baremetal_config());
     demo_init();
 
     PLIC_PRIORITY(UART_IRQ) = 1;
