@@ -89,8 +89,9 @@ def open_session(args: argparse.Namespace, default_rate: float) -> Iterator[Sess
     from firmwatch.symbols import load
 
     program = load(args.elf)
+    budget_percent = getattr(args, "budget", 1.0)
     gdb_options = GdbOptions(
-        budget=(args.budget / 100.0) if getattr(args, "budget", 1.0) else None,
+        budget=budget_percent / 100.0 if budget_percent else None,
         mode=getattr(args, "gdb_mode", "auto"),
         lock_symbol=getattr(args, "lock_symbol", None),
         via_gdb=getattr(args, "via_gdb", False),
