@@ -1,0 +1,65 @@
+# Build rules shared by the 32-bit bare-metal ports (cortex-m3, riscv32). A port's Makefile sets
+# PORT, PORT_DIR, CROSS and CPUFLAGS (LINKCPU when linking needs other flags), then includes this.
+# Sources are found relative to the port, so the tree can be read-only (installed package data)
+# while BUILD points anywhere writable; FW_CORE_DIR / FW_APP_DIR build another application.
+FW_ROOT ?= $(abspath $(PORT_DIR)/../..)
+BUILD ?= ../../build/$(PORT)
+FW_CORE_DIR ?= $(FW_ROOT)/core
+FW_APP_DIR ?= $(FW_ROOT)/examples/demo
+
+CC := $(CROSS)gcc
+SIZE := $(CROSS)size
+LINKCPU ?= $(CPUFLAGS)
+
+# -fno-tree-loop-distribute-patterns: stop gcc turning our own memcpy/memset loops into
+# calls to themselves (there is no libc on this port).
+CFLAGS := $(CPUFLAGS) -std=c99 -g -Os -Wall -Wextra -Werror -ffreestanding \
+          -fno-tree-loop-distribute-patterns -ffunction-sections -fdata-sections \
+          -I$(FW_CORE_DIR) -I$(FW_APP_DIR) -I$(PORT_DIR)/../common -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS := $(LINKCPU) -nostartfiles -nostdlib -T $(PORT_DIR)/link.ld -Wl,--build-id=sha1 \
+           -Wl,--gc-sections -Wl,-Map=$(BUILD)/demo.map
+
+CORE_SRCS := $(wildcard $(FW_CORE_DIR)/*.c)
+APP_SRCS := $(wildcard $(FW_APP_DIR)/*.c)
+PORT_SRCS := $(wildcard $(PORT_DIR)/*.c)
+# memcpy/memset/memmove (no libc here) and the streamer configuration from linker symbols
+COMMON_DIR := $(abspath $(PORT_DIR)/../common)
+COMMON_SRCS := $(COMMON_DIR)/freestanding.c $(COMMON_DIR)/baremetal_config.c
+PORT_ASM := $(wildcard $(PORT_DIR)/*.S)
+OBJS := $(patsubst $(FW_CORE_DIR)/%.c,$(BUILD)/core/%.o,$(CORE_SRCS)) \
+        $(patsubst $(FW_APP_DIR)/%.c,$(BUILD)/app/%.o,$(APP_SRCS)) \
+        $(patsubst $(PORT_DIR)/%.c,$(BUILD)/port/%.o,$(PORT_SRCS)) \
+        $(patsubst $(COMMON_DIR)/%.c,$(BUILD)/common/%.o,$(COMMON_SRCS)) \
+        $(patsubst $(PORT_DIR)/%.S,$(BUILD)/port/%.o,$(PORT_ASM))
+
+.PHONY: all size clean
+all: $(BUILD)/demo.elf
+
+$(BUILD)/demo.elf: $(OBJS) $(PORT_DIR)/link.ld
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) -lgcc
+	$(SIZE) $@
+
+$(BUILD)/core/%.o: $(FW_CORE_DIR)/%.c $(PORT_DIR)/Makefile $(COMMON_DIR)/baremetal.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/app/%.o: $(FW_APP_DIR)/%.c $(PORT_DIR)/Makefile $(COMMON_DIR)/baremetal.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/port/%.o: $(PORT_DIR)/%.c $(PORT_DIR)/Makefile $(COMMON_DIR)/baremetal.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/common/%.o: $(COMMON_DIR)/%.c $(PORT_DIR)/Makefile $(COMMON_DIR)/baremetal.mk
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+size: $(BUILD)/demo.elf
+	$(SIZE) $<
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d)
+
+$(BUILD)/port/%.o: $(PORT_DIR)/%.S $(PORT_DIR)/Makefile $(COMMON_DIR)/baremetal.mk
+	@mkdir -p $(@D)
+	$(CC) $(CPUFLAGS) -g -c -o $@ $<
