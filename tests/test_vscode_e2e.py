@@ -40,8 +40,12 @@ SCENARIOS = [
     "memory_usage_command",
     "set_sample_rate_command",
     "recording_to_csv",
+    "qemu_gdb_watch_changes_cpu_running",
     "missing_firmwatch_one_message",
 ]
+
+# the demo on an emulated Cortex-M3 behind gdb: a CPU thread in the Call Stack
+NEEDS_QEMU = {"qemu_gdb_watch_changes_cpu_running"}
 
 
 def e2e_home() -> Path:
@@ -115,6 +119,9 @@ def e2e_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.timeout(E2E_TIMEOUT + 120)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_vscode_e2e(e2e_results: dict, scenario: str) -> None:
+    if scenario in NEEDS_QEMU:
+        require_tool("qemu-system-arm")
+        require_tool("arm-none-eabi-gcc")
     got = e2e_results["scenarios"].get(scenario)
     assert got is not None, f"scenario {scenario} did not run (log: {ARTIFACTS / 'run.log'})"
     assert got["ok"], f"{scenario}: {got.get('error')} (screenshot: {ARTIFACTS / (scenario + '.png')})"

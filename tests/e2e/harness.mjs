@@ -116,6 +116,21 @@ export class CodeServer {
     this.stragglers = this.killStragglers();
   }
 
+  /** Pids of processes started under this code-server whose command line matches `re`. Linux only. */
+  processes(re) {
+    const marker = `XDG_CONFIG_HOME=${this.env().XDG_CONFIG_HOME}`;
+    let pids = [];
+    try { pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return []; }
+    return pids.filter((pid) => {
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ');
+        return re.test(cmd) && fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker);
+      } catch {
+        return false;
+      }
+    }).map(Number);
+  }
+
   /** Processes started under this code-server that left its process group (a simulated device
    *  runs in a group of its own): found by the XDG_CONFIG_HOME they inherited. Linux only. */
   killStragglers() {

@@ -2,13 +2,14 @@
 // End-to-end test of the firmwatch extension in a real VS Code (code-server 4.100.3) driven by
 // headless Chromium: F5 on the simulated demo device, live Watch values, g_config in the
 // Variables view and an edit that changes the device's behaviour, the plot webview, hover and
-// completion from the language server. Assertions are on the DOM; screenshots go to the
+// completion from the language server; then the demo on QEMU behind gdb (a CPU thread running
+// next to the Live frame). Assertions are on the DOM; screenshots go to the
 // artifacts dir. Writes results.json there and exits 1 when a scenario failed.
 //
 //   node tests/e2e/run.mjs [--perf] [--keep]
 // env: FIRMWATCH_PYTHON (interpreter with firmwatch), FIRMWATCH_VSIX (packaged extension),
 //      FIRMWATCH_E2E_ARTIFACTS (default test-artifacts/vscode-e2e), FIRMWATCH_E2E_HOME (tools).
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +30,9 @@ const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 23)
 // workspace and settings
 
 let WORKSPACE = '';
+let SERVER;
+const QEMU_CONFIG = 'firmwatch: QEMU Cortex-M3 (gdb)';
+const SESSION_TOOLS = /\b(qemu-system-arm|gdb-multiarch|arm-none-eabi-gdb)\b/;
 
 function makeWorkspace(root) {
   const ws = path.join(root, 'workspace');
@@ -38,7 +42,9 @@ function makeWorkspace(root) {
   const demo = { type: 'firmwatch', request: 'launch', name: 'firmwatch: demo', sim: 'host', uiRefreshHz: 10 };
   // FIRMWATCH_E2E_TRACE=1: the adapter logs every DAP message (to diagnose refresh rates)
   if (process.env.FIRMWATCH_E2E_TRACE === '1') demo.trace = path.join(ARTIFACTS, 'dap-trace.log');
-  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo] }, null, 2));
+  // the same demo on an emulated Cortex-M3 under QEMU, reached through gdb: a real CPU thread
+  const qemu = { type: 'firmwatch', request: 'launch', name: QEMU_CONFIG, sim: 'cortex-m3', transport: 'gdb' };
+  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo, qemu] }, null, 2));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
   return ws;
 }
@@ -306,6 +312,7 @@ async function main() {
   if (built.status !== 0) throw new Error(`building the demo firmware failed: ${built.stderr.trim().split('\n').pop()}`);
   const ws = makeWorkspace(root);
   const server = new CodeServer({ root, workspace: ws, settings: USER_SETTINGS, log: path.join(ARTIFACTS, 'code-server.log') });
+  SERVER = server;
   fs.rmSync(server.log, { force: true });
   server.installExtension(VSIX);
   await server.start();
@@ -615,6 +622,66 @@ async function runScenarios(page) {
   }, ['watch_value_changes']);
 
   if (PERF) await perfScenarios(page);
+
+  await endDebugSession(page);
+  await scenario('qemu_gdb_watch_changes_cpu_running', page, async () => {
+    // the host simulation has no CPU thread: this one runs the demo on QEMU behind gdb
+    for (const tool of ['qemu-system-arm', 'arm-none-eabi-gcc']) {
+      if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed: this scenario needs QEMU and the Arm toolchain`);
+    }
+    // build first (off the event loop), so starting the session does not compile
+    await new Promise((resolve, reject) => execFile(PYTHON, ['-c', 'from firmwatch.sim import build; build("cortex-m3")'],
+      (err, _out, stderr) => (err ? reject(new Error(`building the cortex-m3 firmware failed: ${stderr.trim().split('\n').pop()}`)) : resolve())));
+    await page.keyboard.press('Control+Shift+D');
+    await addWatch(page, 'loop_count');
+    let failed = false;
+    try {
+      await runCommand(page, 'Debug: Select and Start Debugging');
+      const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: QEMU_CONFIG }).first();
+      await pick.waitFor({ state: 'visible', timeout: T(10000) });
+      await pick.click();
+      await waitFor('the firmwatch status-bar item saying live', async () => /live/.test((await statusItem(page).first().textContent().catch(() => '')) ?? ''), T(60000), 100);
+      const stack = await paneExpanded(page, 'Call Stack');
+      const threadRow = (name) => stack.locator('.monaco-list-row').filter({ has: page.locator('.thread .name', { hasText: new RegExp(`^${escapeRe(name)}$`) }) }).first();
+      const cpuState = async () => ((await threadRow('CPU').locator('.state').textContent().catch(() => '')) ?? '').trim();
+      let stackText = '';
+      // the Live thread's frame: the row right under the Live thread, one level deeper
+      const liveFrame = async () => {
+        const all = await rows(page, 'Call Stack');
+        const i = all.findIndex((r) => r.name === 'Live');
+        stackText = all.map((r) => `${r.text}(${r.level})`).join(' | ');
+        return i >= 0 && all[i + 1] && all[i + 1].level > all[i].level ? all[i + 1].text : undefined;
+      };
+      const seen = new Set();
+      let shown = '';
+      const detail = await waitFor('loop_count to show 3 different values while the Call Stack shows CPU Running and the Live frame', async () => {
+        const v = await watchValue(page, 'loop_count');
+        if (isNumber(v)) seen.add(v);
+        const state = await cpuState();
+        const frame = await liveFrame();
+        shown = `CPU state "${state}", Live frame "${frame}", loop_count ${[...seen].slice(0, 5).join(',')}; Call Stack: ${stackText.slice(0, 300)}`;
+        return seen.size >= 3 && /^Running$/i.test(state) && frame ? { state, frame } : undefined;
+      }, T(30000), 50).catch((e) => { throw new Error(`${e.message}; saw ${shown}`); });
+      await shot(page, 'qemu_gdb_running');
+      // the check after Shift+F5 below means something only if it sees the session's processes now
+      const running = SERVER.processes(SESSION_TOOLS);
+      if (!running.length) throw new Error('no QEMU or gdb process found under this code-server while the session runs');
+      return { loopCount: [...seen].slice(0, 6), cpu: detail.state, liveFrame: detail.frame.slice(0, 120), processes: running.length };
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      await endDebugSession(page);
+      // nothing of the session left: no QEMU and no gdb started under this code-server
+      let left = '';
+      await waitFor('QEMU and gdb to exit', () => SERVER.processes(SESSION_TOOLS).length === 0, T(15000), 100)
+        .catch((e) => { left = `${e.message}: still running ${SERVER.processes(SESSION_TOOLS).join(' ')}`; });
+      if (!left && (await statusItem(page).count())) left = 'the firmwatch session is still shown after Shift+F5';
+      // a cleanup failure must not hide the failure that came first
+      if (left && failed) log(left);
+      else if (left) throw new Error(left); // eslint-disable-line no-unsafe-finally
+    }
+  });
 }
 
 /** Counts how often the Watch view shows a new timestamp_ms (it changes every ms on the device). */
