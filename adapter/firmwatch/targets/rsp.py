@@ -777,6 +777,16 @@ class RspTarget(Target):
         elapsed = time.monotonic() - self._acct_t0
         return self._halted_s / elapsed if elapsed > 0 else 0.0
 
+    def intrusion(self) -> tuple[float, float, float]:
+        """(seconds halted by us, seconds since accounting started, the latest round's halt).
+
+        The budget delays the round after a halt, so at any instant the halted time minus the
+        latest round's halt is at most ``budget`` times the elapsed time; a load spike inside
+        that last round can lift the instantaneous fraction above the budget until its gate passes.
+        """
+        with self._io:
+            return self._halted_s, time.monotonic() - self._acct_t0, self._sampler.last_halted_s
+
     def reset_intrusion(self) -> None:
         with self._io:
             self._halted_s = 0.0

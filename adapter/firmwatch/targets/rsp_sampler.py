@@ -69,6 +69,7 @@ class Sampler:
         self.rounds = 0
         self.lock_skips = 0
         self.halted_s = 0.0
+        self.last_halted_s = 0.0  # the latest round's halt: the budget gates the round *after* it
         self._streams: dict[int, _Stream] = {}
         self._next_id = 1
         self._seq = 0
@@ -208,6 +209,7 @@ class Sampler:
             return
         self.rounds += 1
         self.halted_s += result.halted
+        self.last_halted_s = result.halted
         budget = self.budget
         with self._cond:
             if budget and result.halted > 0:
