@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import sys
 from typing import Any
@@ -49,10 +48,7 @@ def _load(args: argparse.Namespace) -> Program:
 # -- symbols ----------------------------------------------------------------------------------
 def cmd_symbols(args: argparse.Namespace) -> int:
     prog = _load(args)
-    vs = list(prog.variables)
-    if args.filter:
-        pat = args.filter
-        vs = [v for v in vs if fnmatch.fnmatchcase(v.qualified, pat) or fnmatch.fnmatchcase(v.name, pat)]
+    vs = prog.variables_matching(args.filter) if args.filter else list(prog.variables)
     vs.sort(key=lambda v: (v.address, v.qualified))
     rows = [
         {

@@ -6,7 +6,6 @@ On a terminal the live table sits under the prompt and refreshes while you type;
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import shlex
 import sys
@@ -75,8 +74,7 @@ class Repl:
         pattern = rest or "*"
         if not any(c in pattern for c in "*?["):
             pattern = f"*{pattern}*"
-        rows = [v for v in self.session.program.variables
-                if fnmatch.fnmatchcase(v.qualified, pattern) or fnmatch.fnmatchcase(v.name, pattern)]
+        rows = self.session.program.variables_matching(pattern)
         types = self.session.program.types
         for v in rows[:500]:
             tname = types.name(v.type) if v.type is not None else f"<{v.size} bytes>"

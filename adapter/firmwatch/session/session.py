@@ -8,7 +8,6 @@ keeps an honest account of what was lost.
 
 from __future__ import annotations
 
-import fnmatch
 import threading
 import time
 from collections.abc import Callable
@@ -369,11 +368,6 @@ class Session:
                     changed = True
             if changed:
                 self._replan()
-
-    # -- listing ----------------------------------------------------------------------------
-    def list_symbols(self, pattern: str = "*") -> list[Any]:
-        return [v for v in self.program.variables if fnmatch.fnmatchcase(v.qualified, pattern)
-                or fnmatch.fnmatchcase(v.name, pattern)]
 
     def close(self) -> None:
         if self._closed.is_set():

@@ -6,6 +6,7 @@ and everything that consumes one (expression compiler, codec, session, front end
 
 from __future__ import annotations
 
+import fnmatch
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -198,6 +199,11 @@ class Program:
         if best is None:
             return None
         return best[3] if address == best[0] else f"{best[3]}+{address - best[0]}"
+
+    def variables_matching(self, pattern: str) -> list[Variable]:
+        """Variables whose plain or qualified name matches the shell-style glob ``pattern``."""
+        return [v for v in self.variables
+                if fnmatch.fnmatchcase(v.qualified, pattern) or fnmatch.fnmatchcase(v.name, pattern)]
 
     def section_at(self, address: int) -> Section | None:
         for s in self.elf.sections:
