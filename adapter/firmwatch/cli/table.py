@@ -25,15 +25,13 @@ def build_table(session: Session, hex_values: bool = False) -> Table:
         if w.error:
             value, note = "", w.error
         else:
+            polled = session.polled_reason(w)
+            note = f"polled: {polled}" if polled else ""
             try:
                 v = w.value()
                 value = "…" if v is None else v.display(hex=hex_values)
             except Exception as e:  # a decode bug must not take the table down
-                value = ""
-                note = f"cannot decode: {e}"
-            note = session.polled_reason(w) or ""
-            if note:
-                note = "polled: " + note
+                value, note = "", f"cannot decode: {e}"
         if len(value) > MAX_VALUE_CHARS:
             value = value[: MAX_VALUE_CHARS - 1] + "…"
         t.add_row(
