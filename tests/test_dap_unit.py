@@ -159,6 +159,54 @@ def test_connection_dispatches_fails_and_cancels() -> None:
     assert seqs == list(range(1, len(seqs) + 1))
 
 
+def test_one_error_path_user_errors_quiet_handlers_and_bugs(caplog: pytest.LogCaptureFixture) -> None:
+    """A UserError of any layer is its sentence with showUser (or not, for a quiet handler); a
+    missing file the OS names is a sentence too; anything else says "please report" and logs
+    the trace."""
+    from firmwatch.errors import UserError, is_user_error
+    from firmwatch.session.session import SessionError
+    from firmwatch.symbols.codec import CodecError
+    from firmwatch.symbols.expr import ExpressionError
+    from firmwatch.symbols.program import SymbolsError
+    from firmwatch.targets.base import AccessRefused, TargetError
+
+    for cls in (SymbolsError, TargetError, CodecError, SessionError):
+        assert issubclass(cls, UserError), cls
+    assert isinstance(AccessRefused("x"), UserError) and isinstance(ExpressionError(3, "why"), UserError)
+    assert isinstance(CodecError("x"), ValueError), "callers that catch ValueError keep working"
+    assert not is_user_error(KeyError("x"))
+
+    conn = Connection(io.BytesIO(), io.BytesIO())
+    conn.handle("loud", lambda r: None)
+    conn.handle("quiet", lambda r: None, show_user=False)
+    e = conn.translate("loud", TargetError("the port is gone; plug it in."))
+    assert (str(e), e.show_user) == ("the port is gone; plug it in.", True)
+    assert conn.translate("quiet", SymbolsError("no such variable 'x'.")).show_user is False
+    missing = conn.translate("loud", FileNotFoundError(2, "No such file or directory", "/no/fw.elf"))
+    assert str(missing) == "/no/fw.elf: no such file or directory; check the path and its permissions."
+    with caplog.at_level("ERROR"):
+        try:
+            {}["k"]
+        except KeyError as bug:
+            internal = conn.translate("loud", bug)
+    assert internal.error_id == 99 and "please report" in str(internal) and "KeyError" in str(internal)
+    assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records), "the trace is in the log"
+
+
+def test_every_dap_request_has_one_declared_handler() -> None:
+    from firmwatch.dap.adapter import request
+
+    commands = request.commands()
+    assert len(commands) == len(set(commands)), "a command declared twice"
+    for c in ("initialize", "launch", "attach", "configurationDone", "setBreakpoints", "setFunctionBreakpoints",
+              "setExceptionBreakpoints", "dataBreakpointInfo", "setDataBreakpoints", "threads", "stackTrace",
+              "scopes", "variables", "evaluate", "setVariable", "setExpression", "source", "readMemory",
+              "writeMemory", "completions", "continue", "pause", "next", "stepIn", "stepOut", "terminate",
+              "disconnect", "firmwatch.setRate", "firmwatch.plot", "firmwatch.startRecording",
+              "firmwatch.stopRecording", "firmwatch.memoryUsage", "firmwatch.evaluateLive"):
+        assert c in commands, c
+
+
 def test_operand_before_the_cursor() -> None:
     assert _operand_before("x + a.b[i + 1]") == "a.b[i + 1]"
     assert _operand_before("f(p->q") == "p->q"

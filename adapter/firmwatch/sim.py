@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 
 from firmwatch import __version__
+from firmwatch.errors import UserError
 
 TARGETS = ("host", "cortex-m3", "riscv32", "avr")
 EMULATED = ("cortex-m3", "riscv32", "avr")
@@ -43,10 +44,8 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 
 
-class SimError(Exception):
+class SimError(UserError):
     """A simulated device could not be built or started; ``str()`` says what to do."""
-
-    user_facing = True
 
 
 @dataclass(frozen=True, slots=True)

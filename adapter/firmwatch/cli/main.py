@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # user-facing errors carry a sentence; anything else is a bug
-        from firmwatch.errors import is_user_error
+        from firmwatch.errors import is_user_error, sentence
 
         if is_user_error(e):
-            print(f"firmwatch: {e}", file=sys.stderr)
+            print(f"firmwatch: {sentence(e)}", file=sys.stderr)
             return 1
         raise
 

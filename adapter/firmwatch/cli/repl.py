@@ -15,7 +15,7 @@ from typing import Any
 from prompt_toolkit.completion import Completer, Completion
 
 from firmwatch.cli.table import render_ansi
-from firmwatch.errors import is_user_error
+from firmwatch.errors import is_user_error, sentence
 from firmwatch.session.session import Session
 
 COMMANDS = {
@@ -58,7 +58,7 @@ class Repl:
             return handler(rest) is not False
         except Exception as e:
             if is_user_error(e):
-                self.out(f"error: {e}")
+                self.out(f"error: {sentence(e)}")
                 return True
             raise
 

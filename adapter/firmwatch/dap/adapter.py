@@ -19,10 +19,11 @@ from firmwatch.dap.completions import complete
 from firmwatch.dap.config import LaunchConfig, parse_config
 from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
 from firmwatch.dap.live import FRAME_ID, SOURCE_REF, THREAD_ID, LiveView
-from firmwatch.dap.messaging import Connection, Request, RequestError, Tracer
+from firmwatch.dap.messaging import Connection, Request, RequestError, RequestTable, Tracer
 from firmwatch.dap.scopes import globals_scope, memory_scope
 from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, find_watch, is_read_only
-from firmwatch.errors import is_user_error
+from firmwatch.errors import UserError
+from firmwatch.targets.base import TargetError
 
 RATE_CMD = re.compile(r"^:rate\s+(.+?)\s+(\d+(?:\.\d*)?|\.\d+)\s*(?:hz)?\s*$", re.IGNORECASE)
 HOVER_BUDGET_S = 0.25  # firmwatch.evaluateLive answers within this, read or not
@@ -57,13 +58,10 @@ class _IndexCancelled(BaseException):
     "DWARF unreadable, carry on with the symbol table" fallback cannot swallow it."""
 
 
-def _user(e: BaseException, show: bool = True) -> RequestError:
-    """A session error as a response; ``show`` False where VS Code shows the text inline (watch, hover)."""
-    if isinstance(e, RequestError):
-        return e
-    if not is_user_error(e):
-        raise e
-    return RequestError(str(e).strip() or type(e).__name__, show_user=show)
+# Every handler is declared here; a UserError it raises becomes the error response in one place
+# (messaging.Connection.translate), shown as a notification unless ``show_user=False`` (VS Code
+# shows a watch's or a hover's error in place).
+request = RequestTable()
 
 
 class Adapter:
@@ -85,45 +83,7 @@ class Adapter:
         self._monitor_stop = threading.Event()
         self.disconnected = threading.Event()
         conn.on_cancel_progress = self._cancelled_progress.add
-        for name, fn in self._handlers().items():
-            conn.handle(name, fn, concurrent=name in ("firmwatch.evaluateLive",))
-
-    def _handlers(self) -> dict[str, Callable[[Request], dict[str, Any] | None]]:
-        return {
-            "initialize": self.initialize,
-            "launch": lambda r: self.start(r, "launch"),
-            "attach": lambda r: self.start(r, "attach"),
-            "configurationDone": self.configuration_done,
-            "setBreakpoints": self.set_breakpoints,
-            "setFunctionBreakpoints": self.set_function_breakpoints,
-            "dataBreakpointInfo": self.data_breakpoint_info,
-            "setDataBreakpoints": self.set_data_breakpoints,
-            "setExceptionBreakpoints": lambda r: {"breakpoints": []},
-            "threads": self.threads,
-            "stackTrace": self.stack_trace,
-            "scopes": self.scopes,
-            "variables": self.variables,
-            "evaluate": self.evaluate,
-            "setVariable": self.set_variable,
-            "setExpression": self.set_expression,
-            "source": self.source,
-            "readMemory": self.read_memory,
-            "writeMemory": self.write_memory,
-            "completions": self.completions,
-            "continue": self.continue_,
-            "pause": self.pause,
-            "next": lambda r: self.step(r, "next"),
-            "stepIn": lambda r: self.step(r, "stepIn"),
-            "stepOut": lambda r: self.step(r, "stepOut"),
-            "terminate": self.terminate,
-            "disconnect": self.disconnect,
-            "firmwatch.setRate": self.fw_set_rate,
-            "firmwatch.plot": self.fw_plot,
-            "firmwatch.startRecording": self.fw_start_recording,
-            "firmwatch.stopRecording": self.fw_stop_recording,
-            "firmwatch.memoryUsage": self.fw_memory_usage,
-            "firmwatch.evaluateLive": self.fw_evaluate_live,
-        }
+        request.install(conn, self)
 
     # -- helpers --------------------------------------------------------------------------------------
     def output(self, category: str, text: str) -> None:
@@ -139,13 +99,16 @@ class Adapter:
         return bool(fmt and fmt.hex)
 
     # -- lifecycle -------------------------------------------------------------------------------------
+    @request("initialize")
     def initialize(self, req: Request) -> dict[str, Any] | None:
         self.client = M.parse(M.InitializeArgs, req.arguments)
         self.conn.respond(req, dict(CAPABILITIES))
         self.conn.event("initialized")
         return None
 
-    def start(self, req: Request, kind: str) -> dict[str, Any] | None:
+    @request("launch", "attach")
+    def start(self, req: Request) -> dict[str, Any] | None:
+        kind = req.command
         if self.session is not None:
             raise RequestError("this debug session is already running; start a new one for another device.")
         cfg = parse_config(req.arguments, kind)
@@ -218,6 +181,7 @@ class Adapter:
             if state["started"]:
                 self.conn.event("progressEnd", {"progressId": progress_id})
 
+    @request("configurationDone")
     def configuration_done(self, req: Request) -> dict[str, Any] | None:
         self.conn.respond(req)
         if self.live is not None:
@@ -286,12 +250,14 @@ class Adapter:
         self.session = None
         self.live = None
 
+    @request("terminate")
     def terminate(self, req: Request) -> dict[str, Any] | None:
         self.conn.respond(req)
         self._end_session()
         self.conn.event("terminated")
         return None
 
+    @request("disconnect")
     def disconnect(self, req: Request) -> dict[str, Any] | None:
         self._end_session()
         self.conn.respond(req)
@@ -302,10 +268,12 @@ class Adapter:
         return None
 
     # -- threads, frames, scopes -------------------------------------------------------------------------
+    @request("threads")
     def threads(self, req: Request) -> dict[str, Any]:
         threads = [self.live.thread()] if self.live else []
         return {"threads": threads + self.cpu.threads()}
 
+    @request("stackTrace")
     def stack_trace(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.StackTraceArgs, req.arguments)
         if a.threadId == THREAD_ID and self.live is not None:
@@ -313,6 +281,7 @@ class Adapter:
             return {"stackFrames": frames, "totalFrames": 1}
         return self.cpu.stack_trace(a.threadId, a.startFrame, a.levels)
 
+    @request("scopes")
     def scopes(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.ScopesArgs, req.arguments)
         if a.frameId == FRAME_ID and self.live is not None:
@@ -323,6 +292,7 @@ class Adapter:
                                memory_scope(self.registry, s)]}
         return {"scopes": self.cpu.scopes(a.frameId)}
 
+    @request("variables")
     def variables(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.VariablesArgs, req.arguments)
         if self.live is not None:
@@ -334,13 +304,10 @@ class Adapter:
             return {"variables": got or []}
         try:
             return {"variables": node.variables(a.start, a.count, hex_, self.client.supportsVariablePaging)}
-        except RequestError:
-            raise
-        except Exception as e:
-            if is_user_error(e):
-                return {"variables": [{"name": "<error>", "value": str(e), "variablesReference": 0}]}
-            raise
+        except UserError as e:  # shown in the view, where the children would be
+            return {"variables": [{"name": "<error>", "value": str(e), "variablesReference": 0}]}
 
+    @request("source")
     def source(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SourceArgs, req.arguments)
         ref = a.sourceReference or (a.source or {}).get("sourceReference", 0)
@@ -368,6 +335,7 @@ class Adapter:
         body.pop("evaluateName", None)
         return body
 
+    @request("evaluate", show_user=False)
     def evaluate(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.EvaluateArgs, req.arguments)
         s = self._need_session()
@@ -381,10 +349,7 @@ class Adapter:
             return self._console_command(text)
         if a.context == "watch":
             self.live and self.live.client_activity()
-            try:
-                w = s.add_watch(text)
-            except Exception as e:
-                raise _user(e, show=False) from None
+            w = s.add_watch(text)
             assert self.live is not None
             self.live.asked(w.id)
             if w.error:
@@ -399,7 +364,7 @@ class Adapter:
             else:
                 value = w.value()
                 if value is None:
-                    value = self._read_once(text)
+                    value = s.evaluate(text)
                 body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
                 if chunks is not None and w.sample is chunks:
                     if len(self._eval_memo) > 4096:  # watches come and go: keep it bounded
@@ -413,26 +378,15 @@ class Adapter:
         w = find_watch(s, text)
         value = w.value() if w is not None else None
         if value is None:
-            value = self._read_once(text)
+            value = s.evaluate(text)
         compiled_ro = bool(getattr(w.compiled, "read_only", False)) if w is not None else is_read_only(s.program, value)
         return self._evaluate_body(text, value, hex_, compiled_ro)
-
-    def _read_once(self, text: str) -> Any:
-        try:
-            return self._need_session().evaluate(text)
-        except Exception as e:
-            if is_user_error(e):
-                raise RequestError(str(e), show_user=False) from None
-            raise
 
     def _console_command(self, text: str) -> dict[str, Any]:
         s = self._need_session()
         m = RATE_CMD.match(text)
         if m:
-            try:
-                w = s.add_watch(m.group(1), float(m.group(2)))
-            except Exception as e:
-                raise _user(e, show=False) from None
+            w = s.add_watch(m.group(1), float(m.group(2)))
             assert self.live is not None
             self.live.asked(w.id, pinned=True)
             return {"result": f"{w.text} is sampled at {w.rate_hz:g} Hz", "variablesReference": 0}
@@ -445,12 +399,7 @@ class Adapter:
     # -- writes ---------------------------------------------------------------------------------------------
     def _write(self, expression: str, value_text: str, hex_: bool) -> dict[str, Any]:
         s = self._need_session()
-        try:
-            back = s.write(expression, value_text)
-        except Exception as e:
-            if is_user_error(e):
-                raise RequestError(str(e)) from None
-            raise
+        back = s.write(expression, value_text)
         body = self._evaluate_body(expression, back, hex_, False)
         body["value"] = body.pop("result")
         address = getattr(back, "address", None)
@@ -461,6 +410,7 @@ class Adapter:
             self.live.refresh_now(address, size)
         return body
 
+    @request("setVariable")
     def set_variable(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetVariableArgs, req.arguments)
         node = self.registry.get(a.variablesReference)
@@ -483,6 +433,7 @@ class Adapter:
             raise RequestError(f"'{a.name}' cannot be set from here; add it to the Watch view and set it there.")
         return self._write(name, a.value, self._hex(a.format))
 
+    @request("setExpression")
     def set_expression(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetExpressionArgs, req.arguments)
         if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.owns_frame(a.frameId) \
@@ -499,6 +450,7 @@ class Adapter:
             raise RequestError(f"'{reference}' is not a memory reference; give an address such as 0x20000000.",
                                show_user=False) from None
 
+    @request("readMemory")
     def read_memory(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.ReadMemoryArgs, req.arguments)
         s = self._need_session()
@@ -513,9 +465,7 @@ class Adapter:
             n = min(step, count - pos)
             try:
                 data += s.target.read(address + pos, n)
-            except Exception as e:
-                if not is_user_error(e):
-                    raise
+            except TargetError:
                 if n > 1 and step > 1:
                     step = max(1, step // 16)  # find where the readable part ends, then stop there
                     continue
@@ -527,6 +477,7 @@ class Adapter:
             body["unreadableBytes"] = count - len(data)
         return body
 
+    @request("writeMemory")
     def write_memory(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.WriteMemoryArgs, req.arguments)
         s = self._need_session()
@@ -535,12 +486,7 @@ class Adapter:
             data = base64.b64decode(a.data, validate=True)
         except ValueError:
             raise RequestError("'data' is not base64.", show_user=False) from None
-        try:
-            back = s.target.write(address, data)
-        except Exception as e:
-            if is_user_error(e):
-                raise RequestError(str(e)) from None
-            raise
+        back = s.target.write(address, data)
         self.conn.event("memory", {"memoryReference": f"0x{address:x}", "offset": 0, "count": len(data)})
         if self.live is not None:
             self.live.refresh_now(address, len(data))
@@ -550,6 +496,7 @@ class Adapter:
         return {"bytesWritten": len(data)}
 
     # -- completions ------------------------------------------------------------------------------------------
+    @request("completions")
     def completions(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.CompletionsArgs, req.arguments)
         s = self._need_session()
@@ -557,6 +504,7 @@ class Adapter:
         return {"targets": complete(s, a.text, col)}
 
     # -- execution: the Live thread stays stopped, the CPU thread (when there is one) does the work --------------
+    @request("continue")
     def continue_(self, req: Request) -> dict[str, Any] | None:
         a = M.parse(M.ThreadArgs, req.arguments)
         if self.cpu.owns_thread(a.threadId):
@@ -566,6 +514,7 @@ class Adapter:
         self._restop()
         return None
 
+    @request("pause")
     def pause(self, req: Request) -> dict[str, Any] | None:
         a = M.parse(M.ThreadArgs, req.arguments)
         if self.cpu.owns_thread(a.threadId):
@@ -575,10 +524,11 @@ class Adapter:
         self._restop()
         return None
 
-    def step(self, req: Request, kind: str) -> dict[str, Any] | None:
+    @request("next", "stepIn", "stepOut")
+    def step(self, req: Request) -> dict[str, Any] | None:
         a = M.parse(M.ThreadArgs, req.arguments)
         if self.cpu.owns_thread(a.threadId):
-            self.cpu.step(a.threadId, kind, str(req.arguments.get("granularity", "statement")))
+            self.cpu.step(a.threadId, req.command, str(req.arguments.get("granularity", "statement")))
             return None
         self.conn.respond(req)
         self._restop()
@@ -589,13 +539,20 @@ class Adapter:
         if self.live is not None:
             self.conn.event("stopped", self.live.stopped_event())
 
+    @request("setExceptionBreakpoints")
+    def set_exception_breakpoints(self, req: Request) -> dict[str, Any]:
+        return {"breakpoints": []}
+
+    @request("setBreakpoints")
     def set_breakpoints(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetBreakpointsArgs, req.arguments)
         return {"breakpoints": self.cpu.set_breakpoints(a.source, a.breakpoints)}
 
+    @request("setFunctionBreakpoints")
     def set_function_breakpoints(self, req: Request) -> dict[str, Any]:
         return {"breakpoints": self.cpu.set_function_breakpoints(list(req.arguments.get("breakpoints") or []))}
 
+    @request("dataBreakpointInfo")
     def data_breakpoint_info(self, req: Request) -> dict[str, Any]:
         a = req.arguments
         name = str(a.get("name") or "")
@@ -611,6 +568,7 @@ class Adapter:
             return {"dataId": None, "description": "data breakpoints need the gdb transport."}
         return info(name, ref, a.get("frameId"))  # type: ignore[no-any-return]
 
+    @request("setDataBreakpoints")
     def set_data_breakpoints(self, req: Request) -> dict[str, Any]:
         specs = list(req.arguments.get("breakpoints") or [])
         setter = getattr(self.cpu, "set_data_breakpoints", None)
@@ -634,38 +592,33 @@ class Adapter:
         self.conn.event("continued", {"threadId": thread_id, "allThreadsContinued": False})
 
     # -- the extension's requests ------------------------------------------------------------------------------
+    @request("firmwatch.setRate")
     def fw_set_rate(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetRateArgs, req.arguments)
         s = self._need_session()
-        try:
-            w = s.add_watch(a.expression, a.rateHz)
-        except Exception as e:
-            raise _user(e) from None
+        w = s.add_watch(a.expression, a.rateHz)
         assert self.live is not None
         self.live.asked(w.id, pinned=True)
         return {"watchId": w.id, "rateHz": w.rate_hz}
 
+    @request("firmwatch.plot")
     def fw_plot(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.ExpressionArgs, req.arguments)
         s = self._need_session()
-        try:
-            w = s.add_watch(a.expression)
-        except Exception as e:
-            raise _user(e) from None
+        w = s.add_watch(a.expression)
         assert self.live is not None
         self.live.asked(w.id, pinned=True)
         return {"watchId": w.id, "expression": w.text, "rateHz": w.rate_hz}
 
+    @request("firmwatch.startRecording")
     def fw_start_recording(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.StartRecordingArgs, req.arguments)
         s = self._need_session()
         path = self.cfg.resolve(a.path) if self.cfg else a.path
-        try:
-            rec = s.start_recording(path, a.sessionId)
-        except Exception as e:
-            raise _user(e) from None
+        rec = s.start_recording(path, a.sessionId)
         return {"path": rec.path, "sessionId": rec.session_id}
 
+    @request("firmwatch.stopRecording")
     def fw_stop_recording(self, req: Request) -> dict[str, Any]:
         s = self._need_session()
         rec = s.stop_recording()
@@ -673,6 +626,7 @@ class Adapter:
             raise RequestError("nothing is being recorded; start a recording first.")
         return {"path": rec.path, "rows": rec.rows}
 
+    @request("firmwatch.memoryUsage")
     def fw_memory_usage(self, req: Request) -> dict[str, Any]:
         from firmwatch.session.memory_usage import memory_usage
 
@@ -683,6 +637,7 @@ class Adapter:
                 "ram": {"used": u.ram.used, "total": u.ram.total},
                 "flash": {"used": u.flash.used, "total": u.flash.total}}
 
+    @request("firmwatch.evaluateLive", concurrent=True, show_user=False)
     def fw_evaluate_live(self, req: Request) -> dict[str, Any]:
         """For hovers: the cached value when watched, else one read given HOVER_BUDGET_S at most."""
         a = M.parse(M.ExpressionArgs, req.arguments)
@@ -690,10 +645,8 @@ class Adapter:
         text = a.expression.strip()
         try:
             compiled = s.compile(text)
-        except Exception as e:
-            if is_user_error(e):
-                return {"value": None, "type": None, "address": None, "error": str(e)}
-            raise
+        except UserError as e:  # the hover shows the sentence in place of the value
+            return {"value": None, "type": None, "address": None, "error": str(e)}
         out: dict[str, Any] = {"value": None, "type": getattr(compiled, "type_name", None),
                                "address": getattr(compiled, "address", None)}
         w = find_watch(s, text)

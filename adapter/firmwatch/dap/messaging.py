@@ -19,9 +19,13 @@ import logging
 import queue
 import threading
 import time
+import traceback
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
+
+from firmwatch.errors import internal_error_text, is_user_error, sentence
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,38 @@ class Request:
 Handler = Callable[[Request], "dict[str, Any] | None"]
 
 
+class RequestTable:
+    """Request handlers declared where they are written, in the style of debugpy's decorator::
+
+        request = RequestTable()
+
+        class Adapter:
+            @request("next", "stepIn", "stepOut")
+            def step(self, req): ...
+
+        request.install(conn, adapter)
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[tuple[str, ...], Callable[..., Any], bool, bool]] = []
+
+    def __call__(self, *commands: str, concurrent: bool = False,
+                 show_user: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._entries.append((commands, fn, concurrent, show_user))
+            return fn
+
+        return mark
+
+    def install(self, conn: Connection, owner: object) -> None:
+        for commands, fn, concurrent, show_user in self._entries:
+            for command in commands:
+                conn.handle(command, types.MethodType(fn, owner), concurrent=concurrent, show_user=show_user)
+
+    def commands(self) -> list[str]:
+        return [c for commands, *_ in self._entries for c in commands]
+
+
 class Tracer:
     """``"trace": true``: every message in both directions, one JSON line each, with a timestamp."""
 
@@ -87,6 +123,7 @@ class Connection:
         self._seq = 0
         self._handlers: dict[str, Handler] = {}
         self._concurrent: set[str] = set()
+        self._quiet: set[str] = set()
         self._fallback: Handler | None = None
         self._queue: queue.Queue[Request | Callable[[], None] | None] = queue.Queue()
         self._pending: dict[int, Request] = {}
@@ -97,13 +134,19 @@ class Connection:
         self.stats_sent = 0
 
     # -- registration ---------------------------------------------------------------------------
-    def handle(self, command: str, handler: Handler, *, concurrent: bool = False) -> None:
-        """``concurrent``: run on its own thread, not behind slower requests in the queue (hover)."""
+    def handle(self, command: str, handler: Handler, *, concurrent: bool = False, show_user: bool = True) -> None:
+        """``concurrent``: run on its own thread, not behind slower requests in the queue (hover).
+        ``show_user``: whether a :class:`~firmwatch.errors.UserError` the handler raises is shown as
+        a notification (False where VS Code shows the text in place: a watch, a hover)."""
         self._handlers[command] = handler
         if concurrent:
             self._concurrent.add(command)
         else:
             self._concurrent.discard(command)
+        if show_user:
+            self._quiet.discard(command)
+        else:
+            self._quiet.add(command)
 
     def fallback(self, handler: Handler) -> None:
         self._fallback = handler
@@ -296,13 +339,17 @@ class Connection:
                 self.respond(req, body)
         except RequestError as e:
             self.fail(req.seq, req.command, e)
-        except Exception as e:  # a bug of ours: answer, log, keep serving
-            from firmwatch.errors import is_user_error
+        except Exception as e:
+            self.fail(req.seq, req.command, self.translate(req.command, e))
 
-            if is_user_error(e):
-                self.fail(req.seq, req.command, RequestError(str(e)))
-            else:
-                log.exception("request %s failed", req.command)
-                self.fail(req.seq, req.command, RequestError(
-                    f"firmwatch failed on '{req.command}' ({type(e).__name__}: {e}); please report this with the trace log.",
-                    show_user=True, error_id=99))
+    def translate(self, command: str, e: Exception) -> RequestError:
+        """The one place an exception becomes an error response: a user error's sentence as it
+        is; anything else is a bug of ours, answered with "please report" and logged with its trace."""
+        if isinstance(e, RequestError):
+            return e
+        if is_user_error(e):
+            return RequestError(sentence(e), show_user=command not in self._quiet)
+        log.exception("request %s failed", command)
+        if self.tracer is not None:
+            self.tracer.log("error", {"command": command, "trace": traceback.format_exc()})
+        return RequestError(internal_error_text(f"on '{command}'", e), show_user=True, error_id=99)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from firmwatch.errors import UserError
 from firmwatch.targets.base import Region
 
 RAW_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*:\s*(\d+)\s*$")
@@ -106,5 +107,5 @@ class RawExpression:
         return data
 
 
-class RawValueError(ValueError):
-    user_facing = True
+class RawValueError(UserError, ValueError):
+    """A raw address expression that cannot be read as written; ``str()`` is one sentence."""

@@ -18,6 +18,8 @@ import threading
 import uuid
 from typing import Any
 
+from firmwatch.errors import UserError
+
 COLUMNS = ("session_id", "seq", "target_time_s", "host_time_s", "name", "value")
 
 
@@ -72,8 +74,8 @@ class Recorder:
                 self._file = None
 
 
-class RecorderError(Exception):
-    user_facing = True
+class RecorderError(UserError):
+    """A recording that cannot be started or written; ``str()`` is one sentence."""
 
 
 def _cell(value: Any) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from firmwatch.errors import UserError
 from firmwatch.session.planner import Limits, PlanEntry, PlannedRegion, StreamPlan, plan_streams
 from firmwatch.session.raw import RawExpression, parse_raw
 from firmwatch.session.recorder import Recorder
@@ -22,10 +23,8 @@ from firmwatch.symbols.program import Program
 from firmwatch.targets.base import Region, Sample, Target, TargetError, TargetInfo
 
 
-class SessionError(Exception):
+class SessionError(UserError):
     """A user-facing problem with a session request; ``str()`` is one sentence."""
-
-    user_facing = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmwatch.errors import UserError
+
 from .addrspace import pointer_target, pointer_value
 from .literals import (
     LiteralError,
@@ -40,10 +42,8 @@ if TYPE_CHECKING:
 Reader = Callable[[int, int], bytes]
 
 
-class CodecError(ValueError):
+class CodecError(UserError, ValueError):
     """A value that cannot be written as given; ``str()`` is one sentence."""
-
-    user_facing = True
 
 
 def make_context(

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from firmwatch.errors import UserError
+
 from . import parser as P
 from .addrspace import pointer_target, pointer_value
 from .ctypes_model import TypeModel
@@ -54,10 +56,8 @@ class Region:
     size: int
 
 
-class ExpressionError(Exception):
+class ExpressionError(UserError):
     """A bad watch expression. ``position`` is the 0-based column; ``str()`` says where (1-based) and why."""
-
-    user_facing = True
 
     def __init__(self, position: int, reason: str):
         super().__init__(position, reason)

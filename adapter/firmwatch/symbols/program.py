@@ -10,10 +10,12 @@ import fnmatch
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from firmwatch.errors import UserError
+
 from .types import TypeId, TypeTable
 
 
-class SymbolsError(Exception):
+class SymbolsError(UserError):
     """A user-facing problem with an ELF or a name in it; ``str()`` is one clear sentence."""
 
 

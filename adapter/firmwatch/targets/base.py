@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from firmwatch.errors import UserError
 
-class TargetError(Exception):
+
+class TargetError(UserError):
     """A user-facing transport problem; ``str()`` is one sentence saying what happened and what to do."""
 
 
