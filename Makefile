@@ -1,13 +1,14 @@
 # firmwatch — top-level build.
 #   make demo   run the live watch on the built-in simulated device
 #   make test   install everything the tests need, then run them all
+#   make test-fast   the tests without emulators and real VS Code, for quick local loops
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test deps system-deps venv node-deps vscode-deps vsix e2e e2e-perf lint pytest firmware bench clean
+.PHONY: all demo test test-fast deps system-deps venv node-deps vscode-deps vsix e2e e2e-perf lint pytest firmware bench clean
 
 all: venv
 
@@ -61,6 +62,10 @@ lint: venv vscode-deps
 
 pytest: venv
 	$(PY) -m pytest -q tests
+
+# quick local loop: no emulator (QEMU, simavr) and no real-VS-Code tests; CI runs `make test`
+test-fast: venv
+	$(PY) -m pytest -q -m "not emulator and not vscode" tests
 
 test: deps lint pytest
 

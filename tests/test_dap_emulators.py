@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import base64
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dap_client import DapClient
 from firmwatch import sim
-from tools import require_tool
+from tools import require_tool, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
@@ -41,17 +39,6 @@ def elf_for(board: str, builds: dict[str, Path], tmp_path_factory) -> Path:
     if board not in builds:
         builds[board] = sim.build(board, tmp_path_factory.mktemp(f"dap-{board}")).elf
     return builds[board]
-
-
-def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def watch(c: DapClient, expr: str) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 from dap_client import DapClient
 from firmwatch import sim
-from tools import require_tool
+from tools import require_tool, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
@@ -81,19 +80,6 @@ def cli_oracle(board: str, build_root: Path, location: str) -> list[tuple[str, i
     found = re.findall(r"^#0 .* at (\S+):(\d+)$", out, re.M)
     assert len(found) == len(STEPS), f"gdb's CLI did not step as expected:\n{out}"
     return [(os.path.basename(f), int(n)) for f, n in found]
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def cpu_stopped(c: DapClient, after: int, timeout: float = 30.0) -> dict[str, Any]:

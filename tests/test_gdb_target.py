@@ -12,13 +12,12 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from firmwatch.targets.base import Region, Sample, TargetError, TargetLost
-from tools import require_tool
+from tools import require_tool, wait_for
 
 ARCH = {"cortex-m3": "ARM", "riscv32": "RISC-V", "avr": "AVR"}
 GDB = {"cortex-m3": "gdb-multiarch", "riscv32": "gdb-multiarch", "avr": "avr-gdb"}
@@ -39,14 +38,6 @@ def demo_line(text: str) -> int:
         if text in line:
             return number
     raise AssertionError(f"demo.c no longer contains {text!r}")
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def one_sentence(text: str) -> None:

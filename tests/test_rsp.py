@@ -14,7 +14,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ from firmwatch.targets.rsp_packets import (
     rle_encode,
     unescape_binary,
 )
-from tools import require_tool
+from tools import require_tool, wait_for
 
 # ------------------------------------------------------------------------------------------
 # packet coding
@@ -381,14 +381,6 @@ def elf_symbols(path: Path) -> dict[str, tuple[int, int]]:
                         addr &= ~1
                     out.setdefault(s.name, (addr, s["st_size"]))
     return out
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -873,6 +865,7 @@ def test_lock_handshake_skips_rounds_while_the_flag_is_set(board: str, build_roo
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulator
 def test_gdbserver_launch_connect_and_stop(build_root: Path, tmp_path: Path) -> None:
     require_tool("qemu-system-arm")
     require_tool("arm-none-eabi-gcc")
@@ -895,6 +888,7 @@ def test_gdbserver_launch_connect_and_stop(build_root: Path, tmp_path: Path) -> 
     server.close()
 
 
+@pytest.mark.emulator
 def test_gdbserver_that_dies_says_why() -> None:
     require_tool("qemu-system-arm")
     from firmwatch.targets.gdbserver import GdbServer, free_port

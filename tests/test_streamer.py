@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,17 +27,9 @@ from firmwatch.targets.streamer import StreamerTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from streamer_fake import CONST, RAM, FakeDevice  # noqa: E402
-from tools import require_tool  # noqa: E402
+from tools import require_tool, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 class Collector:

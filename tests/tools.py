@@ -1,11 +1,21 @@
-"""Helpers shared by the test suite."""
+"""Helpers shared by the test suite (conftest.py holds the pytest configuration: markers and the
+rules that apply them)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
+
+# the boards the emulators run (QEMU, simavr); "host" is a plain process
+EMULATED_BOARDS = ("cortex-m3", "riscv32", "avr")
+GDB_FOR_BOARD = {"cortex-m3": "gdb-multiarch", "riscv32": "gdb-multiarch", "avr": "avr-gdb"}
 
 
 def require_tool(name: str) -> str:
@@ -17,3 +27,36 @@ def require_tool(name: str) -> str:
         pytest.fail(f"required tool '{name}' is not installed (run .ci/install-system-deps)")
     pytest.skip(f"'{name}' is not installed")
     raise AssertionError("unreachable")
+
+
+def require_board(board: str, *, gdb: bool = False) -> str:
+    """Skip (fail in CI) unless everything ``firmwatch.sim`` needs to build and run ``board`` is
+    installed, and its gdb when ``gdb``; returns ``board``."""
+    from firmwatch import sim
+
+    spec = sim.SPECS[board]
+    for tool in (*spec.build_tools, *spec.run_tools):
+        if os.path.isabs(tool.command):
+            if not tool.present():
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"{tool.command} is missing: install the Debian package {tool.package}")
+                pytest.skip(f"{tool.command} is missing (Debian package {tool.package})")
+        else:
+            require_tool(tool.command)
+    if gdb:
+        require_tool(GDB_FOR_BOARD[board])
+    return board
+
+
+def wait_for(cond: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:
+    """Poll ``cond`` until it returns something true, and return that; fail the test after
+    ``timeout`` seconds naming ``what`` was awaited. The way to synchronise with a device, a
+    server or the adapter: never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.01)

@@ -1,0 +1,40 @@
+"""pytest configuration for the whole suite: the markers and the rules that apply them.
+
+Markers are declared in pyproject.toml and checked (``--strict-markers``: a typo is an error):
+
+* ``emulator`` — runs firmware under QEMU or simavr. A test parametrized by an emulated board
+  (``cortex-m3``, ``riscv32``, ``avr``, directly or through a fixture) gets it here, so a new
+  board test cannot forget it; other emulator tests carry it explicitly.
+* ``vscode`` — drives real VS Code (code-server in headless Chromium); every test in
+  ``test_vscode_e2e.py`` gets it here.
+* ``slow`` — takes more than a few seconds.
+
+``make test-fast`` runs ``-m "not emulator and not vscode"`` for quick local loops; ``make test``
+(and CI) runs everything. Shared helpers (``wait_for``, ``require_tool``, ``require_board``) are
+in tools.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import EMULATED_BOARDS
+
+VSCODE_MODULES = {"test_vscode_e2e.py"}
+
+
+def _emulated(value: object) -> bool:
+    if isinstance(value, str):
+        return value in EMULATED_BOARDS
+    if isinstance(value, tuple):
+        return any(_emulated(v) for v in value)
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in VSCODE_MODULES:
+            item.add_marker(pytest.mark.vscode)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(_emulated(v) for v in callspec.params.values()):
+            item.add_marker(pytest.mark.emulator)
