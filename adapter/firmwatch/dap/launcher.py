@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from firmwatch.dap.config import ConfigError, LaunchConfig
+from firmwatch.symbols.elf import refuse_non_regular
 from firmwatch.targets.base import Target, TargetError
 
 Output = Callable[[str, str], None]  # (category, text)
@@ -71,6 +72,8 @@ def open_launch(cfg: LaunchConfig, *, on_output: Output, on_link: LinkEvent) -> 
     stoppers: list[Callable[[], None]] = []
     sim = server = None
     elf = cfg.resolve(cfg.elf) if cfg.elf else None
+    if elf is not None:
+        refuse_non_regular(elf)  # before any device is started or opened
     try:
         if cfg.sim is not None:
             from firmwatch.sim import start_sim
@@ -192,10 +195,11 @@ def _connect(cfg: LaunchConfig, transport: str, address: str, elf: str, on_link:
 
 def _elf_machine(elf: str) -> str | None:
     try:
-        from elftools.elf.elffile import ELFFile
+        from firmwatch.symbols.elf import open_elf
 
-        with open(elf, "rb") as f:
-            m = ELFFile(f).header["e_machine"]
+        elf_file, f = open_elf(elf)  # refuses a FIFO or a device instead of waiting on it
+        with f:
+            m = elf_file.header["e_machine"]
         return {"EM_ARM": "ARM", "EM_RISCV": "RISC-V", "EM_AVR": "AVR"}.get(m)
     except Exception:  # noqa: BLE001 - the loader reports a bad ELF with a better sentence
         return None

@@ -8,6 +8,7 @@ parsing dominates a cold load otherwise.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import zlib
 from typing import Any
@@ -44,16 +45,50 @@ _STT = {1: "object", 2: "function", 6: "object"}  # 6 = STT_TLS, addressable lik
 _STB = {0: "local", 1: "global", 2: "weak", 10: "global"}  # 10 = STB_GNU_UNIQUE
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def check_regular(path: str, mode: int) -> None:
+    """Refuse anything but a regular file: reading a FIFO or a device as an ELF never ends."""
+    if stat.S_ISREG(mode):
+        return
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+    raise SymbolsError(f"{path} is {what}, not an ELF file; pass the path of the firmware's .elf file")
+
+
+def refuse_non_regular(path: str) -> None:
+    """Raise :class:`SymbolsError` when ``path`` exists but is not a regular file (a missing
+    file is left to :func:`open_elf`, which says so in its own words)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    check_regular(path, mode)
+
+
 def open_elf(path: str) -> tuple[ELFFile, Any]:
     """Open ``path`` as an ELF; raise :class:`SymbolsError` with a useful sentence otherwise."""
     try:
-        f = open(path, "rb")  # noqa: SIM115 - the ELFFile reads lazily from it; caller closes
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SymbolsError(f"no such file: {path}; check the path to the firmware ELF") from None
     except IsADirectoryError:
         raise SymbolsError(f"{path} is a directory, not an ELF file; pass the firmware's .elf") from None
     except OSError as e:
         raise SymbolsError(f"cannot open {path}: {e.strerror}") from None
+    try:
+        check_regular(path, os.fstat(fd).st_mode)
+    except SymbolsError:
+        os.close(fd)
+        raise
+    f = os.fdopen(fd, "rb")  # the ELFFile reads lazily from it; the caller closes it
     head = f.read(4)
     if head != b"\x7fELF":
         f.close()

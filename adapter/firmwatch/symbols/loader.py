@@ -11,7 +11,15 @@ from typing import Any
 
 from . import cache
 from .dwarf import LazyTypes, RawVariable, WarmMaterializer, read_dwarf
-from .elf import _build_id, decode_symbol_table, deferred_symbols, open_elf, read_elf_info, symbol_table
+from .elf import (
+    _build_id,
+    check_regular,
+    decode_symbol_table,
+    deferred_symbols,
+    open_elf,
+    read_elf_info,
+    symbol_table,
+)
 from .program import ElfInfo, Program, Symbol, SymbolsError, Variable
 from .types import TypeTable
 
@@ -38,6 +46,7 @@ def load(
         raise SymbolsError(f"no such file: {p}; check the path to the firmware ELF") from None
     except OSError as e:
         raise SymbolsError(f"cannot read {p}: {e.strerror}") from None
+    check_regular(p, st.st_mode)
     ident = cache.identity(abspath, st)
     # Indexing allocates hundreds of thousands of small objects and no cycles worth
     # collecting; the cyclic GC rescanning them all every few thousand allocations cost
