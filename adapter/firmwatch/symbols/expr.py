@@ -27,6 +27,7 @@ from firmwatch.errors import UserError
 from . import parser as P
 from .addrspace import pointer_target, pointer_value
 from .ctypes_model import TypeModel
+from .literals import clip
 from .program import SymbolsError
 from .scalars import extract_bits, from_int, to_float, to_int
 from .types import (
@@ -272,11 +273,12 @@ def compile_expression(program: Program, text: str) -> CompiledExpression:
     def is_type(name: str) -> bool:
         return model.named(name) is not None
 
-    try:
-        parsed = P.parse(text, is_type, is_variable)
-    except P.ParseError as e:
-        raise ExpressionError(e.position, e.reason) from None
-    root = _Walker(program, model, None).run(parsed.tree)
+    with P.deep_enough():
+        try:
+            parsed = P.parse(text, is_type, is_variable)
+        except P.ParseError as e:
+            raise ExpressionError(e.position, e.reason) from None
+        root = _Walker(program, model, None).run(parsed.tree)
     if root.lvalue and model.kind(root.tid) == "void":
         raise ExpressionError(root.pos, "the expression has type void, which has no value to show")
     if root.lvalue and model.table.sizeof(root.tid) is None and model.kind(root.tid) != "function":
@@ -539,7 +541,7 @@ class _Walker:
         enum = self.find_enumerator(name)
         if enum is not None:
             return self.const(enum[0], n.pos, enum[1])
-        raise ExpressionError(n.pos, f"no symbol '{name}' in the ELF{self.suggest(name)}")
+        raise ExpressionError(n.pos, f"no symbol '{clip(name, 80)}' in the ELF{self.suggest(name)}")
 
     def find_enumerator(self, name: str) -> tuple[TypeId, int] | None:
         return _program_index(self.program).enumerators.get(name)
@@ -547,6 +549,8 @@ class _Walker:
     def suggest(self, name: str) -> str:
         # Only names of similar length can be close; filtering first keeps a typo in a
         # 20,000-symbol ELF from costing a noticeable pause.
+        if len(name) > 200:
+            return ""
         slack = max(2, len(name) // 3)
         pool = [p for p in _program_index(self.program).names if abs(len(p) - len(name)) <= slack]
         close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
@@ -571,7 +575,7 @@ class _Walker:
                     n.pos, f"the left side of '.' is a pointer ({self.describe(obj)}); use '->'"
                 )
             raise ExpressionError(
-                n.pos, f"'{n.name}' cannot be a member of {self.describe(obj)}: it is not a struct or union"
+                n.pos, f"'{clip(n.name, 80)}' cannot be a member of {self.describe(obj)}: it is not a struct or union"
             )
         found = _find_member(self.t, t, n.name)
         if found is None:
@@ -581,7 +585,7 @@ class _Walker:
                 )
             names = ", ".join(_member_names(self.t, t)) or "none"
             raise ExpressionError(
-                n.name_pos, f"no member '{n.name}' in {self.describe(obj)} (members: {names})"
+                n.name_pos, f"no member '{clip(n.name, 80)}' in {self.describe(obj)} (members: {clip(names, 200)})"
             )
         offset, m = found
         if not obj.lvalue:  # pragma: no cover - struct rvalues do not exist in this language
@@ -719,7 +723,7 @@ class _Walker:
         tid = self.model.named(spec.base)
         if tid is None:
             raise ExpressionError(
-                spec.pos, f"unknown type '{spec.base}' in cast{self.suggest_type(spec.base)}"
+                spec.pos, f"unknown type '{clip(spec.base, 80)}' in cast{self.suggest_type(spec.base)}"
             )
         for q in spec.qualifiers:
             tid = self.model.qualified(tid, q)
@@ -730,6 +734,8 @@ class _Walker:
         return tid
 
     def suggest_type(self, name: str) -> str:
+        if len(name) > 200:
+            return ""
         close = difflib.get_close_matches(name, sorted(self.model.base.by_name), n=3, cutoff=0.6)
         return " (did you mean " + " or ".join(close) + "?)" if close else ""
 

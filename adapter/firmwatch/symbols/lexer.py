@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .literals import FLOAT_RE, INT_RE, LiteralError, parse_char_body, parse_float, parse_int
+from .literals import FLOAT_RE, INT_RE, LiteralError, clip, parse_char_body, parse_float, parse_int
 
 
 class LexError(Exception):
@@ -29,12 +31,22 @@ _OPS = (
     "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">",
     "(", ")", "[", "]", ".", ",", "@", "?", ":", "=",
 )  # fmt: skip
+_SCOPE_AFTER = re.compile(r"\s*::")
 # Operators that would change the target: recognized only to refuse them clearly.
 MUTATING = frozenset(("<<=", ">>=", "++", "--", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "="))
 
 
+_IDENT_RE = re.compile(r"[\w$]+")
+_OP_RE = re.compile("|".join(re.escape(op) for op in _OPS))
+
+
 def tokenize(text: str) -> list[Token]:
-    out: list[Token] = []
+    return list(iter_tokens(text))
+
+
+def iter_tokens(text: str) -> Iterator[Token]:
+    """Tokens as the parser asks for them: a parse that stops early (an error, too deep)
+    never pays for lexing the rest of a long text. Ends with one "end" token."""
     i = 0
     n = len(text)
     while i < n:
@@ -43,17 +55,15 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         if c.isalpha() or c == "_" or c == "$":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
-            out.append(Token("ident", text[i:j], i))
+            j = _IDENT_RE.match(text, i).end()  # type: ignore[union-attr]
+            yield Token("ident", text[i:j], i)
             i = j
             continue
         if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
             m = FLOAT_RE.match(text, i)
             if m:
                 v, suffix = parse_float(m.group(0))
-                out.append(Token("float", m.group(0), i, (v, suffix)))
+                yield Token("float", m.group(0), i, (v, suffix))
                 i = m.end()
                 continue
             m = INT_RE.match(text, i)
@@ -61,42 +71,41 @@ def tokenize(text: str) -> list[Token]:
                 j = i
                 while j < n and (text[j].isalnum() or text[j] in "_.'"):
                     j += 1
-                raise LexError(i, f"'{text[i:j]}' is not a valid number")
+                raise LexError(i, f"'{clip(text[i:j])}' is not a valid number")
             try:
                 v, suffix = parse_int(m.group(0))
             except LiteralError as e:
                 raise LexError(i, str(e)) from None
-            out.append(Token("int", m.group(0), i, (v, suffix)))
+            yield Token("int", m.group(0), i, (v, suffix))
             i = m.end()
             continue
         if c == "'":
             j = _closing(text, i, "'")
             body = text[i + 1 : j]
             # 'file.c'::name names a scope; anything else in single quotes is a character.
-            rest = text[j + 1 :].lstrip()
-            if rest.startswith("::"):
-                out.append(Token("quoted", body, i))
+            if _SCOPE_AFTER.match(text, j + 1):
+                yield Token("quoted", body, i)
             else:
                 try:
-                    out.append(Token("char", text[i : j + 1], i, parse_char_body(body)))
+                    yield Token("char", text[i : j + 1], i, parse_char_body(body))
                 except LiteralError as e:
                     raise LexError(i, str(e)) from None
             i = j + 1
             continue
         if c == '"':
             j = _closing(text, i, '"')
-            out.append(Token("string", text[i : j + 1], i, text[i + 1 : j]))
+            yield Token("string", text[i : j + 1], i, text[i + 1 : j])
             i = j + 1
             continue
-        for op in _OPS:
-            if text.startswith(op, i):
-                out.append(Token("op", op, i))
-                i += len(op)
-                break
-        else:
+        m = _OP_RE.match(text, i)
+        if m is None:
             raise LexError(i, f"unexpected character '{c}'")
-    out.append(Token("end", "", n))
-    return out
+        op = m.group(0)
+        if op in MUTATING:
+            raise LexError(i, f"'{op}' would change the target: a watch only reads memory (use Set Value to write)")
+        yield Token("op", op, i)
+        i = m.end()
+    yield Token("end", "", n)
 
 
 def _closing(text: str, start: int, quote: str) -> int:

@@ -53,6 +53,7 @@ def parse_int(text: str) -> tuple[int, str]:
         raise LiteralError(f"'{text}' is not an integer literal")
     body = m.group("body").replace("'", "")
     suffix = (m.group("suffix") or "").lower()
+    _check_digits(body, text)
     if body[:2] in ("0x", "0X"):
         return int(body[2:], 16), suffix
     if body[:2] in ("0b", "0B"):
@@ -62,6 +63,27 @@ def parse_int(text: str) -> tuple[int, str]:
             raise LiteralError(f"'{text}' is not a valid octal literal (a leading 0 means octal)")
         return int(body, 8), suffix
     return int(body), suffix
+
+
+# Significant digits past which a literal exceeds 128 bits, per base: such a literal fits no
+# C type, and converting thousands of decimal digits is slow (Python refuses past 4,300).
+_MAX_DIGITS = {16: 32, 2: 128, 8: 43, 10: 39}
+
+
+def _check_digits(body: str, text: str) -> None:
+    if len(body) <= 40:
+        return
+    lead = body[:2].lower()
+    base, digits = (16, body[2:]) if lead == "0x" else (2, body[2:]) if lead == "0b" else (
+        (8, body[1:]) if body[0] == "0" else (10, body))
+    significant = len(digits.lstrip("0"))
+    if significant > _MAX_DIGITS[base]:
+        raise LiteralError(f"{clip(text)} ({significant} digits) is too large for any integer type")
+
+
+def clip(text: str, n: int = 24) -> str:
+    """``text`` for an error message: long input is shortened, not echoed back whole."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def parse_float(text: str) -> tuple[float, str]:
@@ -100,10 +122,10 @@ def parse_char_body(body: str) -> int:
     if body[0] == "\\":
         code, end = parse_escape(body, 0)
         if end != len(body):
-            raise LiteralError(f"'{body}' holds more than one character")
+            raise LiteralError(f"'{clip(body)}' holds more than one character")
         return code
     if len(body) != 1:
-        raise LiteralError(f"'{body}' holds more than one character; use a string for text")
+        raise LiteralError(f"'{clip(body)}' holds more than one character; use a string for text")
     return ord(body)
 
 

@@ -9,10 +9,14 @@ parser asks ``is_type``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .lexer import MUTATING, LexError, Token, tokenize
+from .lexer import LexError, Token, iter_tokens
+from .literals import clip
 
 FORMATS = {"x": "x", "h": "x", "d": "d", "u": "u", "o": "o", "b": "b", "t": "b", "c": "c", "s": "s"}
 
@@ -41,6 +45,37 @@ TYPE_WORDS = frozenset(
 _BASE_WORDS = frozenset(
     ["unsigned", "signed", "int", "char", "short", "long", "float", "double", "void", "_Bool", "bool"]
 )
+
+
+# Deepest nesting accepted (parentheses, prefix operators, casts, indexes, '?:', operator
+# chains): far beyond any watch expression, and small enough that the recursive parser and
+# the compiler's walker stay well inside Python's stack (see deep_enough).
+MAX_DEPTH = 256
+
+
+_deep_lock = threading.Lock()
+_deep_users = 0
+_deep_saved = 0
+
+
+@contextmanager
+def deep_enough() -> Iterator[None]:
+    """Python stack for a MAX_DEPTH-deep expression: the recursive-descent parser and the
+    compiler's walker take a few frames per level, more than the interpreter's default
+    limit allows at 250 levels. Raised while any compile runs, restored after the last."""
+    global _deep_users, _deep_saved
+    with _deep_lock:
+        if _deep_users == 0:
+            _deep_saved = sys.getrecursionlimit()
+            sys.setrecursionlimit(_deep_saved + MAX_DEPTH * 16)
+        _deep_users += 1
+    try:
+        yield
+    finally:
+        with _deep_lock:
+            _deep_users -= 1
+            if _deep_users == 0:
+                sys.setrecursionlimit(_deep_saved)
 
 
 class ParseError(Exception):
@@ -147,6 +182,17 @@ class Parsed:
     body: str  # the text without the format suffix
 
 
+# the fields of each node that hold sub-expressions
+_CHILDREN: dict[type, tuple[str, ...]] = {
+    Member: ("obj",),
+    Index: ("obj", "index"),
+    Unary: ("operand",),
+    Cast: ("operand",),
+    SizeofExpr: ("operand",),
+    Binary: ("left", "right"),
+    Conditional: ("cond", "then", "other"),
+}
+
 _BINARY_PRECEDENCE = {
     "||": 1,
     "&&": 2,
@@ -171,29 +217,59 @@ _BINARY_PRECEDENCE = {
 
 
 def parse(text: str, is_type: Callable[[str], bool], is_variable: Callable[[str], bool]) -> Parsed:
+    p = _Parser(text, _Tokens(text), is_type, is_variable)
     try:
-        toks = tokenize(text)
+        parsed = p.parse_top()
     except LexError as e:
         raise ParseError(e.position, e.reason) from None
-    for t in toks:
-        if t.kind == "op" and t.text in MUTATING:
-            raise ParseError(
-                t.pos,
-                f"'{t.text}' would change the target: a watch only reads memory (use Set Value to write)",
-            )
-    p = _Parser(text, toks, is_type, is_variable)
-    return p.parse_top()
+    _check_depth(parsed.tree)
+    return parsed
+
+
+class _Tokens:
+    """The token list, lexed as far as the parser has looked."""
+
+    __slots__ = ("_it", "_buf")
+
+    def __init__(self, text: str) -> None:
+        self._it = iter_tokens(text)
+        self._buf: list[Token] = []
+
+    def __getitem__(self, i: int) -> Token:
+        buf = self._buf
+        while len(buf) <= i:
+            if buf and buf[-1].kind == "end":
+                return buf[-1]
+            buf.append(next(self._it))
+        return buf[i]
+
+
+def _check_depth(tree: Node) -> None:
+    """Refuse a tree deeper than MAX_DEPTH (long operator chains nest without recursing here)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ParseError(node.pos, _too_deep())
+        for f in _CHILDREN.get(type(node), ()):
+            stack.append((getattr(node, f), depth + 1))
+
+
+def _too_deep() -> str:
+    return (f"the expression nests more than {MAX_DEPTH} levels deep (parentheses, operators, casts or "
+            "indexes); split it into simpler watches")
 
 
 class _Parser:
     def __init__(
-        self, text: str, toks: list[Token], is_type: Callable[[str], bool], is_variable: Callable[[str], bool]
+        self, text: str, toks: _Tokens, is_type: Callable[[str], bool], is_variable: Callable[[str], bool]
     ):
         self.text = text
         self.toks = toks
         self.i = 0
         self.is_type = is_type
         self.is_variable = is_variable
+        self.depth = 0  # recursive entries into expression() and prefix unary(), now open
 
     # -- helpers ----------------------------------------------------------------------------------
     @property
@@ -201,7 +277,7 @@ class _Parser:
         return self.toks[self.i]
 
     def peek(self, k: int = 1) -> Token:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
+        return self.toks[self.i + k]
 
     def next(self) -> Token:
         t = self.toks[self.i]
@@ -220,7 +296,7 @@ class _Parser:
 
     @staticmethod
     def describe(t: Token) -> str:
-        return "the end of the expression" if t.kind == "end" else f"'{t.text}'"
+        return "the end of the expression" if t.kind == "end" else f"'{clip(t.text)}'"
 
     # -- grammar ----------------------------------------------------------------------------------
     def parse_top(self) -> Parsed:
@@ -246,28 +322,54 @@ class _Parser:
             raise ParseError(t.pos, f"unexpected {self.describe(t)} after a complete expression")
         return Parsed(tree, fmt, self.text[:body_end].strip())
 
+    def enter(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError(pos, _too_deep())
+
     def expression(self) -> Node:
-        cond = self.binary(1)
-        if self.at_op("?"):
-            q = self.next()
-            then = self.expression()
-            self.expect_op(":")
-            other = self.expression()
-            return Conditional(q.pos, cond, then, other)
-        return cond
+        self.enter(self.tok.pos)
+        try:
+            cond = self.binary(1)
+            if self.at_op("?"):
+                q = self.next()
+                then = self.expression()
+                self.expect_op(":")
+                other = self.expression()
+                return Conditional(q.pos, cond, then, other)
+            return cond
+        finally:
+            self.depth -= 1
 
     def binary(self, min_prec: int) -> Node:
         left = self.unary()
-        while self.tok.kind == "op" and _BINARY_PRECEDENCE.get(self.tok.text, 0) >= min_prec:
-            op = self.next()
-            prec = _BINARY_PRECEDENCE[op.text]
-            if self.tok.kind == "end":
-                raise ParseError(op.pos, f"'{op.text}' needs an operand after it")
-            right = self.binary(prec + 1)
-            left = Binary(op.pos, op.text, left, right)
-        return left
+        depth = self.depth
+        try:
+            while self.tok.kind == "op" and _BINARY_PRECEDENCE.get(self.tok.text, 0) >= min_prec:
+                op = self.next()
+                self.enter(op.pos)  # each operator of a chain nests the tree one level deeper
+                prec = _BINARY_PRECEDENCE[op.text]
+                if self.tok.kind == "end":
+                    raise ParseError(op.pos, f"'{op.text}' needs an operand after it")
+                right = self.binary(prec + 1)
+                left = Binary(op.pos, op.text, left, right)
+            return left
+        finally:
+            self.depth = depth
 
     def unary(self) -> Node:
+        t = self.tok
+        if (t.kind == "op" and t.text in ("-", "+", "~", "!", "*", "&")) or (
+            t.kind == "ident" and t.text == "sizeof"
+        ) or (t.kind == "op" and t.text == "(" and self.starts_type(1)):
+            self.enter(t.pos)  # prefix operators, sizeof and casts recurse; a plain primary does not
+            try:
+                return self._unary()
+            finally:
+                self.depth -= 1
+        return self._unary()
+
+    def _unary(self) -> Node:
         t = self.tok
         if t.kind == "op" and t.text in ("-", "+", "~", "!", "*", "&"):
             self.next()
@@ -292,7 +394,16 @@ class _Parser:
         return self.postfix(self.primary())
 
     def postfix(self, node: Node) -> Node:
+        depth = self.depth
+        try:
+            return self._postfix(node)
+        finally:
+            self.depth = depth
+
+    def _postfix(self, node: Node) -> Node:
         while True:
+            if self.at_op("[", ".", "->"):
+                self.enter(self.tok.pos)  # each index or member nests the tree one level deeper
             if self.at_op("["):
                 open_ = self.next()
                 if self.at_op("]"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from firmwatch.errors import UserError
 
+from .literals import clip
 from .types import TypeId, TypeTable
 
 
@@ -135,7 +136,7 @@ class Program:
                     )
                     if in_file and (not func_part or v.function == func_part):
                         return v
-            raise SymbolsError(f"no symbol '{name}' in the ELF{self._suggest(name)}")
+            raise SymbolsError(f"no symbol '{clip(name, 80)}' in the ELF{self._suggest(name)}")
         if len(cands) == 1:
             return self.variables[cands[0]]
         globals_ = [j for j in cands if self.variables[j].scope == "global"]
@@ -149,6 +150,8 @@ class Program:
         import difflib
 
         base = name.rpartition("::")[2].strip("'")
+        if len(base) > 200:
+            return ""  # no name is that long; difflib would take a while to say so
         close = difflib.get_close_matches(base, list(self._by_name), n=3, cutoff=0.8)
         if not close:
             return ""
