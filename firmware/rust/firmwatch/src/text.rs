@@ -1,0 +1,385 @@
+//! Text mode: a line a person types becomes the same command the binary mode carries (so
+//! validation and side effects are shared), and replies are `|key=value` lines.
+
+use crate::out::{Out, TxRing};
+use crate::port::Port;
+use crate::streamer::{Cmd, Core, T_HELP};
+use crate::wire::{err, msg};
+
+/// Verbs with their request type and argument byte.
+const VERBS: [(&[u8], u8, u8); 10] = [
+    (b"INFO", msg::IDENTIFY, 0),
+    (b"READ", msg::READ, 0),
+    (b"WRITE", msg::WRITE, 0),
+    (b"STREAM", msg::STREAM_START, 0),
+    (b"STOP", msg::STREAM_STOP, 0),
+    (b"LIST", msg::LIST, 0),
+    (b"STATUS", msg::STATUS, 0),
+    (b"BINARY", msg::MODE, 1),
+    (b"TEXT", msg::MODE, 0),
+    (b"HELP", T_HELP, 0),
+];
+
+const ERR_NAMES: [&[u8]; 12] = [
+    b"?",
+    b"BAD_COMMAND",
+    b"BAD_LENGTH",
+    b"NOT_READABLE",
+    b"NOT_WRITABLE",
+    b"NO_STREAM",
+    b"TOO_MANY_REGIONS",
+    b"STREAM_TOO_BIG",
+    b"BAD_RATE",
+    b"TOO_BIG",
+    b"BAD_MODE",
+    b"READBACK",
+];
+
+const INFO_KEYS: [&[u8]; 8] = [
+    b"|word=",
+    b"|addr_size=",
+    b"|tick_hz=",
+    b"|max_streams=",
+    b"|max_regions=",
+    b"|max_stream_bytes=",
+    b"|max_payload=",
+    b"|tx_size=",
+];
+
+const STATUS_KEYS: [&[u8]; 8] = [
+    b"STATUS|dropped=",
+    b"|overflows=",
+    b"|rx_errors=",
+    b"|tx_used=",
+    b"|tx_size=",
+    b"|tx_high_water=",
+    b"|ticks=",
+    b"|streams=",
+];
+
+pub(crate) fn printable(b: u8) -> bool {
+    (0x20..0x7F).contains(&b)
+}
+
+fn is_space(ch: u8) -> bool {
+    ch == b' ' || ch == b'\t' || ch == b'\r'
+}
+
+/// A hex digit's value (0 for anything else: callers check digits first).
+pub(crate) fn hexval(ch: u8) -> u8 {
+    match ch {
+        b'0'..=b'9' => ch - b'0',
+        b'a'..=b'f' => ch - b'a' + 10,
+        b'A'..=b'F' => ch - b'A' + 10,
+        _ => 0,
+    }
+}
+
+fn is_hex(ch: u8) -> bool {
+    ch.is_ascii_hexdigit()
+}
+
+impl<
+        'a,
+        const STREAMS: usize,
+        const REGIONS: usize,
+        const POOL: usize,
+        const STREAM_BYTES: usize,
+        const PAYLOAD: usize,
+        const TX: usize,
+        const RX: usize,
+        const TICK_HZ: u32,
+    > Core<'a, STREAMS, REGIONS, POOL, STREAM_BYTES, PAYLOAD, TX, RX, TICK_HZ>
+{
+    /// Next token of the line at RX offsets `[*pos, end)`: (start, length).
+    fn token(&self, pos: &mut usize, end: usize) -> (usize, usize) {
+        let mut p = *pos;
+        while p < end && is_space(self.peek(p)) {
+            p += 1;
+        }
+        let start = p;
+        while p < end && !is_space(self.peek(p)) {
+            p += 1;
+        }
+        *pos = p;
+        (start, p - start)
+    }
+
+    /// Decimal or 0x-hex (saturating at u32::MAX); with `milli`, decimal may have up to 3
+    /// fraction digits and the result is in thousandths (rates in milli-hertz).
+    fn number(&self, s: usize, n: usize, milli: bool) -> Option<u32> {
+        let mut x: u32 = 0;
+        let (mut i, mut frac, mut dot, mut base) = (0, 0, false, 10u32);
+        if n > 2 && self.peek(s) == b'0' && (self.peek(s + 1) | 0x20) == b'x' {
+            base = 16;
+            i = 2;
+        }
+        if i == n {
+            return None;
+        }
+        while i < n {
+            let ch = self.peek(s + i);
+            i += 1;
+            if ch == b'.' && milli && base == 10 && !dot {
+                dot = true;
+                continue;
+            }
+            let d = if ch.is_ascii_digit() || (base == 16 && is_hex(ch)) {
+                u32::from(hexval(ch))
+            } else {
+                return None;
+            };
+            if dot {
+                frac += 1;
+                if frac > 3 {
+                    return None;
+                }
+            }
+            // saturate: reported as out of range, not misparsed
+            x = x.checked_mul(base).and_then(|v| v.checked_add(d)).unwrap_or(u32::MAX);
+        }
+        if milli {
+            while frac < 3 {
+                x = x.saturating_mul(10);
+                frac += 1;
+            }
+        }
+        Some(x)
+    }
+
+    fn lookup_verb(&self, s: usize, n: usize) -> Option<(u8, u8)> {
+        VERBS.iter().find_map(|&(name, ty, arg)| {
+            let same = name.len() == n
+                && name.iter().enumerate().all(|(i, &v)| v == self.peek(s + i).to_ascii_uppercase());
+            if same {
+                Some((ty, arg))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Execute the line at RX offset 0, `len` bytes without its '\n'. False: the reply does
+    /// not fit in TX yet.
+    pub(crate) fn text_line<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, len: usize) -> bool {
+        let mut c = Cmd { text: true, ..Cmd::default() };
+        let mut pos = 0;
+        let (vs, vn) = self.token(&mut pos, len);
+        if vn == 0 {
+            return true; // blank line: nothing to answer
+        }
+        let mut st = [0usize; 4];
+        let mut ln = [0usize; 4];
+        let mut argc = 0;
+        while argc < 4 {
+            let (s, n) = self.token(&mut pos, len);
+            if n == 0 {
+                break;
+            }
+            st[argc] = s;
+            ln[argc] = n;
+            argc += 1;
+        }
+        match self.lookup_verb(vs, vn) {
+            Some((ty, arg)) => {
+                c.ty = ty;
+                c.arg = arg;
+            }
+            None => {
+                c.err = err::BAD_COMMAND;
+                return self.exec(port, tx, &mut c);
+            }
+        }
+        let sat16 = |v: u32| if v > 0xFFFF { 0xFFFF } else { v as u16 };
+        let ok = match c.ty {
+            msg::READ => {
+                let addr = self.number(st[0], ln[0], false);
+                let size = self.number(st[1], ln[1], false);
+                c.addr = addr.unwrap_or(0);
+                c.size = sat16(size.unwrap_or(0));
+                argc == 2 && addr.is_some() && size.is_some()
+            }
+            msg::WRITE => {
+                let addr = self.number(st[0], ln[0], false);
+                c.addr = addr.unwrap_or(0);
+                c.off = st[1] as u8;
+                c.size = (ln[1] / 2) as u16;
+                argc == 2
+                    && addr.is_some()
+                    && ln[1] % 2 == 0
+                    && (0..ln[1]).all(|i| is_hex(self.peek(st[1] + i)))
+            }
+            msg::STREAM_START => {
+                let addr = self.number(st[0], ln[0], false);
+                let size = self.number(st[1], ln[1], false);
+                let rate = self.number(st[2], ln[2], true);
+                c.addr = addr.unwrap_or(0);
+                c.size = sat16(size.unwrap_or(0));
+                c.rate = rate.unwrap_or(0);
+                c.n = 1;
+                // the lowest free id; STREAMS when none is free -> NO_STREAM
+                c.arg = (0..STREAMS).find(|&s| self.nreg(s) == 0).unwrap_or(STREAMS) as u8;
+                argc == 3 && addr.is_some() && size.is_some() && rate.is_some()
+            }
+            msg::STREAM_STOP => {
+                let all = argc == 1
+                    && ln[0] == 3
+                    && b"ALL".iter().enumerate().all(|(i, &v)| self.peek(st[0] + i).to_ascii_uppercase() == v);
+                if all {
+                    c.arg = 0xFF;
+                    true
+                } else {
+                    let id = self.number(st[0], ln[0], false);
+                    let v = id.unwrap_or(0);
+                    c.arg = if v as usize >= STREAMS { STREAMS as u8 } else { v as u8 };
+                    argc == 1 && id.is_some()
+                }
+            }
+            _ => argc == 0,
+        };
+        if !ok {
+            c.err = err::BAD_LENGTH;
+            c.detail = argc as u32;
+        }
+        self.exec(port, tx, &mut c)
+    }
+
+    fn key_dec(o: &mut Out<'_, TX>, key: &[u8], v: u32) {
+        o.bytes(key);
+        o.dec(v);
+    }
+
+    fn data_line(&self, o: &mut Out<'_, TX>, addr: u32, size: u16) {
+        o.bytes(b"DATA|addr=");
+        o.hex32(addr);
+        o.bytes(b"|hex=");
+        o.hexmem(&self.cfg, addr, size);
+    }
+
+    fn info(&self, o: &mut Out<'_, TX>) {
+        let cfg = &self.cfg;
+        let vals: [u32; 8] = [
+            u32::from(cfg.word_size()),
+            4,
+            TICK_HZ,
+            STREAMS as u32,
+            REGIONS as u32,
+            STREAM_BYTES as u32,
+            PAYLOAD as u32,
+            TX as u32,
+        ];
+        o.bytes(b"INFO|proto=1|endian=");
+        o.bytes(if cfg.big_endian() { b"big" } else { b"little" });
+        for (key, &v) in INFO_KEYS.iter().zip(vals.iter()) {
+            Self::key_dec(o, key, v);
+        }
+        o.bytes(b"|build_id=");
+        for &b in cfg.build_id() {
+            o.hex8(b);
+        }
+        for r in cfg.regions() {
+            o.bytes(b"|region=");
+            o.hex32(r.start);
+            o.byte(b'+');
+            o.dec(r.size);
+            o.byte(b':');
+            if r.access.bits() & 1 != 0 {
+                o.byte(b'r');
+            }
+            if r.access.bits() & 2 != 0 {
+                o.byte(b'w');
+            }
+        }
+    }
+
+    pub(crate) fn text_reply<P: Port>(&self, port: &P, o: &mut Out<'_, TX>, c: &Cmd) {
+        if c.err != 0 {
+            Self::key_dec(o, b"ERR|code=", u32::from(c.err));
+            o.bytes(b"|name=");
+            o.bytes(ERR_NAMES.get(usize::from(c.err)).copied().unwrap_or(b"?"));
+            o.bytes(b"|detail=");
+            o.hex32(c.detail);
+            o.byte(b'\n');
+            return;
+        }
+        match c.ty {
+            msg::IDENTIFY => self.info(o),
+            msg::READ | msg::WRITE => {
+                port.critical_section(|| self.data_line(o, c.addr, c.size));
+            }
+            msg::STREAM_START => {
+                o.bytes(b"OK");
+                Self::key_dec(o, b"|stream=", u32::from(c.arg));
+            }
+            msg::LIST => {
+                let mut off = 0;
+                for s in 0..STREAMS {
+                    let n = self.nreg(s);
+                    if n != 0 {
+                        Self::key_dec(o, b"STREAM|stream=", s as u32);
+                        Self::key_dec(o, b"|rate_mhz=", self.stream_rate(s));
+                        o.bytes(b"|regions=");
+                        for i in 0..n {
+                            if i != 0 {
+                                o.byte(b',');
+                            }
+                            let (a, z) = self.pool(off + i);
+                            o.hex32(a);
+                            o.byte(b'+');
+                            o.dec(u32::from(z));
+                        }
+                        o.byte(b'\n');
+                    }
+                    off += n;
+                }
+                o.bytes(b"OK");
+                Self::key_dec(o, b"|streams=", u32::from(self.streams_running()));
+            }
+            msg::STATUS => {
+                for (key, &v) in STATUS_KEYS.iter().zip(c.sv.iter()) {
+                    Self::key_dec(o, key, v);
+                }
+            }
+            T_HELP => o.bytes(b"HELP|verbs=INFO,READ,WRITE,STREAM,STOP,LIST,STATUS,BINARY,TEXT,HELP"),
+            _ => o.bytes(b"OK"), // STOP, BINARY, TEXT
+        }
+        o.byte(b'\n');
+    }
+
+    /// The due streams' DATA lines of one tick, into `o`.
+    fn sample_lines<P: Port>(&self, port: &P, o: &mut Out<'_, TX>, due: u32, seq: u16) {
+        let mut off = 0;
+        for s in 0..STREAMS {
+            let n = self.nreg(s);
+            if due & 1u32.wrapping_shl(s as u32) != 0 {
+                // the stream's regions form one snapshot
+                port.critical_section(|| {
+                    for i in off..off + n {
+                        let (a, z) = self.pool(i);
+                        self.data_line(o, a, z);
+                        Self::key_dec(o, b"|t=", self.ticks);
+                        Self::key_dec(o, b"|seq=", u32::from(seq));
+                        Self::key_dec(o, b"|stream=", s as u32);
+                        o.byte(b'\n');
+                    }
+                });
+            }
+            off += n;
+        }
+    }
+
+    /// All due streams of one tick as DATA lines, queued or dropped together.
+    pub(crate) fn text_samples<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, due: u32) {
+        let seq = self.next_seq();
+        let mut count = Out::counting();
+        self.sample_lines(port, &mut count, due, seq);
+        let reserved = if self.reply_waiting { None } else { tx.reserve(count.len()) };
+        match reserved {
+            Some(mut o) => {
+                self.sample_lines(port, &mut o, due, seq);
+                port.tx_ready();
+            }
+            None => self.drop_frame(due),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Shared by the integration tests: the "vector device" of docs/protocol.md section 14, and
+//! helpers to drive a streamer the way the C core's tests do.
+#![allow(dead_code)]
+
+pub mod json;
+
+use firmwatch::{Config, NoPort, Region, Streamer};
+
+pub const BASE: u32 = 0x2000_0000;
+pub const MEM_SIZE: usize = 0x140;
+pub const BUILD_ID: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+pub static REGIONS: [Region; 2] = [Region::read_write(BASE, 0x100), Region::read_only(BASE + 0x100, 0x40)];
+
+/// Guard bytes around the device memory: the tests check nothing outside it is touched.
+pub const GUARD: usize = 64;
+
+pub type Device = Streamer<'static, NoPort>;
+
+/// A fresh vector device over its own memory (leaked: tests are short-lived processes).
+pub struct Vdev {
+    pub fw: Device,
+    pub arena: *mut u8, // GUARD + MEM_SIZE + GUARD bytes
+    pub out: Vec<u8>,
+}
+
+impl Vdev {
+    pub fn new() -> Vdev {
+        let arena: &'static mut [u8] = Box::leak(vec![0xA5u8; GUARD + MEM_SIZE + GUARD].into_boxed_slice());
+        for i in 0..MEM_SIZE {
+            arena[GUARD + i] = i as u8;
+        }
+        let arena = arena.as_mut_ptr();
+        let mem = arena as usize + GUARD;
+        // SAFETY: the regions map onto the leaked arena, which nothing else uses.
+        let cfg = unsafe { Config::new(&REGIONS).with_addr_offset(mem.wrapping_sub(BASE as usize)) }
+            .with_build_id(&BUILD_ID)
+            .with_word_size(4)
+            .with_big_endian(false);
+        Vdev { fw: Streamer::new(cfg, NoPort), arena, out: Vec::new() }
+    }
+
+    pub fn mem(&self, i: usize) -> u8 {
+        // SAFETY: inside the arena
+        unsafe { self.arena.add(GUARD + i).read_volatile() }
+    }
+
+    pub fn set_mem(&mut self, i: usize, v: u8) {
+        // SAFETY: inside the arena
+        unsafe { self.arena.add(GUARD + i).write_volatile(v) }
+    }
+
+    pub fn guards_intact(&self) -> bool {
+        (0..GUARD).all(|i| unsafe { self.arena.add(i).read() == 0xA5 && self.arena.add(GUARD + MEM_SIZE + i).read() == 0xA5 })
+    }
+
+    /// Bytes received (then poll), as the C tests feed them: poll every 64 bytes.
+    pub fn feed(&mut self, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            self.fw.rx_byte(b);
+            if (i + 1) % 64 == 0 {
+                self.fw.poll();
+            }
+        }
+        self.fw.poll();
+    }
+
+    pub fn drain(&mut self) {
+        let mut buf = [0u8; 512];
+        loop {
+            let n = self.fw.tx_pop(&mut buf);
+            if n == 0 {
+                break;
+            }
+            self.out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    pub fn tick(&mut self, n: usize) {
+        for _ in 0..n {
+            self.fw.tick();
+            self.drain();
+        }
+    }
+
+    /// Everything sent since the last take.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.drain();
+        std::mem::take(&mut self.out)
+    }
+}
+
+pub fn hex(s: &str) -> Vec<u8> {
+    assert!(s.len() % 2 == 0, "odd hex string");
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn crc_ref(data: &[u8]) -> u16 {
+    // bitwise, independent of the crate's nibble table
+    let mut crc: u16 = 0xFFFF;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+pub fn frame(ty: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![ty];
+    body.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+    body.extend_from_slice(payload);
+    let mut f = vec![0xAA, 0x55];
+    f.extend_from_slice(&body);
+    f.extend_from_slice(&crc_ref(&body).to_le_bytes());
+    f.push(0x0A);
+    f
+}
+
+/// Split device output into (type, payload) frames with the protocol's resync rule; also
+/// returns the number of corrupt frames.
+pub fn parse_frames(p: &[u8]) -> (Vec<(u8, Vec<u8>)>, usize) {
+    let (mut i, mut out, mut corrupt) = (0usize, Vec::new(), 0);
+    while i + 1 < p.len() {
+        if p[i] != 0xAA || p[i + 1] != 0x55 {
+            i += 1;
+            continue;
+        }
+        if i + 5 > p.len() {
+            break;
+        }
+        let len = usize::from(p[i + 3]) | usize::from(p[i + 4]) << 8;
+        if i + len + 8 > p.len() {
+            break;
+        }
+        let crc = u16::from(p[i + len + 5]) | u16::from(p[i + len + 6]) << 8;
+        if p[i + len + 7] != 0x0A || crc_ref(&p[i + 2..i + len + 5]) != crc {
+            corrupt += 1;
+            i += 1;
+            continue;
+        }
+        out.push((p[i + 2], p[i + 5..i + 5 + len].to_vec()));
+        i += len + 8;
+    }
+    (out, corrupt)
+}
