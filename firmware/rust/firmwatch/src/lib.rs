@@ -29,7 +29,9 @@
 //! fw.poll();
 //! let mut out = [0u8; 64];
 //! let n = fw.tx_pop(&mut out);
-//! assert_eq!(&out[..n], b"DATA|addr=0x20000000|hex=00000000\n");
+//! if cfg!(feature = "text") {
+//!     assert_eq!(&out[..n], b"DATA|addr=0x20000000|hex=00000000\n");
+//! }
 //! ```
 //!
 //! # Concurrency
