@@ -4,7 +4,8 @@
 
 pub mod json;
 
-use firmwatch::{Config, NoPort, Region, Streamer};
+use firmwatch::{Config, Port, Region, Streamer};
+use std::cell::Cell;
 
 pub const BASE: u32 = 0x2000_0000;
 pub const MEM_SIZE: usize = 0x140;
@@ -14,7 +15,31 @@ pub static REGIONS: [Region; 2] = [Region::read_write(BASE, 0x100), Region::read
 /// Guard bytes around the device memory: the tests check nothing outside it is touched.
 pub const GUARD: usize = 64;
 
-pub type Device = Streamer<'static, NoPort>;
+/// A port that checks the streamer's use of critical sections (never nested, always left)
+/// and counts TX kicks.
+#[derive(Default)]
+pub struct Counting {
+    pub depth: Cell<u32>,
+    pub max: Cell<u32>,
+    pub sections: Cell<u64>,
+    pub kicks: Cell<u64>,
+}
+
+impl Port for Counting {
+    fn critical_section<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.depth.set(self.depth.get() + 1);
+        self.max.set(self.max.get().max(self.depth.get()));
+        self.sections.set(self.sections.get() + 1);
+        let r = f();
+        self.depth.set(self.depth.get() - 1);
+        r
+    }
+    fn tx_ready(&self) {
+        self.kicks.set(self.kicks.get() + 1);
+    }
+}
+
+pub type Device = Streamer<'static, Counting>;
 
 /// A fresh vector device over its own memory (leaked: tests are short-lived processes).
 pub struct Vdev {
@@ -36,7 +61,7 @@ impl Vdev {
             .with_build_id(&BUILD_ID)
             .with_word_size(4)
             .with_big_endian(false);
-        Vdev { fw: Streamer::new(cfg, NoPort), arena, out: Vec::new() }
+        Vdev { fw: Streamer::new(cfg, Counting::default()), arena, out: Vec::new() }
     }
 
     pub fn mem(&self, i: usize) -> u8 {
@@ -147,4 +172,35 @@ pub fn parse_frames(p: &[u8]) -> (Vec<(u8, Vec<u8>)>, usize) {
         i += len + 8;
     }
     (out, corrupt)
+}
+
+impl Vdev {
+    /// One binary command; the single reply frame (type, payload).
+    pub fn command(&mut self, ty: u8, payload: &[u8]) -> (u8, Vec<u8>) {
+        self.feed(&frame(ty, payload));
+        let out = self.take();
+        let (frames, corrupt) = parse_frames(&out);
+        assert!(frames.len() == 1 && corrupt == 0, "command {ty:#x}: {} frames, {corrupt} corrupt: {}", frames.len(), to_hex(&out));
+        frames.into_iter().next().unwrap()
+    }
+
+    /// STREAM_START; Ok or the error code.
+    pub fn start_stream(&mut self, stream: u8, rate_mhz: u32, regions: &[(u32, u16)]) -> Result<(), u8> {
+        let mut p = vec![0x33, stream];
+        p.extend_from_slice(&rate_mhz.to_le_bytes());
+        p.push(regions.len() as u8);
+        for &(a, z) in regions {
+            p.extend_from_slice(&a.to_le_bytes());
+            p.extend_from_slice(&z.to_le_bytes());
+        }
+        match self.command(0x04, &p) {
+            (0x80, _) => Ok(()),
+            (0xEE, r) => Err(r[1]),
+            (t, _) => panic!("unexpected reply {t:#x}"),
+        }
+    }
+}
+
+pub fn le(p: &[u8], n: usize) -> u32 {
+    p[..n].iter().rev().fold(0, |v, &b| v << 8 | u32::from(b))
 }
