@@ -190,7 +190,7 @@ impl<
     pub fn rx_byte(&mut self, b: u8) -> bool {
         let c = &mut self.core;
         let h = c.rx_head;
-        let n = if usize::from(h) + 1 >= RX { 0 } else { h.wrapping_add(1) };
+        let n = if usize::from(h).wrapping_add(1) >= RX { 0 } else { h.wrapping_add(1) };
         if n == c.rx_tail {
             c.overflows = c.overflows.wrapping_add(1);
             return false;
@@ -350,12 +350,12 @@ impl<
         if h >= t {
             h - t
         } else {
-            (RX + h).saturating_sub(t)
+            RX.wrapping_add(h).wrapping_sub(t)
         }
     }
 
     fn rx_drop(&mut self, n: usize) {
-        let mut t = usize::from(self.rx_tail) + n;
+        let mut t = usize::from(self.rx_tail).wrapping_add(n);
         if t >= RX {
             t -= RX;
         }
@@ -365,7 +365,7 @@ impl<
     /// The byte `i` places after the RX tail.
     #[inline]
     pub(crate) fn peek(&self, i: usize) -> u8 {
-        let mut k = usize::from(self.rx_tail) + i;
+        let mut k = usize::from(self.rx_tail).wrapping_add(i);
         if k >= RX {
             k -= RX;
         }
@@ -374,14 +374,14 @@ impl<
 
     /// `n` (<= 4) bytes at RX offset `i`, little-endian.
     fn rx_le(&self, i: usize, n: usize) -> u32 {
-        (0..n).rev().fold(0u32, |v, k| v.wrapping_shl(8) | u32::from(self.peek(i + k)))
+        (0..n).rev().fold(0u32, |v, k| v.wrapping_shl(8) | u32::from(self.peek(i.wrapping_add(k))))
     }
 
     // ---- streams
 
     /// First pool entry of `stream`.
     fn pool_offset(&self, stream: usize) -> usize {
-        self.nreg.iter().take(stream).map(|&n| usize::from(n)).sum()
+        self.nreg.iter().take(stream).fold(0usize, |off, &n| off.wrapping_add(usize::from(n)))
     }
 
     fn pool_used(&self) -> usize {
@@ -389,7 +389,7 @@ impl<
     }
 
     pub(crate) fn streams_running(&self) -> u8 {
-        self.nreg.iter().filter(|&&n| n != 0).count() as u8
+        self.nreg.iter().fold(0u8, |k, &n| k.wrapping_add(u8::from(n != 0)))
     }
 
     pub(crate) fn nreg(&self, s: usize) -> usize {
@@ -412,15 +412,15 @@ impl<
     fn pool_resize(&mut self, stream: usize, want: usize) -> usize {
         let off = self.pool_offset(stream);
         let used = self.pool_used();
-        let from = off + self.nreg(stream);
-        let to = off + want;
+        let from = off.wrapping_add(self.nreg(stream));
+        let to = off.wrapping_add(want);
         let tail = used.saturating_sub(from);
         for k in 0..tail {
             // moving down: first to last; moving up: last to first
-            let i = if to < from { k } else { tail - 1 - k };
-            let (a, z) = (self.raddr.get(from + i).copied(), self.rsize.get(from + i).copied());
+            let i = if to < from { k } else { tail.wrapping_sub(1).wrapping_sub(k) };
+            let (a, z) = (self.raddr.get(from.wrapping_add(i)).copied(), self.rsize.get(from.wrapping_add(i)).copied());
             if let (Some(a), Some(z), Some(da), Some(dz)) =
-                (a, z, self.raddr.get_mut(to + i), self.rsize.get_mut(to + i))
+                (a, z, self.raddr.get_mut(to.wrapping_add(i)), self.rsize.get_mut(to.wrapping_add(i)))
             {
                 *da = a;
                 *dz = z;
@@ -438,7 +438,7 @@ impl<
         let off = self.pool_resize(s, n);
         for i in 0..n {
             let (a, z) = self.cmd_region(c, i);
-            if let (Some(da), Some(dz)) = (self.raddr.get_mut(off + i), self.rsize.get_mut(off + i)) {
+            if let (Some(da), Some(dz)) = (self.raddr.get_mut(off.wrapping_add(i)), self.rsize.get_mut(off.wrapping_add(i))) {
                 *da = a;
                 *dz = z as u8;
             }
@@ -465,7 +465,7 @@ impl<
     }
 
     fn stream_bytes(&self, s: usize, off: usize) -> usize {
-        (0..self.nreg(s)).map(|i| usize::from(self.pool(off + i).1)).sum()
+        (0..self.nreg(s)).fold(0usize, |n, i| n.wrapping_add(usize::from(self.pool(off.wrapping_add(i)).1)))
     }
 
     /// The `seq` of the next frame produced (sent or not).
@@ -478,8 +478,8 @@ impl<
     /// Count a SAMPLES frame (and its streams' samples) as dropped.
     pub(crate) fn drop_frame(&mut self, mask: u32) {
         self.dropped = self.dropped.wrapping_add(1);
-        for (s, d) in self.sdropped.iter_mut().enumerate() {
-            if mask & bit(s) != 0 {
+        for s in 0..STREAMS {
+            if let (true, Some(d)) = (mask & bit(s) != 0, self.sdropped.get_mut(s)) {
                 *d = d.wrapping_add(1);
             }
         }
@@ -489,13 +489,15 @@ impl<
         self.ticks = self.ticks.wrapping_add(1);
         let mut due = 0u32;
         // A stopped stream has rate 0 and an accumulator below the period: never due.
-        for (s, (acc, &rate)) in self.acc.iter_mut().zip(self.rate.iter()).enumerate() {
-            let mut a = acc.wrapping_add(rate);
-            if a >= Self::PERIOD {
-                a = a.wrapping_sub(Self::PERIOD);
-                due |= bit(s);
+        for s in 0..STREAMS {
+            if let (Some(acc), Some(&rate)) = (self.acc.get_mut(s), self.rate.get(s)) {
+                let mut a = acc.wrapping_add(rate);
+                if a >= Self::PERIOD {
+                    a = a.wrapping_sub(Self::PERIOD);
+                    due |= bit(s);
+                }
+                *acc = a;
             }
-            *acc = a;
         }
         if due == 0 {
             return;
@@ -512,19 +514,19 @@ impl<
     fn binary_samples<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, due: u32) {
         let mut mask = 0u32;
         let mut len = Self::SAMPLES_HDR;
-        let mut off = 0;
+        let mut off = 0usize;
         for s in 0..STREAMS {
             if due & bit(s) != 0 {
                 let b = self.stream_bytes(s, off);
-                if len + b > PAYLOAD {
+                if len.wrapping_add(b) > PAYLOAD {
                     self.samples_frame(port, tx, mask, len as u16);
                     mask = 0;
                     len = Self::SAMPLES_HDR;
                 }
                 mask |= bit(s);
-                len += b;
+                len = len.wrapping_add(b);
             }
-            off += self.nreg(s);
+            off = off.wrapping_add(self.nreg(s));
         }
         self.samples_frame(port, tx, mask, len as u16);
     }
@@ -546,19 +548,19 @@ impl<
         for i in 0..Self::MASK_BYTES {
             o.byte((mask >> (8 * i)) as u8);
         }
-        let mut off = 0;
+        let mut off = 0usize;
         for s in 0..STREAMS {
             let k = self.nreg(s);
             if mask & bit(s) != 0 {
                 // One critical section per stream: its regions form one coherent snapshot.
                 port.critical_section(|| {
-                    for i in off..off + k {
+                    for i in off..off.wrapping_add(k) {
                         let (a, z) = self.pool(i);
                         o.mem(&self.cfg, a, z);
                     }
                 });
             }
-            off += k;
+            off = off.wrapping_add(k);
         }
         o.frame_end();
         port.tx_ready();
@@ -572,18 +574,18 @@ impl<
         if c.text {
             return (c.addr, c.size);
         }
-        let at = usize::from(c.off) + 6 * i;
-        (self.rx_le(at, 4), self.rx_le(at + 4, 2) as u16)
+        let at = usize::from(c.off).wrapping_add(i.wrapping_mul(6));
+        (self.rx_le(at, 4), self.rx_le(at.wrapping_add(4), 2) as u16)
     }
 
     /// Data byte `i` of a WRITE (binary: raw; text: two hex digits).
     fn cmd_data(&self, c: &Cmd, i: usize) -> u8 {
         #[cfg(feature = "text")]
         if c.text {
-            let k = usize::from(c.off) + 2 * i;
-            return crate::text::hexval(self.peek(k)) << 4 | crate::text::hexval(self.peek(k + 1));
+            let k = usize::from(c.off).wrapping_add(i.wrapping_mul(2));
+            return crate::text::hexval(self.peek(k)) << 4 | crate::text::hexval(self.peek(k.wrapping_add(1)));
         }
-        self.peek(usize::from(c.off) + i)
+        self.peek(usize::from(c.off).wrapping_add(i))
     }
 
     /// The first check a command fails, as its error code (0: none), with `c.detail` set. The
@@ -628,13 +630,13 @@ impl<
             }
             let others = self.pool_used().saturating_sub(self.nreg(s));
             c.detail = POOL.saturating_sub(others) as u32;
-            if others + usize::from(c.n) > POOL {
+            if others.wrapping_add(usize::from(c.n)) > POOL {
                 return err::TOO_MANY_REGIONS;
             }
             let mut total = 0usize;
             for i in 0..usize::from(c.n) {
                 let (a, z) = self.cmd_region(c, i);
-                total += usize::from(z);
+                total = total.wrapping_add(usize::from(z));
                 c.detail = 0;
                 if z == 0 {
                     return err::BAD_LENGTH;
@@ -676,7 +678,7 @@ impl<
     }
 
     fn out_regions(&self, o: &mut Out<'_, TX>, off: usize, n: usize) {
-        for i in off..off + n {
+        for i in off..off.wrapping_add(n) {
             let (a, z) = self.pool(i);
             o.u32(a);
             o.u16(z);
@@ -720,7 +722,7 @@ impl<
             }
             msg::LIST => {
                 o.byte(self.streams_running());
-                let mut off = 0;
+                let mut off = 0usize;
                 for s in 0..STREAMS {
                     let n = self.nreg(s);
                     if n != 0 {
@@ -729,15 +731,13 @@ impl<
                         o.byte(n as u8);
                         self.out_regions(o, off, n);
                     }
-                    off += n;
+                    off = off.wrapping_add(n);
                 }
             }
             msg::STATUS => {
                 const WIDTH: [u8; 8] = [4, 4, 4, 2, 2, 2, 4, 1];
                 for (&v, &w) in c.sv.iter().zip(WIDTH.iter()) {
-                    for k in 0..w {
-                        o.byte((v >> (8 * k)) as u8);
-                    }
+                    o.bytes(v.to_le_bytes().get(..usize::from(w)).unwrap_or(&[]));
                 }
                 for s in 0..STREAMS {
                     if self.nreg(s) != 0 {
@@ -849,7 +849,7 @@ impl<
             }
         }
         if ty == msg::STREAM_START && len >= 7 {
-            need = 7 + 6 * usize::from(c.n);
+            need = 7 + 6 * usize::from(c.n); // <= 7 + 6 * 255
         }
         if need == 0 {
             c.err = err::BAD_COMMAND;
@@ -942,7 +942,7 @@ impl<
                     self.rx_scan = i as u8;
                     return false;
                 }
-                self.rx_drop(i + 1);
+                self.rx_drop(i.wrapping_add(1));
                 self.rx_state = RX_IDLE;
                 return true;
             }
@@ -952,10 +952,10 @@ impl<
                 return true;
             }
             if !crate::text::printable(ch) && ch != b'\r' && ch != b'\t' {
-                self.bad_input(i + 1, RX_SKIP);
+                self.bad_input(i.wrapping_add(1), RX_SKIP);
                 return true;
             }
-            i += 1;
+            i = i.wrapping_add(1);
         }
         self.rx_scan = i as u8;
         if avail >= RX - 1 {

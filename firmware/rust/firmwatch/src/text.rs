@@ -95,22 +95,22 @@ impl<
     fn token(&self, pos: &mut usize, end: usize) -> (usize, usize) {
         let mut p = *pos;
         while p < end && is_space(self.peek(p)) {
-            p += 1;
+            p = p.wrapping_add(1);
         }
         let start = p;
         while p < end && !is_space(self.peek(p)) {
-            p += 1;
+            p = p.wrapping_add(1);
         }
         *pos = p;
-        (start, p - start)
+        (start, p.wrapping_sub(start))
     }
 
     /// Decimal or 0x-hex (saturating at u32::MAX); with `milli`, decimal may have up to 3
     /// fraction digits and the result is in thousandths (rates in milli-hertz).
     fn number(&self, s: usize, n: usize, milli: bool) -> Option<u32> {
         let mut x: u32 = 0;
-        let (mut i, mut frac, mut dot, mut base) = (0, 0, false, 10u32);
-        if n > 2 && self.peek(s) == b'0' && (self.peek(s + 1) | 0x20) == b'x' {
+        let (mut i, mut frac, mut dot, mut base) = (0usize, 0u32, false, 10u32);
+        if n > 2 && self.peek(s) == b'0' && (self.peek(s.wrapping_add(1)) | 0x20) == b'x' {
             base = 16;
             i = 2;
         }
@@ -118,8 +118,8 @@ impl<
             return None;
         }
         while i < n {
-            let ch = self.peek(s + i);
-            i += 1;
+            let ch = self.peek(s.wrapping_add(i));
+            i = i.wrapping_add(1);
             if ch == b'.' && milli && base == 10 && !dot {
                 dot = true;
                 continue;
@@ -130,7 +130,7 @@ impl<
                 return None;
             };
             if dot {
-                frac += 1;
+                frac = frac.wrapping_add(1);
                 if frac > 3 {
                     return None;
                 }
@@ -141,7 +141,7 @@ impl<
         if milli {
             while frac < 3 {
                 x = x.saturating_mul(10);
-                frac += 1;
+                frac = frac.wrapping_add(1);
             }
         }
         Some(x)
@@ -150,7 +150,7 @@ impl<
     fn lookup_verb(&self, s: usize, n: usize) -> Option<(u8, u8)> {
         VERBS.iter().find_map(|&(name, ty, arg)| {
             let same = name.len() == n
-                && name.iter().enumerate().all(|(i, &v)| v == self.peek(s + i).to_ascii_uppercase());
+                && (0..n).all(|i| name.get(i) == Some(&self.peek(s.wrapping_add(i)).to_ascii_uppercase()));
             if same {
                 Some((ty, arg))
             } else {
@@ -170,7 +170,7 @@ impl<
         }
         let mut st = [0usize; 4];
         let mut ln = [0usize; 4];
-        let mut argc = 0;
+        let mut argc = 0usize;
         while argc < 4 {
             let (s, n) = self.token(&mut pos, len);
             if n == 0 {
@@ -178,7 +178,7 @@ impl<
             }
             st[argc] = s;
             ln[argc] = n;
-            argc += 1;
+            argc = argc.wrapping_add(1);
         }
         match self.lookup_verb(vs, vn) {
             Some((ty, arg)) => {
@@ -207,7 +207,7 @@ impl<
                 argc == 2
                     && addr.is_some()
                     && ln[1] % 2 == 0
-                    && (0..ln[1]).all(|i| is_hex(self.peek(st[1] + i)))
+                    && (0..ln[1]).all(|i| is_hex(self.peek(st[1].wrapping_add(i))))
             }
             msg::STREAM_START => {
                 let addr = self.number(st[0], ln[0], false);
@@ -224,7 +224,7 @@ impl<
             msg::STREAM_STOP => {
                 let all = argc == 1
                     && ln[0] == 3
-                    && b"ALL".iter().enumerate().all(|(i, &v)| self.peek(st[0] + i).to_ascii_uppercase() == v);
+                    && (0..3).all(|i| b"ALL".get(i) == Some(&self.peek(st[0].wrapping_add(i)).to_ascii_uppercase()));
                 if all {
                     c.arg = 0xFF;
                     true
@@ -312,7 +312,7 @@ impl<
                 Self::key_dec(o, b"|stream=", u32::from(c.arg));
             }
             msg::LIST => {
-                let mut off = 0;
+                let mut off = 0usize;
                 for s in 0..STREAMS {
                     let n = self.nreg(s);
                     if n != 0 {
@@ -323,14 +323,14 @@ impl<
                             if i != 0 {
                                 o.byte(b',');
                             }
-                            let (a, z) = self.pool(off + i);
+                            let (a, z) = self.pool(off.wrapping_add(i));
                             o.hex32(a);
                             o.byte(b'+');
                             o.dec(u32::from(z));
                         }
                         o.byte(b'\n');
                     }
-                    off += n;
+                    off = off.wrapping_add(n);
                 }
                 o.bytes(b"OK");
                 Self::key_dec(o, b"|streams=", u32::from(self.streams_running()));
@@ -348,13 +348,13 @@ impl<
 
     /// The due streams' DATA lines of one tick, into `o`.
     fn sample_lines<P: Port>(&self, port: &P, o: &mut Out<'_, TX>, due: u32, seq: u16) {
-        let mut off = 0;
+        let mut off = 0usize;
         for s in 0..STREAMS {
             let n = self.nreg(s);
             if due & 1u32.wrapping_shl(s as u32) != 0 {
                 // the stream's regions form one snapshot
                 port.critical_section(|| {
-                    for i in off..off + n {
+                    for i in off..off.wrapping_add(n) {
                         let (a, z) = self.pool(i);
                         self.data_line(o, a, z);
                         Self::key_dec(o, b"|t=", self.ticks);
@@ -364,7 +364,7 @@ impl<
                     }
                 });
             }
-            off += n;
+            off = off.wrapping_add(n);
         }
     }
 

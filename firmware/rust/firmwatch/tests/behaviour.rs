@@ -73,7 +73,9 @@ fn samples_split_over_frames_one_critical_section_per_stream() {
 }
 
 /// (stream, rate, regions) of LIST_DATA.
-fn list(d: &mut Vdev) -> Vec<(u8, u32, Vec<(u32, u16)>)> {
+type Listed = Vec<(u8, u32, Vec<(u32, u16)>)>;
+
+fn list(d: &mut Vdev) -> Listed {
     let (ty, p) = d.command(LIST, &[1]);
     assert_eq!(ty, 0x86);
     let mut out = Vec::new();

@@ -1,0 +1,84 @@
+//! A C-callable, `#![no_std]` streamer with default limits, for the no-std/no-panic proof and
+//! the footprint measurement (see Cargo.toml). The hooks are the C core's port hooks, so the
+//! same footprint program measures both cores.
+#![no_std]
+
+use core::ptr::{addr_of, addr_of_mut};
+use firmwatch::{Config, Port, Region, Streamer};
+
+extern "C" {
+    fn fw_port_critical_enter();
+    fn fw_port_critical_exit();
+    fn fw_port_tx_ready();
+    /// Defined nowhere: a reachable panic is a link error.
+    fn firmwatch_streamer_has_a_panic_path() -> !;
+}
+
+struct Hooks;
+
+impl Port for Hooks {
+    fn critical_section<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the C port's hooks, called in pairs as the C core does
+        unsafe { fw_port_critical_enter() };
+        let r = f();
+        unsafe { fw_port_critical_exit() };
+        r
+    }
+    fn tx_ready(&self) {
+        // SAFETY: a C port hook without preconditions
+        unsafe { fw_port_tx_ready() }
+    }
+}
+
+static mut REGIONS: [Region; 1] = [Region::EMPTY];
+static mut FW: Streamer<'static, Hooks> = Streamer::new(Config::empty(), Hooks);
+
+/// One read-write region.
+///
+/// # Safety
+/// `[start, start + size)` must be memory this program may read and write at any time, and the
+/// `fwrs_*` functions must not run concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_init(start: u32, size: u32) {
+    unsafe {
+        let regions = &mut *addr_of_mut!(REGIONS);
+        regions[0] = Region::read_write(start, size);
+        (*addr_of_mut!(FW)).init(Config::new(&*addr_of!(REGIONS)));
+    }
+}
+
+/// # Safety
+/// Not concurrently with the other `fwrs_*` functions.
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_rx_byte(b: u8) {
+    unsafe { (*addr_of_mut!(FW)).rx_byte(b) };
+}
+
+/// # Safety
+/// Not concurrently with the other `fwrs_*` functions.
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_tick() {
+    unsafe { (*addr_of_mut!(FW)).tick() }
+}
+
+/// # Safety
+/// Not concurrently with the other `fwrs_*` functions.
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_poll() {
+    unsafe { (*addr_of_mut!(FW)).poll() }
+}
+
+/// One output byte, or -1.
+///
+/// # Safety
+/// Not concurrently with the other `fwrs_*` functions.
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_tx_byte() -> i32 {
+    unsafe { (*addr_of_mut!(FW)).tx_byte().map_or(-1, i32::from) }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: never linked; the program that would call it does not link
+    unsafe { firmwatch_streamer_has_a_panic_path() }
+}
