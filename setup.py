@@ -11,7 +11,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SKIP = shutil.ignore_patterns("build", "*.o", "*.elf", "*.hex", "__pycache__")
+SKIP = shutil.ignore_patterns("build", "target", "*.o", "*.elf", "*.hex", "__pycache__")
 
 
 class BuildPyWithFirmware(build_py):

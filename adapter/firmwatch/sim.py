@@ -1,6 +1,7 @@
 """Simulated devices: build the demo firmware for a target and run it where no board is needed.
 
-Targets: ``host`` (the firmware as a POSIX process), ``cortex-m3`` (QEMU ``mps2-an385``),
+Targets: ``host`` (the firmware as a POSIX process), ``host-rust`` (the demo in Rust on the
+``firmwatch`` crate, firmware/rust, as a POSIX process), ``cortex-m3`` (QEMU ``mps2-an385``),
 ``riscv32`` (QEMU ``virt``) and ``avr`` (ATmega328P under simavr through our harness).
 
     with start_sim("cortex-m3") as dev:
@@ -36,7 +37,7 @@ from pathlib import Path
 from firmwatch import __version__
 from firmwatch.errors import UserError
 
-TARGETS = ("host", "cortex-m3", "riscv32", "avr")
+TARGETS = ("host", "host-rust", "cortex-m3", "riscv32", "avr")
 EMULATED = ("cortex-m3", "riscv32", "avr")
 PACES = ("realtime", "fast")
 
@@ -66,11 +67,17 @@ class TargetSpec:
     build_tools: tuple[Tool, ...]
     run_tools: tuple[Tool, ...] = ()
     make_goals: tuple[str, ...] = ()  # empty: the port's default goal
+    port_dir: str = ""  # the Makefile's directory under firmware/ (default: ports/<name>)
 
 
 _MAKE = Tool("make", "make")
+# rustup installs cargo in ~/.cargo/bin, which a non-login shell may not have on PATH
+_CARGO = Tool(shutil.which("cargo") or os.path.expanduser("~/.cargo/bin/cargo"), "cargo")
 SPECS: dict[str, TargetSpec] = {
     "host": TargetSpec("host", "the demo firmware as a host process", (_MAKE, Tool("gcc", "gcc"))),
+    "host-rust": TargetSpec(
+        "host-rust", "the demo firmware in Rust as a host process", (_MAKE, _CARGO, Tool("gcc", "gcc")), port_dir="rust"
+    ),
     "cortex-m3": TargetSpec(
         "cortex-m3",
         "ARM Cortex-M3 on QEMU mps2-an385",
@@ -211,7 +218,7 @@ def build(
         if all(p.exists() for p in wanted):
             return BuildResult(target, elf, out, "")
         _require(spec.build_tools, f"building the {target} firmware")
-    port_dir = source / "ports" / target
+    port_dir = source / (spec.port_dir or f"ports/{target}")
     if not (port_dir / "Makefile").is_file():
         raise SimError(f"this firmwatch has no {target} port ({port_dir} is missing): reinstall firmwatch.")
     cmd = ["make", "--no-print-directory", "-C", str(port_dir), f"BUILD={out}", *(goals or spec.make_goals)]
