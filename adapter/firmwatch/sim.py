@@ -37,7 +37,7 @@ from pathlib import Path
 from firmwatch import __version__
 from firmwatch.errors import UserError
 
-TARGETS = ("host", "host-rust", "cortex-m3", "riscv32", "avr")
+TARGETS = ("host", "cortex-m3", "riscv32", "avr", "host-rust")
 EMULATED = ("cortex-m3", "riscv32", "avr")
 PACES = ("realtime", "fast")
 

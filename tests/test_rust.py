@@ -1,0 +1,292 @@
+"""firmware/rust: the no_std streamer crate and the Rust host device.
+
+The crate's own tests (`cargo test`: the shared protocol vectors, behaviour ported from the C
+core's tests, a fuzz run) with and without the text mode; proof that the crate needs neither
+std nor a panic path (a no_std static library whose panic handler links to nothing, linked
+into a C program); then firmwatch itself against `firmwatch sim --target host-rust` over its
+real pty: identify with the build id, record at exact rates with untorn values, the watch
+prompt on a real terminal writing a value the demo then uses, a build-id mismatch, text mode,
+and the TCP link.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from elftools.elf.elffile import ELFFile
+
+from firmwatch import sim
+from test_cli_live import PtyProc
+from tools import require_board, require_tool
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+RUST = ROOT / "firmware" / "rust"
+FW = [sys.executable, "-m", "firmwatch"]
+START_TIMEOUT = 300.0  # the first run compiles the crate and the host device
+
+
+def target_dir() -> Path:
+    return sim.default_build_dir("host-rust") / "target"
+
+
+def cargo(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    require_board("host-rust")
+    cmd = [sim.SPECS["host-rust"].build_tools[1].command, *args, "--offline",
+           "--manifest-path", str(RUST / "Cargo.toml"), "--target-dir", str(target_dir())]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def passed(output: str) -> int:
+    results = re.findall(r"test result: (\w+)\. (\d+) passed; (\d+) failed", output)
+    assert results and all(r[0] == "ok" and r[2] == "0" for r in results), output[-3000:]
+    return sum(int(r[1]) for r in results)
+
+
+# ---------------------------------------------------------------- the crate
+
+
+def test_cargo_test_passes_with_and_without_the_text_mode() -> None:
+    r = cargo("test")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    for name in ("device_sessions", "corrupt_input_vectors", "crc_vectors", "scheduler_is_exact_for_every_rate",
+                 "fuzz_never_panics_never_writes_outside_and_keeps_answering"):
+        assert re.search(rf"test {name} \.\.\. ok", out), name
+    assert passed(out) >= 13
+    r = cargo("test", "-p", "firmwatch", "--no-default-features")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert re.search(r"test device_sessions \.\.\. ok", out)
+    assert passed(out) >= 11
+
+
+def test_cargo_vector_tests_catch_a_corrupted_vector(tmp_path: Path) -> None:
+    """The Rust vector runner must be able to fail: one expected byte flipped."""
+    doc = json.loads((ROOT / "docs" / "protocol-vectors.json").read_text())
+    step = next(s for s in doc["sessions"][0]["steps"] if s.get("expect_hex", "").startswith("aa55"))
+    b = bytearray.fromhex(step["expect_hex"])
+    b[6] ^= 0x01
+    step["expect_hex"] = b.hex()
+    bad = tmp_path / "vectors.json"
+    bad.write_text(json.dumps(doc))
+    r = cargo("test", "-p", "firmwatch", "--test", "vectors", env={"FIRMWATCH_VECTORS": str(bad)})
+    assert r.returncode != 0
+    assert re.search(r"test device_sessions \.\.\. FAILED", r.stdout), r.stdout[-2000:]
+
+
+def test_crate_is_no_std_and_has_no_panic_path(tmp_path: Path) -> None:
+    cc = require_tool("cc")
+    lib_rs = (RUST / "firmwatch" / "src" / "lib.rs").read_text()
+    assert "#![no_std]" in lib_rs and "extern crate std" not in lib_rs
+    for features in ((), ("--no-default-features",)):
+        r = cargo("build", "--profile", "size", "-p", "firmwatch-nostd-check", *features)
+        assert r.returncode == 0, r.stderr[-3000:]
+        lib = target_dir() / "size" / "libfirmwatch_nostd_check.a"
+        # The panic handler calls firmwatch_streamer_has_a_panic_path, defined nowhere: with
+        # --gc-sections the link succeeds only if no panic (index, slice, overflow check) is
+        # reachable from the streamer.
+        exe = tmp_path / "footprint"
+        link = subprocess.run(
+            [cc, "-Os", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", "-DRUST_CORE",
+             "-o", str(exe), str(RUST / "nostd-check" / "footprint.c"), str(lib)],
+            capture_output=True, text=True)
+        assert link.returncode == 0, link.stderr[-3000:]
+        assert "firmwatch_streamer_has_a_panic_path" not in subprocess.run(
+            ["nm", str(exe)], capture_output=True, text=True).stdout
+
+
+# ---------------------------------------------------------------- the host device
+
+
+@pytest.fixture(scope="module")
+def rust_sim():
+    """`firmwatch sim --target host-rust` as a subprocess; yields (port, elf)."""
+    require_board("host-rust")
+    proc = subprocess.Popen(FW + ["sim", "--target", "host-rust"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    info: dict[str, str] = {}
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and not {"port", "elf"} <= info.keys():
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        key, _, val = line.partition(":")
+        if key in ("port", "elf"):
+            info[key] = val.strip()
+    if not {"port", "elf"} <= info.keys():
+        proc.kill()
+        pytest.fail(f"firmwatch sim --target host-rust did not print port/elf: {proc.stderr.read()}")
+    yield info["port"], info["elf"]
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("firmwatch sim did not stop on SIGINT")
+
+
+def elf_build_id(elf: str) -> str:
+    with open(elf, "rb") as f:
+        for note in ELFFile(f).get_section_by_name(".note.gnu.build-id").iter_notes():
+            if note["n_type"] == "NT_GNU_BUILD_ID":
+                return note["n_desc"]
+    raise AssertionError("no build id")
+
+
+def address(elf: str, name: str) -> int:
+    from firmwatch.symbols import load
+
+    return load(elf).find_variable(name).address
+
+
+def test_identify_reports_the_build_id_limits_and_regions(rust_sim) -> None:
+    from firmwatch.targets.streamer import StreamerTarget
+
+    port, elf = rust_sim
+    with StreamerTarget(port) as t:
+        info = t.info()
+    assert info.protocol_version == 1
+    assert info.build_id == elf_build_id(elf) and len(info.build_id) == 40
+    assert (info.tick_hz, info.max_streams, info.max_stream_bytes, info.word_size) == (1000, 16, 64, 8)
+    loop_count, table = address(elf, "loop_count"), address(elf, "sine_table")
+    rw = [r for r in info.regions if r.readable and r.writable]
+    ro = [r for r in info.regions if r.readable and not r.writable]
+    assert any(r.start <= loop_count < r.start + r.size for r in rw)
+    assert [(r.start, r.size) for r in ro] == [(table, 128)]
+
+
+def record(port: str, elf: str, out: Path, *exprs: str, seconds: float = 2.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(FW + ["record", elf, "--port", port, "--duration", str(seconds), "-o", str(out), *exprs],
+                          capture_output=True, text=True, timeout=90)
+
+
+def test_record_every_sample_at_exact_rates_untorn(rust_sim, tmp_path: Path) -> None:
+    port, elf = rust_sim
+    out = tmp_path / "rec.csv"
+    r = record(port, elf, out, "loop_count@100", "timestamp_ms@10", "event_counter64@50", "link_state@20")
+    assert r.returncode == 0, r.stderr
+    assert "different build" not in r.stderr
+    rows = list(csv.DictReader(out.open()))
+    for name, rate in (("loop_count", 100), ("timestamp_ms", 10), ("event_counter64", 50), ("link_state", 20)):
+        times = [float(row["target_time_s"]) for row in rows if row["name"] == name]
+        assert len(times) >= 2, name
+        # every sample the device produced in the span is in the file (exact-rate scheduler)
+        assert abs((len(times) - 1) - rate * (times[-1] - times[0])) <= 1, (name, len(times))
+    stamps = [int(row["value"]) for row in rows if row["name"] == "timestamp_ms"]
+    assert stamps == sorted(stamps) and stamps[-1] > stamps[0]
+    # written by the tick in one go: both 32-bit halves always equal unless torn
+    counters = [int(row["value"]) for row in rows if row["name"] == "event_counter64"]
+    assert counters and all(v >> 32 == v & 0xFFFFFFFF for v in counters)
+    # a Rust enum with data, decoded from the Rust DWARF's variant parts
+    links = {row["value"] for row in rows if row["name"] == "link_state"}
+    assert any(re.search(r"LinkState::Up\{since_ms: \d+\}", v) for v in links), links
+    assert all(re.search(r"LinkState::(Up\{since_ms: \d+\}|Down|Error\(\d+\))$", v) for v in links), links
+
+
+def test_watch_prompt_writes_a_value_the_demo_then_uses(rust_sim, tmp_path: Path) -> None:
+    port, elf = rust_sim
+    p = PtyProc(FW + ["watch", elf, "--port", port])
+    p.expect("firmwatch>")
+    p.send("watch loop_count 50")
+    p.expect(r"watching loop_count at 50 Hz")
+    first = p.expect(r"loop_count\s*│\s*(\d+)")[0]
+    deadline = time.monotonic() + 10
+    while p.expect(r"loop_count\s*│\s*(\d+)")[0] == first:
+        assert time.monotonic() < deadline, "loop_count never changed in the live table"
+        p._pump(0.1)
+    p.send("write g_config.calib.gain_q8 512")
+    p.expect(r"g_config.calib.gain_q8 = 512")
+    p.send("print g_config.calib.gain_q8")
+    p.expect(r"g_config.calib.gain_q8 = 512", count=2)
+    p.send("write g_config.calib.gain_q8 70000")
+    p.expect(r"error: .*does not fit")
+    p.send("quit")
+    assert p.wait() == 0
+    try:
+        # the demo scales its sine by the gain it reads through g_active_config: twice as high
+        out = tmp_path / "accel.csv"
+        r = record(port, elf, out, "accel_x@250", seconds=1.2)
+        assert r.returncode == 0, r.stderr
+        values = [int(row["value"]) for row in csv.DictReader(out.open())]
+        assert max(values) > 1500 and min(values) < -1500, (min(values), max(values))
+    finally:
+        p = PtyProc(FW + ["watch", elf, "--port", port])
+        p.expect("firmwatch>")
+        p.send("write g_config.calib.gain_q8 256")
+        p.expect(r"g_config.calib.gain_q8 = 256")
+        p.send("quit")
+        p.wait()
+
+
+def test_build_id_mismatch_warns_and_strict_refuses(rust_sim, tmp_path: Path) -> None:
+    port, _ = rust_sim
+    require_board("host")
+    other = str(sim.build("host").elf)  # the C demo: same variable names, another build
+    args = ["record", other, "--port", port, "--duration", "0.5", "-o", str(tmp_path / "x.csv"), "loop_count"]
+    strict = subprocess.run(FW + args + ["--strict"], capture_output=True, text=True, timeout=60)
+    assert strict.returncode == 1
+    assert "different build" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_text_mode_over_the_pty(rust_sim) -> None:
+    port, elf = rust_sim
+    with serial.serial_for_url(port, timeout=0.2) as s:
+        s.reset_input_buffer()
+        s.write(b"STOP ALL\nINFO\n")
+        buf = b""
+        deadline = time.monotonic() + 10
+        while b"INFO|" not in buf or not buf.split(b"INFO|", 1)[1].count(b"\n"):
+            assert time.monotonic() < deadline, buf[-400:]
+            buf += s.read(4096)
+        line = b"INFO|" + buf.split(b"INFO|", 1)[1].split(b"\n", 1)[0]
+        assert line.startswith(b"INFO|proto=1|endian=little|word=8|addr_size=4|tick_hz=1000|max_streams=16")
+        assert f"|build_id={elf_build_id(elf).upper()}|".encode() in line
+        s.write(b"BINARY\n")  # back to binary samples for the other tests
+        deadline = time.monotonic() + 10
+        while b"OK\n" not in buf.split(line, 1)[1]:
+            assert time.monotonic() < deadline
+            buf += s.read(4096)
+
+
+def test_tcp_link_and_sixteen_streams_at_1khz_accounted(tmp_path: Path) -> None:
+    from firmwatch.targets.base import Region
+    from firmwatch.targets.streamer import StreamerTarget
+
+    require_board("host-rust")
+    with sim.start_sim("host-rust", tcp=True, timeout=START_TIMEOUT) as dev:
+        assert dev.port.startswith("socket://127.0.0.1:")
+        counter = address(str(dev.elf), "g_pair")
+        with StreamerTarget(dev.port) as t:
+            assert t.info().build_id == elf_build_id(str(dev.elf))
+            got: list[int] = []
+            t.on_sample(lambda s: got.append(s.stream))
+            for i in range(16):
+                t.start_stream([Region(counter + 4 * (i % 2), 4)], 1000)
+            deadline = time.monotonic() + 30
+            while len(got) < 16 * 500 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            t.stop_stream(None)
+            st = t.stats(refresh_device=True)
+        assert len(got) >= 16 * 500
+        # TCP loses nothing: every sequence gap is a frame the device itself counted as dropped
+        assert st.corrupt_frames == 0
+        assert st.lost <= st.device_dropped
