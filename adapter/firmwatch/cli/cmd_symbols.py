@@ -36,12 +36,8 @@ def register(sub: Any) -> None:
 
 def _load(args: argparse.Namespace) -> Program:
     prog = load(args.elf, use_cache=not args.no_cache)
-    if not prog.elf.has_dwarf:
-        print(
-            f"firmwatch: warning: {args.elf} has no DWARF debug info; names come from the symbol "
-            "table and values show as raw bytes (rebuild with -g for types)",
-            file=sys.stderr,
-        )
+    if prog.elf.debug_note:
+        print(f"firmwatch: warning: {prog.elf.debug_note}", file=sys.stderr)
     return prog
 
 

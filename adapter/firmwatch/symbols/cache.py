@@ -42,7 +42,7 @@ from .types import (
     VoidType,
 )
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 _MAGIC = "firmwatch-index"
 
 
@@ -280,6 +280,7 @@ def encode_elf(e: ElfInfo) -> tuple[Any, ...]:
         tuple((s.type, s.vaddr, s.paddr, s.memsz, s.filesz, s.flags) for s in e.segments),
         e.has_dwarf,
         e.dwarf_version,
+        e.debug_note,
     )
 
 
@@ -297,6 +298,7 @@ def decode_elf(t: tuple[Any, ...]) -> ElfInfo:
         segments=[Segment(*s) for s in t[9]],
         has_dwarf=t[10],
         dwarf_version=t[11],
+        debug_note=t[12],
     )
 
 

@@ -94,15 +94,24 @@ def _index(path: str, progress: Progress | None) -> Program:
             raise
         except Exception as e:  # noqa: BLE001 - pyelftools raises many types on damaged files
             raise SymbolsError(f"{path} is a truncated or corrupt ELF file ({e}); rebuild it") from None
+        problem: str | None = None
         try:
             dw = read_dwarf(elf, info.word_size, info.byteorder == "little", progress)
         except Exception as e:  # noqa: BLE001 - keep the symbol table usable on broken DWARF
-            log.warning("DWARF of %s could not be read (%s); using the symbol table only", path, e)
+            problem = str(e) or type(e).__name__
             dw = None
     finally:
         f.close()
     if dw is None:
         info.has_dwarf = False
+        # one sentence for every front end, whether the DWARF is absent or unreadable
+        if problem is None:
+            info.debug_note = (f"{path} has no DWARF debug info; names come from the symbol table and values "
+                               "show as raw bytes (rebuild with -g for types)")
+        else:
+            info.debug_note = (f"the DWARF debug info of {path} could not be read: {problem}; names come from "
+                               "the symbol table and values show as raw bytes")
+        log.info("%s", info.debug_note)
         return _program(info, TypeTable(), _symbol_variables(info, symbols), symbols, "c")
     info.has_dwarf = True
     info.dwarf_version = dw.version

@@ -84,6 +84,7 @@ class ElfInfo:
     segments: list[Segment] = field(default_factory=list)
     has_dwarf: bool = False
     dwarf_version: int | None = None
+    debug_note: str | None = None  # without usable DWARF: the one sentence saying why and what follows
 
 
 @dataclass
