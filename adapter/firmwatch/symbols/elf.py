@@ -136,6 +136,46 @@ def _kind(flags: int) -> str:
     return "ram" if flags & _SHF_WRITE else "flash"
 
 
+def _by_region(sections: list[Section], segments: list[Segment]) -> list[Section]:
+    """Sections classified by the memory they live in, not by the write flag alone.
+
+    The write flag says what the program may do, not where the bytes are: ``.init_array``
+    placed in flash by a Cortex-M linker script is writable yet sits in flash. What the ELF
+    does record is the load address: a section whose load address differs from its run
+    address is copied to RAM at start-up, and a NOBITS one is cleared there; read-only and
+    executable ones are flash. A writable section loaded where it runs belongs to the region
+    of its nearest such neighbour (RAM when there is none, as on a hosted program).
+    """
+    loads = [g for g in segments if g.type == "PT_LOAD" and g.memsz]
+
+    def lma(sec: Section) -> int:
+        for g in loads:
+            if g.vaddr <= sec.address < g.vaddr + g.memsz:
+                return g.paddr + (sec.address - g.vaddr)
+        return sec.address
+
+    known: list[tuple[int, int, str]] = []  # (start, end, kind) of sections whose region is certain
+    unsure: list[int] = []
+    for i, sec in enumerate(sections):
+        if sec.kind == "other" or not sec.size:
+            continue
+        if "W" not in sec.flags:
+            known.append((sec.address, sec.address + sec.size, "flash"))
+        elif sec.nobits or lma(sec) != sec.address:
+            known.append((sec.address, sec.address + sec.size, "ram"))
+        else:
+            unsure.append(i)
+    out = list(sections)
+    for i in unsure:
+        sec = sections[i]
+        start, end = sec.address, sec.address + sec.size
+        best = min(known, key=lambda k: max(k[0] - end, start - k[1], 0), default=None)
+        kind = best[2] if best is not None else "ram"
+        if kind != sec.kind:
+            out[i] = Section(sec.name, sec.address, sec.size, sec.flags, kind, sec.nobits)
+    return out
+
+
 def read_elf_info(elf: ELFFile, path: str) -> ElfInfo:
     h = elf.header
     machine = _MACHINES.get(h["e_machine"], str(h["e_machine"]).removeprefix("EM_"))
@@ -168,6 +208,7 @@ def read_elf_info(elf: ELFFile, path: str) -> ElfInfo:
                 flags=("R" if pf & 4 else "") + ("W" if pf & 2 else "") + ("X" if pf & 1 else ""),
             )
         )
+    sections = _by_region(sections, segments)
     build_id, source = _build_id(elf)
     return ElfInfo(
         path=os.path.abspath(path),

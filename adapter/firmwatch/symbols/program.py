@@ -26,7 +26,7 @@ class Section:
     address: int
     size: int
     flags: str  # "A" alloc, "W" write, "X" exec, as readelf prints them
-    kind: str  # "ram" (allocated and writable), "flash" (allocated, read-only), "other"
+    kind: str  # "ram" or "flash": the memory region it lives in (see elf._by_region); "other": not allocated
     nobits: bool = False  # .bss-like: occupies no file space
 
     def contains(self, address: int, size: int = 1) -> bool:
