@@ -45,7 +45,7 @@ def _load(args: argparse.Namespace) -> Program:
 def cmd_symbols(args: argparse.Namespace) -> int:
     prog = _load(args)
     vs = prog.variables_matching(args.filter) if args.filter else list(prog.variables)
-    vs.sort(key=lambda v: (v.address, v.qualified))
+    vs.sort(key=lambda v: (-1 if v.address is None else v.address, v.qualified))  # constants first
     rows = [
         {
             "name": v.qualified,
@@ -72,8 +72,9 @@ def cmd_symbols(args: argparse.Namespace) -> int:
     for r in rows:
         loc = f"{r['file']}:{r['line']}" if r["file"] else ""
         size = "?" if r["size"] is None else str(r["size"])
+        addr = "(constant)" if r["address"] is None else f"0x{r['address']:0{aw}x}"
         print(
-            f"0x{r['address']:0{aw}x}  {size:>6}  {r['name']:<{width}}  {r['type']:<{tw}}  "
+            f"{addr:<{aw + 2}}  {size:>6}  {r['name']:<{width}}  {r['type']:<{tw}}  "
             f"{r['section'] or '-':<10} {loc}"
         )
     return 0

@@ -78,7 +78,8 @@ class Repl:
         types = self.session.program.types
         for v in rows[:500]:
             tname = types.name(v.type) if v.type is not None else f"<{v.size} bytes>"
-            self.out(f"0x{v.address:08x} {v.size if v.size is not None else '?':>6}  {v.qualified}  {tname}")
+            addr = "(constant)" if v.address is None else f"0x{v.address:08x}"
+            self.out(f"{addr} {v.size if v.size is not None else '?':>6}  {v.qualified}  {tname}")
         if len(rows) > 500:
             self.out(f"… {len(rows) - 500} more; narrow the pattern.")
         if not rows:

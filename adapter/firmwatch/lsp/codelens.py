@@ -23,6 +23,8 @@ def variables_in(index: SymbolIndex, doc_path: Path, resolver: SourceResolver) -
 
 def title(v: Variable) -> str:
     size = "?" if v.size is None else str(v.size)
+    if v.address is None:
+        return f"{size} B · constant (no storage)"
     return f"{size} B · {v.section or 'no section'} · 0x{v.address:x}"
 
 

@@ -54,7 +54,8 @@ def _item(index: SymbolIndex, e: Entry, prefix: str, rng: lsp.Range) -> lsp.Comp
         v = e.variable
         size = "?" if v.size is None else str(v.size)
         detail = index.program.types.name(v.type) if v.type is not None else "(no type)"
-        doc = f"0x{v.address:x} · {size} B · {v.section or 'no section'}"
+        where = "constant (no storage)" if v.address is None else f"0x{v.address:x}"
+        doc = f"{where} · {size} B · {v.section or 'no section'}"
         kind = lsp.CompletionItemKind.Variable
     else:
         f = e.function

@@ -26,6 +26,7 @@ class Subject:
     decl: str | None  # "src/demo.c:22"
     layout: str | None  # ptype/o text
     is_function: bool = False
+    constant: bool = False  # DW_AT_const_value: a value with no storage
 
 
 def pick_variable(index: SymbolIndex, name: str, doc_path: Path | None, resolver: SourceResolver | None) -> Variable | None:
@@ -76,7 +77,8 @@ def subject(
             lay = render(types, tid, address=None, expand_nested=prog.language != "rust")
         except Exception:  # noqa: BLE001 - a layout is optional; never lose the hover for it
             lay = None
-    return Subject(expr_text, type_name, size, addr, section, decl, lay)
+    constant = v is not None and v.address is None
+    return Subject(expr_text, type_name, size, addr, section, decl, lay, constant=constant)
 
 
 def _function(index: SymbolIndex, sym: Symbol) -> Subject:
@@ -91,7 +93,10 @@ def markdown(s: Subject, live: str | None) -> str:
     facts = [f"**{size} B**"]
     if s.section:
         facts.append(f"`{s.section}`")
-    facts.append(f"`0x{s.address:x}`" if s.address is not None else "address known only at run time")
+    if s.constant:
+        facts.append("a constant the compiler kept no storage for")
+    else:
+        facts.append(f"`0x{s.address:x}`" if s.address is not None else "address known only at run time")
     lines = [head, " · ".join(facts)]
     if s.decl:
         lines.append(f"declared at `{s.decl}`")

@@ -42,7 +42,7 @@ from .types import (
     VoidType,
 )
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 _MAGIC = "firmwatch-index"
 
 
@@ -251,7 +251,7 @@ def decode_type(t: tuple[Any, ...]) -> Type:
 
 
 def encode_variable(v: Variable) -> tuple[Any, ...]:
-    return (v.name, v.qualified, v.address, v.size, v.type, v.section, v.file, v.line, v.scope, v.function)
+    return (v.name, v.qualified, v.address, v.size, v.type, v.section, v.file, v.line, v.scope, v.function, v.value)
 
 
 def decode_variable(t: tuple[Any, ...]) -> Variable:

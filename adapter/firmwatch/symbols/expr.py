@@ -28,7 +28,7 @@ from . import parser as P
 from .addrspace import pointer_target, pointer_value
 from .ctypes_model import TypeModel
 from .literals import clip
-from .program import SymbolsError
+from .program import SymbolsError, Variable
 from .scalars import extract_bits, from_int, to_float, to_int
 from .types import (
     ArrayType,
@@ -511,6 +511,8 @@ class _Walker:
             if "ambiguous" in str(e):
                 raise ExpressionError(n.pos, str(e)) from None
             var = None
+        if var is not None and var.address is None:
+            return self.constant(var, n.pos)
         if var is not None:
             tid = var.type
             if tid is None:
@@ -542,6 +544,17 @@ class _Walker:
         if enum is not None:
             return self.const(enum[0], n.pos, enum[1])
         raise ExpressionError(n.pos, f"no symbol '{clip(name, 80)}' in the ELF{self.suggest(name)}")
+
+    def constant(self, var: Variable, pos: int) -> Operand:
+        """A variable the compiler folded into the DWARF (DW_AT_const_value): a value, no address."""
+        k = self.model.kind(var.type)
+        if var.value is None or var.type is None or k not in ("int", "float", "pointer"):
+            raise ExpressionError(
+                pos, f"'{var.qualified}' is a constant the compiler kept no storage for, and its "
+                f"{self.t.name(var.type)} value is not a number or pointer firmwatch can show",
+            )
+        ld = Load(0, len(var.value), var.type, None)
+        return self.const(var.type, pos, _load_value(self.ctx, self.model, ld, var.value))
 
     def find_enumerator(self, name: str) -> tuple[TypeId, int] | None:
         return _program_index(self.program).enumerators.get(name)

@@ -190,10 +190,18 @@ def _resolve_variables(
     defined: list[RawVariable] = []
     at_address: dict[int, Any] = {}  # address -> the variable (or list of them) defined there
     undefined = False
+    seen_consts: set[tuple[Any, ...]] = set()
     for r in raws:
         a = r.address
         if a is None:
-            undefined = True
+            if r.value is not None:
+                # a constant: no storage; units compiled from one source may repeat it
+                key = (r.scope_parts, r.name, r.function, r.cu_name, r.value)
+                if key not in seen_consts:
+                    seen_consts.add(key)
+                    defined.append(r)
+            else:
+                undefined = True
             continue
         prev = at_address.get(a)
         if prev is None:
@@ -240,13 +248,18 @@ def _resolve_variables(
         except KeyError:
             size = sizes[tid] = sizeof(tid)
         address = r.address
-        if size is None:
-            size = sym_lookup()[1].get(address)  # type: ignore[arg-type]
-        k = bisect_right(starts, address) - 1
-        section = sec_names[k] if k >= 0 and address < ends[k] else None  # type: ignore[operator]
+        if address is None:  # a constant
+            section = None
+            if size is None and r.value is not None:
+                size = len(r.value)
+        else:
+            if size is None:
+                size = sym_lookup()[1].get(address)
+            k = bisect_right(starts, address) - 1
+            section = sec_names[k] if k >= 0 and address < ends[k] else None
         # the tuple layout of cache.encode_variable; objects are made when first used
         name = r.name
-        append((name, q, address, size, tid, section, r.file, r.line, r.scope, r.function))
+        append((name, q, address, size, tid, section, r.file, r.line, r.scope, r.function, r.value))
         same = by_name.get(name)
         if same is None:
             by_name[name] = [i]

@@ -60,7 +60,7 @@ class Variable:
 
     name: str  # the plain name, e.g. "counter"
     qualified: str  # the unique gdb-style spelling: "counter", "'file.c'::counter", "func::counter", "ns::counter"
-    address: int
+    address: int | None  # None: a constant with no storage (see value)
     size: int | None
     type: TypeId | None  # None: no DWARF type known (raw bytes)
     section: str | None
@@ -68,6 +68,7 @@ class Variable:
     line: int | None
     scope: str  # "global", "file", "function", "namespace", "class"
     function: str | None = None  # enclosing function for function-scope statics
+    value: bytes | None = None  # DW_AT_const_value: the bytes of a variable the compiler folded away
 
 
 @dataclass

@@ -24,6 +24,7 @@ class RawVariable:
     line: int | None
     cu_name: str
     linkage_name: str | None
+    value: bytes | None = None  # DW_AT_const_value: the variable has no storage (address None)
     tag: ClassVar[int] = TAG_variable  # walks over a unit's children treat it as that DIE
 
 

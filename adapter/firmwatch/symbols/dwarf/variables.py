@@ -12,6 +12,7 @@ from .constants import (
     STRUCT_KINDS,
     TYPE_TAGS,
     AT_abstract_origin,
+    AT_const_value,
     AT_decl_file,
     AT_decl_line,
     AT_declaration,
@@ -175,11 +176,19 @@ class VariableWalk:
                 address = self.b.addrx(unit.addr_base, idx, unit.address_size)
             else:
                 return  # a local on the stack / in a register, or TLS: not a static
+        const = None
+        if loc is None and func is None and not a.get(AT_declaration):  # (in a function: a local)
+            # no storage: the compiler folded the value into the DWARF (static T *const regs = ...)
+            const = a.get(AT_const_value)
+            if const is None and origin is not None:
+                const = origin.attrs.get(AT_const_value)
+        if address is not None or const is not None:
+            pass
         elif loc is not None:
             return  # location list: a local variable
         elif not a.get(AT_declaration) or func is not None:
             return  # optimized out, or a block-scope extern declaration
-        if address is None and origin is not None:
+        if address is None and origin is not None and const is None:
             return  # a definition without location: optimized out
         name = a.get(AT_name)
         if not isinstance(name, str) and origin is not None:
@@ -219,8 +228,25 @@ class VariableWalk:
                 line=line,
                 cu_name=unit.name,
                 linkage_name=linkage if isinstance(linkage, str) else None,
+                value=None if const is None else self._const_bytes(const, tid),
             )
         )
+
+    def _const_bytes(self, v: object, tid: int | None) -> bytes | None:
+        """A DW_AT_const_value as the bytes the object would hold in the target."""
+        size = self.b.sizeof(tid)
+        order = "little" if self.b.little else "big"
+        if isinstance(v, tuple):  # data1..8: (raw, bytes in the form)
+            raw, n = v
+            size = size or n
+            return (raw & ((1 << (8 * size)) - 1)).to_bytes(size, order)
+        if isinstance(v, bool) or not isinstance(v, (int, bytes)):
+            return None
+        if isinstance(v, bytes):
+            return v
+        if not size:
+            return None
+        return (v & ((1 << (8 * size)) - 1)).to_bytes(size, order)  # sdata/udata, two's complement
 
     def _file(self, die: Die, unit: Unit) -> str | None:
         idx = die.attrs.get(AT_decl_file)
