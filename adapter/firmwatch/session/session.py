@@ -79,6 +79,8 @@ class Session:
         self._recorder: Recorder | None = None
         self._closed = threading.Event()
         self._bound: dict[int, Any] = {}  # watch id -> BoundPlan currently sampled
+        self.peripherals: Any = None  # a peripherals.view.PeripheralView once an SVD is attached
+        self._ambiguous_noted: set[str] = set()
         self.info: TargetInfo = target.info()
         self.build_id_status = self._check_build_id(verify_build_id)
         self._streaming = "stream" in target.capabilities
@@ -109,13 +111,65 @@ class Session:
         return "MISMATCH"
 
     # -- watches ----------------------------------------------------------------------------
+    def attach_svd(self, device: Any, manual: Any = ()) -> Any:
+        """Peripheral registers from a CMSIS-SVD device (peripherals.svd.load_svd): the
+        Peripherals views and ``PERIPH.REG.FIELD`` watches."""
+        from firmwatch.peripherals.view import PeripheralView
+
+        self.peripherals = PeripheralView(device, self.target.read, self.target.write,
+                                          byteorder=self.info.byteorder, manual=manual)
+        return self.peripherals
+
     def compile(self, text: str) -> Any:
         raw = parse_raw(text)
         if raw is not None:
             return RawExpression(text, raw[0], raw[1], self.program.elf.byteorder)
+        svd = self._compile_peripheral(text)
+        if svd is not None:
+            return svd
         from firmwatch.symbols.expr import compile_expression
 
         return compile_expression(self.program, text)
+
+    def _names_peripheral(self, text: str) -> bool:
+        """Does ``text`` start with an SVD peripheral the ELF does not also name? ELF symbols win;
+        a name both know is reported once."""
+        pv = self.peripherals
+        if pv is None:
+            return False
+        head = text.strip().split(".", 1)[0].strip()
+        if pv.device.peripheral(head) is None:
+            return False
+        try:
+            self.program.find_variable(head)
+        except UserError:
+            return True
+        if head not in self._ambiguous_noted:
+            self._ambiguous_noted.add(head)
+            self.on_message("info", f"'{head}' is both an ELF symbol and an SVD peripheral: expressions use the "
+                                    "ELF symbol (the Peripherals scope shows the peripheral).")
+        return False
+
+    def _compile_peripheral(self, text: str) -> Any:
+        if not self._names_peripheral(text):
+            return None
+        from firmwatch.peripherals.expression import compile_peripheral
+
+        pv = self.peripherals
+        return compile_peripheral(pv.device, text, self.info.byteorder, pv.manual)
+
+    def _write_peripheral(self, text: str, value_text: str) -> Any:
+        from firmwatch.peripherals.expression import RegisterValue
+
+        pv = self.peripherals
+        _, reg, fld = pv.device.resolve(text)
+        reading, notes = pv.write(text, value_text)
+        if notes:
+            self.on_message("info", f"{text.strip()}: {'; '.join(notes)}.")
+        if reading.value is None:
+            raise SessionError(f"{text.strip()} was written but the transport returned no read-back.")
+        return RegisterValue(reg, fld, reg.address, reading.value.to_bytes(reg.nbytes, self.info.byteorder),
+                             self.info.byteorder)
 
     def add_watch(self, text: str, rate_hz: float | None = None) -> Watch:
         text = text.strip()
@@ -198,6 +252,8 @@ class Session:
         """Write ``value_text`` into the object ``text`` names; returns the value read back."""
         from firmwatch.symbols.codec import plan_write
 
+        if self._names_peripheral(text):
+            return self._write_peripheral(text, value_text)
         compiled = self.compile(text)
         if getattr(compiled, "read_only", False):
             raise SessionError(f"'{text}' is const data (in flash or a read-only region) and cannot be written.")
