@@ -58,6 +58,11 @@ extern "C" {
 #define FW_TEXT_MODE 1
 #endif
 
+#ifndef FW_WORD_ACCESS /* 1: READ/WRITE/streams move aligned whole words as 32-bit accesses, as
+                         * memory-mapped peripheral registers need (the bare-metal ports set it) */
+#define FW_WORD_ACCESS 0
+#endif
+
 #define FW_PROTO_VERSION 1u
 
 #define FW_ACCESS_READ 0x01u

@@ -146,9 +146,18 @@ static void apply(const fw_cmd_t *c)
     if (c->type == FW_T_WRITE) {
         volatile uint8_t *p = fw_mem(c->addr);
         uint16_t i;
+        int words = fw_word_access(p, c->size); /* a register takes whole-word writes */
+        uint32_t w = 0;
         fw_port_critical_enter(); /* a multi-byte value changes at once */
         for (i = 0; i < c->size; i++) {
-            p[i] = fw_cmd_data(c, i);
+            if (!words) {
+                p[i] = fw_cmd_data(c, i);
+                continue;
+            }
+            ((uint8_t *)&w)[i & 3u] = fw_cmd_data(c, i);
+            if ((i & 3u) == 3u) {
+                *(volatile uint32_t *)(uintptr_t)(p + i - 3u) = w;
+            }
         }
         fw_port_critical_exit();
     } else if (c->type == FW_T_STREAM_START) {

@@ -259,8 +259,13 @@ void fw_out_mem(fw_out_t *o, uint32_t addr, uint16_t size)
     if (o->write) {
         volatile uint8_t *p = fw_mem(addr);
         uint16_t i;
+        int words = fw_word_access(p, size);
+        uint32_t w = 0;
         for (i = 0; i < size; i++) {
-            fw_out_byte(o, p[i]);
+            if (words && (i & 3u) == 0) {
+                w = *(volatile uint32_t *)(uintptr_t)(p + i);
+            }
+            fw_out_byte(o, words ? ((const uint8_t *)&w)[i & 3u] : p[i]);
         }
     } else {
         o->n = (uint16_t)(o->n + size);
@@ -339,8 +344,13 @@ void fw_out_hexmem(fw_out_t *o, uint32_t addr, uint16_t size)
     if (o->write) {
         volatile uint8_t *p = fw_mem(addr);
         uint16_t i;
+        int words = fw_word_access(p, size);
+        uint32_t w = 0;
         for (i = 0; i < size; i++) {
-            fw_out_hex8(o, p[i]);
+            if (words && (i & 3u) == 0) {
+                w = *(volatile uint32_t *)(uintptr_t)(p + i);
+            }
+            fw_out_hex8(o, words ? ((const uint8_t *)&w)[i & 3u] : p[i]);
         }
     } else {
         o->n = (uint16_t)(o->n + 2u * size);

@@ -125,6 +125,13 @@ void fw_status_words(uint32_t sv[8]);
  * address not covered (mod 2^32) in *bad. */
 int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad);
 volatile uint8_t *fw_mem(uint32_t addr);
+/* With FW_WORD_ACCESS, aligned whole words move as 32-bit accesses: peripheral registers answer
+ * only whole-word accesses on many buses (a byte load faults, or reads one lane of the register),
+ * and a word read in one access is coherent. Anything else moves byte by byte. */
+static inline int fw_word_access(volatile uint8_t *p, uint16_t size)
+{
+    return FW_WORD_ACCESS && ((((uintptr_t)p) | size) & 3u) == 0;
+}
 
 /* ---- streams (fw_stream.c) ---- */
 fw_idx_t fw_pool_offset(fw_idx_t stream);

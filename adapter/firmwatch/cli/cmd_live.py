@@ -28,31 +28,33 @@ DEMO_WATCHES = [
 ]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    def target_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
-        p.add_argument("--port", help="serial device or pyserial URL of the streamer (e.g. /dev/ttyACM0, socket://127.0.0.1:5555)")
-        p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
-        p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
-        p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
-        g = p.add_argument_group("GDB server sampling (with --gdb)")
-        g.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
-                       help="max %% of time the target may be halted for sampling (default 1; 0 = no cap)")
-        g.add_argument("--gdb-mode", choices=("auto", "live", "halt"), default="auto",
-                       help="live: the server reads memory while the target runs; halt: halt-read-resume; auto: probe")
-        g.add_argument("--lock-symbol", metavar="NAME",
-                       help="a flag the firmware sets while updating the data: rounds that find it set are skipped")
-        g.add_argument("--via-gdb", action="store_true", help="go through a gdb process instead of direct RSP")
-        g.add_argument("--gdb-path", help="gdb binary for --via-gdb (default: gdb-multiarch or avr-gdb)")
+def add_target_args(p: argparse.ArgumentParser) -> None:
+    """ELF, --port/--gdb and the GDB sampling options: what every live command takes."""
+    p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
+    p.add_argument("--port", help="serial device or pyserial URL of the streamer (e.g. /dev/ttyACM0, socket://127.0.0.1:5555)")
+    p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
+    p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
+    p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
+    g = p.add_argument_group("GDB server sampling (with --gdb)")
+    g.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
+                   help="max %% of time the target may be halted for sampling (default 1; 0 = no cap)")
+    g.add_argument("--gdb-mode", choices=("auto", "live", "halt"), default="auto",
+                   help="live: the server reads memory while the target runs; halt: halt-read-resume; auto: probe")
+    g.add_argument("--lock-symbol", metavar="NAME",
+                   help="a flag the firmware sets while updating the data: rounds that find it set are skipped")
+    g.add_argument("--via-gdb", action="store_true", help="go through a gdb process instead of direct RSP")
+    g.add_argument("--gdb-path", help="gdb binary for --via-gdb (default: gdb-multiarch or avr-gdb)")
 
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("watch", help="interactive live watch (list, watch, stop, write, rate, info)")
-    target_args(p)
+    add_target_args(p)
     p.add_argument("--rate", type=float, default=10.0, help="default sample rate of new watches in Hz (default 10)")
     p.add_argument("expr", nargs="*", help="watches to start with, EXPR or EXPR@HZ")
     p.set_defaults(func=run_watch)
 
     p = sub.add_parser("record", help="record samples of expressions or raw addresses to CSV")
-    target_args(p)
+    add_target_args(p)
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
     p.add_argument("--interval", type=float, metavar="MS", help="sample interval in ms for watches without @HZ")

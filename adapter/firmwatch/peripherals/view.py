@@ -128,9 +128,9 @@ class PeripheralView:
         return r.read_effect() or (None if r.readable else "a write-only register reads as nothing meaningful")
 
     def _counted_read(self, address: int, size: int) -> bytes:
-        data = self._read(address, size)
         self.stats.reads += 1
         self.stats.bytes += size
+        data = self._read(address, size)
         if len(data) != size:
             raise PeripheralError(f"the target returned {len(data)} of {size} bytes at 0x{address:x}.")
         return data
@@ -174,6 +174,10 @@ class PeripheralView:
                 return Reading(r, None, "written; no read-back from the transport"), notes
             if r.read_effect():
                 notes.append(f"the transport read it back after writing, and {r.read_effect()}")
+            lost = _not_kept(r, f, value, got)
+            if lost:
+                notes.append(f"{lost} did not keep the written value (the hardware changed it at once, or the "
+                             "transport dropped the write: QEMU's gdb stub ignores writes to device registers)")
             return self._remember(r, got, time.time(), explicit=False), notes
 
     def _register_write_notes(self, r: Register, value: int) -> list[str]:
@@ -225,6 +229,15 @@ class PeripheralView:
         name = f.enum_name(v)
         num = f"0x{v:x}" if hex and f.width > 1 else str(v)
         return f"{name} ({num})" if name else num
+
+
+def _not_kept(r: Register, f: Field | None, written: int, got: int) -> str:
+    """The plain read-write fields whose read-back differs from what was written (comma-separated)."""
+    plain = [g for g in ([f] if f is not None else r.fields) if g.readable and g.writable
+             and g.modified_write_values in (None, "modify") and not g.read_action]
+    if not r.fields and f is None and r.readable and r.modified_write_values in (None, "modify") and not r.read_action:
+        return r.qualified if written != got else ""
+    return ", ".join(f"{r.qualified}.{g.name}" for g in plain if g.extract(written) != g.extract(got))
 
 
 def register_text(r: Register, value: int) -> str:

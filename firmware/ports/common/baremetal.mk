@@ -13,7 +13,7 @@ LINKCPU ?= $(CPUFLAGS)
 
 # -fno-tree-loop-distribute-patterns: stop gcc turning our own memcpy/memset loops into
 # calls to themselves (there is no libc on this port).
-CFLAGS := $(CPUFLAGS) -std=c99 -g -Os -Wall -Wextra -Werror -ffreestanding \
+CFLAGS := $(CPUFLAGS) -std=c99 -g -Os -Wall -Wextra -Werror -ffreestanding -DFW_WORD_ACCESS=1 \
           -fno-tree-loop-distribute-patterns -ffunction-sections -fdata-sections \
           -I$(FW_CORE_DIR) -I$(FW_APP_DIR) -I$(PORT_DIR)/../common -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := $(LINKCPU) -nostartfiles -nostdlib -T $(PORT_DIR)/link.ld -Wl,--build-id=sha1 \

@@ -7,7 +7,7 @@ extern const uint8_t __build_id_start[], __build_id_end[];
 extern uint8_t __data_start[], __bss_end[];
 extern const uint8_t __rodata_start[], __rodata_end[];
 
-static fw_region_t regions[2];
+static fw_region_t regions[2 + BAREMETAL_MAX_PERIPHERALS];
 static fw_config_t config;
 
 const fw_config_t *baremetal_config(void)
@@ -19,6 +19,9 @@ const fw_config_t *baremetal_config(void)
                                (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
     config.regions = regions;
     config.nregions = 2;
+    /* The port's memory-mapped peripherals: the host's SVD view reads and writes registers there. */
+    for (uint8_t i = 0; i < port_nperipherals && i < BAREMETAL_MAX_PERIPHERALS; i++)
+        regions[config.nregions++] = port_peripherals[i];
     /* The GNU note's descriptor (the core's helper checks the note is a build id). */
     if (__build_id_end - __build_id_start >= 16)
         config.build_id_len = fw_gnu_build_id(__build_id_start, &config.build_id);

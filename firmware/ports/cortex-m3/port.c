@@ -50,6 +50,14 @@
 #define SYST_CVR REG(0xE000E018u)
 #define NVIC_ISER0 REG(0xE000E100u)
 
+/* The CMSDK APB peripherals (timers, dual timer, UARTs) and the System Control Space (SysTick,
+ * NVIC, SCB): the host's peripheral view (SVD) reads and writes their registers. */
+const fw_region_t port_peripherals[] = {
+    {0x40000000u, 0x10000u, FW_ACCESS_READ | FW_ACCESS_WRITE},
+    {0xE000E000u, 0x1000u, FW_ACCESS_READ | FW_ACCESS_WRITE},
+};
+const uint8_t port_nperipherals = 2;
+
 /* ---- linker-script symbols ---- */
 
 /* ---- critical section (nestable: only the outermost exit re-enables) ---- */

@@ -55,6 +55,12 @@
 #define CLINT_MTIME_LO REG32(0x0200BFF8u)
 #define CLINT_MTIME_HI REG32(0x0200BFFCu)
 
+/* The CLINT: the host's peripheral view (SVD) reads mtime and mtimecmp as whole words. */
+const fw_region_t port_peripherals[] = {
+    {0x02000000u, 0x10000u, FW_ACCESS_READ | FW_ACCESS_WRITE},
+};
+const uint8_t port_nperipherals = 1;
+
 #define MSTATUS_MIE 0x8u
 #define MIE_MTIE (1u << 7)
 #define MIE_MEIE (1u << 11)
