@@ -20,11 +20,13 @@ from firmwatch.dap.config import LaunchConfig, parse_config
 from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
 from firmwatch.dap.live import FRAME_ID, SOURCE_REF, THREAD_ID, LiveView
 from firmwatch.dap.messaging import Connection, Request, RequestError, RequestTable, Tracer
+from firmwatch.dap.peripherals import FieldsNode, PeripheralNode, peripherals_scope, set_register
 from firmwatch.dap.scopes import globals_scope, memory_scope
 from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, find_watch, is_read_only
 from firmwatch.errors import UserError
 from firmwatch.targets.base import TargetError
 
+READ_CMD = re.compile(r"^:read\s+(\S+)\s*$", re.IGNORECASE)
 RATE_CMD = re.compile(r"^:rate\s+(.+?)\s+(\d+(?:\.\d*)?|\.\d+)\s*(?:hz)?\s*$", re.IGNORECASE)
 HOVER_BUDGET_S = 0.25  # firmwatch.evaluateLive answers within this, read or not
 RECONNECT_GRACE_S = 10.0  # a lost serial/tcp link that does not come back by then ends the session
@@ -137,6 +139,8 @@ class Adapter:
         self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
         if self.cpu.capabilities:  # known only now that the transport is: DAP lets us add them late
             self.conn.event("capabilities", {"capabilities": dict(self.cpu.capabilities)})
+        if cfg.svd_file:
+            self._attach_svd(session, cfg)
         for spec in cfg.watch:
             try:
                 w = session.add_watch(spec.expression, spec.rate_hz)
@@ -148,6 +152,19 @@ class Adapter:
         self.output("console", f"firmwatch: connected to {launched.description} over {launched.transport}; "
                                f"ELF {launched.elf} (build id: {session.build_id_status}).\n")
         return None
+
+    def _attach_svd(self, session: Any, cfg: LaunchConfig) -> None:
+        """A bad SVD costs the Peripherals scope, not the session: the sentence goes to the console."""
+        from firmwatch.peripherals.svd import load_svd
+
+        try:
+            device = load_svd(cfg.svd_file or "")
+            session.attach_svd(device, cfg.peripherals_manual)
+        except UserError as e:
+            self.output("important", f"firmwatch: no Peripherals scope: {e}\n")
+            return
+        for w in device.warnings:
+            self.output("console", f"firmwatch: {cfg.svd_file}: {w}\n")
 
     def _load_program(self, elf: str, req: Request) -> Any:
         from firmwatch.symbols import load
@@ -288,8 +305,10 @@ class Adapter:
             self.live.client_activity()
             s = self._need_session()
             assert self.builder is not None
-            return {"scopes": [globals_scope(self.registry, self.builder, s),
-                               memory_scope(self.registry, s)]}
+            scopes = [globals_scope(self.registry, self.builder, s), memory_scope(self.registry, s)]
+            if s.peripherals is not None:
+                scopes.append(peripherals_scope(self.registry, s.peripherals))
+            return {"scopes": scopes}
         return {"scopes": self.cpu.scopes(a.frameId)}
 
     @request("variables")
@@ -390,11 +409,28 @@ class Adapter:
             assert self.live is not None
             self.live.asked(w.id, pinned=True)
             return {"result": f"{w.text} is sampled at {w.rate_hz:g} Hz", "variablesReference": 0}
+        m = READ_CMD.match(text)
+        if m:
+            return self._read_register_now(s, m.group(1))
         if text.strip() in (":help", ":?"):
-            return {"result": ":rate EXPR HZ  sample a watch at HZ (adds it if needed); any other text is read "
-                              "once from the target", "variablesReference": 0}
-        raise RequestError(f"'{text.split()[0]}' is not a console command; the commands are :rate EXPR HZ and "
-                           ":help.", show_user=False)
+            return {"result": ":rate EXPR HZ  sample a watch at HZ (adds it if needed); :read PERIPH.REG  read a "
+                              "register the Peripherals scope skips (its read side effect happens); any other text "
+                              "is read once from the target", "variablesReference": 0}
+        raise RequestError(f"'{text.split()[0]}' is not a console command; the commands are :rate EXPR HZ, "
+                           ":read PERIPH.REG and :help.", show_user=False)
+
+    def _read_register_now(self, s: Any, name: str) -> dict[str, Any]:
+        from firmwatch.peripherals.expression import RegisterValue
+
+        if s.peripherals is None:
+            raise RequestError("there are no peripherals: add \"svdFile\" to the launch configuration.",
+                               show_user=False)
+        why = s.peripherals.consequence(name)
+        got = s.peripherals.read_now(name)
+        r = got.register
+        value = RegisterValue(r, None, r.address, (got.value or 0).to_bytes(r.nbytes, s.info.byteorder),
+                              s.info.byteorder)
+        return {"result": value.display() + (f"  (read on request: {why})" if why else ""), "variablesReference": 0}
 
     # -- writes ---------------------------------------------------------------------------------------------
     def _write(self, expression: str, value_text: str, hex_: bool) -> dict[str, Any]:
@@ -416,6 +452,8 @@ class Adapter:
         node = self.registry.get(a.variablesReference)
         if node is None and hasattr(self.cpu, "set_variable"):  # a CPU frame's local, register or member
             return self.cpu.set_variable(a.variablesReference, a.name, a.value, self._hex(a.format))  # type: ignore[no-any-return]
+        if isinstance(node, (PeripheralNode, FieldsNode)):
+            return set_register(self._need_session().peripherals, node, a.name, a.value, self._hex(a.format))
         name = None
         if isinstance(node, ValueNode):
             child = node.child_by_name(a.name)

@@ -28,17 +28,39 @@ def _operand_before(text: str) -> str:
     return text[i:].strip()
 
 
+def _peripheral_members(session: Any, base: str) -> list[str] | None:
+    """Registers of ``UART0``, fields of ``UART0.DATA`` (even one a watch refuses); None: not an SVD name."""
+    pv = getattr(session, "peripherals", None)
+    head = base.split(".", 1)[0]
+    if pv is None or pv.device.peripheral(head) is None:
+        return None
+    try:
+        session.program.find_variable(head)
+        return None  # the ELF's symbol wins
+    except Exception:  # noqa: BLE001 - not an ELF name
+        pass
+    try:
+        p, r, f = pv.device.resolve(base)
+    except Exception:  # noqa: BLE001 - not an SVD path: the ELF may know it
+        return None
+    if r is None:
+        return [x.path for x in p.registers]
+    return [x.name for x in r.fields] if f is None else []
+
+
 def complete(session: Any, text: str, column: int) -> list[dict[str, Any]]:
     """``column``: 0-based cursor position in ``text``."""
     before = text[: max(0, column)] if column >= 0 else text
     if before.lstrip().startswith(":"):
-        before = re.sub(r"^\s*:rate\s+", "", before)
+        before = re.sub(r"^\s*:(rate|read)\s+", "", before)
     m = _MEMBER.search(before)
     if m:
         base = _operand_before(before[: m.start()])
         prefix = m.group(2) or ""
         try:
-            names = session.compile(base).member_names(arrow=m.group(1) == "->") if base else []
+            names = _peripheral_members(session, base) if base else []
+            if names is None:
+                names = session.compile(base).member_names(arrow=m.group(1) == "->")
         except Exception:  # noqa: BLE001 - an incomplete expression simply has no completions
             names = []
         return [{"label": n, "text": n, "type": "field", "start": len(before) - len(prefix), "length": len(prefix)}
@@ -53,6 +75,13 @@ def complete(session: Any, text: str, column: int) -> list[dict[str, Any]]:
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 out.append({"label": name, "text": name, "type": "variable", "start": start, "length": len(prefix)})
+    pv = getattr(session, "peripherals", None)
+    if pv is not None:  # after the ELF's names: an ELF symbol wins a name both have
+        for p in pv.device.peripherals:
+            if p.name.startswith(prefix) and p.name not in seen:
+                seen.add(p.name)
+                out.append({"label": p.name, "text": p.name, "type": "module", "start": start, "length": len(prefix),
+                            "detail": f"peripheral at 0x{p.base:08x}"})
     if prefix:
         for sym in session.program.symbols:
             if sym.kind == "function" and sym.name.startswith(prefix) and sym.name not in seen:

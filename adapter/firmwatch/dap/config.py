@@ -34,6 +34,8 @@ KEYS: dict[str, str] = {
     "cwd": "a directory (a string)",
     "env": "an object of string values",
     "trace": "true, false or a log file path",
+    "svdFile": "the path of the device's CMSIS-SVD file (a string): the Peripherals scope and PERIPH.REG.FIELD watches",
+    "peripheralsManual": "an array of peripheral names that are read only on request",
 }
 # keys VS Code itself (or a task runner) adds to every configuration
 _HOST_KEYS = {"type", "request", "name", "noDebug", "preLaunchTask", "postDebugTask", "internalConsoleOptions",
@@ -72,6 +74,8 @@ class LaunchConfig:
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     trace: str | None = None  # path of the trace log, None when off
+    svd_file: str | None = None
+    peripherals_manual: list[str] = field(default_factory=list)
     name: str = ""
 
     def resolve(self, path: str) -> str:
@@ -180,6 +184,13 @@ def parse_config(data: dict[str, Any], request: str) -> LaunchConfig:
             cfg.trace = cfg.resolve(trace)
         else:
             raise _bad("trace", trace)
+    svd = _str(data, "svdFile")
+    cfg.svd_file = cfg.resolve(svd) if svd else None
+    manual = data.get("peripheralsManual")
+    if manual is not None:
+        if not isinstance(manual, list) or not all(isinstance(m, str) and m.strip() for m in manual):
+            raise _bad("peripheralsManual", manual)
+        cfg.peripherals_manual = [m.strip() for m in manual]
     watch = data.get("watch")
     if watch is not None:
         if not isinstance(watch, list):

@@ -64,6 +64,7 @@ class PeripheralView:
         self._lock = threading.Lock()
         self._plans: dict[tuple[str, ...], ReadPlan] = {}
         self._last: dict[str, Reading] = {}
+        self._prev: dict[str, int | None] = {}
 
     # -- reads --------------------------------------------------------------------------------------------
     def plan(self, names: Iterable[str]) -> ReadPlan:
@@ -138,12 +139,17 @@ class PeripheralView:
     def _remember(self, r: Register, value: int, at: float, explicit: bool) -> Reading:
         old = self._last.get(r.qualified)
         changed = old is not None and old.value is not None and old.value != value
+        self._prev[r.qualified] = old.value if old is not None else None
         reading = Reading(r, value, None, changed, explicit, at)
         self._last[r.qualified] = reading
         return reading
 
     def last(self, name: str) -> Reading | None:
         return self._last.get(name)
+
+    def previous(self, name: str) -> int | None:
+        """The value before the last one (what a "changed" mark compares with)."""
+        return self._prev.get(name)
 
     def _peripheral(self, name: str) -> Peripheral:
         p = self.device.peripheral(name)
