@@ -75,6 +75,7 @@ bench: venv
 	$(PY) bench/gdb.py
 	$(PY) bench/dap.py
 	$(PY) bench/lsp.py
+	$(PY) bench/rust.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build

@@ -50,6 +50,7 @@ int main(void)
         fwrs_poll();
         sink = fwrs_tx_byte();
 #else
+        ram[sink & 4095] = (uint8_t)sink; /* the buffer exists in every variant: only the core differs */
         sink++;
 #endif
         if (sink == 12345) {

@@ -62,7 +62,7 @@ pub struct Config<'a> {
     regions: &'a [Region],
     build_id: &'a [u8],
     word_size: u8,
-    big_endian: bool,
+    big_endian: u8, // not `bool`: see Streamer's flags
     addr_offset: usize,
 }
 
@@ -75,7 +75,7 @@ impl Config<'static> {
             regions: &[],
             build_id: &[],
             word_size: core::mem::size_of::<usize>() as u8,
-            big_endian: cfg!(target_endian = "big"),
+            big_endian: cfg!(target_endian = "big") as u8,
             addr_offset: 0,
         }
     }
@@ -112,7 +112,7 @@ impl<'a> Config<'a> {
 
     /// The target's byte order as reported in IDENT (default: the compiling target's).
     pub const fn with_big_endian(self, big_endian: bool) -> Config<'a> {
-        Config { big_endian, ..self }
+        Config { big_endian: big_endian as u8, ..self }
     }
 
     /// Memory of ELF address `a` is at `(a as usize).wrapping_add(offset)`: 0 (the default)
@@ -145,7 +145,7 @@ impl<'a> Config<'a> {
 
     /// Reported byte order.
     pub fn big_endian(&self) -> bool {
-        self.big_endian
+        self.big_endian != 0
     }
 
     /// `Ok(())` when `[addr, addr + size)` lies inside regions granting `access` (a range may

@@ -130,8 +130,12 @@ pub(crate) struct Core<
     overflows: u32,
     pub(crate) rx_errors: u32,
     seq: u16,
-    pub(crate) reply_waiting: bool,
-    pub(crate) text_out: bool,
+    // Flags are bytes (0/1), not `bool`: then the only niche of the whole struct is a null
+    // reference, and `None::<Streamer>` is all zero bytes, so the usual
+    // `static FW: Mutex<RefCell<Option<Streamer>>>` lands in .bss instead of costing its
+    // initial image in flash.
+    pub(crate) reply_waiting: u8,
+    pub(crate) text_out: u8,
     rx: [u8; RX],
     rx_head: u8,
     rx_tail: u8,
@@ -268,7 +272,7 @@ impl<
             tx_used: self.tx.used(),
             tx_high_water: self.tx.high_water(),
             streams: c.streams_running(),
-            text_output: c.text_out,
+            text_output: c.text_out != 0,
         }
     }
 }
@@ -333,8 +337,8 @@ impl<
             overflows: 0,
             rx_errors: 0,
             seq: 0,
-            reply_waiting: false,
-            text_out: false,
+            reply_waiting: 0,
+            text_out: 0,
             rx: [0; RX],
             rx_head: 0,
             rx_tail: 0,
@@ -503,7 +507,7 @@ impl<
             return;
         }
         #[cfg(feature = "text")]
-        if self.text_out {
+        if self.text_out != 0 {
             self.text_samples(port, tx, due);
             return;
         }
@@ -534,7 +538,7 @@ impl<
     /// One SAMPLES frame for the streams in `mask` (payload `len` bytes).
     fn samples_frame<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, mask: u32, len: u16) {
         let seq = self.next_seq();
-        let reserved = if self.reply_waiting { None } else { tx.reserve(len.wrapping_add(8)) };
+        let reserved = if self.reply_waiting != 0 { None } else { tx.reserve(len.wrapping_add(8)) };
         let mut o = match reserved {
             Some(o) => o,
             None => {
@@ -797,15 +801,15 @@ impl<
         let total = if c.text { payload } else { payload.wrapping_add(8) };
         let fits = usize::from(payload) <= TX - 8;
         if fits && usize::from(total) > TX.saturating_sub(usize::from(tx.used())) {
-            self.reply_waiting = true; // samples yield until this reply fits
+            self.reply_waiting = 1; // samples yield until this reply fits
             return false;
         }
-        self.reply_waiting = false;
+        self.reply_waiting = 0;
         if c.err == 0 {
             // The output mode follows the last command that succeeded (so line noise that
             // looks like a text line cannot switch a binary link to text), and changes before
             // the command acts: the first sample of a new stream already uses it.
-            self.text_out = if c.ty == msg::MODE { c.arg == 0 } else { c.text };
+            self.text_out = u8::from(if c.ty == msg::MODE { c.arg == 0 } else { c.text });
             self.apply(port, c);
         }
         if fits {

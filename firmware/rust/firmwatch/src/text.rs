@@ -373,7 +373,7 @@ impl<
         let seq = self.next_seq();
         let mut count = Out::counting();
         self.sample_lines(port, &mut count, due, seq);
-        let reserved = if self.reply_waiting { None } else { tx.reserve(count.len()) };
+        let reserved = if self.reply_waiting != 0 { None } else { tx.reserve(count.len()) };
         match reserved {
             Some(mut o) => {
                 self.sample_lines(port, &mut o, due, seq);

@@ -4,6 +4,7 @@
 //!   - a tick thread runs the demo's 1 kHz tick and `Streamer::tick` on absolute deadlines,
 //!     holding the device lock for the whole tick, as an interrupt excludes the main loop;
 //!   - the main thread is the main loop: UART input, `Streamer::poll`, the demo loop, output.
+//!
 //! The streamer and the lock live on the heap, outside the `.data`..`.bss` region the host may
 //! write.
 //!
@@ -161,28 +162,29 @@ fn main_loop(dev: &Mutex<Device>, link: &mut Link, wake: &UnixStream) {
             (fw.rx_free(), fw.tx_pending())
         };
         let want_out = out_len > out_off || tx_pending > 0;
-        let mut fds = vec![sys::PollFd { fd: wake.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+        let mut fds = [sys::PollFd { fd: wake.as_raw_fd(), events: sys::POLLIN, revents: 0 }; 2];
         // no POLLIN while the RX ring is full: the kernel holds the bytes meanwhile
         let events = (if rx_room > 0 { sys::POLLIN } else { 0 }) | (if want_out { sys::POLLOUT } else { 0 });
-        match link {
-            Link::Pty { master, .. } => fds.push(sys::PollFd { fd: master.as_raw_fd(), events, revents: 0 }),
-            Link::Tcp { client: Some(c), .. } => fds.push(sys::PollFd { fd: c.as_raw_fd(), events, revents: 0 }),
-            Link::Tcp { listener, client: None } => {
-                fds.push(sys::PollFd { fd: listener.as_raw_fd(), events: sys::POLLIN, revents: 0 })
-            }
-        }
+        fds[1] = match link {
+            Link::Pty { master, .. } => sys::PollFd { fd: master.as_raw_fd(), events, revents: 0 },
+            Link::Tcp { client: Some(c), .. } => sys::PollFd { fd: c.as_raw_fd(), events, revents: 0 },
+            Link::Tcp { listener, client: None } => sys::PollFd { fd: listener.as_raw_fd(), events: sys::POLLIN, revents: 0 },
+        };
         if let Err(e) = sys::poll_fds(&mut fds, 1) {
             eprintln!("error: poll failed ({e}).");
             std::process::exit(1);
         }
-        let mut drain = [0u8; 64];
-        while let Ok(n) = (&*wake).read(&mut drain) {
-            if n == 0 {
-                break;
+        if fds[0].revents != 0 {
+            let mut drain = [0u8; 64];
+            while let Ok(n) = (&*wake).read(&mut drain) {
+                if n == 0 {
+                    break;
+                }
             }
         }
+        let readable = fds[1].revents != 0;
         if let Link::Tcp { listener, client } = link {
-            if client.is_none() {
+            if client.is_none() && readable {
                 if let Ok((c, _)) = listener.accept() {
                     let _ = c.set_nodelay(true);
                     let _ = c.set_nonblocking(true);
@@ -195,7 +197,7 @@ fn main_loop(dev: &Mutex<Device>, link: &mut Link, wake: &UnixStream) {
         // Take only what the RX ring can hold, parse, repeat: the kernel keeps the rest, so a
         // burst from the host is never lost (a UART would overrun).
         let mut gone = false;
-        loop {
+        while readable {
             let room = lock(dev).rx_free().min(input.len());
             if room == 0 {
                 break;

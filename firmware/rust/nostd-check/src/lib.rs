@@ -31,7 +31,17 @@ impl Port for Hooks {
 }
 
 static mut REGIONS: [Region; 1] = [Region::EMPTY];
-static mut FW: Streamer<'static, Hooks> = Streamer::new(Config::empty(), Hooks);
+// `None` is all zero bytes: the streamer lives in .bss, not in .data (which would cost its
+// initial image in flash too).
+static mut FW: Option<Streamer<'static, Hooks>> = None;
+
+/// The streamer (after `fwrs_init`).
+///
+/// # Safety
+/// Not concurrently with another `fwrs_*` function.
+unsafe fn fw() -> Option<&'static mut Streamer<'static, Hooks>> {
+    unsafe { (*addr_of_mut!(FW)).as_mut() }
+}
 
 /// One read-write region.
 ///
@@ -43,7 +53,11 @@ pub unsafe extern "C" fn fwrs_init(start: u32, size: u32) {
     unsafe {
         let regions = &mut *addr_of_mut!(REGIONS);
         regions[0] = Region::read_write(start, size);
-        (*addr_of_mut!(FW)).init(Config::new(&*addr_of!(REGIONS)));
+        let config = Config::new(&*addr_of!(REGIONS));
+        match fw() {
+            Some(fw) => fw.init(config),
+            None => *addr_of_mut!(FW) = Some(Streamer::new(config, Hooks)),
+        }
     }
 }
 
@@ -51,21 +65,27 @@ pub unsafe extern "C" fn fwrs_init(start: u32, size: u32) {
 /// Not concurrently with the other `fwrs_*` functions.
 #[no_mangle]
 pub unsafe extern "C" fn fwrs_rx_byte(b: u8) {
-    unsafe { (*addr_of_mut!(FW)).rx_byte(b) };
+    if let Some(fw) = unsafe { fw() } {
+        fw.rx_byte(b);
+    }
 }
 
 /// # Safety
 /// Not concurrently with the other `fwrs_*` functions.
 #[no_mangle]
 pub unsafe extern "C" fn fwrs_tick() {
-    unsafe { (*addr_of_mut!(FW)).tick() }
+    if let Some(fw) = unsafe { fw() } {
+        fw.tick();
+    }
 }
 
 /// # Safety
 /// Not concurrently with the other `fwrs_*` functions.
 #[no_mangle]
 pub unsafe extern "C" fn fwrs_poll() {
-    unsafe { (*addr_of_mut!(FW)).poll() }
+    if let Some(fw) = unsafe { fw() } {
+        fw.poll();
+    }
 }
 
 /// One output byte, or -1.
@@ -74,7 +94,7 @@ pub unsafe extern "C" fn fwrs_poll() {
 /// Not concurrently with the other `fwrs_*` functions.
 #[no_mangle]
 pub unsafe extern "C" fn fwrs_tx_byte() -> i32 {
-    unsafe { (*addr_of_mut!(FW)).tx_byte().map_or(-1, i32::from) }
+    unsafe { fw() }.and_then(|fw| fw.tx_byte()).map_or(-1, i32::from)
 }
 
 #[panic_handler]
