@@ -63,6 +63,7 @@ pub struct Config<'a> {
     build_id: &'a [u8],
     word_size: u8,
     big_endian: u8, // not `bool`: see Streamer's flags
+    word_access: u8,
     addr_offset: usize,
 }
 
@@ -76,6 +77,7 @@ impl Config<'static> {
             build_id: &[],
             word_size: core::mem::size_of::<usize>() as u8,
             big_endian: cfg!(target_endian = "big") as u8,
+            word_access: 0,
             addr_offset: 0,
         }
     }
@@ -113,6 +115,15 @@ impl<'a> Config<'a> {
     /// The target's byte order as reported in IDENT (default: the compiling target's).
     pub const fn with_big_endian(self, big_endian: bool) -> Config<'a> {
         Config { big_endian: big_endian as u8, ..self }
+    }
+
+    /// Move aligned whole words as single 32-bit accesses (the C core's `FW_WORD_ACCESS`):
+    /// when a READ, WRITE or stream region starts on a 4-byte boundary and is a multiple of 4
+    /// bytes long, it is read and written word by word — as memory-mapped peripheral registers
+    /// need (a byte load faults on many buses, or reads one lane of the register), and a word
+    /// read in one access is coherent. Anything else still moves byte by byte. Off by default.
+    pub const fn with_word_access(self, on: bool) -> Config<'a> {
+        Config { word_access: on as u8, ..self }
     }
 
     /// Memory of ELF address `a` is at `(a as usize).wrapping_add(offset)`: 0 (the default)
@@ -187,6 +198,27 @@ impl<'a> Config<'a> {
         // SAFETY: the address lies in a readable region (see above), which `Config::new`'s
         // caller promised is readable with volatile byte reads at any time.
         unsafe { core::ptr::read_volatile(self.ptr(addr)) }
+    }
+
+    /// Whether `[addr, addr + size)` moves as whole 32-bit words.
+    #[inline]
+    pub(crate) fn words(&self, addr: u32, size: u16) -> bool {
+        self.word_access != 0 && ((self.ptr(addr) as usize) | usize::from(size)) & 3 == 0
+    }
+
+    /// One aligned word of target memory, in memory order; same contract as [`Config::read`],
+    /// for a word [`Config::words`] accepted.
+    #[inline]
+    pub(crate) fn read_word(&self, addr: u32) -> [u8; 4] {
+        // SAFETY: as for `read`; the address is 4-byte aligned (checked by `words`)
+        unsafe { core::ptr::read_volatile(self.ptr(addr) as *const u32) }.to_ne_bytes()
+    }
+
+    /// Store one aligned word (bytes in memory order); same contract as [`Config::write`].
+    #[inline]
+    pub(crate) fn write_word(&self, addr: u32, bytes: [u8; 4]) {
+        // SAFETY: as for `write`; the address is 4-byte aligned (checked by `words`)
+        unsafe { core::ptr::write_volatile(self.ptr(addr) as *mut u32, u32::from_ne_bytes(bytes)) }
     }
 
     /// Store one byte; only called for addresses accepted as writable just before.

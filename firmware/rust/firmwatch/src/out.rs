@@ -123,12 +123,16 @@ impl<'t, const TX: usize> Out<'t, TX> {
     /// `size` bytes of target memory (raw); the caller holds the critical section and has
     /// checked the range.
     pub(crate) fn mem(&mut self, cfg: &Config<'_>, addr: u32, size: u16) {
-        if self.ring.is_some() {
+        if self.ring.is_none() {
+            self.n = self.n.wrapping_add(size);
+        } else if cfg.words(addr, size) {
+            for i in (0..size).step_by(4) {
+                self.bytes(&cfg.read_word(addr.wrapping_add(u32::from(i))));
+            }
+        } else {
             for i in 0..size {
                 self.byte(cfg.read(addr.wrapping_add(u32::from(i))));
             }
-        } else {
-            self.n = self.n.wrapping_add(size);
         }
     }
 
@@ -191,12 +195,18 @@ impl<'t, const TX: usize> Out<'t, TX> {
 
     /// `size` bytes of target memory as hex; the caller holds the critical section.
     pub(crate) fn hexmem(&mut self, cfg: &Config<'_>, addr: u32, size: u16) {
-        if self.ring.is_some() {
+        if self.ring.is_none() {
+            self.n = self.n.wrapping_add(size.wrapping_mul(2));
+        } else if cfg.words(addr, size) {
+            for i in (0..size).step_by(4) {
+                for b in cfg.read_word(addr.wrapping_add(u32::from(i))) {
+                    self.hex8(b);
+                }
+            }
+        } else {
             for i in 0..size {
                 self.hex8(cfg.read(addr.wrapping_add(u32::from(i))));
             }
-        } else {
-            self.n = self.n.wrapping_add(size.wrapping_mul(2));
         }
     }
 }

@@ -668,10 +668,20 @@ impl<
 
     fn apply<P: Port>(&mut self, port: &P, c: &Cmd) {
         if c.ty == msg::WRITE {
+            // a register takes whole-word writes
+            let words = self.cfg.words(c.addr, c.size);
             port.critical_section(|| {
                 // a multi-byte value changes at once
-                for i in 0..c.size {
-                    self.cfg.write(c.addr.wrapping_add(u32::from(i)), self.cmd_data(c, usize::from(i)));
+                if words {
+                    for i in (0..c.size).step_by(4) {
+                        let k = usize::from(i);
+                        let w = [0, 1, 2, 3].map(|j| self.cmd_data(c, k.wrapping_add(j)));
+                        self.cfg.write_word(c.addr.wrapping_add(u32::from(i)), w);
+                    }
+                } else {
+                    for i in 0..c.size {
+                        self.cfg.write(c.addr.wrapping_add(u32::from(i)), self.cmd_data(c, usize::from(i)));
+                    }
                 }
             });
         } else if c.ty == msg::STREAM_START {

@@ -197,7 +197,7 @@ fn main_loop(dev: &Mutex<Device>, link: &mut Link, wake: &UnixStream) {
         // Take only what the RX ring can hold, parse, repeat: the kernel keeps the rest, so a
         // burst from the host is never lost (a UART would overrun).
         let mut gone = false;
-        while readable {
+        while readable && !gone {
             let room = lock(dev).rx_free().min(input.len());
             if room == 0 {
                 break;

@@ -50,6 +50,11 @@ pub struct Vdev {
 
 impl Vdev {
     pub fn new() -> Vdev {
+        Vdev::with_word_access(false)
+    }
+
+    /// The vector device, moving aligned words as 32-bit accesses when `words`.
+    pub fn with_word_access(words: bool) -> Vdev {
         let arena: &'static mut [u8] = Box::leak(vec![0xA5u8; GUARD + MEM_SIZE + GUARD].into_boxed_slice());
         for i in 0..MEM_SIZE {
             arena[GUARD + i] = i as u8;
@@ -60,7 +65,8 @@ impl Vdev {
         let cfg = unsafe { Config::new(&REGIONS).with_addr_offset(mem.wrapping_sub(BASE as usize)) }
             .with_build_id(&BUILD_ID)
             .with_word_size(4)
-            .with_big_endian(false);
+            .with_big_endian(false)
+            .with_word_access(words);
         Vdev { fw: Streamer::new(cfg, Counting::default()), arena, out: Vec::new() }
     }
 
