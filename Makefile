@@ -76,6 +76,7 @@ bench: venv
 	$(PY) bench/dap.py
 	$(PY) bench/lsp.py
 	$(PY) bench/rust.py
+	$(PY) bench/peripherals.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build
