@@ -14,17 +14,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CodeServer, launchBrowser, REPO, waitFor } from './harness.mjs';
+import {
+  acceptSaveDialog, addWatch, ARTIFACTS, contextMenu, docShot, endDebugSession, escapeRe, findRow, isNumber, log,
+  openFile, pane, paneExpanded, plotFrame, row, rows, runCommand, shot, statusItem, T, varValue, watchValue, wordPosition,
+} from './workbench.mjs';
 
 const PERF = process.argv.includes('--perf');
 const KEEP = process.argv.includes('--keep');
 const PYTHON = process.env.FIRMWATCH_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const VSIX = process.env.FIRMWATCH_VSIX || path.join(REPO, 'vscode-extension', 'firmwatch.vsix');
-const ARTIFACTS = process.env.FIRMWATCH_E2E_ARTIFACTS || path.join(REPO, 'test-artifacts', 'vscode-e2e');
-const SLOW = Number(process.env.FIRMWATCH_E2E_TIMEOUT_SCALE || '1'); // a loaded machine: scale deadlines
-const T = (ms) => ms * SLOW;
 
 const results = { scenarios: {}, figures: {}, artifacts: ARTIFACTS };
-const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a);
 
 // ---------------------------------------------------------------------------------------------
 // workspace and settings
@@ -77,167 +77,6 @@ const USER_SETTINGS = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// workbench helpers
-
-const pane = (page, title) => page.locator(`.pane:has(> .pane-header h3.title:text-is("${title}"))`);
-
-async function paneExpanded(page, title) {
-  const p = pane(page, title);
-  await waitFor(`the ${title} view`, () => p.count(), T(20000));
-  const header = p.locator('> .pane-header');
-  if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
-  return p;
-}
-
-/** Rows of a debug tree view: [{name, value}], read in one round trip. */
-async function rows(page, title) {
-  return pane(page, title).locator('.monaco-list-row').evaluateAll((els) => els.map((el) => ({
-    // the views render "name =" (Watch, Variables) or "name:"; keep the bare name
-    name: (el.querySelector('.name')?.textContent ?? el.textContent ?? '').trim().replace(/\s*[=:]$/, ''),
-    value: (el.querySelector('.value')?.textContent ?? '').trim(),
-    level: Number(el.getAttribute('aria-level') || 0),
-    expanded: el.getAttribute('aria-expanded'),
-    text: (el.textContent ?? '').trim(),
-  })));
-}
-
-const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-function row(page, title, name) {
-  return pane(page, title).locator('.monaco-list-row')
-    .filter({ has: page.locator('.name, .scope', { hasText: new RegExp(`^${escapeRe(name)}\\s*[=:]?$`) }) }).first();
-}
-
-/** The row, scrolled into the visible part of a virtualised tree (mouse wheel over the list). */
-async function findRow(page, title, name, timeoutMs = T(15000)) {
-  const r = row(page, title, name);
-  const list = pane(page, title).locator('.monaco-list').first();
-  let direction = 1;
-  let steps = 0;
-  await waitFor(`row ${name} in ${title}`, async () => {
-    const lb = await list.boundingBox();
-    if (!lb) return false;
-    let dir;
-    if (await r.count()) {
-      const b = await r.boundingBox();
-      if (b && b.y >= lb.y - 1 && b.y + b.height <= lb.y + lb.height + 1) return true;
-      dir = b && b.y < lb.y ? -1 : 1; // rendered but outside the viewport: scroll toward it
-    } else {
-      if (++steps % 15 === 0) direction = -direction; // not rendered: sweep down, then up
-      dir = direction;
-    }
-    await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
-    await page.mouse.wheel(0, 44 * dir);
-    return false;
-  }, timeoutMs, 50).catch(async (e) => {
-    // say what the view showed: a failure here should be diagnosable from the log alone
-    const shown = (await rows(page, title).catch(() => [])).map((x) => `${x.name}(${x.level})`).join(', ');
-    throw new Error(`${e.message}; ${title} shows: ${shown.slice(0, 300)}; list box ${JSON.stringify(await list.boundingBox().catch(() => null))}`);
-  });
-  return r;
-}
-
-async function varValue(page, title, name) {
-  return (await rows(page, title)).find((x) => x.name === name)?.value;
-}
-
-async function watchValue(page, name) {
-  const r = (await rows(page, 'Watch')).find((x) => x.name === name);
-  return r?.value;
-}
-
-async function addWatch(page, expression) {
-  const p = await paneExpanded(page, 'Watch');
-  const focused = () => page.evaluate(() => document.activeElement?.tagName === 'INPUT' &&
-    /watch expression/i.test(document.activeElement.getAttribute('aria-label') ?? ''));
-  const present = async () => (await rows(page, 'Watch')).some((r) => r.name === expression);
-  // Every row template holds a hidden input: type into the one that got the focus. The live
-  // refresh re-renders the Watch tree up to 10 times a second and can take the edit box away
-  // (a click while the workbench restores its views can be lost too): try again until it sticks.
-  await waitFor(`watch ${expression} in the Watch view`, async () => {
-    if (await present()) return true;
-    if (!(await focused())) {
-      await p.locator('> .pane-header').hover();
-      await p.locator('> .pane-header .action-label[aria-label="Add Expression"]').click({ timeout: T(3000) });
-      if (!(await waitFor('focus in the input', focused, T(2000), 20).catch(() => false))) return false;
-    }
-    // one fill, not key by key, then Enter at once: the smallest window for a re-render
-    await page.locator('input:focus').fill(expression, { timeout: T(1000) }).catch(() => undefined);
-    await page.keyboard.press('Enter');
-    return waitFor('the new row', present, T(3000), 50).catch(() => false);
-  }, T(30000), 100);
-}
-
-async function contextMenu(page, target, label) {
-  await target.click({ button: 'right' });
-  const item = page.locator('.context-view .monaco-menu .action-item .action-label').filter({ hasText: new RegExp(`^${label}$`) }).first();
-  await item.waitFor({ state: 'visible', timeout: T(10000) });
-  await item.click();
-}
-
-async function runCommand(page, title) {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: T(10000) });
-  await input.fill(`>${title}`);
-  const item = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
-  await item.waitFor({ state: 'visible', timeout: T(10000) });
-  await input.press('Enter');
-}
-
-async function openFile(page, relative) {
-  const base = path.basename(relative);
-  const tab = page.locator(`.tab:has-text("${base}")`).first();
-  if (await tab.count()) {
-    await tab.click();
-  } else {
-    // a webview with the focus keeps keystrokes: give the focus to the workbench first
-    await page.locator('.part.sidebar .composite.title').first().click();
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: T(10000) });
-    await input.fill(relative);
-    await page.locator('.quick-input-widget .monaco-list-row').first().waitFor({ state: 'visible', timeout: T(10000) });
-    await input.press('Enter');
-  }
-  await page.locator(`.tab.active:has-text("${base}")`).first().waitFor({ timeout: T(10000) });
-  await page.locator('.editor-instance .view-lines').first().waitFor({ timeout: T(10000) });
-}
-
-/** Screen position of the first occurrence of `word` in the visible editor lines. */
-async function wordPosition(page, word) {
-  return page.evaluate((w) => {
-    const re = new RegExp(`\\b${w}\\b`);
-    for (const el of document.querySelectorAll('.editor-instance .view-lines span span')) {
-      const m = re.exec(el.textContent || '');
-      if (!m || !el.firstChild) continue;
-      const r = document.createRange();
-      r.setStart(el.firstChild, m.index);
-      r.setEnd(el.firstChild, m.index + w.length);
-      const b = r.getBoundingClientRect();
-      return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
-    }
-    return null;
-  }, word);
-}
-
-/** A small screenshot of one region, for docs/vscode.md (copied from the artifacts by hand). */
-async function docShot(page, name, box, pad = 12) {
-  if (!box) return;
-  const vp = page.viewportSize();
-  const x = Math.max(0, box.x - pad);
-  const y = Math.max(0, box.y - pad);
-  const clip = { x, y, width: Math.min(vp.width - x, box.width + 2 * pad), height: Math.min(vp.height - y, box.height + 2 * pad) };
-  await page.screenshot({ path: path.join(ARTIFACTS, `doc-${name}.png`), clip }).catch(() => undefined);
-}
-
-async function shot(page, name) {
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file }).catch(() => undefined);
-  return file;
-}
-
-const isNumber = (v) => typeof v === 'string' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(v.trim());
 
 // ---------------------------------------------------------------------------------------------
 // scenarios
@@ -263,43 +102,6 @@ async function scenario(name, page, fn, needs = []) {
   await shot(page, name);
 }
 
-/** Accepts VS Code's (simple, in code-server) save dialog at the path the extension proposed,
- *  once the input shows it; returns that path. */
-async function acceptSaveDialog(page, endsWith) {
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: T(10000) });
-  const value = await waitFor(`the save dialog to propose *${endsWith}`, async () => {
-    const v = await input.inputValue();
-    return v.endsWith(endsWith) ? v : undefined;
-  }, T(10000), 50);
-  await input.press('Enter');
-  return value;
-}
-
-/** The frame of the plot webview (code-server nests it two iframes deep). */
-function plotFrame(page) {
-  return waitFor('the plot webview', async () => {
-    for (const f of page.frames()) {
-      const ok = await f.evaluate(() => !!document.getElementById('chart') && document.body.dataset.points !== undefined).catch(() => false);
-      if (ok) return f;
-    }
-    return undefined;
-  }, T(20000), 200);
-}
-
-/** The extension's status-bar item (not the debug configuration's, which also says firmwatch). */
-const statusItem = (page) => page.locator('.part.statusbar .statusbar-item')
-  .filter({ hasText: /firmwatch\s.*(live|lost|reconnecting|connecting)/ });
-
-/** Shift+F5, then wait until the firmwatch status item is gone: the adapter stops its device. */
-async function endDebugSession(page) {
-  const item = statusItem(page);
-  if (!(await item.count())) return;
-  await page.locator('.part.sidebar .composite.title').first().click().catch(() => undefined);
-  await page.keyboard.press('Shift+F5');
-  await waitFor('the debug session to end', async () => !(await item.count()), T(15000), 100)
-    .catch((e) => log(`session did not end cleanly: ${e.message}`));
-}
 
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });

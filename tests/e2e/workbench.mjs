@@ -1,0 +1,252 @@
+// Helpers that drive VS Code's workbench (code-server in headless Chromium) through its DOM:
+// views, rows, context menus, commands, dialogs. Each one waits on a DOM condition with a
+// deadline; none sleeps a fixed time.
+import path from 'node:path';
+import { REPO, waitFor } from './harness.mjs';
+
+export const ARTIFACTS = process.env.FIRMWATCH_E2E_ARTIFACTS || path.join(REPO, 'test-artifacts', 'vscode-e2e');
+const SLOW = Number(process.env.FIRMWATCH_E2E_TIMEOUT_SCALE || '1'); // a loaded machine: scale deadlines
+export const T = (ms) => ms * SLOW;
+export const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a);
+
+export const pane = (page, title) => page.locator(`.pane:has(> .pane-header h3.title:text-is("${title}"))`);
+
+export async function paneExpanded(page, title) {
+  const p = pane(page, title);
+  await waitFor(`the ${title} view`, () => p.count(), T(20000));
+  const header = p.locator('> .pane-header');
+  if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+  return p;
+}
+
+/** Rows of a debug tree view: [{name, value}], read in one round trip. */
+export async function rows(page, title) {
+  return pane(page, title).locator('.monaco-list-row').evaluateAll((els) => els.map((el) => ({
+    // the views render "name =" (Watch, Variables) or "name:"; keep the bare name
+    name: (el.querySelector('.name')?.textContent ?? el.textContent ?? '').trim().replace(/\s*[=:]$/, ''),
+    value: (el.querySelector('.value')?.textContent ?? '').trim(),
+    level: Number(el.getAttribute('aria-level') || 0),
+    expanded: el.getAttribute('aria-expanded'),
+    text: (el.textContent ?? '').trim(),
+  })));
+}
+
+export const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export function row(page, title, name) {
+  return pane(page, title).locator('.monaco-list-row')
+    .filter({ has: page.locator('.name, .scope', { hasText: new RegExp(`^${escapeRe(name)}\\s*[=:]?$`) }) }).first();
+}
+
+/** The row, scrolled into the visible part of a virtualised tree (mouse wheel over the list). */
+export async function findRow(page, title, name, timeoutMs = T(15000)) {
+  const r = row(page, title, name);
+  const list = pane(page, title).locator('.monaco-list').first();
+  let direction = 1;
+  let steps = 0;
+  await waitFor(`row ${name} in ${title}`, async () => {
+    const lb = await list.boundingBox();
+    if (!lb) return false;
+    let dir;
+    if (await r.count()) {
+      const b = await r.boundingBox();
+      if (b && b.y >= lb.y - 1 && b.y + b.height <= lb.y + lb.height + 1) return true;
+      dir = b && b.y < lb.y ? -1 : 1; // rendered but outside the viewport: scroll toward it
+    } else {
+      if (++steps % 15 === 0) direction = -direction; // not rendered: sweep down, then up
+      dir = direction;
+    }
+    await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
+    await page.mouse.wheel(0, 44 * dir);
+    return false;
+  }, timeoutMs, 50).catch(async (e) => {
+    // say what the view showed: a failure here should be diagnosable from the log alone
+    const shown = (await rows(page, title).catch(() => [])).map((x) => `${x.name}(${x.level})`).join(', ');
+    throw new Error(`${e.message}; ${title} shows: ${shown.slice(0, 300)}; list box ${JSON.stringify(await list.boundingBox().catch(() => null))}`);
+  });
+  return r;
+}
+
+export async function varValue(page, title, name) {
+  return (await rows(page, title)).find((x) => x.name === name)?.value;
+}
+
+export async function watchValue(page, name) {
+  const r = (await rows(page, 'Watch')).find((x) => x.name === name);
+  return r?.value;
+}
+
+export async function addWatch(page, expression) {
+  const p = await paneExpanded(page, 'Watch');
+  const focused = () => page.evaluate(() => document.activeElement?.tagName === 'INPUT' &&
+    /watch expression/i.test(document.activeElement.getAttribute('aria-label') ?? ''));
+  const present = async () => (await rows(page, 'Watch')).some((r) => r.name === expression);
+  // Every row template holds a hidden input: type into the one that got the focus. The live
+  // refresh re-renders the Watch tree up to 10 times a second and can take the edit box away
+  // (a click while the workbench restores its views can be lost too): try again until it sticks.
+  await waitFor(`watch ${expression} in the Watch view`, async () => {
+    if (await present()) return true;
+    if (!(await focused())) {
+      await p.locator('> .pane-header').hover();
+      await p.locator('> .pane-header .action-label[aria-label="Add Expression"]').click({ timeout: T(3000) });
+      if (!(await waitFor('focus in the input', focused, T(2000), 20).catch(() => false))) return false;
+    }
+    // one fill, not key by key, then Enter at once: the smallest window for a re-render
+    await page.locator('input:focus').fill(expression, { timeout: T(1000) }).catch(() => undefined);
+    await page.keyboard.press('Enter');
+    return waitFor('the new row', present, T(3000), 50).catch(() => false);
+  }, T(30000), 100);
+}
+
+// One CDP session per page, for what the DOM does not show (event listeners).
+const cdpSessions = new WeakMap();
+async function cdp(page) {
+  let session = cdpSessions.get(page);
+  if (!session) {
+    session = await page.context().newCDPSession(page);
+    cdpSessions.set(page, session);
+  }
+  return session;
+}
+
+/** mouseup listeners on the menu item's element (li.action-item). */
+async function mouseUpListeners(page, tag) {
+  const session = await cdp(page);
+  const { result } = await session.send('Runtime.evaluate', { expression: `document.querySelector('[data-fw-item="${tag}"]')` });
+  if (!result.objectId) throw new Error('the context menu closed before its item could be clicked');
+  try {
+    const { listeners } = await session.send('DOMDebugger.getEventListeners', { objectId: result.objectId });
+    return listeners.filter((l) => l.type === 'mouseup').length;
+  } finally {
+    await session.send('Runtime.releaseObject', { objectId: result.objectId }).catch(() => undefined);
+  }
+}
+
+let menuItemTags = 0;
+
+/** Waits until VS Code's context-menu item acts on a click. A menu item ignores clicks during its
+ *  first 100 ms: base/browser/ui/menu/menu.ts (BaseMenuActionViewItem) adds the mouseup listener
+ *  that runs the action from a RunOnceScheduler(100) started at render, a timer that the live
+ *  refresh's rendering delays further. A click before that is swallowed and the menu stays open.
+ *  The item's element has one mouseup listener from BaseActionViewItem until then, two after. */
+export async function menuItemReady(page, item) {
+  const tag = `i${++menuItemTags}`;
+  await item.evaluate((el, t) => el.closest('.action-item')?.setAttribute('data-fw-item', t), tag);
+  await waitFor('the context-menu item to accept clicks', async () => (await mouseUpListeners(page, tag)) >= 2, T(10000), 10);
+}
+
+/** The visible item `label` of the open context menu. */
+export function menuItem(page, label) {
+  return page.locator('.context-view .monaco-menu .action-item .action-label').filter({ hasText: new RegExp(`^${escapeRe(label)}$`) }).first();
+}
+
+/** Right-click `target`, then click `label` in VS Code's context menu once it accepts clicks. */
+export async function contextMenu(page, target, label) {
+  await target.click({ button: 'right' });
+  const item = menuItem(page, label);
+  await item.waitFor({ state: 'visible', timeout: T(10000) });
+  await menuItemReady(page, item);
+  await item.click();
+}
+
+export async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: T(10000) });
+  await input.fill(`>${title}`);
+  const item = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: title }).first();
+  await item.waitFor({ state: 'visible', timeout: T(10000) });
+  await input.press('Enter');
+}
+
+export async function openFile(page, relative) {
+  const base = path.basename(relative);
+  const tab = page.locator(`.tab:has-text("${base}")`).first();
+  if (await tab.count()) {
+    await tab.click();
+  } else {
+    // a webview with the focus keeps keystrokes: give the focus to the workbench first
+    await page.locator('.part.sidebar .composite.title').first().click();
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: T(10000) });
+    await input.fill(relative);
+    await page.locator('.quick-input-widget .monaco-list-row').first().waitFor({ state: 'visible', timeout: T(10000) });
+    await input.press('Enter');
+  }
+  await page.locator(`.tab.active:has-text("${base}")`).first().waitFor({ timeout: T(10000) });
+  await page.locator('.editor-instance .view-lines').first().waitFor({ timeout: T(10000) });
+}
+
+/** Screen position of the first occurrence of `word` in the visible editor lines. */
+export async function wordPosition(page, word) {
+  return page.evaluate((w) => {
+    const re = new RegExp(`\\b${w}\\b`);
+    for (const el of document.querySelectorAll('.editor-instance .view-lines span span')) {
+      const m = re.exec(el.textContent || '');
+      if (!m || !el.firstChild) continue;
+      const r = document.createRange();
+      r.setStart(el.firstChild, m.index);
+      r.setEnd(el.firstChild, m.index + w.length);
+      const b = r.getBoundingClientRect();
+      return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+    }
+    return null;
+  }, word);
+}
+
+/** A small screenshot of one region, for docs/vscode.md (copied from the artifacts by hand). */
+export async function docShot(page, name, box, pad = 12) {
+  if (!box) return;
+  const vp = page.viewportSize();
+  const x = Math.max(0, box.x - pad);
+  const y = Math.max(0, box.y - pad);
+  const clip = { x, y, width: Math.min(vp.width - x, box.width + 2 * pad), height: Math.min(vp.height - y, box.height + 2 * pad) };
+  await page.screenshot({ path: path.join(ARTIFACTS, `doc-${name}.png`), clip }).catch(() => undefined);
+}
+
+export async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file }).catch(() => undefined);
+  return file;
+}
+
+export const isNumber = (v) => typeof v === 'string' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(v.trim());
+
+/** Accepts VS Code's (simple, in code-server) save dialog at the path the extension proposed,
+ *  once the input shows it; returns that path. */
+export async function acceptSaveDialog(page, endsWith) {
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: T(10000) });
+  const value = await waitFor(`the save dialog to propose *${endsWith}`, async () => {
+    const v = await input.inputValue();
+    return v.endsWith(endsWith) ? v : undefined;
+  }, T(10000), 50);
+  await input.press('Enter');
+  return value;
+}
+
+/** The frame of the plot webview (code-server nests it two iframes deep). */
+export function plotFrame(page) {
+  return waitFor('the plot webview', async () => {
+    for (const f of page.frames()) {
+      const ok = await f.evaluate(() => !!document.getElementById('chart') && document.body.dataset.points !== undefined).catch(() => false);
+      if (ok) return f;
+    }
+    return undefined;
+  }, T(20000), 200);
+}
+
+/** The extension's status-bar item (not the debug configuration's, which also says firmwatch). */
+export const statusItem = (page) => page.locator('.part.statusbar .statusbar-item')
+  .filter({ hasText: /firmwatch\s.*(live|lost|reconnecting|connecting)/ });
+
+/** Shift+F5, then wait until the firmwatch status item is gone: the adapter stops its device. */
+export async function endDebugSession(page) {
+  const item = statusItem(page);
+  if (!(await item.count())) return;
+  await page.locator('.part.sidebar .composite.title').first().click().catch(() => undefined);
+  await page.keyboard.press('Shift+F5');
+  await waitFor('the debug session to end', async () => !(await item.count()), T(15000), 100)
+    .catch((e) => log(`session did not end cleanly: ${e.message}`));
+}
