@@ -282,7 +282,7 @@ def test_custom_requests_and_events(client: DapClient, tmp_path: Path) -> None:
     assert 5 <= n <= 35
     status = client.wait_event("firmwatch.status", lambda e: e["body"]["watches"] >= 2, timeout=5)["body"]
     assert status["link"] == "up" and status["transport"] == "serial" and status["rateHz"] > 100
-    assert set(status) == {"link", "target", "transport", "samples", "lost", "rateHz", "watches", "buildId"}
+    assert set(status) == {"link", "target", "transport", "samples", "lost", "rateHz", "watches", "buildId", "held"}
     out = tmp_path / "rec.csv"
     started = client.request("firmwatch.startRecording", {"path": str(out), "sessionId": "abc"})
     assert started == {"path": str(out), "sessionId": "abc"}

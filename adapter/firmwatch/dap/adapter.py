@@ -8,6 +8,7 @@ thread's refresh logic in live.py and variable references in variables.py.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ from firmwatch.dap import models as M
 from firmwatch.dap.completions import complete
 from firmwatch.dap.config import LaunchConfig, parse_config
 from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
-from firmwatch.dap.live import FRAME_ID, SOURCE_REF, THREAD_ID, LiveView
+from firmwatch.dap.live import FRAME_ID, MENU_HOLD_S, SOURCE_REF, THREAD_ID, LiveView
 from firmwatch.dap.messaging import Connection, Request, RequestError, RequestTable, Tracer
 from firmwatch.dap.peripherals import FieldsNode, PeripheralNode, peripherals_scope, set_register
 from firmwatch.dap.scopes import globals_scope, memory_scope
@@ -51,8 +52,15 @@ CAPABILITIES: dict[str, Any] = {
     "supportsLoadedSourcesRequest": False,
     "supportsFunctionBreakpoints": False,
     "supportsConditionalBreakpoints": False,
+    # also without gdb: VS Code then asks dataBreakpointInfo right before it opens a Variables
+    # context menu, the adapter's cue to hold refresh while the menu is open (live.py)
+    "supportsDataBreakpoints": True,
     "exceptionBreakpointFilters": [],
 }
+# The firmwatch VS Code extension sets FIRMWATCH_DAP_UI=vscode-extension: its own Set Value
+# replaces VS Code's inline editor, whose target and edit box a live refresh replaces
+# (docs/vscode.md); writes still arrive as setExpression requests.
+UI_OWNS_EDITS = {"supportsSetVariable": False, "supportsSetExpression": False}
 
 
 class _IndexCancelled(BaseException):
@@ -104,7 +112,10 @@ class Adapter:
     @request("initialize")
     def initialize(self, req: Request) -> dict[str, Any] | None:
         self.client = M.parse(M.InitializeArgs, req.arguments)
-        self.conn.respond(req, dict(CAPABILITIES))
+        caps = dict(CAPABILITIES)
+        if os.environ.get("FIRMWATCH_DAP_UI") == "vscode-extension":
+            caps.update(UI_OWNS_EDITS)
+        self.conn.respond(req, caps)
         self.conn.event("initialized")
         return None
 
@@ -592,6 +603,8 @@ class Adapter:
 
     @request("dataBreakpointInfo")
     def data_breakpoint_info(self, req: Request) -> dict[str, Any]:
+        if self.live is not None:  # VS Code opens a Variables context menu next
+            self.live.hold("menu", "context menu open", MENU_HOLD_S)
         a = req.arguments
         name = str(a.get("name") or "")
         ref = a.get("variablesReference")
@@ -674,6 +687,20 @@ class Adapter:
                              for x in u.sections],
                 "ram": {"used": u.ram.used, "total": u.ram.total},
                 "flash": {"used": u.flash.used, "total": u.flash.total}}
+
+    @request("firmwatch.holdRefresh", concurrent=True)
+    def fw_hold_refresh(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.HoldRefreshArgs, req.arguments)
+        if self.live is None:
+            return {"held": []}
+        return {"held": self.live.hold(a.id, a.reason, a.seconds)}
+
+    @request("firmwatch.resumeRefresh", concurrent=True)
+    def fw_resume_refresh(self, req: Request) -> dict[str, Any]:
+        a = M.parse(M.ResumeRefreshArgs, req.arguments)
+        if self.live is None:
+            return {"held": []}
+        return {"held": self.live.resume(a.id)}
 
     @request("firmwatch.evaluateLive", concurrent=True, show_user=False)
     def fw_evaluate_live(self, req: Request) -> dict[str, Any]:

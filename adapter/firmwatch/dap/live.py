@@ -18,6 +18,15 @@ Watches VS Code no longer evaluates (the user removed them from the Watch view; 
 request for that) are dropped from sampling after ``EXPIRE_S`` of silence while refreshes were
 sent; watches from launch.json, ``:rate``, ``firmwatch.setRate`` and ``firmwatch.plot`` stay.
 
+Holding refresh (why): VS Code re-renders every visible Watch and Variables row at each refresh,
+and an open context menu, an inline edit box or the target of VS Code's own menu items lives in
+those rows (docs/vscode.md, "Why a right-click could do nothing"). ``hold(id, reason, seconds)``
+stops ``invalidated`` until ``resume(id)`` or until the lease runs out (so a client that vanishes
+cannot freeze the views); samples, recordings and status keep flowing, the status event lists the
+reasons, and the last resume refreshes at once if anything changed or a write happened. A
+``dataBreakpointInfo`` request is VS Code's sign that it is about to open a Variables context menu:
+the adapter holds for ``MENU_HOLD_S`` then (the menu's own command takes over or resumes it).
+
 The same thread sends the extension's ``firmwatch.samples`` (every full-rate sample since the
 previous one, at most ``SAMPLES_HZ`` events a second) and ``firmwatch.status`` (once a second).
 """
@@ -39,6 +48,8 @@ SAMPLES_HZ = 30.0
 STATUS_PERIOD_S = 1.0
 EXPIRE_S = float(os.environ.get("FIRMWATCH_DAP_WATCH_EXPIRY_S", "10"))  # the variable is for tests
 IDLE_CLIENT_PERIOD_S = 1.0
+MENU_HOLD_S = 5.0  # a context menu's hold: long enough to pick an item, short when dismissed
+MAX_HOLD_S = 600.0
 
 
 @dataclass
@@ -49,6 +60,12 @@ class ViewWatch:
     pinned: bool
     last_asked: float
     refreshes_since: int = 0
+
+
+@dataclass
+class Hold:
+    reason: str
+    until: float
 
 
 class LiveView:
@@ -77,6 +94,9 @@ class LiveView:
         self._force_until = 0.0
         self._force_chunks: dict[int, Any] = {}  # watch id -> its sample when the write happened
         self.enabled = False  # set at configurationDone: VS Code wants no refresh before
+        self._holds: dict[str, Hold] = {}
+        self._owed = False  # a refresh that was due (a write) while refresh was held
+        self._status_now = False  # the holds changed: tell the client at once
         self._samples: list[tuple[int, str, float, Any]] = []
         self._scalar: dict[int, bool] = {}
         self._thread = threading.Thread(target=self._run, name="firmwatch-live", daemon=True)
@@ -160,6 +180,45 @@ class LiveView:
             self.view.pop(watch_id, None)
             self._last_sig.pop(watch_id, None)
 
+    # -- holding refresh -----------------------------------------------------------------------------
+    def hold(self, hold_id: str, reason: str, seconds: float) -> list[str]:
+        """No ``invalidated`` until ``resume(hold_id)`` or for ``seconds`` (at most MAX_HOLD_S);
+        holding again under the same id renews it."""
+        seconds = min(max(float(seconds), 0.05), MAX_HOLD_S)
+        with self._lock:
+            self._holds[hold_id] = Hold(reason, time.monotonic() + seconds)
+            self._status_now = True
+        self._wake.set()
+        return self.held()
+
+    def resume(self, hold_id: str | None = None) -> list[str]:
+        """Ends one hold (all without an id); the views refresh at once if anything changed."""
+        with self._lock:
+            if hold_id is None:
+                self._holds.clear()
+            else:
+                self._holds.pop(hold_id, None)
+            self._status_now = True
+        self._wake.set()
+        return self.held()
+
+    def held(self) -> list[str]:
+        """The reasons refresh is held now, oldest first (empty: refreshing)."""
+        now = time.monotonic()
+        with self._lock:
+            reasons = [h.reason for h in self._holds.values() if h.until > now]
+        return list(dict.fromkeys(reasons))
+
+    def _held(self, now: float) -> float | None:
+        """Drops expired holds; the time the next one expires, None when nothing holds."""
+        with self._lock:
+            expired = [k for k, h in self._holds.items() if h.until <= now]
+            for k in expired:
+                del self._holds[k]
+            if expired:
+                self._status_now = True
+            return min((h.until for h in self._holds.values()), default=None)
+
     def refresh_now(self, address: int | None = None, size: int = 0) -> None:
         """A write just changed ``size`` bytes at ``address``: refresh now (memory views, Globals)
         and again as soon as a sample of a watch over those bytes arrives, without pacing."""
@@ -175,6 +234,9 @@ class LiveView:
                 self._force_chunks = hit
                 self._force = True
                 self._force_until = time.monotonic() + 1.0  # a write of the same value changes nothing
+        if self._held(time.monotonic()) is not None:
+            self._owed = True  # sent when the last hold ends
+            return
         self._send_invalidated(time.monotonic())
 
     def _forced_sample_arrived(self) -> bool:
@@ -197,10 +259,23 @@ class LiveView:
         next_samples = 0.0
         next_status = 0.0
         next_expire = time.monotonic() + 1.0
+        was_held = False
         while not self._stop.is_set():
             now = time.monotonic()
             wait = 1.0
-            if self.enabled and self.session.watches:
+            hold_ends = self._held(now)
+            if hold_ends is not None:
+                was_held = True
+                wait = max(0.0, hold_ends - now)  # samples and status go on; the views wait
+            elif self._owed and self.enabled:  # a write happened while held (memory views, Globals)
+                was_held = self._owed = False
+                self._changed()
+                self._send_invalidated(now)
+                wait = self.ui_period
+            elif self.enabled and self.session.watches:
+                if was_held:  # released: the views show what changed meanwhile, now
+                    was_held = False
+                    self._last_invalidated = 0.0
                 due = self._last_invalidated + (self.ui_period if self._client_asked else IDLE_CLIENT_PERIOD_S)
                 if self._force and now > self._force_until:
                     self._force = False
@@ -215,11 +290,14 @@ class LiveView:
                         wait = 1.0
                 else:
                     wait = due - now
+            else:
+                was_held = False
             if now >= next_samples:
                 self._flush_samples()
                 next_samples = now + 1.0 / SAMPLES_HZ
             wait = min(wait, max(0.0, next_samples - now) if self._samples else wait)
-            if now >= next_status:
+            if now >= next_status or self._status_now:
+                self._status_now = False
                 self._status()
                 next_status = now + STATUS_PERIOD_S
             if now >= next_expire:
@@ -314,7 +392,7 @@ class LiveView:
         return {"link": self.link_state(), "target": self.target_name, "transport": self.transport,
                 "samples": samples, "lost": lost,
                 "rateHz": round(sum(w.stats.rate() for w in watches), 3), "watches": len(watches),
-                "buildId": s.build_id_status}
+                "buildId": s.build_id_status, "held": self.held()}
 
     def _status(self) -> None:
         self.send("firmwatch.status", self.status())

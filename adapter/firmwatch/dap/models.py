@@ -267,6 +267,18 @@ class ExpressionArgs:
 
 
 @dataclass
+class HoldRefreshArgs:
+    id: str
+    reason: str
+    seconds: float = 120.0
+
+
+@dataclass
+class ResumeRefreshArgs:
+    id: str | None = None
+
+
+@dataclass
 class StartRecordingArgs:
     path: str
     sessionId: str | None = None
