@@ -23,13 +23,14 @@ from pygls.workspace import TextDocument
 
 from .. import __version__ as _fw_version
 from ..symbols import SymbolsError, load
-from . import codelens, completion, definition, diagnostics, hover, symbols
+from . import codelens, completion, definition, diagnostics, hover, peripherals, symbols
 from . import text as T
 from .elf_watch import ElfChoice, ElfConfig, comp_dirs, file_state
 from .index import SymbolIndex
 from .jsonc import string_end, watch_string_at
 from .lines import function_lines
 from .paths import SourceResolver
+from .peripherals import SvdSource
 
 log = logging.getLogger("firmwatch.lsp")
 
@@ -52,6 +53,16 @@ class FirmwatchServer(LanguageServer):
         self._loading: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._check_lock = asyncio.Lock()
+        self.svd = SvdSource()
+        self._svd_error_shown: str | None = None
+
+    def svd_device(self, launch_text: str) -> Any:
+        """The SVD of ``firmwatch.svd`` or launch.json's ``svdFile``; a bad file is said once."""
+        device = self.svd.device_for(self.root, launch_text)
+        if self.svd.error and self.svd.error != self._svd_error_shown:
+            self._svd_error_shown = self.svd.error
+            self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Warning, message=self.svd.error))
+        return device
 
     # -- helpers ----------------------------------------------------------------------------------
     @property
@@ -288,6 +299,8 @@ async def _pull_configuration(ls: FirmwatchServer) -> None:
         return
     if got and isinstance(got[0], dict):
         ls.config.apply_client_settings({"firmwatch": {"elf": got[0].get("elf")}})
+        svd = got[0].get("svd")
+        ls.svd.setting = svd if isinstance(svd, str) and svd.strip() else None
 
 
 async def _watch_files(ls: FirmwatchServer) -> None:
@@ -319,6 +332,9 @@ def on_shutdown(ls: FirmwatchServer, params: None) -> None:
 @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def on_configuration(ls: FirmwatchServer, params: lsp.DidChangeConfigurationParams) -> None:
     ls.config.apply_client_settings(params.settings)
+    fw = params.settings.get("firmwatch") if isinstance(params.settings, dict) else None
+    if isinstance(fw, dict) and "svd" in fw:
+        ls.svd.setting = fw["svd"] if isinstance(fw["svd"], str) and fw["svd"].strip() else None
     if not (isinstance(params.settings, dict) and isinstance(params.settings.get("firmwatch"), dict)):
         await _pull_configuration(ls)  # VS Code sends {"settings": null} and expects a pull
     await ls.check_elf()
@@ -353,9 +369,13 @@ def on_close(ls: FirmwatchServer, params: lsp.DidCloseTextDocumentParams) -> Non
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", ">", '"', ":"]))
 def on_completion(ls: FirmwatchServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
     idx = ls.index
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    if ls.is_launch_json(doc):
+        got = _complete_peripherals(ls, doc, params)
+        if got is not None:
+            return got
     if idx is None:
         return None
-    doc = ls.workspace.get_text_document(params.text_document.uri)
     offset = doc.offset_at_position(params.position)
 
     def pos(o: int) -> lsp.Position:
@@ -366,12 +386,36 @@ def on_completion(ls: FirmwatchServer, params: lsp.CompletionParams) -> lsp.Comp
     return completion.complete(idx, doc.source, offset, pos, launch_json=ls.is_launch_json(doc))
 
 
+def _complete_peripherals(ls: FirmwatchServer, doc: Any, params: lsp.CompletionParams) -> lsp.CompletionList | None:
+    """SVD names in a watch string, after the ELF's (an ELF symbol wins a name both have)."""
+    device = ls.svd_device(doc.source)
+    offset = doc.offset_at_position(params.position)
+    ws = watch_string_at(doc.source, offset) if device is not None else None
+    if ws is None:
+        return None
+    head = ws.prefix.strip().split(".", 1)[0]
+    if "." in ws.prefix and device.peripheral(head) is None:
+        return None
+    items = peripherals.complete(device, ws.prefix, lambda o: doc.client_position_at_offset(ws.start + o))
+    if "." in ws.prefix:
+        return lsp.CompletionList(is_incomplete=False, items=items)
+    elf = completion.complete(ls.index, doc.source, offset, lambda o: doc.client_position_at_offset(o),
+                              launch_json=True) if ls.index is not None else None
+    taken = {i.label for i in elf.items} if elf is not None else set()
+    merged = (list(elf.items) if elf is not None else []) + [i for i in items if i.label not in taken]
+    return lsp.CompletionList(is_incomplete=bool(elf and elf.is_incomplete), items=merged)
+
+
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 async def on_hover(ls: FirmwatchServer, params: lsp.HoverParams) -> lsp.Hover | None:
     idx = ls.index
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    if ls.is_launch_json(doc):
+        got = _hover_peripheral(ls, doc, params)
+        if got is not None:
+            return got
     if idx is None:
         return None
-    doc = ls.workspace.get_text_document(params.text_document.uri)
     source = doc.source
     offset = doc.offset_at_position(params.position)
     start_in_doc = 0
@@ -394,6 +438,26 @@ async def on_hover(ls: FirmwatchServer, params: lsp.HoverParams) -> lsp.Hover | 
     live = await _live_value(ls, subj.expression) if ls.live_values and not subj.is_function else None
     rng = lsp.Range(doc.client_position_at_offset(start_in_doc + s), doc.client_position_at_offset(start_in_doc + e))
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=hover.markdown(subj, live)), range=rng)
+
+
+def _hover_peripheral(ls: FirmwatchServer, doc: Any, params: lsp.HoverParams) -> lsp.Hover | None:
+    device = ls.svd_device(doc.source)
+    if device is None:
+        return None
+    offset = doc.offset_at_position(params.position)
+    ws = watch_string_at(doc.source, offset)
+    if ws is None:
+        return None
+    end = string_end(doc.source, ws.start - 1)
+    content = doc.source[ws.start : end - 1 if doc.source[end - 1 : end] == '"' else end]
+    text = content.strip()
+    head = text.split(".", 1)[0]
+    if device.peripheral(head) is None:
+        return None
+    if ls.index is not None and any(e.key == head for e in ls.index.complete(head, 50)[0]):
+        return None  # the ELF's symbol wins
+    md = peripherals.hover_markdown(device, text)
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=md)) if md else None
 
 
 async def _live_value(ls: FirmwatchServer, expression: str) -> str | None:
