@@ -87,19 +87,6 @@ def decode(
 
 
 # -- python value -> bytes -----------------------------------------------------------------------------
-def encode_number(ctx: Context, tid: TypeId | None, value: int | float) -> bytes:
-    """C conversion of a computed number to ``tid``'s bytes (wraps, no range check)."""
-    t = ctx.types.resolved(tid)
-    size = ctx.types.sizeof(tid) or 0
-    if isinstance(t, BaseType) and t.encoding == Encoding.FLOAT:
-        return from_float(float(value), size, ctx.byteorder, ctx.machine)
-    if isinstance(value, float):
-        value = int(value) if math.isfinite(value) else 0
-    if isinstance(t, BaseType) and t.encoding == Encoding.BOOL:
-        value = int(bool(value))
-    return from_int(int(value), size, ctx.byteorder)
-
-
 # -- user literal -> bytes ---------------------------------------------------------------------------
 def encode_literal(
     program: Program | TypeTable,

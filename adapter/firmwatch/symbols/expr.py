@@ -17,6 +17,7 @@ Everything is evaluated by one walker over the syntax tree, run in three modes:
 from __future__ import annotations
 
 import difflib
+import math
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,9 +30,11 @@ from .addrspace import pointer_target, pointer_value
 from .ctypes_model import TypeModel
 from .literals import clip
 from .program import SymbolsError, Variable
-from .scalars import extract_bits, from_int, to_float, to_int
+from .scalars import extract_bits, from_float, from_int, to_float, to_int
 from .types import (
     ArrayType,
+    BaseType,
+    Encoding,
     EnumType,
     FunctionType,
     Member,
@@ -362,9 +365,16 @@ def _load_value(ctx: Context, model: TypeModel, ld: Load, raw: bytes) -> Number:
 
 
 def _encode(ctx: Context, model: TypeModel, tid: TypeId | None, value: Number) -> bytes:
-    from .codec import encode_number
-
-    return encode_number(ctx, tid, value)
+    """C conversion of a computed number to ``tid``'s bytes (wraps, no range check)."""
+    t = ctx.types.resolved(tid)
+    size = ctx.types.sizeof(tid) or 0
+    if isinstance(t, BaseType) and t.encoding == Encoding.FLOAT:
+        return from_float(float(value), size, ctx.byteorder, ctx.machine)
+    if isinstance(value, float):
+        value = int(value) if math.isfinite(value) else 0
+    if isinstance(t, BaseType) and t.encoding == Encoding.BOOL:
+        value = int(bool(value))
+    return from_int(int(value), size, ctx.byteorder)
 
 
 def _div(pos: int, op: str, signed_float: bool) -> Callable[[Number, Number], Number]:
