@@ -18,7 +18,7 @@ from typing import Any
 from firmwatch.dap import models as M
 from firmwatch.dap.completions import complete
 from firmwatch.dap.config import LaunchConfig, parse_config
-from firmwatch.dap.cpu import CpuEvents, CpuThread, NullCpu, cpu_for
+from firmwatch.dap.cpu import CpuEvents, CpuView
 from firmwatch.dap.live import FRAME_ID, MENU_HOLD_S, SOURCE_REF, THREAD_ID, LiveView
 from firmwatch.dap.messaging import Connection, Request, RequestError, RequestTable, Tracer
 from firmwatch.dap.peripherals import FieldsNode, PeripheralNode, peripherals_scope, set_register
@@ -82,7 +82,7 @@ class Adapter:
         self.launched: Any = None
         self.session: Any = None
         self.live: LiveView | None = None
-        self.cpu: CpuThread = NullCpu()
+        self.cpu = CpuView(None)
         self.registry = VariableRegistry()
         self._eval_memo: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = {}
         self.builder: ValueBuilder | None = None
@@ -146,7 +146,7 @@ class Adapter:
         self.live = LiveView(session, self.conn.event, ui_hz=cfg.ui_refresh_hz, transport=launched.transport,
                              target_name=launched.description, link_state=lambda: self.link,
                              post=self.conn.post)
-        self.cpu = cpu_for(launched.target, launched.transport, program)
+        self.cpu = CpuView(launched.target.control(), program, session.evaluate)
         self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
         if self.cpu.capabilities:  # known only now that the transport is: DAP lets us add them late
             self.conn.event("capabilities", {"capabilities": dict(self.cpu.capabilities)})
@@ -301,7 +301,7 @@ class Adapter:
         threads = [self.live.thread()] if self.live else []
         return {"threads": threads + self.cpu.threads()}
 
-    @request("stackTrace")
+    @request("stackTrace", show_user=False)
     def stack_trace(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.StackTraceArgs, req.arguments)
         if a.threadId == THREAD_ID and self.live is not None:
@@ -309,7 +309,7 @@ class Adapter:
             return {"stackFrames": frames, "totalFrames": 1}
         return self.cpu.stack_trace(a.threadId, a.startFrame, a.levels)
 
-    @request("scopes")
+    @request("scopes", show_user=False)
     def scopes(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.ScopesArgs, req.arguments)
         if a.frameId == FRAME_ID and self.live is not None:
@@ -322,7 +322,7 @@ class Adapter:
             return {"scopes": scopes}
         return {"scopes": self.cpu.scopes(a.frameId)}
 
-    @request("variables")
+    @request("variables", show_user=False)
     def variables(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.VariablesArgs, req.arguments)
         if self.live is not None:
@@ -371,7 +371,7 @@ class Adapter:
         s = self._need_session()
         hex_ = self._hex(a.format)
         text = a.expression.strip()
-        if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.owns_frame(a.frameId):
+        if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.evaluates_in(a.frameId):
             return self.cpu.evaluate(text, a.frameId, hex_)
         if not text:
             raise RequestError("type an expression to evaluate, e.g. sensor.accel[2].", show_user=False)
@@ -461,8 +461,8 @@ class Adapter:
     def set_variable(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetVariableArgs, req.arguments)
         node = self.registry.get(a.variablesReference)
-        if node is None and hasattr(self.cpu, "set_variable"):  # a CPU frame's local, register or member
-            return self.cpu.set_variable(a.variablesReference, a.name, a.value, self._hex(a.format))  # type: ignore[no-any-return]
+        if node is None and self.cpu.owns_reference(a.variablesReference):  # a CPU frame's local, register, member
+            return self.cpu.set_variable(a.variablesReference, a.name, a.value, self._hex(a.format))
         if isinstance(node, (PeripheralNode, FieldsNode)):
             return set_register(self._need_session().peripherals, node, a.name, a.value, self._hex(a.format))
         name = None
@@ -485,9 +485,8 @@ class Adapter:
     @request("setExpression")
     def set_expression(self, req: Request) -> dict[str, Any]:
         a = M.parse(M.SetExpressionArgs, req.arguments)
-        if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.owns_frame(a.frameId) \
-                and hasattr(self.cpu, "set_expression"):
-            return self.cpu.set_expression(a.expression, a.value, a.frameId, self._hex(a.format))  # type: ignore[no-any-return]
+        if a.frameId is not None and a.frameId != FRAME_ID and self.cpu.evaluates_in(a.frameId):
+            return self.cpu.set_expression(a.expression, a.value, a.frameId, self._hex(a.format))
         return self._write(a.expression.strip(), a.value, self._hex(a.format))
 
     # -- memory ---------------------------------------------------------------------------------------------
@@ -614,19 +613,11 @@ class Adapter:
             named = child.evaluate_name if child is not None else (
                 node.evaluate_name_of(name) if hasattr(node, "evaluate_name_of") else None)
             name, ref = named or name, None
-        info = getattr(self.cpu, "data_breakpoint_info", None)
-        if info is None:
-            return {"dataId": None, "description": "data breakpoints need the gdb transport."}
-        return info(name, ref, a.get("frameId"))  # type: ignore[no-any-return]
+        return self.cpu.data_breakpoint_info(name, ref, a.get("frameId"))
 
     @request("setDataBreakpoints")
     def set_data_breakpoints(self, req: Request) -> dict[str, Any]:
-        specs = list(req.arguments.get("breakpoints") or [])
-        setter = getattr(self.cpu, "set_data_breakpoints", None)
-        if setter is None:
-            return {"breakpoints": [{"verified": False, "message": "data breakpoints need the gdb transport."}
-                                    for _ in specs]}
-        return {"breakpoints": setter(specs)}
+        return {"breakpoints": self.cpu.set_data_breakpoints(list(req.arguments.get("breakpoints") or []))}
 
     def _cpu_stopped(self, thread_id: int, reason: str, description: str | None = None,
                      hit_breakpoint_ids: list[int] | None = None) -> None:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from firmwatch.errors import UserError
+
+if TYPE_CHECKING:
+    from firmwatch.targets.control import ExecutionControl
 
 
 class TargetError(UserError):
@@ -86,9 +90,10 @@ SampleCallback = Callable[[Sample], None]
 
 
 class Target:
-    """Base class: subclasses override what they support and declare it in ``capabilities``."""
+    """Base class of every transport: the data side (memory, streams, link statistics) here,
+    execution control behind :meth:`control`."""
 
-    capabilities: frozenset[str] = frozenset()  # "read", "write", "stream", "halt", "step", "breakpoints", ...
+    capabilities: frozenset[str] = frozenset()  # "read", "write", "stream", "live-read", ...
 
     def info(self) -> TargetInfo:
         raise NotImplementedError
@@ -113,6 +118,11 @@ class Target:
 
     def stats(self) -> LinkStats:
         return LinkStats()
+
+    def control(self) -> ExecutionControl:
+        """This transport's execution control (targets/control.py): halt, step, breakpoints,
+        registers, ... as far as it can, each capability declared; the same object every call."""
+        raise NotImplementedError
 
     def close(self) -> None:
         pass

@@ -43,6 +43,7 @@ from firmwatch.targets.base import (
     TargetLost,
 )
 from firmwatch.targets.gdb_bridge import GdbBridge, SharedRsp
+from firmwatch.targets.gdb_control import GdbControl
 from firmwatch.targets.gdb_mi import GDB_FOR_MACHINE, MiError, MiSession, Record, find_gdb, mi_quote
 from firmwatch.targets.gdb_types import Breakpoint, Frame, Register, StopEvent, Thread, Variable
 from firmwatch.targets.gdbserver import GdbServer, free_port
@@ -154,6 +155,7 @@ class GdbTarget(Target):
         self.rsp: SharedRsp | None = None
         self.bridge: GdbBridge | None = None
         self.mi: MiSession | None = None
+        self._control: GdbControl | None = None
 
         if server_command is not None:
             if server is None:
@@ -369,6 +371,16 @@ class GdbTarget(Target):
     @property
     def last_stop(self) -> StopEvent | None:
         return self._last_stop
+
+    @property
+    def exited(self) -> str | None:
+        """Why the session ended (the program exited, the server or gdb is gone), or None."""
+        return self._exited
+
+    def control(self) -> GdbControl:
+        if self._control is None:
+            self._control = GdbControl(self)
+        return self._control
 
     def wait_stop(self, timeout: float) -> StopEvent | None:
         """Wait until the target is stopped for the user; its latest StopEvent, or None on
@@ -713,6 +725,10 @@ class GdbTarget(Target):
         if self.rsp is None:
             raise TargetError("the gdb session is closed; connect again.")
         return self.rsp
+
+    def rsp_link(self) -> SharedRsp:
+        """The one connection to the server that gdb and the sampler share (its halts are unseen by gdb)."""
+        return self._link()
 
     def info(self) -> TargetInfo:
         inner = self._link().info()

@@ -1,18 +1,13 @@
-"""Plain data the gdb transport hands to front ends (the DAP adapter maps them 1:1)."""
+"""Plain data of the gdb transport: gdb's own view (its stop records, registers as text). Frames,
+threads and breakpoints are the execution-control protocol's (targets/control.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from firmwatch.targets.control import Breakpoint, Frame, Thread
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    id: int  # the frame's level in its thread's stack (0 = innermost)
-    function: str | None
-    file: str | None  # the path gdb knows (absolute when the DWARF has the compilation dir)
-    line: int | None
-    address: int
-    thread_id: int | None = None
+__all__ = ["Breakpoint", "Frame", "Register", "StopEvent", "Thread", "Variable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,30 +19,10 @@ class Variable:
 
 
 @dataclass(frozen=True, slots=True)
-class Breakpoint:
-    id: int | None  # gdb's number; None when it could not be set
-    verified: bool
-    line: int | None = None
-    message: str | None = None  # why it is not verified, one sentence
-    file: str | None = None
-    address: int | None = None
-    function: str | None = None
-    kind: str = "breakpoint"  # "breakpoint", "logpoint", "watchpoint", "read watchpoint", "access watchpoint"
-
-
-@dataclass(frozen=True, slots=True)
 class Register:
     name: str
     value: str  # gdb's natural format (hex for integers)
     number: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Thread:
-    id: int
-    name: str  # the server's description, e.g. "Thread 1.1" or an RTOS task name
-    state: str  # "stopped" / "running"
-    frame: Frame | None = None
 
 
 @dataclass(frozen=True, slots=True)

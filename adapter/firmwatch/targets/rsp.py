@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from firmwatch.targets import rsp_registers
 from firmwatch.targets.base import (
     AccessRefused,
     LinkStats,
@@ -39,6 +40,8 @@ from firmwatch.targets.base import (
     TargetInfo,
     TargetLost,
 )
+from firmwatch.targets.control import ExecutionControl
+from firmwatch.targets.rsp_control import RspControl
 from firmwatch.targets.rsp_link import RspLink
 from firmwatch.targets.rsp_packets import (
     StopReply,
@@ -66,7 +69,6 @@ _XML_ARCH = (
 )
 # When a server sends no target.xml, the size of the `g` reply is the best evidence we have.
 _G_SIZE_ARCH = {39: "AVR", 168: "ARM", 132: "RISC-V", 264: "RISC-V"}
-_PC_REGNUM = {"ARM": 15, "RISC-V": 32, "AVR": 34}
 _ARCH_INFO = {"ARM": ("little", 4), "RISC-V": ("little", 4), "AVR": ("little", 2), "AArch64": ("little", 8)}
 
 # Z packet types and the capability each one gives when the server accepts it.
@@ -181,6 +183,7 @@ class RspTarget(Target):
         self.arch: str | None = None
         self.live: bool = False
         self.packet_size = 400
+        self._control: RspControl | None = None
 
         self.link = self._connect(connect_timeout)
         try:
@@ -525,7 +528,8 @@ class RspTarget(Target):
         if not self._points:
             return True
         # servers that answer \x03 with SIGTRAP (simavr): a stop at one of our breakpoints is real
-        pc_bytes = stop.registers.get(_PC_REGNUM.get(self.arch or "", -1))
+        pc_reg = rsp_registers.find(self.arch, "pc")
+        pc_bytes = stop.registers.get(pc_reg.number) if pc_reg is not None else None
         pc = int.from_bytes(pc_bytes, "little") if pc_bytes else self.pc()
         if any(addr == pc and t in (0, 1) for (t, addr) in self._points):
             return False
@@ -971,16 +975,64 @@ class RspTarget(Target):
 
     def pc(self) -> int:
         """The program counter (needs a known architecture)."""
-        regnum = _PC_REGNUM.get(self.arch or "")
-        if regnum is None:
+        reg = rsp_registers.find(self.arch, "pc")
+        if reg is None:
             raise TargetError(f"the program counter of a {self.arch or 'unknown'} target is not known to firmwatch.")
         with self._op(), self._halted():
-            reply = self._cmd(b"p%x" % regnum)
-            if reply and reply[:1] != b"E":
-                return int.from_bytes(bytes.fromhex(reply.decode("ascii").replace("x", "0")), "little")
-            # no `p` packet: take it from the `g` file (offset, width) of the known layouts
-            off, width = {"ARM": (60, 4), "RISC-V": (128, 4), "AVR": (35, 4)}[self.arch or ""]
-            return int.from_bytes(self._raw_registers()[off : off + width], "little")
+            return self._register_locked(reg)
+
+    def register_value(self, name: str) -> int:
+        """One core register by name ("pc", "sp", "r0", ...; rsp_registers.py lists them)."""
+        reg = rsp_registers.find(self.arch, name)
+        if reg is None:
+            raise TargetError(f"a {self.arch or 'target of unknown architecture'} has no core register '{name}' "
+                              "that firmwatch knows.")
+        with self._op(), self._halted():
+            return self._register_locked(reg)
+
+    def _register_locked(self, reg: rsp_registers.RegisterDef) -> int:
+        """`p`, or the `g` reply where the server has no `p` (held link, target halted)."""
+        reply = self._cmd(b"p%x" % reg.number)
+        if reply and reply[:1] != b"E":
+            return int.from_bytes(bytes.fromhex(reply.decode("ascii").replace("x", "0")), "little")
+        return int.from_bytes(self._raw_registers()[reg.offset : reg.offset + reg.size], "little")
+
+    def snapshot(self, names: Sequence[str], regions: Sequence[Region]) -> tuple[dict[str, int], list[bytes], float]:
+        """Core registers (by name) and memory read in one halt, as soon as the intrusion budget
+        allows; a stopped target is read as it stands. Returns (registers, memory, seconds halted)."""
+        regs = []
+        for name in names:
+            reg = rsp_registers.find(self.arch, name)
+            if reg is None:
+                raise TargetError(f"a {self.arch or 'target of unknown architecture'} has no core register "
+                                  f"'{name}' that firmwatch knows.")
+            regs.append(reg)
+
+        def work() -> tuple[tuple[dict[str, int], list[bytes], float], float]:
+            with self._op():
+                halted0 = self._halted_s
+                with self._halted():
+                    values = {r.name: self._register_locked(r) for r in regs}
+                    memory = self._read_regions(regions) if regions else []
+                halted = self._halted_s - halted0
+            return (values, memory, halted), halted
+
+        if not self.running:
+            return work()[0]
+        return self._sampler.intrude(work)
+
+    @property
+    def run_state(self) -> str:
+        """"running", "stopped" or "exited" (the program ended, or the link is gone)."""
+        with self._io:
+            if self.link.is_lost:
+                return "exited"
+            return self._state
+
+    def control(self) -> ExecutionControl:
+        if self._control is None:
+            self._control = RspControl(self)
+        return self._control
 
     # -- info, detach, close ------------------------------------------------------------------
     def info(self) -> TargetInfo:
@@ -1015,4 +1067,6 @@ class RspTarget(Target):
             self.link.close()
 
     def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
         self.detach()

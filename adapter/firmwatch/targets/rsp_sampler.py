@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from firmwatch.targets.base import Region, Sample, SampleCallback, TargetError, TargetLost
 
@@ -46,6 +47,7 @@ class _Stream:
     failing: bool = False  # its last round failed (reported once until it reads again)
 
 
+T = TypeVar("T")
 RoundFn = Callable[[Sequence[Region], "tuple[int, int] | None"], RoundResult]
 
 
@@ -126,6 +128,23 @@ class Sampler:
         with self._cond:
             self.lock = lock
             self._cond.notify_all()
+
+    def intrude(self, work: Callable[[], tuple[T, float]]) -> T:
+        """Run ``work`` (a halt outside the sampling rounds, e.g. an engine's register read) as
+        soon as the intrusion budget allows; ``work`` returns (result, seconds it kept the target
+        halted), which is accounted like a round's halt and gates the rounds after it."""
+        with self._cond:
+            while not self._stopping and (left := self._gate - time.monotonic()) > 0:
+                self._cond.wait(left)
+            started = time.monotonic()
+        result, halted = work()
+        with self._cond:
+            self.halted_s += halted
+            self.last_halted_s = halted
+            if self.budget and halted > 0:
+                self._gate = max(self._gate, started + halted / self.budget)
+            self._cond.notify_all()
+        return result
 
     def stream_stats(self) -> dict[int, tuple[int, int]]:
         """Per stream: (samples delivered, periods that passed without one)."""

@@ -41,6 +41,7 @@ from firmwatch.targets.base import (
     TargetInfo,
     TargetLost,
 )
+from firmwatch.targets.control import ExecutionControl, MemoryOnlyControl
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,10 @@ class SampleIngest:
         return out, other
 
 
+STREAMER_CANNOT_HALT = ("the streamer transport reads and writes memory while the firmware runs but cannot stop the "
+                        "CPU: use the gdb transport for breakpoints and stepping.")
+
+
 class StreamerTarget(Target):
     """A device running the firmwatch streamer core (docs/protocol.md), reached through pyserial.
 
@@ -289,6 +294,7 @@ class StreamerTarget(Target):
         self._cond = threading.Condition()
         self._cmd_lock = threading.RLock()
         self._wlock = threading.Lock()
+        self._control: MemoryOnlyControl | None = None
         self._closed = threading.Event()
         self._up = False
         self._reader: threading.Thread | None = None
@@ -488,6 +494,12 @@ class StreamerTarget(Target):
             device_dropped=self._device_dropped,
             reconnects=self._reconnects,
         )
+
+    def control(self) -> ExecutionControl:
+        """Memory only: the firmware streams while it runs, and nothing on this link can stop it."""
+        if self._control is None:
+            self._control = MemoryOnlyControl(self, STREAMER_CANNOT_HALT)
+        return self._control
 
     def close(self) -> None:
         if self._closed.is_set():
