@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod note;
 mod out;
 mod port;
 mod streamer;
@@ -63,5 +64,6 @@ mod text;
 pub mod wire;
 
 pub use config::{Access, Config, Region};
+pub use note::gnu_build_id;
 pub use port::{NoPort, Port};
 pub use streamer::{Status, Streamer};

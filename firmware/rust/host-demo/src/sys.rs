@@ -127,27 +127,12 @@ extern "C" fn first_object(info: *const DlPhdrInfo, _size: usize, data: *mut c_v
                 continue;
             }
             let note = std::slice::from_raw_parts((info.addr + ph.p_vaddr as usize) as *const u8, ph.p_memsz as usize);
-            if let Some(id) = gnu_build_id(note) {
+            if let Some(id) = firmwatch::gnu_build_id(note) {
                 image.build_id = id.to_vec();
             }
         }
     }
     1 // only the first object (the executable itself) matters
-}
-
-/// The descriptor of the NT_GNU_BUILD_ID note among `notes` (a note segment's bytes).
-pub fn gnu_build_id(mut notes: &[u8]) -> Option<&[u8]> {
-    let word = |b: &[u8], i: usize| b.get(i..i + 4).map(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as usize);
-    while notes.len() >= 12 {
-        let (namesz, descsz, ty) = (word(notes, 0)?, word(notes, 4)?, word(notes, 8)?);
-        let name_end = 12 + ((namesz + 3) & !3);
-        let desc = notes.get(name_end..name_end + descsz)?;
-        if ty == 3 && notes.get(12..16) == Some(b"GNU\0") {
-            return Some(desc);
-        }
-        notes = notes.get(name_end + ((descsz + 3) & !3)..)?;
-    }
-    None
 }
 
 pub fn image() -> Image {
