@@ -59,7 +59,7 @@ def passed(output: str) -> int:
 # ---------------------------------------------------------------- the crate
 
 
-def test_cargo_test_passes_with_and_without_the_text_mode() -> None:
+def test_cargo_test_passes_with_every_feature_set() -> None:
     r = cargo("test")
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
@@ -72,6 +72,10 @@ def test_cargo_test_passes_with_and_without_the_text_mode() -> None:
     assert r.returncode == 0, out[-4000:]
     assert re.search(r"test device_sessions \.\.\. ok", out)
     assert passed(out) >= 11
+    r = cargo("test", "-p", "firmwatch", "--all-features")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert re.search(r"test word_access_moves_the_same_bytes \.\.\. ok", out)
 
 
 def test_cargo_vector_tests_catch_a_corrupted_vector(tmp_path: Path) -> None:
@@ -92,7 +96,7 @@ def test_crate_is_no_std_and_has_no_panic_path(tmp_path: Path) -> None:
     cc = require_tool("cc")
     lib_rs = (RUST / "firmwatch" / "src" / "lib.rs").read_text()
     assert "#![no_std]" in lib_rs and "extern crate std" not in lib_rs
-    for features in ((), ("--no-default-features",)):
+    for features in ((), ("--no-default-features",), ("--features", "word-access")):
         r = cargo("build", "--profile", "size", "-p", "firmwatch-nostd-check", *features)
         assert r.returncode == 0, r.stderr[-3000:]
         lib = target_dir() / "size" / "libfirmwatch_nostd_check.a"

@@ -121,7 +121,9 @@ impl<'a> Config<'a> {
     /// when a READ, WRITE or stream region starts on a 4-byte boundary and is a multiple of 4
     /// bytes long, it is read and written word by word — as memory-mapped peripheral registers
     /// need (a byte load faults on many buses, or reads one lane of the register), and a word
-    /// read in one access is coherent. Anything else still moves byte by byte. Off by default.
+    /// read in one access is coherent. Anything else still moves byte by byte. Off by default;
+    /// needs the crate feature `word-access` (the C core's `FW_WORD_ACCESS`).
+    #[cfg(feature = "word-access")]
     pub const fn with_word_access(self, on: bool) -> Config<'a> {
         Config { word_access: on as u8, ..self }
     }
@@ -203,7 +205,9 @@ impl<'a> Config<'a> {
     /// Whether `[addr, addr + size)` moves as whole 32-bit words.
     #[inline]
     pub(crate) fn words(&self, addr: u32, size: u16) -> bool {
-        self.word_access != 0 && ((self.ptr(addr) as usize) | usize::from(size)) & 3 == 0
+        cfg!(feature = "word-access")
+            && self.word_access != 0
+            && ((self.ptr(addr) as usize) | usize::from(size)) & 3 == 0
     }
 
     /// One aligned word of target memory, in memory order; same contract as [`Config::read`],

@@ -313,6 +313,7 @@ fn fuzz_never_panics_never_writes_outside_and_keeps_answering() {
     assert_eq!((ty, p[0]), (0x81, 0x42));
 }
 
+#[cfg(feature = "word-access")]
 #[test]
 fn word_access_moves_the_same_bytes() {
     // aligned and unaligned READ, WRITE (binary and text) and streams: word access changes how

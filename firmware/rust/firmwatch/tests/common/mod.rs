@@ -65,8 +65,11 @@ impl Vdev {
         let cfg = unsafe { Config::new(&REGIONS).with_addr_offset(mem.wrapping_sub(BASE as usize)) }
             .with_build_id(&BUILD_ID)
             .with_word_size(4)
-            .with_big_endian(false)
-            .with_word_access(words);
+            .with_big_endian(false);
+        #[cfg(feature = "word-access")]
+        let cfg = cfg.with_word_access(words);
+        #[cfg(not(feature = "word-access"))]
+        assert!(!words, "word access needs the word-access feature");
         Vdev { fw: Streamer::new(cfg, Counting::default()), arena, out: Vec::new() }
     }
 
