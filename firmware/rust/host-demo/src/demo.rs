@@ -137,7 +137,10 @@ macro_rules! set {
 }
 
 pub fn init() {
-    set!(g_active_config, addr_of_mut!(g_config));
+    // SAFETY: only the address is taken (`unsafe` is needed before Rust 1.82)
+    #[allow(unused_unsafe)]
+    let config = unsafe { addr_of_mut!(g_config) };
+    set!(g_active_config, config);
     set!(fsm_state, FsmState::Idle);
 }
 
