@@ -186,7 +186,8 @@ def record(port: str, elf: str, out: Path, *exprs: str, seconds: float = 2.0) ->
 def test_record_every_sample_at_exact_rates_untorn(rust_sim, tmp_path: Path) -> None:
     port, elf = rust_sim
     out = tmp_path / "rec.csv"
-    r = record(port, elf, out, "loop_count@100", "timestamp_ms@10", "event_counter64@50", "link_state@20")
+    r = record(port, elf, out, "loop_count@100", "timestamp_ms@10", "event_counter64@50", "link_state@20",
+               "firmwatch_host_demo::demo::RNG_STATE@10")
     assert r.returncode == 0, r.stderr
     assert "different build" not in r.stderr
     rows = list(csv.DictReader(out.open()))
@@ -204,6 +205,9 @@ def test_record_every_sample_at_exact_rates_untorn(rust_sim, tmp_path: Path) -> 
     links = {row["value"] for row in rows if row["name"] == "link_state"}
     assert any(re.search(r"LinkState::Up\{since_ms: \d+\}", v) for v in links), links
     assert all(re.search(r"LinkState::(Up\{since_ms: \d+\}|Down|Error\(\d+\))$", v) for v in links), links
+    # a mangled (not #[no_mangle]) static, by its Rust path: the xorshift state keeps changing
+    rng = [int(row["value"]) for row in rows if row["name"] == "firmwatch_host_demo::demo::RNG_STATE"]
+    assert len(rng) >= 10 and len(set(rng)) > len(rng) // 2
 
 
 def test_watch_prompt_writes_a_value_the_demo_then_uses(rust_sim, tmp_path: Path) -> None:
