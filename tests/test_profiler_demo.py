@@ -1,0 +1,129 @@
+"""The instrumented demo on the emulated boards: a profile must show the costs the code has.
+
+firmware/profiler/demo gives each function a busy loop of a known number of cycles (QEMU runs
+with -icount: an instruction is a fixed slice of emulated time). The profile taken over the
+serial line the streamer shares must rank the functions as their costs do, give each a share
+within 2.5 points of its true one, rebuild the call graph exactly, and account for every record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firmwatch import sim
+from firmwatch.profiler import demo
+from firmwatch.profiler.calltree import UNKNOWN_CALLER
+from firmwatch.profiler.instrumented import InstrumentedRun
+from firmwatch.profiler.report import Profile
+from firmwatch.symbols import load
+from tools import require_board, wait_for
+
+BOARDS = ("cortex-m3", "riscv32", "avr")
+TOLERANCE = 0.025
+
+
+@pytest.fixture(scope="module", params=BOARDS)
+def board(request: pytest.FixtureRequest) -> str:
+    return require_board(request.param)
+
+
+def profile_demo(board: str, elf: Path, frames: int = 150) -> Profile:
+    with sim.start_sim(board, elf=elf, pace="fast") as dev:
+        run = InstrumentedRun(load(str(elf)), dev.port)
+        run.start()
+        try:
+            wait_for(lambda: run.snapshot().function("app_frame") and
+                     run.snapshot().function("app_frame").calls >= frames,  # type: ignore[union-attr]
+                     timeout=60, what=f"{frames} frames of the demo")
+        finally:
+            prof = run.stop()
+    return prof
+
+
+def check_matches_the_costs(prof: Profile) -> None:
+    want = demo.expected_shares()
+    work = {f.name: f for f in prof.functions if f.name in want}
+    assert set(work) == set(want)
+    total = sum(f.self_s for f in work.values())
+    got = {k: f.self_s / total for k, f in work.items()}
+    ranking = sorted(want, key=lambda k: -want[k])
+    assert sorted(got, key=lambda k: -got[k]) == ranking, got
+    for name in want:
+        assert abs(got[name] - want[name]) < TOLERANCE, (name, got[name], want[name])
+    frames = work["app_frame"].calls
+    assert frames
+    for name, f in work.items():
+        assert f.calls == frames * demo.CALLS_PER_FRAME.get(name, 1), name
+
+
+def check_tree(prof: Profile) -> None:
+    top = prof.tree.children
+    assert set(top) == {"app_frame"}, set(top)
+    root = top["app_frame"]
+
+    def edges(node, parent):  # type: ignore[no-untyped-def]
+        for c in node.children.values():
+            yield parent, c.name
+            yield from edges(c, c.name)
+
+    got: dict[str, set[str]] = {}
+    for a, b in edges(root, "app_frame"):
+        got.setdefault(a, set()).add(b)
+    assert got == demo.CALL_GRAPH
+
+
+def check_accounting(prof: Profile) -> None:
+    c = prof.counters
+    assert c["corrupt_frames"] == 0 and c["bad_frames"] == 0
+    assert c["device_overflows"] == 0
+    assert c["received"] == c["device_captured"] == c["records"]
+    assert c["link_lost"] == 0
+    assert c["orphans"] == 0
+    assert prof.notes == []
+
+
+@pytest.fixture(scope="module")
+def built(board: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return demo.build(board)
+
+
+def test_instrumented_profile_matches_known_costs(board: str, built: dict[str, Path]) -> None:
+    prof = profile_demo(board, built["prof"])
+    check_matches_the_costs(prof)
+    check_tree(prof)
+    check_accounting(prof)
+    # the functions are placed in the source for the editor's code lenses
+    row = prof.function("telemetry_pack")
+    assert row is not None and row.file and row.file.endswith("prof_demo.c") and row.line
+
+
+def test_the_32bit_clock_wrap_changes_nothing(board: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The device clock starts 2^18 ticks before its 32-bit wrap (0.26 s at 1 MHz, 1 s on avr)."""
+    elfs = demo.build(board, tmp_path_factory.mktemp("wrap"), extra_defs="-DFWP_CLOCK_START=0xFFFC0000")
+    prof = profile_demo(board, elfs["prof"], frames=400)
+    assert prof.intervals, "the run keeps the calls' intervals"
+    starts = [iv[1] for iv in prof.intervals if iv[0] == "app_frame"]
+    hz = prof.device["timer_hz"]
+    assert (max(starts) - min(starts)) * hz > 2**18, "the profile must span the wrap"
+    assert all(b > a for a, b in zip(starts, starts[1:])), "time runs on across the wrap"
+    check_matches_the_costs(prof)
+    check_tree(prof)
+    check_accounting(prof)
+    assert UNKNOWN_CALLER not in prof.tree.children
+
+
+def test_a_device_running_other_code_is_refused(board: str, built: dict[str, Path]) -> None:
+    from firmwatch.profiler.protocol import ProfilerError
+
+    with sim.start_sim(board, elf=built["prof"], pace="fast") as dev:
+        run = InstrumentedRun(load(str(built["plain"])), dev.port)
+        with pytest.raises(ProfilerError) as e:
+            run.start()
+        msg = str(e.value)
+        assert "other code" in msg and "CRC32" in msg and msg.endswith(".")
+        # the port is free again: a run with the right ELF works
+        ok = InstrumentedRun(load(str(built["prof"])), dev.port)
+        ok.start()
+        ok.stop()
