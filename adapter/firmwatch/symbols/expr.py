@@ -115,6 +115,7 @@ class Operand:
     address: int | None = None  # lvalues: None when it sits behind a hop not taken in this mode
     bits: tuple[int, int] | None = None
     comp: Comp | None = None  # rvalues
+    const_bytes: bytes | None = None  # an aggregate constant with no storage (DW_AT_const_value)
 
 
 # -- the public objects ---------------------------------------------------------------------------------
@@ -146,6 +147,8 @@ class BoundPlan:
         if len(chunks) != len(self.regions):
             raise ValueError(f"expected {len(self.regions)} chunks, got {len(chunks)}")
         root = self._root
+        if root.const_bytes is not None:
+            return Value(self._ctx, root.tid, root.const_bytes, format=self._format, expression=self._expression)
         if root.lvalue:
             raw = chunks[0] if chunks else b""
             if root.bits is not None:
@@ -208,6 +211,8 @@ class CompiledExpression:
     def static_regions(self) -> list[Region] | None:
         """The regions to read when they are known without reading memory; None after a pointer hop."""
         root = self._root
+        if root.const_bytes is not None:
+            return []
         if root.lvalue:
             if root.address is None:
                 return None
@@ -222,6 +227,8 @@ class CompiledExpression:
         """Take the pointer hops now (through ``read``) and fix the regions to sample."""
         root = _Walker(self.program, self._model, read).run(self._parsed.tree)
         ctx = _context(self.program, self._model, read)
+        if root.const_bytes is not None:
+            return BoundPlan([], root, {}, ctx, self._model, self.format, self.body)
         if root.lvalue:
             if root.address is None:  # pragma: no cover - a real read always yields an address
                 raise ExpressionError(root.pos, "the address could not be computed")
@@ -245,6 +252,8 @@ class CompiledExpression:
                 0, f"expression is not assignable: '{self.body}' is a computed value, not an object"
             )
         root = _Walker(self.program, self._model, read).run(self._parsed.tree)
+        if root.const_bytes is not None:
+            raise ExpressionError(0, f"'{self.body}' is a constant the compiler kept no storage for: it cannot be written")
         assert root.address is not None and root.tid is not None
         return root.address, root.tid, root.bits
 
@@ -267,11 +276,7 @@ def compile_expression(program: Program, text: str) -> CompiledExpression:
     model = TypeModel(program.types, program.elf.word_size, program.elf.machine)
 
     def is_variable(name: str) -> bool:
-        try:
-            program.find_variable(name)
-            return True
-        except SymbolsError as e:
-            return "ambiguous" in str(e)
+        return program.has_variable(name)
 
     def is_type(name: str) -> bool:
         return model.named(name) is not None
@@ -557,14 +562,16 @@ class _Walker:
 
     def constant(self, var: Variable, pos: int) -> Operand:
         """A variable the compiler folded into the DWARF (DW_AT_const_value): a value, no address."""
-        k = self.model.kind(var.type)
-        if var.value is None or var.type is None or k not in ("int", "float", "pointer"):
-            raise ExpressionError(
-                pos, f"'{var.qualified}' is a constant the compiler kept no storage for, and its "
-                f"{self.t.name(var.type)} value is not a number or pointer firmwatch can show",
-            )
-        ld = Load(0, len(var.value), var.type, None)
-        return self.const(var.type, pos, _load_value(self.ctx, self.model, ld, var.value))
+        if var.value is None or var.type is None:
+            raise ExpressionError(pos, f"'{var.qualified}' is a constant whose value the DWARF does not give")
+        return self.const_object(var.type, pos, var.value)
+
+    def const_object(self, tid: TypeId, pos: int, raw: bytes) -> Operand:
+        """A constant's bytes as an operand: a number when scalar, else an object with no address."""
+        if self.model.kind(tid) in ("int", "float", "pointer"):
+            ld = Load(0, len(raw), tid, None)
+            return self.const(tid, pos, _load_value(self.ctx, self.model, ld, raw))
+        return Operand(tid, pos, lvalue=True, address=None, const_bytes=raw)
 
     def find_enumerator(self, name: str) -> tuple[TypeId, int] | None:
         return _program_index(self.program).enumerators.get(name)
@@ -611,6 +618,12 @@ class _Walker:
                 n.name_pos, f"no member '{clip(n.name, 80)}' in {self.describe(obj)} (members: {clip(names, 200)})"
             )
         offset, m = found
+        if obj.const_bytes is not None:
+            if m.bit_size is not None:
+                raise ExpressionError(n.pos, "bitfields of a constant with no storage cannot be shown")
+            size = self.t.sizeof(m.type) or 0
+            start = offset + m.offset
+            return self.const_object(m.type, n.pos, obj.const_bytes[start : start + size])
         if not obj.lvalue:  # pragma: no cover - struct rvalues do not exist in this language
             raise ExpressionError(n.pos, "member access needs an object in memory")
         if m.bit_size is not None and m.bit_offset is not None:
@@ -653,6 +666,11 @@ class _Walker:
             )
         if esize is None:
             raise ExpressionError(n.pos, f"cannot index: {self.t.name(tid)} has no known size")
+        if obj.const_bytes is not None and isinstance(t, ArrayType):
+            if i is UNKNOWN:
+                raise ExpressionError(n.index.pos, "a constant with no storage is indexed by constants only")
+            start = int(i) * esize  # type: ignore[arg-type]
+            return self.const_object(tid, n.pos, obj.const_bytes[start : start + esize])
         addr = None if (base is None or i is UNKNOWN) else base + int(i) * esize  # type: ignore[arg-type]
         return Operand(tid, n.pos, lvalue=True, address=addr)
 
@@ -693,6 +711,8 @@ class _Walker:
     def v_Unary(self, n: P.Unary) -> Operand:
         op = self.visit(n.operand)
         if n.op == "&":
+            if op.const_bytes is not None:
+                raise ExpressionError(n.pos, "'&' needs an object in memory; this constant has no storage")
             if not op.lvalue:
                 raise ExpressionError(n.pos, "'&' needs an object in memory, not a computed value")
             if op.bits is not None:

@@ -18,7 +18,7 @@ class LexError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: str  # "int", "float", "char", "string", "ident", "quoted", "op", "end"
+    kind: str  # "int", "float", "char", "string", "ident", "quoted" (a scope), "qname" (a name), "op", "end"
     text: str
     pos: int
     value: object = None  # int / float / bytes for literals; (value, suffix) for numbers
@@ -85,6 +85,8 @@ def iter_tokens(text: str) -> Iterator[Token]:
             # 'file.c'::name names a scope; anything else in single quotes is a character.
             if _SCOPE_AFTER.match(text, j + 1):
                 yield Token("quoted", body, i)
+            elif len(body) > 1 and body[0] != "\\" and ("::" in body or "<" in body or "(" in body):
+                yield Token("qname", body, i)  # gdb's quoting of a whole name: 'ns::T<int>::x'
             else:
                 try:
                     yield Token("char", text[i : j + 1], i, parse_char_body(body))

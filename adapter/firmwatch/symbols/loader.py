@@ -6,6 +6,7 @@ import bisect
 import gc
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -118,8 +119,10 @@ def _index(path: str, progress: Progress | None) -> Program:
     for n in dw.notes[:20]:
         log.debug("%s: %s", path, n)
     indexes: tuple[dict[str, list[int]], dict[str, int]] = ({}, {})
-    variables = _resolve_variables(info, dw.variables, symbols, dw.sizeof or dw.types.sizeof, indexes)
-    return _program(info, dw.types, variables, symbols, dw.language, indexes)
+    variables, aliases = _resolve_variables(info, dw.variables, symbols, dw.sizeof or dw.types.sizeof, indexes)
+    prog = _program(info, dw.types, variables, symbols, dw.language, indexes)
+    prog.aliases = aliases
+    return prog
 
 
 def _program(
@@ -168,7 +171,7 @@ def _resolve_variables(
     symbols: list[Symbol],
     sizeof: Callable[[int | None], int | None],
     indexes: tuple[dict[str, list[int]], dict[str, int]],
-) -> list[Variable]:
+) -> tuple[list[Variable], list[tuple[int, str]]]:
     """Variables as tuples (see ``cache.encode_variable``); ``indexes`` gets the name indexes."""
     section_of = _SectionFinder(info)
     # symbol-table lookups are needed only by variables DWARF leaves incomplete: built on demand
@@ -191,18 +194,23 @@ def _resolve_variables(
     at_address: dict[int, Any] = {}  # address -> the variable (or list of them) defined there
     undefined = False
     seen_consts: set[tuple[Any, ...]] = set()
+    consts: list[RawVariable] = []
+    zero_mapped = any(s.address == 0 and s.size and s.kind != "other" for s in info.sections)
     for r in raws:
         a = r.address
         if a is None:
             if r.value is not None:
-                # a constant: no storage; units compiled from one source may repeat it
-                key = (r.scope_parts, r.name, r.function, r.cu_name, r.value)
+                # a constant: no storage. Units compiled from one source repeat a file's
+                # constants; every unit including a header repeats a namespace's or class's.
+                key = (r.scope_parts, r.name, r.function, r.value, None if r.scope_parts else r.cu_name)
                 if key not in seen_consts:
                     seen_consts.add(key)
-                    defined.append(r)
+                    consts.append(r)
             else:
                 undefined = True
             continue
+        if a == 0 and not zero_mapped:
+            continue  # the linker dropped it (--gc-sections): gdb does not list it either
         prev = at_address.get(a)
         if prev is None:
             at_address[a] = r
@@ -216,22 +224,29 @@ def _resolve_variables(
             at_address[a] = same
         defined.append(r)
     defined_names: set[tuple[tuple[str, ...], str]] = set()
-    if undefined:
+    if undefined or consts:
         defined_names = {(r.scope_parts, r.name) for r in defined if r.scope in ("global", "namespace", "class")}
+
     # Declarations whose definition has no DWARF (assembly, a library built without -g):
     # the symbol table knows the address, the declaration knows the type.
-    for r in raws if undefined else ():
+    for r in raws if (undefined or consts) else ():
         if r.address is not None or (r.scope_parts, r.name) in defined_names:
             continue
+        if r.value is not None and not (r.declared or r.scope_parts):
+            continue  # a file's constant: it has no symbol of its own
         sym_by_name = sym_lookup()[0]
         s = sym_by_name.get(r.linkage_name or "") or sym_by_name.get(r.name)
-        if s is None:
-            continue
+        if s is None or s[2] in at_address:
+            continue  # no symbol, or a variable DWARF describes at that address already
         defined_names.add((r.scope_parts, r.name))
         r.address = s[2]
         r.scope = r.scope if r.scope_parts else "global"
         defined.append(r)
 
+    # a constant of a namespace or class stands for itself only where no unit gives it storage
+    defined += [r for r in consts
+                if not ((r.declared or r.scope_parts) and (r.scope_parts, r.name) in defined_names)]
+    aliases = _gdb_spellings(defined, symbols)
     quals = _qualify(defined)
     out: list[tuple[Any, ...]] = []
     append = out.append
@@ -266,7 +281,40 @@ def _resolve_variables(
         else:
             same.append(i)
         by_qualified[q] = i
-    return cache.LazyList(out, cache.decode_variable)
+    return cache.LazyList(out, cache.decode_variable), aliases
+
+
+_ABI_TAG = re.compile(r"\[abi:[^\]]*\]")
+
+
+def _gdb_spellings(vs: list[RawVariable], symbols: list[Symbol]) -> list[tuple[int, str]]:
+    """Scoped C++ names spelled as gdb and c++filt spell them: from the demangled linkage
+    name (``drivers::Filter<long, 8u>::last``), not the DWARF's class names
+    (``Filter<long int, 8>``). Returns the DWARF spellings replaced, as (index, alias)."""
+    todo = [i for i, r in enumerate(vs) if r.scope_parts and r.linkage_name and r.linkage_name.startswith("_Z")]
+    if not todo:
+        return []
+    demangled: dict[str, str] = {}
+    for t in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, ...): demangled already
+        if t[0] != t[1]:
+            demangled[t[1]] = t[0]
+    missing = sorted({vs[i].linkage_name for i in todo} - demangled.keys())  # type: ignore[misc]
+    if missing:
+        from .demangle import demangle_all
+
+        demangled.update(zip(missing, demangle_all(missing)))
+    aliases: list[tuple[int, str]] = []
+    for i in todo:
+        r = vs[i]
+        d = demangled.get(r.linkage_name)  # type: ignore[arg-type]
+        if d and "[abi:" in d:
+            d = _ABI_TAG.sub("", d)  # gdb leaves ABI tags out of names: app::names, not names[abi:cxx11]
+        if d and d != r.linkage_name and "(" not in d.replace("(anonymous namespace)", ""):
+            dwarf = "::".join((*r.scope_parts, r.name))
+            if d != dwarf:
+                r.spelled = d
+                aliases.append((i, dwarf))
+    return aliases
 
 
 def _qualify(vs: list[RawVariable]) -> list[str]:
@@ -280,7 +328,7 @@ def _qualify(vs: list[RawVariable]) -> list[str]:
         name = v.name
         if v.scope_parts:
             scoped = True
-            append("::".join((*v.scope_parts, name)))
+            append(v.spelled or "::".join((*v.scope_parts, name)))
             continue
         append(name)  # unique so far (the common case)
         j = first.get(name)
@@ -378,6 +426,7 @@ def _to_payload(prog: Program) -> dict[str, Any]:
         "language": prog.language,
         "idx_name": prog._by_name,
         "idx_qualified": prog._by_qualified,
+        "aliases": prog.aliases,
     }
 
 
@@ -411,6 +460,7 @@ def _from_payload(p: dict[str, Any], identity: tuple[int, int] | None = None) ->
         )
         prog._by_name = p["idx_name"]
         prog._by_qualified = p["idx_qualified"]
+        prog.aliases = [tuple(a) for a in p["aliases"]]  # type: ignore[misc]
         return prog
     except (KeyError, TypeError, ValueError, IndexError):
         return None

@@ -9,6 +9,7 @@ parser asks ``is_type``.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .lexer import LexError, Token, iter_tokens
 from .literals import clip
+from .names import needs_spelling_help
 
 FORMATS = {"x": "x", "h": "x", "d": "d", "u": "u", "o": "o", "b": "b", "t": "b", "c": "c", "s": "s"}
 
@@ -244,6 +246,64 @@ class _Tokens:
         return buf[i]
 
 
+_ANON = "(anonymous namespace)"
+_COMPONENT = re.compile(
+    r"\(anonymous namespace\)|operator\s*(?:\(\)|\[\]|new\b(?:\[\])?|delete\b(?:\[\])?|[-+*/%^&|~!=<>,]{1,3})"
+    r"|[A-Za-z_$][\w$]*"
+)
+_MAX_NAME = 4096
+
+
+def name_ends(text: str, i: int) -> list[int]:
+    """End offsets of the qualified names that start at ``i``, shortest first: each
+    ``::``-separated component is an identifier, ``(anonymous namespace)`` or an operator,
+    optionally followed by balanced template arguments."""
+    ends: list[int] = []
+    n = min(len(text), i + _MAX_NAME)
+    j = i
+    while True:
+        m = _COMPONENT.match(text, j, n)
+        if m is None:
+            break
+        j = m.end()
+        k = j
+        while k < n and text[k] == " ":
+            k += 1
+        if k < n and text[k] == "<" and not m.group(0).startswith("operator"):
+            e = _after_template_args(text, k, n)
+            if e < 0:
+                ends.append(j)
+                break
+            j = e
+        ends.append(j)
+        k = j
+        while k < n and text[k] == " ":
+            k += 1
+        if text.startswith("::", k):
+            j = k + 2
+            while j < n and text[j] == " ":
+                j += 1
+            continue
+        break
+    return ends
+
+
+def _after_template_args(text: str, k: int, n: int) -> int:
+    """The offset after the '>' closing the '<' at ``k``; -1 when it does not close."""
+    depth = 0
+    for j in range(k, n):
+        c = text[j]
+        if c in "<([":
+            depth += 1
+        elif c in ">)]":
+            depth -= 1
+            if depth == 0:
+                return j + 1 if c == ">" else -1
+        elif c in ";\"'?":
+            return -1
+    return -1
+
+
 def _check_depth(tree: Node) -> None:
     """Refuse a tree deeper than MAX_DEPTH (long operator chains nest without recursing here)."""
     stack = [(tree, 1)]
@@ -441,6 +501,13 @@ class _Parser:
         if t.kind == "string":
             self.next()
             return StringLit(t.pos, t.value)  # type: ignore[arg-type]
+        if t.kind == "qname":
+            self.next()
+            return Name(t.pos, t.text)
+        if t.kind in ("ident", "quoted") or (t.kind == "op" and t.text in ("(", "::")):
+            long = self.spelled_name()
+            if long is not None:
+                return long
         if t.kind in ("ident", "quoted") or (t.kind == "op" and t.text == "::"):
             return Name(t.pos, self.qualified_name())
         if t.kind == "op" and t.text == "(":
@@ -455,6 +522,27 @@ class _Parser:
         if t.kind == "op" and t.text in ")]":
             raise ParseError(t.pos, f"unbalanced '{t.text}' with no matching opening bracket")
         raise ParseError(t.pos, f"expected a value but found {self.describe(t)}")
+
+    def spelled_name(self) -> Name | None:
+        """A variable named with what C's grammar cannot read — template arguments, gdb's
+        ``(anonymous namespace)``, an operator — when the program has it: the longest
+        such prefix of the text here that names a variable. Comparisons stay comparisons
+        (``a < b`` is a name only if the program has a variable spelled so)."""
+        t = self.tok
+        start = scan = t.pos
+        if t.kind == "op" and t.text == "(" and not self.text.startswith(_ANON, start):
+            return None
+        if t.kind == "quoted":  # 'file.cc'::ns::(anonymous namespace)::x
+            scan = self.text.index("::", self.text.index("'", start + 1)) + 2
+            while scan < len(self.text) and self.text[scan] == " ":
+                scan += 1
+        for end in reversed(name_ends(self.text, scan)):
+            cand = self.text[start:end]
+            if needs_spelling_help(cand) and self.is_variable(cand):
+                while self.tok.kind != "end" and self.tok.pos < end:
+                    self.next()
+                return Name(start, cand)
+        return None
 
     def qualified_name(self) -> str:
         parts: list[str] = []

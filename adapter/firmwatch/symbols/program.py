@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from firmwatch.errors import UserError
 
 from .literals import clip
+from .names import canonical, needs_spelling_help
 from .types import TypeId, TypeTable
 
 
@@ -103,6 +104,9 @@ class Program:
     _sym_index: dict[str, int] | None = field(default=None, repr=False)
     _sym_starts: list[int] | None = field(default=None, repr=False)
     _sym_spans: list[tuple[int, int, int, str]] = field(default_factory=list, repr=False)
+    _by_canon: dict[str, int] | None = field(default=None, repr=False)
+    # other spellings of listed names (the DWARF's own, e.g. Filter<long int, 8>): (index, spelling)
+    aliases: list[tuple[int, str]] = field(default_factory=list, repr=False)
 
     # -- lookups (pure functions of the fields above, so hand-built Programs work in tests) ------
     def _ensure_indexes(self) -> None:
@@ -113,39 +117,66 @@ class Program:
             self._by_qualified[v.qualified] = i
 
     def find_variable(self, name: str) -> Variable:
-        """Resolve a plain or gdb-qualified name (``x``, ``'file.c'::x``, ``func::x``, ``ns::x``).
+        """Resolve a plain or gdb-qualified name (``x``, ``'file.c'::x``, ``func::x``, ``ns::x``,
+        ``'ns::T<int>::x'``, any spelling of template arguments).
 
         A plain name that several statics share resolves like gdb: a true global wins,
         otherwise the error lists the qualified spellings to choose from.
         """
+        found = self._lookup(name)
+        if isinstance(found, int):
+            return self.variables[found]
+        if found:
+            choices = ", ".join(sorted(self.variables[j].qualified for j in found))
+            raise SymbolsError(f"'{clip(name, 80)}' is ambiguous: use one of {choices}")
+        raise SymbolsError(f"no symbol '{clip(name, 80)}' in the ELF{self._suggest(name)}")
+
+    def has_variable(self, name: str) -> bool:
+        """Whether ``name`` means a variable (or several, ambiguously): no error text is made."""
+        return self._lookup(name) is not None
+
+    def _lookup(self, name: str) -> int | list[int] | None:
+        """The variable's index, the candidates when ambiguous, or None."""
         self._ensure_indexes()
         i = self._by_qualified.get(name)
         if i is not None:
-            return self.variables[i]
+            return i
         cands = self._by_name.get(name)
-        if not cands:
+        if cands:
+            if len(cands) == 1:
+                return cands[0]
+            globals_ = [j for j in cands if self.variables[j].scope == "global"]
+            return globals_[0] if len(globals_) == 1 else list(cands)
+        if name[:1] == "'" and name[-1:] == "'" and "'" not in name[1:-1]:
+            return self._lookup(name[1:-1])  # gdb's quoting of a whole name: 'ns::T<int>::x'
+        i = self._canonical_index().get(canonical(name))
+        if i is not None:
+            return i
+        if "::" in name:
             # 'file.c'::x where file is given as a basename or a path suffix
-            if "::" in name:
-                scope, _, base = name.rpartition("::")
-                file_part, _, func_part = scope.partition("::")
-                file_part = file_part.strip("'\"")
-                if not func_part and not scope.startswith(("'", '"')):
-                    file_part, func_part = "", file_part  # func::x
-                for j in self._by_name.get(base, []):
-                    v = self.variables[j]
-                    in_file = not file_part or bool(
-                        v.file and (v.file == file_part or v.file.endswith("/" + file_part))
-                    )
-                    if in_file and (not func_part or v.function == func_part):
-                        return v
-            raise SymbolsError(f"no symbol '{clip(name, 80)}' in the ELF{self._suggest(name)}")
-        if len(cands) == 1:
-            return self.variables[cands[0]]
-        globals_ = [j for j in cands if self.variables[j].scope == "global"]
-        if len(globals_) == 1:
-            return self.variables[globals_[0]]
-        choices = ", ".join(sorted(self.variables[j].qualified for j in cands))
-        raise SymbolsError(f"'{name}' is ambiguous: use one of {choices}")
+            scope, _, base = name.rpartition("::")
+            file_part, _, func_part = scope.partition("::")
+            file_part = file_part.strip("'\"")
+            if not func_part and not scope.startswith(("'", '"')):
+                file_part, func_part = "", file_part  # func::x
+            for j in self._by_name.get(base, []):
+                v = self.variables[j]
+                in_file = not file_part or bool(v.file and (v.file == file_part or v.file.endswith("/" + file_part)))
+                if in_file and (not func_part or v.function == func_part):
+                    return j
+        return None
+
+    def _canonical_index(self) -> dict[str, int]:
+        """canonical spelling -> variable, for names written another way than listed (built on first need)."""
+        if self._by_canon is None:
+            idx: dict[str, int] = {}
+            for q, i in self._by_qualified.items():
+                if needs_spelling_help(q):
+                    idx.setdefault(canonical(q), i)
+            for i, alias in self.aliases:
+                idx.setdefault(canonical(alias), i)
+            self._by_canon = idx
+        return self._by_canon
 
     def _suggest(self, name: str) -> str:
         """'; did you mean ...' for a misspelt name (error path only, so difflib is fine)."""

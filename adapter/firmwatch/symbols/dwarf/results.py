@@ -25,6 +25,8 @@ class RawVariable:
     cu_name: str
     linkage_name: str | None
     value: bytes | None = None  # DW_AT_const_value: the variable has no storage (address None)
+    declared: bool = False  # a declaration (a class's static member), not a definition
+    spelled: str | None = None  # the scoped name as gdb spells it (the demangled linkage name)
     tag: ClassVar[int] = TAG_variable  # walks over a unit's children treat it as that DIE
 
 

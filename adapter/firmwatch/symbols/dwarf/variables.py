@@ -89,7 +89,7 @@ class VariableWalk:
                     self._walk_children(die, (*scope, ns), "namespace", None, unit, out)
                 elif tag in (TAG_subprogram, TAG_lexical_block, TAG_inlined_subroutine):
                     if tag == TAG_subprogram:
-                        f = self.b.name_of(die) or func
+                        f = self.b.name_of(die) or func or "?"  # its locals are never file-scope
                     else:
                         f = func
                     if die.children:
@@ -177,8 +177,10 @@ class VariableWalk:
             else:
                 return  # a local on the stack / in a register, or TLS: not a static
         const = None
-        if loc is None and func is None and not a.get(AT_declaration):  # (in a function: a local)
-            # no storage: the compiler folded the value into the DWARF (static T *const regs = ...)
+        declared = bool(a.get(AT_declaration))
+        if loc is None and func is None and (not declared or kind == "class"):  # (in a function: a local)
+            # no storage: the compiler folded the value into the DWARF (static T *const regs = ...),
+            # or a class's 'static const int N = 3;' that no unit defines
             const = a.get(AT_const_value)
             if const is None and origin is not None:
                 const = origin.attrs.get(AT_const_value)
@@ -229,6 +231,7 @@ class VariableWalk:
                 cu_name=unit.name,
                 linkage_name=linkage if isinstance(linkage, str) else None,
                 value=None if const is None else self._const_bytes(const, tid),
+                declared=declared,
             )
         )
 
