@@ -85,7 +85,7 @@ def iter_tokens(text: str) -> Iterator[Token]:
             # 'file.c'::name names a scope; anything else in single quotes is a character.
             if _SCOPE_AFTER.match(text, j + 1):
                 yield Token("quoted", body, i)
-            elif len(body) > 1 and body[0] != "\\" and ("::" in body or "<" in body or "(" in body):
+            elif len(body) > 1 and body[0] != "\\":
                 yield Token("qname", body, i)  # gdb's quoting of a whole name: 'ns::T<int>::x'
             else:
                 try:

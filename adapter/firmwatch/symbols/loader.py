@@ -232,8 +232,8 @@ def _resolve_variables(
     for r in raws if (undefined or consts) else ():
         if r.address is not None or (r.scope_parts, r.name) in defined_names:
             continue
-        if r.value is not None and not (r.declared or r.scope_parts):
-            continue  # a file's constant: it has no symbol of its own
+        if r.value is not None:
+            continue  # a constant: its value is in the DWARF (gdb shows it as such, too)
         sym_by_name = sym_lookup()[0]
         s = sym_by_name.get(r.linkage_name or "") or sym_by_name.get(r.name)
         if s is None or s[2] in at_address:
@@ -292,12 +292,22 @@ def _gdb_spellings(vs: list[RawVariable], symbols: list[Symbol]) -> list[tuple[i
     name (``drivers::Filter<long, 8u>::last``), not the DWARF's class names
     (``Filter<long int, 8>``). Returns the DWARF spellings replaced, as (index, alias)."""
     todo = [i for i, r in enumerate(vs) if r.scope_parts and r.linkage_name and r.linkage_name.startswith("_Z")]
-    if not todo:
+    statics = [i for i, r in enumerate(vs) if r.scope == "function" and r.address is not None]
+    if not todo and not statics:
         return []
     demangled: dict[str, str] = {}
-    for t in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, ...): demangled already
+    local_at: dict[int, tuple[str, str]] = {}  # address -> (raw, demangled) of a C++ function's static
+    for t in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, address, ...): demangled already
         if t[0] != t[1]:
             demangled[t[1]] = t[0]
+            if t[1].startswith("_ZZ"):
+                local_at[t[2]] = (t[1], t[0])
+    for i in statics:
+        r = vs[i]
+        hit = local_at.get(r.address)  # type: ignore[arg-type]
+        if hit is not None and hit[1].endswith("::" + r.name):
+            r.linkage_name = hit[0]
+            todo.append(i)
     missing = sorted({vs[i].linkage_name for i in todo} - demangled.keys())  # type: ignore[misc]
     if missing:
         from .demangle import demangle_all
@@ -309,8 +319,8 @@ def _gdb_spellings(vs: list[RawVariable], symbols: list[Symbol]) -> list[tuple[i
         d = demangled.get(r.linkage_name)  # type: ignore[arg-type]
         if d and "[abi:" in d:
             d = _ABI_TAG.sub("", d)  # gdb leaves ABI tags out of names: app::names, not names[abi:cxx11]
-        if d and d != r.linkage_name and "(" not in d.replace("(anonymous namespace)", ""):
-            dwarf = "::".join((*r.scope_parts, r.name))
+        if d and d != r.linkage_name and (r.scope == "function" or "(" not in d.replace("(anonymous namespace)", "")):
+            dwarf = "::".join((*r.scope_parts, r.name)) if r.scope != "function" else f"{r.function}::{r.name}"
             if d != dwarf:
                 r.spelled = d
                 aliases.append((i, dwarf))
@@ -326,6 +336,10 @@ def _qualify(vs: list[RawVariable]) -> list[str]:
     scoped = False
     for i, v in enumerate(vs):
         name = v.name
+        if v.spelled and not v.scope_parts:  # a C++ function's static: app::Controller::run(int)::runs
+            scoped = True
+            append(v.spelled)
+            continue
         if v.scope_parts:
             scoped = True
             append(v.spelled or "::".join((*v.scope_parts, name)))

@@ -279,6 +279,10 @@ def name_ends(text: str, i: int) -> list[int]:
         k = j
         while k < n and text[k] == " ":
             k += 1
+        if k < n and text[k] == "(" and not m.group(0).startswith("("):  # a function's parameters: f(int)::x
+            e = _after_parameters(text, k, n)
+            if e > 0 and text.startswith("::", e):
+                k = e
         if text.startswith("::", k):
             j = k + 2
             while j < n and text[j] == " ":
@@ -286,6 +290,22 @@ def name_ends(text: str, i: int) -> list[int]:
             continue
         break
     return ends
+
+
+def _after_parameters(text: str, k: int, n: int) -> int:
+    """The offset after the ')' closing the '(' at ``k``; -1 when it does not close."""
+    depth = 0
+    for j in range(k, n):
+        c = text[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        elif c in ";\"'?":
+            return -1
+    return -1
 
 
 def _after_template_args(text: str, k: int, n: int) -> int:
@@ -502,6 +522,8 @@ class _Parser:
             self.next()
             return StringLit(t.pos, t.value)  # type: ignore[arg-type]
         if t.kind == "qname":
+            if not self.is_variable(t.text) and not any(c in t.text for c in ":<("):
+                raise ParseError(t.pos, f"'{clip(t.text)}' holds more than one character; use a string for text")
             self.next()
             return Name(t.pos, t.text)
         if t.kind in ("ident", "quoted") or (t.kind == "op" and t.text in ("(", "::")):

@@ -1,0 +1,174 @@
+"""The symbol engine on real firmware (issue 19): FreeRTOS + newlib in C, and C++ with
+templates, namespaces and libstdc++'s iostream/locale — built here, checked against gdb
+with no name skipped."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import realworld
+from firmwatch.symbols import Program, load
+from firmwatch.symbols.expr import ExpressionError, compile_expression
+from gdb_listing import gdb_variables
+from test_gdb_oracle import ask_gdb, our_rows
+from tools import require_tool
+
+BUILD = Path(__file__).parent / "_build" / "realworld"
+IMAGES = {"c": realworld.c_image, "cpp": realworld.cpp_image}
+_cache: dict[str, Program] = {}
+
+
+def image(kind: str, compress: str | None = None) -> Path:
+    require_tool("arm-none-eabi-gcc")
+    return IMAGES[kind](BUILD, compress)
+
+
+def program(kind: str) -> Program:
+    if kind not in _cache:
+        _cache[kind] = load(image(kind), use_cache=False)
+    return _cache[kind]
+
+
+def gdb_spelling(v) -> str:  # type: ignore[no-untyped-def]
+    if v.scope == "function" and v.function:
+        return f"{v.function}::{v.name}"
+    q = v.qualified
+    if q.startswith("'"):
+        return q  # 'file.c'::x
+    return f"'{q}'" if any(c in q for c in "<( ") else q
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_every_listed_name_is_accepted(kind: str) -> None:
+    p = program(kind)
+    assert len(p.variables) > 300
+    refused = []
+    for v in p.variables:
+        for spelling in {v.qualified, f"'{v.qualified}'" if not v.qualified.startswith("'") else v.qualified}:
+            try:
+                c = compile_expression(p, spelling)
+            except ExpressionError as e:
+                refused.append(f"{spelling}: {e}")
+                continue
+            if v.address is not None and c.address != v.address:
+                refused.append(f"{spelling}: compiled to 0x{c.address or 0:x}, listed at 0x{v.address:x}")
+    assert not refused, f"{len(refused)} of {len(p.variables)} listed names refused:\n" + "\n".join(refused[:40])
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_names_match_gdb_info_variables(kind: str) -> None:
+    """gdb's list and ours: the same names, except variables with neither storage nor value
+    (gdb lists them as optimized out) and constants gdb leaves out."""
+    gdb = require_tool("gdb-multiarch")
+    p = program(kind)
+    theirs = {n for _f, n in gdb_variables(gdb, str(image(kind)))}
+    ours = {re.sub(r"^'[^']*'::", "", v.qualified): v for v in p.variables if v.scope != "function"}
+    missing = sorted(theirs - ours.keys())
+    if missing:  # each must be something gdb itself cannot locate
+        answers = ask_gdb(gdb, str(image(kind)), [f"'{n}'" if "<" in n or "(" in n else n for n in missing], "c")
+        located = [n for n, a in zip(missing, answers) if a.address is not None]
+        assert not located, f"gdb locates these, firmwatch does not list them: {located}"
+    extra = [n for n, v in ours.items() if n not in theirs and v.address is not None]
+    assert not extra, f"listed by firmwatch with an address, not by gdb: {extra}"
+    assert len(theirs & ours.keys()) >= 0.97 * len(theirs)
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_every_variable_matches_gdb(kind: str) -> None:
+    """Address, size and layout of every variable with storage, value of every constant."""
+    gdb = require_tool("gdb-multiarch")
+    p = program(kind)
+    # a function's statics: gdb names them only from inside the function (and not at all in
+    # an inlined one), so its symbol table is the oracle: 'xLastTime.0' at that address
+    statics = [v for v in p.variables if v.scope == "function"]
+    args = [gdb, "-nx", "-batch"]
+    for i, v in enumerate(statics):
+        args += ["-ex", f"echo @@@{i}\\n", "-ex", f"info symbol 0x{v.address:x}"]
+    out = subprocess.run([*args, str(image(kind))], capture_output=True, text=True, timeout=300, check=False).stdout
+    chunks = dict(zip(*[iter(re.split(r"^@@@(\d+)$", out, flags=re.M)[1:])] * 2))
+    wrong = [f"{v.qualified} at 0x{v.address:x}: gdb says {chunks.get(str(i), '').strip()}"
+             for i, v in enumerate(statics)
+             if not re.match(rf"({re.escape(v.name)}(\.\d+)?|{re.escape(v.qualified)}) in section",
+                             chunks.get(str(i), "").strip())]
+    assert not wrong, "function statics gdb places elsewhere:\n" + "\n".join(wrong)
+    vs = [v for v in p.variables if v.scope != "function"]
+    names = [gdb_spelling(v) for v in vs]
+    answers = ask_gdb(gdb, str(image(kind)), names, "c++" if kind == "cpp" else "c")
+    problems = []
+    for v, n, g in zip(vs, names, answers):
+        if v.address is None:
+            if "isn't an lvalue" not in g.text and "Can't take address" not in g.text:
+                problems.append(f"{n}: a constant for firmwatch, gdb says:\n{g.text.strip()[:300]}")
+            continue
+        if g.address != v.address:
+            problems.append(f"{n}: address firmwatch 0x{v.address:x}, gdb {g.address and hex(g.address)}:"
+                            f"\n{g.text.strip()[:300]}")
+            continue
+        ref = getattr(p.types.resolved(v.type), "reference", "")
+        if g.size is not None and v.size != g.size and not ref:
+            problems.append(f"{n}: size firmwatch {v.size}, gdb {g.size}")
+        if v.type is not None and g.rows and our_rows(p, v) != g.rows:
+            problems.append(f"{n}: layout differs from gdb's ptype/o")
+    assert not problems, f"{len(problems)} of {len(vs)} differ from gdb:\n" + "\n".join(problems[:30])
+
+
+def test_constants_resolve_like_gdb() -> None:
+    """static GpioRegs *const led_port = (GpioRegs *)0x40010800 keeps no storage at -O2."""
+    gdb = require_tool("gdb-multiarch")
+    p = program("c")
+    c = compile_expression(p, "led_port->odr")
+    out = subprocess.run([gdb, "-nx", "-batch", "-ex", "print &led_port->odr", str(image("c"))],
+                         capture_output=True, text=True, check=False).stdout
+    assert c.address == int(re.search(r"0x[0-9a-f]+", out).group(0), 16) == 0x40010814  # type: ignore[union-attr]
+    with pytest.raises(ExpressionError, match="needs an object in memory"):
+        compile_expression(p, "&led_port")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "drivers::Filter<float, 16>::last", "'drivers::Filter<float, 16>::last'", "drivers::Filter<float, 16u>::last",
+        "drivers::Filter<long, 8u>::last", "drivers::Filter<long int, 8>::count", "drivers::Filter<long int,8>::count",
+        "'(anonymous namespace)::hidden_counter'", "(anonymous namespace)::hidden_counter",
+        "'std::ctype<char>::id'", "std::collate<char>::id", "app::Controller::instance", "app::Controller::kLoops + 1",
+        "drivers::Filter<float, 16>::count + 1", "app::telemetry::last_frame.values[3]",
+    ],
+)
+def test_cpp_spellings_are_accepted(spelling: str) -> None:
+    compile_expression(program("cpp"), spelling)
+
+
+def test_cli_ptype_takes_gdb_spellings() -> None:
+    elf = image("cpp")
+    for name in ("'drivers::Filter<long, 8u>::last'", "drivers::Filter<long int, 8>::last"):
+        r = subprocess.run([sys.executable, "-m", "firmwatch", "ptype", "--no-cache", str(elf), name],
+                           capture_output=True, text=True, timeout=120, check=False)
+        assert r.returncode == 0 and "long" in r.stdout, (name, r.stdout, r.stderr)
+
+
+def test_listing_has_no_declaration_duplicates() -> None:
+    names = [v.qualified for v in program("cpp").variables]
+    assert not [n for n in names if n.startswith("_Z")], "mangled names listed"
+    assert len(names) == len(set(names))
+    assert "std::collate<char>::id" in names and "drivers::Filter<long, 8u>::last" in names
+
+
+def test_init_array_in_flash_is_flash() -> None:
+    sec = {s.name: s for s in program("cpp").elf.sections}
+    assert "W" in sec[".init_array"].flags and sec[".init_array"].kind == "flash"
+    assert sec[".data"].kind == "ram" and sec[".bss"].kind == "ram"
+
+
+@pytest.mark.parametrize("how", ["zstd", "zlib"])
+def test_compressed_real_image_reads_the_same(how: str) -> None:
+    require_tool("arm-none-eabi-objcopy")
+    plain = program("c")
+    packed = load(image("c", how), use_cache=False)
+    assert [(v.qualified, v.address, v.size) for v in packed.variables] == [
+        (v.qualified, v.address, v.size) for v in plain.variables
+    ]
