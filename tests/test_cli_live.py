@@ -6,7 +6,6 @@ import csv
 import fcntl
 import os
 import pty
-import queue
 import re
 import select
 import signal
@@ -14,12 +13,13 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 from collections import Counter
 
 import pyte
 import pytest
+
+from tools import sim_command
 
 FW = [sys.executable, "-m", "firmwatch"]
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
@@ -28,33 +28,7 @@ ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
 @pytest.fixture(scope="module")
 def sim():
     """`firmwatch sim --target host` as a subprocess; yields (port, elf)."""
-    proc = subprocess.Popen(FW + ["sim", "--target", "host"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    info: dict[str, str] = {}
-    lines: queue.Queue[str] = queue.Queue()
-    # readline in a thread: select() on a buffered pipe misses lines already in Python's buffer
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
-    deadline = time.monotonic() + 180  # the first run builds the host firmware
-    while time.monotonic() < deadline and not {"port", "elf"} <= info.keys():
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        key, _, val = line.partition(":")
-        if key in ("port", "elf"):
-            info[key] = val.strip()
-    if not {"port", "elf"} <= info.keys():
-        proc.kill()
-        pytest.fail(f"firmwatch sim did not print port/elf: {proc.stderr.read()}")
-    yield info["port"], info["elf"]
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("firmwatch sim did not stop on SIGINT")
+    yield from sim_command("host", 180)  # the first run builds the host firmware
 
 
 def symbol_address(elf: str, name: str) -> int:

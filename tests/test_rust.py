@@ -14,12 +14,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import queue
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +26,7 @@ from elftools.elf.elffile import ELFFile
 
 from firmwatch import sim
 from test_cli_live import PtyProc
-from tools import require_board, require_tool
+from tools import require_board, require_tool, sim_command
 
 pytestmark = pytest.mark.slow
 
@@ -120,32 +117,7 @@ def test_crate_is_no_std_and_has_no_panic_path(tmp_path: Path) -> None:
 def rust_sim():
     """`firmwatch sim --target host-rust` as a subprocess; yields (port, elf)."""
     require_board("host-rust")
-    proc = subprocess.Popen(FW + ["sim", "--target", "host-rust"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    info: dict[str, str] = {}
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and not {"port", "elf"} <= info.keys():
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        key, _, val = line.partition(":")
-        if key in ("port", "elf"):
-            info[key] = val.strip()
-    if not {"port", "elf"} <= info.keys():
-        proc.kill()
-        pytest.fail(f"firmwatch sim --target host-rust did not print port/elf: {proc.stderr.read()}")
-    yield info["port"], info["elf"]
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("firmwatch sim did not stop on SIGINT")
+    yield from sim_command("host-rust", START_TIMEOUT)
 
 
 def elf_build_id(elf: str) -> str:

@@ -4,9 +4,14 @@ rules that apply them)."""
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
@@ -60,3 +65,36 @@ def wait_for(cond: Callable[[], T], timeout: float = 10.0, what: str = "the cond
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.01)
+
+
+def sim_command(target: str, timeout: float) -> Iterator[tuple[str, str]]:
+    """`firmwatch sim --target TARGET` as a subprocess, for a fixture to ``yield from``: yields
+    (port, elf) once it printed them (``timeout`` covers building the firmware), and stops it
+    with SIGINT afterwards, failing the test if it does not stop."""
+    proc = subprocess.Popen([sys.executable, "-m", "firmwatch", "sim", "--target", target], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    info: dict[str, str] = {}
+    lines: queue.Queue[str] = queue.Queue()
+    # readline in a thread: select() on a buffered pipe misses lines already in Python's buffer
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not {"port", "elf"} <= info.keys():
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        key, _, val = line.partition(":")
+        if key in ("port", "elf"):
+            info[key] = val.strip()
+    if not {"port", "elf"} <= info.keys():
+        proc.kill()
+        pytest.fail(f"firmwatch sim --target {target} did not print port/elf: {proc.stderr.read()}")
+    yield info["port"], info["elf"]
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("firmwatch sim did not stop on SIGINT")
