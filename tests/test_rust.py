@@ -270,3 +270,26 @@ def test_tcp_link_and_sixteen_streams_at_1khz_accounted(tmp_path: Path) -> None:
         # TCP loses nothing: every sequence gap is a frame the device itself counted as dropped
         assert st.corrupt_frames == 0
         assert st.lost <= st.device_dropped
+
+
+def test_debug_adapter_launches_the_rust_device_and_writes_a_value() -> None:
+    """The adapter as VS Code runs it, `"sim": "host-rust"` in launch.json: the Live thread's
+    watch of a Rust static changes across invalidated cycles, a Rust enum with data is shown
+    with its variant, and setExpression writes a field with read-back."""
+    from dap_client import DapClient
+
+    require_board("host-rust")
+    with DapClient() as c:
+        c.start("launch", {"sim": "host-rust", "uiRefreshHz": 20})
+        values = [c.request("evaluate", {"expression": "loop_count", "context": "watch", "frameId": 1})["result"]]
+        for _ in range(4):
+            mark = c.mark()
+            c.wait_event("invalidated", timeout=10, after=mark)
+            values.append(c.request("evaluate", {"expression": "loop_count", "context": "watch", "frameId": 1})["result"])
+        assert len(set(values)) > 1, values
+        link = c.request("evaluate", {"expression": "link_state", "context": "watch", "frameId": 1})["result"]
+        assert re.search(r"LinkState::(Up|Down|Error)", link), link
+        r = c.request("setExpression", {"expression": "g_config.sample_period_ms", "value": "25", "frameId": 1})
+        assert r["value"] == "25"
+        assert c.request("evaluate", {"expression": "g_config.sample_period_ms", "context": "watch",
+                                      "frameId": 1})["result"] == "25"

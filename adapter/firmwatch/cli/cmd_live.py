@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_record)
 
     p = sub.add_parser("demo", help="start the simulated demo device and watch its variables live")
-    p.add_argument("--target", default="host", help="host (default), cortex-m3, riscv32 or avr")
+    p.add_argument("--target", default="host", help="host (default), cortex-m3, riscv32, avr or host-rust")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=run_demo)
 

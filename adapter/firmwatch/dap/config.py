@@ -14,7 +14,7 @@ from typing import Any
 from firmwatch.dap.messaging import RequestError
 
 TRANSPORTS = ("serial", "tcp", "gdb", "rsp")
-SIMS = ("host", "cortex-m3", "riscv32", "avr")
+SIMS = ("host", "cortex-m3", "riscv32", "avr", "host-rust")
 BUILD_ID_MODES = ("error", "warn", "off")
 
 KEYS: dict[str, str] = {
@@ -226,9 +226,9 @@ def _check_combination(cfg: LaunchConfig, transport: str | None, data: dict[str,
     if cfg.sim is not None:
         if transport in ("tcp",) and cfg.tcp_port is not None:
             raise ConfigError("'port' is chosen by the simulator when 'sim' is given; remove 'port'.")
-        if transport in ("rsp", "gdb") and cfg.sim == "host":
-            raise ConfigError(f"'transport' {transport} needs a gdb stub, which the host simulation has not; "
-                              "use serial or tcp with sim host, or sim cortex-m3, riscv32 or avr.")
+        if transport in ("rsp", "gdb") and cfg.sim in ("host", "host-rust"):
+            raise ConfigError(f"'transport' {transport} needs a gdb stub, which the {cfg.sim} simulation has not; "
+                              f"use serial or tcp with sim {cfg.sim}, or sim cortex-m3, riscv32 or avr.")
         if cfg.server is not None:
             raise ConfigError("'server' and 'sim' both start a device; keep one of them.")
         return
