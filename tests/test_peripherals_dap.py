@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from dap_client import DapClient
 from firmwatch import sim
-from tools import require_tool
+from tools import require_tool, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 SVD = Path(__file__).parent / "data" / "svd" / "mps2-an385.svd"
 
-
-def _until(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _rows(c: DapClient, ref: int) -> dict[str, dict]:
@@ -46,7 +35,7 @@ def test_peripherals_scope_live_decoded_writable(transport, tmp_path):
         assert "manual" in top["UART2"]["value"]
         timer = top["TIMER0"]["variablesReference"]
         first = _rows(c, timer)["VALUE"]["value"]
-        later = _until(lambda: (v := _rows(c, timer)["VALUE"]["value"]) != first and v, 10, "TIMER0.VALUE to move")
+        later = wait_for(lambda: (v := _rows(c, timer)["VALUE"]["value"]) != first and v, 10, "TIMER0.VALUE to move")
         assert later.endswith("(changed)")
         ctrl = _rows(c, timer)["CTRL"]
         fields = _rows(c, ctrl["variablesReference"])

@@ -7,7 +7,6 @@ SVD files are tests/data/svd/*.svd, written from the boards' documented register
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from firmwatch.peripherals.svd import load_svd
 from firmwatch.session.connect import open_target
 from firmwatch.session.session import Session
 from firmwatch.symbols import load
-from tools import require_tool
+from tools import require_tool, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 SVD = Path(__file__).parent / "data" / "svd"
@@ -51,16 +50,6 @@ def _session(dev, transport: str) -> tuple[Session, list[tuple[int, int]]]:
     return session, reads
 
 
-def _until(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
 
 @pytest.mark.parametrize("transport", ["serial", "rsp"])
 def test_live_registers_move_decode_and_side_effect_registers_are_never_read(device, transport):
@@ -70,8 +59,8 @@ def test_live_registers_move_decode_and_side_effect_registers_are_never_read(dev
         if device.target == "riscv32":
             first = v.refresh(["CLINT"])
             assert len(reads) == 3  # msip, mtimecmp, mtime: three spans, not five registers
-            _until(lambda: v.refresh(["CLINT"])["CLINT.MTIME_LO"].value != first["CLINT.MTIME_LO"].value, 5,
-                   "mtime to move")
+            wait_for(lambda: v.refresh(["CLINT"])["CLINT.MTIME_LO"].value != first["CLINT.MTIME_LO"].value, 5,
+                     "mtime to move")
             assert s.evaluate("CLINT.MTIME_LO").scalar > first["CLINT.MTIME_LO"].value
             return
         names = ["SysTick", "TIMER0", "UART0", "SCB"]
@@ -83,7 +72,7 @@ def test_live_registers_move_decode_and_side_effect_registers_are_never_read(dev
         assert v.field_text(cpuid.field("IMPLEMENTER"), first["SCB.CPUID"].value) == "ARM (65)"
         assert v.field_text(first["TIMER0.CTRL"].register.field("EN"), first["TIMER0.CTRL"].value) == "ENABLED (1)"
         # live: the timer counts down between refreshes, and the change is marked
-        later = _until(lambda: (r := v.refresh(names)) and r["TIMER0.VALUE"].changed and r, 5, "TIMER0 to move")
+        later = wait_for(lambda: (r := v.refresh(names)) and r["TIMER0.VALUE"].changed and r, 5, "TIMER0 to move")
         assert later["TIMER0.VALUE"].value != first["TIMER0.VALUE"].value
         vals = {v.refresh(["SysTick"])["SysTick.VAL"].value for _ in range(20)}
         assert len(vals) > 1 and all(x < 25000 for x in vals)
@@ -111,7 +100,7 @@ def test_write_one_to_clear_field_on_a_cmsdk_timer(device):
         v.write("TIMER1.VALUE", "100")  # the first is at once
         v.write("TIMER1.CTRL.IRQEN", "ENABLED")  # QEMU latches INT only with IRQEN (NVIC keeps IRQ 9 masked)
         v.write("TIMER1.CTRL.EN", "ENABLED")
-        _until(lambda: v.read_now("TIMER1.INTSTATUS").value == 1, 5, "TIMER1 to raise INTSTATUS.INT")
+        wait_for(lambda: v.read_now("TIMER1.INTSTATUS").value == 1, 5, "TIMER1 to raise INTSTATUS.INT")
         assert s.evaluate("TIMER1.INTSTATUS.INT").display() == "PENDING (1)"
         back, notes = v.write("TIMER1.INTSTATUS.INT", "1")  # write 1 to clear
         assert back.value == 0 and any("write 1 to clear" in n for n in notes)

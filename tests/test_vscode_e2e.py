@@ -40,6 +40,7 @@ SCENARIOS = [
     "memory_usage_command",
     "set_sample_rate_command",
     "recording_to_csv",
+    "peripherals_scope_live",
     "qemu_gdb_watch_changes_cpu_running",
     "missing_firmwatch_one_message",
 ]

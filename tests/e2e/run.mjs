@@ -18,6 +18,7 @@ import {
   acceptSaveDialog, addWatch, ARTIFACTS, contextMenu, docShot, endDebugSession, escapeRe, findRow, isNumber, log,
   openFile, pane, paneExpanded, plotFrame, row, rows, runCommand, shot, statusItem, T, varValue, watchValue, wordPosition,
 } from './workbench.mjs';
+import { peripheralScenarios, writeDemoSvd } from './peripherals.mjs';
 
 const PERF = process.argv.includes('--perf');
 const KEEP = process.argv.includes('--keep');
@@ -34,12 +35,13 @@ let SERVER;
 const QEMU_CONFIG = 'firmwatch: QEMU Cortex-M3 (gdb)';
 const SESSION_TOOLS = /\b(qemu-system-arm|gdb-multiarch|arm-none-eabi-gdb)\b/;
 
-function makeWorkspace(root) {
+function makeWorkspace(root, hostElf) {
   const ws = path.join(root, 'workspace');
   WORKSPACE = ws;
   fs.mkdirSync(path.join(ws, '.vscode'), { recursive: true });
   fs.cpSync(path.join(REPO, 'firmware', 'examples', 'demo'), path.join(ws, 'demo'), { recursive: true });
-  const demo = { type: 'firmwatch', request: 'launch', name: 'firmwatch: demo', sim: 'host', uiRefreshHz: 10 };
+  const demo = { type: 'firmwatch', request: 'launch', name: 'firmwatch: demo', sim: 'host', uiRefreshHz: 10,
+    svdFile: writeDemoSvd(PYTHON, hostElf, path.join(ws, 'demo.svd')) };
   // FIRMWATCH_E2E_TRACE=1: the adapter logs every DAP message (to diagnose refresh rates)
   if (process.env.FIRMWATCH_E2E_TRACE === '1') demo.trace = path.join(ARTIFACTS, 'dap-trace.log');
   // the same demo on an emulated Cortex-M3 under QEMU, reached through gdb: a real CPU thread
@@ -112,7 +114,7 @@ async function main() {
   // build the simulated device's firmware first, so F5 measures starting it, not compiling it
   const built = spawnSync(PYTHON, ['-c', 'from firmwatch.sim import build; print(build("host").elf)'], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`building the demo firmware failed: ${built.stderr.trim().split('\n').pop()}`);
-  const ws = makeWorkspace(root);
+  const ws = makeWorkspace(root, built.stdout.trim());
   const server = new CodeServer({ root, workspace: ws, settings: USER_SETTINGS, log: path.join(ARTIFACTS, 'code-server.log') });
   SERVER = server;
   fs.rmSync(server.log, { force: true });
@@ -422,6 +424,8 @@ async function runScenarios(page) {
     if (!lines.some((l) => /\baccel_x\b/.test(l))) throw new Error('the recording has no accel_x samples');
     return { note, header: header.slice(0, 120) };
   }, ['watch_value_changes']);
+
+  await peripheralScenarios(page, scenario);
 
   if (PERF) await perfScenarios(page);
 
