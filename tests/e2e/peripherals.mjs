@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { waitFor } from './harness.mjs';
-import { docShot, findRow, paneExpanded, row, rows, T } from './workbench.mjs';
+import { docShot, findRow, pane, paneExpanded, row, rows, T } from './workbench.mjs';
 
 export const PERIPHERAL_SCENARIOS = ['peripherals_scope_live'];
 
@@ -42,7 +42,15 @@ export async function peripheralScenarios(page, scenario) {
         .catch(() => false);
     }, T(20000), 300);
     const scope = 'Peripherals (FIRMWATCH_DEMO)';
-    await waitFor('the Peripherals scope', async () => (await rows(page, 'Variables')).some((r) => r.name === scope), T(15000));
+    // earlier scenarios left the Globals scope open (dozens of rows): collapse it with the keyboard
+    // (Home selects the first scope, Left closes it) so the Peripherals scope is in sight
+    await pane(page, 'Variables').locator('.monaco-list').first().focus();
+    await page.keyboard.press('Home');
+    await waitFor('the Globals scope collapsed', async () => {
+      const top = (await rows(page, 'Variables'))[0];
+      if (top && /^Globals/.test(top.name) && top.expanded === 'true') await page.keyboard.press('ArrowLeft');
+      return top && top.expanded !== 'true';
+    }, T(10000), 200);
     await expand(scope);
     await expand('DEMO');
     await findRow(page, 'Variables', 'LOOP');
@@ -51,6 +59,7 @@ export async function peripheralScenarios(page, scenario) {
     let changedMark = '';
     let beat = '';
     await waitFor('LOOP to show 3 values, one marked (changed)', async () => {
+      await findRow(page, 'Variables', 'BEAT');
       const all = await rows(page, 'Variables');
       const loop = all.find((r) => r.name === 'LOOP')?.value ?? '';
       beat = all.find((r) => r.name === 'BEAT')?.value ?? '';
