@@ -3,6 +3,11 @@
  * shows at a glance that the streamer works. No libm and no libc: it runs on every port.
  */
 #include "demo.h"
+#include "fw_stack.h"
+
+#if DEMO_HEAP
+#include <stdlib.h>
+#endif
 
 volatile uint64_t timestamp_ms;
 volatile uint64_t event_counter64;
@@ -40,14 +45,112 @@ const int16_t sine_table[DEMO_SINE_STEPS] = {
      -707,  -634,  -556,  -471,  -383,  -290,  -195,   -98
 };
 
+volatile uint16_t demo_stack_depth;
+volatile uint16_t demo_stack_reached;
+volatile uint16_t demo_alloc_blocks;
+volatile uint16_t demo_alloc_size;
+volatile uint8_t demo_alloc_holes;
+volatile uint16_t demo_alloc_held;
+volatile uint32_t demo_alloc_failed;
+
 static uint32_t rng_state = 0x12345678u;
 static uint32_t last_ms = 0xFFFFFFFFu;
+
+/* Where the free RAM between the heap and the stack starts and where the stack starts, from the
+ * linker scripts of the bare-metal ports (avr-libc's names on AVR). */
+#if defined(__AVR__)
+extern uint8_t __heap_start[];
+#define DEMO_PAINT_LOW ((void *)__heap_start)
+#define DEMO_STACK_TOP ((void *)(RAMEND + 1))
+#include <avr/io.h>
+#elif !defined(DEMO_HOSTED)
+extern uint8_t __heap_start[], __stack_top[];
+#define DEMO_PAINT_LOW ((void *)__heap_start)
+#define DEMO_STACK_TOP ((void *)__stack_top)
+#endif
+
+void demo_paint_stack(void *low, void *top)
+{
+#ifdef DEMO_HOSTED
+    /* a hosted port paints its main-loop thread's stack before the thread starts */
+    fw_stack_paint_area(low, top, top);
+#else
+    fw_stack_paint(low, top);
+#endif
+}
 
 void demo_init(void)
 {
     g_active_config = &g_config;
     fsm_state = FSM_IDLE;
+#ifdef DEMO_PAINT_LOW
+    demo_paint_stack(DEMO_PAINT_LOW, DEMO_STACK_TOP);
+#endif
 }
+
+/* One level of the recursion the host asks for: a frame of DEMO_FRAME_PAD bytes of locals, all
+ * written so the frame's every byte shows in the stack paint. noinline, and a volatile read of
+ * the frame after the call, keep each level a real frame (no inlining, and no turning the
+ * recursion into a loop, which gcc does to `return f(n - 1) + 1`). */
+__attribute__((noinline)) static uint16_t demo_recurse(uint16_t n)
+{
+    volatile uint8_t pad[DEMO_FRAME_PAD];
+    uint16_t i;
+    for (i = 0; i < DEMO_FRAME_PAD; i++) {
+        pad[i] = (uint8_t)(n + i);
+    }
+    if (n <= 1u) {
+        fw_stack_sample(); /* the deepest point of this pass: the lowest stack pointer */
+        return 1u;
+    }
+    i = demo_recurse((uint16_t)(n - 1u));
+    return (uint16_t)(i + (pad[0] == (uint8_t)n ? 1u : 0u));
+}
+
+#if DEMO_HEAP
+static void *demo_blocks[DEMO_ALLOC_MAX];
+static uint16_t applied_blocks, applied_size;
+static uint8_t applied_holes;
+
+/* Make the heap hold what the host asked for (only when the request changed). */
+static void demo_heap_pattern(void)
+{
+    uint16_t blocks = demo_alloc_blocks, size = demo_alloc_size, i;
+    uint8_t holes = demo_alloc_holes;
+    if (blocks > DEMO_ALLOC_MAX) {
+        blocks = DEMO_ALLOC_MAX;
+    }
+    if (blocks == applied_blocks && size == applied_size && holes == applied_holes) {
+        return;
+    }
+    for (i = 0; i < DEMO_ALLOC_MAX; i++) {
+        free(demo_blocks[i]);
+        demo_blocks[i] = NULL;
+    }
+    demo_alloc_held = 0;
+    for (i = 0; i < blocks && size; i++) {
+        demo_blocks[i] = malloc(size);
+        if (demo_blocks[i] == NULL) {
+            demo_alloc_failed++;
+            continue;
+        }
+        ((volatile uint8_t *)demo_blocks[i])[0] = (uint8_t)i;
+        demo_alloc_held++;
+    }
+    if (holes) {
+        for (i = 1; i < blocks; i += 2) {
+            if (demo_blocks[i] != NULL) {
+                free(demo_blocks[i]);
+                demo_blocks[i] = NULL;
+                demo_alloc_held--;
+            }
+        }
+    }
+    applied_blocks = blocks;
+    applied_size = size;
+    applied_holes = holes;
+}
+#endif
 
 void demo_tick_1khz(void)
 {
@@ -129,4 +232,13 @@ void demo_loop(void)
     }
     fsm_state = (fsm_state_t)((now / 250u) % 5u);
     button_state = (uint8_t)((now % 3000u) < 300u);
+
+    if (demo_stack_depth) {
+        demo_stack_reached = demo_recurse(demo_stack_depth);
+    } else {
+        demo_stack_reached = 0;
+    }
+#if DEMO_HEAP
+    demo_heap_pattern();
+#endif
 }

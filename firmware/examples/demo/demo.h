@@ -72,10 +72,46 @@ extern volatile uint8_t button_state;   /* pressed for 300 ms every 3 s */
 extern volatile config_t g_config;
 extern volatile config_t *volatile g_active_config; /* points at g_config */
 
+/* Memory health (firmwatch memory): write these to make the stack and the heap move.
+ * Each main-loop pass (once a millisecond) recurses demo_stack_depth levels of demo_recurse(),
+ * a frame of DEMO_FRAME_PAD bytes of locals plus what the ABI adds; demo_stack_reached says how
+ * deep the last pass went. When demo_alloc_blocks, demo_alloc_size or demo_alloc_holes change,
+ * the loop frees what it holds, allocates demo_alloc_blocks blocks of demo_alloc_size bytes with
+ * malloc and, with demo_alloc_holes = 1, frees every other one (a fragmented heap). Ports
+ * without a C library allocator build with DEMO_HEAP=0 and leave the heap alone. */
+#ifndef DEMO_FRAME_PAD
+#if defined(__AVR__)
+#define DEMO_FRAME_PAD 16
+#else
+#define DEMO_FRAME_PAD 32
+#endif
+#endif
+#ifndef DEMO_ALLOC_MAX
+#if defined(__AVR__)
+#define DEMO_ALLOC_MAX 8
+#else
+#define DEMO_ALLOC_MAX 16
+#endif
+#endif
+#ifndef DEMO_HEAP
+#define DEMO_HEAP 1
+#endif
+extern volatile uint16_t demo_stack_depth;    /* written by the host */
+extern volatile uint16_t demo_stack_reached;
+extern volatile uint16_t demo_alloc_blocks;   /* written by the host, at most DEMO_ALLOC_MAX */
+extern volatile uint16_t demo_alloc_size;     /* written by the host */
+extern volatile uint8_t demo_alloc_holes;     /* written by the host */
+extern volatile uint16_t demo_alloc_held;     /* blocks held now */
+extern volatile uint32_t demo_alloc_failed;   /* allocations that returned NULL */
+
 /* Read-only lookup table (flash / .rodata): one full sine period, amplitude 1000. */
 extern const int16_t sine_table[DEMO_SINE_STEPS];
 
 void demo_init(void);
+/* Paint the free stack for a high-water mark (firmware/extras/stack_paint): low, top as for
+ * fw_stack_paint(). demo_init() does it on the bare-metal ports; a hosted port paints the stack
+ * of its main-loop thread itself. */
+void demo_paint_stack(void *low, void *top);
 void demo_tick_1khz(void);
 void demo_loop(void);
 

@@ -138,10 +138,10 @@ static uint8_t build_id_load(void)
     return (uint8_t)descsz;
 }
 
-static fw_region_t regions[3];
+static fw_region_t regions[5];
 static fw_config_t config;
 
-static void region_add(const uint8_t *start, const uint8_t *end, uint8_t access)
+static void region_add(const volatile uint8_t *start, const volatile uint8_t *end, uint8_t access)
 {
     if (end > start)
         regions[config.nregions++] = (fw_region_t){(uint32_t)(uintptr_t)start + DATA_SPACE_OFFSET,
@@ -154,6 +154,10 @@ int main(void)
     region_add(__data_start, __rodata_start, FW_ACCESS_READ | FW_ACCESS_WRITE);
     region_add(__rodata_start, __rodata_end, FW_ACCESS_READ); /* const data, copied to RAM */
     region_add(__bss_start, __bss_end, FW_ACCESS_READ | FW_ACCESS_WRITE);
+    /* Read-only for the host's memory-health view: the heap, the free gap and the stack above
+     * .bss, and the stack pointer (SPL/SPH, reading them has no side effect). */
+    region_add(__bss_end, (const uint8_t *)(RAMEND + 1), FW_ACCESS_READ);
+    region_add((const uint8_t *)0x5D, (const uint8_t *)0x5F, FW_ACCESS_READ);
     config.build_id = build_id_buf;
     config.build_id_len = build_id_load();
     config.word_size = 2;

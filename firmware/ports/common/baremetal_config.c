@@ -6,8 +6,9 @@
 extern const uint8_t __build_id_start[], __build_id_end[];
 extern uint8_t __data_start[], __bss_end[];
 extern const uint8_t __rodata_start[], __rodata_end[];
+extern const uint8_t __stack_top[];
 
-static fw_region_t regions[2 + BAREMETAL_MAX_PERIPHERALS];
+static fw_region_t regions[3 + BAREMETAL_MAX_PERIPHERALS];
 static fw_config_t config;
 
 const fw_config_t *baremetal_config(void)
@@ -17,8 +18,11 @@ const fw_config_t *baremetal_config(void)
                                (uint32_t)(__bss_end - __data_start), FW_ACCESS_READ | FW_ACCESS_WRITE};
     regions[1] = (fw_region_t){(uint32_t)(uintptr_t)__rodata_start,
                                (uint32_t)(__rodata_end - __rodata_start), FW_ACCESS_READ};
+    /* The free RAM and the stack above .bss, read-only: the host's memory-health view reads the
+     * heap and the stack's painted edge there (firmwatch memory, docs/memory.md). */
+    regions[2] = (fw_region_t){(uint32_t)(uintptr_t)__bss_end, (uint32_t)(__stack_top - __bss_end), FW_ACCESS_READ};
     config.regions = regions;
-    config.nregions = 2;
+    config.nregions = 3;
     /* The port's memory-mapped peripherals: the host's SVD view reads and writes registers there. */
     for (uint8_t i = 0; i < port_nperipherals && i < BAREMETAL_MAX_PERIPHERALS; i++)
         regions[config.nregions++] = port_peripherals[i];

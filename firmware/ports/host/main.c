@@ -6,7 +6,10 @@
  *   - a tick thread runs demo_tick_1khz() and fw_tick() at 1 kHz on absolute deadlines,
  *     holding the critical-section lock for the whole tick, exactly as an ISR excludes the
  *     main loop;
- *   - the main thread is the "main loop": UART input, fw_poll(), demo_loop(), UART output.
+ *   - a loop thread is the "main loop": UART input, fw_poll(), demo_loop(), UART output. It
+ *     runs on a static stack inside .bss, painted before it starts, so the stack lies where an
+ *     MCU's would: inside the region table, below 4 GB, its high-water mark readable by the
+ *     host (firmware/extras/stack_paint) like on the bare-metal ports.
  * Built non-PIE, so the ELF's addresses are the running addresses.
  *
  * Prints on stdout, one per line, then serves until SIGINT/SIGTERM:
@@ -39,6 +42,10 @@ extern char __data_start[];
 extern char _end[];
 
 static pthread_mutex_t lock;
+/* the main loop's stack (see above); glibc keeps the thread's descriptor at its top */
+#define LOOP_STACK_SIZE (256u * 1024u)
+static uint8_t loop_stack[LOOP_STACK_SIZE] __attribute__((aligned(4096)));
+static int conn = -1, listener = -1; /* the link: a pty master or a TCP client */
 static int wake_fd = -1;
 static volatile sig_atomic_t stopping;
 
@@ -182,6 +189,99 @@ static void *tick_thread(void *arg)
     return NULL;
 }
 
+/* ---- the main loop (on loop_stack) ---- */
+
+static void *loop_thread(void *arg)
+{
+    static uint8_t out[4096];
+    size_t out_len = 0, out_off = 0;
+    ssize_t n;
+    int i;
+    (void)arg;
+    while (!stopping) {
+        struct pollfd p[3];
+        int np = 0, ilisten = -1;
+        uint8_t in[512];
+        p[np].fd = wake_fd;
+        p[np++].events = POLLIN;
+        if (conn >= 0) {
+            p[np].fd = conn;
+            /* no POLLIN while the RX buffer is full: the kernel holds the bytes meanwhile */
+            p[np++].events = (short)((fw_rx_free() ? POLLIN : 0) |
+                                     (out_len > out_off || fw_tx_pending() ? POLLOUT : 0));
+        }
+        if (listener >= 0 && conn < 0) {
+            ilisten = np;
+            p[np].fd = listener;
+            p[np++].events = POLLIN;
+        }
+        if (poll(p, (nfds_t)np, 1) < 0 && errno != EINTR) {
+            break;
+        }
+        if (p[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(wake_fd, &v, sizeof v) < 0) {
+                /* nothing to clear */
+            }
+        }
+        if (ilisten >= 0 && (p[ilisten].revents & POLLIN)) {
+            int one = 1;
+            conn = accept(listener, NULL, NULL);
+            if (conn >= 0) {
+                setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                set_nonblock(conn);
+                out_len = out_off = 0;
+            }
+        }
+        if (conn >= 0) {
+            /* Take only what the RX buffer can hold, parse, repeat: the kernel keeps the
+             * rest, so a burst from the host is never lost (a UART would overrun). */
+            for (;;) {
+                size_t room = fw_rx_free();
+                if (room == 0) {
+                    break;
+                }
+                n = read(conn, in, room < sizeof in ? room : sizeof in);
+                if (n > 0) {
+                    for (i = 0; i < n; i++) {
+                        fw_rx_byte(in[i]);
+                    }
+                    fw_poll();
+                    continue;
+                }
+                if (listener >= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
+                    close(conn); /* TCP client gone: wait for the next one */
+                    conn = -1;
+                }
+                break;
+            }
+        }
+        fw_poll();
+        demo_loop();
+        if (conn < 0) {
+            /* No TCP client: output has nowhere to go; discard it like a UART with no cable. */
+            while (fw_tx_pop(out, sizeof out) > 0) {
+            }
+            continue;
+        }
+        for (;;) {
+            if (out_off == out_len) {
+                out_off = 0;
+                out_len = fw_tx_pop(out, sizeof out);
+                if (out_len == 0) {
+                    break;
+                }
+            }
+            n = write(conn, out + out_off, out_len - out_off);
+            if (n <= 0) {
+                break; /* kernel buffer full (no reader yet): keep the rest for later */
+            }
+            out_off += (size_t)n;
+        }
+}
+    return NULL;
+}
+
 static void usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s [--tcp PORT]\n", argv0);
@@ -192,12 +292,11 @@ int main(int argc, char **argv)
 {
     static fw_region_t regions[2];
     static fw_config_t cfg;
-    static uint8_t out[4096];
-    size_t out_len = 0, out_off = 0;
     char name[128], exe[4096];
-    int link = -1, listener = -1, slave_keep = -1, tcp_port = -1, bound = 0, i;
+    int slave_keep = -1, tcp_port = -1, bound = 0, i;
     pthread_mutexattr_t ma;
-    pthread_t tick;
+    pthread_attr_t attr;
+    pthread_t tick, loop;
     sigset_t block, old;
     struct sigaction sa;
     ssize_t n;
@@ -249,8 +348,8 @@ int main(int argc, char **argv)
         }
         printf("port: socket://127.0.0.1:%d\n", bound);
     } else {
-        link = open_pty(name, sizeof name, &slave_keep);
-        if (link < 0) {
+        conn = open_pty(name, sizeof name, &slave_keep);
+        if (conn < 0) {
             fprintf(stderr, "error: cannot create a pseudo-terminal (%s).\n", strerror(errno));
             return 1;
         }
@@ -268,91 +367,22 @@ int main(int argc, char **argv)
     pthread_create(&tick, NULL, tick_thread, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-    while (!stopping) {
-        struct pollfd p[3];
-        int np = 0, ilisten = -1;
-        uint8_t in[512];
-        p[np].fd = wake_fd;
-        p[np++].events = POLLIN;
-        if (link >= 0) {
-            p[np].fd = link;
-            /* no POLLIN while the RX buffer is full: the kernel holds the bytes meanwhile */
-            p[np++].events = (short)((fw_rx_free() ? POLLIN : 0) |
-                                     (out_len > out_off || fw_tx_pending() ? POLLOUT : 0));
-        }
-        if (listener >= 0 && link < 0) {
-            ilisten = np;
-            p[np].fd = listener;
-            p[np++].events = POLLIN;
-        }
-        if (poll(p, (nfds_t)np, 1) < 0 && errno != EINTR) {
-            break;
-        }
-        if (p[0].revents & POLLIN) {
-            uint64_t v;
-            if (read(wake_fd, &v, sizeof v) < 0) {
-                /* nothing to clear */
-            }
-        }
-        if (ilisten >= 0 && (p[ilisten].revents & POLLIN)) {
-            int one = 1;
-            link = accept(listener, NULL, NULL);
-            if (link >= 0) {
-                setsockopt(link, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                set_nonblock(link);
-                out_len = out_off = 0;
-            }
-        }
-        if (link >= 0) {
-            /* Take only what the RX buffer can hold, parse, repeat: the kernel keeps the
-             * rest, so a burst from the host is never lost (a UART would overrun). */
-            for (;;) {
-                size_t room = fw_rx_free();
-                if (room == 0) {
-                    break;
-                }
-                n = read(link, in, room < sizeof in ? room : sizeof in);
-                if (n > 0) {
-                    for (i = 0; i < n; i++) {
-                        fw_rx_byte(in[i]);
-                    }
-                    fw_poll();
-                    continue;
-                }
-                if (listener >= 0 && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
-                    close(link); /* TCP client gone: wait for the next one */
-                    link = -1;
-                }
-                break;
-            }
-        }
-        fw_poll();
-        demo_loop();
-        if (link < 0) {
-            /* No TCP client: output has nowhere to go; discard it like a UART with no cable. */
-            while (fw_tx_pop(out, sizeof out) > 0) {
-            }
-            continue;
-        }
-        for (;;) {
-            if (out_off == out_len) {
-                out_off = 0;
-                out_len = fw_tx_pop(out, sizeof out);
-                if (out_len == 0) {
-                    break;
-                }
-            }
-            n = write(link, out + out_off, out_len - out_off);
-            if (n <= 0) {
-                break; /* kernel buffer full (no reader yet): keep the rest for later */
-            }
-            out_off += (size_t)n;
-        }
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, loop_stack, sizeof loop_stack);
+    demo_paint_stack(loop_stack, loop_stack + sizeof loop_stack);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    if (pthread_create(&loop, &attr, loop_thread, NULL) != 0) {
+        fprintf(stderr, "error: cannot start the main-loop thread.\n");
+        return 1;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* SIGINT/SIGTERM reach this thread only (the others block them); the loop thread sees
+     * `stopping` within one poll period and returns */
+    pthread_join(loop, NULL);
     stopping = 1;
     pthread_join(tick, NULL);
-    if (link >= 0) {
-        close(link);
+    if (conn >= 0) {
+        close(conn);
     }
     if (slave_keep >= 0) {
         close(slave_keep);
