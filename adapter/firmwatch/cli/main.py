@@ -13,7 +13,7 @@ import sys
 
 from firmwatch import __version__
 
-COMMAND_MODULES = ("cmd_symbols", "cmd_sim", "cmd_live", "cmd_peripherals")
+COMMAND_MODULES = ("cmd_symbols", "cmd_sim", "cmd_live", "cmd_peripherals", "cmd_memory")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -218,6 +218,9 @@ class MemoryMonitor:
 
         # 1. the stack pointer from a register costs a halt of its own on a halting server: first
         sp, sp_src = self._register_sp()
+        if sp is not None and lay.sp_register is not None:
+            batch.reads += 1
+            batch.bytes_read += lay.sp_register[1]
 
         # 2. one batch: helper records, allocator state, SP as memory, the scanner's planned reads
         plan: list[tuple[str, Region]] = []
@@ -599,7 +602,7 @@ class MemoryMonitor:
         return out
 
 
-MERGE_GAP = 16  # bytes: regions closer than this are read together
+MERGE_GAP = 48  # bytes: regions closer than this are read together (a round trip costs more than the bytes)
 MERGE_MAX = 120  # bytes: a merged read stays within one streamer READ reply
 
 

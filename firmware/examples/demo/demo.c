@@ -83,7 +83,7 @@ void demo_init(void)
 {
     g_active_config = &g_config;
     fsm_state = FSM_IDLE;
-#ifdef DEMO_PAINT_LOW
+#if defined(DEMO_PAINT_LOW) && !defined(DEMO_NO_STACK_PAINT)
     demo_paint_stack(DEMO_PAINT_LOW, DEMO_STACK_TOP);
 #endif
 }

@@ -1,0 +1,138 @@
+"""``firmwatch memory``: live memory health — a bar view of the RAM map with the stack pointer,
+the painted high-water mark, the heap, the free gap and the collision margin, and warnings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from firmwatch.session.memory_health import DEFAULT_THRESHOLD, MemoryHealth, MemoryMonitor, Segment
+
+BAR_CHARS = {".data": "D", ".bss": "B", "heap": "H", "free": ".", "stack (used earlier)": "s", "stack": "S"}
+BAR_LEGEND = "D .data  B .bss  H heap  . free  s stack used earlier (high-water)  S stack now"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("memory", help="live memory health: stack, heap, free gap and collision margin")
+    p.add_argument("elf", help="the ELF the device runs")
+    p.add_argument("--port", help="serial device or pyserial URL of the streamer")
+    p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
+    p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
+    p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
+    p.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="BYTES",
+                   help=f"warn when the stack–heap collision margin falls under this (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between refreshes (default 1)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N refreshes (default: until Ctrl-C)")
+    p.add_argument("--set", action="append", default=[], metavar="EXPR=VALUE",
+                   help="write a variable before the first refresh (repeatable), e.g. demo_stack_depth=12")
+    p.add_argument("--paint", action="store_true",
+                   help="paint the free stack from the host (GDB only: halts the CPU while it paints; refused when "
+                        "the firmware paints its own)")
+    p.add_argument("--record", metavar="CSV", help="record every figure of every refresh to this CSV file")
+    p.add_argument("--json", action="store_true", help="one JSON object per refresh instead of the bar view")
+    p.add_argument("--width", type=int, default=64, help="characters of the RAM bar (default 64)")
+    p.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
+                   help="with --gdb: max %% of time the target may be halted (default 1; 0 = no cap)")
+    p.set_defaults(func=run_memory, gdb_mode="auto", lock_symbol=None, via_gdb=False, gdb_path=None)
+
+
+def ram_bar(segments: list[Segment], width: int) -> str:
+    """One character per slice of RAM from the lowest segment to the stack top; each slice shows
+    the band that covers most of it (the stack's bands win ties: they are what the view is for)."""
+    if not segments:
+        return ""
+    lo = min(s.start for s in segments)
+    hi = max(s.end for s in segments)
+    span = max(1, hi - lo)
+    out = []
+    for i in range(width):
+        a = lo + span * i // width
+        b = max(a + 1, lo + span * (i + 1) // width)
+        best, cover = " ", 0
+        for s in segments:
+            c = min(b, s.end) - max(a, s.start)
+            if c > 0 and (c > cover or (c == cover and s.name.startswith("stack"))):
+                best, cover = BAR_CHARS.get(s.name, "?"), c
+        out.append(best)
+    return f"0x{lo:x} [{''.join(out)}] 0x{hi:x}"
+
+
+def render(h: MemoryHealth, width: int = 64) -> list[str]:
+    lines = [ram_bar(h.segments, width), "         " + BAR_LEGEND] if h.segments else []
+    for f in h.figures.values():
+        lines.append(f"  {f.label:<40} {f.text():>14}   {f.source}")
+    for n in h.notes:
+        lines.append(f"  note: {n}")
+    for w in h.warnings:
+        lines.append(f"WARNING: {w}")
+    lines.append(f"  (refresh: {h.bytes_read} bytes in {h.reads} reads, {h.elapsed_ms:.1f} ms)")
+    return lines
+
+
+def as_json(h: MemoryHealth) -> str:
+    return json.dumps({
+        "time": h.host_time,
+        "figures": {k: {"value": f.value, "unit": f.unit, "source": f.source, "label": f.label}
+                    for k, f in h.figures.items()},
+        "warnings": h.warnings,
+        "notes": h.notes,
+        "segments": [{"name": s.name, "start": s.start, "end": s.end} for s in h.segments],
+        "bytes_read": h.bytes_read,
+        "reads": h.reads,
+        "ms": round(h.elapsed_ms, 3),
+    })
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from firmwatch.cli.cmd_live import _messages, _stop_on_signals, open_session
+    from firmwatch.session.recorder import Recorder
+
+    if args.interval <= 0:
+        print("firmwatch: --interval is a number of seconds above 0, e.g. 0.5.", file=sys.stderr)
+        return 2
+    with open_session(args, 1.0) as session:
+        for item in args.set:
+            expr, sep, value = item.partition("=")
+            if not sep:
+                print(f"firmwatch: --set takes EXPR=VALUE (got '{item}'), e.g. --set demo_stack_depth=12.", file=sys.stderr)
+                return 2
+            session.write(expr.strip(), value.strip())
+        monitor = MemoryMonitor(session.program, session.target, threshold=args.threshold, regions=session.info.regions)
+        if args.paint:
+            monitor.paint_from_host(announce=lambda text: _messages("info", text))
+        rec = Recorder(args.record) if args.record else None
+        n = 0
+        live = None
+        if not args.json and sys.stdout.isatty():
+            from rich.live import Live
+            from rich.text import Text
+
+            live = Live(Text(""), refresh_per_second=4)
+            live.start()
+        try:
+            with _stop_on_signals() as stop:
+                while not stop.is_set():
+                    h = monitor.refresh()
+                    n += 1
+                    if rec is not None:
+                        rec.write_many([(n, h.host_time, h.host_time, name, value) for name, value in h.rows()])
+                    if args.json:
+                        print(as_json(h), flush=True)
+                    elif live is not None:
+                        from rich.text import Text
+
+                        live.update(Text("\n".join(render(h, args.width))))
+                    else:
+                        print("\n".join(render(h, args.width)), flush=True)
+                        print(flush=True)
+                    if args.count is not None and n >= args.count:
+                        break
+                    stop.wait(args.interval)
+        finally:
+            if live is not None:
+                live.stop()
+            if rec is not None:
+                rec.close()
+                print(f"recorded {rec.rows} figures to {args.record} (session {rec.session_id})", file=sys.stderr)
+    return 0
