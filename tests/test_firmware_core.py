@@ -196,7 +196,9 @@ def test_core_builds_with_other_limits(defines: list[str], tmp_path: Path) -> No
 def test_core_cross_compiles_without_warnings(compiler: str, flags: list[str], tmp_path: Path) -> None:
     cc = require_tool(compiler)
     r = subprocess.run(
-        [cc, *WARN, "-Os", *flags, "-c", *map(str, CORE_SOURCES), str(FIRMWARE / "examples/demo/demo.c")],
+        [cc, *WARN, "-Os", *flags, "-I", str(FIRMWARE / "extras/stack_paint"), "-I", str(FIRMWARE / "extras/heap_wrap"),
+         "-c", *map(str, CORE_SOURCES), str(FIRMWARE / "examples/demo/demo.c"),
+         *map(str, sorted((FIRMWARE / "extras").glob("*/*.c")))],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -275,8 +275,9 @@ class MemoryMonitor:
         if fw_top:
             top, top_src = lay.pointer(fw_top), "fw_stack.top (given to fw_stack_paint())"
         put("stack.top", "stack top", top, "address", top_src or "the ELF names no stack top (__stack_top, _estack, __StackTop, __stack)")
-        put("stack.pointer", "stack pointer", sp, "address",
-            sp_src or "no register access and no stack helper: link firmware/extras/stack_paint, or connect over GDB")
+        why_no_sp = ("fw_stack_sample() has not run yet (firmware/extras/stack_paint)" if helper_painted else
+                     "no register access and no stack helper: link firmware/extras/stack_paint, or connect over GDB")
+        put("stack.pointer", "stack pointer", sp, "address", sp_src or why_no_sp)
         if sp is not None and top is not None:
             put("stack.used", "stack in use now", top - sp, "bytes", f"stack top − stack pointer ({sp_src})")
         lowest_sp = min(x for x in (self._sp_min, fw_sp_min) if x is not None) if (self._sp_min or fw_sp_min) else None
@@ -498,7 +499,7 @@ class MemoryMonitor:
                 self._scanner_source = "stack paint 0xAA by the host (firmwatch memory --paint), scanned from the edge"
         else:
             if lay.stack_helper:
-                notes.append("the stack helper is linked but has not painted yet (fw_stack.magic is not set).")
+                notes.append("the stack helper is linked but the stack is not painted (fw_stack.magic is not set): call fw_stack_paint() at boot, or paint from the host over GDB (--paint).")
             else:
                 notes.append("no stack paint: link firmware/extras/stack_paint and call fw_stack_paint() at boot, or "
                              "let the host paint over GDB (--paint) for a high-water mark.")

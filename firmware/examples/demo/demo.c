@@ -6,7 +6,10 @@
 #include "fw_stack.h"
 
 #if DEMO_HEAP
-#include <stdlib.h>
+#include <stddef.h>
+/* the C library's allocator (declared here: a freestanding build has no stdlib.h to lean on) */
+void *malloc(size_t size);
+void free(void *ptr);
 #endif
 
 volatile uint64_t timestamp_ms;
@@ -237,6 +240,7 @@ void demo_loop(void)
         demo_stack_reached = demo_recurse(demo_stack_depth);
     } else {
         demo_stack_reached = 0;
+        fw_stack_sample();
     }
 #if DEMO_HEAP
     demo_heap_pattern();

@@ -1,0 +1,258 @@
+"""Memory health on every emulated board, through the real parts: the demo firmware built in the
+run, QEMU (Cortex-M3, RISC-V), simavr (ATmega328P) and the host device, over the streamer and
+over their GDB stubs. The demo's recursion depth and allocation pattern are driven by writes;
+the figures are checked against the frame size the ELF's call-frame information gives, against
+the allocation pattern, and the collision warning against a threshold crossed on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from firmwatch import sim
+from firmwatch.session.connect import open_target
+from firmwatch.session.memory_health import MemoryHealth, MemoryHealthError, MemoryMonitor
+from firmwatch.session.session import Session
+from firmwatch.symbols import load
+from tools import require_tool
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+
+TOOLS = {"host": ("cc",), "cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "simavr"),
+         "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
+HEAP = {"host": True, "cortex-m3": True, "avr": True, "riscv32": False}  # riscv32 links no C library
+# recursion depths whose stack use dominates every other path of the demo (the host's loop thread
+# starts deep in glibc and its poll path)
+DEPTHS = {"host": (300, 400), "cortex-m3": (12, 24), "riscv32": (12, 24), "avr": (9, 13)}
+CASES = [("host", "port"), ("cortex-m3", "port"), ("cortex-m3", "gdb"), ("riscv32", "gdb"), ("avr", "gdb"),
+         ("avr", "port")]
+
+
+def frame_size(elf: Path, function: str) -> int:
+    """Bytes one call of ``function`` takes off the stack, return address included: the largest
+    CFA offset of its call-frame information (the CFA is the stack pointer before the call)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        e = ELFFile(f)
+        sym = e.get_section_by_name(".symtab").get_symbol_by_name(function)[0]
+        addr = sym["st_value"] & ~1
+        dw = e.get_dwarf_info()
+        entries = dw.CFI_entries() if dw.has_CFI() else dw.EH_CFI_entries()
+        for entry in entries:
+            h = entry.header
+            if "initial_location" in h and h["initial_location"] <= addr < h["initial_location"] + h["address_range"]:
+                return max(r["cfa"].offset for r in entry.get_decoded().table if r["cfa"].offset is not None)
+    raise AssertionError(f"no call-frame information for {function} in {elf}")
+
+
+def isr_allowance(board: str, via: str, elf: Path) -> int:
+    """Interrupt frames the high-water mark may hold on top of the recursion.
+
+    The demo recurses right after each tick, so the tick interrupt never lands in the recursion;
+    over the streamer on AVR, though, the UART interrupts (nested in the tick handler, which lets
+    them in) fire at random points of the main loop, and once one lands on the deepest frame its
+    frame is part of the true high-water mark. The bound is their call-frame sizes, from the ELF.
+    """
+    if board != "avr" or via != "port":
+        return 0
+    tick = frame_size(elf, "__vector_14")
+    uart = max(frame_size(elf, "__vector_18") + frame_size(elf, "fw_rx_byte"),
+               frame_size(elf, "__vector_19") + frame_size(elf, "fw_tx_byte"))
+    return tick + uart
+
+
+def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def settle(m: MemoryMonitor, key: str = "stack.high_water", still: float = 1.0, timeout: float = 30.0) -> MemoryHealth:
+    """Refresh until ``key`` has held still for ``still`` seconds: the audit has swept the paint, and
+    the interrupts (which push their frames wherever they land) have landed on the deepest frame."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while True:
+        h = m.refresh()
+        v = h.value(key)
+        if v is None or v != last:
+            last, since = v, time.monotonic()
+        elif time.monotonic() - since >= still:
+            return h
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{key} did not settle: {h.figures.get(key)}; notes {h.notes}")
+        time.sleep(0.05)
+
+
+def value(s: Session, expr: str) -> int:
+    return int(s.evaluate(expr).scalar)
+
+
+@pytest.fixture(scope="module")
+def build_dirs(tmp_path_factory):
+    dirs: dict[str, Path] = {}
+    return lambda board: dirs.setdefault(board, tmp_path_factory.mktemp(f"mem-{board}"))
+
+
+@pytest.fixture
+def devices(build_dirs):
+    """A fresh device per test (the paint's high-water mark is per boot), built once per board."""
+    started: list[sim.SimDevice] = []
+
+    def start(board: str) -> sim.SimDevice:
+        started.append(sim.start_sim(board, build_dir=build_dirs(board)))
+        return started[-1]
+
+    yield start
+    for dev in started:
+        dev.stop()
+
+
+def _require(board: str) -> None:
+    for tool in TOOLS[board]:
+        require_tool(tool)
+    if board == "avr" and not Path("/usr/include/simavr/sim_avr.h").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("libsimavr-dev is not installed (run .ci/install-system-deps)")
+        pytest.skip("libsimavr-dev is not installed")
+
+
+@pytest.mark.parametrize(("board", "via"), CASES, ids=[f"{b}-{v}" for b, v in CASES])
+def test_memory_health_follows_the_demo(board: str, via: str, devices) -> None:
+    _require(board)
+    dev = devices(board)
+    program = load(str(dev.elf))
+    target = open_target(port=dev.port) if via == "port" else open_target(gdb=dev.gdb, program=program)
+    session = Session(program, target)
+    try:
+        _check_board(board, via, dev, program, session)
+    finally:
+        session.write("demo_stack_depth", "0")
+        session.close()
+        target.close()
+
+
+def _check_board(board: str, via: str, dev: sim.SimDevice, program, session: Session) -> None:
+    frame = frame_size(dev.elf, "demo_recurse")
+    m = MemoryMonitor(program, session.target, regions=session.info.regions)
+    loops0, t0 = value(session, "loop_count"), value(session, "timestamp_ms")
+    h = m.refresh()
+    assert h.value("stack.pointer") is not None, h.figures["stack.pointer"].source
+    assert h.value("stack.top") is not None
+    if via == "gdb" and board != "host":
+        assert "register" in h.figures["stack.pointer"].source
+    # stack high-water vs depth x frame size
+    peaks = []
+    for depth in DEPTHS[board]:
+        session.write("demo_stack_depth", str(depth))
+        wait_for(lambda d=depth: value(session, "demo_stack_reached") == d, 10, f"the demo to recurse {depth} levels")
+        h = settle(m)
+        assert "fw_stack_paint" in h.figures["stack.high_water"].source
+        peaks.append(h.value("stack.peak"))
+    d1, d2 = DEPTHS[board]
+    grew = peaks[1] - peaks[0]
+    assert abs(grew - (d2 - d1) * frame) <= 8 + isr_allowance(board, via, dev.elf), (peaks, frame)
+    assert h.value("stack.peak") >= d2 * frame
+    assert h.bytes_read < 256, f"a settled refresh read {h.bytes_read} bytes"
+    # heap in use and peak vs the allocation pattern
+    if HEAP[board]:
+        session.write("demo_alloc_size", "24")
+        session.write("demo_alloc_holes", "0")
+        session.write("demo_alloc_blocks", "5")
+        wait_for(lambda: value(session, "demo_alloc_held") == 5, 10, "five blocks held")
+        h = m.refresh()
+        assert h.value("heap.in_use") == 5 * 24 and h.value("heap.allocations") == 5
+        assert h.value("heap.peak") >= 5 * 24
+        assert h.value("heap.failures") == value(session, "demo_alloc_failed") == 0
+        session.write("demo_alloc_holes", "1")
+        wait_for(lambda: value(session, "demo_alloc_held") == 3, 10, "every other block freed")
+        h = m.refresh()
+        assert h.value("heap.in_use") == 3 * 24 and h.value("heap.allocations") == 3
+        assert h.value("heap.peak") >= 5 * 24
+        frag = h.value("heap.fragmentation")
+        assert frag is not None and 0.0 < frag < 1.0, h.figures.get("heap.fragmentation")
+        assert h.value("heap.largest_free") is not None and h.value("heap.largest_free") >= 24
+        if board != "host":
+            assert h.value("heap.end") > h.value("heap.start")
+        assert "fw_heap" in h.figures["heap.in_use"].source
+    # the collision warning: a threshold just under today's margin, then the stack pushed past it
+    h = settle(m)
+    margin = h.value("gap.margin")
+    assert margin is not None and margin > 4 * frame, h.figures.get("gap.margin")
+    m.threshold = margin - frame
+    assert not [w for w in m.refresh().warnings if "collision margin" in w]
+    session.write("demo_stack_depth", str(d2 + 3))
+    wait_for(lambda: value(session, "demo_stack_reached") == d2 + 3, 10, "the deeper recursion")
+    h = settle(m)
+    assert h.value("gap.margin") <= margin - 3 * frame + 8 + isr_allowance(board, via, dev.elf)
+    assert [w for w in h.warnings if "collision margin" in w and f"{m.threshold}-byte" in w], h.warnings
+    # the demo kept running through all of it
+    assert value(session, "loop_count") > loops0 and value(session, "timestamp_ms") > t0
+
+
+def _build_without_paint(board: str, out: Path) -> Path:
+    port = sim.firmware_source_dir() / "ports" / board
+    goal = ["firmware"] if board == "avr" else []
+    subprocess.run(["make", "--no-print-directory", "-C", str(port), f"BUILD={out}",
+                    "EXTRA_CFLAGS=-DDEMO_NO_STACK_PAINT", *goal], check=True, capture_output=True, timeout=300)
+    return out / "demo.elf"
+
+
+@pytest.mark.parametrize("board", ["cortex-m3", "avr"])
+def test_host_paint_over_gdb_keeps_the_demo_running(board: str, tmp_path: Path) -> None:
+    _require(board)
+    elf = _build_without_paint(board, tmp_path / "fw")
+    program = load(str(elf))
+    frame = frame_size(elf, "demo_recurse")
+    with sim.start_sim(board, elf=elf, build_dir=tmp_path / "harness") as dev:
+        target = open_target(gdb=dev.gdb, program=program)
+        session = Session(program, target)
+        try:
+            m = MemoryMonitor(program, target)
+            h = m.refresh()
+            assert h.value("stack.high_water") is None and any("not painted" in n for n in h.notes)
+            depth = DEPTHS[board][0]
+            session.write("demo_stack_depth", str(depth))
+            wait_for(lambda: value(session, "demo_stack_reached") == depth, 10, "the recursion")
+            said: list[str] = []
+            low, high = m.paint_from_host(announce=said.append)
+            assert said and "halted" in said[0] and high - low > 64
+            # the live stack was left alone: the demo runs on, its recursion still right
+            t0, loops0 = value(session, "timestamp_ms"), value(session, "loop_count")
+            wait_for(lambda: value(session, "timestamp_ms") > t0 + 200, 10, "the clock to advance after painting")
+            assert value(session, "loop_count") > loops0 and value(session, "demo_stack_reached") == depth
+            h1 = settle(m)
+            assert "by the host" in h1.figures["stack.high_water"].source
+            deeper = DEPTHS[board][1]
+            session.write("demo_stack_depth", str(deeper))
+            wait_for(lambda: value(session, "demo_stack_reached") == deeper, 10, "the deeper recursion")
+            h2 = settle(m)
+            assert abs((h2.value("stack.peak") - h1.value("stack.peak")) - (deeper - depth) * frame) <= 8
+        finally:
+            session.write("demo_stack_depth", "0")
+            session.close()
+            target.close()
+
+
+def test_host_paint_refused_where_a_writer_could_race(devices) -> None:
+    _require("cortex-m3")
+    dev = devices("cortex-m3")
+    program = load(str(dev.elf))
+    with open_target(port=dev.port) as t:  # the streamer cannot halt the CPU
+        with pytest.raises(MemoryHealthError, match="halt the CPU"):
+            MemoryMonitor(program, t).paint_from_host()
+    with open_target(gdb=dev.gdb, program=program) as t:  # the firmware paints its own stack
+        with pytest.raises(MemoryHealthError, match="paints its own stack"):
+            MemoryMonitor(program, t).paint_from_host()
