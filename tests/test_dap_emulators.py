@@ -131,5 +131,7 @@ def test_memory_usage_from_the_linker_script(builds, tmp_path_factory) -> None:
         assert u["ram"] == {"used": data + bss, "total": 2048}  # ATmega328P: 2 KiB SRAM
         assert u["flash"]["total"] == 32768 and u["flash"]["used"] == text + data
         scope = c.request("scopes", {"frameId": 1})["scopes"][1]
-        rows = {v["name"]: v["value"] for v in c.request("variables", {"variablesReference": scope["variablesReference"]})["variables"]}
+        live = {v["name"]: v for v in c.request("variables", {"variablesReference": scope["variablesReference"]})["variables"]}
+        static = live["static (from the ELF)"]["variablesReference"]
+        rows = {v["name"]: v["value"] for v in c.request("variables", {"variablesReference": static})["variables"]}
         assert rows["RAM"].startswith(f"{data + bss} of 2048 bytes used")

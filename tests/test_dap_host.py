@@ -232,7 +232,10 @@ def test_globals_and_memory_scopes(client: DapClient) -> None:
     # set a global from the Globals scope
     client.request("setVariable", {"variablesReference": demo["variablesReference"], "name": "button_state",
                                    "value": "1"})
-    mem = {v["name"]: v["value"] for v in client.request("variables", {"variablesReference": m["variablesReference"]})["variables"]}
+    live = {v["name"]: v for v in client.request("variables", {"variablesReference": m["variablesReference"]})["variables"]}
+    assert "stack peak use" in live  # the live figures (tests/test_memory_dap.py), then the ELF's static part
+    static = live["static (from the ELF)"]["variablesReference"]
+    mem = {v["name"]: v["value"] for v in client.request("variables", {"variablesReference": static})["variables"]}
     assert ".bss" in mem and re.match(r"\d+ bytes", mem[".bss"])
     usage = client.request("firmwatch.memoryUsage")
     bss = [s for s in usage["sections"] if s["name"] == ".bss"][0]

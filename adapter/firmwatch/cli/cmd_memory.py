@@ -7,10 +7,7 @@ import argparse
 import json
 import sys
 
-from firmwatch.session.memory_health import DEFAULT_THRESHOLD, MemoryHealth, MemoryMonitor, Segment
-
-BAR_CHARS = {".data": "D", ".bss": "B", "heap": "H", "free": ".", "stack (used earlier)": "s", "stack": "S"}
-BAR_LEGEND = "D .data  B .bss  H heap  . free  s stack used earlier (high-water)  S stack now"
+from firmwatch.session.memory_health import BAR_LEGEND, DEFAULT_THRESHOLD, MemoryHealth, MemoryMonitor, ram_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,27 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
                    help="with --gdb: max %% of time the target may be halted (default 1; 0 = no cap)")
     p.set_defaults(func=run_memory, gdb_mode="auto", lock_symbol=None, via_gdb=False, gdb_path=None)
-
-
-def ram_bar(segments: list[Segment], width: int) -> str:
-    """One character per slice of RAM from the lowest segment to the stack top; each slice shows
-    the band that covers most of it (the stack's bands win ties: they are what the view is for)."""
-    if not segments:
-        return ""
-    lo = min(s.start for s in segments)
-    hi = max(s.end for s in segments)
-    span = max(1, hi - lo)
-    out = []
-    for i in range(width):
-        a = lo + span * i // width
-        b = max(a + 1, lo + span * (i + 1) // width)
-        best, cover = " ", 0
-        for s in segments:
-            c = min(b, s.end) - max(a, s.start)
-            if c > 0 and (c > cover or (c == cover and s.name.startswith("stack"))):
-                best, cover = BAR_CHARS.get(s.name, "?"), c
-        out.append(best)
-    return f"0x{lo:x} [{''.join(out)}] 0x{hi:x}"
 
 
 def render(h: MemoryHealth, width: int = 64) -> list[str]:

@@ -83,6 +83,7 @@ class Adapter:
         self.session: Any = None
         self.live: LiveView | None = None
         self.cpu = CpuView(None)
+        self.memory: Any = None  # dap.memory_view.MemoryLive of the running session
         self.registry = VariableRegistry()
         self._eval_memo: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = {}
         self.builder: ValueBuilder | None = None
@@ -158,6 +159,10 @@ class Adapter:
                 self.live.asked(w.id, pinned=True)
             except Exception as e:  # noqa: BLE001 - one bad watch must not stop the session
                 self.output("console", f"firmwatch: watch '{spec.expression}' not added: {e}\n")
+        from firmwatch.dap.memory_view import MemoryLive
+
+        self.memory = MemoryLive(session, cfg.memory_threshold,
+                                 on_warning=lambda text: self.output("important", f"firmwatch: memory: {text}\n"))
         self.live.start()
         threading.Thread(target=self._monitor, name="firmwatch-monitor", daemon=True).start()
         self.output("console", f"firmwatch: connected to {launched.description} over {launched.transport}; "
@@ -261,6 +266,9 @@ class Adapter:
 
     def _end_session(self) -> None:
         self._monitor_stop.set()
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
         if self.live is not None:
             self.live.close()
         if self.session is not None:
@@ -316,7 +324,7 @@ class Adapter:
             self.live.client_activity()
             s = self._need_session()
             assert self.builder is not None
-            scopes = [globals_scope(self.registry, self.builder, s), memory_scope(self.registry, s)]
+            scopes = [globals_scope(self.registry, self.builder, s), memory_scope(self.registry, s, self.memory)]
             if s.peripherals is not None:
                 scopes.append(peripherals_scope(self.registry, s.peripherals))
             return {"scopes": scopes}
@@ -658,11 +666,15 @@ class Adapter:
         s = self._need_session()
         path = self.cfg.resolve(a.path) if self.cfg else a.path
         rec = s.start_recording(path, a.sessionId)
+        if self.memory is not None:  # the memory figures are recorded like any watch
+            self.memory.record_to(rec)
         return {"path": rec.path, "sessionId": rec.session_id}
 
     @request("firmwatch.stopRecording")
     def fw_stop_recording(self, req: Request) -> dict[str, Any]:
         s = self._need_session()
+        if self.memory is not None:
+            self.memory.record_to(None)
         rec = s.stop_recording()
         if rec is None:
             raise RequestError("nothing is being recorded; start a recording first.")
@@ -692,6 +704,25 @@ class Adapter:
         if self.live is None:
             return {"held": []}
         return {"held": self.live.resume(a.id)}
+
+    @request("firmwatch.memoryHealth", show_user=False)
+    def fw_memory_health(self, req: Request) -> dict[str, Any]:
+        """Live memory health for the VS Code memory view; ``threshold`` (bytes) changes the warning's."""
+        from firmwatch.dap.memory_view import health_body
+
+        self._need_session()
+        args = req.arguments or {}
+        threshold = args.get("threshold")
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+                raise RequestError(f"the memory threshold is a number of bytes, 0 or more (got {threshold!r}).")
+            if threshold != self.memory.threshold:
+                self.memory.set_threshold(threshold)
+        try:
+            h = self.memory.latest()
+        except TargetError as e:
+            raise RequestError(f"memory health could not be read: {e}") from None
+        return health_body(h, self.memory.threshold)
 
     @request("firmwatch.evaluateLive", concurrent=True, show_user=False)
     def fw_evaluate_live(self, req: Request) -> dict[str, Any]:

@@ -36,6 +36,7 @@ KEYS: dict[str, str] = {
     "trace": "true, false or a log file path",
     "svdFile": "the path of the device's CMSIS-SVD file (a string): the Peripherals scope and PERIPH.REG.FIELD watches",
     "peripheralsManual": "an array of peripheral names that are read only on request",
+    "memoryThreshold": "a number of bytes, 0 or more (the stack-heap collision margin that raises a warning)",
 }
 # keys VS Code itself (or a task runner) adds to every configuration
 _HOST_KEYS = {"type", "request", "name", "noDebug", "preLaunchTask", "postDebugTask", "internalConsoleOptions",
@@ -70,6 +71,7 @@ class LaunchConfig:
     watch: list[WatchSpec] = field(default_factory=list)
     sample_rate: float | None = None
     ui_refresh_hz: float = 10.0
+    memory_threshold: int | None = None  # bytes; None: the engine's default
     verify_build_id: str = "warn"
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -159,6 +161,11 @@ def parse_config(data: dict[str, Any], request: str) -> LaunchConfig:
     if rate is not None and not rate > 0:
         raise _bad("sampleRate", rate)
     cfg.sample_rate = rate
+    mt = _num(data, "memoryThreshold")
+    if mt is not None:
+        if mt < 0 or mt != int(mt):
+            raise _bad("memoryThreshold", data.get("memoryThreshold"))
+        cfg.memory_threshold = int(mt)
     ui = _num(data, "uiRefreshHz")
     if ui is not None:
         if not 0.5 <= ui <= 60:

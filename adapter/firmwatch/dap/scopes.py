@@ -111,32 +111,63 @@ def globals_scope(registry: VariableRegistry, builder: ValueBuilder, session: An
             "namedVariables": len(groups), "expensive": True}
 
 
-def memory_scope(registry: VariableRegistry, session: Any) -> dict[str, Any]:
+def _static_rows(session: Any, hex: bool) -> list[dict[str, Any]]:
+    u = memory_usage(session.program, session.info.regions)
+    out: list[dict[str, Any]] = []
+
+    def row(name: str, value: str) -> None:
+        out.append({"name": name, "value": value, "variablesReference": 0,
+                    "presentationHint": {"kind": "property", "attributes": ["readOnly"]}})
+
+    def fmt(n: int) -> str:
+        return f"0x{n:x}" if hex else f"{n}"
+
+    for kind, label in (("data", ".data"), ("bss", ".bss"), ("heap", "heap"), ("stack", "stack")):
+        secs = [x for x in u.sections if x.kind == kind]
+        if secs:
+            where = ", ".join(f"{x.name} at 0x{x.address:x}" for x in secs)
+            row(label, f"{fmt(sum(x.size for x in secs))} bytes ({where})")
+        else:
+            row(label, "none in the ELF")
+    for name, use in (("RAM", u.ram), ("flash", u.flash)):
+        if use.total:
+            row(name, f"{fmt(use.used)} of {fmt(use.total)} bytes used ({100.0 * use.used / use.total:.1f} %)")
+        else:
+            row(name, f"{fmt(use.used)} bytes used (total unknown)")
+    return out
+
+
+def memory_scope(registry: VariableRegistry, session: Any, live: Any = None) -> dict[str, Any]:
+    """Live memory health (``live``: a :class:`firmwatch.dap.memory_view.MemoryLive`): warnings, the RAM
+    map, every figure with its source as the row's type, and the ELF's static usage below."""
+
     def rows(start: int, count: int, hex: bool) -> list[dict[str, Any]]:
-        u = memory_usage(session.program, session.info.regions)
         out: list[dict[str, Any]] = []
-
-        def row(name: str, value: str) -> None:
-            out.append({"name": name, "value": value, "variablesReference": 0,
-                        "presentationHint": {"kind": "property", "attributes": ["readOnly"]}})
-
-        def fmt(n: int) -> str:
-            return f"0x{n:x}" if hex else f"{n}"
-
-        for kind, label in (("data", ".data"), ("bss", ".bss"), ("heap", "heap"), ("stack", "stack")):
-            secs = [x for x in u.sections if x.kind == kind]
-            if secs:
-                where = ", ".join(f"{x.name} at 0x{x.address:x}" for x in secs)
-                row(label, f"{fmt(sum(x.size for x in secs))} bytes ({where})")
+        ro = {"kind": "property", "attributes": ["readOnly"]}
+        if live is not None:
+            try:
+                h = live.latest()
+            except Exception as e:  # noqa: BLE001 - the reason shows where the figures would
+                out.append({"name": "live", "value": f"<{e}>", "variablesReference": 0, "presentationHint": ro})
             else:
-                row(label, "none in the ELF")
-        for name, use in (("RAM", u.ram), ("flash", u.flash)):
-            if use.total:
-                row(name, f"{fmt(use.used)} of {fmt(use.total)} bytes used ({100.0 * use.used / use.total:.1f} %)")
-            else:
-                row(name, f"{fmt(use.used)} bytes used (total unknown)")
+                from firmwatch.session.memory_health import ram_bar
+
+                for w in h.warnings:
+                    out.append({"name": "\u26a0 warning", "value": w, "variablesReference": 0, "presentationHint": ro})
+                if h.segments:
+                    out.append({"name": "RAM map", "value": ram_bar(h.segments, 40), "variablesReference": 0,
+                                "type": "D .data B .bss H heap . free s stack used earlier S stack now",
+                                "presentationHint": ro})
+                for f in h.figures.values():
+                    out.append({"name": f.label, "value": f.text(hex), "type": f.source, "variablesReference": 0,
+                                "evaluateName": f"memory.{f.key}", "presentationHint": ro})
+                for n in h.notes:
+                    out.append({"name": "note", "value": n, "variablesReference": 0, "presentationHint": ro})
+        static_ref = registry.ref(("memory-static",), lambda: StaticNode(
+            lambda s, c, hx: (lambda r: r[s : s + c] if c else r[s:])(_static_rows(session, hx))))
+        out.append({"name": "static (from the ELF)", "value": "sections, RAM and flash totals",
+                    "variablesReference": static_ref, "presentationHint": {"kind": "virtual"}})
         return out[start : start + count] if count else out[start:]
 
     ref = registry.ref(("memory",), lambda: StaticNode(rows))
-    return {"name": "Memory", "presentationHint": "registers", "variablesReference": ref, "namedVariables": 6,
-            "expensive": False}
+    return {"name": "Memory", "presentationHint": "registers", "variablesReference": ref, "expensive": False}

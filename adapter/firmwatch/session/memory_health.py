@@ -586,10 +586,18 @@ class MemoryMonitor:
             secs = [s for s in self.static.sections if s.kind == kind and (top is None or s.address < top)]
             if secs:
                 out.append(Segment(name, min(s.address for s in secs), max(s.address + s.size for s in secs)))
-        if heap_start is not None and heap_end is not None and heap_end > heap_start:
-            out.append(Segment("heap", heap_start, heap_end))
+        first = min((x.start for x in out), default=None)
+        in_ram = (heap_start is not None and heap_end is not None and heap_end > heap_start
+                  and (top is None or heap_end <= top) and (first is None or heap_start >= first))
+        if in_ram:
+            out.append(Segment("heap", heap_start, heap_end))  # type: ignore[arg-type]
         if top is not None:
-            low = heap_end if heap_end is not None else (out[-1].end if out else None)
+            if in_ram:
+                low = heap_end
+            elif mark is not None:
+                low = mark.low
+            else:
+                low = max((x.end for x in out if x.end <= top), default=None)
             edge = mark.edge if mark is not None and mark.edge is not None else None
             cur = sp if sp is not None else edge
             if low is not None:
@@ -601,6 +609,31 @@ class MemoryMonitor:
                 if cur is not None and top > cur:
                     out.append(Segment("stack", cur, top))
         return out
+
+
+BAR_CHARS = {".data": "D", ".bss": "B", "heap": "H", "free": ".", "stack (used earlier)": "s", "stack": "S"}
+BAR_LEGEND = "D .data  B .bss  H heap  . free  s stack used earlier (high-water)  S stack now"
+
+
+def ram_bar(segments: list[Segment], width: int) -> str:
+    """One character per slice of RAM from the lowest segment to the stack top; each slice shows
+    the band that covers most of it."""
+    if not segments:
+        return ""
+    lo = min(s.start for s in segments)
+    hi = max(s.end for s in segments)
+    span = max(1, hi - lo)
+    out = []
+    for i in range(width):
+        a = lo + span * i // width
+        b = max(a + 1, lo + span * (i + 1) // width)
+        best, cover = " ", 0
+        for s in segments:
+            c = min(b, s.end) - max(a, s.start)
+            if c > 0 and c >= cover:  # ties go to the later, more specific band (the stack inside a host's .bss)
+                best, cover = BAR_CHARS.get(s.name, "?"), c
+        out.append(best)
+    return f"0x{lo:x} [{''.join(out)}] 0x{hi:x}"
 
 
 MERGE_GAP = 48  # bytes: regions closer than this are read together (a round trip costs more than the bytes)
