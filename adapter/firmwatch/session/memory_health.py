@@ -34,6 +34,7 @@ from firmwatch.session.memory_usage import memory_usage
 from firmwatch.session.stack_scan import StackMark, StackScanner
 from firmwatch.symbols.program import Program
 from firmwatch.targets.base import Region, Target, TargetError
+from firmwatch.targets.control import Capability, ExecutionControl, Unsupported
 
 DEFAULT_THRESHOLD = 128  # bytes: the seed's COLLISION_SAFETY_MARGIN (a few nested ISR frames)
 STACK_MAGIC = 0x46575350  # "FWSP": the stack helper has painted
@@ -124,6 +125,22 @@ class _Batch:
             return out
         return self._fetch(regions)
 
+    def snapshot(self, control: ExecutionControl, registers: list[str],
+                 regions: Sequence[Region]) -> tuple[dict[str, int], list[bytes | None], float]:
+        """Registers and every region in one halt of a running CPU (ExecutionControl.snapshot)."""
+        merged = _coalesce(regions) if regions else []
+        snap = control.snapshot(registers, merged)
+        self.reads += 1
+        self.bytes_read += sum(len(d) for d in snap.memory) + 4 * len(registers)
+        for m, data in zip(merged, snap.memory, strict=True):
+            self.cache.append((m.address, data))
+        out: list[bytes | None] = []
+        for r in regions:
+            m, data = next((m, d) for m, d in zip(merged, snap.memory, strict=True)
+                           if m.address <= r.address and r.address + r.size <= m.address + m.size)
+            out.append(data[r.address - m.address : r.address - m.address + r.size])
+        return snap.registers, out, snap.halted_s
+
     def _fetch(self, regions: Sequence[Region]) -> list[bytes | None]:
         out: list[bytes | None]
         batch = getattr(self.target, "read_batch", None)
@@ -178,6 +195,7 @@ class MemoryMonitor:
         self._table: list[tuple[int, int]] = []
         self._sp_min: int | None = None  # lowest stack pointer seen by this monitor
         self._sp_register_ok = True
+        self.halted_s = 0.0  # seconds this monitor kept a running CPU halted (snapshots)
         self._floor: int | None = None
         self._fw_sp_min: int | None = None
 
@@ -188,22 +206,19 @@ class MemoryMonitor:
         n = size if size is not None else (f.size if f is not None else len(data))
         return int.from_bytes(data[offset : offset + n], self.layout.byteorder)
 
-    def _register_sp(self) -> tuple[int | None, str]:
-        lay = self.layout
-        if not self._sp_register_ok or lay.sp_register is None:
-            return None, ""
-        if "registers" not in self.target.capabilities or not hasattr(self.target, "read_register"):
-            return None, ""
-        num, width = lay.sp_register
+    def _control(self) -> ExecutionControl | None:
+        """The target's execution control when it can read the stack pointer, else None."""
+        if not self._sp_register_ok or self.layout.sp_register is None:
+            return None
         try:
-            raw = self.target.read_register(num)  # type: ignore[attr-defined]
-        except TargetError as e:
-            if type(e).__name__ == "TargetLost":
-                raise
-            self._sp_register_ok = False
-            return None, f"register read refused ({e})"
-        sp = int.from_bytes(raw[:width], lay.byteorder)
-        return lay.pointer(sp) if lay.arch == "AVR" else sp, f"register {('sp' if lay.arch != 'RISC-V' else 'sp (x2)')} via the GDB server"
+            ctl = self.target.control()
+        except NotImplementedError:
+            return None
+        return ctl if Capability.REGISTERS in ctl.capabilities else None
+
+    def _sp_value(self, raw: int) -> int:
+        lay = self.layout
+        return lay.pointer(raw) if lay.arch == "AVR" and raw < lay.data_offset else raw
 
     def refresh(self) -> MemoryHealth:
         t0 = time.perf_counter()
@@ -216,13 +231,11 @@ class MemoryMonitor:
         def put(key: str, label: str, value: int | float | None, unit: str, source: str) -> None:
             figures[key] = Figure(key, label, value, unit, source)
 
-        # 1. the stack pointer from a register costs a halt of its own on a halting server: first
-        sp, sp_src = self._register_sp()
-        if sp is not None and lay.sp_register is not None:
-            batch.reads += 1
-            batch.bytes_read += lay.sp_register[1]
-
-        # 2. one batch: helper records, allocator state, SP as memory, the scanner's planned reads
+        # one batch: helper records, allocator state, the stack pointer (a register read in the same
+        # halt where the transport has registers, else SPL/SPH as memory on AVR), the scanner's reads
+        control = self._control()
+        sp: int | None = None
+        sp_src = ""
         plan: list[tuple[str, Region]] = []
 
         def want(name: str, f: Field | None) -> None:
@@ -241,12 +254,34 @@ class MemoryMonitor:
                 if role not in ("heap", "start") or alloc.kind != "freertos-heap_4" or role == "start":
                     want(f"alloc.{role}", f)
         want("sbrk_end", lay.sbrk_end)
-        if sp is None and lay.sp_io is not None:
+        if control is None and lay.sp_io is not None:
             plan.append(("sp_io", Region(lay.sp_io, 2)))
         if self._scanner is not None:
             for i, (a, n) in enumerate(self._scanner.planned(self._floor)):
                 plan.append((f"scan{i}", Region(a, n)))
-        got = dict(zip([n for n, _ in plan], batch.fetch([r for _, r in plan]), strict=True))
+        regions = [r for _, r in plan]
+        data: list[bytes | None] | None = None
+        if control is not None:
+            try:
+                regs, data, halted = batch.snapshot(control, ["sp"], regions)
+                self.halted_s += halted
+                sp, sp_src = self._sp_value(regs["sp"]), "register sp, read with the memory in one halt"
+            except Unsupported as e:
+                self._sp_register_ok = False
+                notes.append(f"the stack pointer register could not be read ({e}).")
+            except TargetError as e:
+                if type(e).__name__ == "TargetLost":
+                    raise
+                self._sp_register_ok = False
+                notes.append(f"the stack pointer register could not be read ({e}).")
+        if data is None:
+            if control is None and lay.sp_io is None:
+                pass
+            elif lay.sp_io is not None and not any(n == "sp_io" for n, _ in plan):
+                plan.append(("sp_io", Region(lay.sp_io, 2)))
+                regions = [r for _, r in plan]
+            data = batch.fetch(regions)
+        got = dict(zip([n for n, _ in plan], data, strict=True))
 
         def rec(name: str, fields: dict[str, Field], member: str) -> int | None:
             data = got.get(name)
@@ -529,7 +564,11 @@ class MemoryMonitor:
         """
         t = self.target
         lay = self.layout
-        if "halt" not in t.capabilities or not hasattr(t, "halt") or not hasattr(t, "resume"):
+        try:
+            ctl: ExecutionControl | None = t.control()
+        except NotImplementedError:
+            ctl = None
+        if ctl is None or Capability.HALT not in ctl.capabilities or Capability.REGISTERS not in ctl.capabilities:
             raise MemoryHealthError("painting the stack from the host needs a GDB connection that can halt the CPU "
                                     "(the running CPU would push into bytes being painted); link "
                                     "firmware/extras/stack_paint to paint at boot instead.")
@@ -541,23 +580,18 @@ class MemoryMonitor:
         if lay.stack_top is None:
             raise MemoryHealthError("the ELF names no stack top (__stack_top, _estack, __StackTop or __stack); "
                                     "host painting needs to know where the stack is.")
-        was_running = bool(getattr(t, "running", True))
-        t.halt()  # type: ignore[attr-defined]
+        from firmwatch.targets.control import RunState
+
+        was_running = ctl.state == RunState.RUNNING
+        ctl.halt()
         try:
-            sp, _ = self._register_sp()
-            if sp is None and lay.sp_io is not None:
-                sp = lay.pointer(int.from_bytes(t.read(lay.sp_io, 2), lay.byteorder))
-            if sp is None:
-                raise MemoryHealthError("the stack pointer could not be read while halted; host painting needs it.")
-            batch = _Batch(t)
-            got: dict[str, bytes | None] = {}
-            alloc = lay.allocator
-            if alloc is not None:
-                for role, f in alloc.fields.items():
-                    if role in ("brk",):
-                        got[f"alloc.{role}"] = batch.fetch([Region(f.address, f.size)])[0]
-            if lay.sbrk_end is not None:
-                got["sbrk_end"] = batch.fetch([Region(lay.sbrk_end.address, lay.sbrk_end.size)])[0]
+            heap_fields = [("sbrk_end", lay.sbrk_end)]
+            if lay.allocator is not None and "brk" in lay.allocator.fields:
+                heap_fields.append(("alloc.brk", lay.allocator.fields["brk"]))
+            present = [(n, f) for n, f in heap_fields if f is not None]
+            snap = ctl.snapshot(["sp"], [Region(f.address, f.size) for _, f in present])
+            sp = self._sp_value(snap.registers["sp"])
+            got: dict[str, bytes | None] = {n: d for (n, _), d in zip(present, snap.memory, strict=True)}
             heap_end, _ = self._heap_end(got, lambda *a: None)
             low = heap_end if heap_end is not None else lay.static_end
             # on a post-decrementing stack (AVR) SP itself is free; elsewhere it holds the last push
@@ -573,7 +607,7 @@ class MemoryMonitor:
                 t.write(a, b"\xaa" * n)
         finally:
             if was_running:
-                t.resume()  # type: ignore[attr-defined]
+                ctl.resume()
         self._host_paint = (low, high)
         self._scanner = None
         return low, high
