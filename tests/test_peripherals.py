@@ -212,3 +212,16 @@ def test_session_watches_and_writes_peripheral_expressions(arm):
         assert (0x40004000, b"\x55\0\0\0") in t.writes
     finally:
         s.close()
+
+
+def test_a_lost_link_during_a_refresh_is_said_per_register_and_the_view_recovers(arm):
+    from firmwatch.targets.base import TargetLost
+
+    t = RegisterFile()
+    v = PeripheralView(arm, lambda a, n: t.read(a, n), t.write)
+    real = t.read
+    t.read = lambda a, n: (_ for _ in ()).throw(TargetLost("the link to the device is gone; check the cable."))
+    got = v.refresh(["TIMER0"])
+    assert all(r.value is None and "link to the device is gone" in (r.note or "") for r in got.values())
+    t.read = real
+    assert v.refresh(["TIMER0"])["TIMER0.CTRL"].value == 0

@@ -124,3 +124,25 @@ def test_a_write_the_transport_drops_is_reported(device):
     finally:
         s.close()
         s.target.close()
+
+
+def test_cli_peripherals_over_the_streamer(device):
+    import subprocess
+    import sys
+
+    if device.target != "cortex-m3":
+        pytest.skip("the CLI run uses the mps2-an385 SVD")
+    cli = [sys.executable, "-m", "firmwatch.cli.main", "peripherals", str(device.elf), "--svd",
+           str(SVD / "mps2-an385.svd"), "--port", device.port]
+    out = subprocess.run([*cli, "--stats", "TIMER0", "UART0.STATE"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "EN             ENABLED (1)" in out.stdout and "TXFULL" in out.stdout
+    assert "CTRL" not in out.stdout.split("UART0")[1]  # only the register asked for
+    assert "refresh: 2 memory reads" in out.stdout
+    out = subprocess.run([*cli, "--write", "TIMER1.RELOAD=0x1234", "--read-now", "UART0.DATA"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "TIMER1.RELOAD = 0x1234: read back 0x00001234" in out.stdout
+    assert "reading UART0.DATA now: reading it triggers an action" in out.stderr
+    bad = subprocess.run([*cli, "UART0.STAT"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "UART0 has no register 'STAT'" in bad.stderr and "Traceback" not in bad.stderr
