@@ -338,7 +338,9 @@ class ExecutionControl:
         raise Unsupported(self.why(Capability.REGISTERS))
 
     def register(self, name: str) -> int:
-        """One integer register of the current thread's innermost frame ("pc", "sp", "r0")."""
+        """One integer register of the current thread's innermost frame ("pc", "sp", "r0"); a
+        pointer register (pc, sp) as an address in the ELF's address space, whatever the raw
+        register holds (the AVR's PC counts words, its SP is a data-space offset)."""
         for r in self.registers():
             if r.name == name and r.value is not None:
                 return r.value

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 MAX_CHILDREN = 10_000
 _SIMPLE_EXPR = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|->)[A-Za-z_]\w*|\[\d+\])*$")
+_NUMBER = re.compile(r"-?0x[0-9a-fA-F]+|-?\d+")
 _WATCH_TRIGGERS = ("watchpoint-trigger", "read-watchpoint-trigger", "access-watchpoint-trigger")
 
 
@@ -246,10 +247,12 @@ class GdbControl(ExecutionControl):
         return [Register(r.name, r.value, _int(r.value), r.number) for r in self.t.registers(frame, thread)]
 
     def register(self, name: str) -> int:
-        value = _int(self.t.evaluate(f"(unsigned long long) ${name}"))
-        if value is None:
+        # gdb prints a pointer register as the address it points to ("0x2a9e <demo_loop+150>"),
+        # in the ELF's address space even where the raw register counts words (the AVR's PC)
+        m = _NUMBER.search(self.t.evaluate(f"${name}"))
+        if m is None:
             raise TargetError(f"gdb has no integer register '{name}' for this target.")
-        return value
+        return int(m.group(0), 0)
 
     def _thread(self, thread: int | None) -> int:
         if thread is not None:

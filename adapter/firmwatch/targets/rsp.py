@@ -880,6 +880,21 @@ class RspTarget(Target):
             for ztype, addr in here:
                 self._cmd(b"Z%d,%x,%x" % (ztype, addr, self._points[(ztype, addr)]))
 
+    def finish_access(self) -> StopReply:
+        """After a watchpoint stop on a core that traps *before* the access (ARM and RISC-V on
+        QEMU): lift the watchpoints, execute that one instruction, put them back, so the stop
+        shows the value written, as gdb does for these architectures."""
+        with self._op():
+            self._check_alive()
+            watches = [key for key in self._points if key[0] >= Z_WRITE_WATCH]
+            for ztype, addr in watches:
+                self._cmd(b"z%d,%x,%x" % (ztype, addr, self._points[(ztype, addr)]))
+            try:
+                return self._step_off_breakpoint() or self._step_raw()
+            finally:
+                for ztype, addr in watches:
+                    self._cmd(b"Z%d,%x,%x" % (ztype, addr, self._points[(ztype, addr)]))
+
     def wait_stop(self, timeout: float) -> StopReply | None:
         """Wait until the running target stops (breakpoint, watchpoint, exit); None on timeout."""
         deadline = time.monotonic() + timeout
@@ -982,13 +997,14 @@ class RspTarget(Target):
             return self._register_locked(reg)
 
     def register_value(self, name: str) -> int:
-        """One core register by name ("pc", "sp", "r0", ...; rsp_registers.py lists them)."""
+        """One core register by name ("pc", "sp", "r0", ...; rsp_registers.py lists them); a
+        pointer register as an ELF address (the AVR's SP in data space)."""
         reg = rsp_registers.find(self.arch, name)
         if reg is None:
             raise TargetError(f"a {self.arch or 'target of unknown architecture'} has no core register '{name}' "
                               "that firmwatch knows.")
         with self._op(), self._halted():
-            return self._register_locked(reg)
+            return self._register_locked(reg) + reg.space
 
     def _register_locked(self, reg: rsp_registers.RegisterDef) -> int:
         """`p`, or the `g` reply where the server has no `p` (held link, target halted)."""
@@ -998,8 +1014,9 @@ class RspTarget(Target):
         return int.from_bytes(self._raw_registers()[reg.offset : reg.offset + reg.size], "little")
 
     def snapshot(self, names: Sequence[str], regions: Sequence[Region]) -> tuple[dict[str, int], list[bytes], float]:
-        """Core registers (by name) and memory read in one halt, as soon as the intrusion budget
-        allows; a stopped target is read as it stands. Returns (registers, memory, seconds halted)."""
+        """Core registers (by name; pointers as ELF addresses) and memory read in one halt, as soon
+        as the intrusion budget allows; a stopped target is read as it stands. Returns
+        (registers, memory, seconds halted)."""
         regs = []
         for name in names:
             reg = rsp_registers.find(self.arch, name)
@@ -1012,7 +1029,7 @@ class RspTarget(Target):
             with self._op():
                 halted0 = self._halted_s
                 with self._halted():
-                    values = {r.name: self._register_locked(r) for r in regs}
+                    values = {r.name: self._register_locked(r) + r.space for r in regs}
                     memory = self._read_regions(regions) if regions else []
                 halted = self._halted_s - halted0
             return (values, memory, halted), halted

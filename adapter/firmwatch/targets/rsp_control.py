@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from firmwatch.targets.rsp_packets import StopReply
 
 POLL_S = 0.02
+# cores whose watchpoints trap before the access (gdb's "non-steppable watchpoints")
+TRAP_BEFORE_ACCESS = frozenset({"ARM", "RISC-V"})
+_WATCH_REASONS = ("watch", "rwatch", "awatch")
 _GDB = "set \"transport\": \"gdb\" (or --via-gdb on the command line)"
 _WHY = {
     Capability.BREAK_LINE: "source-line breakpoints need DWARF line tables, which the rsp transport does not use; set "
@@ -117,7 +120,7 @@ class RspControl(ExecutionControl):
             return Stop(StopReason.EXITED, description=str(reply))
         with self._lock:
             points = list(self._points.values())
-        if reply.reason in ("watch", "rwatch", "awatch"):
+        if reply.reason in _WATCH_REASONS:
             da = reply.data_address
             ids = tuple(p.id for p in points if p.watch and (da is None or p.address <= da < p.address + max(1, p.size)))
             return Stop(StopReason.DATA_BREAKPOINT, breakpoints=ids, data_address=da, description=str(reply))
@@ -146,11 +149,20 @@ class RspControl(ExecutionControl):
         self._exited = True
         self._emit_exit(sentence)
 
+    def _complete_access(self, reply: StopReply) -> None:
+        """A watchpoint that trapped before the access: let the access happen (see finish_access)."""
+        if reply.reason in _WATCH_REASONS and self.t.arch in TRAP_BEFORE_ACCESS:
+            try:
+                self.t.finish_access()
+            except TargetLost:
+                pass
+
     def _on_target_stop(self, reply: StopReply) -> None:
         """The target stopped on its own (sampler, poller or caller thread, link released)."""
         if self._closing.is_set():
             return
         self._reported = reply
+        self._complete_access(reply)
         stop = self._classify(reply, None)
         if stop.breakpoints and self._pass_hit(stop.breakpoints):
             try:
@@ -219,6 +231,7 @@ class RspControl(ExecutionControl):
             return super().step(kind, thread, wait)
         self._emit_running()
         reply = self.t.step()
+        self._complete_access(reply)
         self._reported = reply
         stop = self._classify(reply, StopReason.STEP)
         self._report(stop)
