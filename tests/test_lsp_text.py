@@ -17,6 +17,9 @@ from firmwatch.lsp.text import chain_start, expression_at, member_context
         ("a[i + 1].b->c", "a[i + 1].b->c"),
         ("y='motor.c'::state", "'motor.c'::state"),
         ("hw::Sensor::count", "hw::Sensor::count"),
+        ("x = drivers::Filter<float, 16>::last", "drivers::Filter<float, 16>::last"),
+        ("f(ns::Map<int, std::pair<int, int>>::size", "ns::Map<int, std::pair<int, int>>::size"),
+        ("if (a < b && c > d::e", "d::e"),
         ("(*p)->q", "(*p)->q"),
         ("return tick_fn(x).y", None),  # a call: its value is unknown
         ("3.5", None),

@@ -172,3 +172,23 @@ def test_compressed_real_image_reads_the_same(how: str) -> None:
     assert [(v.qualified, v.address, v.size) for v in packed.variables] == [
         (v.qualified, v.address, v.size) for v in plain.variables
     ]
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_language_server_hovers_every_listed_name(kind: str) -> None:
+    from firmwatch.lsp.hover import subject
+    from firmwatch.lsp.index import SymbolIndex
+
+    p = program(kind)
+    index = SymbolIndex.build(p, image(kind), 0)
+    missed = [v.qualified for v in p.variables if subject(index, v.qualified, None, None) is None]
+    assert not missed, f"{len(missed)} listed names get no hover: {missed[:20]}"
+    # the name under the cursor in C++ source, template arguments and all
+    from firmwatch.lsp.text import expression_at
+
+    text = "x = drivers::Filter<long, 8u>::last;"
+    expr = expression_at(text, text.index("last") + 1)
+    assert expr is not None and expr[0] == "drivers::Filter<long, 8u>::last"
+    if kind == "cpp":
+        s = subject(index, expr[0], None, None)
+        assert s is not None and s.type_name == "long int" and s.address is not None

@@ -71,11 +71,30 @@ def _after_operator(text: str, i: int) -> int | None:
         if j > 0 and text[j - 1] in "'\"":
             q = text.rfind(text[j - 1], 0, j - 1)
             return q if q >= 0 else None
+        if j > 0 and text[j - 1] == ">":  # a template's arguments: Filter<float, 16>::last
+            k = _template_open(text, j - 1)
+            return k if k is not None and k > 0 and text[k - 1] in _IDENT else None
     else:
         return None
     if j <= 0 or (text[j - 1] not in _IDENT and text[j - 1] not in _PAIRS):
         return None
     return j
+
+
+def _template_open(text: str, close: int) -> int | None:
+    """The '<' matching the '>' at ``close`` (template arguments hold no ';', '{' or '}')."""
+    depth = 0
+    for i in range(close, max(close - 2000, -1), -1):
+        c = text[i]
+        if c == ">":
+            depth += 1
+        elif c == "<":
+            depth -= 1
+            if depth == 0:
+                return i
+        elif c in ";{}\n=":
+            return None
+    return None
 
 
 def _match_back(text: str, close: int) -> int | None:
