@@ -16,14 +16,19 @@ from firmwatch import __version__
 COMMAND_MODULES = ("cmd_symbols", "cmd_sim", "cmd_live", "cmd_peripherals", "cmd_memory")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command line, only the modules up to the one that registers its
+    command are imported (start-up time: importing them all costs more than most commands)."""
     parser = argparse.ArgumentParser(
         prog="firmwatch",
         description="Watch, plot, record and change firmware variables while the MCU runs.",
     )
     parser.add_argument("--version", action="version", version=f"firmwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    command = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    for name in COMMAND_MODULES if argv is None or argv[:1] != ["--version"] else ():
+        if command is not None and command in sub.choices:
+            break
         try:
             mod = importlib.import_module(f"firmwatch.cli.{name}")
         except ModuleNotFoundError as e:  # a front end not written yet must not break the others
@@ -35,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
