@@ -11,10 +11,10 @@ import os
 import stat
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
+if TYPE_CHECKING:  # pyelftools loads with the first ELF opened: a warm start never needs it
+    from elftools.elf.elffile import ELFFile
 
 from .cache import DeferredList, LazyList, decode_symbol
 from .demangle import demangle_all
@@ -97,12 +97,14 @@ def open_elf(path: str) -> tuple[ELFFile, Any]:
         )
     f.seek(0)
     try:
+        from elftools.elf.elffile import ELFFile
+
         elf = ELFFile(f)
         _check_not_truncated(elf, os.fstat(f.fileno()).st_size, path)
     except SymbolsError:
         f.close()
         raise
-    except (ELFError, struct.error, ValueError, AssertionError, Exception) as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - pyelftools' ELFError, struct.error, ValueError, AssertionError...
         f.close()
         raise SymbolsError(f"{path} is a truncated or corrupt ELF file ({_short(e)}); rebuild it") from None
     return elf, f

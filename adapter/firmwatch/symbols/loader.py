@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import cache
-from .dwarf import LazyTypes, RawVariable, WarmMaterializer, read_dwarf
+from .dwarf import LazyTypes, RawVariable
 from .elf import (
     _build_id,
     check_regular,
@@ -97,6 +97,8 @@ def _index(path: str, progress: Progress | None) -> Program:
             raise SymbolsError(f"{path} is a truncated or corrupt ELF file ({e}); rebuild it") from None
         problem: str | None = None
         try:
+            from .dwarf.index import read_dwarf
+
             dw = read_dwarf(elf, info.word_size, info.byteorder == "little", progress)
         except Exception as e:  # noqa: BLE001 - keep the symbol table usable on broken DWARF
             problem = str(e) or type(e).__name__
@@ -457,6 +459,8 @@ def _from_payload(p: dict[str, Any], identity: tuple[int, int] | None = None) ->
             if not isinstance(lazy, dict) or not lazy.keys() >= _LAZY_KEYS:
                 return None  # not the state this version builds types from: index again
             # types not built by the run that wrote the cache are built from the ELF's DWARF
+            from .dwarf.warm import WarmMaterializer
+
             mat = WarmMaterializer(elf.path, lazy, identity)
             mat.types = LazyTypes(p["types"], cache.decode_type, mat)
             mat.by_name = p["by_name"]

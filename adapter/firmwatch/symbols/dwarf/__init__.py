@@ -21,10 +21,24 @@ Robustness rule: a DIE we cannot make sense of becomes an ``UnsupportedType`` (f
 type) or is skipped (for a variable); weird DWARF never aborts the index.
 """
 
+from typing import Any
+
 from .encoding import DwarfFormatError
-from .index import read_dwarf
 from .lazy import LazyTypes
 from .results import DwarfResult, RawVariable
-from .warm import WarmMaterializer
+
+
+def __getattr__(name: str) -> Any:
+    # the reader, generated decoders and type builder load with the first cold index or the
+    # first type a cached index lacks: a warm start never needs them
+    if name == "read_dwarf":
+        from .index import read_dwarf
+
+        return read_dwarf
+    if name == "WarmMaterializer":
+        from .warm import WarmMaterializer
+
+        return WarmMaterializer
+    raise AttributeError(name)
 
 __all__ = ["DwarfFormatError", "DwarfResult", "LazyTypes", "RawVariable", "WarmMaterializer", "read_dwarf"]
