@@ -164,7 +164,7 @@ def test_rust_statics_and_enums() -> None:
 def test_cache_second_load_is_served_from_disk(
     tmp_path: Path, _private_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from firmwatch.symbols import loader
+    from firmwatch.symbols.dwarf import index as dwarf_index
 
     elf = tmp_path / "fw.elf"
     elf.write_bytes(fixture_elf("arm-O0-dwarf4").read_bytes())
@@ -175,7 +175,7 @@ def test_cache_second_load_is_served_from_disk(
     def no_dwarf(*a: object, **k: object) -> None:
         raise AssertionError("DWARF was parsed again although the cache is valid")
 
-    monkeypatch.setattr(loader, "read_dwarf", no_dwarf)
+    monkeypatch.setattr(dwarf_index, "read_dwarf", no_dwarf)
     warm = load(elf)
     assert [v.qualified for v in warm.variables] == [v.qualified for v in cold.variables]
     for v in cold.variables:

@@ -97,9 +97,9 @@ def _index(path: str, progress: Progress | None) -> Program:
             raise SymbolsError(f"{path} is a truncated or corrupt ELF file ({e}); rebuild it") from None
         problem: str | None = None
         try:
-            from .dwarf.index import read_dwarf
+            from .dwarf import index as dwarf_index
 
-            dw = read_dwarf(elf, info.word_size, info.byteorder == "little", progress)
+            dw = dwarf_index.read_dwarf(elf, info.word_size, info.byteorder == "little", progress)
         except Exception as e:  # noqa: BLE001 - keep the symbol table usable on broken DWARF
             problem = str(e) or type(e).__name__
             dw = None
