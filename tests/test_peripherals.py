@@ -103,7 +103,7 @@ def test_svd_errors_are_one_sentence(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_cmsis)
     with pytest.raises(SvdError, match=r"pip install 'firmwatch\[svd\]'"):
-        load_svd(SVD / "features.svd")
+        load_svd(SVD / "features.svd", cache=False)
 
 
 def test_plan_never_reads_side_effect_registers_and_batches(arm):
@@ -225,3 +225,17 @@ def test_a_lost_link_during_a_refresh_is_said_per_register_and_the_view_recovers
     assert all(r.value is None and "link to the device is gone" in (r.note or "") for r in got.values())
     t.read = real
     assert v.refresh(["TIMER0"])["TIMER0.CTRL"].value == 0
+
+
+def test_the_resolved_model_is_cached_and_a_changed_file_is_parsed_again(tmp_path, monkeypatch):
+    from firmwatch.peripherals import svd as svd_mod
+
+    monkeypatch.setenv("FIRMWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    f = tmp_path / "dev.svd"
+    f.write_text((SVD / "features.svd").read_text())
+    first = load_svd(f)
+    parsed = []
+    monkeypatch.setattr(svd_mod, "_parse", lambda p: parsed.append(p) or first)
+    assert load_svd(f) == first and not parsed  # from the cache
+    f.write_text(f.read_text().replace("<name>UART0</name>", "<name>UARTX</name>"))
+    assert load_svd(f) is first and parsed == [str(f)]  # the file changed: parsed again

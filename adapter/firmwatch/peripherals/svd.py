@@ -20,7 +20,9 @@ cmsis-svd 0.6 has four gaps that real vendor files hit; we close them here rathe
 from __future__ import annotations
 
 import copy
+import marshal
 import os
+from dataclasses import astuple
 from typing import Any
 
 from firmwatch.peripherals.model import Device, EnumValue, Field, Peripheral, PeripheralError, Register
@@ -33,8 +35,26 @@ class SvdError(PeripheralError):
     """An SVD file that cannot be used; ``str()`` says which file and why."""
 
 
-def load_svd(path: str | os.PathLike[str]) -> Device:
+CACHE_FORMAT = 1
+
+
+def load_svd(path: str | os.PathLike[str], *, cache: bool = True) -> Device:
+    """The device an SVD file describes. cmsis-svd takes seconds on a large vendor file (~1 s per
+    10k fields), so the resolved model is cached beside the symbol index, keyed by the file's
+    path, size and modification time: the next session (and the language server) start at once."""
     path = os.fspath(path)
+    key = _cache_key(path) if cache else None
+    if key is not None:
+        hit = _read_cache(key)
+        if hit is not None:
+            return hit
+    device = _parse(path)
+    if key is not None:
+        _write_cache(key, device)
+    return device
+
+
+def _parse(path: str) -> Device:
     try:
         from cmsis_svd.parser import SVDParser
         from lxml import etree
@@ -56,6 +76,60 @@ def load_svd(path: str | os.PathLike[str]) -> Device:
     except Exception as e:  # noqa: BLE001 - the parser's errors are bare exceptions; name the file
         raise SvdError(f"the SVD parser could not read {path} ({type(e).__name__}: {e}).") from None
     return _to_model(dev, path, warnings)
+
+
+# -- cache ---------------------------------------------------------------------------------------------------
+def _cache_key(path: str) -> list[Any] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # _parse says why
+    return [CACHE_FORMAT, os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+
+def _cache_file(key: list[Any]) -> str:
+    import hashlib
+
+    from firmwatch.symbols.cache import cache_dir
+
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()[:24]
+    return os.path.join(cache_dir(), "svd", f"{digest}.bin")
+
+
+# plain tuples through marshal, as the symbol cache does: loads several times faster than JSON or pickle
+def _read_cache(key: list[Any]) -> Device | None:
+    try:
+        with open(_cache_file(key), "rb") as f:
+            stored_key, d = marshal.loads(f.read())
+        if list(stored_key) != key:
+            return None
+        return _device_from(d)
+    except (OSError, ValueError, EOFError, TypeError):
+        return None  # no cache, or one from another version: parse again
+
+
+def _write_cache(key: list[Any], device: Device) -> None:
+    file = _cache_file(key)
+    try:
+        os.makedirs(os.path.dirname(file), exist_ok=True)
+        tmp = f"{file}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(marshal.dumps((tuple(key), astuple(device))))
+        os.replace(tmp, file)
+    except OSError:
+        pass  # a read-only cache only costs the next start the parse
+
+
+def _device_from(d: tuple[Any, ...]) -> Device:
+    name, ps, path, byteorder, warnings = d
+    peripherals = []
+    for pname, base, desc, group, regs, blocks in ps:
+        registers = []
+        for *head, fields in regs:
+            fs = [Field(*f[:7], tuple(EnumValue(*e) for e in f[7]), tuple(f[8]) if f[8] else None) for f in fields]
+            registers.append(Register(*head, fs))
+        peripherals.append(Peripheral(pname, base, desc, group, registers, [tuple(b) for b in blocks]))
+    return Device(name, peripherals, path, byteorder, list(warnings))
 
 
 # -- pre-parse fixes (see the module docstring) -----------------------------------------------------------
