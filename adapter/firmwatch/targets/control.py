@@ -370,6 +370,13 @@ class ExecutionControl:
         """Write, then return the bytes read back."""
         return self.target.write(address, data)
 
+    def live_registers(self, registers: Sequence[str]) -> dict[str, int] | None:
+        """``registers`` read without stopping a running CPU, where the transport can (a GDB
+        server that answers register reads while the target runs, as simavr's does); None where
+        it cannot (then :meth:`snapshot` halts for them). For sampling engines such as the PC
+        profiler: each value is the register at some instant during the call."""
+        return None
+
     def snapshot(self, registers: Sequence[str] = (), regions: Sequence[Region] = ()) -> Snapshot:
         """Read ``registers`` and ``regions`` together: a running CPU is halted just for that,
         within the transport's intrusion budget (waiting for it when the budget is spent), and

@@ -182,6 +182,7 @@ class RspTarget(Target):
         self.memory_map: list[MemoryRegion] = []  # from qXfer:memory-map, when the server has one
         self.arch: str | None = None
         self.live: bool = False
+        self._live_regs: bool | None = None  # does the server answer `p` while running (None: not tried)
         self.packet_size = 400
         self._control: RspControl | None = None
 
@@ -1012,6 +1013,29 @@ class RspTarget(Target):
         if reply and reply[:1] != b"E":
             return int.from_bytes(bytes.fromhex(reply.decode("ascii").replace("x", "0")), "little")
         return int.from_bytes(self._raw_registers()[reg.offset : reg.offset + reg.size], "little")
+
+    def live_registers(self, names: Sequence[str]) -> dict[str, int] | None:
+        """Core registers read while the target runs, without halting it: only from a server
+        that reads memory while running (live mode) and answers ``p`` then too (simavr); None
+        otherwise, or once the server has refused (it is not asked again)."""
+        if not self.live or self._live_regs is False or not self.running:
+            return None
+        regs = [rsp_registers.find(self.arch, n) for n in names]
+        if any(r is None for r in regs):
+            return None
+        with self._op():
+            if self._state != "running":
+                return None
+            out: dict[str, int] = {}
+            for reg in regs:
+                assert reg is not None
+                reply = self._cmd(b"p%x" % reg.number)
+                if not reply or reply[:1] == b"E" or b"x" in reply:
+                    self._live_regs = False
+                    return None
+                out[reg.name] = int.from_bytes(bytes.fromhex(reply.decode("ascii")), "little")
+        self._live_regs = True
+        return out
 
     def snapshot(self, names: Sequence[str], regions: Sequence[Region]) -> tuple[dict[str, int], list[bytes], float]:
         """Core registers (by name; pointers as ELF addresses) and memory read in one halt, as soon

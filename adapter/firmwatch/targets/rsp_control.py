@@ -309,6 +309,9 @@ class RspControl(ExecutionControl):
     def register(self, name: str) -> int:
         return self.t.register_value(name)
 
+    def live_registers(self, registers: Sequence[str]) -> dict[str, int] | None:
+        return self.t.live_registers(registers)
+
     def snapshot(self, registers: Sequence[str] = (), regions: Sequence[Region] = ()) -> Snapshot:
         values, memory, halted = self.t.snapshot(registers, regions)
         return Snapshot(values, memory, halted)
