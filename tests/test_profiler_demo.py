@@ -127,3 +127,43 @@ def test_a_device_running_other_code_is_refused(board: str, built: dict[str, Pat
         ok = InstrumentedRun(load(str(built["prof"])), dev.port)
         ok.start()
         ok.stop()
+
+
+def work_shares(prof: Profile) -> dict[str, float]:
+    weight = {f.name: (f.samples if prof.mode == "sampled" else f.self_s) or 0 for f in prof.functions
+              if f.name in demo.COSTS}
+    total = sum(weight.values())
+    return {k: v / total for k, v in weight.items()}
+
+
+def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: dict[str, Path]) -> None:
+    """PC sampling through the emulator's gdb stub (simavr: without stopping the CPU; QEMU: halt,
+    read, resume) must find the same top functions as the instrumented build, in the same order."""
+    from firmwatch.profiler.sampler import PcSampler
+    from firmwatch.profiler.symbolize import Symbolizer
+    from firmwatch.session.connect import GdbOptions, open_target
+
+    inst = work_shares(profile_demo(board, built["prof"]))
+    program = load(str(built["plain"]))
+    with sim.start_sim(board, elf=built["plain"], pace="fast") as dev:
+        target = open_target(gdb=dev.gdb, program=program, gdb_options=GdbOptions(budget=None))
+        try:
+            sampler = PcSampler(target.control(), Symbolizer(program), rate_hz=2000)
+            method = sampler.start()
+            wait_for(lambda: sum(f.samples or 0 for f in sampler.snapshot().functions if f.name in demo.COSTS) >= 1500,
+                     timeout=120, what="1500 samples in the demo's functions")
+            prof = sampler.stop()
+        finally:
+            target.close()
+    assert method == ("live" if board == "avr" else "halt")
+    if method == "live":
+        assert prof.counters["halted_s"] == 0
+    samp = work_shares(prof)
+    top = sorted(inst, key=lambda k: -inst[k])[:3]
+    assert sorted(samp, key=lambda k: -samp[k])[:3] == top, (samp, inst)
+    for name in demo.COSTS:
+        assert abs(samp.get(name, 0) - inst[name]) < 0.05, (name, samp.get(name), inst[name])
+    # the hot line of the hottest function is its busy loop
+    line = next(r for r in prof.lines if r.function == "telemetry_pack")
+    src = Path(line.file).read_text().splitlines()[line.line - 1]
+    assert "SPIN(18 * HALF)" in src, src
