@@ -118,6 +118,10 @@ class InstrumentedRun:
         try:
             self.link.stop()
             self.status = self.link.status()
+        except P.ProfilerError as e:
+            # the device went away (or stopped answering): keep what arrived, say what is missing
+            self.notes.append(f"{e} The profile holds the calls that arrived before; the device's own counts "
+                              "of what it kept and lost could not be read.")
         finally:
             self._stopped = time.monotonic()
             self.link.close()
@@ -186,7 +190,7 @@ class InstrumentedRun:
             notes.append(f"{counters['orphans']} calls' callers were not recorded (still running when the profile "
                          f"stopped, or lost); they are listed under \"{UNKNOWN_CALLER}\".")
         err = link.error() if link is not None else None
-        if err is not None and str(err) not in notes:
+        if err is not None and not any(str(err) in n for n in notes):
             notes.append(str(err))
         return Profile(
             mode="instrumented", elf=self.program.elf.path, duration_s=duration, functions=rows,

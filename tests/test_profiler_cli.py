@@ -1,0 +1,76 @@
+"""``firmwatch profile`` as a user runs it: the real command, real emulators, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmwatch import sim
+from firmwatch.profiler import demo
+from tools import require_board
+
+FIRMWATCH = [sys.executable, "-m", "firmwatch"]
+
+
+def firmwatch(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FIRMWATCH, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.emulator
+def test_profile_demo_instrumented_with_every_export(tmp_path: Path) -> None:
+    require_board("cortex-m3")
+    out = {k: tmp_path / f"p.{k}" for k in ("speedscope", "chrome", "collapsed", "json")}
+    r = firmwatch("profile", "--demo", "cortex-m3", "--duration", "2",
+                  *[a for k, p in out.items() for a in (f"--{k}", str(p))])
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split()[0] for ln in r.stdout.splitlines() if "prof_demo.c:" in ln]
+    assert rows[:3] == ["telemetry_pack", "fir_tap", "control_update"], r.stdout
+    assert "calls" in r.stdout and "note:" not in r.stdout
+    doc = json.loads(out["speedscope"].read_text())
+    assert doc["profiles"][0]["type"] == "evented" and doc["profiles"][0]["events"]
+    trace = json.loads(out["chrome"].read_text())
+    assert any(e.get("name") == "pid_step" and e["ph"] == "X" for e in trace["traceEvents"])
+    folded = out["collapsed"].read_text().splitlines()
+    assert any(ln.startswith("app_frame;control_update;pid_step ") for ln in folded)
+    summary = json.loads(out["json"].read_text())
+    assert summary["mode"] == "instrumented" and summary["tree"]["children"][0]["name"] == "app_frame"
+
+
+@pytest.mark.emulator
+def test_profile_sampled_through_a_gdb_server(tmp_path: Path) -> None:
+    """The uninstrumented demo, its PC sampled through simavr's gdb stub without stopping it."""
+    require_board("avr")
+    elf = demo.build("avr")["plain"]
+    with sim.start_sim("avr", elf=elf, pace="fast") as dev:
+        r = firmwatch("profile", str(elf), "--gdb", dev.gdb, "--duration", "2", "--collapsed", str(tmp_path / "s.folded"))
+    assert r.returncode == 0, r.stderr
+    assert "(live)" in r.stderr and "samples" in r.stdout and "hot lines" in r.stdout
+    work = [ln.split()[0] for ln in r.stdout.splitlines() if "prof_demo.c:" in ln and ln.split()[0] in demo.COSTS]
+    assert work[0] == "telemetry_pack", r.stdout
+    assert "halted" not in r.stdout  # live sampling never stops the CPU
+
+
+@pytest.mark.emulator
+def test_a_device_running_other_code_gets_one_sentence() -> None:
+    require_board("cortex-m3")
+    built = demo.build("cortex-m3")
+    with sim.start_sim("cortex-m3", elf=built["prof"], pace="fast") as dev:
+        r = firmwatch("profile", str(built["plain"]), "--port", dev.port, "--duration", "1")
+    assert r.returncode == 1
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("firmwatch: the device runs other code than") and err[0].endswith(".")
+
+
+def test_usage_errors_are_sentences(tmp_path: Path) -> None:
+    for args, want in (
+        (["profile", "x.elf"], "give --port PORT"),
+        (["profile", "--sampled", "x.elf", "--port", "/dev/null"], "--sampled goes with --demo"),
+        (["profile", "/nonexistent.elf", "--port", "/dev/null"], "/nonexistent.elf"),
+    ):
+        r = firmwatch(*args, timeout=60)
+        assert r.returncode == 1, (args, r.stderr)
+        assert want in r.stderr and r.stderr.count("\n") == 1, r.stderr
