@@ -154,7 +154,10 @@ def _random_script(rng: random.Random) -> bytes:
                                f"{base + rng.randrange(0x100)} {rng.randrange(9)} 0x{rng.randrange(2000):x}",
                                f"0x{base + rng.randrange(0x100):08X} " + "".join(rng.choice("0123456789abcdefAB") for _ in range(rng.randrange(12))),
                                "ALL", str(rng.randrange(20)), "", "1 2 3 4 5"])
-            feed(f"{verb} {args}{rng.choice(['', '  ', chr(13)])}\n".encode())
+            line = f"{verb} {args}{rng.choice(['', '  ', chr(13)])}".encode()
+            if rng.random() < 0.5:  # the line check a host adds (sometimes damaged)
+                line += b"|crc=%04X" % (binascii.crc_hqx(line, 0xFFFF) ^ (rng.random() < 0.2))
+            feed(line + b"\n")
         elif kind < 0.7:
             feed(bytes(rng.choice([0xAA, 0x55, 0x0A, rng.randrange(256)]) for _ in range(rng.randrange(1, 80))))
         elif kind < 0.85:
