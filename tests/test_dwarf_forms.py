@@ -111,9 +111,15 @@ def test_generated_decoders_agree_with_the_generic_one(specs, asz, osz, ver, bo)
     if dec is not None:
         got, q = dec(data, 0, 0x100)
         assert (got, q) == (generic, end)
+    interp = codegen.interpreted_attrs(abbrev, asz, osz, ver, bo, sections, strp)
+    assert (interp is None) == (dec is None)  # the interpreter covers what the generator covers
+    if interp is not None:
+        assert interp(data, 0, 0x100) == (generic, end)
     sk = codegen.skipper(abbrev, asz, osz, ver, bo)
     assert sk is not None  # every plain form can be stepped over without decoding it
     assert (sk if type(sk) is int else sk(data, 0)) == end
+    isk = codegen.interpreted_skipper(abbrev, asz, osz, ver, bo)
+    assert isk is not None and isk(data, 0) == end
 
 
 def test_an_unknown_form_is_named_in_the_error() -> None:

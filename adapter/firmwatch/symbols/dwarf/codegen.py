@@ -312,3 +312,155 @@ def variable_decoder(
                 return None
             src.add(stmts)
     return src.build(" return name, addr, tref, fi, line, ext, linkage, p", "vdec", "<dwarf-variable>")
+
+
+# -- interpreted decoders: what a shape uses before it has earned generated code ------------------
+# Compiling a shape costs about as much as decoding a few dozen DIEs with it, and most shapes of
+# a program are met only a few times: they are interpreted from the same table (reader.py
+# switches a shape to generated code once it is used often).
+
+
+def _step(at: int, code: int, implicit: int, asz: int, osz: int, ver: int, bo: str, sections: Any,
+          strp: Callable[[int], str]) -> Callable[[bytes, int, int], tuple[Any, int]] | None:
+    f = FORMS.get(code)
+    if f is None:
+        return None
+    n = fixed_size(f, asz, osz, ver)
+    kind = f.value
+    if f.size == IMPLICIT:
+        return lambda d, p, cu: (implicit, p)
+    if kind == PRESENT:
+        return lambda d, p, cu: (True, p)
+    if n is not None and kind in _FIXED_POST:
+        sc = _STRUCT_CODE.get(n)
+        if sc is None:
+            return None
+        u = struct.Struct(bo + sc).unpack_from
+        if sized_const(at, f):
+            return lambda d, p, cu: ((u(d, p)[0], n), p + n)
+        if kind == REF:
+            return lambda d, p, cu: (u(d, p)[0] + cu, p + n)
+        if kind == STRP:
+            return lambda d, p, cu: (strp(u(d, p)[0]), p + n)
+        if kind == LINE_STRP:
+            return lambda d, p, cu: (cstr(sections.line_str, u(d, p)[0]), p + n)
+        if kind == FLAG:
+            return lambda d, p, cu: (u(d, p)[0] != 0, p + n)
+        if kind in (SIG8, SUP):
+            tag = "sig8" if kind == SIG8 else "alt"
+            return lambda d, p, cu: ((tag, u(d, p)[0]), p + n)
+        return lambda d, p, cu: (u(d, p)[0], p + n)
+    if n is None and kind in (STRING, BYTES, SDATA, UDATA, REF, LISTX):
+        size = f.size
+        if size == CSTRING:
+            def cs(d: bytes, p: int, cu: int) -> tuple[Any, int]:
+                e = d.find(b"\0", p)
+                return d[p:e].decode("utf-8", "replace"), e + 1
+            return cs
+        if size == BLOCK:
+            def bl(d: bytes, p: int, cu: int) -> tuple[Any, int]:
+                k, p = uleb(d, p)
+                return d[p : p + k], p + k
+            return bl
+        if size == BLOCK1:
+            return lambda d, p, cu: (d[p + 1 : p + 1 + d[p]], p + 1 + d[p])
+        if size in (BLOCK2, BLOCK4):
+            w = 2 if size == BLOCK2 else 4
+            uw = struct.Struct(bo + ("H" if w == 2 else "I")).unpack_from
+
+            def bw(d: bytes, p: int, cu: int) -> tuple[Any, int]:
+                k = uw(d, p)[0]
+                return d[p + w : p + w + k], p + w + k
+            return bw
+        if size == SLEB:
+            return lambda d, p, cu: sleb(d, p)
+        if kind == REF:
+            def ru(d: bytes, p: int, cu: int) -> tuple[Any, int]:
+                v, p = uleb(d, p)
+                return v + cu, p
+            return ru
+        return lambda d, p, cu: uleb(d, p)
+    return None
+
+
+def interpreted_attrs(specs: Specs, asz: int, osz: int, ver: int, bo: str, sections: Any,
+                      strp: Callable[[int], str]) -> Callable[[bytes, int, int], tuple[dict[int, Any], int]] | None:
+    """What :func:`attrs_decoder` generates, as a loop over one step per attribute."""
+    steps = []
+    for at, code, implicit in specs:
+        st = _step(at, code, implicit, asz, osz, ver, bo, sections, strp)
+        if st is None:
+            return None
+        steps.append((at, st))
+
+    def decode(d: bytes, p: int, cu: int) -> tuple[dict[int, Any], int]:
+        a: dict[int, Any] = {}
+        for at, st in steps:
+            a[at], p = st(d, p, cu)
+        return a, p
+
+    return decode
+
+
+def interpreted_variable(specs: Specs, asz: int, osz: int, ver: int, bo: str, sections: Any,
+                         strp: Callable[[int], str]) -> Any:
+    """What :func:`variable_decoder` generates, through :func:`interpreted_attrs`."""
+    if asz not in _STRUCT_CODE or any(at in (AT_specification, AT_abstract_origin, AT_declaration)
+                                      for at, _c, _i in specs):
+        return None
+    dec = interpreted_attrs(specs, asz, osz, ver, bo, sections, strp)
+    if dec is None:
+        return None
+    addr_of = struct.Struct(bo + _STRUCT_CODE[asz]).unpack_from
+
+    def vdec(d: bytes, p: int, cu: int) -> tuple[Any, ...]:
+        a, p = dec(d, p, cu)
+        loc = a.get(AT_location)
+        addr = None
+        if type(loc) is bytes and len(loc) == 1 + asz and loc[0] == OP_addr:
+            addr = addr_of(loc, 1)[0]
+        name = a.get(AT_name)
+        linkage = a.get(AT_linkage_name, a.get(AT_MIPS_linkage_name))
+        fi, line = a.get(AT_decl_file), a.get(AT_decl_line)
+        return (name if type(name) is str else None, addr, a.get(AT_type), fi if type(fi) is int else None,
+                line if type(line) is int else None, bool(a.get(AT_external)),
+                linkage if type(linkage) is str else None, p)
+
+    return vdec
+
+
+def interpreted_skipper(specs: Specs, asz: int, osz: int, ver: int, bo: str = "<") -> Any:
+    """What :func:`skipper` generates for a shape with variable-length forms, as a loop."""
+    steps: list[Any] = []
+    u2 = struct.Struct(bo + "H").unpack_from
+    u4 = struct.Struct(bo + "I").unpack_from
+    for _at, code, _imp in specs:
+        f = FORMS.get(code)
+        if f is None:
+            return None
+        k = fixed_size(f, asz, osz, ver)
+        if k is not None:
+            steps.append(k)
+            continue
+        size = f.size
+        if size == CSTRING:
+            steps.append(lambda d, p: d.index(0, p) + 1)
+        elif size == BLOCK:
+            steps.append(lambda d, p: (lambda kp: kp[0] + kp[1])(uleb(d, p)))
+        elif size == BLOCK1:
+            steps.append(lambda d, p: p + 1 + d[p])
+        elif size == BLOCK2:
+            steps.append(lambda d, p: p + 2 + u2(d, p)[0])
+        elif size == BLOCK4:
+            steps.append(lambda d, p: p + 4 + u4(d, p)[0])
+        elif size in (ULEB, SLEB):
+            steps.append(lambda d, p: uleb(d, p)[1])
+        else:
+            return None
+
+    def skip(d: bytes, p: int) -> int:
+        for st in steps:
+            p = p + st if type(st) is int else st(d, p)
+        return p
+
+    return skip

@@ -20,6 +20,7 @@ from .constants import (
     LANG_C,
     LAZY_CHILDREN_TAGS,
     NOT_TYPE_TAGS,
+    STRUCT_KINDS,
     AT_addr_base,
     AT_GNU_addr_base,
     AT_language,
@@ -27,16 +28,19 @@ from .constants import (
     AT_sibling,
     AT_stmt_list,
     AT_str_offsets_base,
+    TAG_subprogram,
+    TAG_variable,
 )
 from .die import Deferred, Die
 from .encoding import DwarfFormatError, cstr, string_table, uleb
-from .forms import UnitForms, read_value
+from .forms import FORMS, UnitForms, fixed_size, read_value
 from .lines import line_header_files
 from .results import RawVariable
 from .sections import DebugSections
 from .units import Unit, read_units
 
 _SKIP = object()  # parse stack marker: inside a subtree that is stepped over
+STRUCT_TAGS = frozenset(STRUCT_KINDS)
 
 
 class _OnDemand(dict):  # type: ignore[type-arg]
@@ -52,6 +56,54 @@ class _OnDemand(dict):  # type: ignore[type-arg]
     def __missing__(self, code: int) -> Any:
         fn = self[code] = self._make(code)
         return fn
+
+
+HOT = 24  # uses of a shape after which its decoder is generated (see codegen's interpreted decoders)
+
+
+class _Tier:
+    """A shape's interpreted decoder that replaces itself with generated code after HOT uses
+    (in the shape cache and in every table it was handed to)."""
+
+    __slots__ = ("run", "installs")
+
+    def __init__(self, reader: Reader, shape: tuple[Any, ...], interp: Any, generate: Callable[[], Any],
+                 arity: int) -> None:
+        self.installs: list[tuple[dict[int, Any], int]] = []
+        count = 0
+
+        def promote() -> None:
+            fn = generate() or interp
+            reader._by_shape[shape] = fn
+            for table, code in self.installs:
+                table[code] = fn
+
+        if arity == 2:
+            def run2(d: bytes, p: int) -> Any:
+                nonlocal count
+                count += 1
+                if count == HOT:
+                    promote()
+                return interp(d, p)
+
+            self.run = run2
+        else:
+            def run3(d: bytes, p: int, cu: int) -> Any:
+                nonlocal count
+                count += 1
+                if count == HOT:
+                    promote()
+                return interp(d, p, cu)
+
+            self.run = run3
+
+
+def _has_variable(specs: list[tuple[int, int, int]], asz: int, osz: int, ver: int) -> bool:
+    for _at, code, _imp in specs:
+        f = FORMS.get(code)
+        if f is None or fixed_size(f, asz, osz, ver) is None:
+            return True
+    return False
 
 
 class Reader:
@@ -101,20 +153,18 @@ class Reader:
                 return None
             shape = (kind, tuple(ab[2]), asz, osz, ver)
             if shape in by_shape:
-                return by_shape[shape]
-            if kind == "skip":
-                fn = codegen.skipper(ab[2], asz, osz, ver, self.bo)
-            elif kind == "attrs":
-                fn = codegen.attrs_decoder(ab[2], asz, osz, ver, self.bo, self.s, self.strp)
+                fn = by_shape[shape]
             else:
-                fn = codegen.variable_decoder(ab[2], asz, osz, ver, self.bo, self.s, self.strp)
-            by_shape[shape] = fn
+                fn = by_shape[shape] = self._first_decoder(kind, shape, ab[2], asz, osz, ver)
+            if isinstance(fn, _Tier):
+                fn.installs.append((out, code))
+                return fn.run
             return fn
 
         if kind == "var":  # looked up with .get for every child of a C unit: made up front
             out: dict[int, Any] = {}
             for code, (tag, _ch, _specs) in table.items():
-                if tag == 0x34:  # DW_TAG_variable
+                if tag == TAG_variable:
                     fn = make(code)
                     if fn is not None:
                         out[code] = fn
@@ -122,6 +172,27 @@ class Reader:
             out = _OnDemand(make)
         self._by_table[key] = out
         return out
+
+    def _first_decoder(self, kind: str, shape: tuple[Any, ...], specs: list[tuple[int, int, int]],
+                       asz: int, osz: int, ver: int) -> Any:
+        """The interpreted decoder of a shape, promoted to generated code when it turns hot."""
+        bo, sec, strp = self.bo, self.s, self.strp
+        if kind == "skip":
+            if not _has_variable(specs, asz, osz, ver):
+                return codegen.skipper(specs, asz, osz, ver, bo)  # the DIE's size: no code to generate
+            interp = codegen.interpreted_skipper(specs, asz, osz, ver, bo)
+            if interp is None:
+                return None
+            return _Tier(self, shape, interp, lambda: codegen.skipper(specs, asz, osz, ver, bo), 2)
+        if kind == "attrs":
+            interp = codegen.interpreted_attrs(specs, asz, osz, ver, bo, sec, strp)
+            gen = lambda: codegen.attrs_decoder(specs, asz, osz, ver, bo, sec, strp)  # noqa: E731
+        else:
+            interp = codegen.interpreted_variable(specs, asz, osz, ver, bo, sec, strp)
+            gen = lambda: codegen.variable_decoder(specs, asz, osz, ver, bo, sec, strp)  # noqa: E731
+        if interp is None:
+            return None
+        return _Tier(self, shape, interp, gen, 3)
 
     def unit_forms(self, unit: Unit, str_base: int | None, addr_base: int | None) -> UnitForms:
         osz, asz = unit.offset_size, unit.address_size
@@ -226,8 +297,27 @@ class Reader:
                             p = p2
                             continue
                     quiet = code in nameless
+                elif parent is skip or parent is None:
+                    quiet = True
                 else:
-                    quiet = parent is skip
+                    ptag = parent.tag
+                    if tag == TAG_subprogram and ptag in STRUCT_TAGS:
+                        # a member function's declaration (and its parameters): no variable or
+                        # type lives there; a definition naming it re-reads it on demand
+                        quiet = True
+                    elif tag == TAG_variable and ptag in CODE_TAGS:
+                        # a function's variable: kept only when it is a static (DW_OP_addr)
+                        vd = vdecs.get(code)
+                        if vd is not None:
+                            r = vd(d, p, cu_off)
+                            if r[1] is None:
+                                p = r[7]
+                                if has_children:
+                                    stack.append(None)
+                                continue
+                        quiet = False
+                    else:
+                        quiet = False
                 if quiet:
                     if has_children and parent is not skip and tag in lazy_tags:
                         dec = fast[code]
@@ -252,7 +342,7 @@ class Reader:
                         memo[off] = len(reserve)
                         reserve.append(off)
                     if has_children:
-                        stack.append(skip)
+                        stack.append(skip if parent is not None else None)
                     continue
                 dec = fast[code]
                 if dec is not None:

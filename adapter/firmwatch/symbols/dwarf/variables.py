@@ -68,7 +68,7 @@ class VariableWalk:
         parent: Die,
         scope: tuple[str, ...],
         kind: str,
-        func: str | None,
+        func: str | Die | None,
         unit: Unit,
         out: list[RawVariable],
     ) -> None:
@@ -88,10 +88,9 @@ class VariableWalk:
                     ns = n if isinstance(n, str) else "(anonymous namespace)"
                     self._walk_children(die, (*scope, ns), "namespace", None, unit, out)
                 elif tag in (TAG_subprogram, TAG_lexical_block, TAG_inlined_subroutine):
-                    if tag == TAG_subprogram:
-                        f = self.b.name_of(die) or func or "?"  # its locals are never file-scope
-                    else:
-                        f = func
+                    # the function is named when a static is found in it: most have none, and
+                    # a definition's name may sit in a declaration not read yet
+                    f = die if tag == TAG_subprogram else func
                     if die.children:
                         # statics of functions: scope names stay those of the enclosing namespace
                         self._walk_children(die, scope, kind if tag != TAG_subprogram else kind, f, unit, out)
@@ -116,10 +115,12 @@ class VariableWalk:
         die: Die,
         scope: tuple[str, ...],
         kind: str,
-        func: str | None,
+        func: str | Die | None,
         unit: Unit,
         out: list[RawVariable],
     ) -> None:
+        if isinstance(func, Die):
+            func = self.b.name_of(func) or "?"  # its locals are never file-scope
         a = die.attrs
         if func is None and not scope and AT_specification not in a and AT_abstract_origin not in a:
             # the common case (a C global or file static at a fixed address), without detours
