@@ -22,13 +22,18 @@ from .constants import (
     NOT_TYPE_TAGS,
     STRUCT_KINDS,
     AT_addr_base,
+    AT_declaration,
     AT_GNU_addr_base,
     AT_language,
     AT_name,
     AT_sibling,
     AT_stmt_list,
     AT_str_offsets_base,
+    TAG_inlined_subroutine,
+    TAG_member,
     TAG_subprogram,
+    TAG_template_type_param,
+    TAG_template_value_param,
     TAG_variable,
 )
 from .die import Deferred, Die
@@ -41,6 +46,17 @@ from .units import Unit, read_units
 
 _SKIP = object()  # parse stack marker: inside a subtree that is stepped over
 STRUCT_TAGS = frozenset(STRUCT_KINDS)
+_FLAG_PRESENT = 0x19
+# DIEs whose subtree holds nothing the index pass needs (read again on demand if ever named)
+_NOTHING_INSIDE = frozenset({
+    0x08,  # imported_declaration (using ::printf;)
+    0x3A,  # imported_module
+    TAG_inlined_subroutine,
+    TAG_template_type_param,
+    TAG_template_value_param,
+    0x4107,  # GNU_template_parameter_pack
+    0x4108,  # GNU_formal_parameter_pack
+})
 
 
 class _OnDemand(dict):  # type: ignore[type-arg]
@@ -243,6 +259,9 @@ class Reader:
         nameless = {
             c for c, (t, _ch, sp) in abbrevs.items() if t not in not_type and all(at != AT_name for at, _f, _i in sp)
         }
+        declarations = {  # abbreviations of DIEs that say DW_AT_declaration (flag_present) by shape
+            c for c, (_t, _ch, sp) in abbrevs.items() if (AT_declaration, _FLAG_PRESENT, 0) in sp
+        }
         top: Die | None = None
         while p < end:
             off = p
@@ -301,9 +320,17 @@ class Reader:
                     quiet = True
                 else:
                     ptag = parent.tag
-                    if tag == TAG_subprogram and ptag in STRUCT_TAGS:
-                        # a member function's declaration (and its parameters): no variable or
-                        # type lives there; a definition naming it re-reads it on demand
+                    if code in nameless or tag in _NOTHING_INSIDE:
+                        # a pointer, qualifier or array type (its id is reserved below), a
+                        # using-declaration, an inlined copy of a function (its statics are
+                        # described by the function itself): nothing the index needs
+                        quiet = True
+                    elif tag == TAG_subprogram and (ptag in STRUCT_TAGS or code in declarations):
+                        # a function's declaration (and its parameters): no variable or type
+                        # lives there; a definition naming it re-reads it on demand
+                        quiet = True
+                    elif tag == TAG_member and ptag in STRUCT_TAGS and code not in declarations:
+                        parent.full = False  # data members are read when the type is used
                         quiet = True
                     elif tag == TAG_variable and ptag in CODE_TAGS:
                         # a function's variable: kept only when it is a static (DW_OP_addr)
