@@ -37,7 +37,7 @@ SCENARIOS = [
     "plot_export_csv_png",
     "hover_shows_address_and_live_value",
     "completion_offers_demo_global",
-    "memory_usage_command",
+    "memory_view_live",
     "set_sample_rate_command",
     "recording_to_csv",
     "peripherals_scope_live",

@@ -18,6 +18,7 @@ import {
   acceptSaveDialog, addWatch, ARTIFACTS, contextMenu, docShot, endDebugSession, escapeRe, findRow, isNumber, log,
   openFile, pane, paneExpanded, plotFrame, row, rows, runCommand, shot, statusItem, T, varValue, watchValue, wordPosition,
 } from './workbench.mjs';
+import { memoryScenarios } from './memory.mjs';
 import { peripheralScenarios, writeDemoSvd } from './peripherals.mjs';
 
 const PERF = process.argv.includes('--perf');
@@ -363,18 +364,7 @@ async function runScenarios(page) {
     return { item: label.trim().slice(0, 120) };
   }, ['open_demo_source']);
 
-  await scenario('memory_usage_command', page, async () => {
-    await runCommand(page, 'firmwatch: Show Memory Usage');
-    let seen = [];
-    const items = await waitFor('the memory usage quick pick', async () => {
-      const t = await page.locator('.quick-input-widget .monaco-list-row').allTextContents();
-      seen = [...t, ...(await page.locator('.notification-toast .notification-list-item-message').allTextContents())];
-      return t.some((x) => /RAM: /.test(x)) && t.some((x) => /Flash: /.test(x)) && t.some((x) => /^\.\S+0x[0-9a-f]{8}/.test(x)) ? t : undefined;
-    }, T(15000)).catch((e) => { throw new Error(`${e.message}; showing: ${JSON.stringify(seen).slice(0, 400)}`); });
-    await docShot(page, 'memory', await page.locator('.quick-input-widget').boundingBox());
-    await page.keyboard.press('Escape');
-    return { items: items.slice(0, 4) };
-  }, ['f5_first_live_value']);
+  await memoryScenarios(page, scenario);
 
   await scenario('set_sample_rate_command', page, async () => {
     const r = await findRow(page, 'Variables', 'accel_y');

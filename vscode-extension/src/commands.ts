@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { expressionFromMenuArg, parseRate, valueFromMenuArg } from './logic/commandArgs';
-import { MemoryUsage, memoryRows } from './logic/memory';
+import { MemoryPanel } from './memory/panel';
+import type { MemoryMonitor } from './memory/monitor';
 import { requestError, Sessions } from './sessions';
 import type { StatusBar } from './statusBar';
 
@@ -18,7 +19,8 @@ export async function askExpression(arg: unknown, prompt: string): Promise<strin
   return vscode.window.showInputBox({ prompt, placeHolder: 'e.g. accel_x or g_config.calib.gain_q8', ignoreFocusOut: true });
 }
 
-export function registerCommands(ctx: vscode.ExtensionContext, sessions: Sessions, status: StatusBar): void {
+export function registerCommands(ctx: vscode.ExtensionContext, sessions: Sessions, status: StatusBar,
+  memory: MemoryMonitor): void {
   const reg = (id: string, fn: (...args: unknown[]) => unknown) => ctx.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   reg('firmwatch.startRecording', async () => {
@@ -102,22 +104,10 @@ export function registerCommands(ctx: vscode.ExtensionContext, sessions: Session
     }
   });
 
+  // live memory health (the static sections are under "static (from the ELF)" in the Memory scope)
   reg('firmwatch.showMemoryUsage', async () => {
     const session = sessions.require('Memory usage');
     if (!session) return;
-    let usage: MemoryUsage;
-    try {
-      usage = (await session.customRequest('firmwatch.memoryUsage', {})) as MemoryUsage;
-    } catch (e) {
-      void vscode.window.showErrorMessage(requestError(e));
-      return;
-    }
-    const rows = memoryRows(usage);
-    const items: vscode.QuickPickItem[] = [];
-    rows.forEach((r, i) => {
-      if (i === 2) items.push({ label: 'Sections', kind: vscode.QuickPickItemKind.Separator });
-      items.push({ label: r.label, description: r.description, detail: r.detail });
-    });
-    await vscode.window.showQuickPick(items, { title: 'firmwatch: memory usage of the ELF', matchOnDescription: true });
+    MemoryPanel.show(memory);
   });
 }

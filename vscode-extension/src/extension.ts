@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { DEBUG_TYPE, FirmwatchAdapterFactory, FirmwatchConfigurationProvider } from './adapterFactory';
 import { askExpression, registerCommands } from './commands';
 import { LspClient } from './lsp';
+import { MemoryMonitor } from './memory/monitor';
 import { PlotPanel } from './plot/panel';
 import { Sessions } from './sessions';
 import { StatusBar } from './statusBar';
@@ -12,8 +13,9 @@ export function activate(ctx: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('firmwatch');
   const sessions = new Sessions();
   const status = new StatusBar(sessions);
+  const memory = new MemoryMonitor(sessions);
   ctx.subscriptions.push(
-    log, sessions, status,
+    log, sessions, status, memory,
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new FirmwatchAdapterFactory(log)),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new FirmwatchConfigurationProvider()),
     vscode.commands.registerCommand('firmwatch.plot', async (arg: unknown) => {
@@ -24,7 +26,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
       if (!sessions.current()) void vscode.commands.executeCommand('setContext', 'firmwatch.recording', false);
     }),
   );
-  registerCommands(ctx, sessions, status);
+  registerCommands(ctx, sessions, status, memory);
   const lsp = new LspClient(sessions, log);
   ctx.subscriptions.push(lsp);
   lsp.start();

@@ -254,7 +254,9 @@ class MemoryMonitor:
                 if role not in ("heap", "start") or alloc.kind != "freertos-heap_4" or role == "start":
                     want(f"alloc.{role}", f)
         want("sbrk_end", lay.sbrk_end)
-        if control is None and lay.sp_io is not None:
+        # SPL/SPH as memory only without the helper's record: over a streamer the read is served in the
+        # main loop, where the helper's latest sample says as much for one round trip less
+        if control is None and lay.sp_io is not None and not lay.stack_helper:
             plan.append(("sp_io", Region(lay.sp_io, 2)))
         if self._scanner is not None:
             for i, (a, n) in enumerate(self._scanner.planned(self._floor)):
@@ -275,10 +277,8 @@ class MemoryMonitor:
                 self._sp_register_ok = False
                 notes.append(f"the stack pointer register could not be read ({e}).")
         if data is None:
-            if control is None and lay.sp_io is None:
-                pass
-            elif lay.sp_io is not None and not any(n == "sp_io" for n, _ in plan):
-                plan.append(("sp_io", Region(lay.sp_io, 2)))
+            if control is not None and lay.sp_io is not None and not any(n == "sp_io" for n, _ in plan):
+                plan.append(("sp_io", Region(lay.sp_io, 2)))  # the register was refused: SPL/SPH then
                 regions = [r for _, r in plan]
             data = batch.fetch(regions)
         got = dict(zip([n for n, _ in plan], data, strict=True))

@@ -1,0 +1,61 @@
+// The live memory view (issue 11) in real VS Code, on the host simulation: the command opens the
+// view, its figures refresh, and a threshold above the stack–heap margin raises the warning in
+// the view and in the status bar; a threshold under it takes the warning away again.
+import { waitFor } from './harness.mjs';
+import { docShot, runCommand, T } from './workbench.mjs';
+
+export const MEMORY_SCENARIOS = ['memory_view_live'];
+
+/** The frame of the memory webview (code-server nests it two iframes deep). */
+function memoryFrame(page) {
+  return waitFor('the memory webview', async () => {
+    for (const f of page.frames()) {
+      const ok = await f.evaluate(() => !!document.getElementById('figures') && document.body.dataset.refreshes !== undefined)
+        .catch(() => false);
+      if (ok) return f;
+    }
+    return undefined;
+  }, T(20000), 200);
+}
+
+const marginItem = (page) => page.locator('.part.statusbar .statusbar-item').filter({ hasText: /stack–heap margin \d+ B/ });
+
+export async function memoryScenarios(page, scenario) {
+  await scenario('memory_view_live', page, async () => {
+    await runCommand(page, 'firmwatch: Show Memory Usage (live)');
+    const frame = await memoryFrame(page);
+    const refreshes = () => frame.evaluate(() => Number(document.body.dataset.refreshes));
+    const first = await waitFor('the first refresh', async () => (await refreshes()) >= 1 || undefined, T(15000), 100);
+    await waitFor('a second refresh', async () => (await refreshes()) > first || undefined, T(15000), 100);
+    const peak = await waitFor('the stack peak with its source', async () => {
+      const r = await frame.evaluate(() => {
+        const tr = document.querySelector('tr[data-key="stack.peak"]');
+        return tr ? [...tr.children].map((td) => td.textContent) : undefined;
+      });
+      return r && /^\d+ bytes$/.test(r[1]) && /fw_stack_paint/.test(r[2]) ? r : undefined;
+    }, T(15000), 200);
+    const margin = await frame.evaluate(() => document.querySelector('tr[data-key="gap.margin"] td.value')?.textContent);
+    if (!/^\d+ bytes$/.test(margin ?? '')) throw new Error(`the collision margin shows "${margin}"`);
+    const set = async (bytes) => {
+      const input = frame.locator('#threshold');
+      await input.fill(String(bytes));
+      await input.press('Enter');
+      await input.dispatchEvent('change');
+    };
+    // a threshold above the margin: the warning in the view and in the status bar
+    await set(Number(margin.split(' ')[0]) + 1000);
+    const warning = await waitFor('the warning in the view', async () => frame.evaluate(() =>
+      document.body.dataset.warning === 'yes' ? document.getElementById('warnings').textContent : undefined), T(15000), 200);
+    if (!/collision margin/.test(warning)) throw new Error(`the view warns "${warning}"`);
+    const status = await waitFor('the status-bar warning', async () => {
+      const item = marginItem(page);
+      return (await item.count()) ? (await item.first().textContent()).trim() : undefined;
+    }, T(15000), 200);
+    await docShot(page, 'memory-view', await page.locator('iframe.webview').last().boundingBox().catch(() => null));
+    // back under the margin: both go away
+    await set(0);
+    await waitFor('the status-bar warning to go', async () => (await marginItem(page).count()) === 0, T(15000), 200);
+    await waitFor('the view without warning', async () => frame.evaluate(() => document.body.dataset.warning === 'no'), T(15000), 200);
+    return { peak: peak.slice(0, 2), margin, status };
+  }, ['f5_first_live_value']);
+}
