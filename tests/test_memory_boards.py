@@ -264,3 +264,48 @@ def test_host_paint_refused_where_a_writer_could_race(devices) -> None:
     with open_target(gdb=dev.gdb, program=program) as t:  # the firmware paints its own stack
         with pytest.raises(MemoryHealthError, match="paints its own stack"):
             MemoryMonitor(program, t).paint_from_host()
+
+
+def test_freertos_heap4_figures_match_its_own_statistics(tmp_path: Path) -> None:
+    """A firmware whose heap is FreeRTOS heap_4 (the kernel under /work/shared/third_party, built
+    here for QEMU Cortex-M3): free and minimum-ever-free bytes from its statics, the largest free
+    block and the free total from walking its free list, against vPortGetHeapStats() run on the
+    device (whose block sizes include heap_4's 8-byte header)."""
+    _require("cortex-m3")
+    kernel = Path(os.environ.get("FIRMWATCH_FREERTOS", "/work/shared/third_party/FreeRTOS-Kernel"))
+    if not (kernel / "portable" / "MemMang" / "heap_4.c").exists():
+        kernel = Path(__file__).resolve().parents[1].parent / "shared" / "third_party" / "FreeRTOS-Kernel"
+    if not (kernel / "portable" / "MemMang" / "heap_4.c").exists():
+        msg = "the FreeRTOS kernel (shared/third_party/FreeRTOS-Kernel) is not beside this checkout"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "memory"
+    ports = sim.firmware_source_dir() / "ports"
+    elf = tmp_path / "heap4.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-std=c99", "-g", "-Os", "-ffreestanding",
+                    "-nostdlib", "-nostartfiles", "-fno-tree-loop-distribute-patterns", "-Wl,--build-id=sha1",
+                    "-T", str(ports / "cortex-m3" / "link.ld"), f"-I{fixtures}", f"-I{kernel / 'include'}",
+                    f"-I{kernel / 'portable' / 'GCC' / 'ARM_CM3'}", str(fixtures / "heap4_main.c"),
+                    str(kernel / "portable" / "MemMang" / "heap_4.c"), str(ports / "cortex-m3" / "startup.c"),
+                    str(ports / "common" / "freestanding.c"), "-lgcc", "-o", str(elf)], check=True, capture_output=True)
+    program = load(str(elf))
+    with sim.start_sim("cortex-m3", elf=elf, build_dir=tmp_path / "b") as dev:
+        target = open_target(gdb=dev.gdb, program=program)
+        session = Session(program, target)
+        try:
+            wait_for(lambda: value(session, "stats.xNumberOfSuccessfulFrees") == 2, 10, "the firmware's heap statistics")
+            st = {k: value(session, f"stats.{k}") for k in ("xAvailableHeapSpaceInBytes", "xSizeOfLargestFreeBlockInBytes",
+                                                            "xNumberOfFreeBlocks", "xMinimumEverFreeBytesRemaining")}
+            h = MemoryMonitor(program, target).refresh()
+            assert h.value("heap.rtos_free") == st["xAvailableHeapSpaceInBytes"]
+            assert h.value("heap.rtos_min_free") == st["xMinimumEverFreeBytesRemaining"]
+            assert h.value("heap.largest_free") + 8 == st["xSizeOfLargestFreeBlockInBytes"]
+            assert h.value("heap.free") + 8 * st["xNumberOfFreeBlocks"] == st["xAvailableHeapSpaceInBytes"]
+            assert 0 < h.value("heap.fragmentation") < 1
+            assert h.value("heap.calls") == 6 and h.value("heap.frees") == 2
+            assert "xStart" in h.figures["heap.largest_free"].source
+            assert h.value("heap.end") - h.value("heap.start") == 4096  # configTOTAL_HEAP_SIZE
+        finally:
+            session.close()
+            target.close()

@@ -324,6 +324,8 @@ class MemoryMonitor:
         heap_end, heap_src = self._heap_end(got, rec)
         heap_start = lay.heap_start
         heap_start_src = lay.heap_start_source
+        if lay.allocator is not None and lay.allocator.kind == "freertos-heap_4" and "heap" in lay.allocator.fields:
+            heap_start, heap_start_src = lay.allocator.fields["heap"].address, "ucHeap (FreeRTOS heap_4: a static array)"
         if heap_rec and rec("fw_heap", lay.heap_helper, "magic") == HEAP_MAGIC and heap_end is None:
             # no allocator state in the ELF (a hosted C library): the span of the blocks seen
             low, high = rec("fw_heap", lay.heap_helper, "heap_low"), rec("fw_heap", lay.heap_helper, "heap_high")
@@ -356,6 +358,10 @@ class MemoryMonitor:
         # -- gap and margin
         below = heap_end if heap_end is not None and (top is None or heap_end < top) else None
         below_src = heap_src
+        if below is not None and lay.allocator is not None and lay.allocator.kind == "freertos-heap_4" \
+                and lay.static_end > below:
+            # a static heap array: the stack meets whatever static data lies above it
+            below, below_src = lay.static_end, "the end of the static data (ucHeap lies below it)"
         if below is None and mark is not None and mark.edge is not None:
             below, below_src = mark.low, "the bottom of the painted stack"
         if sp is not None and below is not None:
@@ -419,8 +425,9 @@ class MemoryMonitor:
         if alloc is not None:
             free_blocks, free_src = self._walk_free_list(alloc, got, batch, notes)
         if alloc is not None and alloc.kind == "freertos-heap_4":
+            counts = () if helper else (("heap.calls", "allocs", "allocation calls"), ("heap.frees", "frees", "free calls"))
             for key, role, label in (("heap.rtos_free", "free", "heap_4 free bytes"),
-                                     ("heap.rtos_min_free", "min_free", "heap_4 minimum ever free")):
+                                     ("heap.rtos_min_free", "min_free", "heap_4 minimum ever free"), *counts):
                 if got.get(f"alloc.{role}") is not None:
                     put(key, label, self._int(got[f"alloc.{role}"]), "bytes", f"{alloc.fields[role].name} (FreeRTOS heap_4)")
         # the room above the heap's end that the allocator may still take (avr-libc and sbrk heaps grow up to the stack)
