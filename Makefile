@@ -77,6 +77,7 @@ bench: venv
 	$(PY) bench/lsp.py
 	$(PY) bench/rust.py
 	$(PY) bench/peripherals.py
+	$(PY) bench/memory.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build

@@ -258,12 +258,11 @@ def test_host_paint_refused_where_a_writer_could_race(devices) -> None:
     _require("cortex-m3")
     dev = devices("cortex-m3")
     program = load(str(dev.elf))
-    with open_target(port=dev.port) as t:  # the streamer cannot halt the CPU
-        with pytest.raises(MemoryHealthError, match="halt the CPU"):
-            MemoryMonitor(program, t).paint_from_host()
-    with open_target(gdb=dev.gdb, program=program) as t:  # the firmware paints its own stack
-        with pytest.raises(MemoryHealthError, match="paints its own stack"):
-            MemoryMonitor(program, t).paint_from_host()
+    # the streamer cannot halt the CPU; over GDB the firmware paints its own stack
+    with open_target(port=dev.port) as t, pytest.raises(MemoryHealthError, match="halt the CPU"):
+        MemoryMonitor(program, t).paint_from_host()
+    with open_target(gdb=dev.gdb, program=program) as t, pytest.raises(MemoryHealthError, match="paints its own stack"):
+        MemoryMonitor(program, t).paint_from_host()
 
 
 def test_freertos_heap4_figures_match_its_own_statistics(tmp_path: Path) -> None:

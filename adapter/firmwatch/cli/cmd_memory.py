@@ -7,7 +7,13 @@ import argparse
 import json
 import sys
 
-from firmwatch.session.memory_health import BAR_LEGEND, DEFAULT_THRESHOLD, MemoryHealth, MemoryMonitor, ram_bar
+from firmwatch.session.memory_health import (
+    BAR_LEGEND,
+    DEFAULT_THRESHOLD,
+    MemoryHealth,
+    MemoryMonitor,
+    ram_bar,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
