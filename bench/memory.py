@@ -20,6 +20,7 @@ Usage: ``python bench/memory.py [--refreshes 20] [--seconds 10]``
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def refresh_cost(board: str, via: str, refreshes: int, build: Path) -> dict:
     return {"board": board, "via": via, "bytes": nbytes, "reads": reads, "ms": ms, "wire_ms": wire, "naive": naive}
 
 
-def halted_share(seconds: float, build: Path) -> tuple[float, float, int]:
+def halted_share(seconds: float, build: Path) -> tuple[float, float, float, int]:
     with start_sim("cortex-m3", build_dir=build / "cortex-m3") as dev:
         program = load(str(dev.elf))
         target = open_target(gdb=dev.gdb, program=program)
@@ -84,12 +85,15 @@ def halted_share(seconds: float, build: Path) -> tuple[float, float, int]:
             m.halted_s = 0.0
             t0 = time.monotonic()
             n = 0
+            halts = []
             while time.monotonic() - t0 < seconds:
+                before = m.halted_s
                 m.refresh()
+                halts.append(m.halted_s - before)
                 n += 1
                 time.sleep(max(0.0, t0 + n - time.monotonic()))
             elapsed = time.monotonic() - t0
-            return m.halted_s / elapsed, 1000.0 * m.halted_s / n, n
+            return m.halted_s / elapsed, 1000.0 * m.halted_s / n, 1000.0 * statistics.median(halts), n
         finally:
             target.close()
 
@@ -133,10 +137,15 @@ def main() -> int:
               f"{(r['bytes'] / naive if naive else float('nan')):>14.3f}x {r['bytes'] / GOAL_BYTES:>14.2f}x {ms_goal}")
     print("(streamer ms goal: measured on the pty plus the 921600-baud wire time; a GDB refresh waits for the "
           "intrusion budget before it halts, so its latency is no cost to the target: see the halted share)")
-    share, per_refresh_ms, n = halted_share(args.seconds, build)
-    print(f"\n== halted share at 1 Hz, QEMU Cortex-M3 gdb stub (halts to serve reads), {n} refreshes")
-    print(f"halted {100 * share:.3f} % of the time ({per_refresh_ms:.2f} ms a refresh); goal < {100 * GOAL_HALTED:.1f} %: "
-          f"{share / GOAL_HALTED:.2f}x of the goal")
+    load = os.getloadavg()[0]
+    share, per_refresh_ms, median_ms, n = halted_share(args.seconds, build)
+    print(f"\n== halted share at 1 Hz, QEMU Cortex-M3 gdb stub (halts to serve reads), {n} refreshes, "
+          f"machine load average {load:.1f} on {os.cpu_count()} cores")
+    print(f"halted {100 * share:.3f} % of the time ({per_refresh_ms:.2f} ms a refresh on average, median "
+          f"{median_ms:.2f} ms: {median_ms / 10:.3f} % at 1 Hz); goal < {100 * GOAL_HALTED:.1f} %: "
+          f"{share / GOAL_HALTED:.2f}x of the goal (median: {median_ms / 10 / (100 * GOAL_HALTED):.2f}x)")
+    print("(one halt carries the stack pointer and every read; its length is QEMU's and the host's latency, "
+          "which a loaded machine stretches)")
     print("\n== flash and RAM of the optional firmware helpers (-Os, object code)")
     print(f"{'target':12} {'helper':34} {'flash B':>8} {'RAM B':>6}")
     for arch, name, flash, ram in helper_cost():
