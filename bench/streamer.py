@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from firmwatch.targets import protocol as P
-from firmwatch.targets import textmode as T
 from firmwatch.targets.base import Region, Sample
 from firmwatch.targets.streamer import SampleIngest, StreamerTarget
 
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         binary = run_link(port, "binary", args.seconds)
         text = run_link(port, "text", args.seconds)
 
-    seed_line = len(T.format_data(0x20000010, bytes.fromhex("AB12CD34")))
+    seed_line = len(b"DATA|addr=0x20000010|hex=AB12CD34\n")  # the seed tool's line: no check, no time
     bin_bps = binary["bytes"] / binary["samples"]
     txt_bps = text["bytes"] / text["samples"]
     col = [("binary frames", bin_bps), ("text lines", txt_bps), ("seed DATA line", float(seed_line))]

@@ -39,7 +39,7 @@ class FakeDevice:
         self.tick_offset = tick_offset  # start the device clock here (to test 2^32 wrap-around)
         self.binary = binary
         self.ident = P.Ident(
-            0, 1, 0, 4, 4, tick_hz, max_streams, 8, 64, max_payload, 1024, build_id,
+            0, P.PROTOCOL_VERSION, 0, 4, 4, tick_hz, max_streams, 8, 64, max_payload, 1024, build_id,
             [P.IdentRegion(CONST, CONST_SIZE, P.ACCESS_READ), P.IdentRegion(RAM, RAM_SIZE, 3)],
         )  # fmt: skip
         self.mem = {CONST: bytearray(range(CONST_SIZE)), RAM: bytearray(RAM_SIZE)}
@@ -154,6 +154,12 @@ class FakeDevice:
                         self._binary_command(t, payload)
             # a text-only device (or a text line among binary frames)
             for line in lines.feed(data):
+                line = line.lstrip(b"\x00")  # the connect-time resync
+                if b"|" in line:
+                    body = T.checked_body(line)
+                    if body is None:
+                        continue  # a damaged command is dropped, as the core does
+                    line = body
                 verb = line.split(b" ")[0].strip()
                 if verb in (b"INFO", b"READ", b"WRITE", b"STREAM", b"STOP", b"STATUS") or (
                     not self.binary and line.strip()
@@ -232,17 +238,17 @@ class FakeDevice:
             addr, size, rate = T.parse_number(args[0]), T.parse_number(args[1]), float(args[2])
             sid = min(set(range(self.ident.max_streams)) - set(self.streams))
             self.streams[sid] = (round(rate * 1000), [(addr, size)], 0)
-            self._send(f"OK|stream={sid}\n".encode())
+            self._send(T.format_line(f"OK|stream={sid}"))
         elif verb == "STATUS":
             self._send(
-                f"STATUS|dropped={len(self.skip_samples)}|overflows=0|rx_errors=0|ticks={self.ticks}\n".encode()
+                T.format_line(f"STATUS|dropped={len(self.skip_samples)}|overflows=0|rx_errors=0|ticks={self.ticks}")
             )
         elif verb == "STOP":
             if args[0] == "ALL":
                 self.streams.clear()
             else:
                 self.streams.pop(int(args[0]), None)
-            self._send(b"OK\n")
+            self._send(T.format_line("OK"))
         else:
             self._send(T.format_error(1, 0))
 
@@ -271,11 +277,11 @@ class FakeDevice:
             return
         ticks = (self.ticks + self.tick_offset) & 0xFFFFFFFF
         if self.text_out:
-            for sid, regions in due:
+            for sid, regions in due:  # one unit, one seq per stream
                 a, s = regions[0]
                 mem, off = self._region(a, s, P.ACCESS_READ) or (bytearray(s), 0)
                 self._send(T.format_data(a, bytes(mem[off : off + s]), ticks, self.seq, sid))
-            self.seq = (self.seq + 1) & 0xFFFF
+                self.seq = (self.seq + 1) & 0xFFFF
             return
         mask = 0
         body = bytearray()

@@ -168,7 +168,7 @@ def test_a_corrupted_vector_is_caught(unit_test_binary: Path, tmp_path: Path) ->
             "-DFW_MAX_TOTAL_REGIONS=1",
             "-DFW_MAX_PAYLOAD=64",
             "-DFW_MAX_STREAM_BYTES=32",
-            "-DFW_TX_SIZE=128",
+            "-DFW_TX_SIZE=256",
         ],
         ["-DFW_MAX_PAYLOAD=246", "-DFW_MAX_STREAM_BYTES=200", "-DFW_TICK_HZ=10000u"],
     ],
@@ -183,6 +183,35 @@ def test_core_builds_with_other_limits(defines: list[str], tmp_path: Path) -> No
         text=True,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_limits_whose_replies_cannot_fit_do_not_compile(tmp_path: Path) -> None:
+    """Issue 9.10: 32 streams, 64 regions and a 512-byte TX buffer used to build, and LIST
+    then never got an answer (its reply could not fit): now the build says why."""
+    cc = require_tool("cc")
+    r = subprocess.run(
+        [cc, *WARN, "-O2", "-DFW_MAX_STREAMS=32", "-DFW_MAX_TOTAL_REGIONS=64", "-DFW_TX_SIZE=512",
+         "-DFW_TEXT_MODE=0", "-c", *map(str, CORE_SOURCES)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "LIST_reply_needs_a_larger_FW_TX_SIZE" in r.stderr
+
+
+def test_large_limits_answer_list_in_both_modes(tmp_path: Path) -> None:
+    """32 streams and 64 regions with a 1 KB TX buffer: the binary LIST fits; the text LIST
+    (about 1.8 KB for 32 streams) goes out a line at a time, every line checked."""
+    cc = require_tool("cc")
+    exe = tmp_path / "test_core_large"
+    subprocess.run(
+        [cc, *WARN, "-O1", "-DFW_MAX_STREAMS=32", "-DFW_MAX_TOTAL_REGIONS=64", "-DFW_TX_SIZE=1024",
+         "-fno-pie", "-no-pie", f"-I{FIRMWARE / 'core'}", "-o", str(exe),
+         str(FIRMWARE / "tests" / "test_core.c"), *map(str, CORE_SOURCES)],
+        check=True,
+    )  # fmt: skip
+    r = subprocess.run([str(exe), "--list-only"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert " 0 failed" in r.stdout
 
 
 @pytest.mark.parametrize(

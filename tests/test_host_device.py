@@ -117,7 +117,10 @@ class Link:
             for line in self.buf.split(b"\n")[:-1]:
                 if line.startswith(prefix):
                     self.buf = self.buf[self.buf.index(line) + len(line) + 1 :]
-                    return line
+                    # every device line ends with the check of the bytes before it (protocol v2)
+                    body, sep, check = line.rpartition(b"|crc=")
+                    assert sep and check == b"%04X" % crc16(body), line
+                    return body
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no line starting with {prefix!r}")
@@ -219,7 +222,7 @@ def test_identify(link: Link, symbols, build_id: bytes) -> None:
     r = link.command(IDENTIFY, b"\x01")
     assert r.type == IDENT
     ident = parse_ident(r.payload)
-    assert ident["proto"] == 1 and ident["word"] == 8 and ident["addr_size"] == 4
+    assert ident["proto"] == 2 and ident["word"] == 8 and ident["addr_size"] == 4
     assert ident["flags"] == 0 and ident["tick_hz"] == 1000 and ident["max_streams"] == 16
     assert ident["build_id"] == build_id and len(build_id) == 20
 
@@ -345,7 +348,7 @@ def test_status_and_list(link: Link, symbols) -> None:
     assert (dropped, overflows) == (0, 0) and high >= used
     deadline = time.monotonic() + 5
     tag = 4
-    while struct.unpack_from("<I", link.command(STATUS, bytes([tag])).payload, 19)[0] < ticks + 10:
+    while struct.unpack_from("<I", link.command(STATUS, bytes([tag & 0xFF])).payload, 19)[0] < ticks + 10:
         assert time.monotonic() < deadline, "the device's tick counter does not advance"
         tag += 1
     assert link.command(STREAM_STOP, b"\x80\x05").type == ACK
@@ -385,7 +388,7 @@ def test_garbage_injection_resync(link: Link, symbols) -> None:
 def test_text_mode_over_the_pty(link: Link, symbols, build_id: bytes) -> None:
     link.send(b"INFO\n")
     info = link.read_text_line(b"INFO|").decode()
-    assert "|proto=1|" in info and f"|build_id={build_id.hex().upper()}|" in info
+    assert "|proto=2|" in info and f"|build_id={build_id.hex().upper()}|" in info
     addr = symbols["g_config"][0]
     link.send(f"READ 0x{addr:08X} 4\n".encode())
     assert link.read_text_line(b"DATA|") == f"DATA|addr=0x{addr:08X}|hex=01EEFFC0".encode()

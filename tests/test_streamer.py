@@ -72,12 +72,12 @@ def test_identify_over_a_pty(fake, target):
     info = target.info()
     assert target.mode == "binary"
     assert info.byteorder == "little" and info.word_size == 4 and info.tick_hz == 1000
-    assert info.build_id == "01020304" and info.protocol_version == 1
+    assert info.build_id == "01020304" and info.protocol_version == 2
     assert info.max_streams == 16 and info.max_stream_bytes == 64
     ram = next(r for r in info.regions if r.start == RAM)
     const = next(r for r in info.regions if r.start == CONST)
     assert ram.writable and ram.readable and const.readable and not const.writable
-    assert info.name == f"firmwatch streamer v1 on {fake.port}"
+    assert info.name == f"firmwatch streamer v2 on {fake.port}"
 
 
 def test_read_write_and_chunking(fake, target):
@@ -200,10 +200,22 @@ def test_target_time_unwraps_across_2_pow_32():
         dev.close()
 
 
-def test_text_mode_fallback():
+def test_text_mode_is_never_a_silent_fallback():
+    """Issue 9.1: a device that does not answer IDENTIFY (noise, a text-only device) used to
+    put the host in text mode without a word. Now binary is the mode unless text is asked for,
+    and the failure names what the device did answer."""
     dev = FakeDevice(binary=False)
     try:
-        with StreamerTarget(dev.port, timeout=0.2) as t:
+        with pytest.raises(TargetError, match=r"answers text lines but no binary frame.*--mode text"):
+            StreamerTarget(dev.port, timeout=0.1)
+    finally:
+        dev.close()
+
+
+def test_text_mode_on_request():
+    dev = FakeDevice(binary=False)
+    try:
+        with StreamerTarget(dev.port, timeout=0.2, mode="text") as t:
             assert t.mode == "text"
             assert "(text mode)" in t.info().name
             assert t.write(RAM + 4, b"\xde\xad") == b"\xde\xad"

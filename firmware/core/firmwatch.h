@@ -42,10 +42,10 @@ extern "C" {
 #ifndef FW_MAX_STREAM_BYTES /* bytes per stream sample */
 #define FW_MAX_STREAM_BYTES 64
 #endif
-#ifndef FW_MAX_PAYLOAD /* largest command payload accepted; also bounds READ/WRITE/SAMPLES */
+#ifndef FW_MAX_PAYLOAD /* largest command payload accepted (64..246); also bounds READ/WRITE/SAMPLES */
 #define FW_MAX_PAYLOAD 128
 #endif
-#ifndef FW_TX_SIZE /* TX ring bytes: a power of two, >= FW_MAX_PAYLOAD + 8, <= 32768 */
+#ifndef FW_TX_SIZE /* TX ring bytes: a power of two <= 32768 that holds the largest reply (fw_internal.h checks) */
 #define FW_TX_SIZE 1024
 #endif
 #ifndef FW_RX_SIZE /* RX ring bytes (<= 255); holds one whole command frame while it is parsed */
@@ -63,7 +63,7 @@ extern "C" {
 #define FW_WORD_ACCESS 0
 #endif
 
-#define FW_PROTO_VERSION 1u
+#define FW_PROTO_VERSION 2u
 
 #define FW_ACCESS_READ 0x01u
 #define FW_ACCESS_WRITE 0x02u

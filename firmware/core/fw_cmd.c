@@ -37,7 +37,7 @@ void fw_cmd_region(const fw_cmd_t *c, fw_idx_t i, uint32_t *addr, uint16_t *size
 }
 
 #if FW_TEXT_MODE
-static int hexval(uint8_t ch)
+int fw_hexval(uint8_t ch)
 {
     if (ch >= '0' && ch <= '9') {
         return ch - '0';
@@ -52,7 +52,7 @@ uint8_t fw_cmd_data(const fw_cmd_t *c, uint16_t i)
 #if FW_TEXT_MODE
     if (c->text) {
         uint8_t k = (uint8_t)(c->off + 2u * i);
-        return (uint8_t)(hexval(fw_rx_peek(k)) << 4 | hexval(fw_rx_peek((uint8_t)(k + 1u))));
+        return (uint8_t)(fw_hexval(fw_rx_peek(k)) << 4 | fw_hexval(fw_rx_peek((uint8_t)(k + 1u))));
     }
 #endif
     return fw_rx_peek((fw_idx_t)(c->off + i));
@@ -288,8 +288,8 @@ int fw_cmd_exec(fw_cmd_t *c)
     }
     gen(&o, c); /* counting pass */
     total = o.n;
-    if (total > FW_TX_SIZE - 8u) {
-        total = 0; /* can never fit: executed without a reply */
+    if (total > FW_TX_ROOM) {
+        total = 0; /* can never fit (only an IDENT/INFO of a huge region table): no reply */
     } else if (!(c->text ? fw_tx_reserve(total, &o.pos) : fw_frame_begin(&o, reply_type(c), total))) {
         fw.reply_waiting = 1; /* samples yield until this reply fits */
         return 0;
@@ -303,7 +303,12 @@ int fw_cmd_exec(fw_cmd_t *c)
         apply(c);
     }
     if (total) {
-        o.write = 1;
+#if FW_TEXT_MODE
+        if (c->text) {
+            o.write = 1;
+            o.start = o.pos; /* where the first line's check begins */
+        }
+#endif
         gen(&o, c);
         if (c->text) {
             fw_tx_commit();

@@ -286,14 +286,18 @@ int fw_frame_begin(fw_out_t *o, uint8_t type, uint16_t len)
     return 1;
 }
 
-void fw_frame_end(fw_out_t *o)
+uint16_t fw_tx_crc(uint16_t from, uint16_t to)
 {
     uint16_t crc = 0xFFFF;
-    uint16_t i;
-    for (i = (uint16_t)(o->start + 2u); i != o->pos; i++) {
-        crc = fw_crc16(crc, fw_txbuf[i & (FW_TX_SIZE - 1u)]);
+    for (; from != to; from++) {
+        crc = fw_crc16(crc, fw_txbuf[from & (FW_TX_SIZE - 1u)]);
     }
-    fw_out_u16(o, crc);
+    return crc;
+}
+
+void fw_frame_end(fw_out_t *o)
+{
+    fw_out_u16(o, fw_tx_crc((uint16_t)(o->start + 2u), o->pos)); /* type, len, payload */
     fw_out_byte(o, 0x0A);
     fw_tx_commit();
 }

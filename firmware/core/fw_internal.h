@@ -19,9 +19,31 @@ FW_STATIC_ASSERT((FW_TX_SIZE & (FW_TX_SIZE - 1)) == 0 && FW_TX_SIZE >= 64 && FW_
                  tx_size_power_of_two);
 FW_STATIC_ASSERT(FW_TX_SIZE >= FW_MAX_PAYLOAD + 8, tx_holds_the_largest_frame);
 FW_STATIC_ASSERT(FW_RX_SIZE >= FW_MAX_PAYLOAD + 9 && FW_RX_SIZE <= 255, rx_holds_one_frame);
+/* 246: a frame is at most 254 bytes, which the connect-time resync (docs/protocol.md) relies on */
 FW_STATIC_ASSERT(FW_MAX_PAYLOAD >= 64 && FW_MAX_PAYLOAD <= 246, max_payload_range);
 FW_STATIC_ASSERT(FW_MAX_STREAM_BYTES + FW_SAMPLES_HDR <= FW_MAX_PAYLOAD, stream_fits_frame);
 FW_STATIC_ASSERT(FW_PERIOD_MHZ <= 0x7FFFFFFFu, tick_hz_fits_accumulator);
+
+/* Every reply must fit the TX buffer in one piece, or it could never be sent (a command
+ * would be executed without an answer): the worst cases for these limits, checked here so a
+ * configuration that cannot answer fails to compile instead. The region table in IDENT/INFO
+ * depends on the port's fw_config_t: 35 + build id + 9 bytes per region must fit as well. */
+#define FW_TX_ROOM (FW_TX_SIZE - 8)
+#define FW_LIST_DATA_MAX (2 + 6 * FW_MAX_STREAMS + 6 * FW_MAX_TOTAL_REGIONS)
+#define FW_STATUS_DATA_MAX (28 + 5 * FW_MAX_STREAMS)
+FW_STATIC_ASSERT(FW_LIST_DATA_MAX <= FW_TX_ROOM, LIST_reply_needs_a_larger_FW_TX_SIZE);
+FW_STATIC_ASSERT(FW_STATUS_DATA_MAX <= FW_TX_ROOM, STATUS_reply_needs_a_larger_FW_TX_SIZE);
+#if FW_TEXT_MODE
+/* DATA|addr=0x12345678|hex=<2 per byte>|t=<10 digits>|seq=<5>|stream=<2>|crc=XXXX\n */
+#define FW_TEXT_DATA_LINE(bytes) (68 + 2 * (bytes))
+/* STREAM|stream=NN|rate_mhz=<10>|regions=0x12345678+65535,...|crc=XXXX\n */
+#define FW_TEXT_LIST_LINE (56 + 17 * FW_MAX_REGIONS)
+FW_STATIC_ASSERT(FW_TEXT_DATA_LINE(FW_MAX_PAYLOAD - 5) <= FW_TX_ROOM, text_READ_reply_needs_a_larger_FW_TX_SIZE);
+/* one stream's sample lines are queued together (one coherent snapshot) */
+FW_STATIC_ASSERT(FW_MAX_REGIONS * FW_TEXT_DATA_LINE(0) + 2 * FW_MAX_STREAM_BYTES <= FW_TX_ROOM,
+                 text_samples_need_a_larger_FW_TX_SIZE_or_fewer_FW_MAX_REGIONS);
+FW_STATIC_ASSERT(FW_TEXT_LIST_LINE <= FW_TX_ROOM, text_LIST_line_needs_a_larger_FW_TX_SIZE);
+#endif
 
 #if FW_MAX_STREAM_BYTES <= 255
 typedef uint8_t fw_rsize_t;
@@ -81,6 +103,9 @@ typedef struct {
     uint8_t tx_pending;     /* reservations being filled */
     uint8_t reply_waiting;  /* a reply waits for TX space: samples yield to it */
     uint8_t text_out;      /* output mode: 1 text, 0 binary (the reset state) */
+#if FW_TEXT_MODE
+    uint8_t list_next;     /* text LIST in progress: the next stream id to list */
+#endif
     /* RX ring (indices are bytes so ISR and main exchange them atomically on 8-bit CPUs) */
     volatile uint8_t rx_head, rx_tail;
     uint8_t rx_state, rx_scan;
@@ -93,7 +118,7 @@ extern uint8_t fw_txbuf[FW_TX_SIZE];
 /* ---- output: the same generator runs twice, once counting, once writing ---- */
 typedef struct {
     uint16_t pos; /* ring index of the next byte (write pass) */
-    uint16_t start; /* ring index of the frame's first byte */
+    uint16_t start; /* ring index of the frame's (or the text line's) first byte */
     uint16_t n;   /* bytes emitted so far */
     uint8_t write;
 } fw_out_t;
@@ -111,6 +136,7 @@ void fw_out_hexmem(fw_out_t *o, uint32_t addr, uint16_t size); /* caller holds c
 #endif
 
 uint16_t fw_crc16(uint16_t crc, uint8_t b);
+uint16_t fw_tx_crc(uint16_t from, uint16_t to); /* CRC of TX ring bytes [from, to) */
 int fw_tx_reserve(uint16_t n, uint16_t *start);
 void fw_tx_commit(void);
 /* A binary frame in the TX ring: begin reserves it and writes the header (0: no room),
@@ -167,8 +193,10 @@ void fw_stream_stop(uint8_t stream);
 /* Execute and answer; returns 0 when the reply does not fit in TX yet (retry later). */
 int fw_cmd_exec(fw_cmd_t *c);
 #if FW_TEXT_MODE
+int fw_hexval(uint8_t ch); /* 0..15, or -1 when ch is not a hex digit */
 int fw_text_line(uint8_t len); /* the line is at RX offset 0, `len` bytes without '\n' */
 void fw_text_reply(fw_out_t *o, const fw_cmd_t *c);
+int fw_text_list(void); /* a text LIST, one line per TX reservation; 0: retry later */
 void fw_text_samples(uint32_t due);
 #endif
 

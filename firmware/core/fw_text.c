@@ -24,7 +24,8 @@ static const char FW_ROM s_seq[] = "|seq=";
 static const char FW_ROM s_err[] = "ERR|code=";
 static const char FW_ROM s_name[] = "|name=";
 static const char FW_ROM s_detail[] = "|detail=";
-static const char FW_ROM s_info[] = "INFO|proto=1|endian=";
+static const char FW_ROM s_crc[] = "|crc=";
+static const char FW_ROM s_info[] = "INFO|proto=2|endian=";
 static const char FW_ROM s_little[] = "little";
 static const char FW_ROM s_big[] = "big";
 static const char FW_ROM s_info_keys[] =
@@ -57,9 +58,16 @@ static const char *nth(const char *list, uint8_t k)
     return list;
 }
 
+/* Ends a line: every line the device sends carries the CRC of the bytes before its "|crc=",
+ * so a host never acts on a damaged line (docs/protocol.md, text mode). */
 static void nl(fw_out_t *o)
 {
+    uint16_t c = o->write ? fw_tx_crc(o->start, o->pos) : 0;
+    fw_out_rom(o, s_crc);
+    fw_out_hex8(o, (uint8_t)(c >> 8));
+    fw_out_hex8(o, (uint8_t)c);
     fw_out_byte(o, '\n');
+    o->start = o->pos;
 }
 
 static void key_dec(fw_out_t *o, const char *key, uint32_t v)
@@ -158,19 +166,61 @@ static int lookup_verb(uint8_t s, uint8_t n, fw_cmd_t *c)
     return 0;
 }
 
+/* A line may end in "|crc=XXXX" (hosts always send it; a person typing need not): the CRC of
+ * the bytes before the '|'. Returns the length of the command without it, or -1 when the line
+ * carries a '|' that is not a correct check (a damaged line: never executed). */
+static int16_t checked_length(uint8_t len)
+{
+    uint8_t i, bar;
+    uint16_t crc = 0xFFFF, want = 0;
+    while (len != 0 && is_space(fw_rx_peek((uint8_t)(len - 1u)))) {
+        len--;
+    }
+    for (bar = 0; bar < len && fw_rx_peek(bar) != '|'; bar++) {
+    }
+    if (bar == len) {
+        return len;
+    }
+    if (len - bar != 9) {
+        return -1;
+    }
+    for (i = 1; i < 5; i++) {
+        if (fw_rx_peek((uint8_t)(bar + i)) != FW_ROM_BYTE(&s_crc[i])) {
+            return -1;
+        }
+    }
+    for (i = 0; i < 4; i++) {
+        int d = fw_hexval(fw_rx_peek((uint8_t)(bar + 5u + i)));
+        if (d < 0) {
+            return -1;
+        }
+        want = (uint16_t)(want << 4 | (uint16_t)d);
+    }
+    for (i = 0; i < bar; i++) {
+        crc = fw_crc16(crc, fw_rx_peek(i));
+    }
+    return crc == want ? bar : -1;
+}
+
 int fw_text_line(uint8_t len)
 {
     fw_cmd_t c;
-    uint8_t pos = 0, st[4], ln[4], argc = 0, vs, vn;
+    uint8_t pos = 0, st[5], ln[5], argc = 0, vs, vn;
     uint32_t a[3] = {0, 0, 0};
     int ok = 1;
+    int16_t checked = checked_length(len);
+    if (checked < 0) {
+        fw.rx_errors++; /* dropped like a frame with a bad CRC: the host retries */
+        return 1;
+    }
+    len = (uint8_t)checked;
     fw_cmd_clear(&c);
     c.text = 1;
     vn = token(&pos, len, &vs);
     if (vn == 0) {
         return 1; /* blank line: nothing to answer */
     }
-    while (argc < 4 && (ln[argc] = token(&pos, len, &st[argc])) != 0) {
+    while (argc < 5 && (ln[argc] = token(&pos, len, &st[argc])) != 0) {
         argc++;
     }
     if (!lookup_verb(vs, vn, &c)) {
@@ -195,13 +245,18 @@ int fw_text_line(uint8_t len)
     }
     case FW_T_STREAM_START: {
         uint8_t s;
-        ok = argc == 3 && number(st[0], ln[0], &c.addr, 0) && number(st[1], ln[1], &a[0], 0) &&
-             number(st[2], ln[2], &c.rate, 1);
+        ok = (argc == 3 || argc == 4) && number(st[0], ln[0], &c.addr, 0) &&
+             number(st[1], ln[1], &a[0], 0) && number(st[2], ln[2], &c.rate, 1);
         c.size = a[0] > 0xFFFFu ? 0xFFFFu : (uint16_t)a[0];
         c.n = 1;
-        for (s = 0; s < FW_MAX_STREAMS && fw.nreg[s] != 0; s++) {
+        if (argc == 4) { /* an id: define or replace that stream, like STREAM_START (idempotent) */
+            ok = ok && number(st[3], ln[3], &a[1], 0);
+            s = a[1] >= FW_MAX_STREAMS ? FW_MAX_STREAMS : (uint8_t)a[1];
+        } else {
+            for (s = 0; s < FW_MAX_STREAMS && fw.nreg[s] != 0; s++) {
+            }
         }
-        c.arg = s; /* lowest free id; FW_MAX_STREAMS when none is free -> NO_STREAM */
+        c.arg = s; /* FW_MAX_STREAMS (out of range, or no free id) -> NO_STREAM */
         break;
     }
     case FW_T_STREAM_STOP:
@@ -221,6 +276,8 @@ int fw_text_line(uint8_t len)
     if (!ok) {
         c.err = FW_E_BAD_LENGTH;
         c.detail = argc;
+    } else if (c.type == FW_T_LIST) {
+        return fw_text_list();
     }
     return fw_cmd_exec(&c);
 }
@@ -282,7 +339,6 @@ static void info(fw_out_t *o)
 
 void fw_text_reply(fw_out_t *o, const fw_cmd_t *c)
 {
-    uint8_t s, off = 0;
     if (c->err) {
         key_dec(o, s_err, c->err);
         fw_out_rom(o, s_name);
@@ -306,20 +362,6 @@ void fw_text_reply(fw_out_t *o, const fw_cmd_t *c)
         fw_out_rom(o, s_ok);
         key_dec(o, s_stream_eq, c->arg);
         break;
-    case FW_T_LIST:
-        for (s = 0; s < FW_MAX_STREAMS; s++) {
-            uint8_t n = fw.nreg[s];
-            if (n) {
-                key_dec(o, s_list, s);
-                key_dec(o, s_rate, fw.rate[s]);
-                region_list(o, off, n);
-                nl(o);
-            }
-            off = (uint8_t)(off + n);
-        }
-        fw_out_rom(o, s_ok);
-        key_dec(o, s_streams, fw_streams_running());
-        break;
     case FW_T_STATUS: {
         uint8_t i;
         for (i = 0; i < 8; i++) {
@@ -337,39 +379,87 @@ void fw_text_reply(fw_out_t *o, const fw_cmd_t *c)
     nl(o);
 }
 
-/* All due streams of one tick as DATA lines, reserved and dropped together. */
+/* One LIST line per stream, then OK|streams=n (s == FW_MAX_STREAMS). */
+static void list_line(fw_out_t *o, uint8_t s)
+{
+    if (s < FW_MAX_STREAMS) {
+        key_dec(o, s_list, s);
+        key_dec(o, s_rate, fw.rate[s]);
+        region_list(o, (uint8_t)fw_pool_offset(s), fw.nreg[s]);
+    } else {
+        fw_out_rom(o, s_ok);
+        key_dec(o, s_streams, fw_streams_running());
+    }
+    nl(o);
+}
+
+/* A listing of many streams may be larger than the TX buffer, so each line is queued on its
+ * own; a line that does not fit yet keeps the command in RX and resumes there on the next
+ * poll (the stream table cannot change meanwhile: commands run one at a time). */
+int fw_text_list(void)
+{
+    uint8_t s;
+    fw.text_out = 1; /* a text command that succeeded: its mode is the output mode */
+    for (s = fw.list_next; s <= FW_MAX_STREAMS; s++) {
+        fw_out_t o = {0, 0, 0, 0};
+        if (s < FW_MAX_STREAMS && fw.nreg[s] == 0) {
+            continue;
+        }
+        list_line(&o, s);
+        if (!fw_tx_reserve(o.n, &o.pos)) {
+            fw.list_next = s;
+            fw.reply_waiting = 1; /* samples yield until the listing is out */
+            return 0;
+        }
+        o.write = 1;
+        o.start = o.pos;
+        list_line(&o, s);
+        fw_tx_commit();
+    }
+    fw.list_next = 0;
+    fw.reply_waiting = 0;
+    return 1;
+}
+
+/* Each due stream's DATA lines (one per region) are one unit with its own seq, copied in one
+ * critical section and queued or dropped whole, like a SAMPLES frame holding one stream. */
 void fw_text_samples(uint32_t due)
 {
-    fw_out_t o = {0, 0, 0, 0};
-    uint16_t start, seq = fw.seq++;
-    uint8_t pass;
-    for (pass = 0; pass < 2; pass++) {
-        uint8_t s, off = 0;
-        for (s = 0; s < FW_MAX_STREAMS; s++) {
-            uint8_t n = fw.nreg[s], i;
-            if (due & ((uint32_t)1 << s)) {
-                fw_port_critical_enter(); /* the stream's regions form one snapshot */
-                for (i = 0; i < n; i++) {
-                    data_line(&o, fw.raddr[off + i], fw.rsize[off + i]);
-                    key_dec(&o, s_t, fw.ticks);
-                    key_dec(&o, s_seq, seq);
-                    key_dec(&o, s_stream_eq, s);
-                    nl(&o);
-                }
-                fw_port_critical_exit();
-            }
+    uint8_t s, off = 0;
+    for (s = 0; s < FW_MAX_STREAMS; s++) {
+        uint8_t n = fw.nreg[s], pass, i;
+        uint32_t bit = (uint32_t)1 << s;
+        fw_out_t o = {0, 0, 0, 0};
+        uint16_t seq;
+        if (!(due & bit)) {
             off = (uint8_t)(off + n);
+            continue;
         }
-        if (pass == 0) {
-            if (fw.reply_waiting || !fw_tx_reserve(o.n, &start)) {
-                fw_drop(due);
-                return;
+        seq = fw.seq++;
+        for (pass = 0; pass < 2; pass++) {
+            if (pass == 1) {
+                if (fw.reply_waiting || !fw_tx_reserve(o.n, &o.pos)) {
+                    fw_drop(bit);
+                    break;
+                }
+                o.write = 1;
+                o.start = o.pos;
+                fw_port_critical_enter(); /* the stream's regions form one snapshot */
             }
-            o.pos = start;
-            o.write = 1;
+            for (i = 0; i < n; i++) {
+                data_line(&o, fw.raddr[off + i], fw.rsize[off + i]);
+                key_dec(&o, s_t, fw.ticks);
+                key_dec(&o, s_seq, seq);
+                key_dec(&o, s_stream_eq, s);
+                nl(&o);
+            }
+            if (pass == 1) {
+                fw_port_critical_exit();
+                fw_tx_commit();
+            }
         }
+        off = (uint8_t)(off + n);
     }
-    fw_tx_commit();
 }
 
 #endif

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes docs/protocol-vectors.json, the test vectors of the streamer wire protocol v1.
+"""Writes docs/protocol-vectors.json, the test vectors of the streamer wire protocol v2.
 
 The expected bytes are built here from field values with a small encoder of its own (not
 from the C core and not from firmwatch.targets.protocol), so the vectors are an independent
@@ -78,6 +78,25 @@ def crc16(data: bytes) -> int:
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
     return crc
+
+
+PROTO = 2
+# what a host sends at connect before IDENTIFY (docs/protocol.md, "Resynchronisation")
+RESYNC = bytes(256) + b"\n"
+
+
+def text_line(line: str) -> str:
+    """A device line: ``line`` plus ``|crc=XXXX`` (the CRC of the bytes before it) and LF."""
+    return f"{line}|crc={crc16(line.encode()):04X}\n"
+
+
+def text_lines(*lines: str) -> str:
+    return "".join(text_line(x) for x in lines)
+
+
+def checked(command: str) -> str:
+    """A command line as a host sends it: the same check before the newline."""
+    return text_line(command)
 
 
 def frame(type_: int, payload: bytes) -> bytes:
@@ -160,7 +179,7 @@ def error(tag: int, name: str, detail: int) -> Msg:
 def ident(tag: int) -> Msg:
     p = (
         u8(tag)
-        + u8(1)
+        + u8(PROTO)
         + u8(0)
         + u8(4)
         + u8(4)
@@ -177,7 +196,7 @@ def ident(tag: int) -> Msg:
     )
     fields = {
         "tag": tag,
-        "proto_version": 1,
+        "proto_version": PROTO,
         "flags": 0,
         "word_size": 4,
         "addr_size": 4,
@@ -483,7 +502,7 @@ def binary_session() -> dict[str, Any]:
     st.append(step(ticks=3, expect=b"", note="no stream runs: no output"))
     ex("MODE 2", mode(38, 2), "ERROR BAD_MODE", error(38, "BAD_MODE", 2))
     ex("MODE text", mode(39, 0), "ACK 39", ack(39), "the ACK is binary; output after it is text")
-    st.append(step(send="READ 0x20000010 2\n", expect="DATA|addr=0x20000010|hex=1011\n"))
+    st.append(step(send="READ 0x20000010 2\n", expect=text_line("DATA|addr=0x20000010|hex=1011")))
     st.append(
         step(
             send=frame(*identify(40)[:2]),
@@ -539,10 +558,35 @@ def corrupt_h2d() -> list[dict[str, Any]]:
         (
             "printable noise ending in a newline",
             b"xyz\n" + good,
-            b"ERR|code=1|name=BAD_COMMAND|detail=0x00000000\n" + reply,
+            text_line("ERR|code=1|name=BAD_COMMAND|detail=0x00000000").encode() + reply,
             0,
         ),
         ("noise with a non-printable byte, then a newline", b"ab\x01cd\n" + good, reply, 1),
+        (
+            "partial frame left by someone else, then RESYNC and IDENTIFY",
+            bytes.fromhex("aa55077f00") + RESYNC + good,
+            reply,
+            1,
+        ),
+        (
+            "half-typed text line, then RESYNC and IDENTIFY",
+            b"WRITE 0x20000010 0" + RESYNC + good,
+            reply,
+            1,
+        ),
+        ("RESYNC on an idle device", RESYNC + good, reply, 0),
+        (
+            "partial frame hiding another partial frame, then RESYNC",
+            bytes.fromhex("aa55027f00") + bytes(10) + bytes.fromhex("aa55037000") + bytes(20) + RESYNC + good,
+            reply,
+            2,
+        ),
+        (
+            "checked text line with a damaged check: dropped, not executed",
+            b"WRITE 0x20000010 77|crc=0000\n" + good,
+            reply,
+            1,
+        ),
     ]
     return [
         {"name": n, "dir": "host_to_device", "hex": i.hex(), "reply_hex": r.hex(), "rx_errors": e}
@@ -603,67 +647,99 @@ def corrupt_d2h() -> list[dict[str, Any]]:
 
 def text_session() -> list[dict[str, Any]]:
     info = (
-        "INFO|proto=1|endian=little|word=4|addr_size=4|tick_hz=1000|max_streams=16|max_regions=8"
+        f"INFO|proto={PROTO}|endian=little|word=4|addr_size=4|tick_hz=1000|max_streams=16|max_regions=8"
         "|max_stream_bytes=64|max_payload=128|tx_size=1024|build_id=0102030405060708"
-        "|region=0x20000000+256:rw|region=0x20000100+64:r\n"
+        "|region=0x20000000+256:rw|region=0x20000100+64:r"
     )
-    err = "ERR|code={}|name={}|detail=0x{:08X}\n"
+
+    def err(code: int, name: str, detail: int) -> str:
+        return text_line(f"ERR|code={code}|name={name}|detail=0x{detail:08X}")
+
     t: list[dict[str, Any]] = [
-        {"line": "INFO\n", "reply": info},
+        {"line": "INFO\n", "reply": text_line(info)},
         {
             "line": "read 0x20000010 4\r\n",
-            "reply": "DATA|addr=0x20000010|hex=10111213\n",
+            "reply": text_line("DATA|addr=0x20000010|hex=10111213"),
             "note": "verbs are case-insensitive, \\r is ignored",
         },
-        {"line": "READ 536870928 2\n", "reply": "DATA|addr=0x20000010|hex=1011\n"},
-        {"line": "WRITE 0x20000020 deadBEEF\n", "reply": "DATA|addr=0x20000020|hex=DEADBEEF\n"},
-        {"line": "WRITE 0x20000100 00\n", "reply": err.format(4, "NOT_WRITABLE", 0x20000100)},
-        {"line": "READ 0x10 4\n", "reply": err.format(3, "NOT_READABLE", 0x10)},
-        {"line": "READ 0x20000000 124\n", "reply": err.format(9, "TOO_BIG", 123)},
+        {"line": "READ 536870928 2\n", "reply": text_line("DATA|addr=0x20000010|hex=1011")},
+        {
+            "line": checked("READ 0x20000012 2"),
+            "reply": text_line("DATA|addr=0x20000012|hex=1213"),
+            "note": "a host's line carries |crc= of the bytes before the '|'",
+        },
+        {
+            "line": "READ 0x20000012 2|crc=0000\n",
+            "reply": "",
+            "note": "a wrong check: the line is dropped (rx_errors + 1), never executed",
+        },
+        {"line": "WRITE 0x20000020 deadBEEF\n", "reply": text_line("DATA|addr=0x20000020|hex=DEADBEEF")},
+        {"line": "WRITE 0x20000100 00\n", "reply": err(4, "NOT_WRITABLE", 0x20000100)},
+        {"line": "READ 0x10 4\n", "reply": err(3, "NOT_READABLE", 0x10)},
+        {"line": "READ 0x20000000 124\n", "reply": err(9, "TOO_BIG", 123)},
         {
             "line": "WRITE 0x20000020 ABC\n",
-            "reply": err.format(2, "BAD_LENGTH", 2),
+            "reply": err(2, "BAD_LENGTH", 2),
             "note": "argument errors: BAD_LENGTH, detail = number of arguments",
         },
-        {"line": "READ 0x20000010\n", "reply": err.format(2, "BAD_LENGTH", 1)},
-        {"line": "FROB\n", "reply": err.format(1, "BAD_COMMAND", 0)},
+        {"line": "READ 0x20000010\n", "reply": err(2, "BAD_LENGTH", 1)},
+        {"line": "FROB\n", "reply": err(1, "BAD_COMMAND", 0)},
         {"line": "\n", "reply": ""},
-        {"line": "HELP\n", "reply": "HELP|verbs=INFO,READ,WRITE,STREAM,STOP,LIST,STATUS,BINARY,TEXT,HELP\n"},
-        {"line": "STREAM 0x20000010 2 333.333\n", "reply": "OK|stream=0\n"},
-        {"line": "STREAM 0x20000000 4 0.5\n", "reply": "OK|stream=1\n"},
-        {"line": "STREAM 0x20000000 4 1000.001\n", "reply": err.format(8, "BAD_RATE", 1000)},
-        {"line": "STREAM 0x20000000 4 0\n", "reply": err.format(8, "BAD_RATE", 1000)},
+        {"line": "HELP\n", "reply": text_line("HELP|verbs=INFO,READ,WRITE,STREAM,STOP,LIST,STATUS,BINARY,TEXT,HELP")},
+        {"line": "STREAM 0x20000010 2 333.333\n", "reply": text_line("OK|stream=0")},
+        {"line": checked("STREAM 0x20000000 4 0.5"), "reply": text_line("OK|stream=1")},
+        {"line": "STREAM 0x20000000 4 1000.001\n", "reply": err(8, "BAD_RATE", 1000)},
+        {"line": "STREAM 0x20000000 4 0\n", "reply": err(8, "BAD_RATE", 1000)},
         {
             "line": "LIST\n",
-            "reply": "STREAM|stream=0|rate_mhz=333333|regions=0x20000010+2\n"
-            "STREAM|stream=1|rate_mhz=500|regions=0x20000000+4\nOK|streams=2\n",
+            "reply": text_lines(
+                "STREAM|stream=0|rate_mhz=333333|regions=0x20000010+2",
+                "STREAM|stream=1|rate_mhz=500|regions=0x20000000+4",
+                "OK|streams=2",
+            ),
         },
         {
             "line": "",
             "ticks": 1,
-            "reply": "DATA|addr=0x20000010|hex=1011|t=1|seq=0|stream=0\n"
-            "DATA|addr=0x20000000|hex=00010203|t=1|seq=0|stream=1\n",
+            "reply": text_lines(
+                "DATA|addr=0x20000010|hex=1011|t=1|seq=0|stream=0",
+                "DATA|addr=0x20000000|hex=00010203|t=1|seq=1|stream=1",
+            ),
+            "note": "each stream's lines are one unit with a seq of its own",
         },
         {"line": "", "ticks": 3, "reply": "", "note": "333.333 Hz is due every 3.000003 ticks"},
-        {"line": "", "ticks": 1, "reply": "DATA|addr=0x20000010|hex=1011|t=5|seq=1|stream=0\n"},
+        {"line": "", "ticks": 1, "reply": text_line("DATA|addr=0x20000010|hex=1011|t=5|seq=2|stream=0")},
         {
             "line": "STATUS\n",
-            "reply": "STATUS|dropped=0|overflows=0|rx_errors=0|tx_used=0|tx_size=1024"
-            f"|tx_high_water={len(info)}|ticks=5|streams=2\n",
+            "reply": text_line(
+                "STATUS|dropped=0|overflows=0|rx_errors=1|tx_used=0|tx_size=1024"
+                f"|tx_high_water={len(text_line(info))}|ticks=5|streams=2"
+            ),
         },
-        {"line": "STOP 1\n", "reply": "OK\n"},
-        {"line": "STOP 1\n", "reply": err.format(5, "NO_STREAM", 1)},
-        {"line": "STOP ALL\n", "reply": "OK\n"},
-        {"line": "STREAM 0x20000000 8 1000\n", "reply": "OK|stream=0\n"},
-        {"line": "BINARY\n", "reply": "OK\n", "note": "the OK is text; samples after it are binary"},
+        {"line": "STOP 1\n", "reply": text_line("OK")},
+        {"line": "STOP 1\n", "reply": err(5, "NO_STREAM", 1)},
+        {
+            "line": checked("STREAM 0x20000020 2 10 5"),
+            "reply": text_line("OK|stream=5"),
+            "note": "with an id: defines (or replaces) that stream",
+        },
+        {
+            "line": checked("STREAM 0x20000020 2 10 5"),
+            "reply": text_line("OK|stream=5"),
+            "note": "sent again (its reply was lost): still one stream",
+        },
+        {"line": "STREAM 0x20000020 2 10 16\n", "reply": err(5, "NO_STREAM", 16)},
+        {"line": "STOP ALL\n", "reply": text_line("OK")},
+        {"line": "STREAM 0x20000000 8 1000\n", "reply": text_line("OK|stream=0")},
+        {"line": "BINARY\n", "reply": text_line("OK"), "note": "the OK is text; samples after it are binary"},
     ]
     st = [step(x["line"], x["reply"], ticks=x.get("ticks", 0), note=x.get("note", "")) for x in t]
     st.append(
         step(
-            ticks=1, expect=frame(*samples(2, 6, {0: bytes(range(8))})[:2]), note="seq continues across modes"
+            ticks=1, expect=frame(*samples(3, 6, {0: bytes(range(8))})[:2]), note="seq continues across modes"
         )
     )
-    st.append(step(b"STOP all\n", "OK\n", rx_errors=0))
+    st.append(step(b"STOP all\n", text_line("OK"), rx_errors=1))
     return st
 
 
@@ -687,11 +763,12 @@ def build() -> dict[str, Any]:
             (b"123456789", "the CRC-16/CCITT-FALSE check value"),
             (b"", "empty input: the initial value"),
             (bytes([0x01, 0x01, 0x00, 0x07]), "type, len and payload of IDENTIFY tag 7"),
+            (b"OK", "a text line's check: OK|crc=F952"),
             (bytes(range(256)), "0x00..0xFF"),
         ]
     ]
     return {
-        "protocol_version": 1,
+        "protocol_version": PROTO,
         "about": "Test vectors of docs/protocol.md, generated by firmware/tests/make_vectors.py. "
         "'vectors' are single frames (encode type+payload_hex -> hex; decode hex -> fields). "
         "'sessions' run in order against a fresh 'device'; each step feeds send_hex/send_text, "

@@ -297,7 +297,7 @@ static void test_identify_and_read_write(void)
     reset_device();
     p[0] = 7;
     CHECK(command(FW_T_IDENTIFY, p, 1, &r) == FW_T_IDENT);
-    CHECK(r.payload[0] == 7 && r.payload[1] == 1 && r.payload[2] == 0 && r.payload[3] == 4);
+    CHECK(r.payload[0] == 7 && r.payload[1] == FW_PROTO_VERSION && r.payload[2] == 0 && r.payload[3] == 4);
     CHECK(le(r.payload + 5, 4) == FW_TICK_HZ && r.payload[9] == FW_MAX_STREAMS);
     CHECK(r.payload[17] == 8 && memcmp(r.payload + 18, vbuild_id, 8) == 0);
     CHECK(r.payload[26] == 2 && le(r.payload + 27, 4) == BASE && r.payload[35] == 3);
@@ -637,21 +637,53 @@ static void test_garbage(void)
 }
 
 #if FW_TEXT_MODE
+/* `text` with "|crc=XXXX" added before every '\n' (the check every device line carries). */
+static const char *with_crc(const char *text)
+{
+    static char out[8192];
+    size_t o = 0;
+    const char *line = text;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        memcpy(out + o, line, n);
+        o += n;
+        if (!end) {
+            break;
+        }
+        o += (size_t)sprintf(out + o, "|crc=%04X\n", crc_ref((const uint8_t *)line, n));
+        line = end + 1;
+    }
+    out[o] = 0;
+    return out;
+}
+
 static void text_expect(const char *line, const char *reply)
 {
     size_t n;
+    const char *want = with_crc(reply);
     feed_str(line);
     take(rbuf, &n);
     rbuf[n] = 0;
-    if (!CHECK(strcmp((char *)rbuf, reply) == 0)) {
-        fprintf(stderr, "  sent %s  got      %s  expected %s", line, (char *)rbuf, reply);
+    if (!CHECK(strcmp((char *)rbuf, want) == 0)) {
+        fprintf(stderr, "  sent %s  got      %s  expected %s", line, (char *)rbuf, want);
     }
+}
+
+/* A command line as a host sends it: "|crc=XXXX" before the newline. */
+static const char *checked(const char *cmd)
+{
+    static char out[512];
+    size_t n = strlen(cmd) - 1; /* without '\n' */
+    memcpy(out, cmd, n);
+    sprintf(out + n, "|crc=%04X\n", crc_ref((const uint8_t *)cmd, n));
+    return out;
 }
 
 static void test_text_mode(void)
 {
     reset_device();
-    text_expect("INFO\n", "INFO|proto=1|endian=little|word=4|addr_size=4|tick_hz=1000|max_streams=16"
+    text_expect("INFO\n", "INFO|proto=2|endian=little|word=4|addr_size=4|tick_hz=1000|max_streams=16"
                           "|max_regions=8|max_stream_bytes=64|max_payload=128|tx_size=1024"
                           "|build_id=0102030405060708|region=0x20000000+256:rw"
                           "|region=0x20000100+64:r\n");
@@ -670,19 +702,27 @@ static void test_text_mode(void)
     text_expect("STREAM 0x20000000 4 0.5\n", "OK|stream=1\n");
     text_expect("STREAM 0x20000000 4 1000.001\n", "ERR|code=8|name=BAD_RATE|detail=0x000003E8\n");
     text_expect("STREAM 0x20000000 4 1.0001\n", "ERR|code=2|name=BAD_LENGTH|detail=0x00000003\n");
+    text_expect("STREAM 0x20000000 4 1 3 9\n", "ERR|code=2|name=BAD_LENGTH|detail=0x00000005\n");
+    text_expect("STREAM 0x20000000 4 1 16\n", "ERR|code=5|name=NO_STREAM|detail=0x00000010\n");
+    /* with an id the line is idempotent: sent twice (a lost OK), it defines one stream */
+    text_expect("STREAM 0x20000020 2 10 5\n", "OK|stream=5\n");
+    text_expect("STREAM 0x20000020 2 10 5\n", "OK|stream=5\n");
+    CHECK(fw_streams_running() == 3);
+    text_expect("STOP 5\n", "OK\n");
     text_expect("LIST\n", "STREAM|stream=0|rate_mhz=333333|regions=0x20000010+2\n"
                           "STREAM|stream=1|rate_mhz=500|regions=0x20000000+4\nOK|streams=2\n");
     fw_tick();
+    /* each stream's lines are a unit of their own: one seq each */
     text_expect("", "DATA|addr=0x20000010|hex=1011|t=1|seq=0|stream=0\n"
-                    "DATA|addr=0x20000000|hex=00010203|t=1|seq=0|stream=1\n");
+                    "DATA|addr=0x20000000|hex=00010203|t=1|seq=1|stream=1\n");
     fw_tick();
     fw_tick();
     fw_tick();
     text_expect("", ""); /* 333.333 Hz: due again only after 1000/333.333 = 3.000003 ticks */
     fw_tick();
-    text_expect("", "DATA|addr=0x20000010|hex=1011|t=5|seq=1|stream=0\n");
+    text_expect("", "DATA|addr=0x20000010|hex=1011|t=5|seq=2|stream=0\n");
     text_expect("STATUS\n", "STATUS|dropped=0|overflows=0|rx_errors=0|tx_used=0|tx_size=1024"
-                            "|tx_high_water=211|ticks=5|streams=2\n");
+                            "|tx_high_water=220|ticks=5|streams=2\n");
     text_expect("STOP 1\n", "OK\n");
     text_expect("STOP 1\n", "ERR|code=5|name=NO_STREAM|detail=0x00000001\n");
     text_expect("STOP all\n", "OK\n");
@@ -707,6 +747,98 @@ static void test_text_mode(void)
     text_expect("BINARY\n", "OK\n");
     text_expect("NOISE\n", "ERR|code=1|name=BAD_COMMAND|detail=0x00000000\n");
     CHECK(fw.text_out == 0);
+    /* checked lines (what a host sends): executed when the CRC matches, dropped and counted
+     * otherwise, whatever the damage */
+    {
+        uint32_t e = fw.rx_errors;
+        char bad[64];
+        text_expect(checked("READ 0x20000012 1\n"), "DATA|addr=0x20000012|hex=12\n");
+        text_expect("READ 0x20000012 1|crc=0000\n", "");
+        CHECK(fw.rx_errors == e + 1);
+        strcpy(bad, checked("WRITE 0x20000030 77\n"));
+        bad[18] = '6'; /* 77 -> 67: a flip the CRC must catch */
+        text_expect(bad, "");
+        CHECK(mem[0x30] == 0x30 && fw.rx_errors == e + 2);
+        text_expect("READ 0x20000012 1|crc=12\n", "");           /* short check */
+        text_expect("READ 0x20000012 1|CRC=1234\n", "");         /* not the key */
+        text_expect("READ 0x20000012 1|crc=12G4\n", "");         /* not hex */
+        text_expect("READ 0x20000012 1 |x\n", "");               /* a '|' that is no check */
+        CHECK(fw.rx_errors == e + 6);
+        strcpy(bad, checked("WRITE 0x20000030 77\n"));
+        text_expect(bad, "DATA|addr=0x20000030|hex=77\n");
+        CHECK(mem[0x30] == 0x77 && fw.rx_errors == e + 6);
+        mem[0x30] = 0x30;
+    }
+}
+
+/* A LIST larger than what is free in the TX buffer is sent a line at a time, each line
+ * whole and checked; samples yield to it (counted as dropped) and resume afterwards. */
+static void test_text_list_larger_than_tx(void)
+{
+    uint8_t s;
+    size_t total = 0;
+    char *all = (char *)rbuf;
+    int lines = 0, polls = 0, i;
+    reset_device();
+    for (s = 0; s < FW_MAX_STREAMS && s < FW_MAX_TOTAL_REGIONS; s++) {
+        uint32_t a = BASE + 0x10 * (s % 16);
+        uint16_t z = 1;
+        CHECK(start_stream(s, 1000000u, 1, &a, &z) == 0);
+    }
+    take(NULL, NULL);
+    for (i = 0; i < 20; i++) { /* the TX buffer fills up with samples nobody drains */
+        fw_tick();
+    }
+    CHECK(fw_tx_pending() > FW_TX_SIZE / 2);
+    feed_str("LIST\n");
+    while (polls++ < 10000 && total + 64 < sizeof rbuf) {
+        uint8_t chunk[40];
+        size_t k = fw_tx_pop(chunk, sizeof chunk); /* a slow link */
+        memcpy(all + total, chunk, k);
+        total += k;
+        if (fw.list_next == 0 && !fw.reply_waiting && fw.rx_head == fw.rx_tail) {
+            break; /* the listing is queued: stop here, then take what is left */
+        }
+        fw_tick();
+        fw_poll();
+    }
+    CHECK(polls < 10000);
+    fw_stream_stop(0xFF);
+    while (total + 4096 < sizeof rbuf) {
+        size_t k = fw_tx_pop((uint8_t *)all + total, 4096);
+        if (k == 0) {
+            break;
+        }
+        total += k;
+    }
+    CHECK(fw.dropped > 0); /* samples yielded to the listing */
+    {
+        /* the output mixes binary SAMPLES frames (with NULs) and text: scan bytes */
+        size_t k;
+        for (k = 0; k + 12 < total; k++) {
+            int is_ok = memcmp(all + k, "OK|streams=", 11) == 0;
+            if (memcmp(all + k, "STREAM|stream=", 14) == 0 || is_ok) {
+                char *start = all + k, *end = memchr(start, '\n', total - k), *c;
+                unsigned want = 0;
+                if (!CHECK(end != NULL)) {
+                    break;
+                }
+                *end = 0;
+                c = strstr(start, "|crc=");
+                if (CHECK(c != NULL) && sscanf(c, "|crc=%4X", &want) == 1) {
+                    CHECK(want == crc_ref((const uint8_t *)start, (size_t)(c - start)));
+                }
+                if (is_ok) {
+                    CHECK(atoi(start + 11) == s);
+                }
+                lines++;
+                k = (size_t)(end - all);
+            }
+        }
+    }
+    if (!CHECK(lines == s + 1)) {
+        fprintf(stderr, "  %d lines for %d streams\n", lines, s);
+    }
 }
 
 #endif
@@ -928,6 +1060,14 @@ static void run_vectors(const char *path)
 
 int main(int argc, char **argv)
 {
+#if FW_TEXT_MODE
+    if (argc > 1 && strcmp(argv[1], "--list-only") == 0) {
+        /* the parts that hold for any compile-time limits (tests/test_firmware_core.py) */
+        test_text_list_larger_than_tx();
+        printf("%d checks, %d failed\n", checks, failures);
+        return failures ? 1 : 0;
+    }
+#endif
     test_crc();
     test_identify_and_read_write();
     test_region_wraparound();
@@ -938,6 +1078,7 @@ int main(int argc, char **argv)
     test_garbage();
 #if FW_TEXT_MODE
     test_text_mode();
+    test_text_list_larger_than_tx();
 #endif
     test_rx_overflow();
     test_fuzz();

@@ -33,6 +33,8 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
     p.add_argument("--port", help="serial device or pyserial URL of the streamer (e.g. /dev/ttyACM0, socket://127.0.0.1:5555)")
     p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
+    p.add_argument("--mode", choices=("binary", "text"), default="binary",
+                   help="streamer link mode: binary CRC-checked frames (default) or checked text lines")
     p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
     p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
     g = p.add_argument_group("GDB server sampling (with --gdb)")
@@ -99,8 +101,8 @@ def open_session(args: argparse.Namespace, default_rate: float) -> Iterator[Sess
         via_gdb=getattr(args, "via_gdb", False),
         gdb_path=getattr(args, "gdb_path", None),
     )
-    target = open_target(port=args.port, baud=args.baud, gdb=args.gdb, program=program,
-                         gdb_options=gdb_options, on_message=_messages)
+    target = open_target(port=args.port, baud=args.baud, mode=getattr(args, "mode", "binary"), gdb=args.gdb,
+                         program=program, gdb_options=gdb_options, on_message=_messages)
     try:
         session = Session(
             program,

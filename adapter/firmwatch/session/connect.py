@@ -24,13 +24,15 @@ def open_target(
     *,
     port: str | None = None,
     baud: int = 921600,
+    mode: str = "binary",
     gdb: str | None = None,
     program: Program | None = None,
     gdb_options: GdbOptions | None = None,
     on_message: Callable[[str, str], None] | None = None,
 ) -> Target:
     """``port`` is a device path (/dev/ttyACM0, /dev/pts/3) or a pyserial URL (socket://host:port);
-    ``gdb`` is a GDB server's ``host:port``."""
+    ``mode`` is the streamer's link mode (``binary``, or ``text`` on request); ``gdb`` is a GDB
+    server's ``host:port``."""
     if port and gdb:
         raise TargetError("give either --port (streamer firmware) or --gdb (a GDB server), not both.")
 
@@ -41,7 +43,7 @@ def open_target(
     if port:
         from firmwatch.targets.streamer import StreamerTarget
 
-        return StreamerTarget(port, baud=baud, on_link=on_link)
+        return StreamerTarget(port, baud=baud, mode=mode, on_link=on_link)
     if gdb:
         opts = gdb_options or GdbOptions()
         lock = None

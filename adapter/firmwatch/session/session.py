@@ -82,6 +82,12 @@ class Session:
         self.peripherals: Any = None  # a peripherals.view.PeripheralView once an SVD is attached
         self._ambiguous_noted: set[str] = set()
         self.info: TargetInfo = target.info()
+        if self.info.link_mode == "text":
+            self.on_message(
+                "info",
+                "the link runs in text mode, as asked: checked lines, one region per stream, about ten "
+                "times the bytes of binary frames per value.",
+            )
         self.build_id_status = self._check_build_id(verify_build_id)
         self._streaming = "stream" in target.capabilities
         if self._streaming:

@@ -47,15 +47,22 @@ class MemoryRegion:
 
 @dataclass
 class TargetInfo:
-    name: str  # e.g. "firmwatch streamer v1 on /dev/pts/3"
+    """What the target is and what it can do. The limits are the device's own (IDENTIFY), and
+    the session plans within them: None means the target has no such limit (GDB servers)."""
+
+    name: str  # e.g. "firmwatch streamer v2 on /dev/pts/3"
     byteorder: str  # "little" / "big"
     word_size: int
     build_id: str | None  # hex, None when the device does not report one
     tick_hz: int | None = None
-    max_streams: int | None = None
-    max_stream_bytes: int | None = None
+    max_streams: int | None = None  # streams the device runs at once
+    max_stream_bytes: int | None = None  # bytes one stream samples together
     regions: list[MemoryRegion] = field(default_factory=list)
     protocol_version: int | None = None
+    max_regions: int | None = None  # regions one stream samples together
+    max_rate_hz: float | None = None  # fastest sampling rate (the device tick)
+    min_rate_hz: float | None = None  # slowest (the protocol's resolution)
+    link_mode: str | None = None  # "binary" / "text" for the streamer
 
 
 @dataclass(frozen=True, slots=True)

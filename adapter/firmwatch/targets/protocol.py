@@ -1,4 +1,4 @@
-"""Binary framing and messages of the streamer wire protocol v1 (docs/protocol.md).
+"""Binary framing and messages of the streamer wire protocol v2 (docs/protocol.md).
 
 A frame is ``AA 55 | type | len:u16 | payload | crc:u16 | 0A`` with CRC-16/CCITT-FALSE over
 type, len and payload. ``binascii.crc_hqx(data, 0xFFFF)`` is exactly that CRC, computed in C,
@@ -19,8 +19,13 @@ from typing import ClassVar
 
 from firmwatch.targets.base import TargetError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 SYNC = b"\xaa\x55"
+# Sent before IDENTIFY at every connect: 256 zero bytes complete any partial frame a previous
+# user left in the device's receive buffer (a frame is at most 254 bytes) and end any partial
+# text line as damaged; the newline then returns the device's parser to idle. Harmless to an
+# idle device (zero bytes outside a frame are dropped without counting). docs/protocol.md §10.
+RESYNC = bytes(256) + b"\n"
 TERMINATOR = 0x0A
 FRAME_OVERHEAD = 8  # sync 2 + type 1 + len 2 + crc 2 + terminator 1
 MAX_LEN = 0xFFFF

@@ -51,6 +51,7 @@ _M = TypeVar("_M", bound=P.Message)
 _POLL = 0.05  # reader wake-up period: bounds how long close() and stale-frame flushing wait
 _STALE_AFTER = 0.2  # a partial frame this long overdue on a quiet link is given up
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+_NOISE_ERRORS = (P.ERROR_CODES["BAD_COMMAND"], P.ERROR_CODES["BAD_LENGTH"])
 
 
 @dataclass(slots=True)
@@ -261,9 +262,11 @@ class StreamerTarget(Target):
     """A device running the firmwatch streamer core (docs/protocol.md), reached through pyserial.
 
     ``port`` is a device path (``/dev/ttyACM0``, ``/dev/pts/3``) or any pyserial URL
-    (``socket://127.0.0.1:5000``, ``rfc2217://...``). ``mode`` is ``"auto"`` (binary, falling
-    back to text when the device does not answer binary), ``"binary"`` or ``"text"``.
-    The constructor connects and identifies the device, or raises ``TargetError``.
+    (``socket://127.0.0.1:5000``, ``rfc2217://...``). ``mode`` is ``"binary"`` (CRC-checked
+    frames, the default) or ``"text"`` (checked lines, one region per stream, several times
+    more bytes per value): text mode is used only when asked for, never as a silent fallback
+    when binary frames do not get through (noise at connect must not change how values are
+    read). The constructor connects and identifies the device, or raises ``TargetError``.
     """
 
     capabilities = frozenset({"read", "write", "stream"})
@@ -273,14 +276,16 @@ class StreamerTarget(Target):
         port: str,
         baud: int = 921600,
         *,
-        mode: str = "auto",
+        mode: str = "binary",
         timeout: float = 0.5,
         retries: int = 3,
         reconnect: bool = True,
         on_link: LinkCallback | None = None,
     ):
-        if mode not in ("auto", "binary", "text"):
-            raise ValueError(f"mode must be auto, binary or text, not {mode!r}")
+        if mode == "auto":  # the old name of the default
+            mode = "binary"
+        if mode not in ("binary", "text"):
+            raise ValueError(f"mode must be binary or text, not {mode!r}")
         self.url = port
         self.baud = baud
         self.timeout = timeout
@@ -305,7 +310,14 @@ class StreamerTarget(Target):
         self._lines = T.LineDecoder()
         self._streams: dict[int, _Stream] = {}
         self._in = SampleIngest()
-        self._in.active = self._streams
+        # Samples of a stream are delivered only once the device acknowledged its definition:
+        # frames queued before that ACK belong to whatever the device ran before (another
+        # session's stream under the same id), and the reader thread adds the id as it
+        # handles the ACK, so not one frame after it is missed.
+        self._active: set[int] = set()
+        self._in.active = self._active
+        self._any_ident = False  # connecting: an IDENT answering an earlier attempt is welcome
+        self._want_start: tuple[int, _Stream] | None = None  # the stream a STREAM_START in flight defines
         self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
         self._tag = 0
         self._want_tag = -1
@@ -317,6 +329,7 @@ class StreamerTarget(Target):
         self._reconnects = 0
         self._text_corrupt = 0
         self.rx_bytes = 0  # every byte received, for wire-efficiency measurements
+        self._last_data = time.monotonic()  # when bytes last arrived (stale partial frames)
         # on a slow UART a whole frame legitimately takes a while: never give up before that
         self._stale_after = _STALE_AFTER + 2 * (P.MAX_LEN + P.FRAME_OVERHEAD) * 10 / max(baud, 1)
 
@@ -373,6 +386,11 @@ class StreamerTarget(Target):
             max_stream_bytes=ident.max_stream_bytes,
             regions=[MemoryRegion(r.start, r.size, r.readable, r.writable) for r in ident.regions],
             protocol_version=ident.proto_version,
+            # text mode streams one region per stream (the STREAM line takes one)
+            max_regions=1 if self.mode == "text" else ident.max_regions,
+            max_rate_hz=float(ident.tick_hz),
+            min_rate_hz=0.001,
+            link_mode=self.mode,
         )
 
     def read(self, address: int, size: int) -> bytes:
@@ -435,6 +453,7 @@ class StreamerTarget(Target):
                     lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
                 )
                 self._streams.clear()
+                self._active.clear()
                 self._by_device_id.clear()
                 return
             st = self._streams.get(stream)
@@ -449,6 +468,7 @@ class StreamerTarget(Target):
             if not (isinstance(err, P.Error) and err.code == P.ERROR_CODES["NO_STREAM"]):
                 self._raise_for_error(reply, f"stop stream {stream}")
             self._streams.pop(stream, None)
+            self._active.discard(stream)
             self._by_device_id.pop(dev, None)
 
     def streams(self) -> dict[int, tuple[tuple[Region, ...], float]]:
@@ -583,28 +603,28 @@ class StreamerTarget(Target):
             err.detail,
         )
 
-    def _stream_refused(self, err: P.Error, st: _Stream) -> TargetError:
+    def _stream_refused(self, err: P.Error, st: _Stream) -> AccessRefused:
         codes = P.ERROR_CODES
         if err.code == codes["NOT_READABLE"]:
             bad = next((r for r in st.regions if r.address <= err.detail < r.address + r.size), st.regions[0])
             return self._refuse(err, "stream", bad.address, bad.size)
         if err.code == codes["TOO_MANY_REGIONS"]:
-            return TargetError(
+            text = (
                 f"the device has no room for a stream of {len(st.regions)} region(s) (its region table is full); "
                 "stop a stream or watch fewer variables."
             )
-        if err.code == codes["STREAM_TOO_BIG"]:
-            return TargetError(
+        elif err.code == codes["STREAM_TOO_BIG"]:
+            text = (
                 f"the device refused a stream of {sum(r.size for r in st.regions)} bytes: its limit is "
                 f"{err.detail} bytes per sample, so split the stream."
             )
-        if err.code == codes["BAD_RATE"]:
-            return TargetError(
-                f"the device refused the rate {st.rate_hz:g} Hz: it samples above 0 and at most {err.detail} Hz."
-            )
-        return TargetError(
-            f"the device refused to start the stream: error {err.name} (detail 0x{err.detail:X})."
-        )
+        elif err.code == codes["BAD_RATE"]:
+            text = f"the device refused the rate {st.rate_hz:g} Hz: it samples above 0 and at most {err.detail} Hz."
+        elif err.code == codes["NO_STREAM"]:
+            text = f"the device has no free stream (it runs at most {self.ident.max_streams}); stop a watch first."
+        else:
+            text = f"the device refused to start the stream: error {err.name} (detail 0x{err.detail:X})."
+        return AccessRefused(text, err.code, None)
 
     def _reply_data(
         self, reply: P.Message | T.TextReply, a: int, n: int, verb: str, address: int, size: int
@@ -655,30 +675,43 @@ class StreamerTarget(Target):
         text_kinds: tuple[str, ...],
         timeout: float | None = None,
         retries: int | None = None,
+        preamble: bytes = b"",
+        early_retry: bool = False,
     ) -> P.Message | T.TextReply:
         """Send a command and return its reply (an ``Error`` reply is returned, not raised).
 
-        A reply lost to corruption or noise is recovered by sending again with a fresh tag: every
-        command of the protocol is idempotent, and a late reply to an old tag is ignored.
+        A reply lost to corruption or noise is recovered by sending again with a fresh tag (after
+        RESYNC): every command of the protocol is idempotent, and a late reply to an old tag is
+        ignored.
+        ``preamble`` goes out before every attempt (the connect-time resync). With
+        ``early_retry`` (only while this thread pumps the port, i.e. at connect) an attempt is
+        abandoned as soon as damaged input arrives after the request: on a noisy link the
+        reply was most likely destroyed, and waiting out the timeout would only cost time.
         """
         timeout = self.timeout if timeout is None else timeout
         retries = self.retries if retries is None else retries
         with self._cmd_lock:
-            for _ in range(retries + 1):
+            for attempt in range(retries + 1):
                 self._check_link()
+                # A request that went unanswered may have been damaged into the start of a long
+                # frame (one flipped length bit), and the device then waits for up to 254 bytes
+                # that would swallow every retry: retries resynchronise its parser first.
+                lead = P.RESYNC if attempt else preamble
                 with self._cond:
                     self._reply = None
                     self._text_replies.clear()
                     if self.mode == "binary":
                         tag = self._next_tag()
                         self._want_tag = tag
-                        data = make(tag).encode()
+                        data = lead + make(tag).encode()
                     else:
                         self._want_text = True
-                        data = text
+                        data = lead + text
                 try:
                     self._send_frame(data)
-                    reply = self._await_reply(timeout, text_kinds)
+                    # a slow UART needs time to carry the request and a long reply
+                    wire = (len(data) + 300) * 10 / max(self.baud, 1)
+                    reply = self._await_reply(timeout + wire, text_kinds, early_retry and 0.02 + wire)
                 except (OSError, serial.SerialException) as e:
                     raise TargetLost(f"the link to {self.url} failed while trying to {what} ({e}).") from None
                 finally:
@@ -711,23 +744,38 @@ class StreamerTarget(Target):
             return self._reply
         while self._text_replies:
             r = self._text_replies.popleft()
-            if r.kind in text_kinds or r.kind == "ERR":
+            if r.kind in text_kinds:
+                return r
+            # Text replies carry no tag. BAD_COMMAND and BAD_LENGTH never answer a checked command
+            # this host sent (its verbs and arguments are always right): they answer line noise the
+            # device took for a command. INFO cannot fail at all.
+            if r.kind == "ERR" and "INFO" not in text_kinds and r.get_int("code", 0) not in _NOISE_ERRORS:
                 return r
         return None
 
-    def _await_reply(self, timeout: float, text_kinds: tuple[str, ...]) -> P.Message | T.TextReply | None:
-        deadline = time.monotonic() + timeout
+    def _damage_seen(self) -> int:
+        return self._in.decoder.corrupt_frames + self._text_corrupt
+
+    def _await_reply(
+        self, timeout: float, text_kinds: tuple[str, ...], early: float | bool = False
+    ) -> P.Message | T.TextReply | None:
+        start = time.monotonic()
+        deadline = start + timeout
         if self._reader is None or threading.current_thread() is self._reader:
             # nobody else reads the port (handshake, reconnect): pump it here
             assert self._port is not None
+            damage = self._damage_seen()
             while True:
                 reply = self._take_reply(text_kinds)
                 if reply is not None:
                     return reply
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     return None
-                self._ingest(self._port.read(min(left, _POLL)))
+                if early and now - start >= early and self._damage_seen() != damage:
+                    return None
+                self._pump(min(left, _POLL))
         with self._cond:
             while True:
                 reply = self._take_reply(text_kinds)
@@ -742,35 +790,50 @@ class StreamerTarget(Target):
 
     def _start_on_device(self, sid: int, st: _Stream) -> None:
         rate_mhz = round(st.rate_hz * 1000)
-        if self.mode == "binary":
-            regions = tuple((r.address, r.size) for r in st.regions)
-            # register the layout first: the first samples may arrive right behind the ACK
-            self._in.define(sid, [r.size for r in st.regions])
-            self._streams[sid] = st
-            try:
+        self._active.discard(sid)
+        self._streams[sid] = st
+        try:
+            with self._cond:
+                self._want_start = (sid, st)  # the reader thread activates it with the ACK / OK
+            if self.mode == "binary":
+                regions = tuple((r.address, r.size) for r in st.regions)
+                self._in.define(sid, [r.size for r in st.regions])
                 reply = self._command(
                     lambda tag: P.StreamStart(tag, sid, rate_mhz, regions), f"start stream {sid}", b"", ()
                 )
                 if isinstance(reply, P.Error):
                     raise self._stream_refused(reply, st)
                 _expect(reply, P.Ack, "stream start")
-            except BaseException:
-                self._streams.pop(sid, None)
-                raise
+            else:
+                r = st.regions[0]
+                reply = self._command(
+                    lambda tag: P.Identify(tag),  # unused: text mode sends the line below
+                    f"start stream {sid}",
+                    T.cmd_stream(r.address, r.size, st.rate_hz, sid),
+                    ("OK",),
+                )
+                if isinstance(reply, T.TextReply) and reply.kind == "ERR":
+                    raise self._stream_refused(T.parse_error(reply), st)
+            if sid not in self._active:  # a late ACK of an earlier attempt: same definition
+                self._activate(sid, st, reply)
+        except BaseException:
+            self._streams.pop(sid, None)
+            self._active.discard(sid)
+            raise
+        finally:
+            with self._cond:
+                self._want_start = None
+
+    def _activate(self, sid: int, st: _Stream, reply: P.Message | T.TextReply) -> None:
+        """Deliver ``sid``'s samples from now on (reader thread, or the caller after the reply)."""
+        if isinstance(reply, T.TextReply):
+            if reply.kind != "OK":
+                return
+            st.device_id = reply.get_int("stream", sid)
+            self._by_device_id[st.device_id] = sid
+        elif not isinstance(reply, P.Ack):
             return
-        r = st.regions[0]
-        reply = self._command(
-            lambda tag: P.Identify(tag),  # unused: text mode sends the line below
-            f"start stream {sid}",
-            T.cmd_stream(r.address, r.size, st.rate_hz),
-            ("OK",),
-        )
-        if isinstance(reply, T.TextReply) and reply.kind == "ERR":
-            raise self._stream_refused(T.parse_error(reply), st)
-        assert isinstance(reply, T.TextReply)
-        st.device_id = reply.get_int("stream", sid)
-        self._streams[sid] = st
-        self._by_device_id[st.device_id] = sid
+        self._active.add(sid)
 
     # ------------------------------------------------------------------ connection
 
@@ -783,39 +846,30 @@ class StreamerTarget(Target):
             ) from None
 
     def _handshake(self) -> None:
-        """Identify the device, binary first, text as fallback; resets the per-link state."""
+        """Resynchronise the device's parser and identify it in the chosen mode; resets the link state.
+
+        Every attempt starts with ``P.RESYNC``: bytes a previous user left in the device's
+        receive buffer (half a frame, half a line) would otherwise swallow the IDENTIFY.
+        Attempts continue for about three seconds, so line noise that destroys a few
+        IDENTIFY/IDENT exchanges costs time, never the mode: a binary link never turns into a
+        text one because a reply was lost.
+        """
         assert self._port is not None
         try:
             self._port.discard_input()
         except (serial.SerialException, OSError):
             pass
-        self._in.new_link(2, 1000, P.MAX_LEN)
+        self._in.new_link(2, 1000, 4096)  # the bound before IDENT tells the real one (protocol.md §4)
         self._lines.reset()
+        self.mode = self._want_mode
         ident: P.Ident | None = None
-        if self._want_mode in ("auto", "binary"):
-            self.mode = "binary"
-            # a newline ends any half-typed text command the device may hold
-            self._send_frame(b"\n")
-            # a device that speaks binary answers at once; only "auto" shortens the wait to fall back sooner
-            reply = self._try_identify(min(self.timeout, 0.3) if self._want_mode == "auto" else self.timeout)
-            if isinstance(reply, P.Ident):
-                ident = reply
-        if ident is None and self._want_mode in ("auto", "text"):
-            self.mode = "text"
-            self._send_frame(b"\n")
-            try:
-                reply = self._command(lambda tag: P.Identify(tag), "identify", T.cmd_info(), ("INFO",))
-            except TargetLost:
-                raise
-            except TargetError:
-                reply = None
-            if isinstance(reply, T.TextReply) and reply.kind == "INFO":
-                ident = T.parse_info(reply)
+        reply = self._identify(max(3.0, (self.retries + 1) * self.timeout))
+        if isinstance(reply, P.Ident):
+            ident = reply
+        elif isinstance(reply, T.TextReply) and reply.kind == "INFO":
+            ident = T.parse_info(reply)
         if ident is None:
-            raise TargetError(
-                f"no firmwatch streamer answered on {self.url}; check the port, the baud rate ({self.baud}) and that "
-                "the firmware runs the streamer."
-            )
+            raise TargetError(self._no_answer())
         if ident.proto_version != P.PROTOCOL_VERSION:
             raise TargetError(
                 f"the device speaks streamer protocol v{ident.proto_version} but this firmwatch speaks "
@@ -828,13 +882,50 @@ class StreamerTarget(Target):
         frame_time = (longest + P.FRAME_OVERHEAD) * 10 / max(self.baud, 1)
         self._stale_after = _STALE_AFTER + 2 * frame_time
 
-    def _try_identify(self, timeout: float) -> P.Message | T.TextReply | None:
+    def _identify(self, seconds: float) -> P.Message | T.TextReply | None:
+        """RESYNC + IDENTIFY (or INFO) again and again for ``seconds``: the first reply wins.
+
+        Attempts are short; a slow device's IDENT that arrives after its attempt gave up is
+        still taken (any IDENT answers the question, whatever its tag).
+        """
+        start = time.monotonic()
+        damage = self._damage_seen()
+        self._any_ident = True
         try:
-            return self._command(lambda tag: P.Identify(tag), "identify", b"", (), timeout=timeout)
-        except TargetLost:
-            raise
-        except TargetError:
-            return None
+            while True:
+                try:
+                    return self._command(
+                        lambda tag: P.Identify(tag), "identify", T.cmd_info(), ("INFO",),
+                        timeout=min(self.timeout, 0.2), retries=0, preamble=P.RESYNC, early_retry=True,
+                    )  # fmt: skip
+                except TargetLost:
+                    raise
+                except TargetError:
+                    # something that answers with damaged replies is worth more patience than silence
+                    limit = seconds if self._damage_seen() == damage else max(seconds, 10.0)
+                    if time.monotonic() - start >= limit:
+                        return None
+        finally:
+            self._any_ident = False
+
+    def _no_answer(self) -> str:
+        """Why nothing identified itself: a device that answers the other mode is worth naming."""
+        other = "text" if self.mode == "binary" else "binary"
+        self.mode = other
+        answered = self._identify(2 * self.timeout)
+        self.mode = self._want_mode
+        if isinstance(answered, P.Ident) or (isinstance(answered, T.TextReply) and answered.kind == "INFO"):
+            if other == "text":
+                return (
+                    f"the device on {self.url} answers text lines but no binary frame: either the link destroys "
+                    "frames (check the cable and the baud rate) or its firmware speaks only text; firmwatch "
+                    "uses text mode only when asked (--mode text)."
+                )
+            return f"the device on {self.url} answers in binary mode but not in text mode; drop --mode text."
+        return (
+            f"no firmwatch streamer answered on {self.url}; check the port, the baud rate ({self.baud}) and that "
+            "the firmware runs the streamer."
+        )
 
     def _emit_link(self, state: str, message: str) -> None:
         for cb in list(self._link_callbacks):
@@ -854,18 +945,25 @@ class StreamerTarget(Target):
             self._closed.set()
             return
         old_build = self._ident.build_id if self._ident else b""
+        wanted = sorted(self._streams.items())
+        refused: list[str] = []
         attempt = 0
         while not self._closed.is_set():
             try:
                 self._port = _Port(self.url, self.baud)
                 with self._cmd_lock:
+                    self._active.clear()
                     self._handshake()
                     self._command_ok(
                         lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
                     )
                     self._by_device_id.clear()
-                    for sid, st in sorted(self._streams.items()):
-                        self._start_on_device(sid, st)
+                    refused = []
+                    for sid, st in wanted:
+                        try:
+                            self._start_on_device(sid, st)
+                        except AccessRefused as e:  # e.g. reflashed: the address is gone
+                            refused.append(f"stream {sid} could not be restarted ({e})")
                 break
             except (serial.SerialException, OSError, ValueError, TargetError) as e:
                 log.debug("reconnect to %s failed: %s", self.url, e)
@@ -880,6 +978,8 @@ class StreamerTarget(Target):
             self._up = True
             self._cond.notify_all()
         msg = f"link to {self.url} restored, {len(self._streams)} stream(s) running again."
+        if refused:
+            msg += " " + "; ".join(refused)
         new_build = self.ident.build_id
         if old_build and new_build != old_build:
             msg = (
@@ -892,7 +992,6 @@ class StreamerTarget(Target):
     # ------------------------------------------------------------------ reader thread
 
     def _read_loop(self) -> None:
-        last_data = time.monotonic()
         while not self._closed.is_set():
             port = self._port
             try:
@@ -902,14 +1001,24 @@ class StreamerTarget(Target):
                 if self._closed.is_set():
                     break
                 self._reconnect_loop(_short(e))
-                last_data = time.monotonic()
+                self._last_data = time.monotonic()
                 continue
-            now = time.monotonic()
-            if data:
-                last_data = now
-                self._ingest(data)
-            elif self._in.decoder.pending and now - last_data > self._stale_after:
-                self._dispatch(*self._in.flush_stale(time.time()))
+            self._handle(data)
+
+    def _pump(self, timeout: float) -> None:
+        assert self._port is not None
+        self._handle(self._port.read(timeout))
+
+    def _handle(self, data: bytes) -> None:
+        """Handle what arrived; give up a partial frame that a quiet link will never complete (a
+        damaged length field claims bytes that never come, and would otherwise hold back every
+        frame behind it)."""
+        now = time.monotonic()
+        if data:
+            self._last_data = now
+            self._ingest(data)
+        elif self._in.decoder.pending and now - self._last_data > self._stale_after:
+            self._dispatch(*self._in.flush_stale(time.time()))
 
     def _ingest(self, data: bytes) -> None:
         if not data:
@@ -937,9 +1046,13 @@ class StreamerTarget(Target):
                 log.debug("ignored frame 0x%02X: %s", msg_type, e)
                 continue
             tag = getattr(msg, "tag", None)
+            if self._any_ident and isinstance(msg, P.Ident):
+                tag = self._want_tag
             if tag is not None and tag == self._want_tag:
                 with self._cond:
                     if tag == self._want_tag:
+                        if self._want_start is not None:
+                            self._activate(*self._want_start, msg)
                         self._reply = msg
                         self._cond.notify_all()
 
@@ -948,14 +1061,19 @@ class StreamerTarget(Target):
         for raw in lines:
             reply = T.parse_line(raw)
             if reply is None:
-                if raw:
-                    self._text_corrupt += 1  # text mode has no CRC: a malformed line is all we can see
+                if raw.strip():
+                    self._text_corrupt += 1  # a damaged line (its check failed): never believed
                 continue
             if reply.kind == "DATA" and "stream" in reply.fields:
                 self._on_text_sample(reply, host_time)
                 continue
             with self._cond:
                 if self._want_text:
+                    if self._want_start is not None and reply.kind in ("OK", "ERR"):
+                        try:
+                            self._activate(*self._want_start, reply)
+                        except P.ProtocolError:
+                            continue
                     self._text_replies.append(reply)
                     self._cond.notify_all()
 
@@ -967,10 +1085,16 @@ class StreamerTarget(Target):
             return
         sid = self._by_device_id.get(d.stream if d.stream is not None else -1)
         st = self._streams.get(sid) if sid is not None else None
-        if sid is None or st is None or len(d.data) != st.regions[0].size:
+        if (
+            sid is None
+            or st is None
+            or sid not in self._active
+            or d.addr != st.regions[0].address
+            or len(d.data) != st.regions[0].size
+        ):
             self._in.undecodable += 1
             return
-        # every line of one tick carries the same seq, so only forward jumps count as loss
+        # each stream's lines of one tick are one unit with its own seq (like a frame)
         if d.seq is not None:
             self._in.track_seq(d.seq)
         self._in.samples += 1

@@ -1,14 +1,18 @@
 """Text mode of the streamer protocol: the lines a person types and the replies (docs/protocol.md).
 
-Replies are ``KIND|key=value|key=value`` lines, e.g. ``DATA|addr=0x20000010|hex=AB12CD34``.
-Unknown keys are kept but ignored by the typed parsers, as the spec requires; a key may repeat
-(``region=`` in INFO). The host uses text mode only as a fallback for devices that do not speak
-binary frames, and the tests and benchmarks use it to compare against the seed's line format.
+Replies are ``KIND|key=value|key=value|crc=XXXX`` lines, e.g.
+``DATA|addr=0x20000010|hex=AB12CD34|crc=6F1C``: since protocol v2 every line the device sends
+ends with the CRC-16/CCITT-FALSE of the bytes before ``|crc=``, and a line whose check is
+missing or wrong is never believed (a flipped hex digit in an unchecked line is a wrong value
+that still parses). Commands the host sends carry the same check, so a damaged WRITE is never
+executed. Unknown keys are kept but ignored by the typed parsers, as the spec requires; a key
+may repeat (``region=`` in INFO). The host uses text mode only when asked to (``mode="text"``).
 """
 
 from __future__ import annotations
 
 import re
+from binascii import crc_hqx
 from dataclasses import dataclass, field
 
 from firmwatch.targets.protocol import (
@@ -62,10 +66,34 @@ def parse_number(text: str) -> int:
     return int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
 
 
+_CHECK = re.compile(rb"\|crc=([0-9A-Fa-f]{4})\r?\Z")
+
+
+def with_check(line: bytes) -> bytes:
+    """``line`` (without its newline) plus ``|crc=XXXX`` and the newline."""
+    return line + b"|crc=%04X\n" % crc_hqx(line, 0xFFFF)
+
+
+def checked_body(line: bytes) -> bytes | None:
+    """The line without its ``|crc=XXXX`` when the check matches; None otherwise."""
+    m = _CHECK.search(line)
+    if m is None or int(m.group(1), 16) != crc_hqx(line[: m.start()], 0xFFFF):
+        return None
+    return line[: m.start()]
+
+
 def parse_line(line: str | bytes) -> TextReply | None:
-    """Split one reply line; None for a line that is not a reply (noise, a stray binary frame)."""
-    if isinstance(line, bytes | bytearray):
-        line = bytes(line).decode("latin-1")
+    """Split one checked reply line; None for a line that is not one (noise, damage, a binary frame)."""
+    if isinstance(line, str):
+        line = line.encode("latin-1")
+    body = checked_body(bytes(line).rstrip(b"\n"))
+    if not body:
+        return None
+    return parse_fields(body.decode("latin-1"))
+
+
+def parse_fields(line: str) -> TextReply | None:
+    """Split a ``KIND|key=value`` line whose check was already verified (or removed)."""
     line = line.strip("\r\n")
     if not line:
         return None
@@ -107,37 +135,44 @@ class LineDecoder:
 # --- host -> device commands ---------------------------------------------------------------
 
 
+# Every command carries its check: the device drops a line whose check does not match, so a
+# damaged command times out and is sent again instead of doing the wrong thing.
+
+
 def cmd_info() -> bytes:
-    return b"INFO\n"
+    return with_check(b"INFO")
 
 
 def cmd_read(addr: int, size: int) -> bytes:
-    return f"READ 0x{addr:08X} {size}\n".encode()
+    return with_check(f"READ 0x{addr:08X} {size}".encode())
 
 
 def cmd_write(addr: int, data: bytes) -> bytes:
-    return f"WRITE 0x{addr:08X} {data.hex().upper()}\n".encode()
+    return with_check(f"WRITE 0x{addr:08X} {data.hex().upper()}".encode())
 
 
-def cmd_stream(addr: int, size: int, rate_hz: float) -> bytes:
-    rate = f"{rate_hz:g}" if rate_hz != int(rate_hz) else str(int(rate_hz))
-    return f"STREAM 0x{addr:08X} {size} {rate}\n".encode()
+def cmd_stream(addr: int, size: int, rate_hz: float, stream: int | None = None) -> bytes:
+    """With ``stream`` the line defines (or replaces) that id, so sending it twice is harmless."""
+    rate_mhz = round(rate_hz * 1000)
+    rate = f"{rate_mhz // 1000}.{rate_mhz % 1000:03d}".rstrip("0").rstrip(".")
+    sid = "" if stream is None else f" {stream}"
+    return with_check(f"STREAM 0x{addr:08X} {size} {rate}{sid}".encode())
 
 
 def cmd_stop(stream: int | None) -> bytes:
-    return b"STOP ALL\n" if stream is None else f"STOP {stream}\n".encode()
+    return with_check(b"STOP ALL" if stream is None else f"STOP {stream}".encode())
 
 
 def cmd_status() -> bytes:
-    return b"STATUS\n"
+    return with_check(b"STATUS")
 
 
 def cmd_list() -> bytes:
-    return b"LIST\n"
+    return with_check(b"LIST")
 
 
 def cmd_binary() -> bytes:
-    return b"BINARY\n"
+    return with_check(b"BINARY")
 
 
 # --- device -> host replies ----------------------------------------------------------------
@@ -154,12 +189,16 @@ def format_data(
         line += f"|seq={seq}"
     if stream is not None:
         line += f"|stream={stream}"
-    return (line + "\n").encode()
+    return with_check(line.encode())
+
+
+def format_line(line: str) -> bytes:
+    return with_check(line.encode())
 
 
 def format_error(code: int, detail: int) -> bytes:
     name = Error(0, code, detail).name
-    return f"ERR|code={code}|name={name}|detail=0x{detail:08X}\n".encode()
+    return with_check(f"ERR|code={code}|name={name}|detail=0x{detail:08X}".encode())
 
 
 def format_info(ident: Ident) -> bytes:
@@ -179,7 +218,7 @@ def format_info(ident: Ident) -> bytes:
     for r in ident.regions:
         acc = ("r" if r.readable else "") + ("w" if r.writable else "")
         parts.append(f"region=0x{r.start:08X}+0x{r.size:X}:{acc or '-'}")
-    return ("|".join(parts) + "\n").encode()
+    return with_check("|".join(parts).encode())
 
 
 def parse_data(reply: TextReply) -> TextData:
@@ -218,7 +257,7 @@ def parse_info(reply: TextReply) -> Ident:
         build_id = reply.fields["build_id"].encode()
     return Ident(
         tag=0,
-        proto_version=reply.get_int("proto", 1),
+        proto_version=reply.get_int("proto", 0),
         flags=FLAG_BIG_ENDIAN if reply.fields.get("endian") == "big" else 0,
         word_size=reply.get_int("word", 4),
         addr_size=4,
