@@ -20,6 +20,9 @@ from typing import ClassVar
 from firmwatch.targets.base import TargetError
 
 PROTOCOL_VERSION = 2
+# Version 1 devices are served in binary mode: their frames and payloads are exactly version 2's
+# (v2 changed only text lines, which v1 sends without a check, and host-side rules).
+BINARY_COMPATIBLE_VERSIONS = (1, 2)
 SYNC = b"\xaa\x55"
 # Sent before IDENTIFY at every connect: 256 zero bytes complete any partial frame a previous
 # user left in the device's receive buffer (a frame is at most 254 bytes) and end any partial

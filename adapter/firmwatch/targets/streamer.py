@@ -310,17 +310,12 @@ class StreamerTarget(Target):
         self._lines = T.LineDecoder()
         self._streams: dict[int, _Stream] = {}
         self._in = SampleIngest()
-        # Samples of a stream are delivered only once the device acknowledged its definition:
-        # frames queued before that ACK belong to whatever the device ran before (another
-        # session's stream under the same id), and the reader thread adds the id as it
-        # handles the ACK, so not one frame after it is missed.
-        self._active: set[int] = set()
+        self._active: set[int] = set()  # streams whose samples are delivered
         self._in.active = self._active
         self._any_ident = False  # connecting: an IDENT answering an earlier attempt is welcome
-        self._want_start: tuple[int, _Stream] | None = None  # the stream a STREAM_START in flight defines
         self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
         self._tag = 0
-        self._want_tag = -1
+        self._want_tags: set[int] = set()  # the tags of the command in flight (one per attempt)
         self._reply: P.Message | None = None
         self._text_replies: deque[T.TextReply] = deque()
         self._want_text = False
@@ -402,7 +397,8 @@ class StreamerTarget(Target):
             n = min(chunk, size - pos)
             a = address + pos
             reply = self._command(
-                lambda tag, a=a, n=n: P.Read(tag, a, n), f"read 0x{a:08X}", T.cmd_read(a, n), ("DATA",)
+                lambda tag, a=a, n=n: P.Read(tag, a, n), f"read 0x{a:08X}", T.cmd_read(a, n), ("DATA",),
+                text_match=_addressed(a),
             )
             data = self._reply_data(reply, a, n, "read", address, size)
             out += data
@@ -423,6 +419,7 @@ class StreamerTarget(Target):
                 f"write 0x{a:08X}",
                 T.cmd_write(a, part),
                 ("DATA",),
+                text_match=_addressed(a),
             )
             if isinstance(reply, P.Error) and reply.code == P.ERROR_CODES["READBACK"]:
                 # the write happened but a register or the firmware changed the value at once:
@@ -461,7 +458,8 @@ class StreamerTarget(Target):
                 raise TargetError(f"stream {stream} is not running; nothing to stop.")
             dev = st.device_id
             reply = self._command(
-                lambda tag: P.StreamStop(tag, dev), f"stop stream {stream}", T.cmd_stop(dev), ("OK",)
+                lambda tag: P.StreamStop(tag, dev), f"stop stream {stream}", T.cmd_stop(dev), ("OK",),
+                text_match=_plain_ok,
             )
             err = T.parse_error(reply) if isinstance(reply, T.TextReply) and reply.kind == "ERR" else reply
             # NO_STREAM means stopped already: the answer to a retried STOP whose first reply was lost
@@ -676,59 +674,70 @@ class StreamerTarget(Target):
         timeout: float | None = None,
         retries: int | None = None,
         preamble: bytes = b"",
-        early_retry: bool = False,
+        early_retry: bool = True,
+        text_match: Callable[[T.TextReply], bool] | None = None,
     ) -> P.Message | T.TextReply:
         """Send a command and return its reply (an ``Error`` reply is returned, not raised).
 
         A reply lost to corruption or noise is recovered by sending again with a fresh tag (after
-        RESYNC): every command of the protocol is idempotent, and a late reply to an old tag is
-        ignored.
-        ``preamble`` goes out before every attempt (the connect-time resync). With
-        ``early_retry`` (only while this thread pumps the port, i.e. at connect) an attempt is
-        abandoned as soon as damaged input arrives after the request: on a noisy link the
-        reply was most likely destroyed, and waiting out the timeout would only cost time.
+        RESYNC): every command of the protocol is idempotent, so a reply to *any* attempt of this
+        command answers it, and replies to other commands are ignored (by tag; in text mode by
+        kind and ``text_match``). ``preamble`` goes out before the first attempt.
+
+        An attempt is abandoned early when damaged input arrives after its request: on a noisy
+        link the reply was most likely destroyed, and waiting out the timeout would only cost
+        time. So the budget is time, ``timeout`` x (``retries`` + 1), with at least
+        ``retries`` + 1 attempts: a quiet link gets exactly those, a noisy one as many as fit.
         """
         timeout = self.timeout if timeout is None else timeout
         retries = self.retries if retries is None else retries
         with self._cmd_lock:
-            for attempt in range(retries + 1):
-                self._check_link()
-                # A request that went unanswered may have been damaged into the start of a long
-                # frame (one flipped length bit), and the device then waits for up to 254 bytes
-                # that would swallow every retry: retries resynchronise its parser first.
-                lead = P.RESYNC if attempt else preamble
-                with self._cond:
-                    self._reply = None
-                    self._text_replies.clear()
-                    if self.mode == "binary":
-                        tag = self._next_tag()
-                        self._want_tag = tag
-                        data = lead + make(tag).encode()
-                    else:
-                        self._want_text = True
-                        data = lead + text
-                try:
-                    self._send_frame(data)
-                    # a slow UART needs time to carry the request and a long reply
-                    wire = (len(data) + 300) * 10 / max(self.baud, 1)
-                    reply = self._await_reply(timeout + wire, text_kinds, early_retry and 0.02 + wire)
-                except (OSError, serial.SerialException) as e:
-                    raise TargetLost(f"the link to {self.url} failed while trying to {what} ({e}).") from None
-                finally:
+            with self._cond:
+                self._reply = None
+                self._text_replies.clear()
+                self._want_tags = set()
+                self._want_text = self.mode == "text"
+            deadline = time.monotonic() + timeout * (retries + 1)
+            attempt = 0
+            try:
+                while attempt <= retries or time.monotonic() < deadline:
+                    self._check_link()
+                    # A request that went unanswered may have been damaged into the start of a
+                    # long frame (one flipped length bit): the device then waits for up to 254
+                    # bytes that would swallow every retry, so retries resynchronise its parser.
+                    lead = P.RESYNC if attempt else preamble
                     with self._cond:
-                        self._want_tag = -1
-                        self._want_text = False
-                if reply is not None:
-                    return reply
-                log.debug("no reply to %s within %.2f s; retrying", what, timeout)
+                        if self.mode == "binary":
+                            tag = self._next_tag()
+                            self._want_tags.add(tag)
+                            data = lead + make(tag).encode()
+                        else:
+                            data = lead + text
+                    try:
+                        self._send_frame(data)
+                        # a slow UART needs time to carry the request and a long reply
+                        wire = (len(data) + 300) * 10 / max(self.baud, 1)
+                        reply = self._await_reply(
+                            timeout + wire, text_kinds, early_retry and 0.02 + wire, text_match
+                        )
+                    except (OSError, serial.SerialException) as e:
+                        raise TargetLost(f"the link to {self.url} failed while trying to {what} ({e}).") from None
+                    if reply is not None:
+                        return reply
+                    attempt += 1
+                    log.debug("no reply to %s (attempt %d); retrying", what, attempt)
+            finally:
+                with self._cond:
+                    self._want_tags = set()
+                    self._want_text = False
         self._check_link()
         raise TargetError(
-            f"the device on {self.url} did not answer when asked to {what} ({retries + 1} attempts); "
+            f"the device on {self.url} did not answer when asked to {what} ({attempt} attempts); "
             "check that the firmware is running and nothing else uses the port."
         )
 
     def _command_ok(self, make: Callable[[int], P.Message], what: str, text: bytes) -> None:
-        reply = self._command(make, what, text, ("OK",))
+        reply = self._command(make, what, text, ("OK",), text_match=_plain_ok)
         self._raise_for_error(reply, what)
 
     def _check_link(self) -> None:
@@ -739,13 +748,17 @@ class StreamerTarget(Target):
                 f"the link to {self.url} is down; firmwatch is reconnecting, try again when it is restored."
             )
 
-    def _take_reply(self, text_kinds: tuple[str, ...]) -> P.Message | T.TextReply | None:
+    def _take_reply(
+        self, text_kinds: tuple[str, ...], text_match: Callable[[T.TextReply], bool] | None = None
+    ) -> P.Message | T.TextReply | None:
         if self.mode == "binary":
             return self._reply
         while self._text_replies:
             r = self._text_replies.popleft()
             if r.kind in text_kinds:
-                return r
+                if text_match is None or text_match(r):
+                    return r
+                continue  # a late answer to an earlier command
             # Text replies carry no tag. BAD_COMMAND and BAD_LENGTH never answer a checked command
             # this host sent (its verbs and arguments are always right): they answer line noise the
             # device took for a command. INFO cannot fail at all.
@@ -757,47 +770,61 @@ class StreamerTarget(Target):
         return self._in.decoder.corrupt_frames + self._text_corrupt
 
     def _await_reply(
-        self, timeout: float, text_kinds: tuple[str, ...], early: float | bool = False
+        self,
+        timeout: float,
+        text_kinds: tuple[str, ...],
+        early: float | bool = False,
+        text_match: Callable[[T.TextReply], bool] | None = None,
     ) -> P.Message | T.TextReply | None:
+        """The reply, or None after ``timeout`` — or once ``early`` seconds have passed and damaged
+        input arrived meanwhile (the reply was probably destroyed: better to ask again now)."""
         start = time.monotonic()
         deadline = start + timeout
+        damage = self._damage_seen()
+
+        def give_up_early(now: float) -> bool:
+            return bool(early) and now - start >= early and self._damage_seen() != damage
+
         if self._reader is None or threading.current_thread() is self._reader:
             # nobody else reads the port (handshake, reconnect): pump it here
             assert self._port is not None
-            damage = self._damage_seen()
             while True:
-                reply = self._take_reply(text_kinds)
+                reply = self._take_reply(text_kinds, text_match)
                 if reply is not None:
                     return reply
                 now = time.monotonic()
-                left = deadline - now
-                if left <= 0:
+                if now >= deadline or give_up_early(now):
                     return None
-                if early and now - start >= early and self._damage_seen() != damage:
-                    return None
-                self._pump(min(left, _POLL))
+                self._pump(min(deadline - now, _POLL))
         with self._cond:
             while True:
-                reply = self._take_reply(text_kinds)
+                reply = self._take_reply(text_kinds, text_match)
                 if reply is not None:
                     return reply
                 if not self._up:
                     raise TargetLost(f"lost the link to {self.url} while waiting for the device's answer.")
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                if now >= deadline or give_up_early(now):
                     return None
-                self._cond.wait(left)
+                # wake now and then to notice damage (the reader does not signal it)
+                self._cond.wait(min(deadline - now, 0.01 if early else deadline - now))
 
     def _start_on_device(self, sid: int, st: _Stream) -> None:
+        """Define ``sid`` on the device. Its samples are delivered from the moment the request goes
+        out: the first ones may arrive right behind the ACK, and — should the ACK be destroyed and
+        the request sent again — before it. Nothing else can be behind that id: the host reuses
+        an id only after the device acknowledged its STOP (or STOP ALL at connect), so every frame
+        of an older definition arrived before."""
         rate_mhz = round(st.rate_hz * 1000)
-        self._active.discard(sid)
+        st.device_id = sid  # text STREAM lines carry the id too
         self._streams[sid] = st
+        self._by_device_id[sid] = sid
+        if self.mode == "binary":
+            self._in.define(sid, [r.size for r in st.regions])
+        self._active.add(sid)
         try:
-            with self._cond:
-                self._want_start = (sid, st)  # the reader thread activates it with the ACK / OK
             if self.mode == "binary":
                 regions = tuple((r.address, r.size) for r in st.regions)
-                self._in.define(sid, [r.size for r in st.regions])
                 reply = self._command(
                     lambda tag: P.StreamStart(tag, sid, rate_mhz, regions), f"start stream {sid}", b"", ()
                 )
@@ -811,29 +838,15 @@ class StreamerTarget(Target):
                     f"start stream {sid}",
                     T.cmd_stream(r.address, r.size, st.rate_hz, sid),
                     ("OK",),
+                    text_match=lambda reply: reply.fields.get("stream") == str(sid),
                 )
                 if isinstance(reply, T.TextReply) and reply.kind == "ERR":
                     raise self._stream_refused(T.parse_error(reply), st)
-            if sid not in self._active:  # a late ACK of an earlier attempt: same definition
-                self._activate(sid, st, reply)
         except BaseException:
             self._streams.pop(sid, None)
             self._active.discard(sid)
+            self._by_device_id.pop(sid, None)
             raise
-        finally:
-            with self._cond:
-                self._want_start = None
-
-    def _activate(self, sid: int, st: _Stream, reply: P.Message | T.TextReply) -> None:
-        """Deliver ``sid``'s samples from now on (reader thread, or the caller after the reply)."""
-        if isinstance(reply, T.TextReply):
-            if reply.kind != "OK":
-                return
-            st.device_id = reply.get_int("stream", sid)
-            self._by_device_id[st.device_id] = sid
-        elif not isinstance(reply, P.Ack):
-            return
-        self._active.add(sid)
 
     # ------------------------------------------------------------------ connection
 
@@ -870,7 +883,9 @@ class StreamerTarget(Target):
             ident = T.parse_info(reply)
         if ident is None:
             raise TargetError(self._no_answer())
-        if ident.proto_version != P.PROTOCOL_VERSION:
+        if ident.proto_version not in P.BINARY_COMPATIBLE_VERSIONS or (
+            self.mode == "text" and ident.proto_version != P.PROTOCOL_VERSION
+        ):
             raise TargetError(
                 f"the device speaks streamer protocol v{ident.proto_version} but this firmwatch speaks "
                 f"v{P.PROTOCOL_VERSION}; update firmwatch or the firmware so they match."
@@ -1046,13 +1061,9 @@ class StreamerTarget(Target):
                 log.debug("ignored frame 0x%02X: %s", msg_type, e)
                 continue
             tag = getattr(msg, "tag", None)
-            if self._any_ident and isinstance(msg, P.Ident):
-                tag = self._want_tag
-            if tag is not None and tag == self._want_tag:
+            if tag is not None and (tag in self._want_tags or (self._any_ident and isinstance(msg, P.Ident))):
                 with self._cond:
-                    if tag == self._want_tag:
-                        if self._want_start is not None:
-                            self._activate(*self._want_start, msg)
+                    if self._want_tags:
                         self._reply = msg
                         self._cond.notify_all()
 
@@ -1069,11 +1080,6 @@ class StreamerTarget(Target):
                 continue
             with self._cond:
                 if self._want_text:
-                    if self._want_start is not None and reply.kind in ("OK", "ERR"):
-                        try:
-                            self._activate(*self._want_start, reply)
-                        except P.ProtocolError:
-                            continue
                     self._text_replies.append(reply)
                     self._cond.notify_all()
 
@@ -1104,6 +1110,17 @@ class StreamerTarget(Target):
                 cb(sample)
             except Exception:
                 log.exception("sample callback failed")
+
+
+def _plain_ok(reply: T.TextReply) -> bool:
+    """STOP/BINARY answer a bare OK; an OK with a stream id answers a STREAM."""
+    return "stream" not in reply.fields and "streams" not in reply.fields
+
+
+def _addressed(addr: int) -> Callable[[T.TextReply], bool]:
+    """Text DATA replies carry no tag: the one answering a READ/WRITE of ``addr`` names it."""
+    want = f"0x{addr:08X}"
+    return lambda reply: reply.fields.get("addr", "").upper().replace("0X", "0x") == want
 
 
 def _expect(reply: P.Message | T.TextReply, cls: type[_M], what: str) -> _M:
