@@ -78,6 +78,7 @@ bench: venv
 	$(PY) bench/rust.py
 	$(PY) bench/peripherals.py
 	$(PY) bench/memory.py
+	$(PY) bench/profiler.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build

@@ -74,3 +74,30 @@ def test_usage_errors_are_sentences(tmp_path: Path) -> None:
         r = firmwatch(*args, timeout=60)
         assert r.returncode == 1, (args, r.stderr)
         assert want in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def doc_commands() -> list[list[str]]:
+    import shlex
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "profiler.md").read_text()
+    return [shlex.split(ln[2:]) for ln in text.splitlines() if ln.startswith("$ firmwatch ")]
+
+
+@pytest.mark.emulator
+def test_the_command_lines_in_docs_profiler_md_work(tmp_path: Path) -> None:
+    """--demo lines run as written; the others (a real device or probe) parse as written."""
+    from firmwatch.cli.main import build_parser
+
+    cmds = doc_commands()
+    assert len(cmds) >= 4
+    for argv in cmds:
+        args = argv[1:]
+        if "--demo" in args:
+            require_board(args[args.index("--demo") + 1])
+            r = subprocess.run([*FIRMWATCH, *args], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+            assert r.returncode == 0, (argv, r.stderr)
+            assert "telemetry_pack" in r.stdout
+        else:
+            ns = build_parser(args).parse_args(args)
+            assert ns.func and ns.elf
+    assert (tmp_path / "demo.speedscope.json").exists() and (tmp_path / "demo.folded").exists()
