@@ -215,7 +215,7 @@ def test_operand_before_the_cursor() -> None:
 
 # -- device text between frames ------------------------------------------------------------------------
 def test_device_text_between_frames_in_any_chunking() -> None:
-    from firmwatch.dap.device_text import DeviceText
+    from firmwatch.session.device_text import DeviceText
     from firmwatch.targets import protocol as P
 
     frame_a = P.encode_frame(P.SAMPLES, bytes(range(40)) + b"\n\xaa\x55")  # payload with a newline and a sync

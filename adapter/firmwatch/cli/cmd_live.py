@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from firmwatch.session.connect import GdbOptions, open_target
+from firmwatch.session.connect import TRANSPORTS, ConnectError, Connection, ConnectOptions, connect
 from firmwatch.session.session import Session
 
 DEMO_WATCHES = [
@@ -33,11 +33,15 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
     p.add_argument("--port", help="serial device or pyserial URL of the streamer (e.g. /dev/ttyACM0, socket://127.0.0.1:5555)")
     p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
-    p.add_argument("--mode", choices=("binary", "text"), default="binary",
-                   help="streamer link mode: binary CRC-checked frames (default) or checked text lines")
     p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
+    p.add_argument("--transport", choices=TRANSPORTS, help="how to reach the target (default: serial with --port, "
+                   "rsp with --gdb or --server, gdb with --via-gdb; with --sim: serial, or rsp/gdb for its gdb stub)")
+    p.add_argument("--sim", metavar="TARGET", help="start the simulated device (host, cortex-m3, riscv32, avr, "
+                   "host-rust) running ELF, as launch.json's 'sim' does")
+    p.add_argument("--server", metavar="COMMAND", help="start this GDB server (or device bridge) command line first; "
+                   "{port} in it becomes a free port, and --gdb defaults to 127.0.0.1:{port}")
     p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
-    g = p.add_argument_group("GDB server sampling (with --gdb)")
+    g = p.add_argument_group("GDB server sampling (with --gdb, --server, or --sim over its gdb stub)")
     g.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
                    help="max %% of time the target may be halted for sampling (default 1; 0 = no cap)")
     g.add_argument("--gdb-mode", choices=("auto", "live", "halt"), default="auto",
@@ -88,37 +92,50 @@ def _messages(level: str, text: str) -> None:
     print(f"firmwatch: {level}: {text}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def open_session(args: argparse.Namespace, default_rate: float) -> Iterator[Session]:
-    from firmwatch.symbols import load
+def _link_messages(state: str, text: str) -> None:
+    _messages("info" if state == "restored" else "warning", text)
 
-    program = load(args.elf)
-    budget_percent = getattr(args, "budget", 1.0)
-    gdb_options = GdbOptions(
-        budget=budget_percent / 100.0 if budget_percent else None,
-        mode=getattr(args, "gdb_mode", "auto"),
-        lock_symbol=getattr(args, "lock_symbol", None),
-        via_gdb=getattr(args, "via_gdb", False),
-        gdb_path=getattr(args, "gdb_path", None),
-    )
-    target = open_target(port=args.port, baud=args.baud, mode=getattr(args, "mode", "binary"), gdb=args.gdb,
-                         program=program, gdb_options=gdb_options, on_message=_messages)
+
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    """The options of add_target_args as the transport factory's (the same as launch.json's)."""
+    if args.port and args.gdb:
+        raise ConnectError("give either --port (streamer firmware) or --gdb (a GDB server), not both.")
+    if not (args.port or args.gdb or args.sim or args.server):
+        raise ConnectError("no target given: use --port PORT (serial device or socket://HOST:PORT), --gdb HOST:PORT, "
+                           "--sim TARGET or --server COMMAND.")
+    transport = args.transport or ("gdb" if args.via_gdb else None)
+    port, host, tcp_port = args.port, "127.0.0.1", None
+    if transport == "tcp" and port:  # launch.json's host and port, written as the URL the CLI takes
+        m = re.fullmatch(r"socket://([^:/]+):(\d+)", port)
+        if m is None:
+            raise ConnectError(f"with --transport tcp give --port socket://HOST:PORT, not '{port}'.")
+        port, host, tcp_port = None, m.group(1), int(m.group(2))
+    return ConnectOptions(elf=args.elf, transport=transport, port=port, baud=args.baud, host=host, tcp_port=tcp_port,
+                          target=args.gdb, gdb_path=args.gdb_path, budget=args.budget / 100.0 if args.budget else None,
+                          sampling_mode=args.gdb_mode, lock_symbol=args.lock_symbol, sim=args.sim, server=args.server)
+
+
+@contextmanager
+def session_for(options: ConnectOptions, default_rate: float, verify_build_id: str = "warn"
+                ) -> Iterator[tuple[Session, Connection]]:
+    conn = connect(options, on_link=_link_messages)
     try:
-        session = Session(
-            program,
-            target,
-            default_rate=default_rate,
-            verify_build_id="error" if args.strict else "warn",
-            on_message=_messages,
-        )
+        session = Session(conn.program, conn.target, default_rate=default_rate, verify_build_id=verify_build_id,
+                          on_message=_messages)
     except BaseException:
-        target.close()
+        conn.close()
         raise
     try:
-        yield session
+        yield session, conn
     finally:
         session.close()
-        target.close()
+        conn.close()
+
+
+@contextmanager
+def open_session(args: argparse.Namespace, default_rate: float) -> Iterator[Session]:
+    with session_for(connect_options(args), default_rate, "error" if args.strict else "warn") as (session, _):
+        yield session
 
 
 def run_watch(args: argparse.Namespace) -> int:
@@ -184,30 +201,27 @@ def run_record(args: argparse.Namespace) -> int:
                   f"(asked {w.rate_hz:g}), {w.stats.missing} missing", flush=True)
         print(f"  link: {st.lost} lost, {st.corrupt_frames} corrupt frames, "
               f"{st.device_dropped} dropped by the device", flush=True)
-        if args.gdb:
-            print(f"  target halted {100 * (st.halted_fraction or 0):.2f} % of the time for sampling"
+        if st.halted_fraction is not None:  # a GDB transport (--gdb, --server, or a simulated device's stub)
+            print(f"  target halted {100 * st.halted_fraction:.2f} % of the time for sampling"
                   + (f"; {st.lock_skips} rounds skipped while {args.lock_symbol} was set" if args.lock_symbol else ""),
                   flush=True)
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from firmwatch.sim import start_sim
-
     print(f"firmwatch demo: starting the simulated '{args.target}' device…", flush=True)
-    with start_sim(args.target) as dev:
-        print(f"port: {dev.port}\nelf: {dev.elf}", flush=True)
-        ns = argparse.Namespace(elf=dev.elf, port=dev.port, baud=921600, gdb=None, strict=False)
-        with open_session(ns, 10.0) as session:
-            for expr, rate in DEMO_WATCHES:
-                session.add_watch(expr, rate)
-            if sys.stdin.isatty() and sys.stdout.isatty() and args.duration is None:
-                from firmwatch.cli.repl import Repl
+    with session_for(ConnectOptions(sim=args.target), 10.0) as (session, conn):
+        assert conn.sim is not None
+        print(f"port: {conn.sim.port}\nelf: {conn.elf}", flush=True)
+        for expr, rate in DEMO_WATCHES:
+            session.add_watch(expr, rate)
+        if sys.stdin.isatty() and sys.stdout.isatty() and args.duration is None:
+            from firmwatch.cli.repl import Repl
 
-                print("Live values below. Try: write g_config.calib.gain_q8 512 · watch accel_x 500 · help · quit", flush=True)
-                Repl(session).run()
-            else:
-                _print_periodically(session, args.duration)
+            print("Live values below. Try: write g_config.calib.gain_q8 512 · watch accel_x 500 · help · quit", flush=True)
+            Repl(session).run()
+        else:
+            _print_periodically(session, args.duration)
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from firmwatch.cli.cmd_live import add_target_args
 from firmwatch.session.memory_health import (
     BAR_LEGEND,
     DEFAULT_THRESHOLD,
@@ -18,11 +19,7 @@ from firmwatch.session.memory_health import (
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("memory", help="live memory health: stack, heap, free gap and collision margin")
-    p.add_argument("elf", help="the ELF the device runs")
-    p.add_argument("--port", help="serial device or pyserial URL of the streamer")
-    p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
-    p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
-    p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
+    add_target_args(p)
     p.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="BYTES",
                    help=f"warn when the stack–heap collision margin falls under this (default {DEFAULT_THRESHOLD})")
     p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between refreshes (default 1)")
@@ -35,9 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="CSV", help="record every figure of every refresh to this CSV file")
     p.add_argument("--json", action="store_true", help="one JSON object per refresh instead of the bar view")
     p.add_argument("--width", type=int, default=64, help="characters of the RAM bar (default 64)")
-    p.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
-                   help="with --gdb: max %% of time the target may be halted (default 1; 0 = no cap)")
-    p.set_defaults(func=run_memory, gdb_mode="auto", lock_symbol=None, via_gdb=False, gdb_path=None)
+    p.set_defaults(func=run_memory)
 
 
 def render(h: MemoryHealth, width: int = 64) -> list[str]:

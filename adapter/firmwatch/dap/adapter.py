@@ -1,8 +1,10 @@
 """The request handlers: DAP requests in, session calls out.
 
-Front-end rules (DESIGN.md): this module talks to ``firmwatch.session`` and ``firmwatch.symbols``
-only; transports are opened by launcher.py, execution control lives behind cpu.py, the Live
-thread's refresh logic in live.py and variable references in variables.py.
+Front-end rules (docs/architecture.md): this module talks to ``firmwatch.session`` and
+``firmwatch.symbols``, and to targets only through their declared protocols; devices and
+transports are opened by the one factory (session/connect.py, from launch.json through
+config.py), execution control is the CPU view's (cpu.py), the Live thread's refresh logic is in
+live.py and variable references in variables.py.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from firmwatch.dap.peripherals import FieldsNode, PeripheralNode, peripherals_sc
 from firmwatch.dap.scopes import globals_scope, memory_scope
 from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, find_watch, is_read_only
 from firmwatch.errors import UserError
+from firmwatch.session.connect import Connection as DeviceConnection
+from firmwatch.session.connect import connect
 from firmwatch.targets.base import TargetError
 
 READ_CMD = re.compile(r"^:read\s+(\S+)\s*$", re.IGNORECASE)
@@ -79,7 +83,7 @@ class Adapter:
         self.conn = conn
         self.client: M.InitializeArgs = M.InitializeArgs()
         self.cfg: LaunchConfig | None = None
-        self.launched: Any = None
+        self.launched: DeviceConnection | None = None
         self.session: Any = None
         self.live: LiveView | None = None
         self.cpu = CpuView(None)
@@ -130,11 +134,13 @@ class Adapter:
             self.conn.tracer = Tracer(cfg.trace)
             self.conn.tracer.log("in", {"type": "request", "command": kind, "arguments": req.arguments})
             self.output("console", f"firmwatch: logging every DAP message to {cfg.trace}\n")
-        from firmwatch.dap.launcher import open_launch
-
-        launched = open_launch(cfg, on_output=self.output, on_link=self._on_link)
+        # launch runs on the adapter's one long-lived worker thread, so the kernel may end a simulated
+        # device with it: a killed adapter (VS Code gone, SIGKILL) leaves no emulator behind
+        options = cfg.connect_options(die_with_parent=threading.current_thread().name == "dap-worker")
+        launched = connect(options, load=lambda elf: self._load_program(elf, req), on_output=self.output,
+                           on_link=self._on_link)
+        program = launched.program
         try:
-            program = self._load_program(launched.elf, req)
             from firmwatch.session.session import Session
 
             session = Session(program, launched.target, default_rate=cfg.sample_rate or max(10.0, 2 * cfg.ui_refresh_hz),
@@ -248,14 +254,10 @@ class Adapter:
             launched = self.launched
             if launched is None:
                 continue
-            why = None
-            if launched.sim is not None and not launched.sim.alive:
-                why = f"the simulated device exited (status {launched.sim.returncode})"
-            elif launched.server is not None and not launched.server.running():
-                why = f"{launched.server.name} exited ({launched.server.output_tail() or 'no output'})"
-            elif self.link == "lost":
+            why = launched.device_gone()
+            if why is None and self.link == "lost":
                 why = "the link to the target is gone"
-            elif self._lost_at is not None and time.monotonic() - self._lost_at > RECONNECT_GRACE_S:
+            elif why is None and self._lost_at is not None and time.monotonic() - self._lost_at > RECONNECT_GRACE_S:
                 why = f"the device did not come back within {RECONNECT_GRACE_S:g} s"
             if why is not None:
                 self.link = "lost"
@@ -279,10 +281,7 @@ class Adapter:
         self.cpu.close()
         if self.launched is not None:
             launched, self.launched = self.launched, None
-            if self.cfg is not None and self.cfg.request == "attach" and launched.sim is None:
-                launched.target.close()
-            else:
-                launched.close()
+            launched.close()  # an attach started nothing: only its transport closes
         self.session = None
         self.live = None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from firmwatch.dap.messaging import RequestError
+from firmwatch.session.connect import DEFAULT_BUDGET, SAMPLING_MODES, ConnectOptions
 
 TRANSPORTS = ("serial", "tcp", "gdb", "rsp")
 SIMS = ("host", "cortex-m3", "riscv32", "avr", "host-rust")
@@ -25,6 +26,9 @@ KEYS: dict[str, str] = {
     "host": "a host name for tcp",
     "target": "HOST:PORT of the GDB server for rsp and gdb",
     "gdbPath": "the gdb executable for the gdb transport",
+    "intrusionBudget": "a percentage above 0 and at most 100 (0: no cap)",
+    "samplingMode": "one of " + ", ".join(SAMPLING_MODES),
+    "lockSymbol": "the name of a global flag the firmware sets while it updates the data (a string)",
     "server": "a command line (string or array) that starts a GDB server or device; {port} is replaced by a free port",
     "sim": "one of " + ", ".join(SIMS),
     "watch": "an array of expressions or {\"expression\", \"rateHz\"} objects",
@@ -66,6 +70,9 @@ class LaunchConfig:
     host: str = "127.0.0.1"
     target: str | None = None
     gdb_path: str | None = None
+    budget_percent: float = 100 * DEFAULT_BUDGET  # intrusionBudget; 0: no cap
+    sampling_mode: str = "auto"
+    lock_symbol: str | None = None
     server: list[str] | str | None = None
     sim: str | None = None
     watch: list[WatchSpec] = field(default_factory=list)
@@ -79,6 +86,15 @@ class LaunchConfig:
     svd_file: str | None = None
     peripherals_manual: list[str] = field(default_factory=list)
     name: str = ""
+
+    def connect_options(self, die_with_parent: bool = False) -> ConnectOptions:
+        """This configuration as the transport factory's options (the command line's are the same)."""
+        return ConnectOptions(
+            elf=self.resolve(self.elf) if self.elf else None, transport=self.transport, port=self.port,
+            baud=self.baud, host=self.host, tcp_port=self.tcp_port, target=self.target, gdb_path=self.gdb_path,
+            budget=self.budget_percent / 100.0 if self.budget_percent else None, sampling_mode=self.sampling_mode,
+            lock_symbol=self.lock_symbol, sim=self.sim, server=self.server, cwd=self.cwd, env=dict(self.env),
+            die_with_parent=die_with_parent)
 
     def resolve(self, path: str) -> str:
         path = os.path.expanduser(path)
@@ -157,6 +173,17 @@ def parse_config(data: dict[str, Any], request: str) -> LaunchConfig:
         cfg.host = host
     cfg.target = _str(data, "target")
     cfg.gdb_path = _str(data, "gdbPath")
+    budget = _num(data, "intrusionBudget")
+    if budget is not None:
+        if not 0 <= budget <= 100:
+            raise _bad("intrusionBudget", data.get("intrusionBudget"))
+        cfg.budget_percent = budget
+    mode = _str(data, "samplingMode")
+    if mode is not None:
+        if mode not in SAMPLING_MODES:
+            raise _bad("samplingMode", mode)
+        cfg.sampling_mode = mode
+    cfg.lock_symbol = _str(data, "lockSymbol")
     rate = _num(data, "sampleRate")
     if rate is not None and not rate > 0:
         raise _bad("sampleRate", rate)
@@ -253,7 +280,9 @@ def _check_combination(cfg: LaunchConfig, transport: str | None, data: dict[str,
     if cfg.server is not None and transport == "serial":
         raise ConfigError("'server' needs a transport that connects over TCP (tcp, rsp or gdb) so firmwatch "
                           "can tell when it is ready; use transport tcp or rsp.")
-    for key, allowed in (("baud", ("serial",)), ("gdbPath", ("gdb",)), ("host", ("tcp",))):
+    for key, allowed in (("baud", ("serial",)), ("gdbPath", ("gdb",)), ("host", ("tcp",)),
+                         ("intrusionBudget", ("rsp", "gdb")), ("samplingMode", ("rsp", "gdb")),
+                         ("lockSymbol", ("rsp", "gdb"))):
         if key in data and transport not in allowed:
             raise ConfigError(f"'{key}' applies to transport {' or '.join(allowed)} only, not {transport}.")
 

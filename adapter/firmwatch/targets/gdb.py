@@ -732,7 +732,7 @@ class GdbTarget(Target):
 
     def info(self) -> TargetInfo:
         inner = self._link().info()
-        inner.name = f"{os.path.basename(self.gdb_exe)} on {self.where} ({self.machine}, {self._link().sampling_mode} sampling)"
+        inner.name = f"{os.path.basename(self.gdb_exe)} on {self.where} ({self.machine}, {self._link().sampling_policy})"
         return inner
 
     def read(self, address: int, size: int) -> bytes:

@@ -773,6 +773,14 @@ class RspTarget(Target):
         return "live" if self.live and self._sampler.lock is None else "halt"
 
     @property
+    def sampling_policy(self) -> str:
+        """In words, for status lines: "halt sampling, budget 1 %", "live sampling"."""
+        if self.sampling_mode == "live":
+            return "live sampling"
+        budget = self._sampler.budget
+        return f"halt sampling, budget {100 * budget:g} %" if budget else "halt sampling, no budget cap"
+
+    @property
     def pipelined(self) -> bool:
         """Halt-mode reads travel in the same write as the interrupt (probed at connect)."""
         return self._pipeline
@@ -1079,7 +1087,7 @@ class RspTarget(Target):
     def info(self) -> TargetInfo:
         order, word = _ARCH_INFO.get(self.arch or "", ("little", 4))
         return TargetInfo(
-            name=f"GDB server at {self.where} ({self.arch or 'unknown architecture'}, {self.sampling_mode} sampling)",
+            name=f"GDB server at {self.where} ({self.arch or 'unknown architecture'}, {self.sampling_policy})",
             byteorder=order,
             word_size=word,
             build_id=None,
