@@ -313,23 +313,29 @@ def test_build_id_mismatch_warns_and_strict_refuses(rust_sim, tmp_path: Path) ->
 
 
 def test_text_mode_over_the_pty(rust_sim) -> None:
+    """What a person types at a terminal (no check on the lines), answered with checked lines."""
     port, elf = rust_sim
+
+    def line_after(s, buf: bytes, prefix: bytes) -> tuple[bytes, bytes]:
+        deadline = time.monotonic() + 10
+        while prefix not in buf or b"\n" not in buf.split(prefix, 1)[1]:
+            assert time.monotonic() < deadline, buf[-400:]
+            buf += s.read(4096)
+        rest = prefix + buf.split(prefix, 1)[1]
+        line, rest = rest.split(b"\n", 1)
+        body, crc = line.rsplit(b"|crc=", 1)
+        assert int(crc, 16) == binascii.crc_hqx(body, 0xFFFF), line
+        return body, rest
+
     with serial.serial_for_url(port, timeout=0.2) as s:
         s.reset_input_buffer()
         s.write(b"STOP ALL\nINFO\n")
-        buf = b""
-        deadline = time.monotonic() + 10
-        while b"INFO|" not in buf or not buf.split(b"INFO|", 1)[1].count(b"\n"):
-            assert time.monotonic() < deadline, buf[-400:]
-            buf += s.read(4096)
-        line = b"INFO|" + buf.split(b"INFO|", 1)[1].split(b"\n", 1)[0]
-        assert line.startswith(b"INFO|proto=1|endian=little|word=8|addr_size=4|tick_hz=1000|max_streams=16")
-        assert f"|build_id={elf_build_id(elf).upper()}|".encode() in line
+        info, rest = line_after(s, b"", b"INFO|")
+        assert info.startswith(b"INFO|proto=2|endian=little|word=8|addr_size=4|tick_hz=1000|max_streams=16")
+        assert f"|build_id={elf_build_id(elf).upper()}|".encode() in info
         s.write(b"BINARY\n")  # back to binary samples for the other tests
-        deadline = time.monotonic() + 10
-        while b"OK\n" not in buf.split(line, 1)[1]:
-            assert time.monotonic() < deadline
-            buf += s.read(4096)
+        ok, _ = line_after(s, rest, b"OK")
+        assert ok == b"OK"
 
 
 def test_tcp_link_and_sixteen_streams_at_1khz_accounted(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-//! The device side of the firmwatch live-watch protocol (`docs/protocol.md`, version 1) for
+//! The device side of the firmwatch live-watch protocol (`docs/protocol.md`, version 2) for
 //! Rust firmware: a `#![no_std]` memory streamer with no dependencies, no allocation and no
 //! panic path, byte-for-byte compatible with the C core in `firmware/core`.
 //!
@@ -30,7 +30,7 @@
 //! let mut out = [0u8; 64];
 //! let n = fw.tx_pop(&mut out);
 //! if cfg!(feature = "text") {
-//!     assert_eq!(&out[..n], b"DATA|addr=0x20000000|hex=00000000\n");
+//!     assert_eq!(&out[..n], b"DATA|addr=0x20000000|hex=00000000|crc=8FFD\n");
 //! }
 //! ```
 //!

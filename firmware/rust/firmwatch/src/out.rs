@@ -143,16 +143,24 @@ impl<'t, const TX: usize> Out<'t, TX> {
         self.u16(len);
     }
 
-    /// CRC and trailer of the frame begun at this writer's start.
-    pub(crate) fn frame_end(&mut self) {
+    /// CRC of the ring bytes written from `from` up to here (0 when counting).
+    fn crc_since(&self, from: u16) -> u16 {
         let mut crc = 0xFFFF;
         if let Some(ring) = self.ring.as_deref() {
-            let mut i = self.start.wrapping_add(2);
+            let mut i = from;
             while i != self.pos {
                 crc = crc16(crc, ring.get(usize::from(i) & (TX - 1)).copied().unwrap_or(0));
                 i = i.wrapping_add(1);
             }
+        } else {
+            crc = 0;
         }
+        crc
+    }
+
+    /// CRC (of type, len and payload) and trailer of the frame begun at this writer's start.
+    pub(crate) fn frame_end(&mut self) {
+        let crc = self.crc_since(self.start.wrapping_add(2));
         self.u16(crc);
         self.byte(TRAILER);
     }
@@ -160,6 +168,19 @@ impl<'t, const TX: usize> Out<'t, TX> {
 
 #[cfg(feature = "text")]
 impl<'t, const TX: usize> Out<'t, TX> {
+    /// End a text line: `|crc=XXXX` (the CRC of the line's bytes before it) and `\n`; the next
+    /// line starts here. Every line the device sends carries it, so a host never acts on a
+    /// damaged line.
+    pub(crate) fn end_line(&mut self) {
+        let crc = self.crc_since(self.start);
+        self.bytes(b"|crc=");
+        for b in crc.to_be_bytes() {
+            self.hex8(b);
+        }
+        self.byte(b'\n');
+        self.start = self.pos;
+    }
+
     pub(crate) fn hex8(&mut self, v: u8) {
         const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
         self.byte(DIGITS[usize::from(v >> 4)]);

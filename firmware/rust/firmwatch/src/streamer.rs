@@ -136,6 +136,9 @@ pub(crate) struct Core<
     // initial image in flash.
     pub(crate) reply_waiting: u8,
     pub(crate) text_out: u8,
+    /// A text LIST in progress: the next stream id to list (its lines go out one at a time).
+    #[cfg_attr(not(feature = "text"), allow(dead_code))]
+    pub(crate) list_next: u8,
     rx: [u8; RX],
     rx_head: u8,
     rx_tail: u8,
@@ -321,6 +324,20 @@ impl<
             TICK_HZ >= 1 && TICK_HZ as u64 * 1000 <= 0x7FFF_FFFF,
             "TICK_HZ * 1000 must fit the phase accumulator"
         );
+        // Every reply must fit the TX ring in one piece, or it could never be sent: the worst
+        // cases for these limits (as the C core checks them). The region table in IDENT/INFO
+        // depends on the Config: 35 + build id + 9 bytes per region must fit as well.
+        let room = TX - 8;
+        assert!(2 + 6 * STREAMS + 6 * POOL <= room, "LIST_DATA needs a larger TX");
+        assert!(28 + 5 * STREAMS <= room, "STATUS_DATA needs a larger TX");
+        if cfg!(feature = "text") {
+            // DATA|addr=0x12345678|hex=<2 per byte>|t=<10>|seq=<5>|stream=<2>|crc=XXXX\n
+            assert!(68 + 2 * (PAYLOAD - 5) <= room, "a text READ reply needs a larger TX");
+            // one stream's sample lines are queued together (one coherent snapshot)
+            assert!(REGIONS * 68 + 2 * STREAM_BYTES <= room, "text samples need a larger TX or fewer REGIONS");
+            // STREAM|stream=NN|rate_mhz=<10>|regions=0x12345678+65535,...|crc=XXXX\n
+            assert!(56 + 17 * REGIONS <= room, "a text LIST line needs a larger TX");
+        }
     };
 
     const fn new(cfg: Config<'a>) -> Self {
@@ -339,6 +356,7 @@ impl<
             seq: 0,
             reply_waiting: 0,
             text_out: 0,
+            list_next: 0,
             rx: [0; RX],
             rx_head: 0,
             rx_tail: 0,
@@ -384,7 +402,7 @@ impl<
     // ---- streams
 
     /// First pool entry of `stream`.
-    fn pool_offset(&self, stream: usize) -> usize {
+    pub(crate) fn pool_offset(&self, stream: usize) -> usize {
         self.nreg.iter().take(stream).fold(0usize, |off, &n| off.wrapping_add(usize::from(n)))
     }
 

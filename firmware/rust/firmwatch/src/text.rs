@@ -161,17 +161,55 @@ impl<
 
     /// Execute the line at RX offset 0, `len` bytes without its '\n'. False: the reply does
     /// not fit in TX yet.
+    /// A line may end in `|crc=XXXX` (hosts always send it; a person typing need not): the CRC
+    /// of the bytes before the `|`. The length of the command without it, or `None` when the
+    /// line carries a `|` that is not a correct check (a damaged line: never executed).
+    fn checked_length(&self, mut len: usize) -> Option<usize> {
+        while len != 0 && is_space(self.peek(len.wrapping_sub(1))) {
+            len = len.wrapping_sub(1);
+        }
+        let bar = match (0..len).find(|&i| self.peek(i) == b'|') {
+            None => return Some(len),
+            Some(bar) => bar,
+        };
+        if len.wrapping_sub(bar) != 9 || !(1..5).all(|i| self.peek(bar.wrapping_add(i)) == b"|crc="[i]) {
+            return None;
+        }
+        let mut want = 0u16;
+        for i in 5..9 {
+            let ch = self.peek(bar.wrapping_add(i));
+            if !is_hex(ch) {
+                return None;
+            }
+            want = want << 4 | u16::from(hexval(ch));
+        }
+        let crc = (0..bar).fold(0xFFFF, |c, i| crate::wire::crc16(c, self.peek(i)));
+        if crc == want {
+            Some(bar)
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn text_line<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, len: usize) -> bool {
+        let len = match self.checked_length(len) {
+            Some(len) => len,
+            None => {
+                // dropped like a frame with a bad CRC: the host retries
+                self.rx_errors = self.rx_errors.wrapping_add(1);
+                return true;
+            }
+        };
         let mut c = Cmd { text: true, ..Cmd::default() };
         let mut pos = 0;
         let (vs, vn) = self.token(&mut pos, len);
         if vn == 0 {
             return true; // blank line: nothing to answer
         }
-        let mut st = [0usize; 4];
-        let mut ln = [0usize; 4];
+        let mut st = [0usize; 5];
+        let mut ln = [0usize; 5];
         let mut argc = 0usize;
-        while argc < 4 {
+        while argc < 5 {
             let (s, n) = self.token(&mut pos, len);
             if n == 0 {
                 break;
@@ -217,9 +255,18 @@ impl<
                 c.size = sat16(size.unwrap_or(0));
                 c.rate = rate.unwrap_or(0);
                 c.n = 1;
-                // the lowest free id; STREAMS when none is free -> NO_STREAM
-                c.arg = (0..STREAMS).find(|&s| self.nreg(s) == 0).unwrap_or(STREAMS) as u8;
-                argc == 3 && addr.is_some() && size.is_some() && rate.is_some()
+                let ok = (argc == 3 || argc == 4) && addr.is_some() && size.is_some() && rate.is_some();
+                if argc == 4 {
+                    // an id: define or replace that stream, like STREAM_START (idempotent)
+                    let id = self.number(st[3], ln[3], false);
+                    let v = id.unwrap_or(0) as usize;
+                    c.arg = if v >= STREAMS { STREAMS as u8 } else { v as u8 };
+                    ok && id.is_some()
+                } else {
+                    // the lowest free id; STREAMS when none is free -> NO_STREAM
+                    c.arg = (0..STREAMS).find(|&s| self.nreg(s) == 0).unwrap_or(STREAMS) as u8;
+                    ok
+                }
             }
             msg::STREAM_STOP => {
                 let all = argc == 1
@@ -240,6 +287,8 @@ impl<
         if !ok {
             c.err = err::BAD_LENGTH;
             c.detail = argc as u32;
+        } else if c.ty == msg::LIST {
+            return self.text_list(port, tx);
         }
         self.exec(port, tx, &mut c)
     }
@@ -268,7 +317,7 @@ impl<
             PAYLOAD as u32,
             TX as u32,
         ];
-        o.bytes(b"INFO|proto=1|endian=");
+        o.bytes(b"INFO|proto=2|endian=");
         o.bytes(if cfg.big_endian() { b"big" } else { b"little" });
         for (key, &v) in INFO_KEYS.iter().zip(vals.iter()) {
             Self::key_dec(o, key, v);
@@ -299,7 +348,7 @@ impl<
             o.bytes(ERR_NAMES.get(usize::from(c.err)).copied().unwrap_or(b"?"));
             o.bytes(b"|detail=");
             o.hex32(c.detail);
-            o.byte(b'\n');
+            o.end_line();
             return;
         }
         match c.ty {
@@ -311,30 +360,6 @@ impl<
                 o.bytes(b"OK");
                 Self::key_dec(o, b"|stream=", u32::from(c.arg));
             }
-            msg::LIST => {
-                let mut off = 0usize;
-                for s in 0..STREAMS {
-                    let n = self.nreg(s);
-                    if n != 0 {
-                        Self::key_dec(o, b"STREAM|stream=", s as u32);
-                        Self::key_dec(o, b"|rate_mhz=", self.stream_rate(s));
-                        o.bytes(b"|regions=");
-                        for i in 0..n {
-                            if i != 0 {
-                                o.byte(b',');
-                            }
-                            let (a, z) = self.pool(off.wrapping_add(i));
-                            o.hex32(a);
-                            o.byte(b'+');
-                            o.dec(u32::from(z));
-                        }
-                        o.byte(b'\n');
-                    }
-                    off = off.wrapping_add(n);
-                }
-                o.bytes(b"OK");
-                Self::key_dec(o, b"|streams=", u32::from(self.streams_running()));
-            }
             msg::STATUS => {
                 for (key, &v) in STATUS_KEYS.iter().zip(c.sv.iter()) {
                     Self::key_dec(o, key, v);
@@ -343,43 +368,98 @@ impl<
             T_HELP => o.bytes(b"HELP|verbs=INFO,READ,WRITE,STREAM,STOP,LIST,STATUS,BINARY,TEXT,HELP"),
             _ => o.bytes(b"OK"), // STOP, BINARY, TEXT
         }
-        o.byte(b'\n');
+        o.end_line();
     }
 
-    /// The due streams' DATA lines of one tick, into `o`.
-    fn sample_lines<P: Port>(&self, port: &P, o: &mut Out<'_, TX>, due: u32, seq: u16) {
-        let mut off = 0usize;
-        for s in 0..STREAMS {
-            let n = self.nreg(s);
-            if due & 1u32.wrapping_shl(s as u32) != 0 {
-                // the stream's regions form one snapshot
-                port.critical_section(|| {
-                    for i in off..off.wrapping_add(n) {
-                        let (a, z) = self.pool(i);
-                        self.data_line(o, a, z);
-                        Self::key_dec(o, b"|t=", self.ticks);
-                        Self::key_dec(o, b"|seq=", u32::from(seq));
-                        Self::key_dec(o, b"|stream=", s as u32);
-                        o.byte(b'\n');
-                    }
-                });
+    /// One LIST line for stream `s`, or `OK|streams=n` when `s == STREAMS`.
+    fn list_line(&self, o: &mut Out<'_, TX>, s: usize) {
+        if s < STREAMS {
+            Self::key_dec(o, b"STREAM|stream=", s as u32);
+            Self::key_dec(o, b"|rate_mhz=", self.stream_rate(s));
+            o.bytes(b"|regions=");
+            let off = self.pool_offset(s);
+            for i in 0..self.nreg(s) {
+                if i != 0 {
+                    o.byte(b',');
+                }
+                let (a, z) = self.pool(off.wrapping_add(i));
+                o.hex32(a);
+                o.byte(b'+');
+                o.dec(u32::from(z));
             }
-            off = off.wrapping_add(n);
+        } else {
+            o.bytes(b"OK");
+            Self::key_dec(o, b"|streams=", u32::from(self.streams_running()));
+        }
+        o.end_line();
+    }
+
+    /// A text LIST: a listing of many streams may be larger than the TX ring, so each line is
+    /// queued on its own; a line that does not fit yet keeps the command in RX and resumes
+    /// there on the next poll (the stream table cannot change meanwhile: commands run one at
+    /// a time). False: retry later.
+    fn text_list<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>) -> bool {
+        self.text_out = 1; // a text command that succeeded: its mode is the output mode
+        let mut s = usize::from(self.list_next);
+        while s <= STREAMS {
+            if s < STREAMS && self.nreg(s) == 0 {
+                s = s.wrapping_add(1);
+                continue;
+            }
+            let mut count = Out::counting();
+            self.list_line(&mut count, s);
+            match tx.reserve(count.len()) {
+                Some(mut o) => {
+                    self.list_line(&mut o, s);
+                    port.tx_ready();
+                }
+                None => {
+                    self.list_next = s as u8;
+                    self.reply_waiting = 1; // samples yield until the listing is out
+                    return false;
+                }
+            }
+            s = s.wrapping_add(1);
+        }
+        self.list_next = 0;
+        self.reply_waiting = 0;
+        true
+    }
+
+    /// Stream `s`'s DATA lines (one per region, pool entries from `off`), into `o`.
+    fn sample_lines(&self, o: &mut Out<'_, TX>, s: usize, off: usize, seq: u16) {
+        for i in off..off.wrapping_add(self.nreg(s)) {
+            let (a, z) = self.pool(i);
+            self.data_line(o, a, z);
+            Self::key_dec(o, b"|t=", self.ticks);
+            Self::key_dec(o, b"|seq=", u32::from(seq));
+            Self::key_dec(o, b"|stream=", s as u32);
+            o.end_line();
         }
     }
 
-    /// All due streams of one tick as DATA lines, queued or dropped together.
+    /// Each due stream's DATA lines are one unit with its own seq, copied in one critical
+    /// section and queued or dropped whole, like a SAMPLES frame holding one stream.
     pub(crate) fn text_samples<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, due: u32) {
-        let seq = self.next_seq();
-        let mut count = Out::counting();
-        self.sample_lines(port, &mut count, due, seq);
-        let reserved = if self.reply_waiting != 0 { None } else { tx.reserve(count.len()) };
-        match reserved {
-            Some(mut o) => {
-                self.sample_lines(port, &mut o, due, seq);
-                port.tx_ready();
+        let mut off = 0usize;
+        for s in 0..STREAMS {
+            let n = self.nreg(s);
+            let bit = 1u32.wrapping_shl(s as u32);
+            if due & bit != 0 {
+                let seq = self.next_seq();
+                let mut count = Out::counting();
+                self.sample_lines(&mut count, s, off, seq);
+                let reserved = if self.reply_waiting != 0 { None } else { tx.reserve(count.len()) };
+                match reserved {
+                    Some(mut o) => {
+                        // the stream's regions form one snapshot
+                        port.critical_section(|| self.sample_lines(&mut o, s, off, seq));
+                        port.tx_ready();
+                    }
+                    None => self.drop_frame(bit),
+                }
             }
-            None => self.drop_frame(due),
+            off = off.wrapping_add(n);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Wire constants of `docs/protocol.md` and the frame CRC.
 
 /// `proto_version` in IDENT and `proto=` in INFO.
-pub const PROTO_VERSION: u8 = 1;
+pub const PROTO_VERSION: u8 = 2;
 
 /// First two bytes of every binary frame.
 pub const SYNC: [u8; 2] = [0xAA, 0x55];

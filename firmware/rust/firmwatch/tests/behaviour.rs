@@ -345,3 +345,69 @@ fn word_access_moves_the_same_bytes() {
     assert!((0..common::MEM_SIZE).all(|i| bytes.mem(i) == words.mem(i)));
     assert!(words.guards_intact());
 }
+
+/// Each text line's `|crc=XXXX` matches the line before it; returns the lines without it.
+#[cfg(feature = "text")]
+fn checked_lines(out: &[u8]) -> Vec<String> {
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    text.lines()
+        .map(|l| {
+            let (body, crc) = l.rsplit_once("|crc=").unwrap_or_else(|| panic!("no check: {l:?}"));
+            assert_eq!(u16::from_str_radix(crc, 16).unwrap(), common::crc_ref(body.as_bytes()), "{l:?}");
+            body.to_string()
+        })
+        .collect()
+}
+
+#[cfg(feature = "text")]
+#[test]
+fn a_text_list_longer_than_the_tx_ring_goes_out_a_line_at_a_time() {
+    use firmwatch::{Config, NoPort, Region, Streamer};
+    // 256-byte TX ring: 12 LIST lines of ~90 bytes do not fit at once
+    type Small = Streamer<'static, NoPort, 16, 2, 24, 32, 64, 256, 73, 1000>;
+    let mem: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    let regions: &'static [Region] = Box::leak(Box::new([Region::read_write(0x1000, 64)]));
+    // SAFETY: the region maps onto the leaked buffer
+    let cfg = unsafe { Config::new(regions).with_addr_offset((mem.as_mut_ptr() as usize).wrapping_sub(0x1000)) };
+    let mut fw = Small::new(cfg, NoPort);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut run = |fw: &mut Small, input: &[u8], out: &mut Vec<u8>| {
+        for &b in input {
+            fw.rx_byte(b);
+        }
+        for _ in 0..100 {
+            fw.poll();
+            let n = fw.tx_pop(&mut buf);
+            out.extend_from_slice(&buf[..n]);
+        }
+    };
+    for s in 0..12 {
+        run(&mut fw, format!("STREAM 0x{:X} 2 1 {s}\n", 0x1000 + 4 * s).as_bytes(), &mut out);
+    }
+    out.clear();
+    run(&mut fw, b"LIST\n", &mut out);
+    let lines = checked_lines(&out);
+    assert_eq!(lines.len(), 13, "{lines:?}");
+    for (s, l) in lines.iter().take(12).enumerate() {
+        assert_eq!(l, &format!("STREAM|stream={s}|rate_mhz=1000|regions=0x{:08X}+2", 0x1000 + 4 * s));
+    }
+    assert_eq!(lines[12], "OK|streams=12");
+    assert!(fw.status().tx_high_water <= 256);
+}
+
+#[cfg(feature = "text")]
+#[test]
+fn text_samples_are_one_checked_unit_per_stream() {
+    let mut d = Vdev::new();
+    d.feed(b"TEXT\n");
+    d.feed(b"STREAM 0x20000000 4 1000 3\nSTREAM 0x20000010 2 1000 7\n");
+    d.take();
+    d.tick(2);
+    let lines = checked_lines(&d.take());
+    assert_eq!(lines.len(), 4);
+    // per tick: stream 3 then stream 7, each with a seq of its own
+    let seqs: Vec<&str> = lines.iter().map(|l| l.split("|seq=").nth(1).unwrap().split('|').next().unwrap()).collect();
+    assert_eq!(seqs, ["0", "1", "2", "3"]);
+    assert!(lines[0].ends_with("|stream=3") && lines[1].ends_with("|stream=7"));
+}
