@@ -225,7 +225,7 @@ def test_identify_reports_the_build_id_limits_and_regions(rust_sim) -> None:
     port, elf = rust_sim
     with StreamerTarget(port) as t:
         info = t.info()
-    assert info.protocol_version == 1
+    assert info.protocol_version == 2
     assert info.build_id == elf_build_id(elf) and len(info.build_id) == 40
     assert (info.tick_hz, info.max_streams, info.max_stream_bytes, info.word_size) == (1000, 16, 64, 8)
     loop_count, table = address(elf, "loop_count"), address(elf, "sine_table")
