@@ -44,6 +44,7 @@ export async function findRow(page, title, name, timeoutMs = T(15000)) {
   const list = pane(page, title).locator('.monaco-list').first();
   let direction = 1;
   let steps = 0;
+  let span = 15; // each sweep goes twice as far as the last, so a long list is covered whatever the start
   await waitFor(`row ${name} in ${title}`, async () => {
     const lb = await list.boundingBox();
     if (!lb) return false;
@@ -53,7 +54,7 @@ export async function findRow(page, title, name, timeoutMs = T(15000)) {
       if (b && b.y >= lb.y - 1 && b.y + b.height <= lb.y + lb.height + 1) return true;
       dir = b && b.y < lb.y ? -1 : 1; // rendered but outside the viewport: scroll toward it
     } else {
-      if (++steps % 15 === 0) direction = -direction; // not rendered: sweep down, then up
+      if (++steps >= span) { direction = -direction; steps = 0; span *= 2; } // not rendered: sweep down, then up, wider
       dir = direction;
     }
     await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
