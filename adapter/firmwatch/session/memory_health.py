@@ -33,7 +33,7 @@ from firmwatch.session.memory_layout import Field, Layout, analyse
 from firmwatch.session.memory_usage import memory_usage
 from firmwatch.session.stack_scan import StackMark, StackScanner
 from firmwatch.symbols.program import Program
-from firmwatch.targets.base import Region, Target, TargetError
+from firmwatch.targets.base import Region, Target, TargetError, TargetLost
 from firmwatch.targets.control import Capability, ExecutionControl, Unsupported
 
 DEFAULT_THRESHOLD = 128  # bytes: the seed's COLLISION_SAFETY_MARGIN (a few nested ISR frames)
@@ -148,14 +148,14 @@ class _Batch:
             out = list(batch(list(regions))) if batch is not None else [self.target.read(r.address, r.size) for r in regions]
             self.reads += 1 if batch is not None else len(regions)
         except TargetError as e:
-            if type(e).__name__ == "TargetLost":
+            if isinstance(e, TargetLost):
                 raise
             out = []
             for r in regions:  # one refused region must not hide the others
                 try:
                     out.append(self.target.read(r.address, r.size))
                 except TargetError as e2:
-                    if type(e2).__name__ == "TargetLost":
+                    if isinstance(e2, TargetLost):
                         raise
                     out.append(None)
                 self.reads += 1
@@ -251,7 +251,7 @@ class MemoryMonitor:
         alloc = lay.allocator
         if alloc is not None:
             for role, f in alloc.fields.items():
-                if role not in ("heap", "start") or alloc.kind != "freertos-heap_4" or role == "start":
+                if not (alloc.kind == "freertos-heap_4" and role == "heap"):  # ucHeap itself is never read
                     want(f"alloc.{role}", f)
         want("sbrk_end", lay.sbrk_end)
         # SPL/SPH as memory only without the helper's record: over a streamer the read is served in the
@@ -269,7 +269,7 @@ class MemoryMonitor:
             try:
                 live_regs = control.live_registers(["sp"])
             except TargetError as e:
-                if type(e).__name__ == "TargetLost":
+                if isinstance(e, TargetLost):
                     raise
         if live_regs is not None:
             sp, sp_src = self._sp_value(live_regs["sp"]), "register sp, read while the CPU runs"
@@ -284,7 +284,7 @@ class MemoryMonitor:
                 self._sp_register_ok = False
                 notes.append(f"the stack pointer register could not be read ({e}).")
             except TargetError as e:
-                if type(e).__name__ == "TargetLost":
+                if isinstance(e, TargetLost):
                     raise
                 self._sp_register_ok = False
                 notes.append(f"the stack pointer register could not be read ({e}).")
@@ -521,7 +521,7 @@ class MemoryMonitor:
             try:
                 raw = batch.read(node, 2 * ptr)
             except TargetError as e:
-                if type(e).__name__ == "TargetLost":
+                if isinstance(e, TargetLost):
                     raise
                 notes.append(f"the free list could not be followed at 0x{node:x} ({e}).")
                 return None, ""
@@ -566,7 +566,7 @@ class MemoryMonitor:
             reached = min((x for x in (sp, self._sp_min, self._fw_sp_min) if x), default=None)
             mark = sc.scan(batch.read, sp=reached, floor=floor)
         except TargetError as e:
-            if type(e).__name__ == "TargetLost":
+            if isinstance(e, TargetLost):
                 raise
             notes.append(f"the stack area could not be read ({e}); the transport's region table must cover it.")
             return None
