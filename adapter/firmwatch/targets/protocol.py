@@ -96,16 +96,19 @@ class FrameDecoder:
     Bytes outside frames (text, line noise) are skipped and counted in ``skipped_bytes``. A
     frame whose CRC or terminator is wrong, or whose length exceeds ``max_payload``, counts in
     ``corrupt_frames`` and the scan restarts at the byte after its first byte, so a real frame
-    hidden behind a false sync is never lost.
+    hidden behind a false sync is never lost. An intact frame of firmware/profiler, which may
+    share the line (types below 0x80, CRC over the AA 55 header too: docs/profiler.md), is
+    skipped whole and counted in ``foreign_frames``.
     """
 
-    __slots__ = ("_buf", "max_payload", "frames", "corrupt_frames", "skipped_bytes")
+    __slots__ = ("_buf", "max_payload", "frames", "corrupt_frames", "foreign_frames", "skipped_bytes")
 
     def __init__(self, max_payload: int = MAX_LEN):
         self._buf = b""
         self.max_payload = max_payload
         self.frames = 0
         self.corrupt_frames = 0
+        self.foreign_frames = 0
         self.skipped_bytes = 0
 
     @property
@@ -146,6 +149,12 @@ class FrameDecoder:
             if buf[end - 1] != TERMINATOR or crc_hqx(mv[i + 2 : end - 3], 0xFFFF) != (
                 buf[end - 3] | (buf[end - 2] << 8)
             ):
+                if buf[i + 2] < 0x80 and buf[end - 1] == TERMINATOR and crc_hqx(mv[i : end - 3], 0xFFFF) == (
+                    buf[end - 3] | (buf[end - 2] << 8)
+                ):
+                    self.foreign_frames += 1  # the profiler's, on a shared line
+                    pos = end
+                    continue
                 corrupt += 1
                 pos = i + 1
                 continue

@@ -355,6 +355,11 @@ class StreamerTarget(Target):
         """Add a callback receiving every chunk of bytes as it arrives, before parsing (link captures)."""
         self._raw_callbacks.append(callback)
 
+    def send_raw(self, data: bytes) -> None:
+        """Bytes of another protocol sharing this line (firmware/profiler's command packets),
+        written whole between this target's own frames; its replies reach ``on_raw``."""
+        self._send_frame(data)
+
     def on_link(self, callback: LinkCallback) -> None:
         """Add a link callback: ``callback("lost" | "restored", one-sentence message)`` on the reader thread."""
         self._link_callbacks.append(callback)
