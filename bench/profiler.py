@@ -184,14 +184,14 @@ def bench_overhead() -> None:
 def bench_sampling(seconds: float) -> None:
     from firmwatch.profiler.sampler import PcSampler
     from firmwatch.profiler.symbolize import Symbolizer
-    from firmwatch.session.connect import GdbOptions, open_target
+    from firmwatch.session.connect import open_target
 
     header("4. PC samples/s by transport (uninstrumented demo)", "halted")
     for board, budget in (("avr", None), ("cortex-m3", None), ("cortex-m3", 0.05), ("riscv32", None), ("riscv32", 0.05)):
         elf = demo.build(board)["plain"]
         program = load(str(elf))
         with sim.start_sim(board, elf=elf, pace="fast") as dev:
-            t = open_target(gdb=dev.gdb, program=program, gdb_options=GdbOptions(budget=budget))
+            t = open_target(gdb=dev.gdb, program=program, budget=budget)
             try:
                 s = PcSampler(t.control(), Symbolizer(program), rate_hz=5000)
                 method = s.start()

@@ -29,14 +29,17 @@ def board(request: pytest.FixtureRequest) -> str:
     return require_board(request.param)
 
 
-def profile_demo(board: str, elf: Path, frames: int = 150) -> Profile:
+def frames(run: InstrumentedRun) -> int:
+    row = run.snapshot().function("app_frame")
+    return row.calls or 0 if row is not None else 0
+
+
+def profile_demo(board: str, elf: Path, want: int = 150) -> Profile:
     with sim.start_sim(board, elf=elf, pace="fast") as dev:
         run = InstrumentedRun(load(str(elf)), dev.port)
         run.start()
         try:
-            wait_for(lambda: run.snapshot().function("app_frame") and
-                     run.snapshot().function("app_frame").calls >= frames,  # type: ignore[union-attr]
-                     timeout=60, what=f"{frames} frames of the demo")
+            wait_for(lambda: frames(run) >= want, timeout=60, what=f"{want} frames of the demo")
         finally:
             prof = run.stop()
     return prof
@@ -52,10 +55,10 @@ def check_matches_the_costs(prof: Profile) -> None:
     assert sorted(got, key=lambda k: -got[k]) == ranking, got
     for name in want:
         assert abs(got[name] - want[name]) < TOLERANCE, (name, got[name], want[name])
-    frames = work["app_frame"].calls
-    assert frames
+    n = work["app_frame"].calls
+    assert n
     for name, f in work.items():
-        assert f.calls == frames * demo.CALLS_PER_FRAME.get(name, 1), name
+        assert f.calls == n * demo.CALLS_PER_FRAME.get(name, 1), name
 
 
 def check_tree(prof: Profile) -> None:
@@ -102,7 +105,7 @@ def test_instrumented_profile_matches_known_costs(board: str, built: dict[str, P
 def test_the_32bit_clock_wrap_changes_nothing(board: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The device clock starts 2^18 ticks before its 32-bit wrap (0.26 s at 1 MHz, 1 s on avr)."""
     elfs = demo.build(board, tmp_path_factory.mktemp("wrap"), extra_defs="-DFWP_CLOCK_START=0xFFFC0000")
-    prof = profile_demo(board, elfs["prof"], frames=400)
+    prof = profile_demo(board, elfs["prof"], want=400)
     assert prof.intervals, "the run keeps the calls' intervals"
     starts = [iv[1] for iv in prof.intervals if iv[0] == "app_frame"]
     hz = prof.device["timer_hz"]
@@ -141,12 +144,12 @@ def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: d
     read, resume) must find the same top functions as the instrumented build, in the same order."""
     from firmwatch.profiler.sampler import PcSampler
     from firmwatch.profiler.symbolize import Symbolizer
-    from firmwatch.session.connect import GdbOptions, open_target
+    from firmwatch.session.connect import open_target
 
     inst = work_shares(profile_demo(board, built["prof"]))
     program = load(str(built["plain"]))
     with sim.start_sim(board, elf=built["plain"], pace="fast") as dev:
-        target = open_target(gdb=dev.gdb, program=program, gdb_options=GdbOptions(budget=None))
+        target = open_target(gdb=dev.gdb, program=program, budget=None)
         try:
             sampler = PcSampler(target.control(), Symbolizer(program), rate_hz=2000)
             method = sampler.start()
@@ -167,3 +170,31 @@ def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: d
     line = next(r for r in prof.lines if r.function == "telemetry_pack")
     src = Path(line.file).read_text().splitlines()[line.line - 1]
     assert "SPIN(18 * HALF)" in src, src
+
+
+def test_profile_and_live_watch_share_one_serial_line(board: str, built: dict[str, Path]) -> None:
+    """The streamer target owns the port and streams a variable; the profile runs over the same
+    line at the same time. Neither side loses or corrupts anything."""
+    from firmwatch.session.connect import open_target
+    from firmwatch.targets.base import Region
+
+    program = load(str(built["prof"]))
+    var = program.find_variable("frames_done")
+    with sim.start_sim(board, elf=built["prof"], pace="fast") as dev:
+        target = open_target(port=dev.port, program=program)
+        try:
+            samples: list[object] = []
+            target.on_sample(samples.append)
+            target.start_stream([Region(var.address, var.size or 4)], 100)
+            run = InstrumentedRun(program, target)
+            run.start()
+            wait_for(lambda: len(samples) >= 100 and frames(run) >= 100, timeout=60,
+                     what="100 samples and 100 profiled frames")
+            prof = run.stop()
+            stats = target.stats()
+        finally:
+            target.close()
+    check_accounting(prof)
+    check_tree(prof)
+    assert prof.counters["foreign_frames"] > 0  # the streamer's SAMPLES, skipped by the profiler
+    assert stats.corrupt_frames == 0 and stats.lost == 0

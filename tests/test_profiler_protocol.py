@@ -197,6 +197,7 @@ def test_streamer_frames_on_a_shared_line_are_foreign_not_corrupt() -> None:
     out = dec.feed(ident + b"DATA|addr=0x20000000|hex=00\n" + ours + samples + ours)
     assert [t for t, _ in out] == [p.PROFILE_DATA, p.PROFILE_DATA]
     assert dec.foreign_frames == 2 and dec.corrupt_frames == 0
-    # and the streamer's own decoder never takes a profiler frame for one of its own
+    # and the streamer's own decoder skips a profiler frame whole: not its own, not corrupt
     sdec = streamer.FrameDecoder()
-    assert sdec.feed(ours) == []
+    assert sdec.feed(ours + samples) == [(streamer.SAMPLES, bytes(range(20)))]
+    assert sdec.foreign_frames == 1 and sdec.corrupt_frames == 0

@@ -197,10 +197,10 @@ def _start(args: argparse.Namespace, stack: ExitStack) -> _Run:
         return _Run(run.snapshot, run.stop, poll)
     from firmwatch.profiler.sampler import PcSampler
     from firmwatch.profiler.symbolize import Symbolizer
-    from firmwatch.session.connect import GdbOptions, open_target
+    from firmwatch.session.connect import open_target
 
     target = open_target(gdb=gdb, program=program,
-                         gdb_options=GdbOptions(budget=args.budget / 100.0 if args.budget else None))
+                         budget=args.budget / 100.0 if args.budget else None)
     stack.callback(target.close)
     sampler = PcSampler(target.control(), Symbolizer(program), rate_hz=args.rate, method=args.sample)
     method = sampler.start()

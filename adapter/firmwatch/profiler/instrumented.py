@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from firmwatch.profiler import protocol as P
 from firmwatch.profiler.calltree import UNKNOWN_CALLER, CallTreeBuilder
-from firmwatch.profiler.link import ProfilerLink
+from firmwatch.profiler.link import ProfilerLink, SharedLine
 from firmwatch.profiler.report import FunctionRow, Profile
 from firmwatch.profiler.symbolize import Symbolizer
 from firmwatch.symbols.program import Program
@@ -38,7 +38,7 @@ def text_crc32(elf_path: str) -> int | None:
 
 
 class InstrumentedRun:
-    def __init__(self, program: Program, port: str, baud: int = 115200, *, strict: bool = True,
+    def __init__(self, program: Program, port: str | SharedLine, baud: int = 115200, *, strict: bool = True,
                  keep_intervals: bool = True, timeout: float = 0.5,
                  link_factory: Callable[..., ProfilerLink] = ProfilerLink):
         self.program = program

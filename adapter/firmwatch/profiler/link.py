@@ -1,6 +1,8 @@
 """The device half of the MiniProfiler protocol over a serial port, a pty or TCP.
 
-One ``ProfilerLink`` owns one port. A reader thread decodes everything the device sends:
+A ``ProfilerLink`` owns its port, or shares the line of a memory streamer target that owns it
+(``SharedLine``: the streamer hands every byte it reads to ``on_raw`` and writes our command
+packets between its own frames). A reader thread (the streamer's, when shared) decodes everything the device sends:
 PROFILE_DATA records go to the ``on_records`` callback (on the reader thread: keep it short),
 every other frame is a reply to the command the caller's thread is waiting for. The seed's
 protocol has no request ids, so a command is sent only once the previous one was answered (or
@@ -20,13 +22,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import serial
 
+from firmwatch.errors import UserError
 from firmwatch.profiler import protocol as P
 from firmwatch.targets.streamer import _Port
 
 RecordsCallback = Callable[[list[P.Record]], None]
+
+
+class SharedLine(Protocol):
+    """A transport that owns the serial line and lets the profiler use it too (StreamerTarget)."""
+
+    url: str
+
+    def on_raw(self, callback: Callable[[bytes], None]) -> None: ...
+
+    def send_raw(self, data: bytes) -> None: ...
 
 _POLL = 0.05
 _STALE_AFTER = 0.2  # a partial frame this long overdue on a quiet link is given up
@@ -45,19 +59,25 @@ class LinkCounters:
 
 
 class ProfilerLink:
-    def __init__(self, port: str, baud: int = 115200, *, timeout: float = 0.5,
+    def __init__(self, port: str | SharedLine, baud: int = 115200, *, timeout: float = 0.5,
                  on_records: RecordsCallback | None = None, on_gap: Callable[[], None] | None = None):
-        self.url = port
         self.baud = baud
         self.timeout = timeout
         self._on_records = on_records
         self._on_gap = on_gap
-        try:
-            self._port = _Port(port, baud)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise P.ProfilerError(
-                f"cannot open {port} ({e}); check the port name and that nothing else uses it."
-            ) from None
+        self._port: _Port | None = None
+        self._shared: SharedLine | None = None
+        if isinstance(port, str):
+            self.url = port
+            try:
+                self._port = _Port(port, baud)
+            except (serial.SerialException, OSError, ValueError) as e:
+                raise P.ProfilerError(
+                    f"cannot open {port} ({e}); check the port name and that nothing else uses it."
+                ) from None
+        else:
+            self.url = port.url
+            self._shared = port
         self._decoder = P.FrameDecoder(mark_gaps=True)
         self.counters = LinkCounters()
         self._replies: queue.Queue[tuple[int, bytes]] = queue.Queue()
@@ -65,11 +85,21 @@ class ProfilerLink:
         self._error: P.ProfilerError | None = None  # what stopped the reader
         self._closed = threading.Event()
         self._discarding = False  # until RESET_BUFFERS is acknowledged: earlier records are stale
-        self._reader = threading.Thread(target=self._run, name="firmwatch-profiler-link", daemon=True)
-        self._reader.start()
+        self._reader: threading.Thread | None = None
+        if self._shared is not None:
+            self._shared.on_raw(self._tap)
+        else:
+            self._reader = threading.Thread(target=self._run, name="firmwatch-profiler-link", daemon=True)
+            self._reader.start()
 
     # -- the reader ---------------------------------------------------------------------------
+    def _tap(self, data: bytes) -> None:
+        """Bytes the streamer read from the shared line (on its reader thread)."""
+        if not self._closed.is_set():
+            self._deliver(self._decoder.feed(data))
+
     def _run(self) -> None:
+        assert self._port is not None
         last_data = time.monotonic()
         while not self._closed.is_set():
             try:
@@ -152,8 +182,12 @@ class ProfilerLink:
             for _ in range(tries):
                 self._check()
                 try:
-                    self._port.write(packet)
-                except (OSError, serial.SerialException) as e:
+                    if self._shared is not None:
+                        self._shared.send_raw(packet)
+                    else:
+                        assert self._port is not None
+                        self._port.write(packet)
+                except (OSError, serial.SerialException, UserError) as e:
                     raise P.ProfilerError(
                         f"cannot send {name} to {self.url} ({e}); reconnect the device and profile again."
                     ) from None
@@ -207,8 +241,10 @@ class ProfilerLink:
 
     def close(self) -> None:
         self._closed.set()
-        self._reader.join(1.0)
-        self._port.close()
+        if self._reader is not None:
+            self._reader.join(1.0)
+        if self._port is not None:
+            self._port.close()
 
     def __enter__(self) -> ProfilerLink:
         return self
