@@ -88,6 +88,7 @@ class Adapter:
         self.live: LiveView | None = None
         self.cpu = CpuView(None)
         self.memory: Any = None  # dap.memory_view.MemoryLive of the running session
+        self.profile: Any = None  # dap.profile_view.ProfileView of the running session
         self.registry = VariableRegistry()
         self._eval_memo: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = {}
         self.builder: ValueBuilder | None = None
@@ -268,6 +269,9 @@ class Adapter:
 
     def _end_session(self) -> None:
         self._monitor_stop.set()
+        if self.profile is not None:
+            self.profile.close()
+            self.profile = None
         if self.memory is not None:
             self.memory.close()
             self.memory = None
@@ -689,6 +693,28 @@ class Adapter:
                              for x in u.sections],
                 "ram": {"used": u.ram.used, "total": u.ram.total},
                 "flash": {"used": u.flash.used, "total": u.flash.total}}
+
+    # profiles (docs/profiler.md, dap/profile_view.py); start/stop wait for the device, so they
+    # run beside the refresh
+    def _profile_view(self) -> Any:
+        s = self._need_session()
+        if self.profile is None:
+            from firmwatch.dap.profile_view import ProfileView
+
+            self.profile = ProfileView(s.program, self.launched.target, self._transport(), self.conn.event)
+        return self.profile
+
+    @request("firmwatch.startProfile", concurrent=True)
+    def fw_start_profile(self, req: Request) -> dict[str, Any]:
+        return self._profile_view().start(req.arguments or {})
+
+    @request("firmwatch.stopProfile", concurrent=True)
+    def fw_stop_profile(self, req: Request) -> dict[str, Any]:
+        return self._profile_view().stop(req.arguments or {})
+
+    @request("firmwatch.profile", concurrent=True, show_user=False)
+    def fw_profile(self, req: Request) -> dict[str, Any]:
+        return self._profile_view().snapshot()
 
     @request("firmwatch.holdRefresh", concurrent=True)
     def fw_hold_refresh(self, req: Request) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""The debug session's profile: ``firmwatch.startProfile`` / ``stopProfile`` / ``profile``.
+
+One profile at a time, over the session's own link (docs/profiler.md):
+
+* a streamer session (serial, tcp) talks to firmware that may run firmware/profiler on the same
+  line: an *instrumented* profile (every call), the streamer carrying on meanwhile;
+* a GDB session (rsp, gdb) samples the program counter: a *sampled* profile.
+
+While it runs, a ``firmwatch.profile`` event carries the summary every ``intervalS`` seconds
+(functions with where they are defined — the extension's code lenses —, the call tree for the
+flame graph, counters and notes); the stop request answers with the final one and writes the
+exports asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from firmwatch.errors import UserError
+from firmwatch.profiler.report import Profile
+
+EVENT = "firmwatch.profile"
+MAX_FUNCTIONS = 300  # in an event: the code lenses need no more
+TREE_DEPTH = 24
+
+
+class ProfileError(UserError):
+    pass
+
+
+def summary(profile: Profile) -> dict[str, Any]:
+    body = profile.to_json(tree_depth=TREE_DEPTH)
+    body["functions"] = body["functions"][:MAX_FUNCTIONS]
+    body["lines"] = body["lines"][:MAX_FUNCTIONS]
+    return body
+
+
+class ProfileView:
+    def __init__(self, program: Any, target: Any, transport: str, emit: Callable[[str, dict[str, Any]], None]):
+        self.program = program
+        self.target = target
+        self.transport = transport
+        self.emit = emit
+        self._run: Any = None  # InstrumentedRun or PcSampler
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.last: Profile | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    def start(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if self._run is not None:
+                raise ProfileError("a profile is already running: stop it first (firmwatch: Stop Profile).")
+            mode = args.get("mode", "auto")
+            if mode not in ("auto", "instrumented", "sampled"):
+                raise ProfileError(f"profile mode '{mode}' is unknown: use auto, instrumented or sampled.")
+            streamer = self.transport in ("serial", "tcp")
+            if mode == "instrumented" and not streamer:
+                raise ProfileError("an instrumented profile needs the firmware's serial line (transport serial or tcp); "
+                                   "over a GDB server, profile with mode sampled.")
+            if mode == "sampled" and streamer:
+                raise ProfileError("a sampled profile needs a GDB server (transport rsp or gdb): the streamer cannot "
+                                   "read the program counter; use mode instrumented with firmware/profiler.")
+            if streamer:
+                from firmwatch.profiler.instrumented import InstrumentedRun
+
+                run = InstrumentedRun(self.program, self.target, strict=not args.get("allowMismatch", False))
+                md = run.start()
+                info: dict[str, Any] = {"mode": "instrumented", "device": md.fw_version, "timerHz": md.timer_hz}
+            else:
+                from firmwatch.profiler.sampler import PcSampler
+                from firmwatch.profiler.symbolize import Symbolizer
+
+                run = PcSampler(self.target.control(), Symbolizer(self.program),
+                                rate_hz=float(args.get("rateHz", 1000.0)), method=args.get("method", "auto"))
+                info = {"mode": "sampled", "method": run.start()}
+            self._run = run
+            self._stop.clear()
+            interval = max(0.2, float(args.get("intervalS", 1.0)))
+            self._thread = threading.Thread(target=self._pump, args=(run, interval), name="firmwatch-profile",
+                                            daemon=True)
+            self._thread.start()
+            return info
+
+    def _pump(self, run: Any, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                if hasattr(run, "poll_status"):
+                    run.poll_status()  # the device's overflow count, for the live view
+                self.emit(EVENT, summary(run.snapshot()))
+            except UserError as e:
+                self.emit(EVENT, {"running": True, "notes": [str(e)], "functions": [], "lines": [],
+                                  "tree": {"name": "", "total": 0, "self": 0}, "counters": {}})
+
+    def snapshot(self) -> dict[str, Any]:
+        run = self._run
+        if run is not None:
+            return summary(run.snapshot())
+        if self.last is not None:
+            return summary(self.last)
+        raise ProfileError("no profile yet: start one (firmwatch: Start Profile).")
+
+    def stop(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            run = self._run
+            if run is None:
+                raise ProfileError("no profile is running.")
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(5.0)
+            self._run = None
+            profile = run.stop()
+            self.last = profile
+        body = summary(profile)
+        written = {}
+        from firmwatch.profiler import export
+
+        for fmt in export.FORMATS:
+            path = (args.get("exports") or {}).get(fmt)
+            if path:
+                written[fmt] = str(export.write(profile, fmt, path))
+        body["written"] = written
+        self.emit(EVENT, body)
+        return body
+
+    def close(self) -> None:
+        self._stop.set()
+        run, self._run = self._run, None
+        if run is not None:
+            try:
+                run.stop()
+            except UserError:
+                pass
