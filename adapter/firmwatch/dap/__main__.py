@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     if args.port is None:
-        stdin = sys.stdin.buffer
+        stdin = sys.stdin.buffer.raw  # unbuffered: see Connection._read_chunk
         # The DAP stream gets its own descriptor and fd 1 becomes stderr: nothing printed by
         # mistake, here or by a child process (compiler, emulator, GDB server), can corrupt it.
         sys.stdout.flush()
@@ -59,24 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 f = conn.makefile("rwb", buffering=0)
-                serve(_Buffered(f), f)
+                serve(f, f)
             if os.environ.get("FIRMWATCH_DAP_ONCE"):
                 return 0
-
-
-class _Buffered:
-    """readline()/read(n) over an unbuffered socket file."""
-
-    def __init__(self, raw) -> None:  # noqa: ANN001
-        import io
-
-        self._b = io.BufferedReader(raw)
-
-    def readline(self) -> bytes:
-        return self._b.readline()
-
-    def read(self, n: int) -> bytes:
-        return self._b.read(n)
 
 
 if __name__ == "__main__":

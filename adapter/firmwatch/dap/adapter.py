@@ -97,7 +97,6 @@ class Adapter:
         self._terminated = False
         self._cancelled_progress: set[str] = set()
         self._monitor_stop = threading.Event()
-        self.disconnected = threading.Event()
         conn.on_cancel_progress = self._cancelled_progress.add
         request.install(conn, self)
 
@@ -261,11 +260,18 @@ class Adapter:
             elif why is None and self._lost_at is not None and time.monotonic() - self._lost_at > RECONNECT_GRACE_S:
                 why = f"the device did not come back within {RECONNECT_GRACE_S:g} s"
             if why is not None:
-                self.link = "lost"
-                self.output("important", f"firmwatch: {why}; the debug session ends.\n")
-                self._end_session()
-                self.conn.event("terminated")
+                # the end runs on the worker thread, between requests: a request never sees the
+                # session half torn down
+                self.conn.post(lambda why=why, launched=launched: self._session_lost(why, launched), urgent=True)
                 return
+
+    def _session_lost(self, why: str, launched: DeviceConnection) -> None:
+        if self.launched is not launched:
+            return  # ended meanwhile (terminate, disconnect)
+        self.link = "lost"
+        self.output("important", f"firmwatch: {why}; the debug session ends.\n")
+        self._end_session()
+        self.conn.event("terminated")
 
     def _end_session(self) -> None:
         self._monitor_stop.set()
@@ -303,7 +309,7 @@ class Adapter:
         if self.conn.tracer is not None:
             self.conn.tracer.close()
             self.conn.tracer = None
-        self.disconnected.set()
+        self.conn.stop()  # DAP: the adapter shuts down after disconnect
         return None
 
     # -- threads, frames, scopes -------------------------------------------------------------------------

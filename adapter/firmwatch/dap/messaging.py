@@ -6,14 +6,18 @@ JSON object with ``seq`` and ``type`` (``request`` / ``response`` / ``event``) b
 in arrival order (DAP clients expect that: ``setBreakpoints`` before ``configurationDone``), except
 ``cancel``, which the reader answers at once so it can reach a request still waiting in the queue.
 
-Robustness rules: a message that is not JSON, not an object, or a request whose arguments do not
-validate gets an error response (``request_seq`` 0 when it had no usable ``seq``) and the adapter
-carries on; a broken header is skipped up to the next ``Content-Length``. Nothing a client sends
-can end the process except closing the stream.
+Robustness rules: a message that is not JSON, not an object, nested too deep, or a request whose
+arguments do not validate gets an error response (``request_seq`` 0 when it had no usable
+``seq``) and the adapter carries on; a wrong ``Content-Length`` costs at most that message
+(framing.py resynchronises on the next header). Nothing a client sends can end the process
+except closing the stream, or ``disconnect``, after which the adapter shuts down as the DAP
+specification says.
 """
 
 from __future__ import annotations
 
+import collections
+import io
 import json
 import logging
 import queue
@@ -25,11 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from firmwatch.dap.framing import Frame, Framer
 from firmwatch.errors import internal_error_text, is_user_error, sentence
 
 log = logging.getLogger(__name__)
 
-MAX_CONTENT = 64 * 1024 * 1024  # a request larger than this is a broken header, not a request
+
+
+def _WAKE() -> None:
+    """Queued to wake the worker for urgent work (Connection.post)."""
 
 
 class RequestError(Exception):
@@ -126,6 +134,7 @@ class Connection:
         self._quiet: set[str] = set()
         self._fallback: Handler | None = None
         self._queue: queue.Queue[Request | Callable[[], None] | None] = queue.Queue()
+        self._urgent: collections.deque[Callable[[], None]] = collections.deque()
         self._pending: dict[int, Request] = {}
         self._plock = threading.Lock()
         self.on_cancel_progress: Callable[[str], None] | None = None
@@ -197,71 +206,57 @@ class Connection:
 
     # -- receiving --------------------------------------------------------------------------------
     def run(self) -> None:
-        """Read until the stream ends; requests are handled on a worker thread."""
+        """Serve until the stream ends or :meth:`stop` (after ``disconnect``); requests are handled
+        on a worker thread, the stream is read on its own thread (daemon: a client that keeps its
+        end open cannot hold the adapter once it was told to stop)."""
         worker = threading.Thread(target=self._work, name="dap-worker", daemon=True)
         worker.start()
+        reader = threading.Thread(target=self._read_loop, name="dap-reader", daemon=True)
+        reader.start()
         try:
-            while not self.closed.is_set():
-                try:
-                    body = self._read_message()
-                except (OSError, ValueError):  # the client reset the connection: same as end of stream
-                    body = None
-                if body is None:
-                    break
-                self._accept(body)
+            self.closed.wait()
         finally:
             self.closed.set()
             self._queue.put(None)
-            worker.join(timeout=5)
+            if threading.current_thread() is not worker:
+                worker.join(timeout=5)
 
-    def _read_message(self) -> bytes | None:
-        """The next message body; None at end of stream. Broken headers are skipped."""
-        while True:
-            length: int | None = None
-            saw_header = False
-            while True:
-                line = self._in.readline()
-                if not line:
-                    return None
-                stripped = line.strip()
-                if not stripped:
-                    if saw_header:
-                        break
-                    continue  # stray blank lines between messages
-                saw_header = True
-                name, _, value = stripped.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    try:
-                        length = int(value.strip())
-                    except ValueError:
-                        length = None
-            if length is None or not 0 <= length <= MAX_CONTENT:
-                self.fail(0, "", RequestError("a message had no valid Content-Length header; it was skipped.",
-                                              show_user=False))
-                continue
-            data = self._read_exact(length)
-            if data is None:
-                return None
-            return data
+    def stop(self) -> None:
+        """End :meth:`run` (the response to ``disconnect`` is sent first)."""
+        self.closed.set()
 
-    def _read_exact(self, n: int) -> bytes | None:
-        chunks = []
-        while n > 0:
-            part = self._in.read(n)
-            if not part:
-                return None
-            chunks.append(part)
-            n -= len(part)
-        return b"".join(chunks)
-
-    def _accept(self, data: bytes) -> None:
+    def _read_chunk(self) -> bytes:
+        """What the stream has (blocking only while it has nothing). A raw stream (stdin's file
+        descriptor, a socket) is read without a buffer's lock, so a reader still waiting when the
+        adapter exits after ``disconnect`` cannot abort the interpreter's shutdown."""
         try:
-            msg = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            if self.tracer is not None:
-                self.tracer.log("in", data.decode("utf-8", "replace"))
-            self.fail(0, "", RequestError("a message was not valid JSON; it was ignored.", show_user=False))
+            if isinstance(self._in, io.BufferedIOBase):
+                return self._in.read1(65536)
+            return self._in.read(65536) or b""
+        except (OSError, ValueError):  # the client reset the connection: same as end of stream
+            return b""
+
+    def _read_loop(self) -> None:
+        framer = Framer(self._read_chunk)
+        try:
+            while not self.closed.is_set():
+                frame = framer.next()
+                if frame is None:
+                    break
+                try:
+                    self._accept(frame)
+                except Exception:  # noqa: BLE001 - nothing a client sends may end the reader
+                    log.exception("a message could not be handled")
+                    self.fail(0, "", RequestError("a message could not be handled; it was ignored (please report "
+                                                  "this with the log).", show_user=False, error_id=99))
+        finally:
+            self.closed.set()
+
+    def _accept(self, frame: Frame) -> None:
+        if frame.error is not None:
+            self.fail(frame.seq, "", RequestError(frame.error, show_user=False))
             return
+        msg = frame.message
         if self.tracer is not None:
             self.tracer.log("in", msg)
         if not isinstance(msg, dict):
@@ -306,16 +301,31 @@ class Connection:
             self.on_cancel_progress(pid)
         self.respond(req)
 
-    def post(self, fn: Callable[[], None]) -> None:
+    def post(self, fn: Callable[[], None], *, urgent: bool = False) -> None:
         """Run ``fn`` on the worker thread, between requests (state the handlers share is only
-        changed there, so they need no locks)."""
-        self._queue.put(fn)
+        changed there, so they need no locks). ``urgent``: before the requests already waiting
+        (the end of a session must not wait behind a queue of requests it makes pointless)."""
+        if urgent:
+            with self._plock:
+                self._urgent.append(fn)
+        self._queue.put(fn if not urgent else _WAKE)
 
     def _work(self) -> None:
         while True:
             req = self._queue.get()
+            while True:
+                with self._plock:
+                    first = self._urgent.popleft() if self._urgent else None
+                if first is None:
+                    break
+                try:
+                    first()
+                except Exception:  # noqa: BLE001 - housekeeping must not stop the worker
+                    log.exception("posted work failed")
             if req is None:
                 return
+            if req is _WAKE:
+                continue
             if not isinstance(req, Request):
                 try:
                     req()
