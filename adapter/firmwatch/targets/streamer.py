@@ -105,14 +105,30 @@ class _Port:
                     "the device returned no data although it was ready (disconnected)"
                 )
             return data
-        self.ser.timeout = timeout
-        return bytes(self.ser.read(max(1, self.ser.in_waiting)))
+        try:
+            self.ser.timeout = timeout
+            return bytes(self.ser.read(max(1, self.ser.in_waiting)))
+        except (TypeError, ValueError, AttributeError) as e:
+            raise self._closed_meanwhile(e) from None
 
     def write(self, data: bytes) -> None:
-        self.ser.write(data)
+        try:
+            self.ser.write(data)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise self._closed_meanwhile(e) from None
 
     def discard_input(self) -> None:
-        self.ser.reset_input_buffer()
+        try:
+            self.ser.reset_input_buffer()
+        except (TypeError, ValueError, AttributeError) as e:
+            raise self._closed_meanwhile(e) from None
+
+    def _closed_meanwhile(self, e: Exception) -> Exception:
+        """pyserial checks that the port is open, then uses its descriptor: when the reader thread
+        closes a vanished port in between, that is a TypeError on None. It is the lost link."""
+        if self.ser.is_open:
+            return e  # not a closed port: a real bug, raised as it is
+        return serial.SerialException("the port was closed while it was in use (the device went away)")
 
     def close(self) -> None:
         try:
