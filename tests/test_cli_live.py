@@ -130,12 +130,14 @@ class PtyProc:
         raise AssertionError("process did not exit")
 
 
-def test_watch_repl_on_a_terminal_lists_watches_writes_and_quits(sim):
-    port, elf = sim
+def watch_prompt_scenario(port: str, elf: str, gain: int) -> None:
+    """The watch prompt on a real terminal: list, watch a value changing in the live table,
+    write a field and read it back, refuse a value that does not fit, quit. Shared with the
+    Rust host device's tests (test_rust.py)."""
     p = PtyProc(FW + ["watch", elf, "--port", port])
     p.expect("firmwatch>")
     p.send("list g_conf*")
-    p.expect(r"0x[0-9a-f]+ +\d+ +g_config ")
+    p.expect(r"0x[0-9a-f]+ +\d+ +(\w+::)*g_config ")  # Rust statics are listed with their path
     p.send("watch loop_count 50")
     p.expect(r"watching loop_count at 50 Hz")
     # the live table under the prompt shows the value changing
@@ -144,14 +146,19 @@ def test_watch_repl_on_a_terminal_lists_watches_writes_and_quits(sim):
     while p.expect(r"loop_count\s*│\s*(\d+)")[0] == first:
         assert time.monotonic() < deadline, "loop_count never changed in the live table"
         p._pump(0.1)
-    p.send("write g_config.calib.gain_q8 300")
-    p.expect(r"g_config.calib.gain_q8 = 300")
+    p.send(f"write g_config.calib.gain_q8 {gain}")
+    p.expect(rf"g_config.calib.gain_q8 = {gain}")
     p.send("print g_config.calib.gain_q8")
-    p.expect(r"g_config.calib.gain_q8 = 300", count=2)
+    p.expect(rf"g_config.calib.gain_q8 = {gain}", count=2)
     p.send("write g_config.calib.gain_q8 70000")
     p.expect(r"error: .*does not fit")
     p.send("quit")
     assert p.wait() == 0
+
+
+def test_watch_repl_on_a_terminal_lists_watches_writes_and_quits(sim):
+    port, elf = sim
+    watch_prompt_scenario(port, elf, 300)
 
 
 def test_build_id_mismatch_warns_and_strict_refuses(sim, tmp_path):

@@ -27,7 +27,7 @@ import serial
 from elftools.elf.elffile import ELFFile
 
 from firmwatch import sim
-from test_cli_live import PtyProc
+from test_cli_live import PtyProc, watch_prompt_scenario
 from tools import require_board, require_tool, sim_command
 
 pytestmark = pytest.mark.slow
@@ -269,23 +269,7 @@ def test_record_every_sample_at_exact_rates_untorn(rust_sim, tmp_path: Path) -> 
 
 def test_watch_prompt_writes_a_value_the_demo_then_uses(rust_sim, tmp_path: Path) -> None:
     port, elf = rust_sim
-    p = PtyProc(FW + ["watch", elf, "--port", port])
-    p.expect("firmwatch>")
-    p.send("watch loop_count 50")
-    p.expect(r"watching loop_count at 50 Hz")
-    first = p.expect(r"loop_count\s*│\s*(\d+)")[0]
-    deadline = time.monotonic() + 10
-    while p.expect(r"loop_count\s*│\s*(\d+)")[0] == first:
-        assert time.monotonic() < deadline, "loop_count never changed in the live table"
-        p._pump(0.1)
-    p.send("write g_config.calib.gain_q8 512")
-    p.expect(r"g_config.calib.gain_q8 = 512")
-    p.send("print g_config.calib.gain_q8")
-    p.expect(r"g_config.calib.gain_q8 = 512", count=2)
-    p.send("write g_config.calib.gain_q8 70000")
-    p.expect(r"error: .*does not fit")
-    p.send("quit")
-    assert p.wait() == 0
+    watch_prompt_scenario(port, elf, 512)
     try:
         # the demo scales its sine by the gain it reads through g_active_config: twice as high
         out = tmp_path / "accel.csv"
