@@ -37,7 +37,7 @@ def build_table(session: Session, hex_values: bool = False) -> Table:
         t.add_row(
             w.text,
             value,
-            getattr(w.compiled, "type_name", "") or "",
+            w.compiled.type_name,
             f"{w.stats.rate():.1f}/{w.rate_hz:g}",
             str(w.stats.missing),
             note,
@@ -51,8 +51,8 @@ def status_line(session: Session) -> str:
         f"{session.info.name} · build id {session.build_id_status} · "
         f"samples {st.samples} · lost {st.lost} · corrupt frames {st.corrupt_frames}"
         + (f" · reconnects {st.reconnects}" if st.reconnects else "")
-        + (f" · halted {100 * st.halted_fraction:.2f} %" if getattr(st, "halted_fraction", 0) else "")
-        + (f" · lock skips {st.lock_skips}" if getattr(st, "lock_skips", 0) else "")
+        + (f" · halted {100 * st.halted_fraction:.2f} %" if st.halted_fraction else "")
+        + (f" · lock skips {st.lock_skips}" if st.lock_skips else "")
     )
 
 

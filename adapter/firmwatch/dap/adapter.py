@@ -25,8 +25,9 @@ from firmwatch.dap.live import FRAME_ID, MENU_HOLD_S, SOURCE_REF, THREAD_ID, Liv
 from firmwatch.dap.messaging import Connection, Request, RequestError, RequestTable, Tracer
 from firmwatch.dap.peripherals import FieldsNode, PeripheralNode, peripherals_scope, set_register
 from firmwatch.dap.scopes import globals_scope, memory_scope
-from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, find_watch, is_read_only
+from firmwatch.dap.variables import ValueBuilder, ValueNode, VariableRegistry, find_watch
 from firmwatch.errors import UserError
+from firmwatch.session.access import Decoded
 from firmwatch.session.connect import Connection as DeviceConnection
 from firmwatch.session.connect import connect
 from firmwatch.targets.base import TargetError
@@ -375,7 +376,7 @@ class Adapter:
 
         return get
 
-    def _evaluate_body(self, text: str, value: Any, hex_: bool, read_only: bool) -> dict[str, Any]:
+    def _evaluate_body(self, text: str, value: Decoded, hex_: bool, read_only: bool) -> dict[str, Any]:
         assert self.builder is not None
         body = self.builder.body(value, ("expr", text), self._root_getter(text), (), hex_, text, read_only)
         body["result"] = body.pop("value")
@@ -412,7 +413,7 @@ class Adapter:
                 value = w.value()
                 if value is None:
                     value = s.evaluate(text)
-                body = self._evaluate_body(text, value, hex_, bool(getattr(w.compiled, "read_only", False)))
+                body = self._evaluate_body(text, value, hex_, w.compiled.read_only)
                 if chunks is not None and w.sample is chunks:
                     if len(self._eval_memo) > 4096:  # watches come and go: keep it bounded
                         self._eval_memo.clear()
@@ -426,8 +427,9 @@ class Adapter:
         value = w.value() if w is not None else None
         if value is None:
             value = s.evaluate(text)
-        compiled_ro = bool(getattr(w.compiled, "read_only", False)) if w is not None else is_read_only(s.program, value)
-        return self._evaluate_body(text, value, hex_, compiled_ro)
+        assert self.builder is not None
+        read_only = w.compiled.read_only if w is not None else self.builder.flash.read_only(value)
+        return self._evaluate_body(text, value, hex_, read_only)
 
     def _console_command(self, text: str) -> dict[str, Any]:
         s = self._need_session()
@@ -466,8 +468,7 @@ class Adapter:
         back = s.write(expression, value_text)
         body = self._evaluate_body(expression, back, hex_, False)
         body["value"] = body.pop("result")
-        address = getattr(back, "address", None)
-        size = len(getattr(back, "raw", b"") or b"")
+        address, size = back.address, len(back.raw)
         if address is not None and size:
             self.conn.event("memory", {"memoryReference": f"0x{address:x}", "offset": 0, "count": size})
         if self.live is not None:
@@ -491,10 +492,9 @@ class Adapter:
                 raise RequestError(f"'{child.evaluate_name or a.name}' is const data (in flash or a read-only region) "
                                    "and cannot be written.")
             name = child.evaluate_name
-        elif node is not None and hasattr(node, "evaluate_name_of"):
+        elif node is not None:
             name = node.evaluate_name_of(a.name)
-            if hasattr(node, "invalidate"):
-                node.invalidate()  # the next look at this file shows the new value, not a cached one
+            node.invalidate()  # the next look at it shows the new value, not a cached one
         if not name:
             raise RequestError(f"'{a.name}' cannot be set from here; add it to the Watch view and set it there.")
         return self._write(name, a.value, self._hex(a.format))
@@ -626,10 +626,7 @@ class Adapter:
         ref = a.get("variablesReference")
         node = self.registry.get(ref) if isinstance(ref, int) and ref else None
         if node is not None:  # a Live node: its child's evaluateName is the expression to watch
-            child = node.child_by_name(name) if isinstance(node, ValueNode) else None
-            named = child.evaluate_name if child is not None else (
-                node.evaluate_name_of(name) if hasattr(node, "evaluate_name_of") else None)
-            name, ref = named or name, None
+            name, ref = node.evaluate_name_of(name) or name, None
         return self.cpu.data_breakpoint_info(name, ref, a.get("frameId"))
 
     @request("setDataBreakpoints")
@@ -765,8 +762,7 @@ class Adapter:
             compiled = s.compile(text)
         except UserError as e:  # the hover shows the sentence in place of the value
             return {"value": None, "type": None, "address": None, "error": str(e)}
-        out: dict[str, Any] = {"value": None, "type": getattr(compiled, "type_name", None),
-                               "address": getattr(compiled, "address", None)}
+        out: dict[str, Any] = {"value": None, "type": compiled.type_name, "address": compiled.address}
         w = find_watch(s, text)
         value = w.value() if w is not None else None
         if value is None:
@@ -789,6 +785,6 @@ class Adapter:
         if value is not None:
             out["value"] = value.display()
             out["type"] = value.type_name
-            if getattr(value, "address", None) is not None:
+            if value.address is not None:
                 out["address"] = value.address
         return out

@@ -30,7 +30,7 @@ def _operand_before(text: str) -> str:
 
 def _peripheral_members(session: Any, base: str) -> list[str] | None:
     """Registers of ``UART0``, fields of ``UART0.DATA`` (even one a watch refuses); None: not an SVD name."""
-    pv = getattr(session, "peripherals", None)
+    pv = session.peripherals
     head = base.split(".", 1)[0]
     if pv is None or pv.device.peripheral(head) is None:
         return None
@@ -75,7 +75,7 @@ def complete(session: Any, text: str, column: int) -> list[dict[str, Any]]:
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 out.append({"label": name, "text": name, "type": "variable", "start": start, "length": len(prefix)})
-    pv = getattr(session, "peripherals", None)
+    pv = session.peripherals
     if pv is not None:  # after the ELF's names: an ELF symbol wins a name both have
         for p in pv.device.peripherals:
             if p.name.startswith(prefix) and p.name not in seen:

@@ -369,12 +369,12 @@ class LiveView:
             v = ev.value()
         except Exception:  # noqa: BLE001 - an undecodable sample plots as a gap
             return None
-        x = getattr(v, "scalar", None)
+        x = v.scalar
         if isinstance(x, bool):
             x = int(x)
         ok = isinstance(x, (int, float))
         if wid not in self._scalar:
-            self._scalar[wid] = ok or x is None and not getattr(v, "is_aggregate", False)
+            self._scalar[wid] = ok or x is None and not v.is_aggregate
         if not ok:
             return None
         if isinstance(x, float) and not math.isfinite(x):

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from firmwatch.dap.variables import VariableRegistry
+from firmwatch.dap.variables import Container, VariableRegistry
 from firmwatch.peripherals.view import PeripheralView, Reading, register_text
 
 PERIPHERAL_TTL_S = 0.2  # an expanded peripheral is read at most this often, whatever the refresh rate
 READ_WORD = "read"
 
 
-class PeripheralNode:
+class PeripheralNode(Container):
     def __init__(self, registry: VariableRegistry, view: PeripheralView, name: str):
         self.registry = registry
         self.view = view
@@ -74,7 +74,7 @@ def register_entry(registry: VariableRegistry, view: PeripheralView, got: Readin
     return entry
 
 
-class FieldsNode:
+class FieldsNode(Container):
     """A register's fields, decoded from its peripheral's last refresh (no read of their own)."""
 
     def __init__(self, view: PeripheralView, register: Any):
@@ -114,7 +114,7 @@ def _previous(view: PeripheralView, r: Any, got: Reading) -> int:
     return got.value if prev is None else prev  # type: ignore[return-value]
 
 
-class PeripheralsRoot:
+class PeripheralsRoot(Container):
     def __init__(self, registry: VariableRegistry, view: PeripheralView):
         self.registry = registry
         self.view = view

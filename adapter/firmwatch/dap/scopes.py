@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from firmwatch.dap.variables import StaticNode, ValueBuilder, VariableRegistry, find_watch
+from firmwatch.dap.variables import Container, StaticNode, ValueBuilder, VariableRegistry, find_watch
 from firmwatch.session.globals import group_by_file
 from firmwatch.session.memory_usage import memory_usage
 
@@ -13,7 +13,7 @@ SUMMARY_ONLY_BYTES = 256  # bigger objects show their type until expanded (no re
 GLOBALS_TTL_S = 1.0  # an expanded file's values are read at most this often, whatever the refresh rate
 
 
-class GlobalsFile:
+class GlobalsFile(Container):
     """The variables of one source file, paged; each value read once per request."""
 
     def __init__(self, builder: ValueBuilder, session: Any, group: Any):

@@ -15,16 +15,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from firmwatch.session.access import Decoded
+from firmwatch.symbols.program import Program
 from firmwatch.symbols.types import ArrayType, StructType, VariantType
+from firmwatch.symbols.values import Value
 
 CHUNK = 100  # elements per range node for clients that do not page
 MAX_REFS = 200_000  # beyond this the registry starts again (a client that never stops expanding)
 
 
-class Container(Protocol):
-    def variables(self, start: int, count: int, hex: bool, paging: bool) -> list[dict[str, Any]]: ...
+class Container:
+    """What a variablesReference stands for: the Live view's nodes, scopes and peripheral groups."""
+
+    def variables(self, start: int, count: int, hex: bool, paging: bool) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def evaluate_name_of(self, name: str) -> str | None:
+        """How a user writes the child called ``name`` (for setVariable and data breakpoints)."""
+        return None
+
+    def invalidate(self) -> None:
+        """Forget anything cached: a child was just written."""
 
 
 class VariableRegistry:
@@ -56,7 +69,7 @@ class VariableRegistry:
             return self._by_ref.get(ref)
 
 
-RootGetter = Callable[[], Any]  # returns a firmwatch Value (raises a user error when unreadable)
+RootGetter = Callable[[], Decoded]  # the root value (raises a user error when unreadable)
 
 
 def find_watch(session: Any, text: str) -> Any:
@@ -68,41 +81,39 @@ def find_watch(session: Any, text: str) -> Any:
     return None
 
 
-def is_read_only(program: Any, value: Any) -> bool:
-    try:
-        if value.ctx.types.is_const(value.type):
-            return True
-    except (AttributeError, IndexError):
-        pass
-    address = getattr(value, "address", None)
-    if address is not None:
-        return in_flash(program, address)
-    return False
+class FlashMap:
+    """Is an address in flash? ``section_at`` scans every section and the same few addresses are
+    asked at every refresh: the answers are kept here, per session (not on the Program)."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self._memo: dict[int, bool] = {}
+
+    def __call__(self, address: int) -> bool:
+        hit = self._memo.get(address)
+        if hit is None:
+            sec = self.program.section_at(address)
+            hit = self._memo[address] = sec is not None and sec.kind == "flash"
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+        return hit
+
+    def read_only(self, value: Decoded) -> bool:
+        """Const in its C type, or stored in flash."""
+        if isinstance(value, Value):
+            try:
+                if value.ctx.types.is_const(value.type):
+                    return True
+            except IndexError:
+                pass
+        return value.address is not None and self(value.address)
 
 
-def in_flash(program: Any, address: int) -> bool:
-    """section_at is a scan over every section; the same few addresses are asked at every refresh."""
-    memo: dict[int, bool] | None = getattr(program, "_dap_flash_memo", None)
-    if memo is None:
-        memo = {}
-        program._dap_flash_memo = memo
-    hit = memo.get(address)
-    if hit is None:
-        sec = program.section_at(address)
-        hit = memo[address] = sec is not None and sec.kind == "flash"
-        if len(memo) > 100_000:
-            memo.clear()
-    return hit
-
-
-def shape(value: Any) -> tuple[str, int]:
+def shape(value: Decoded) -> tuple[str, int]:
     """("array", n), ("named", n) or ("scalar", 0): what kind of children a value has."""
-    if not getattr(value, "is_aggregate", False):
+    if not value.is_aggregate or not isinstance(value, Value):
         return "scalar", 0
-    ctx = getattr(value, "ctx", None)
-    if ctx is None:
-        return "scalar", 0
-    t = ctx.types.resolved(value.type)
+    t = value.ctx.types.resolved(value.type)
     if isinstance(t, ArrayType):
         return "array", t.count or 0
     if isinstance(t, (StructType, VariantType)):
@@ -113,12 +124,13 @@ def shape(value: Any) -> tuple[str, int]:
 class ValueBuilder:
     """Turns Values into DAP ``Variable`` / ``evaluate`` bodies with stable child references."""
 
-    def __init__(self, registry: VariableRegistry, program: Any, paging: bool = True):
+    def __init__(self, registry: VariableRegistry, program: Program, paging: bool = True):
         self.registry = registry
         self.program = program
         self.paging = paging
+        self.flash = FlashMap(program)
 
-    def body(self, value: Any, root: Hashable, get_root: RootGetter, path: tuple[int, ...], hex: bool,
+    def body(self, value: Decoded, root: Hashable, get_root: RootGetter, path: tuple[int, ...], hex: bool,
              evaluate_name: str | None, read_only: bool) -> dict[str, Any]:
         """Fields shared by ``evaluate`` results and ``variables`` entries."""
         out: dict[str, Any] = {"value": value.display(hex=hex), "type": value.type_name}
@@ -136,25 +148,23 @@ class ValueBuilder:
             elif n >= 0:
                 out["namedVariables"] = n
         out["variablesReference"] = ref
-        address = getattr(value, "address", None)
-        if address is not None:
-            out["memoryReference"] = f"0x{address:x}"
+        if value.address is not None:
+            out["memoryReference"] = f"0x{value.address:x}"
         if evaluate_name is not None:
             out["evaluateName"] = evaluate_name
         hint: dict[str, Any] = {}
-        if read_only or is_read_only(self.program, value):
+        if read_only or self.flash.read_only(value):
             hint["attributes"] = ["readOnly"]
         if kind != "scalar":
             hint["kind"] = "data"
         if hint:
             out["presentationHint"] = hint
-        note = getattr(value, "note", None)
-        if note:
-            out["value"] += f"  ({note})"
+        if isinstance(value, Value) and value.note:
+            out["value"] += f"  ({value.note})"
         return out
 
 
-class ValueNode:
+class ValueNode(Container):
     """The children of the value at ``path`` below a root."""
 
     def __init__(self, builder: ValueBuilder, root: Hashable, get_root: RootGetter, path: tuple[int, ...],
@@ -166,7 +176,7 @@ class ValueNode:
         self.read_only = read_only
         self.lo, self.hi = lo, hi  # an index range of an array (range node)
 
-    def value(self) -> Any:
+    def value(self) -> Decoded:
         v = self.get_root()
         for i in self.path:
             kids = v.children(i, 1)
@@ -215,6 +225,10 @@ class ValueNode:
                         "indexedVariables": b - a, "presentationHint": {"kind": "virtual"}})
         return out
 
+    def evaluate_name_of(self, name: str) -> str | None:
+        child = self.child_by_name(name)
+        return child.evaluate_name if child is not None else None
+
     def child_by_name(self, name: str) -> Any:
         """The Child called ``name`` (for setVariable)."""
         v = self.value()
@@ -233,7 +247,7 @@ class ValueNode:
 
 
 @dataclass
-class StaticNode:
+class StaticNode(Container):
     """A fixed list of variables computed on demand (Memory scope, Globals file groups)."""
 
     produce: Callable[[int, int, bool], list[dict[str, Any]]]

@@ -9,9 +9,11 @@ else the linker symbols; a total that cannot be known is None rather than a gues
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from firmwatch.symbols.program import Program
+from firmwatch.targets.base import MemoryRegion
 
 _HEAP_SECTIONS = (".heap", "._user_heap")
 _STACK_SECTIONS = (".stack", "._stack", ".stack_dummy")
@@ -63,7 +65,7 @@ def _sym(program: Program, *names: str) -> int | None:
     return None
 
 
-def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
+def memory_usage(program: Program, regions: Sequence[MemoryRegion] | None = None) -> MemoryUsage:
     """``regions``: the target's MemoryRegion list (writable ones are RAM), when it reports one."""
     out = MemoryUsage()
     for s in program.elf.sections:
@@ -96,7 +98,7 @@ def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
     ram_len = _sym(program, "__DATA_REGION_LENGTH__")
     top = _sym(program, "_estack", "__StackTop", "__stack_top", "__stack")
     ram_secs = [s for s in out.sections if s.kind in ram_kinds]
-    writable = [r for r in (regions or []) if getattr(r, "writable", False)]
+    writable = [r for r in (regions or []) if r.writable]
     if ram_len:
         out.ram.total = ram_len
     elif top is not None and ram_secs and top > min(s.address for s in ram_secs):
@@ -106,7 +108,7 @@ def memory_usage(program: Program, regions: list | None = None) -> MemoryUsage:
         # build's region table lists .data and .bss of a process whose memory is much larger)
         out.ram.total = sum(r.size for r in writable)
     flash_len = _sym(program, "__TEXT_REGION_LENGTH__")
-    ro = [r for r in (regions or []) if getattr(r, "readable", False) and not getattr(r, "writable", False)]
+    ro = [r for r in (regions or []) if r.readable and not r.writable]
     flash_secs = [s for s in out.sections if s.kind in ("text", "rodata")]
     if flash_len:
         out.flash.total = flash_len

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from firmwatch.errors import UserError
+from firmwatch.session.access import AccessPlan, CompiledAccess, Decoded
 from firmwatch.session.planner import Limits, PlanEntry, PlannedRegion, StreamPlan, plan_streams
 from firmwatch.session.raw import RawExpression, parse_raw
 from firmwatch.session.recorder import Recorder
@@ -36,9 +37,9 @@ class SampleEvent:
     target_time: float
     host_time: float
     chunks: tuple[bytes, ...]
-    bound: Any
+    bound: AccessPlan
 
-    def value(self) -> Any:
+    def value(self) -> Decoded:
         return self.bound.decode(self.chunks)
 
 
@@ -50,7 +51,7 @@ class _Stream:
     plan: StreamPlan
     target_id: int
     # (watch, first region index, region count, bound plan) per entry
-    slots: list[tuple[Watch, int, int, Any]]
+    slots: list[tuple[Watch, int, int, AccessPlan]]
 
 
 class Session:
@@ -78,7 +79,7 @@ class Session:
         self._listeners: list[SampleListener] = []
         self._recorder: Recorder | None = None
         self._closed = threading.Event()
-        self._bound: dict[int, Any] = {}  # watch id -> BoundPlan currently sampled
+        self._bound: dict[int, AccessPlan] = {}  # watch id -> the plan currently sampled
         self.peripherals: Any = None  # a peripherals.view.PeripheralView once an SVD is attached
         self._ambiguous_noted: set[str] = set()
         self.info: TargetInfo = target.info()
@@ -126,7 +127,7 @@ class Session:
                                           byteorder=self.info.byteorder, manual=manual)
         return self.peripherals
 
-    def compile(self, text: str) -> Any:
+    def compile(self, text: str) -> CompiledAccess:
         raw = parse_raw(text)
         if raw is not None:
             return RawExpression(text, raw[0], raw[1], self.program.elf.byteorder)
@@ -156,7 +157,7 @@ class Session:
                                     "ELF symbol (the Peripherals scope shows the peripheral).")
         return False
 
-    def _compile_peripheral(self, text: str) -> Any:
+    def _compile_peripheral(self, text: str) -> CompiledAccess | None:
         if not self._names_peripheral(text):
             return None
         from firmwatch.peripherals.expression import compile_peripheral
@@ -164,7 +165,7 @@ class Session:
         pv = self.peripherals
         return compile_peripheral(pv.device, text, self.info.byteorder, pv.manual)
 
-    def _write_peripheral(self, text: str, value_text: str) -> Any:
+    def _write_peripheral(self, text: str, value_text: str) -> Decoded:
         from firmwatch.peripherals.expression import RegisterValue
 
         pv = self.peripherals
@@ -250,18 +251,18 @@ class Session:
         return self._polled.get(watch.id)
 
     # -- one-shot reads and writes ----------------------------------------------------------
-    def evaluate(self, text: str) -> Any:
+    def evaluate(self, text: str) -> Decoded:
         """Read an expression once (not sampled)."""
         return self.compile(text).evaluate(self.target.read)
 
-    def write(self, text: str, value_text: str) -> Any:
+    def write(self, text: str, value_text: str) -> Decoded:
         """Write ``value_text`` into the object ``text`` names; returns the value read back."""
         from firmwatch.symbols.codec import plan_write
 
         if self._names_peripheral(text):
             return self._write_peripheral(text, value_text)
         compiled = self.compile(text)
-        if getattr(compiled, "read_only", False):
+        if compiled.read_only:
             raise SessionError(f"'{text}' is const data (in flash or a read-only region) and cannot be written.")
         if isinstance(compiled, RawExpression):
             writes = [(compiled.address, compiled.encode(value_text))]
@@ -368,7 +369,7 @@ class Session:
             rows = []
             for ev in events:
                 v = ev.value()
-                scalar = getattr(v, "scalar", None)
+                scalar = v.scalar
                 rows.append((ev.seq, ev.target_time, ev.host_time, ev.watch.text,
                              scalar if scalar is not None else v.display()))
             rec.write_many(rows)

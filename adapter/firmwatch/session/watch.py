@@ -6,7 +6,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+from firmwatch.session.access import AccessPlan, CompiledAccess, Decoded
+from firmwatch.targets.base import Region
 
 
 @dataclass
@@ -49,20 +51,20 @@ class WatchStats:
 class Watch:
     id: int
     text: str
-    compiled: Any  # firmwatch.symbols.expr.CompiledExpression
+    compiled: CompiledAccess
     rate_hz: float
     stats: WatchStats = field(default_factory=WatchStats)
     # latest sample: raw region bytes plus times; decoded lazily (the UI asks far less often
     # than samples arrive at 1 kHz)
     _chunks: tuple[bytes, ...] | None = None
-    _bound: Any = None  # BoundPlan the chunks belong to
+    _bound: AccessPlan | None = None  # the plan the chunks belong to
     target_time: float | None = None
     host_time: float | None = None
     error: str | None = None  # last sampling problem, one sentence
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _decoded: Any = None
+    _decoded: Decoded | None = None
 
-    def update(self, bound: Any, chunks: tuple[bytes, ...], target_time: float, host_time: float | None = None) -> None:
+    def update(self, bound: AccessPlan, chunks: tuple[bytes, ...], target_time: float, host_time: float | None = None) -> None:
         with self._lock:
             self._bound = bound
             self._chunks = chunks
@@ -73,10 +75,10 @@ class Watch:
         period = 1.0 / self.rate_hz if self.rate_hz > 0 else None
         self.stats.add(target_time, period)
 
-    def value(self) -> Any:
-        """The latest decoded Value, or None before the first sample."""
+    def value(self) -> Decoded | None:
+        """The latest decoded value, or None before the first sample."""
         with self._lock:
-            if self._decoded is None and self._chunks is not None:
+            if self._decoded is None and self._chunks is not None and self._bound is not None:
                 self._decoded = self._bound.decode(self._chunks)
             return self._decoded
 
@@ -91,6 +93,6 @@ class Watch:
         return self._chunks
 
     @property
-    def regions(self) -> list[Any]:
+    def regions(self) -> list[Region]:
         """The memory regions the latest sample was read from."""
-        return list(getattr(self._bound, "regions", None) or ())
+        return list(self._bound.regions) if self._bound is not None else []
