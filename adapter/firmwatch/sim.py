@@ -441,13 +441,6 @@ _HARNESS_READY = re.compile(r"^ready$")
 _HOST_PORT = re.compile(r"^port: (\S+)")
 
 
-@dataclass
-class _Plan:
-    command: list[str]
-    gdb_port: int | None
-    tcp_port: int | None
-
-
 def _qemu_command(target: str, elf: Path, gdb_port: int, tcp_port: int | None, pace: str) -> list[str]:
     if target == "cortex-m3":
         cmd = ["qemu-system-arm", "-M", "mps2-an385"]

@@ -82,17 +82,11 @@ def cmd_symbols(args: argparse.Namespace) -> int:
 
 # -- ptype ------------------------------------------------------------------------------------
 def _resolve(prog: Program, text: str) -> tuple[TypeTable, TypeId | None, int | None, int | None]:
-    """(types, type id, static address, size) of an expression; falls back to a plain name."""
-    try:
-        from firmwatch.symbols.expr import compile_expression
-    except ImportError:
-        compile_expression = None  # type: ignore[assignment]
-    if compile_expression is not None:
-        ce = compile_expression(prog, text)
-        types = getattr(ce, "types", prog.types)
-        return types, ce.type, ce.address, ce.size
-    v = prog.find_variable(text.strip())
-    return prog.types, v.type, v.address, v.size
+    """(types, type id, static address, size) of an expression."""
+    from firmwatch.symbols.expr import compile_expression
+
+    ce = compile_expression(prog, text)
+    return ce.types, ce.type, ce.address, ce.size
 
 
 def _member_json(rows: list[LayoutRow], i: int, depth: int) -> tuple[list[dict[str, Any]], int]:

@@ -95,7 +95,6 @@ class Adapter:
         self.builder: ValueBuilder | None = None
         self.link = "up"
         self._lost_at: float | None = None
-        self._terminated = False
         self._cancelled_progress: set[str] = set()
         self._monitor_stop = threading.Event()
         conn.on_cancel_progress = self._cancelled_progress.add

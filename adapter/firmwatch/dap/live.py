@@ -175,11 +175,6 @@ class LiveView:
     def client_activity(self) -> None:
         self._client_asked = True
 
-    def forget(self, watch_id: int) -> None:
-        with self._lock:
-            self.view.pop(watch_id, None)
-            self._last_sig.pop(watch_id, None)
-
     # -- holding refresh -----------------------------------------------------------------------------
     def hold(self, hold_id: str, reason: str, seconds: float) -> list[str]:
         """No ``invalidated`` until ``resume(hold_id)`` or for ``seconds`` (at most MAX_HOLD_S);

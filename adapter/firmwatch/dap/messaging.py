@@ -132,7 +132,6 @@ class Connection:
         self._handlers: dict[str, Handler] = {}
         self._concurrent: set[str] = set()
         self._quiet: set[str] = set()
-        self._fallback: Handler | None = None
         self._queue: queue.Queue[Request | Callable[[], None] | None] = queue.Queue()
         self._urgent: collections.deque[Callable[[], None]] = collections.deque()
         self._pending: dict[int, Request] = {}
@@ -140,7 +139,6 @@ class Connection:
         self.on_cancel_progress: Callable[[str], None] | None = None
         self.tracer: Tracer | None = None
         self.closed = threading.Event()
-        self.stats_sent = 0
 
     # -- registration ---------------------------------------------------------------------------
     def handle(self, command: str, handler: Handler, *, concurrent: bool = False, show_user: bool = True) -> None:
@@ -157,9 +155,6 @@ class Connection:
         else:
             self._quiet.add(command)
 
-    def fallback(self, handler: Handler) -> None:
-        self._fallback = handler
-
     # -- sending ----------------------------------------------------------------------------------
     def _send(self, message: dict[str, Any]) -> None:
         with self._wlock:
@@ -171,7 +166,6 @@ class Connection:
             try:
                 self._out.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
                 self._out.flush()
-                self.stats_sent += 1
             except (OSError, ValueError):  # the client went away: the reader will see EOF too
                 self.closed.set()
 
@@ -339,7 +333,7 @@ class Connection:
                     self._pending.pop(req.seq, None)
 
     def dispatch(self, req: Request) -> None:
-        handler = self._handlers.get(req.command) or self._fallback
+        handler = self._handlers.get(req.command)
         try:
             req.check_cancelled()
             if handler is None:

@@ -242,13 +242,6 @@ class CompletionsArgs:
 
 
 @dataclass
-class DisconnectArgs:
-    restart: bool = False
-    terminateDebuggee: bool | None = None
-    suspendDebuggee: bool = False
-
-
-@dataclass
 class SetBreakpointsArgs:
     source: dict[str, Any] = field(default_factory=dict)
     breakpoints: list[dict[str, Any]] = field(default_factory=list)

@@ -245,14 +245,6 @@ def _build_id(elf: ELFFile) -> tuple[str, str]:
     return f"crc32:{crc:08x}", "crc32"
 
 
-def read_symbols(elf: ELFFile, demangle: bool = True) -> list[Symbol]:  # a LazyList of Symbol
-    """Objects and functions of ``.symtab`` (or ``.dynsym``), names demangled."""
-    raw = symbol_table(elf)
-    if raw is None:
-        return []
-    return LazyList(decode_symbol_table(raw, demangle), decode_symbol)
-
-
 SymbolTable = tuple[bytes, bytes, int, bool, list[str]]  # symtab, strtab, class, little, section names
 
 

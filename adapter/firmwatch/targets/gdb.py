@@ -640,9 +640,6 @@ class GdbTarget(Target):
         self._logpoints.discard(number)
         self._stopped_mi(f"-break-delete {number}", what="removing a breakpoint")
 
-    def enable_breakpoint(self, number: int, enabled: bool = True) -> None:
-        self._stopped_mi(f"-break-{'enable' if enabled else 'disable'} {number}", what="changing a breakpoint")
-
     # -- inspection -------------------------------------------------------------------------------
     def threads(self) -> list[Thread]:
         """The threads gdb knows: one per core, or the RTOS tasks when the server reports them."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from binascii import crc_hqx
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -730,7 +730,3 @@ class SamplesUnpacker:
             )
         vals = st.unpack(payload)
         return vals[0], vals[1], [(s, vals[a:b]) for s, a, b in spans]
-
-
-def region_sizes(streams: Iterable[tuple[int, Sequence[tuple[int, int]]]]) -> dict[int, tuple[int, ...]]:
-    return {sid: tuple(size for _, size in regions) for sid, regions in streams}

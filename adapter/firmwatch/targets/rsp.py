@@ -172,7 +172,6 @@ class RspTarget(Target):
         self._own_stop: StopReply | None = None  # the reply to our latest \x03
         self._halted_s = 0.0
         self._acct_t0 = time.monotonic()
-        self._stray_stops = 0
         self._use_x: bool | None = None
         self._vcont: set[str] = set()  # actions the server's vCont supports
         self._pipeline = False  # the server takes packets queued behind \x03 (see _batch)
@@ -469,8 +468,7 @@ class RspTarget(Target):
             if is_stop_reply(pkt):
                 if self._state == "running":
                     self._record_stop(parse_stop_reply(pkt))
-                else:
-                    self._stray_stops += 1  # e.g. simavr also answers \x03 while halted
+                # else a stray stop reply (simavr also answers \x03 while halted): not ours
                 continue
             return pkt
 
@@ -671,9 +669,7 @@ class RspTarget(Target):
             if is_stop_reply(pkt):
                 if stop is None:
                     stop = parse_stop_reply(pkt)
-                else:
-                    self._stray_stops += 1
-                continue
+                continue  # a second stop reply to one interrupt
             replies.append(pkt)
         self._state = "stopped"
         if self._is_own_stop(stop):
@@ -739,7 +735,7 @@ class RspTarget(Target):
             blobs, t_read = self._batch(reads, need_halt=not self.live or lock is not None)
             busy = lock is not None and any(blobs[-1])
             data = None if busy else blobs[: len(regions)]
-            return RoundResult(data, t_read, time.time(), halted=self._halted_s - halted0, lock_busy=busy)
+            return RoundResult(data, t_read, time.time(), halted=self._halted_s - halted0)
 
     def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
         self.link.check()

@@ -33,7 +33,6 @@ class RoundResult:
     target_time: float  # host monotonic seconds at the end of the reads (no target clock over GDB)
     host_time: float  # time.time() of the same moment
     halted: float = 0.0  # seconds the round kept the target halted
-    lock_busy: bool = False  # skipped: the firmware held its lock flag
 
 
 @dataclass
@@ -145,11 +144,6 @@ class Sampler:
                 self._gate = max(self._gate, started + halted / self.budget)
             self._cond.notify_all()
         return result
-
-    def stream_stats(self) -> dict[int, tuple[int, int]]:
-        """Per stream: (samples delivered, periods that passed without one)."""
-        with self._cond:
-            return {s.id: (s.samples, s.behind) for s in self._streams.values()}
 
     # -- the thread ---------------------------------------------------------------------------
     def _next_round(self) -> tuple[list[_Stream], list[Region], tuple[int, int] | None, float] | None:
