@@ -37,8 +37,10 @@ from pathlib import Path
 from firmwatch import __version__
 from firmwatch.errors import UserError
 
-TARGETS = ("host", "cortex-m3", "riscv32", "avr", "host-rust")
-EMULATED = ("cortex-m3", "riscv32", "avr")
+TARGETS = ("host", "cortex-m3", "riscv32", "avr", "host-rust", "cortex-m3-freertos", "riscv32-freertos")
+EMULATED = ("cortex-m3", "riscv32", "avr", "cortex-m3-freertos", "riscv32-freertos")
+# the FreeRTOS demo (firmware/rtos) runs on the same emulated boards as the plain demo
+BOARD = {"cortex-m3-freertos": "cortex-m3", "riscv32-freertos": "riscv32"}
 PACES = ("realtime", "fast")
 
 START_TIMEOUT = 30.0
@@ -89,6 +91,22 @@ SPECS: dict[str, TargetSpec] = {
         "RISC-V rv32imac on QEMU virt",
         (_MAKE, Tool("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf")),
         (Tool("qemu-system-riscv32", "qemu-system-misc"),),
+    ),
+    "cortex-m3-freertos": TargetSpec(
+        "cortex-m3-freertos",
+        "the FreeRTOS demo on ARM Cortex-M3, QEMU mps2-an385",
+        (_MAKE, Tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")),
+        (Tool("qemu-system-arm", "qemu-system-arm"),),
+        ("BOARD=cortex-m3",),
+        "rtos",
+    ),
+    "riscv32-freertos": TargetSpec(
+        "riscv32-freertos",
+        "the FreeRTOS demo on RISC-V rv32imac, QEMU virt",
+        (_MAKE, Tool("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf")),
+        (Tool("qemu-system-riscv32", "qemu-system-misc"),),
+        ("BOARD=riscv32",),
+        "rtos",
     ),
     "avr": TargetSpec(
         "avr",
@@ -442,7 +460,7 @@ _HOST_PORT = re.compile(r"^port: (\S+)")
 
 
 def _qemu_command(target: str, elf: Path, gdb_port: int, tcp_port: int | None, pace: str) -> list[str]:
-    if target == "cortex-m3":
+    if BOARD.get(target, target) == "cortex-m3":
         cmd = ["qemu-system-arm", "-M", "mps2-an385"]
     else:
         cmd = ["qemu-system-riscv32", "-M", "virt", "-bios", "none"]
@@ -567,7 +585,7 @@ def _launch(
     emulated = target in EMULATED
     gport = (gdb_port or free_tcp_port()) if emulated else None
     tport = free_tcp_port() if tcp else None
-    if target in ("cortex-m3", "riscv32"):
+    if BOARD.get(target, target) in ("cortex-m3", "riscv32"):
         assert gport is not None
         cmd = _qemu_command(target, firmware, gport, tport, pace)
     elif target == "avr":
@@ -601,7 +619,7 @@ def _launch(
     _running.add(dev)
     try:
         dev.port = _await_port(target, proc, pump, tport, timeout)
-        if target in ("cortex-m3", "riscv32") and dev.port.startswith("/dev/"):
+        if BOARD.get(target, target) in ("cortex-m3", "riscv32") and dev.port.startswith("/dev/"):
             dev._pty_hold = _hold_pty(dev.port)
         if gport is not None:
             dev.gdb = f"127.0.0.1:{gport}"
@@ -636,7 +654,7 @@ def _hold_pty(path: str) -> int | None:
 
 
 def _await_port(target: str, proc: subprocess.Popen[str], pump: _OutputPump, tport: int | None, timeout: float) -> str:
-    if target in ("cortex-m3", "riscv32"):
+    if BOARD.get(target, target) in ("cortex-m3", "riscv32"):
         if tport is None:
             m = pump.wait_for(_PTY_QEMU, timeout)
             if not m:

@@ -15,7 +15,7 @@ from firmwatch.dap.messaging import RequestError
 from firmwatch.session.connect import DEFAULT_BUDGET, SAMPLING_MODES, ConnectOptions
 
 TRANSPORTS = ("serial", "tcp", "gdb", "rsp")
-SIMS = ("host", "cortex-m3", "riscv32", "avr", "host-rust")
+SIMS = ("host", "cortex-m3", "riscv32", "avr", "host-rust", "cortex-m3-freertos", "riscv32-freertos")
 BUILD_ID_MODES = ("error", "warn", "off")
 
 KEYS: dict[str, str] = {
