@@ -1,0 +1,386 @@
+"""Live RTOS snapshots of a running target: every task with its state, priorities, stack figures
+and CPU share; the registered queues and the active timers — and, when the CPU stands still,
+each task's call stack unwound from the context its port saved.
+
+One refresh plans the regions it expects to need (the kernel's variables, every TCB, queue and
+timer it knows, each task's stack-scanner window) and fetches them together: over a halting
+transport in one halt (``ExecutionControl.snapshot``, within the transport's intrusion budget),
+over the streamer as a batch of reads while the CPU runs. The reader
+(:mod:`firmwatch.rtos.freertos`) then checks the image; a read it could not serve (a task it had
+not seen) is added to the plan and fetched again, and an image that is not one state of the
+kernel (a list changed between two reads) is read again, up to :data:`ATTEMPTS` times. When no
+attempt gives a consistent image the snapshot says so (``complete`` False, with the reasons) and
+keeps the last complete task table, marked with its age: a wrong table is never shown.
+
+The first refresh reads the whole FreeRTOS heap (``ucHeap``) when there is one, so every TCB and
+stack is found in one round; later refreshes read only what changed place.
+
+This engine knows symbols and the Target / execution-control protocols only; the CLI, the debug
+adapter and VS Code present what it returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from firmwatch.rtos.context import Context, context_size, saved_context
+from firmwatch.rtos.freertos import Image, Inconsistent, KernelState, Miss, Queue, Task, Timer, kernel_regions, read_kernel
+from firmwatch.rtos.layout import KernelLayout, PortContext, RtosError, analyse, detect_port
+from firmwatch.rtos.unwind import RawFrame, Unwinder
+from firmwatch.session.stack_scan import StackScanner
+from firmwatch.symbols.program import Program
+from firmwatch.targets.base import Region, Target, TargetError
+from firmwatch.targets.control import Capability, ExecutionControl, Frame
+
+ATTEMPTS = 6
+FILL = 0xA5  # tskSTACK_FILL_BYTE: the kernel paints every new stack with it
+MERGE_GAP = 48  # regions closer than this are read as one
+HEAP_COLD_MAX = 64 * 1024  # read the whole heap on the first refresh when it is at most this big
+SEEN_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """A task with the figures the monitor adds to what the kernel holds."""
+
+    task: Task
+    stack_size: int | None  # bytes (None without pxEndOfStack)
+    stack_peak: int | None  # bytes used at the deepest (from the top down to the high-water edge)
+    stack_free_min: int | None  # bytes never written: what uxTaskGetStackHighWaterMark reports, in bytes
+    cpu: float | None  # share of run time since the previous refresh (0..1)
+    cpu_total: float | None  # share of all run time since start
+
+    @property
+    def high_water_words(self) -> int | None:
+        return None if self.stack_free_min is None else self.stack_free_min // 4
+
+
+@dataclass
+class RtosSnapshot:
+    tasks: list[TaskRow]
+    queues: list[Queue]
+    timers: list[Timer]
+    current: int
+    tick: int | None
+    scheduler: str
+    complete: bool  # False: no consistent image this time; tasks are the last complete ones
+    age_s: float  # how old the tasks are (0 for a complete snapshot)
+    problems: list[str]  # why the image was read again / why it is incomplete
+    attempts: int
+    bytes_read: int
+    reads: int  # fetches (one halt each over a halting transport)
+    halted_s: float  # time this refresh kept a running CPU halted
+    elapsed_ms: float
+    host_time: float
+    notes: list[str] = field(default_factory=list)
+
+    def task(self, name: str) -> TaskRow | None:
+        return next((r for r in self.tasks if r.task.name == name), None)
+
+    @property
+    def running(self) -> TaskRow | None:
+        return next((r for r in self.tasks if r.task.tcb == self.current), None)
+
+
+def _merge(regions: Sequence[tuple[int, int]]) -> list[Region]:
+    out: list[list[int]] = []
+    for a, n in sorted((a, n) for a, n in regions if n > 0):
+        if out and a <= out[-1][1] + MERGE_GAP:
+            out[-1][1] = max(out[-1][1], a + n)
+        else:
+            out.append([a, a + n])
+    return [Region(a, b - a) for a, b in out]
+
+
+class RtosMonitor:
+    """Refreshes the RTOS view of one target. Call ``refresh`` from one thread at a time."""
+
+    def __init__(self, program: Program, target: Target):
+        self.program = program
+        self.target = target
+        self.layout: KernelLayout = analyse(program)
+        self.port: PortContext | None = detect_port(program)
+        self._unwinder: Unwinder | None = None
+        self._scanners: dict[int, StackScanner] = {}
+        self._seen_tcbs: dict[int, None] = {}  # every TCB address seen (insertion-ordered, bounded)
+        self._objects: set[tuple[int, int]] = set()  # queues and timers: (address, size)
+        self._strings: list[tuple[int, bytes]] = []  # constant names (queue, timer), read once
+        self._const_wanted: set[tuple[int, int]] = set()
+        self._flash: list[tuple[int, bytes]] | None = None
+        self._last: KernelState | None = None
+        self._last_rows: list[TaskRow] = []
+        self._last_time = 0.0
+        self._last_complete = 0.0
+        self._prev_runtime: tuple[int, dict[int, int]] | None = None
+        self._cold = True
+        self.halts = 0
+        self.halted_s = 0.0  # total, over this monitor's life
+        self.refreshes = 0
+        self.incomplete = 0
+
+    # -- fetching ---------------------------------------------------------------------------------
+    def _control(self) -> ExecutionControl | None:
+        try:
+            ctl = self.target.control()
+        except NotImplementedError:
+            return None
+        return ctl if Capability.HALT in ctl.capabilities else None
+
+    def _coherent(self) -> bool:
+        """Whether one fetch is one instant of the target: a halting transport's snapshot, or a
+        stopped CPU."""
+        if self._control() is not None:
+            return True
+        try:
+            from firmwatch.targets.control import RunState
+
+            return self.target.control().state == RunState.STOPPED
+        except (NotImplementedError, TargetError):
+            return False
+
+    def _in_ram(self, address: int) -> bool:
+        lay = self.layout
+        if lay.heap is not None and lay.heap.address <= address < lay.heap.address + lay.heap.size:
+            return True
+        sec = self.program.section_at(address)
+        return sec is not None and "W" in sec.flags
+
+    def _fetch(self, regions: list[Region]) -> tuple[list[tuple[int, bytes]], int, float, int]:
+        """(chunks, bytes, seconds halted, fetches) for ``regions``, coherently where the transport can."""
+        ctl = self._control()
+        if ctl is not None:
+            snap = ctl.snapshot((), regions)
+            chunks = [(r.address, d) for r, d in zip(regions, snap.memory, strict=True)]
+            return chunks, sum(len(d) for d in snap.memory), snap.halted_s, 1
+        batch = getattr(self.target, "read_batch", None)
+        if batch is not None:
+            data = list(batch(regions))
+            return [(r.address, d) for r, d in zip(regions, data, strict=True)], sum(len(d) for d in data), 0.0, 1
+        chunks = [(r.address, self.target.read(r.address, r.size)) for r in regions]
+        return chunks, sum(len(d) for _, d in chunks), 0.0, len(regions)
+
+    def _plan(self, extra: list[tuple[int, int]], coherent: bool) -> list[Region]:
+        """What to fetch. Read region by region (not ``coherent``), each TCB, queue and timer is a
+        region of its own, so that it is copied in one piece (the streamer copies each region
+        atomically): the reader then trusts each of them as of its own instant."""
+        lay = self.layout
+        want = list(kernel_regions(lay)) + list(self._const_wanted)
+        whole = [(tcb, lay.tcb.size) for tcb in self._seen_tcbs] + list(self._objects) + list(extra)
+        if coherent:
+            want += whole
+            if self._cold and lay.heap is not None and lay.heap.size <= HEAP_COLD_MAX:
+                want.append((lay.heap.address, lay.heap.size))
+        if self._last is not None:
+            for t in self._last.tasks:
+                sc = self._scanners.get(t.tcb)
+                if sc is None or sc.edge is None:
+                    hi = (t.stack_end + 4) if t.stack_end is not None else t.top_of_stack + 64
+                    want.append((t.stack_base, hi - t.stack_base))
+                else:
+                    want += sc.planned()
+        if coherent:
+            return _merge(want)
+        return _merge(want) + [Region(a, n) for a, n in dict.fromkeys(whole)]
+
+    # -- refreshing -------------------------------------------------------------------------------
+    def refresh(self) -> RtosSnapshot:
+        t0 = time.perf_counter()
+        extra: list[tuple[int, int]] = []
+        problems: list[str] = []
+        nbytes = reads = 0
+        halted = 0.0
+        state: KernelState | None = None
+        rows: list[TaskRow] | None = None
+        attempts = 0
+        coherent = self._coherent()
+        limit = ATTEMPTS + (8 if self._last is None else 0)  # the first refresh discovers the tasks
+        while attempts < limit:
+            attempts += 1
+            chunks, n, h, r = self._fetch(self._plan(extra, coherent))
+            nbytes, halted, reads = nbytes + n, halted + h, reads + r
+            img = Image(chunks + self._strings, self.layout.byteorder, self.layout.pointer_size, self._constant)
+            for a, size in list(self._const_wanted):  # constants read once stay cached
+                if img.has(a, size):
+                    self._strings.append((a, img.read(a, size)))
+                    self._const_wanted.discard((a, size))
+            try:
+                while len(self._seen_tcbs) > SEEN_MAX:
+                    self._seen_tcbs.pop(next(iter(self._seen_tcbs)))
+                state = read_kernel(self.layout, img, coherent, self._seen_tcbs, self._in_ram)
+                rows = self._rows(state, img)
+            except Miss as m:
+                self._missed(m, extra)
+                state = None
+                continue
+            except Inconsistent as e:
+                problems.append(str(e))
+                state = None
+                continue
+            break
+        now = time.time()
+        self.refreshes += 1
+        self.halts += reads if self._control() is not None else 0
+        self.halted_s += halted
+        self._cold = False
+        if state is None or rows is None:
+            self.incomplete += 1
+            last = self._last
+            why = problems or ["the tasks it found kept changing place"]
+            return RtosSnapshot(self._last_rows, last.queues if last else [], last.timers if last else [],
+                                last.current if last else 0, last.tick if last else None,
+                                last.scheduler if last else "unknown", False,
+                                (now - self._last_complete) if last else 0.0, why, attempts, nbytes, reads, halted,
+                                1000 * (time.perf_counter() - t0), now, list(self.layout.notes))
+        self._remember(state)
+        self._last, self._last_rows, self._last_complete = state, rows, now
+        return RtosSnapshot(rows, state.queues, state.timers, state.current, state.tick, state.scheduler, True, 0.0,
+                            problems, attempts, nbytes, reads, halted, 1000 * (time.perf_counter() - t0), now,
+                            list(self.layout.notes))
+
+    def _constant(self, address: int, size: int) -> bytes | None:
+        """Bytes of a read-only section (a queue's or timer's name in flash), from the ELF file: the
+        target need not be asked for what cannot change. Clipped at the section's end."""
+        if self._flash is None:
+            from elftools.elf.elffile import ELFFile
+
+            self._flash = []
+            try:
+                with open(self.program.elf.path, "rb") as f:
+                    for sec in ELFFile(f).iter_sections():
+                        a, n, flags = sec["sh_addr"], sec["sh_size"], sec["sh_flags"]
+                        if sec["sh_type"] != "SHT_NOBITS" and a and flags & 0x2 and not flags & 0x1:  # ALLOC, not WRITE
+                            self._flash.append((a, sec.data()))
+            except OSError:
+                pass
+        for a, data in self._flash:
+            if a <= address < a + len(data):
+                return data[address - a:address - a + size]
+        return None
+
+    def _missed(self, m: Miss, extra: list[tuple[int, int]]) -> None:
+        """Plan what the reader missed: a constant (a name in flash) once for good; in RAM the
+        structure around it (an item inside a TCB, a queue or a timer: the TCB when the item is
+        its state item, the usual case)."""
+        lay = self.layout
+        for address, size in m.regions:
+            sec = self.program.section_at(address)
+            if sec is not None and "W" not in sec.flags:
+                data = self._constant(address, min(size, sec.address + sec.size - address))
+                if data is not None:
+                    self._strings.append((address, data))
+                else:
+                    self._const_wanted.add((address, min(size, sec.address + sec.size - address)))
+            elif size >= lay.tcb.size:
+                extra.append((address, size))
+            else:
+                start = address - lay.tcb.off("xStateListItem") - lay.item.off("pvOwner")
+                extra.append((start, lay.tcb.size) if start <= address and address + size <= start + lay.tcb.size
+                             else (address, size))
+
+    def _remember(self, state: KernelState) -> None:
+        # a complete read names every live TCB: the plan follows them (deleted tasks drop out)
+        self._seen_tcbs = dict.fromkeys(t.tcb for t in state.tasks)
+        live = set(self._seen_tcbs)
+        objects = set()
+        if self.layout.queue is not None:
+            objects |= {(q.handle, self.layout.queue.size) for q in state.queues}
+        if self.layout.timer is not None:
+            objects |= {(t.handle, self.layout.timer.size) for t in state.timers}
+        self._objects = objects
+        for t in list(self._scanners):
+            if t not in live:
+                del self._scanners[t]
+
+    def _rows(self, state: KernelState, img: Image) -> list[TaskRow]:
+        total = state.total_runtime
+        prev = self._prev_runtime
+        rows = []
+        marks = {}
+        missing: list[tuple[int, int]] = []
+        for t in state.tasks:
+            sc = self._scanners.get(t.tcb)
+            high = (t.stack_end + 4) if t.stack_end is not None else None
+            if sc is None or sc.low != t.stack_base or (high is not None and sc.high != high):
+                sc = StackScanner(t.stack_base, high if high is not None else max(t.top_of_stack, t.stack_base + 4),
+                                  pattern=FILL, window=16, audit=32)
+                self._scanners[t.tcb] = sc
+            # a first scan, or one that must gallop past its window, reads the rest of the stack at once
+            whole = (sc.low, (sc.edge if sc.edge is not None else sc.high) - sc.low)
+            if sc.edge is None and not img.has(*whole):
+                missing.append(whole)
+                continue
+            try:
+                marks[t.tcb] = sc.scan(img.read, sp=t.top_of_stack)
+            except Miss:
+                missing.append(whole)
+        if missing:
+            raise Miss(missing[0][0], missing[0][1], tuple(missing[1:]))
+        for t in state.tasks:
+            mark = marks[t.tcb]
+            high = (t.stack_end + 4) if t.stack_end is not None else None
+            free = None if mark.edge is None else mark.edge - t.stack_base
+            peak = None if mark.edge is None or high is None else high - mark.edge
+            cpu = cpu_total = None
+            if t.run_time is not None and total:
+                cpu_total = min(1.0, t.run_time / total)
+                if prev is not None and t.tcb in prev[1] and total > prev[0]:
+                    cpu = max(0.0, min(1.0, (t.run_time - prev[1][t.tcb]) / (total - prev[0])))
+            rows.append(TaskRow(t, t.stack_size, peak, free, cpu, cpu_total))
+        if total is not None:
+            self._prev_runtime = (total, {t.tcb: t.run_time or 0 for t in state.tasks})
+        return rows
+
+    # -- when the CPU stands still: each task's call stack ---------------------------------------
+    def unwinder(self) -> Unwinder:
+        if self.port is None:
+            raise RtosError("firmwatch does not know this kernel port's saved context (it knows GCC/ARM_CM3, "
+                            "GCC/ARM_CM4F and GCC/RISC-V), so tasks other than the running one show no call stack.")
+        if self._unwinder is None:
+            self._unwinder = Unwinder(self.program.elf.path, self.layout.arch, self.layout.byteorder)
+        return self._unwinder
+
+    def context(self, task: Task, read: Callable[[int, int], bytes] | None = None) -> Context:
+        """The registers ``task`` resumes with (not for the running task: its are the CPU's)."""
+        if self.port is None:
+            self.unwinder()  # raises the sentence
+        assert self.port is not None
+        rd = read or self.target.read
+        try:
+            return saved_context(self.port, rd, task.top_of_stack, self.layout.byteorder)
+        except TargetError as e:
+            raise RtosError(f"the saved context of task '{task.name}' could not be read: {e}") from None
+
+    def raw_frames(self, registers: dict[int, int], task: Task | None,
+                   read: Callable[[int, int], bytes] | None = None) -> list[RawFrame]:
+        rd = read or self.target.read
+        if task is not None:
+            low = task.stack_base
+            high = (task.stack_end + 4) if task.stack_end is not None else task.stack_base + (1 << 16)
+        else:
+            low, high = 0, 1 << 32
+        return self.unwinder().unwind(registers, rd, low, high)
+
+    def frames(self, registers: dict[int, int], task: Task | None, thread_id: int | None = None,
+               read: Callable[[int, int], bytes] | None = None) -> list[Frame]:
+        """The call stack from ``registers`` (a task's saved context, or a stopped CPU's), each frame
+        named from the ELF and placed on its source line."""
+        from firmwatch.profiler.symbolize import Symbolizer
+
+        sym = getattr(self, "_symbolizer", None)
+        if sym is None:
+            sym = self._symbolizer = Symbolizer(self.program)
+        out = []
+        for level, f in enumerate(self.raw_frames(registers, task, read)):
+            at = f.pc if level == 0 else f.pc - 1  # a caller's pc is the return address: its call is before it
+            line = sym.line(at)
+            out.append(Frame(level, sym.containing(f.pc) if level == 0 else sym.containing(at),
+                             line.file if line else None, line.line if line else None, f.pc, thread_id))
+        return out
+
+    def context_regions(self, state_tasks: Sequence[Task]) -> list[Region]:
+        if self.port is None:
+            return []
+        n = context_size(self.port)
+        return _merge([(t.top_of_stack, n) for t in state_tasks])
