@@ -87,19 +87,27 @@ class Symbolizer:
             if not elf.has_dwarf_info():
                 return rows
             dwarf = elf.get_dwarf_info()
+            # a sequence of a function the linker dropped (--gc-sections) keeps its unrelocated
+            # addresses (from 0) and would shadow the code really there: keep only sequences that
+            # start where a function of the symbol table starts
+            starts = {s.address & ~1 if self._thumb else s.address for s in self.program.symbols if s.kind == "function"}
             for cu in dwarf.iter_CUs():
                 lp = dwarf.line_program_for_CU(cu)
                 if lp is None:
                     continue
                 files = _file_names(lp, cu)
+                seq: list[tuple[int, SourceLine | None]] = []
                 for entry in lp.get_entries():
                     st = entry.state
                     if st is None:
                         continue
                     if st.end_sequence:
-                        rows.append((st.address, None))
+                        seq.append((st.address, None))
+                        if not starts or (seq and seq[0][0] in starts):
+                            rows.extend(seq)
+                        seq = []
                     else:
-                        rows.append((st.address, SourceLine(files.get(st.file, "?"), st.line)))
+                        seq.append((st.address, SourceLine(files.get(st.file, "?"), st.line)))
                 top = cu.get_top_DIE()
                 for die in top.iter_children():
                     if die.tag != "DW_TAG_subprogram":

@@ -373,10 +373,15 @@ class RtosMonitor:
             sym = self._symbolizer = Symbolizer(self.program)
         out = []
         for level, f in enumerate(self.raw_frames(registers, task, read)):
-            at = f.pc if level == 0 else f.pc - 1  # a caller's pc is the return address: its call is before it
+            entry = level > 0 and self.program.symbolize(f.pc) == sym.containing(f.pc)
+            # a caller's pc is a return address: its call is the instruction before it. One at a
+            # function's very entry was planted, not called from (the port's task-exit trap)
+            at = f.pc if level == 0 or entry else f.pc - 1
             line = sym.line(at)
-            out.append(Frame(level, sym.containing(f.pc) if level == 0 else sym.containing(at),
-                             line.file if line else None, line.line if line else None, f.pc, thread_id))
+            out.append(Frame(level, sym.containing(at), line.file if line else None, line.line if line else None,
+                             f.pc, thread_id))
+            if entry:
+                break
         return out
 
     def context_regions(self, state_tasks: Sequence[Task]) -> list[Region]:
