@@ -376,12 +376,12 @@ class RtosMonitor:
             entry = level > 0 and self.program.symbolize(f.pc) == sym.containing(f.pc)
             # a caller's pc is a return address: its call is the instruction before it. One at a
             # function's very entry was planted, not called from (the port's task-exit trap)
-            at = f.pc if level == 0 or entry else f.pc - 1
+            if entry:
+                break
+            at = f.pc if level == 0 else f.pc - 1
             line = sym.line(at)
             out.append(Frame(level, sym.containing(at), line.file if line else None, line.line if line else None,
                              f.pc, thread_id))
-            if entry:
-                break
         return out
 
     def context_regions(self, state_tasks: Sequence[Task]) -> list[Region]:

@@ -1,0 +1,178 @@
+"""``firmwatch rtos``: a live FreeRTOS task table — state, priorities, stack high-water, CPU share
+and what each blocked task waits on — with the registered queues and the active timers; and,
+with ``--stacks`` over a GDB server, every task's call stack at one halt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot, TaskRow
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rtos", help="live FreeRTOS tasks, queues and timers (and task call stacks)")
+    p.add_argument("elf", help="the ELF the device runs (FreeRTOS built with -g)")
+    p.add_argument("--port", help="serial device or pyserial URL of the streamer")
+    p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
+    p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
+    p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between refreshes (default 1)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N refreshes (default: until Ctrl-C)")
+    p.add_argument("--set", action="append", default=[], metavar="EXPR=VALUE",
+                   help="write a variable before the first refresh (repeatable), e.g. rtos_demo.stack_depth=16")
+    p.add_argument("--stacks", action="store_true",
+                   help="halt once, print every task's call stack unwound from its saved context, resume (--gdb)")
+    p.add_argument("--json", action="store_true", help="one JSON object per refresh instead of the table")
+    p.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
+                   help="with --gdb: max %% of time the target may be halted (default 1; 0 = no cap)")
+    p.set_defaults(func=run_rtos, gdb_mode="auto", lock_symbol=None, via_gdb=False, gdb_path=None)
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:5.1f} %"
+
+
+def _stack(r: TaskRow) -> str:
+    if r.stack_peak is not None and r.stack_size:
+        return f"{r.stack_peak}/{r.stack_size}"
+    return "" if r.stack_free_min is None else "?"
+
+
+def render(s: RtosSnapshot) -> list[str]:
+    head = f"{'TASK':<12} {'STATE':<10} {'LIST':<16} {'PRIO':>6} {'STACK PEAK':>11} {'FREE MIN':>9} {'CPU':>8}  WAITING ON"
+    lines = [head]
+    for r in s.tasks:
+        t = r.task
+        prio = f"{t.priority}" if t.base_priority in (None, t.priority) else f"{t.priority}/{t.base_priority}"
+        wait = t.blocked_on or ""
+        free = "" if r.stack_free_min is None else f"{r.stack_free_min} B"
+        lines.append(f"{t.name:<12} {t.state:<10} {t.list:<16} {prio:>6} {_stack(r):>11} {free:>9} {_pct(r.cpu):>8}  {wait}")
+    if s.queues:
+        lines.append("")
+        lines.append(f"{'QUEUE':<14} {'KIND':<18} {'FILL':>7}  {'WAITING':<22}")
+        for q in s.queues:
+            fill = f"{q.waiting}/{q.length}"
+            waiting = ", ".join(x for x in (f"{q.receivers} to receive" if q.receivers else "",
+                                             f"{q.senders} to send" if q.senders else "") if x)
+            holder = ""
+            if q.holder:
+                owner = next((r.task.name for r in s.tasks if r.task.tcb == q.holder), f"0x{q.holder:x}")
+                holder = f"  held by {owner}"
+            lines.append(f"{q.name:<14} {q.kind:<18} {fill:>7}  {waiting:<22}{holder}")
+    if s.timers:
+        lines.append("")
+        for tm in s.timers:
+            due = "" if s.tick is None else f", fires in {(tm.expiry - s.tick) & 0xFFFFFFFF} ticks"
+            lines.append(f"timer {tm.name}: every {tm.period} ticks{' (auto-reload)' if tm.auto_reload else ''}{due}")
+    lines.append("")
+    state = "complete" if s.complete else f"INCOMPLETE (showing the table of {s.age_s:.1f} s ago): {s.problems[-1]}"
+    lines.append(f"  tick {s.tick}, scheduler {s.scheduler}; snapshot {state}; {s.bytes_read} bytes in {s.reads} "
+                 f"read(s), {s.attempts} attempt(s), halted {1000 * s.halted_s:.2f} ms, {s.elapsed_ms:.1f} ms")
+    for n in s.notes:
+        lines.append(f"  note: {n}")
+    return lines
+
+
+def as_json(s: RtosSnapshot) -> str:
+    return json.dumps({
+        "time": s.host_time, "complete": s.complete, "age_s": s.age_s, "problems": s.problems,
+        "tick": s.tick, "scheduler": s.scheduler, "current": s.current,
+        "tasks": [{"name": r.task.name, "tcb": r.task.tcb, "state": r.task.state, "list": r.task.list,
+                   "priority": r.task.priority, "base_priority": r.task.base_priority, "number": r.task.number,
+                   "stack_base": r.task.stack_base, "stack_size": r.stack_size, "stack_peak": r.stack_peak,
+                   "stack_free_min": r.stack_free_min, "high_water_words": r.high_water_words,
+                   "cpu": r.cpu, "cpu_total": r.cpu_total, "run_time": r.task.run_time,
+                   "blocked_on": r.task.blocked_on, "wake_tick": r.task.wake_tick} for r in s.tasks],
+        "queues": [{"name": q.name, "kind": q.kind, "waiting": q.waiting, "length": q.length,
+                    "item_size": q.item_size, "senders": q.senders, "receivers": q.receivers, "holder": q.holder}
+                   for q in s.queues],
+        "timers": [{"name": t.name, "period": t.period, "expiry": t.expiry, "auto_reload": t.auto_reload}
+                   for t in s.timers],
+        "bytes_read": s.bytes_read, "reads": s.reads, "attempts": s.attempts,
+        "halted_ms": round(1000 * s.halted_s, 3), "ms": round(s.elapsed_ms, 3),
+    })
+
+
+def print_stacks(monitor: RtosMonitor) -> int:
+    """Halt once, unwind every task, resume: the call stacks as gdb would show them per thread."""
+    from firmwatch.targets.control import Capability, RunState
+
+    ctl = monitor.target.control()
+    if Capability.HALT not in ctl.capabilities:
+        print("firmwatch: --stacks needs a transport that can stop the CPU: use --gdb HOST:PORT.", file=sys.stderr)
+        return 2
+    was_running = ctl.state == RunState.RUNNING
+    if was_running:
+        ctl.halt()
+    try:
+        s = monitor.refresh()
+        for r in s.tasks:
+            t = r.task
+            if t.tcb == s.current:
+                regs = {}
+                for name, num in (("pc", 15 if monitor.layout.arch == "ARM" else 32), ("sp", 13 if monitor.layout.arch == "ARM" else 2),
+                                  ("lr" if monitor.layout.arch == "ARM" else "ra", 14 if monitor.layout.arch == "ARM" else 1)):
+                    regs[num] = ctl.register(name)
+                frames = monitor.frames(regs, None)
+                label = "running"
+            else:
+                frames = monitor.frames(monitor.context(t).registers, t)
+                label = t.state
+            print(f"task {t.name} ({label}):")
+            for f in frames:
+                where = f"{f.file}:{f.line}" if f.file else f"0x{f.address:x}"
+                print(f"  #{f.id} {f.function or '??'} at {where}")
+    finally:
+        if was_running:
+            ctl.resume()
+    return 0
+
+
+def run_rtos(args: argparse.Namespace) -> int:
+    from firmwatch.cli.cmd_live import _stop_on_signals, open_session
+
+    if args.interval <= 0:
+        print("firmwatch: --interval is a number of seconds above 0, e.g. 0.5.", file=sys.stderr)
+        return 2
+    with open_session(args, 1.0) as session:
+        for item in args.set:
+            expr, sep, value = item.partition("=")
+            if not sep:
+                print(f"firmwatch: --set takes EXPR=VALUE (got '{item}'), e.g. --set rtos_demo.stack_depth=16.",
+                      file=sys.stderr)
+                return 2
+            session.write(expr.strip(), value.strip())
+        monitor = RtosMonitor(session.program, session.target)
+        if args.stacks:
+            return print_stacks(monitor)
+        n = 0
+        live = None
+        if not args.json and sys.stdout.isatty():
+            from rich.live import Live
+            from rich.text import Text
+
+            live = Live(Text(""), refresh_per_second=4)
+            live.start()
+        try:
+            with _stop_on_signals() as stop:
+                while not stop.is_set():
+                    s = monitor.refresh()
+                    n += 1
+                    if args.json:
+                        print(as_json(s), flush=True)
+                    elif live is not None:
+                        from rich.text import Text
+
+                        live.update(Text("\n".join(render(s))))
+                    else:
+                        print("\n".join(render(s)), flush=True)
+                        print(flush=True)
+                    if args.count is not None and n >= args.count:
+                        break
+                    stop.wait(args.interval)
+        finally:
+            if live is not None:
+                live.stop()
+    return 0
