@@ -10,7 +10,7 @@
  *   IDLE     [0]  and Tmr Svc [5]: the kernel's own
  *
  * The "blink" software timer fires every 50 ms. With rtos_demo.churn set, producer creates a
- * short-lived "temp" task every 2 ms that deletes itself (the deleted-waiting list), so task lists
+ * short-lived "temp" task every 2 ms that sleeps 3 ms and deletes itself (the deleted-waiting list), so task lists
  * change under a reader all the time.
  */
 #include "rtos_demo.h"
@@ -72,6 +72,7 @@ static void temp_task(void *arg)
     volatile uint32_t spin = 0;
     for (int i = 0; i < 50; i++)
         spin += (uint32_t)i;
+    vTaskDelay(pdMS_TO_TICKS(3)); /* a few ticks in the delayed list, then gone */
     vTaskDelete(NULL);
 }
 

@@ -21,6 +21,7 @@ adapter and VS Code present what it returns.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,14 @@ class RtosSnapshot:
     @property
     def running(self) -> TaskRow | None:
         return next((r for r in self.tasks if r.task.tcb == self.current), None)
+
+
+_CLONE = re.compile(r"\.(isra|constprop|part|cold|lto_priv|localalias)(\.\d+)*")
+
+
+def _plain(name: str | None) -> str | None:
+    """A function's source name: gcc's clones (recurse.isra.0, f.constprop.1, f.part.0) are the function."""
+    return None if name is None else _CLONE.sub("", name)
 
 
 def _merge(regions: Sequence[tuple[int, int]]) -> list[Region]:
@@ -380,7 +389,7 @@ class RtosMonitor:
                 break
             at = f.pc if level == 0 else f.pc - 1
             line = sym.line(at)
-            out.append(Frame(level, sym.containing(at), line.file if line else None, line.line if line else None,
+            out.append(Frame(level, _plain(sym.containing(at)), line.file if line else None, line.line if line else None,
                              f.pc, thread_id))
         return out
 

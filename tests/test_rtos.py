@@ -1,0 +1,292 @@
+"""RTOS awareness (issue 15) through the real parts: the FreeRTOS demo (firmware/rtos) built in the
+run from the unmodified kernel, on QEMU Cortex-M3 (port GCC/ARM_CM3) and QEMU RISC-V (port
+GCC/RISC-V), read over the streamer and over QEMU's gdb stub.
+
+The oracle is the kernel itself: the demo's report task fills ``rtos_report`` from
+``uxTaskGetSystemState`` when the test asks (a write), and the test compares names, states,
+priorities and stack high-water marks with the live table. A deeper-driven task must show a lower
+high-water mark; at a breakpoint inside one task every other task's call stack, unwound from its
+saved context, must end in the function that task runs; and thousands of snapshots while tasks are
+created and deleted every 2 ms must hold no wrong record.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from firmwatch import sim
+from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot
+from firmwatch.session.connect import open_target
+from firmwatch.symbols import load
+from firmwatch.symbols.expr import compile_expression
+from firmwatch.targets.control import BreakpointSpec, Location, RunState
+from tools import require_board, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+
+BOARDS = ("cortex-m3-freertos", "riscv32-freertos")
+# the demo's tasks: entry function, priority, stack words (rtos_demo.c; the kernel's own two from FreeRTOSConfig.h)
+TASKS = {"stream": ("stream_task", 4, 256), "consumer": ("consumer_task", 3, 192), "producer": ("producer_task", 2, 256),
+         "depth": ("depth_task", 1, 600), "report": ("report_task", 1, 256), "parked": ("parked_task", 1, 192),
+         "IDLE": ("prvIdleTask", 0, 192), "Tmr Svc": ("prvTimerTask", 5, 256), "temp": ("temp_task", 1, 192)}
+STATES = {0: "running", 1: "ready", 2: "blocked", 3: "suspended", 4: "deleted"}
+# a task whose state is the same whenever the kernel or the reader looks
+STEADY = {"parked": "suspended"}
+
+
+@pytest.fixture(scope="module")
+def build_dirs(tmp_path_factory):
+    dirs: dict[str, object] = {}
+    return lambda board: dirs.setdefault(board, tmp_path_factory.mktemp(board))
+
+
+@pytest.fixture
+def device(build_dirs):
+    started: list[sim.SimDevice] = []
+
+    def start(board: str) -> sim.SimDevice:
+        require_board(board)
+        started.append(sim.start_sim(board, build_dir=build_dirs(board), tcp=True))
+        return started[-1]
+
+    yield start
+    for dev in started:
+        dev.stop()
+
+
+@dataclass
+class Reported:
+    name: str
+    tcb: int
+    state: str
+    priority: int
+    base_priority: int
+    high_water_words: int
+
+
+class Kernel:
+    """The demo's rtos_report: the kernel's uxTaskGetSystemState, asked for with a write."""
+
+    def __init__(self, program, target):
+        self.p, self.t = program, target
+        f = lambda e: compile_expression(program, e)  # noqa: E731
+        self.request, self.done, self.count = f("rtos_report.request"), f("rtos_report.done"), f("rtos_report.count")
+        self.t0, t1 = f("rtos_report.tasks[0]"), f("rtos_report.tasks[1]")
+        self.stride = t1.address - self.t0.address
+        self.fields = {n: f(f"rtos_report.tasks[0].{n}") for n in
+                       ("xHandle", "eCurrentState", "uxCurrentPriority", "uxBasePriority", "usStackHighWaterMark")}
+        self.n = 0
+
+    def _u(self, c) -> int:
+        return int.from_bytes(self.t.read(c.address, c.size), "little")
+
+    def report(self) -> dict[int, Reported]:
+        self.n = self._u(self.request) + 1
+        self.t.write(self.request.address, self.n.to_bytes(4, "little"))
+        wait_for(lambda: self._u(self.done) == self.n, 10, "the demo's report task to answer")
+        count = self._u(self.count)
+        raw = self.t.read(self.t0.address, self.stride * count)
+        out = {}
+        for i in range(count):
+            def fld(name, i=i):
+                c = self.fields[name]
+                off = i * self.stride + c.address - self.t0.address
+                return int.from_bytes(raw[off:off + c.size], "little")
+            tcb = fld("xHandle")
+            name = self.t.read(tcb + self._name_offset(), 12).split(b"\0")[0].decode()
+            out[tcb] = Reported(name, tcb, STATES[fld("eCurrentState")], fld("uxCurrentPriority"),
+                                fld("uxBasePriority"), fld("usStackHighWaterMark"))
+        return out
+
+    def _name_offset(self) -> int:
+        from firmwatch.rtos.layout import analyse
+
+        return analyse(self.p).tcb.off("pcTaskName")
+
+
+def _open(dev, via: str, budget: float | None = 0.01):
+    program = load(str(dev.elf))
+    if via == "port":
+        return program, open_target(port=dev.port, program=program)
+    return program, open_target(gdb=dev.gdb, program=program, budget=budget)
+
+
+def _complete(m: RtosMonitor, tries: int = 20) -> RtosSnapshot:
+    for _ in range(tries):
+        s = m.refresh()
+        if s.complete:
+            return s
+    raise AssertionError(f"no complete snapshot in {tries} refreshes: {s.problems}")
+
+
+def _settled(m: RtosMonitor, names: set[str], still: int = 4) -> RtosSnapshot:
+    """Refresh until every named task's free-stack minimum held still ``still`` times (the scanner's
+    audit has swept the paint below the edge)."""
+    last, same = None, 0
+    deadline = time.monotonic() + 60
+    while True:
+        s = _complete(m)
+        marks = {r.task.name: r.stack_free_min for r in s.tasks if r.task.name in names}
+        same = same + 1 if marks == last else 0
+        last = marks
+        if same >= still:
+            return s
+        assert time.monotonic() < deadline, f"stack figures did not settle: {marks}"
+
+
+@pytest.mark.parametrize("via", ["port", "gdb"])
+@pytest.mark.parametrize("board", BOARDS)
+def test_table_matches_the_kernel(device, board, via):
+    dev = device(board)
+    program, t = _open(dev, via, budget=None)
+    with t:
+        m = RtosMonitor(program, t)
+        k = Kernel(program, t)
+        wait_for(lambda: k._u(compile_expression(program, "rtos_demo.depth_runs")) > 20, 20, "the demo to run")
+        s = _settled(m, set(TASKS))
+        before = k.report()
+        s = _settled(m, set(TASKS))
+        after = k.report()
+        ours = {r.task.tcb: r for r in s.tasks}
+        assert set(ours) == set(after), "the live table and the kernel list different tasks"
+        assert len(ours) == 8
+        compared = 0
+        for tcb, rep in after.items():
+            row = ours[tcb]
+            assert row.task.name == rep.name
+            assert row.task.priority == rep.priority, rep.name
+            assert row.task.base_priority == rep.base_priority, rep.name
+            assert rep.priority == TASKS[rep.name][1], rep.name
+            # the usable stack: the words asked for, less the kernel's alignment of the top (8 or 16 bytes)
+            assert 4 * TASKS[rep.name][2] - 16 < row.stack_size <= 4 * TASKS[rep.name][2], rep.name
+            if rep.name in STEADY:
+                assert rep.state == row.task.state == STEADY[rep.name], rep.name
+            if before[tcb].high_water_words == rep.high_water_words:  # the kernel's own figure held still
+                assert row.high_water_words == rep.high_water_words, rep.name
+                compared += 1
+        assert compared >= 6, "too few tasks held their stack figure still to compare"
+        consumer = next(r for r in s.tasks if r.task.name == "consumer")  # woken for a moment every 20 ms
+        if consumer.task.state == "blocked":
+            assert consumer.task.blocked_on == "queue 'rx queue' (receive)"
+        queues = {q.name: q for q in s.queues}
+        assert set(queues) >= {"rx queue", "demo mutex", "tick sem"}
+        assert queues["rx queue"].length == 8 and queues["rx queue"].item_size == 4
+        assert queues["demo mutex"].kind == "mutex" and queues["tick sem"].kind == "binary semaphore"
+        assert [tm.name for tm in s.timers] == ["blink"] and s.timers[0].period == 50
+        if via == "gdb":  # one instant: the tasks' run-time counters add up to the kernel's total
+            assert sum(r.cpu_total or 0 for r in s.tasks) == pytest.approx(1.0, abs=0.02)
+            assert s.reads == 1, "a snapshot over a halting server takes one halt"
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_deeper_task_shows_lower_high_water(device, board):
+    dev = device(board)
+    program, t = _open(dev, "port")
+    with t:
+        m = RtosMonitor(program, t)
+        depth = compile_expression(program, "rtos_demo.stack_depth")
+        deepest = compile_expression(program, "rtos_demo.deepest")
+        shallow = _settled(m, {"depth"}).task("depth")
+        t.write(depth.address, (20).to_bytes(4, "little"))
+        wait_for(lambda: int.from_bytes(t.read(deepest.address, 4), "little") == 20, 20, "the depth task to recurse 20 deep")
+        deep = _settled(m, {"depth"}).task("depth")
+        assert shallow is not None and deep is not None
+        assert deep.stack_free_min < shallow.stack_free_min - 16 * 48, (shallow, deep)
+        assert deep.stack_peak > shallow.stack_peak
+        rep = {r.name: r for r in Kernel(program, t).report().values()}
+        assert deep.high_water_words == rep["depth"].high_water_words
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_every_task_stack_at_a_breakpoint(device, board):
+    dev = device(board)
+    program, t = _open(dev, "gdb")
+    with t:
+        m = RtosMonitor(program, t)
+        ctl = t.control()
+        # gcc may clone it (recurse.isra.0): the symbol whose name starts so
+        addr = next(sym.address for sym in program.symbols if sym.kind == "function"
+                    and sym.name.split(".")[0] == "recurse") & ~1
+        bp = ctl.add_breakpoint(BreakpointSpec(Location.at(addr)))
+        wait_for(lambda: ctl.state == RunState.STOPPED, 20, "the breakpoint in the depth task")
+        ctl.remove_breakpoint(bp.id)
+        s = m.refresh()
+        assert s.complete and s.halted_s == 0
+        running = s.running
+        assert running is not None and running.task.name == "depth"
+        arch = m.layout.arch
+        regs = {(15 if arch == "ARM" else 32): ctl.register("pc"), (13 if arch == "ARM" else 2): ctl.register("sp"),
+                (14 if arch == "ARM" else 1): ctl.register("lr" if arch == "ARM" else "ra")}
+        frames = [f.function for f in m.frames(regs, running.task)]
+        assert frames[0] == "recurse" and frames[-1] == "depth_task", frames
+        for r in s.tasks:
+            if r.task.tcb == s.current:
+                continue
+            names = [f.function for f in m.frames(m.context(r.task).registers, r.task)]
+            assert names[-1] == TASKS[r.task.name][0], (r.task.name, names)
+            assert all(n for n in names), (r.task.name, names)
+        stack = {r.task.name: [f.function for f in m.frames(m.context(r.task).registers, r.task)]
+                 for r in s.tasks if r.task.tcb != s.current}
+        assert stack["consumer"] == ["xQueueReceive", "consumer_task"]
+        assert stack["parked"] == ["vTaskSuspend", "parked_task"]
+        assert stack["report"][0] in ("xQueueSemaphoreTake", "xQueueReceive") and len(stack["report"]) == 2
+        ctl.resume()
+
+
+def _wrong(s: RtosSnapshot, heap: tuple[int, int]) -> list[str]:
+    bad = []
+    for r in s.tasks:
+        t = r.task
+        expect = TASKS.get(t.name)
+        if expect is None:
+            bad.append(f"unknown task name {t.name!r}")
+            continue
+        if t.priority != expect[1] or not 4 * expect[2] - 16 < (r.stack_size or 0) <= 4 * expect[2]:
+            bad.append(f"{t.name}: priority {t.priority}, stack {r.stack_size}")
+        if not heap[0] <= t.stack_base < heap[1] or not heap[0] <= t.tcb < heap[1]:
+            bad.append(f"{t.name}: TCB or stack outside the heap")
+        if t.state not in ("running", "ready", "blocked", "suspended", "deleted"):
+            bad.append(f"{t.name}: state {t.state}")
+        # a task that just deleted itself is still the running one until the kernel switches away
+        if (t.state == "deleted") != (t.list == "deleted-waiting") and t.state != "running":
+            bad.append(f"{t.name}: state {t.state} in list {t.list}")
+        if t.name in STEADY and t.state != STEADY[t.name]:
+            bad.append(f"{t.name}: {t.state}")
+    names = [r.task.name for r in s.tasks if r.task.name != "temp"]
+    if sorted(names) != sorted(n for n in TASKS if n != "temp"):
+        bad.append(f"tasks {sorted(names)}")
+    return bad
+
+
+@pytest.mark.parametrize(("board", "via", "snapshots"),
+                         [("cortex-m3-freertos", "gdb", 2000), ("riscv32-freertos", "gdb", 1000),
+                          ("cortex-m3-freertos", "port", 60)])
+def test_snapshots_while_tasks_churn(device, board, via, snapshots):
+    dev = device(board)
+    program, t = _open(dev, via, budget=None)
+    with t:
+        m = RtosMonitor(program, t)
+        churn = compile_expression(program, "rtos_demo.churn")
+        spawned = compile_expression(program, "rtos_demo.spawned")
+        heap = (m.layout.heap.address, m.layout.heap.address + m.layout.heap.size)
+        _complete(m)
+        t.write(churn.address, (1).to_bytes(4, "little"))
+        start = int.from_bytes(t.read(spawned.address, 4), "little")
+        complete = temps = deleted = 0
+        wrong: list[str] = []
+        for _ in range(snapshots):
+            s = m.refresh()
+            if not s.complete:
+                continue
+            complete += 1
+            wrong += _wrong(s, heap)
+            temps += sum(r.task.name == "temp" for r in s.tasks)
+            deleted += sum(r.task.state == "deleted" for r in s.tasks)
+        churned = int.from_bytes(t.read(spawned.address, 4), "little") - start
+        assert wrong == [], wrong[:5]
+        assert churned > 50, "the demo did not create and delete tasks meanwhile"
+        assert temps > 0, "no snapshot caught a short-lived task (or one waiting for deletion)"
+        assert complete >= snapshots // 2, f"only {complete} of {snapshots} snapshots were complete"
