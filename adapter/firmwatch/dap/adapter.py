@@ -89,6 +89,7 @@ class Adapter:
         self.live: LiveView | None = None
         self.cpu = CpuView(None)
         self.memory: Any = None  # dap.memory_view.MemoryLive of the running session
+        self.rtos: Any = None  # dap.rtos_view.RtosLive when the ELF has a FreeRTOS kernel
         self.profile: Any = None  # dap.profile_view.ProfileView of the running session
         self.registry = VariableRegistry()
         self._eval_memo: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = {}
@@ -169,6 +170,11 @@ class Adapter:
 
         self.memory = MemoryLive(session, cfg.memory_threshold,
                                  on_warning=lambda text: self.output("important", f"firmwatch: memory: {text}\n"))
+        from firmwatch.dap.rtos_view import RtosLive, TaskThreads, has_rtos
+
+        self.rtos = RtosLive(session) if has_rtos(program) else None  # the RTOS scope and task threads
+        if self.rtos is not None and self.cpu.active:
+            self.cpu.tasks = TaskThreads(self.rtos)
         self.live.start()
         threading.Thread(target=self._monitor, name="firmwatch-monitor", daemon=True).start()
         self.output("console", f"firmwatch: connected to {launched.description} over {launched.transport}; "
@@ -336,6 +342,10 @@ class Adapter:
             scopes = [globals_scope(self.registry, self.builder, s), memory_scope(self.registry, s, self.memory)]
             if s.peripherals is not None:
                 scopes.append(peripherals_scope(self.registry, s.peripherals))
+            if self.rtos is not None:
+                from firmwatch.dap.rtos_view import rtos_scope
+
+                scopes.append(rtos_scope(self.registry, self.rtos))
             return {"scopes": scopes}
         return {"scopes": self.cpu.scopes(a.frameId)}
 

@@ -121,7 +121,14 @@ class _Children:
     level: int
 
 
-_Container = _Locals | _Registers | _Children
+@dataclass(frozen=True)
+class _TaskRegisters:
+    """An RTOS task's registers in one of its frames (dap/rtos_view.py unwinds them)."""
+
+    frame_id: int
+
+
+_Container = _Locals | _Registers | _Children | _TaskRegisters
 
 
 def _page(rows: list[dict[str, Any]], start: int, count: int) -> list[dict[str, Any]]:
@@ -166,6 +173,9 @@ class CpuView:
         self._next_ref = REF_BASE
         self._stacks: dict[int | None, list[Frame]] = {}
         self._threads: list[dict[str, Any]] = [{"id": 2, "name": "CPU"}]
+        # the RTOS tasks that are not running, as threads of their own while the CPU is stopped
+        # (dap/rtos_view.TaskThreads; None: no RTOS in the ELF, or the server reports the threads)
+        self.tasks: Any = None
 
     # -- what VS Code is told it can do ------------------------------------------------------
     @property
@@ -273,6 +283,8 @@ class CpuView:
         self._refs.clear()
         self._ref_keys.clear()
         self._stacks.clear()
+        if self.tasks is not None:
+            self.tasks.drop()
 
     def _ref(self, key: tuple[Any, ...], make: Callable[[], _Container]) -> int:
         with self._lock:
@@ -309,6 +321,10 @@ class CpuView:
         if not self.active or self.control is None:
             return []
         if Capability.THREADS not in self.caps:
+            if self.tasks is not None and self.control.state == RunState.STOPPED:
+                running = self.tasks.current_name()
+                cpu = [{"id": t["id"], "name": f"CPU (task {running})" if running else t["name"]} for t in self._threads]
+                return cpu + self.tasks.threads()
             return list(self._threads)
         try:
             found = self.control.threads()
@@ -327,6 +343,12 @@ class CpuView:
     def owns_thread(self, thread_id: int) -> bool:
         return self.active and thread_id >= 2
 
+    def _task_thread(self, thread_id: int) -> bool:
+        return self.tasks is not None and Capability.THREADS not in self.caps and self.tasks.owns_thread(thread_id)
+
+    def _task_frame(self, frame_id: int) -> bool:
+        return self.tasks is not None and Capability.THREADS not in self.caps and self.tasks.owns_frame(frame_id)
+
     def owns_frame(self, frame_id: int) -> bool:
         return self.active and frame_id >= FRAME_BASE
 
@@ -335,7 +357,7 @@ class CpuView:
 
     def evaluates_in(self, frame_id: int) -> bool:
         """Whether expressions in this frame are the CPU's (its scope) rather than the Live view's."""
-        return self.owns_frame(frame_id) and Capability.LOCALS in self.caps
+        return self.owns_frame(frame_id) and Capability.LOCALS in self.caps and not self._task_frame(frame_id)
 
     def _frame_id(self, thread: int | None, level: int) -> int:
         return FRAME_BASE + (thread or 0) * FRAME_STRIDE + level
@@ -362,6 +384,11 @@ class CpuView:
 
     def stack_trace(self, thread_id: int, start: int, levels: int) -> dict[str, Any]:
         c = self._need_stopped("its call stack")
+        if self._task_thread(thread_id):
+            try:
+                return self.tasks.stack_trace(thread_id, start, levels)
+            except UserError as e:
+                raise RequestError(str(e)) from None
         thread = self._ctl_thread(thread_id)
         frames = self._stack(c, thread)
         chosen = frames[start:start + levels] if levels else frames[start:]
@@ -379,6 +406,9 @@ class CpuView:
 
     def scopes(self, frame_id: int) -> list[dict[str, Any]]:
         c = self._need_stopped("its frames")
+        if self._task_frame(frame_id):  # a task's frame: its registers, as saved and unwound
+            return [{"name": "Registers", "presentationHint": "registers", "expensive": False,
+                     "variablesReference": self._ref(("task-regs", frame_id), lambda: _TaskRegisters(frame_id))}]
         thread, level = self._frame_of(frame_id)
         scopes = []
         if Capability.LOCALS in self.caps:
@@ -414,6 +444,11 @@ class CpuView:
                                    "next stop.", show_user=False)
             return None
         c = self._need_stopped("its variables")
+        if isinstance(container, _TaskRegisters):
+            try:
+                return _page(self.tasks.registers(container.frame_id), start, count)
+            except UserError as e:
+                return [{"name": "<error>", "value": str(e), "variablesReference": 0}]
         if isinstance(container, _Locals):
             rows = [self._row(v, container.thread, container.level, hex)
                     for v in c.locals(container.thread, container.level) if v.argument == container.arguments]

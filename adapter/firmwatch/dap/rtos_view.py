@@ -1,0 +1,242 @@
+"""The debug adapter's RTOS awareness (issue 15): a live "RTOS" scope under the Live frame — every
+FreeRTOS task with its state, priorities, stack and CPU figures, the registered queues and the
+active timers — and, whenever the CPU stops, one DAP thread per task that is not running, whose
+call stack is unwound from the context the kernel's port saved (the running task is the CPU
+thread itself).
+
+The engine is :mod:`firmwatch.rtos`; this module only presents it. A refresh is at most once per
+``INTERVAL_S`` whatever the UI's refresh rate, so a halting GDB server's halted share stays small.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from firmwatch.rtos.layout import RtosError, analyse
+from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot, TaskRow
+
+INTERVAL_S = 1.0
+TASK_THREAD_BASE = 1000  # DAP thread ids of task threads: above any CPU thread (transport id + 1)
+TASK_FRAME_BASE = 1 << 28  # frame ids of task frames: above every CpuView frame id
+FRAMES_PER_TASK = 256
+
+
+def has_rtos(program: Any) -> bool:
+    try:
+        analyse(program)
+    except RtosError:
+        return False
+    return True
+
+
+class RtosLive:
+    """One monitor per session, refreshed on demand at most every ``interval``."""
+
+    def __init__(self, session: Any, interval: float = INTERVAL_S):
+        self.session = session
+        self.interval = interval
+        self._monitor: RtosMonitor | None = None
+        self._latest: RtosSnapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def monitor(self) -> RtosMonitor:
+        if self._monitor is None:
+            self._monitor = RtosMonitor(self.session.program, self.session.target)
+        return self._monitor
+
+    def latest(self, max_age: float | None = None) -> RtosSnapshot:
+        age = self.interval if max_age is None else max_age
+        with self._lock:
+            s = self._latest
+            if s is not None and time.time() - s.host_time < age:
+                return s
+            s = self._latest = self.monitor.refresh()
+            return s
+
+
+def _task_value(r: TaskRow) -> str:
+    t = r.task
+    parts = [t.state]
+    if t.blocked_on:
+        parts.append(f"on {t.blocked_on}")
+    parts.append(f"prio {t.priority}" + (f" (base {t.base_priority})" if t.base_priority not in (None, t.priority) else ""))
+    if r.stack_peak is not None and r.stack_size:
+        parts.append(f"stack {r.stack_peak}/{r.stack_size} B")
+    if r.stack_free_min is not None:
+        parts.append(f"free min {r.stack_free_min} B")
+    if r.cpu is not None:
+        parts.append(f"CPU {100 * r.cpu:.1f} %")
+    return ", ".join(parts)
+
+
+def _task_rows(r: TaskRow, hex: bool) -> list[dict[str, Any]]:
+    t = r.task
+    h = (lambda v: f"0x{v:x}") if hex else str
+    ro = {"kind": "property", "attributes": ["readOnly"]}
+    items: list[tuple[str, str]] = [
+        ("state", t.state), ("list", t.list), ("priority", str(t.priority)),
+        ("base priority", "" if t.base_priority is None else str(t.base_priority)),
+        ("waiting on", t.blocked_on or ""), ("TCB", f"0x{t.tcb:x}"), ("stack base", f"0x{t.stack_base:x}"),
+        ("stack size", "" if r.stack_size is None else f"{h(r.stack_size)} bytes"),
+        ("stack peak", "" if r.stack_peak is None else f"{h(r.stack_peak)} bytes"),
+        ("stack free (minimum)", "" if r.stack_free_min is None else f"{h(r.stack_free_min)} bytes"),
+        ("CPU now", "" if r.cpu is None else f"{100 * r.cpu:.1f} %"),
+        ("CPU since start", "" if r.cpu_total is None else f"{100 * r.cpu_total:.1f} %"),
+        ("run time", "" if t.run_time is None else h(t.run_time)),
+        ("task number", "" if t.number is None else str(t.number)),
+    ]
+    return [{"name": k, "value": v, "variablesReference": 0, "presentationHint": ro} for k, v in items if v != ""]
+
+
+def rtos_scope(registry: Any, live: RtosLive) -> dict[str, Any]:
+    """The "RTOS" scope of the Live frame."""
+    from firmwatch.dap.scopes import StaticNode
+
+    ro = {"kind": "property", "attributes": ["readOnly"]}
+
+    def page(rows: list[dict[str, Any]], start: int, count: int) -> list[dict[str, Any]]:
+        return rows[start:start + count] if count else rows[start:]
+
+    def rows(start: int, count: int, hex: bool) -> list[dict[str, Any]]:
+        try:
+            s = live.latest()
+        except Exception as e:  # noqa: BLE001 - the sentence shows where the table would
+            return [{"name": "tasks", "value": f"<{e}>", "variablesReference": 0, "presentationHint": ro}]
+        state = "complete" if s.complete else f"incomplete, showing {s.age_s:.1f} s old tasks: {s.problems[-1]}"
+        out = [{"name": "kernel", "value": f"tick {s.tick}, scheduler {s.scheduler}, {len(s.tasks)} tasks",
+                "type": f"snapshot {state}: {s.bytes_read} bytes, {s.reads} read(s), "
+                        f"halted {1000 * s.halted_s:.2f} ms", "variablesReference": 0, "presentationHint": ro}]
+        for r in s.tasks:
+            ref = registry.ref(("rtos-task", r.task.tcb), lambda tcb=r.task.tcb: StaticNode(
+                lambda st, c, hx, tcb=tcb: page(next((_task_rows(x, hx) for x in live.latest().tasks
+                                                      if x.task.tcb == tcb), []), st, c)))
+            mark = "\u25b6 " if r.task.tcb == s.current else ""
+            out.append({"name": f"{mark}{r.task.name}", "value": _task_value(r), "type": "task",
+                        "variablesReference": ref, "presentationHint": ro})
+        for q in s.queues:
+            holder = ""
+            if q.holder:
+                holder = ", held by " + next((r.task.name for r in s.tasks if r.task.tcb == q.holder), f"0x{q.holder:x}")
+            waiting = f", {q.receivers} waiting to receive" if q.receivers else ""
+            waiting += f", {q.senders} waiting to send" if q.senders else ""
+            out.append({"name": f"{q.kind} '{q.name}'", "value": f"{q.waiting}/{q.length}{waiting}{holder}",
+                        "type": f"{q.kind}, {q.item_size}-byte items", "variablesReference": 0,
+                        "presentationHint": ro})
+        for tm in s.timers:
+            out.append({"name": f"timer '{tm.name}'", "value": f"every {tm.period} ticks, next at tick {tm.expiry}"
+                        + (" (auto-reload)" if tm.auto_reload else ""), "type": "software timer",
+                        "variablesReference": 0, "presentationHint": ro})
+        for n in s.notes:
+            out.append({"name": "note", "value": n, "variablesReference": 0, "presentationHint": ro})
+        return page(out, start, count)
+
+    ref = registry.ref(("rtos",), lambda: StaticNode(rows))
+    return {"name": "RTOS", "presentationHint": "registers", "variablesReference": ref, "expensive": False}
+
+
+class TaskThreads:
+    """The tasks that are not running, as DAP threads while the CPU stands still."""
+
+    def __init__(self, live: RtosLive):
+        self.live = live
+        self._ids: dict[int, int] = {}  # TCB -> index (stable for the session)
+        self._stop: RtosSnapshot | None = None
+        self._frames: dict[int, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def drop(self) -> None:
+        with self._lock:
+            self._stop = None
+            self._frames.clear()
+
+    def _snapshot(self) -> RtosSnapshot:
+        with self._lock:
+            if self._stop is None:
+                self._stop = self.live.latest(max_age=0)  # the CPU is stopped: one coherent read
+            return self._stop
+
+    def current_name(self) -> str | None:
+        try:
+            r = self._snapshot().running
+        except Exception:  # noqa: BLE001
+            return None
+        return r.task.name if r is not None else None
+
+    def threads(self) -> list[dict[str, Any]]:
+        try:
+            s = self._snapshot()
+        except Exception:  # noqa: BLE001 - no task threads this stop; the RTOS scope says why
+            return []
+        out = []
+        for r in s.tasks:
+            if r.task.tcb == s.current:
+                continue
+            k = self._ids.setdefault(r.task.tcb, len(self._ids))
+            out.append({"id": TASK_THREAD_BASE + k, "name": f"{r.task.name} ({r.task.state})"})
+        return out
+
+    def owns_thread(self, thread_id: int) -> bool:
+        return thread_id >= TASK_THREAD_BASE
+
+    def owns_frame(self, frame_id: int) -> bool:
+        return frame_id >= TASK_FRAME_BASE
+
+    def _task(self, k: int) -> TaskRow:
+        s = self._snapshot()
+        tcb = next((t for t, i in self._ids.items() if i == k), None)
+        row = next((r for r in s.tasks if r.task.tcb == tcb), None)
+        if row is None:
+            raise RtosError("that task is gone (it was deleted, or belongs to an earlier stop).")
+        return row
+
+    def frames(self, k: int) -> list[Any]:
+        with self._lock:
+            cached = self._frames.get(k)
+        if cached is not None:
+            return cached
+        row = self._task(k)
+        m = self.live.monitor
+        frames = m.frames(m.context(row.task).registers, row.task, TASK_THREAD_BASE + k)
+        with self._lock:
+            self._frames[k] = frames
+        return frames
+
+    def stack_trace(self, thread_id: int, start: int, levels: int) -> dict[str, Any]:
+        import os
+
+        k = thread_id - TASK_THREAD_BASE
+        frames = self.frames(k)
+        chosen = frames[start:start + levels] if levels else frames[start:]
+        out = []
+        for f in chosen:
+            frame: dict[str, Any] = {"id": TASK_FRAME_BASE + k * FRAMES_PER_TASK + f.id,
+                                     "name": f.function or f"0x{f.address:x}", "line": f.line or 0, "column": 0,
+                                     "instructionPointerReference": f"0x{f.address:x}"}
+            if f.file:
+                frame["source"] = {"name": os.path.basename(f.file), "path": f.file}
+            else:
+                frame["presentationHint"] = "subtle"
+            out.append(frame)
+        return {"stackFrames": out, "totalFrames": len(frames)}
+
+    def frame_of(self, frame_id: int) -> tuple[int, int]:
+        n = frame_id - TASK_FRAME_BASE
+        return n // FRAMES_PER_TASK, n % FRAMES_PER_TASK
+
+    def registers(self, frame_id: int) -> list[dict[str, Any]]:
+        """The task's registers in that frame: the saved context for the innermost, as unwound beyond."""
+        k, level = self.frame_of(frame_id)
+        row = self._task(k)
+        m = self.live.monitor
+        raw = m.raw_frames(m.context(row.task).registers, row.task)
+        if level >= len(raw):
+            return []
+        from firmwatch.rtos.context import ARM_NAMES, RISCV_NAMES
+
+        names = ARM_NAMES if m.layout.arch == "ARM" else RISCV_NAMES
+        regs = dict(raw[level].registers)
+        return [{"name": names.get(n, f"r{n}"), "value": f"0x{v:08x}", "variablesReference": 0}
+                for n, v in sorted(regs.items())]

@@ -1,0 +1,59 @@
+"""The RTOS view in the debug adapter (issue 15), through the real ``python -m firmwatch.dap``
+process and the FreeRTOS demo on QEMU: the live "RTOS" scope while the CPU runs, then, paused
+over QEMU's gdb stub, one thread per task whose call stack ends in the task's function, with the
+task's registers; running again, the task threads go away.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dap_client import DapClient
+from firmwatch import sim
+from tools import require_board, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+
+ENTRY = {"stream": "stream_task", "consumer": "consumer_task", "producer": "producer_task", "depth": "depth_task",
+         "report": "report_task", "parked": "parked_task", "IDLE": "prvIdleTask", "Tmr Svc": "prvTimerTask"}
+
+
+@pytest.mark.parametrize("board", ["cortex-m3-freertos", "riscv32-freertos"])
+def test_rtos_scope_and_task_threads(board, tmp_path):
+    require_board(board)
+    elf = sim.build(board, tmp_path / "build").elf
+    with DapClient() as c:
+        c.start("launch", {"sim": board, "elf": str(elf), "transport": "rsp"})
+        scopes = {s["name"]: s for s in c.request("scopes", {"frameId": 1})["scopes"]}
+        assert "RTOS" in scopes
+
+        def rtos_rows():
+            return {v["name"].lstrip("\u25b6 "): v for v in
+                    c.request("variables", {"variablesReference": scopes["RTOS"]["variablesReference"]})["variables"]}
+
+        rows = wait_for(lambda: (r := rtos_rows()) and all(n in r for n in ENTRY) and r, 30, "every task in the RTOS scope")
+        assert rows["parked"]["value"].startswith("suspended")
+        assert "queue 'rx queue'" in " ".join(rows) and "timer 'blink'" in " ".join(rows)
+        assert "snapshot complete" in rows["kernel"]["type"]
+        kids = {k["name"]: k["value"] for k in c.request("variables", {"variablesReference": rows["depth"]["variablesReference"]})["variables"]}
+        assert kids["priority"] == "1" and kids["stack size"].endswith("bytes")
+
+        c.request("pause", {"threadId": 2})
+        c.wait_event("stopped", timeout=20)
+        threads = c.request("threads")["threads"]
+        cpu = next(t for t in threads if t["id"] == 2)
+        assert cpu["name"].startswith("CPU (task ")
+        tasks = [t for t in threads if t["id"] >= 1000]
+        assert len(tasks) == 7, threads
+        for t in tasks:
+            name = t["name"].rsplit(" (", 1)[0]
+            frames = c.request("stackTrace", {"threadId": t["id"]})["stackFrames"]
+            assert frames and frames[-1]["name"] == ENTRY[name], (name, frames)
+            regs = c.request("scopes", {"frameId": frames[0]["id"]})["scopes"]
+            assert [s["name"] for s in regs] == ["Registers"]
+            values = {v["name"]: v["value"] for v in
+                      c.request("variables", {"variablesReference": regs[0]["variablesReference"]})["variables"]}
+            assert int(values["pc"], 16) != 0 and int(values["sp"], 16) != 0
+        c.request("continue", {"threadId": 2})
+        c.wait_event("continued", timeout=10)
+        assert [t for t in c.request("threads")["threads"] if t["id"] >= 1000] == []
