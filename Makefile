@@ -71,6 +71,7 @@ test: deps lint pytest
 
 bench: venv
 	$(PY) bench/symbols.py
+	$(PY) bench/large_elf.py
 	$(PY) bench/streamer.py
 	$(PY) bench/gdb.py
 	$(PY) bench/dap.py

@@ -118,44 +118,56 @@ def cpp_image(out: Path, compress: str | None = None) -> Path:
 
 
 def _big_unit(i: int) -> str:
+    # per-unit record types in many libstdc++ containers: every instantiation brings its own
+    # classes, member functions and nested types into the DWARF, as real C++ firmware does
     return f"""#include <array>
 #include <deque>
 #include <functional>
 #include <iostream>
+#include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace unit{i} {{
 template <typename T, unsigned N> struct Ring {{ std::array<T, N> items{{}}; unsigned head = 0; static T peak; }};
 template <typename T, unsigned N> T Ring<T, N>::peak{{}};
+struct Key {{ int id; std::string tag; bool operator<(const Key &o) const {{ return id < o.id; }} }};
 struct Record {{ std::string name; std::vector<int> samples; std::map<std::string, double> tags; }};
-std::map<int, Record> records;
-std::unordered_map<std::string, std::vector<float>> series;
-std::deque<std::function<void(int)>> jobs;
-std::set<std::string> labels;
-std::shared_ptr<Record> current;
+struct Event {{ std::variant<int, float, std::string> payload; std::optional<Record> origin; }};
+std::map<Key, Record> records;
+std::unordered_map<std::string, std::vector<Event>> series;
+std::deque<std::function<void(const Event &)>> jobs;
+std::set<std::tuple<int, std::string, double>> labels;
+std::list<std::shared_ptr<Record>> history;
+std::unique_ptr<std::map<int, std::list<Key>>> index;
 Ring<float, {i % 7 + 2}> ring;
 static std::ostringstream log;
 int touch() {{
-    records[1].samples.push_back({i});
-    series["x"].push_back(1.0f);
-    jobs.emplace_back([](int v) {{ log << v; }});
-    labels.insert("l{i}");
-    current = std::make_shared<Record>();
+    records[Key{{1, "k"}}].samples.push_back({i});
+    series["x"].push_back(Event{{3.5f, std::nullopt}});
+    jobs.emplace_back([](const Event &e) {{ log << e.payload.index(); }});
+    labels.insert({{1, "l{i}", 2.0}});
+    history.push_back(std::make_shared<Record>());
+    index = std::make_unique<std::map<int, std::list<Key>>>();
+    (*index)[1].push_back(Key{{2, "t"}});
     ring.items[0] = Ring<float, {i % 7 + 2}>::peak;
-    return static_cast<int>(records.size() + labels.size());
+    for (auto &j : jobs) j(series["x"].front());
+    return static_cast<int>(records.size() + labels.size() + history.size());
 }}
 }}  // namespace unit{i}
 """
 
 
 def big_image(out: Path, units: int = 60, compress: str | None = None) -> Path:
-    """``units`` libstdc++-heavy translation units (about 1 MB of DWARF each)."""
+    """``units`` libstdc++-heavy translation units at -O0 (about 1.3 MB of DWARF each)."""
     gen = out / f"big-src-{units}"
     gen.mkdir(parents=True, exist_ok=True)
     sources = []
@@ -172,5 +184,5 @@ def big_image(out: Path, units: int = 60, compress: str | None = None) -> Path:
     if not main.exists() or main.read_text() != text:
         main.write_text(text)
     sources += [main, SRC / "common" / "startup.c"]
-    flags = [*ARCH, "-O1", "-g", "-std=gnu++17", "-fno-rtti"]
+    flags = [*ARCH, "-O0", "-g", "-std=gnu++17", "-fno-rtti"]
     return _build(f"big-cpp-{units}", out, "arm-none-eabi-g++", sources, flags, LINK, compress)
