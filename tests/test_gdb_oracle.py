@@ -28,13 +28,13 @@ def gdb_name(prog: Program, v: Variable) -> str:
     """How gdb spells the variable in an expression."""
     if v.scope == "function" and v.function and "::" not in v.qualified.rsplit("::", 1)[0].strip("'"):
         return f"{v.function}::{v.name}"
-    if "(anonymous namespace)" in v.qualified:
-        return f"'{v.qualified}'"
+    if "(anonymous namespace)" in v.qualified or "<" in v.qualified:
+        return f"'{v.qualified}'" if not v.qualified.startswith("'") else v.qualified
     return v.qualified
 
 
 def wanted(prog: Program, v: Variable, language: str) -> bool:
-    if v.type is None or any(c in v.name for c in "<>{}$."):
+    if v.type is None or any(c in v.name for c in "{}$."):
         return False
     if language == "rust":
         return v.qualified.startswith("statics::")
