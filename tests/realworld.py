@@ -184,5 +184,13 @@ def big_image(out: Path, units: int = 60, compress: str | None = None) -> Path:
     if not main.exists() or main.read_text() != text:
         main.write_text(text)
     sources += [main, SRC / "common" / "startup.c"]
+    # the same memory map with room for -O0 code of many units (a part with 16 MiB of flash)
+    script = gen / "big.ld"
+    text = (SRC / "common" / "cortex-m3.ld").read_text().replace("LENGTH = 512K", "LENGTH = 16M").replace(
+        "LENGTH = 128K", "LENGTH = 1M")
+    if not script.exists() or script.read_text() != text:
+        script.write_text(text)
     flags = [*ARCH, "-O0", "-g", "-std=gnu++17", "-fno-rtti"]
-    return _build(f"big-cpp-{units}", out, "arm-none-eabi-g++", sources, flags, LINK, compress)
+    link = [f for f in LINK if f != str(SRC / "common" / "cortex-m3.ld")]
+    link[link.index("-T") + 1:link.index("-T") + 1] = [str(script)]
+    return _build(f"big-cpp-{units}", out, "arm-none-eabi-g++", sources, flags, link, compress)
