@@ -81,6 +81,24 @@ def cmd_symbols(args: argparse.Namespace) -> int:
 
 
 # -- ptype ------------------------------------------------------------------------------------
+def _partial(args: argparse.Namespace) -> tuple[Program | None, Any]:
+    """Without a cache to start from, index only the units that name the expression's words
+    (symbols.loader.load_partial); anything it cannot answer completely goes the full way."""
+    from firmwatch.symbols.loader import load_partial
+
+    try:
+        prog = load_partial(args.elf, args.expr)
+        if prog is None:
+            return None, None
+        resolved = _resolve(prog, args.expr)
+    except Exception:  # noqa: BLE001 - the full index gives the error, or the answer
+        return None, None
+    t = resolved[0].resolved(resolved[1])
+    if isinstance(t, StructType) and t.declaration:
+        return None, None  # its definition may be in a unit not read
+    return prog, resolved
+
+
 def _resolve(prog: Program, text: str) -> tuple[TypeTable, TypeId | None, int | None, int | None]:
     """(types, type id, static address, size) of an expression."""
     from firmwatch.symbols.expr import compile_expression
@@ -102,8 +120,11 @@ def _member_json(rows: list[LayoutRow], i: int, depth: int) -> tuple[list[dict[s
 
 
 def cmd_ptype(args: argparse.Namespace) -> int:
-    prog = _load(args)
-    types, tid, address, size = _resolve(prog, args.expr)
+    prog, resolved = _partial(args) if args.no_cache else (None, None)
+    if prog is None or resolved is None:
+        prog = _load(args)
+        resolved = _resolve(prog, args.expr)
+    types, tid, address, size = resolved
     expand = prog.language != "rust"
     raw = tid is None or isinstance(types.resolved(tid), UnsupportedType)
     note = types.resolved(tid).note if tid is not None and raw else "no DWARF type"  # type: ignore[union-attr]

@@ -11,13 +11,10 @@ import os
 import stat
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pyelftools loads with the first ELF opened: a warm start never needs it
-    from elftools.elf.elffile import ELFFile
+from typing import Any
 
 from .cache import DeferredList, LazyList, decode_symbol
-from .demangle import demangle_all
+from .elffile import ElfImage
 from .program import ElfInfo, Section, Segment, Symbol, SymbolsError
 
 _MACHINES = {
@@ -72,7 +69,7 @@ def refuse_non_regular(path: str) -> None:
     check_regular(path, mode)
 
 
-def open_elf(path: str) -> tuple[ELFFile, Any]:
+def open_elf(path: str) -> tuple[ElfImage, Any]:
     """Open ``path`` as an ELF; raise :class:`SymbolsError` with a useful sentence otherwise."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
@@ -88,7 +85,7 @@ def open_elf(path: str) -> tuple[ELFFile, Any]:
     except SymbolsError:
         os.close(fd)
         raise
-    f = os.fdopen(fd, "rb")  # the ELFFile reads lazily from it; the caller closes it
+    f = os.fdopen(fd, "rb")  # the ElfImage reads lazily from it; the caller closes it
     head = f.read(4)
     if head != b"\x7fELF":
         f.close()
@@ -97,9 +94,7 @@ def open_elf(path: str) -> tuple[ELFFile, Any]:
         )
     f.seek(0)
     try:
-        from elftools.elf.elffile import ELFFile
-
-        elf = ELFFile(f)
+        elf = ElfImage(f)
         _check_not_truncated(elf, os.fstat(f.fileno()).st_size, path)
     except SymbolsError:
         f.close()
@@ -115,7 +110,7 @@ def _short(e: BaseException) -> str:
     return s[:120]
 
 
-def _check_not_truncated(elf: ELFFile, file_size: int, path: str) -> None:
+def _check_not_truncated(elf: ElfImage, file_size: int, path: str) -> None:
     h = elf.header
     shend = h["e_shoff"] + h["e_shnum"] * h["e_shentsize"]
     phend = h["e_phoff"] + h["e_phnum"] * h["e_phentsize"]
@@ -178,7 +173,7 @@ def _by_region(sections: list[Section], segments: list[Segment]) -> list[Section
     return out
 
 
-def read_elf_info(elf: ELFFile, path: str) -> ElfInfo:
+def read_elf_info(elf: ElfImage, path: str) -> ElfInfo:
     h = elf.header
     machine = _MACHINES.get(h["e_machine"], str(h["e_machine"]).removeprefix("EM_"))
     elf_class = elf.elfclass
@@ -226,7 +221,7 @@ def read_elf_info(elf: ELFFile, path: str) -> ElfInfo:
     )
 
 
-def _build_id(elf: ELFFile) -> tuple[str, str]:
+def _build_id(elf: ElfImage) -> tuple[str, str]:
     for sec in elf.iter_sections():
         if sec["sh_type"] != "SHT_NOTE":
             continue
@@ -248,7 +243,7 @@ def _build_id(elf: ELFFile) -> tuple[str, str]:
 SymbolTable = tuple[bytes, bytes, int, bool, list[str]]  # symtab, strtab, class, little, section names
 
 
-def symbol_table(elf: ELFFile) -> SymbolTable | None:
+def symbol_table(elf: ElfImage) -> SymbolTable | None:
     """The raw symbol and string tables (decoded by :func:`decode_symbol_table`)."""
     tab = elf.get_section_by_name(".symtab") or elf.get_section_by_name(".dynsym")
     if tab is None:
@@ -316,6 +311,8 @@ def decode_symbol_table(raw: SymbolTable, demangle: bool = True) -> list[tuple[A
         # the tuple layout of cache.encode_symbol, demangled below
         append((name, name, value, size, stt.get(typ, "other"), stb.get(info >> 4, "other"), section))
     if demangle:
+        from .demangle import demangle_all  # a C symbol table needs no demangler (nor its subprocess)
+
         prefixes = ("_Z", "_R", "__Z")
         idx = [i for i, r in enumerate(out) if r[0][:1] == "_" and r[0].startswith(prefixes)]
         if idx:

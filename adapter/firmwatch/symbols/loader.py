@@ -62,6 +62,7 @@ def load(
                 if prog is not None and _same_build(abspath, prog.elf):
                     return prog
         prog = _index(p, progress)
+        assert prog is not None
         if use_cache:
             cache.write(abspath, ident, _to_payload(prog))
         return prog
@@ -85,7 +86,26 @@ def _same_build(abspath: str, info: ElfInfo) -> bool:
 
 
 # -- cold path ------------------------------------------------------------------------------------
-def _index(path: str, progress: Progress | None) -> Program:
+_C_WORDS = frozenset(
+    ["struct", "union", "enum", "class", "const", "volatile", "unsigned", "signed", "int", "char", "short", "long", "float", "double", "void", "bool", "_Bool", "sizeof", "anonymous", "namespace", "operator", "true", "false", "NULL", "nullptr"]
+)
+
+
+def load_partial(path: str | os.PathLike[str], expression: str) -> Program | None:
+    """A Program of only the compile units that name a word of ``expression`` — the first
+    answer to one lookup in an ELF nobody has indexed, without indexing it all. Its variable
+    list is partial: use it for that lookup only (``load`` is the whole program). None when
+    the units cannot be told apart this way; the caller then loads the whole program."""
+    words = [w for w in re.findall(r"[A-Za-z_$][\w$]*", expression) if w not in _C_WORDS]
+    p = os.fspath(path)
+    st = os.stat(p)
+    check_regular(p, st.st_mode)
+    if not words:
+        return None
+    return _index(p, None, naming=words)
+
+
+def _index(path: str, progress: Progress | None, naming: list[str] | None = None) -> Program | None:
     elf, f = open_elf(path)
     try:
         try:
@@ -99,12 +119,14 @@ def _index(path: str, progress: Progress | None) -> Program:
         try:
             from .dwarf import index as dwarf_index
 
-            dw = dwarf_index.read_dwarf(elf, info.word_size, info.byteorder == "little", progress)
+            dw = dwarf_index.read_dwarf(elf, info.word_size, info.byteorder == "little", progress, naming)
         except Exception as e:  # noqa: BLE001 - keep the symbol table usable on broken DWARF
             problem = str(e) or type(e).__name__
             dw = None
     finally:
         f.close()
+    if naming is not None and dw is None:
+        return None
     if dw is None:
         info.has_dwarf = False
         # one sentence for every front end, whether the DWARF is absent or unreadable

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from elftools.elf.elffile import ELFFile
+    from ..elffile import ElfImage
 
 from .encoding import DwarfFormatError
 
@@ -51,7 +51,7 @@ def zstd_decompress(data: bytes) -> bytes:
     return zstd.decompress(data)  # type: ignore[no-any-return]
 
 
-def _decompress(elf: ELFFile, sec: Any) -> bytes:
+def _decompress(elf: ElfImage, sec: Any) -> bytes:
     stream = elf.stream
     stream.seek(sec["sh_offset"])
     raw = stream.read(sec["sh_size"])
@@ -78,11 +78,11 @@ def _decompress(elf: ELFFile, sec: Any) -> bytes:
     return raw
 
 
-def has_debug_info(elf: ELFFile) -> bool:
+def has_debug_info(elf: ElfImage) -> bool:
     return any(elf.get_section_by_name(n) is not None for n in (".debug_info", ".zdebug_info"))
 
 
-def read_sections(elf: ELFFile) -> DebugSections | None:
+def read_sections(elf: ElfImage) -> DebugSections | None:
     """The sections, or None when the ELF has no .debug_info. Raises DwarfFormatError (whose
     text completes "the DWARF could not be read: ...") when they cannot be decompressed."""
     if not has_debug_info(elf):
@@ -117,8 +117,8 @@ def _section_bytes(dw: Any, attr: str) -> bytes:
     return stm.read()
 
 
-def _via_pyelftools(elf: ELFFile) -> DebugSections | None:
-    dw = elf.get_dwarf_info(relocate_dwarf_sections=True)
+def _via_pyelftools(elf: ElfImage) -> DebugSections | None:
+    dw = elf.pyelftools().get_dwarf_info(relocate_dwarf_sections=True)
     if dw.debug_info_sec is None:
         return None
     return DebugSections(**{n: _section_bytes(dw, f"debug_{n}_sec") for n in _NAMES})
