@@ -7,7 +7,7 @@ import bisect
 from .encoding import sleb, uleb
 from .forms import FORM_implicit_const
 
-Abbrev = tuple[int, bool, list[tuple[int, int, int]]]  # tag, has children, (attr, form, implicit)
+Abbrev = tuple[int, bool, tuple[tuple[int, int, int], ...]]  # tag, has children, (attr, form, implicit)
 AbbrevTable = dict[int, Abbrev]
 
 
@@ -43,23 +43,42 @@ class AbbrevTables:
 
 
 def parse_table(d: bytes, p: int) -> AbbrevTable:
+    # nearly every number here fits one LEB128 byte: read inline, uleb() for the rest
     table: AbbrevTable = {}
-    while p < len(d):
-        code, p = uleb(d, p)
+    n = len(d)
+    while p < n:
+        code = d[p]
+        if code < 0x80:
+            p += 1
+        else:
+            code, p = uleb(d, p)
         if code == 0:
             break
-        tag, p = uleb(d, p)
+        tag = d[p]
+        if tag < 0x80:
+            p += 1
+        else:
+            tag, p = uleb(d, p)
         children = d[p] != 0
         p += 1
         specs: list[tuple[int, int, int]] = []
         while True:
-            at, p = uleb(d, p)
-            form, p = uleb(d, p)
-            implicit = 0
+            at = d[p]
+            if at < 0x80:
+                p += 1
+            else:
+                at, p = uleb(d, p)
+            form = d[p]
+            if form < 0x80:
+                p += 1
+            else:
+                form, p = uleb(d, p)
             if form == FORM_implicit_const:  # carries its value here
                 implicit, p = sleb(d, p)
+                specs.append((at, form, implicit))
+                continue
             if at == 0 and form == 0:
                 break
-            specs.append((at, form, implicit))
-        table[code] = (tag, children, specs)
+            specs.append((at, form, 0))
+        table[code] = (tag, children, tuple(specs))
     return table

@@ -167,7 +167,7 @@ class Reader:
             ab = table.get(code)
             if ab is None:
                 return None
-            shape = (kind, tuple(ab[2]), asz, osz, ver)
+            shape = (kind, ab[2], asz, osz, ver)
             if shape in by_shape:
                 fn = by_shape[shape]
             else:
