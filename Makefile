@@ -80,6 +80,7 @@ bench: venv
 	$(PY) bench/peripherals.py
 	$(PY) bench/memory.py
 	$(PY) bench/profiler.py
+	$(PY) bench/rtos.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build

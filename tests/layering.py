@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
 # the simulated devices `firmwatch sim` and `demo` present; never a transport
 FRONT_END_TARGET_API = frozenset({"firmwatch.targets.base", "firmwatch.targets.control", "firmwatch.sim"})
 FRONT_ENDS = ("dap", "lsp", "cli", "api")
-ENGINES = ("session", "peripherals", "profiler")  # engines beside session/ (DESIGN.md, wave 2)
+ENGINES = ("session", "peripherals", "profiler", "rtos")  # engines beside session/ (DESIGN.md, wave 2)
 
 
 def layer_of(module: str) -> str:

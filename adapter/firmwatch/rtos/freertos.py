@@ -284,7 +284,7 @@ def read_kernel(lay: KernelLayout, img: Image, coherent: bool = True, candidates
             raise Inconsistent(f"the lists hold {len(where)} tasks, uxCurrentNumberOfTasks says {count}")
         if current and current not in where and running:
             raise Inconsistent("pxCurrentTCB is in no task list")
-        found: Iterable[int] = list(where)
+        found: list[int] = list(where)
     else:
         ok = inside or (lambda a: a != 0)
         cands: dict[int, None] = candidates if candidates is not None else {}

@@ -27,10 +27,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from firmwatch.rtos.context import Context, context_size, saved_context
-from firmwatch.rtos.freertos import Image, Inconsistent, KernelState, Miss, Queue, Task, Timer, kernel_regions, read_kernel
+from firmwatch.rtos.freertos import (
+    Image,
+    Inconsistent,
+    KernelState,
+    Miss,
+    Queue,
+    Task,
+    Timer,
+    kernel_regions,
+    read_kernel,
+)
 from firmwatch.rtos.layout import KernelLayout, PortContext, RtosError, analyse, detect_port
 from firmwatch.rtos.unwind import RawFrame, Unwinder
-from firmwatch.session.stack_scan import StackScanner
+from firmwatch.session.stack_scan import StackMark, StackScanner
 from firmwatch.symbols.program import Program
 from firmwatch.targets.base import Region, Target, TargetError
 from firmwatch.targets.control import Capability, ExecutionControl, Frame
@@ -40,6 +50,9 @@ FILL = 0xA5  # tskSTACK_FILL_BYTE: the kernel paints every new stack with it
 MERGE_GAP = 48  # regions closer than this are read as one
 HEAP_COLD_MAX = 64 * 1024  # read the whole heap on the first refresh when it is at most this big
 SEEN_MAX = 256
+# Read region by region (the streamer), a stack's high-water edge is re-scanned every this many
+# refreshes: it moves rarely, and its two reads per task are most of a snapshot's round trips.
+STACK_EVERY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +137,8 @@ class RtosMonitor:
         self._last_complete = 0.0
         self._prev_runtime: tuple[int, dict[int, int]] | None = None
         self._cold = True
+        self._marks: dict[int, StackMark] = {}
+        self._coherent_now = True
         self.halts = 0
         self.halted_s = 0.0  # total, over this monitor's life
         self.refreshes = 0
@@ -148,6 +163,9 @@ class RtosMonitor:
             return self.target.control().state == RunState.STOPPED
         except (NotImplementedError, TargetError):
             return False
+
+    def _scan_now(self, coherent: bool) -> bool:
+        return coherent or self.refreshes % STACK_EVERY == 0
 
     def _in_ram(self, address: int) -> bool:
         lay = self.layout
@@ -187,7 +205,7 @@ class RtosMonitor:
                 if sc is None or sc.edge is None:
                     hi = (t.stack_end + 4) if t.stack_end is not None else t.top_of_stack + 64
                     want.append((t.stack_base, hi - t.stack_base))
-                else:
+                elif self._scan_now(coherent) or t.tcb not in self._marks:
                     want += sc.planned()
         if coherent:
             return _merge(want)
@@ -203,7 +221,7 @@ class RtosMonitor:
         state: KernelState | None = None
         rows: list[TaskRow] | None = None
         attempts = 0
-        coherent = self._coherent()
+        coherent = self._coherent_now = self._coherent()
         limit = ATTEMPTS + (8 if self._last is None else 0)  # the first refresh discovers the tasks
         while attempts < limit:
             attempts += 1
@@ -258,7 +276,7 @@ class RtosMonitor:
             try:
                 with open(self.program.elf.path, "rb") as f:
                     for sec in ELFFile(f).iter_sections():
-                        a, n, flags = sec["sh_addr"], sec["sh_size"], sec["sh_flags"]
+                        a, flags = sec["sh_addr"], sec["sh_flags"]
                         if sec["sh_type"] != "SHT_NOBITS" and a and flags & 0x2 and not flags & 0x1:  # ALLOC, not WRITE
                             self._flash.append((a, sec.data()))
             except OSError:
@@ -315,6 +333,9 @@ class RtosMonitor:
                 sc = StackScanner(t.stack_base, high if high is not None else max(t.top_of_stack, t.stack_base + 4),
                                   pattern=FILL, window=16, audit=32)
                 self._scanners[t.tcb] = sc
+            if not self._scan_now(self._coherent_now) and t.tcb in self._marks and sc.edge is not None:
+                marks[t.tcb] = self._marks[t.tcb]  # scanned a refresh or two ago: the edge moves rarely
+                continue
             # a first scan, or one that must gallop past its window, reads the rest of the stack at once
             whole = (sc.low, (sc.edge if sc.edge is not None else sc.high) - sc.low)
             if sc.edge is None and not img.has(*whole):
@@ -326,6 +347,7 @@ class RtosMonitor:
                 missing.append(whole)
         if missing:
             raise Miss(missing[0][0], missing[0][1], tuple(missing[1:]))
+        self._marks = marks
         for t in state.tasks:
             mark = marks[t.tcb]
             high = (t.stack_end + 4) if t.stack_end is not None else None
