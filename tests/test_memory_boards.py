@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
 TOOLS = {"host": ("cc",), "cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "simavr"),
          "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
-HEAP = {"host": True, "cortex-m3": True, "avr": True, "riscv32": False}  # riscv32 links no C library
+HEAP = {"host": True, "cortex-m3": True, "avr": True, "riscv32": True}
 # recursion depths whose stack use dominates every other path of the demo (the host's loop thread
 # starts deep in glibc and its poll path)
 DEPTHS = {"host": (300, 400), "cortex-m3": (12, 24), "riscv32": (12, 24), "avr": (9, 13)}
@@ -195,6 +195,20 @@ def _check_board(board: str, via: str, dev: sim.SimDevice, program, session: Ses
         if board != "host":
             assert h.value("heap.end") > h.value("heap.start")
         assert "fw_heap" in h.figures["heap.in_use"].source
+        if board != "host":
+            # more than the RAM holds: malloc fails (the C library sets errno), counted on both sides
+            session.write("demo_alloc_blocks", "0")
+            wait_for(lambda: value(session, "demo_alloc_held") == 0, 10, "the blocks freed")
+            session.write("demo_alloc_size", "65000")
+            session.write("demo_alloc_blocks", "2")
+            wait_for(lambda: value(session, "demo_alloc_failed") == 2, 10, "two failed allocations")
+            h = m.refresh()
+            assert h.value("heap.failures") == 2 and h.value("heap.in_use") == 0 and h.value("heap.allocations") == 0
+            session.write("demo_alloc_holes", "0")
+            session.write("demo_alloc_size", "24")
+            session.write("demo_alloc_blocks", "3")
+            wait_for(lambda: value(session, "demo_alloc_held") == 3, 10, "the heap usable again")
+            assert m.refresh().value("heap.in_use") == 3 * 24
     # the collision warning: a threshold just under today's margin, then the stack pushed past it
     h = settle(m)
     margin = h.value("gap.margin")

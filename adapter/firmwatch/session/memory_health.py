@@ -198,6 +198,7 @@ class MemoryMonitor:
         self.halted_s = 0.0  # seconds this monitor kept a running CPU halted (snapshots)
         self._floor: int | None = None
         self._fw_sp_min: int | None = None
+        self._heap_high: int | None = None  # the highest heap end seen
 
     # -- reading ------------------------------------------------------------------------------------
     def _int(self, data: bytes | None, f: Field | None = None, offset: int = 0, size: int | None = None) -> int | None:
@@ -351,7 +352,17 @@ class MemoryMonitor:
         self._heap_figures(got, rec, put, sp, batch, notes)
 
         # -- stack high-water by paint
-        mark = self._scan(got, rec, helper_painted, sp, heap_end, top, batch, notes)
+        # the heap's bytes stay behind when it shrinks (free() lowers __brkval / the sbrk end): the
+        # scan's floor is the highest the heap has reached, as this monitor saw it and as the malloc
+        # helper recorded it, so old heap data is never taken for the stack's
+        heap_top = heap_end
+        if heap_end is not None:
+            self._heap_high = heap_end if self._heap_high is None else max(self._heap_high, heap_end)
+            heap_top = self._heap_high
+            helper_high = rec("fw_heap", lay.heap_helper, "heap_high") if heap_rec else None
+            if helper_high and lay.pointer(helper_high) <= (top or 0):
+                heap_top = max(heap_top, lay.pointer(helper_high))
+        mark = self._scan(got, rec, helper_painted, sp, heap_top, top, batch, notes)
         edge_src = self._scanner_source
         if mark is not None and mark.edge is not None and top is not None:
             put("stack.high_water", "stack high-water mark", mark.edge, "address", edge_src)

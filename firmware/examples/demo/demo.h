@@ -77,8 +77,8 @@ extern volatile config_t *volatile g_active_config; /* points at g_config */
  * a frame of DEMO_FRAME_PAD bytes of locals plus what the ABI adds; demo_stack_reached says how
  * deep the last pass went. When demo_alloc_blocks, demo_alloc_size or demo_alloc_holes change,
  * the loop frees what it holds, allocates demo_alloc_blocks blocks of demo_alloc_size bytes with
- * malloc and, with demo_alloc_holes = 1, frees every other one (a fragmented heap). Ports
- * without a C library allocator build with DEMO_HEAP=0 and leave the heap alone. */
+ * malloc and, with demo_alloc_holes = 1, frees every other one (a fragmented heap). A port
+ * without a C library allocator builds with DEMO_HEAP=0 and leaves the heap alone. */
 #ifndef DEMO_FRAME_PAD
 #if defined(__AVR__)
 #define DEMO_FRAME_PAD 16

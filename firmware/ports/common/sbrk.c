@@ -1,4 +1,4 @@
-/* _sbrk for a C library's malloc on the bare-metal ports: the heap grows up from __heap_start
+/* _sbrk (newlib) and sbrk (picolibc) for a C library's malloc on the bare-metal ports: the heap grows up from __heap_start
  * (the end of .bss, from the linker script) and is refused within SBRK_STACK_GAP bytes of the
  * stack pointer, so malloc fails (and says so) instead of handing out the live stack.
  * The heap's current end is __sbrk_heap_end, which firmwatch's memory view reads. */
@@ -13,6 +13,7 @@ extern uint8_t __heap_start[];
 uint8_t *__sbrk_heap_end;
 
 void *_sbrk(ptrdiff_t incr);
+void *sbrk(ptrdiff_t incr);
 
 void *_sbrk(ptrdiff_t incr)
 {
@@ -32,4 +33,10 @@ void *_sbrk(ptrdiff_t incr)
     }
     __sbrk_heap_end = prev + incr;
     return prev;
+}
+
+/* picolibc's malloc calls sbrk(), newlib's _sbrk(): one heap either way */
+void *sbrk(ptrdiff_t incr)
+{
+    return _sbrk(incr);
 }

@@ -1,4 +1,4 @@
-/* RISC-V reset: stack, gp, copy .data, zero .bss, trap vector, main. */
+/* RISC-V reset: stack, gp, tp, copy .data, zero .bss, trap vector, main. */
     .section .text.init, "ax"
     .globl _start
 _start:
@@ -8,6 +8,7 @@ _start:
     la      gp, __global_pointer$
     .option pop
     la      sp, __stack_top
+    la      tp, __tls_area      /* thread-local storage (errno of the C library's malloc) */
 
     la      t0, __data_load
     la      t1, __data_start
