@@ -50,9 +50,8 @@ def refresh_cost(board: str, via: str, refreshes: int, build: Path) -> dict:
         session = Session(program, target)
         try:
             session.write("demo_stack_depth", str(DEPTH[board]))
-            if board != "riscv32":
-                session.write("demo_alloc_size", "24")
-                session.write("demo_alloc_blocks", "4")
+            session.write("demo_alloc_size", "24")
+            session.write("demo_alloc_blocks", "4")
             time.sleep(0.5)
             m = MemoryMonitor(program, target, regions=session.info.regions)
             for _ in range(5):  # the first refreshes find the edge; what follows is the steady cost

@@ -159,8 +159,9 @@ def memory_scope(registry: VariableRegistry, session: Any, live: Any = None) -> 
                                 "type": "D .data B .bss H heap . free s stack used earlier S stack now",
                                 "presentationHint": ro})
                 for f in h.figures.values():
+                    # no evaluateName: a figure is no C expression to add to the Watch view
                     out.append({"name": f.label, "value": f.text(hex), "type": f.source, "variablesReference": 0,
-                                "evaluateName": f"memory.{f.key}", "presentationHint": ro})
+                                "presentationHint": ro})
                 for n in h.notes:
                     out.append({"name": "note", "value": n, "variablesReference": 0, "presentationHint": ro})
         static_ref = registry.ref(("memory-static",), lambda: StaticNode(
