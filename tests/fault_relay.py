@@ -23,6 +23,7 @@ import random
 import select
 import tempfile
 import threading
+import time
 import tty
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,9 +45,13 @@ class Damage:
 
 
 class CorruptingRelay:
-    def __init__(self, device_port: str, rate: float = 0.0, seed: int = 1, both_ways: bool = True):
+    def __init__(self, device_port: str, rate: float = 0.0, seed: int = 1, both_ways: bool = True,
+                 throttle_bps: float | None = None):
         self.device_port = device_port
         self.rate = rate
+        # a slow link: the device's bytes are taken at most this fast (its TX buffer fills, it drops)
+        self.throttle_bps = throttle_bps
+        self._next_read = 0.0
         self.both_ways = both_ways
         self._rng = random.Random(seed)
         self._dir = Path(tempfile.mkdtemp(prefix="firmwatch-relay-"))
@@ -123,18 +128,23 @@ class CorruptingRelay:
         while not self._stop.is_set():
             with self._lock:
                 master = self._master
-            fds = [self._dev, self._wake_r] + ([master] if master is not None else [])
+            wait_dev = self.throttle_bps is not None and time.monotonic() < self._next_read
+            fds = ([] if wait_dev else [self._dev]) + [self._wake_r] + ([master] if master is not None else [])
+            timeout = max(0.0, self._next_read - time.monotonic()) if wait_dev else 0.2
             try:
-                ready, _, _ = select.select(fds, [], [], 0.2)
+                ready, _, _ = select.select(fds, [], [], timeout)
             except (OSError, ValueError):
                 continue
             if self._wake_r in ready:
                 os.read(self._wake_r, 64)
             if self._dev in ready:
+                chunk = 65536 if self.throttle_bps is None else max(1, int(self.throttle_bps * 0.01))
                 try:
-                    data = os.read(self._dev, 65536)
+                    data = os.read(self._dev, chunk)
                 except BlockingIOError:
                     data = b""
+                if self.throttle_bps is not None:
+                    self._next_read = time.monotonic() + len(data) / self.throttle_bps
                 with self._lock:
                     out = self._damage(data, self.to_host) if data and self._master is not None else b""
                     master = self._master

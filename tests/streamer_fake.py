@@ -206,7 +206,7 @@ class FakeDevice:
                 return
             self._reply(P.Ack(tag))
         elif isinstance(msg, P.Status):
-            self._reply(P.StatusData(tag, len(self.skip_samples), 0, 0, 0, 1024, 0, self.ticks, {}))
+            self._reply(P.StatusData(tag, len(self.skip_samples), 0, 0, 0, 1024, 0, self.ticks, {}, self.seq))
         else:
             self._reply(P.Error(tag, 1, 0))
 
@@ -241,7 +241,8 @@ class FakeDevice:
             self._send(T.format_line(f"OK|stream={sid}"))
         elif verb == "STATUS":
             self._send(
-                T.format_line(f"STATUS|dropped={len(self.skip_samples)}|overflows=0|rx_errors=0|ticks={self.ticks}")
+                T.format_line(f"STATUS|dropped={len(self.skip_samples)}|overflows=0|rx_errors=0|ticks={self.ticks}"
+                              f"|seq={self.seq}")
             )
         elif verb == "STOP":
             if args[0] == "ALL":

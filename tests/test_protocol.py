@@ -51,7 +51,7 @@ messages = st.one_of(
     st.builds(P.ReadData, u8, u32, small_bytes),
     st.builds(P.WriteData, u8, u32, small_bytes),
     st.builds(P.ListData, u8, st.lists(st.builds(P.StreamDef, u8, u32, regions), max_size=4)),
-    st.builds(P.StatusData, u8, u32, u32, u32, u16, u16, u16, u32, st.dictionaries(u8, u32, max_size=16)),
+    st.builds(P.StatusData, u8, u32, u32, u32, u16, u16, u16, u32, st.dictionaries(u8, u32, max_size=16), u16),
     st.builds(P.Error, u8, u8, u32),
     st.builds(P.Samples, u16, u32, u16, small_bytes),
 )

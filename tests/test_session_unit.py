@@ -170,3 +170,139 @@ def test_missing_samples_are_counted_from_target_time_gaps():
         assert w.stats.missing == 5
     finally:
         s.close()
+
+
+def _core_schedule(rate_hz: float, ticks: int, tick_hz: int = 1000) -> list[int]:
+    """The ticks at which the streamer core samples a stream started at tick 0 (fw_stream.c:
+    a phase accumulator that starts at P - r, so the first sample is on tick 1)."""
+    r, period = round(rate_hz * 1000), tick_hz * 1000
+    acc, out = period - r, []
+    for t in range(1, ticks + 1):
+        acc += r
+        if acc >= period:
+            acc -= period
+            out.append(t)
+    return out
+
+
+@pytest.mark.parametrize("rate", [750, 800, 900, 958, 999, 333.333, 1000, 1])
+def test_missing_is_exact_for_rates_that_do_not_divide_the_tick(rate):
+    """Issue 9.4: 750-1000 Hz alternate 1- and 2-tick gaps, which the old heuristic counted as
+    loss ("501 missing" at 900 Hz with nothing lost). The count now follows the core's schedule."""
+    from firmwatch.session.watch import WatchStats
+
+    ticks = _core_schedule(rate, 20_000)
+    clean = WatchStats()
+    for t in ticks:
+        clean.add(t / 1000, rate, 1000)
+    assert clean.missing == 0 and clean.received == len(ticks)
+
+    n = len(ticks)
+    lost = set(range(5, n - 1, 97)) | {n // 2 + i for i in range(min(12, n // 4))}  # singles and a burst
+    lossy = WatchStats()
+    for i, t in enumerate(ticks):
+        if i not in lost:
+            lossy.add(t / 1000, rate, 1000)
+    assert lossy.missing == len(lost)
+
+    # the stream's first samples lost: the count may be one low, never high
+    late = WatchStats()
+    for t in ticks[3:]:
+        late.add(t / 1000, rate, 1000)
+    assert late.missing == 0
+
+
+def test_an_outage_counts_what_the_old_schedule_would_have_delivered():
+    """Issue 9.5: samples the device produced while the link was down are missing, and the
+    restarted stream (new phase) is counted from its own first sample."""
+    from firmwatch.session.watch import WatchStats
+
+    st = WatchStats()
+    for t in _core_schedule(100, 1000):  # ticks 1, 11, ..., 991: 100 samples
+        st.add(t / 1000, 100, 1000)
+    st.restart(after_outage=True)  # link lost at ~tick 1000, back 3 s later, stream restarted
+    for t in _core_schedule(100, 1000):
+        st.add((4000 + t) / 1000, 100, 1000)  # first new sample at tick 4001
+    assert st.missing == 300  # ticks 1001 ... 3991 of the old schedule never arrived
+    assert st.received == 200
+
+
+class RefusingStreamer(FakeStreamer):
+    """Refuses streams over memory outside [base, base + size), as the core's region table does,
+    and reports a region limit per stream."""
+
+    def __init__(self, max_regions: int = 8, **kw):
+        super().__init__(**kw)
+        self.max_regions = max_regions
+        self.refused = 0
+
+    def info(self) -> TargetInfo:
+        return TargetInfo("fake", "little", 4, None, tick_hz=1000, max_streams=self.max_streams,
+                          max_stream_bytes=64, max_regions=self.max_regions, max_rate_hz=1000.0)
+
+    def start_stream(self, regions, rate_hz: float) -> int:
+        from firmwatch.targets.base import AccessRefused
+
+        if len(regions) > self.max_regions:
+            raise AssertionError(f"the planner ignored the device's limit of {self.max_regions} regions")
+        for r in regions:
+            if not (self.base <= r.address and r.address + r.size <= self.base + len(self.mem)):
+                self.refused += 1
+                raise AccessRefused(f"0x{r.address:08X} is not inside a readable region.", 3, r.address)
+        return super().start_stream(regions, rate_hz)
+
+
+def test_a_refused_watch_says_why_and_does_not_take_its_rate_group_down():
+    """Issue 9.6: `0x20000100:4@100 accel_y@100` recorded nothing for both, silently."""
+    t = RefusingStreamer()
+    s = Session(program(), t)
+    try:
+        good = s.add_watch("0x1000:4", 100)
+        bad = s.add_watch("0x9000:4", 100)  # same rate: planned into the same stream
+        assert bad.unsampled and "not inside a readable region" in bad.unsampled
+        assert good.unsampled is None and s.polled_reason(good) is None
+        t.tick(100)
+        assert good.stats.received == 10 and bad.stats.received == 0
+        assert bad.error == bad.unsampled  # the table's note
+    finally:
+        s.close()
+
+
+def test_the_planner_honours_the_devices_region_limit():
+    """The device's own limits come from IDENTIFY through TargetInfo (the AVR port allows 4
+    regions per stream, text mode 1); the session used to assume 8."""
+    t = RefusingStreamer(max_regions=2, max_streams=8)
+    s = Session(program(), t)
+    try:
+        for i in range(5):
+            s.add_watch(f"0x{0x1000 + 4 * i:x}:4", 50)
+        assert len(t.streams) == 3 and all(len(r) <= 2 for r, _, _ in t.streams.values())
+        assert all(w.unsampled is None for w in s.watches.values())
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("rate", [900, 750, 333.333, 999])
+def test_missing_is_exact_even_when_the_streams_first_samples_were_lost(rate):
+    """Anchored on a later sample the phase is unknown at first; the samples that arrive pin it,
+    and from then on the count is exact (before that it may only be low, never high)."""
+    from firmwatch.session.watch import WatchStats
+
+    ticks = _core_schedule(rate, 5_000)
+    lost = {0, 1, 2} | set(range(40, len(ticks) - 1, 53))
+    st = WatchStats()
+    for i, t in enumerate(ticks):
+        if i not in lost:
+            st.add(t / 1000, rate, 1000)
+            assert st.missing <= len([j for j in lost if 2 < j < i])  # never more than the truth
+    truth = len(lost) - 3  # the three before the anchor are not this count's to see
+    # 999 Hz skips one tick in a thousand: in 5 s the skips cannot tell every loss from a skip,
+    # and then the count stays one low rather than guess
+    slack = 1 if rate == 999 else 0
+    assert truth - slack <= st.missing <= truth
+    st.finish(ticks[-1], rate, 1000)
+    assert truth - slack <= st.missing <= truth
+    # samples due after the last that arrived, up to a final STATUS's tick, are missing too
+    later = [t for t in _core_schedule(rate, 5_100)[len(ticks):] if t <= ticks[-1] + 100]
+    st.finish(ticks[-1] + 100, rate, 1000)
+    assert truth + len(later) - slack <= st.missing <= truth + len(later)

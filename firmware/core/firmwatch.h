@@ -94,6 +94,7 @@ typedef struct {
     uint32_t ticks;
     uint16_t tx_used;
     uint16_t tx_high_water;
+    uint16_t seq;       /* the next SAMPLES sequence number */
     uint8_t nstreams;   /* streams running */
     uint8_t mode;       /* output mode: 0 text, 1 binary */
 } fw_status_t;

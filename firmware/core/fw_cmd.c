@@ -236,8 +236,8 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
         break;
     }
     case FW_T_STATUS: {
-        static const uint8_t FW_ROM width[8] = {4, 4, 4, 2, 2, 2, 4, 1};
-        for (i = 0; i < 8; i++) {
+        static const uint8_t FW_ROM width[FW_STATUS_WORDS] = {4, 4, 4, 2, 2, 2, 4, 2, 1};
+        for (i = 0; i < FW_STATUS_WORDS; i++) {
             fw_idx_t k;
             for (k = 0; k < FW_ROM_BYTE(&width[i]); k++) {
                 fw_out_byte(o, (uint8_t)(c->sv[i] >> (8u * k)));

@@ -91,7 +91,7 @@ int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad)
     return 0;
 }
 
-void fw_status_words(uint32_t sv[8])
+void fw_status_words(uint32_t sv[FW_STATUS_WORDS])
 {
     fw_port_critical_enter();
     sv[0] = fw.dropped;
@@ -101,13 +101,14 @@ void fw_status_words(uint32_t sv[8])
     sv[4] = FW_TX_SIZE;
     sv[5] = fw.tx_high;
     sv[6] = fw.ticks;
+    sv[7] = fw.seq; /* the next SAMPLES seq: every frame before it was sent or counted dropped */
     fw_port_critical_exit();
-    sv[7] = fw_streams_running();
+    sv[8] = fw_streams_running();
 }
 
 void fw_get_status(fw_status_t *out)
 {
-    uint32_t sv[8];
+    uint32_t sv[FW_STATUS_WORDS];
     fw_status_words(sv);
     out->dropped = sv[0];
     out->overflows = sv[1];
@@ -115,7 +116,8 @@ void fw_get_status(fw_status_t *out)
     out->tx_used = (uint16_t)sv[3];
     out->tx_high_water = (uint16_t)sv[5];
     out->ticks = sv[6];
-    out->nstreams = (uint8_t)sv[7];
+    out->seq = (uint16_t)sv[7];
+    out->nstreams = (uint8_t)sv[8];
     out->mode = fw.text_out ? FW_MODE_TEXT : FW_MODE_BINARY;
 }
 

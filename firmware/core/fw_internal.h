@@ -30,7 +30,7 @@ FW_STATIC_ASSERT(FW_PERIOD_MHZ <= 0x7FFFFFFFu, tick_hz_fits_accumulator);
  * depends on the port's fw_config_t: 35 + build id + 9 bytes per region must fit as well. */
 #define FW_TX_ROOM (FW_TX_SIZE - 8)
 #define FW_LIST_DATA_MAX (2 + 6 * FW_MAX_STREAMS + 6 * FW_MAX_TOTAL_REGIONS)
-#define FW_STATUS_DATA_MAX (28 + 5 * FW_MAX_STREAMS)
+#define FW_STATUS_DATA_MAX (30 + 5 * FW_MAX_STREAMS)
 FW_STATIC_ASSERT(FW_LIST_DATA_MAX <= FW_TX_ROOM, LIST_reply_needs_a_larger_FW_TX_SIZE);
 FW_STATIC_ASSERT(FW_STATUS_DATA_MAX <= FW_TX_ROOM, STATUS_reply_needs_a_larger_FW_TX_SIZE);
 #if FW_TEXT_MODE
@@ -146,7 +146,8 @@ void fw_frame_end(fw_out_t *o);
 
 uint32_t fw_read32_atomic(const uint32_t *p);
 /* STATUS counters in wire order (fw_cmd_t.sv). */
-void fw_status_words(uint32_t sv[8]);
+#define FW_STATUS_WORDS 9
+void fw_status_words(uint32_t sv[FW_STATUS_WORDS]);
 /* 0 when [addr, addr+size) lies inside regions granting `access`; else 1, with the first
  * address not covered (mod 2^32) in *bad. */
 int fw_check_range(uint32_t addr, uint32_t size, uint8_t access, uint32_t *bad);
@@ -179,8 +180,8 @@ typedef struct {
     uint32_t rate;  /* STREAM_START, milli-hertz */
     uint32_t detail;
     /* STATUS: one snapshot for both output passes (text widths vary), in wire order:
-     * dropped, overflows, rx_errors, tx_used, tx_size, tx_high_water, ticks, nstreams */
-    uint32_t sv[8];
+     * dropped, overflows, rx_errors, tx_used, tx_size, tx_high_water, ticks, seq, nstreams */
+    uint32_t sv[9];
 } fw_cmd_t;
 
 uint8_t fw_rx_peek(fw_idx_t i);

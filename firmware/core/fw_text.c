@@ -39,7 +39,7 @@ static const char FW_ROM s_regions[] = "|regions=";
 static const char FW_ROM s_streams[] = "|streams=";
 static const char FW_ROM s_status_keys[] =
     "STATUS|dropped=\0|overflows=\0|rx_errors=\0|tx_used=\0|tx_size=\0|tx_high_water=\0"
-    "|ticks=\0|streams=";
+    "|ticks=\0|seq=\0|streams=";
 static const char FW_ROM s_help[] =
     "HELP|verbs=INFO,READ,WRITE,STREAM,STOP,LIST,STATUS,BINARY,TEXT,HELP";
 static const char FW_ROM s_errnames[] =
@@ -364,7 +364,7 @@ void fw_text_reply(fw_out_t *o, const fw_cmd_t *c)
         break;
     case FW_T_STATUS: {
         uint8_t i;
-        for (i = 0; i < 8; i++) {
+        for (i = 0; i < FW_STATUS_WORDS; i++) {
             key_dec(o, nth(s_status_keys, i), c->sv[i]);
         }
         break;

@@ -239,6 +239,7 @@ def status_data(
     tx_used: int,
     tx_high_water: int,
     ticks: int,
+    seq: int,
     streams: list[tuple[int, int]],
 ) -> Msg:
     p = (
@@ -250,6 +251,7 @@ def status_data(
         + u16(LIMITS["tx_size"])
         + u16(tx_high_water)
         + u32(ticks)
+        + u16(seq)
         + u8(len(streams))
         + b"".join(u8(s) + u32(d) for s, d in streams)
     )
@@ -262,6 +264,7 @@ def status_data(
         "tx_size": LIMITS["tx_size"],
         "tx_high_water": tx_high_water,
         "ticks": ticks,
+        "seq": seq,
         "streams": [{"stream": s, "dropped": d} for s, d in streams],
     }
     return TYPES["STATUS_DATA"], p, fields
@@ -455,6 +458,7 @@ def binary_session() -> dict[str, Any]:
             tx_used=0,
             tx_high_water=ident_len,
             ticks=5,
+            seq=5,
             streams=[(0, 0), (3, 0)],
         ),
         "taken before the reply is queued; the high-water mark is the IDENT reply (output drained after each step)",
@@ -713,7 +717,7 @@ def text_session() -> list[dict[str, Any]]:
             "line": "STATUS\n",
             "reply": text_line(
                 "STATUS|dropped=0|overflows=0|rx_errors=1|tx_used=0|tx_size=1024"
-                f"|tx_high_water={len(text_line(info))}|ticks=5|streams=2"
+                f"|tx_high_water={len(text_line(info))}|ticks=5|seq=3|streams=2"
             ),
         },
         {"line": "STOP 1\n", "reply": text_line("OK")},

@@ -559,10 +559,11 @@ static void test_tx_overflow(void)
     CHECK(fw.reply_waiting == 0);
     CHECK(command(FW_T_STATUS, p, 1, &r) == FW_T_STATUS_DATA);
     CHECK(le(r.payload + 1, 4) == (uint32_t)(101 - FW_TX_SIZE / per_frame));
-    CHECK(r.payload[23] == 1 && r.payload[24] == 3);
-    CHECK(le(r.payload + 25, 4) == (uint32_t)(101 - FW_TX_SIZE / per_frame));
+    CHECK(le(r.payload + 23, 2) == 101); /* seq: 101 frames produced, sent or dropped */
+    CHECK(r.payload[25] == 1 && r.payload[26] == 3);
+    CHECK(le(r.payload + 27, 4) == (uint32_t)(101 - FW_TX_SIZE / per_frame));
     CHECK(le(r.payload + 17, 2) == (uint32_t)(FW_TX_SIZE / per_frame * per_frame));
-    CHECK(r.len == 29);
+    CHECK(r.len == 31);
     CHECK(fw.reply_waiting == 0);
     /* seq counted every produced frame: the next one tells the host how many it missed */
     fw_tick();
@@ -722,7 +723,7 @@ static void test_text_mode(void)
     fw_tick();
     text_expect("", "DATA|addr=0x20000010|hex=1011|t=5|seq=2|stream=0\n");
     text_expect("STATUS\n", "STATUS|dropped=0|overflows=0|rx_errors=0|tx_used=0|tx_size=1024"
-                            "|tx_high_water=220|ticks=5|streams=2\n");
+                            "|tx_high_water=220|ticks=5|seq=3|streams=2\n");
     text_expect("STOP 1\n", "OK\n");
     text_expect("STOP 1\n", "ERR|code=5|name=NO_STREAM|detail=0x00000001\n");
     text_expect("STOP all\n", "OK\n");

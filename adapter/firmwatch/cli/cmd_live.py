@@ -10,9 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from firmwatch.cli.rates import split_rate  # the one EXPR@HZ rule, shared with the prompt
+from firmwatch.errors import UserError
 from firmwatch.session.connect import TRANSPORTS, ConnectError, Connection, ConnectOptions, connect
 from firmwatch.session.session import Session
+from firmwatch.targets.base import LinkStats
 
 DEMO_WATCHES = [
     ("timestamp_ms", 10),
@@ -76,18 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_demo)
 
 
-def split_rate(text: str) -> tuple[str, float | None]:
-    """``EXPR@HZ`` → (EXPR, HZ).
-
-    gdb's ``arr[i]@n`` also uses ``@``: after ``]`` a single ``@N`` is gdb's, unless written
-    with a unit (``buf[2]@100Hz``); ``arr[0]@4@100`` is gdb's ``@4`` at 100 Hz.
-    """
-    m = re.match(r"^(.*?)@\s*(\d+(?:\.\d+)?)\s*(hz)?\s*$", text, re.IGNORECASE)
-    if m and (m.group(3) or "@" in m.group(1) or not re.search(r"\]\s*$", m.group(1))):
-        return m.group(1).strip(), float(m.group(2))
-    return text.strip(), None
-
-
 def _messages(level: str, text: str) -> None:
     print(f"firmwatch: {level}: {text}", file=sys.stderr, flush=True)
 
@@ -115,16 +107,39 @@ def connect_options(args: argparse.Namespace) -> ConnectOptions:
                           sampling_mode=args.gdb_mode, lock_symbol=args.lock_symbol, sim=args.sim, server=args.server)
 
 
+class LinkWatch:
+    """The link's events for a command: said on stderr, passed to the session (a lost link
+    interrupts its watches' schedules), and ``gone`` set when the link is lost for good — a GDB
+    server that died; the streamer reconnects by itself and says when it is back."""
+
+    def __init__(self) -> None:
+        self.gone = threading.Event()
+        self.why = ""
+        self.session: Session | None = None
+        self.transport = ""
+
+    def __call__(self, state: str, text: str) -> None:
+        _link_messages(state, text)
+        if self.session is not None:
+            self.session.link_event(state, text)
+        if state == "lost" and self.transport not in ("serial", "tcp"):
+            self.why = text
+            self.gone.set()
+
+
 @contextmanager
-def session_for(options: ConnectOptions, default_rate: float, verify_build_id: str = "warn"
-                ) -> Iterator[tuple[Session, Connection]]:
-    conn = connect(options, on_link=_link_messages)
+def session_for(options: ConnectOptions, default_rate: float, verify_build_id: str = "warn",
+                link: LinkWatch | None = None) -> Iterator[tuple[Session, Connection]]:
+    link = link or LinkWatch()
+    conn = connect(options, on_link=link)
+    link.transport = conn.transport
     try:
         session = Session(conn.program, conn.target, default_rate=default_rate, verify_build_id=verify_build_id,
                           on_message=_messages)
     except BaseException:
         conn.close()
         raise
+    link.session = session
     try:
         yield session, conn
     finally:
@@ -133,19 +148,25 @@ def session_for(options: ConnectOptions, default_rate: float, verify_build_id: s
 
 
 @contextmanager
-def open_session(args: argparse.Namespace, default_rate: float) -> Iterator[Session]:
-    with session_for(connect_options(args), default_rate, "error" if args.strict else "warn") as (session, _):
+def open_session(args: argparse.Namespace, default_rate: float, link: LinkWatch | None = None) -> Iterator[Session]:
+    with session_for(connect_options(args), default_rate, "error" if args.strict else "warn", link) as (session, _):
         yield session
 
 
 def run_watch(args: argparse.Namespace) -> int:
     from firmwatch.cli.repl import Repl
 
-    with open_session(args, args.rate) as session:
-        for e in args.expr:
-            expr, rate = split_rate(e)
-            session.add_watch(expr, rate)
-        Repl(session).run()
+    watches = [split_rate(e) for e in args.expr]
+    link = LinkWatch()
+    with open_session(args, args.rate, link) as session:
+        session.add_watches(watches)
+        for w in session.watches.values():
+            if w.unsampled:
+                _messages("warning", f"{w.text} cannot be sampled: {w.unsampled}")
+        Repl(session, gone=link.gone).run()
+    if link.gone.is_set():
+        _messages("error", f"the session ended: {link.why.rstrip('.')}.")
+        return 1
     return 0
 
 
@@ -168,11 +189,20 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def run_record(args: argparse.Namespace) -> int:
     rate = 1000.0 / args.interval if args.interval else args.rate
-    with open_session(args, rate) as session:
-        for e in args.expr:
-            expr, r = split_rate(e)
-            session.add_watch(expr, r)
+    link = LinkWatch()
+    watches = [split_rate(e) for e in args.expr]  # a bad rate is refused before anything starts
+    with open_session(args, rate, link) as session:
+        # recording first, then the watches: every sample they receive is in the file, so the
+        # summary's counts are the file's
         rec = session.start_recording(args.output, args.session_id)
+        session.add_watches(watches)
+        unsampled = [w for w in session.watches.values() if w.unsampled]
+        for w in unsampled:
+            _messages("warning", f"{w.text} cannot be sampled: {w.unsampled}")
+        if len(unsampled) == len(session.watches):
+            session.stop_recording()
+            Path(args.output).unlink(missing_ok=True)
+            raise RecordError("none of the watches can be sampled, so nothing was recorded; see the reasons above.")
         live = None
         if not args.quiet and sys.stdout.isatty():
             from rich.live import Live
@@ -183,7 +213,7 @@ def run_record(args: argparse.Namespace) -> int:
             live.start()
         deadline = time.monotonic() + args.duration if args.duration else None
         with _stop_on_signals() as stop:
-            while not stop.is_set():
+            while not stop.is_set() and not link.gone.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
@@ -193,19 +223,59 @@ def run_record(args: argparse.Namespace) -> int:
                     live.update(build_table(session))
         if live is not None:
             live.stop()
+        # the watches', the link's and the device's counts then describe the same samples
+        st = session.target.stats() if link.gone.is_set() else session.finish()
         session.stop_recording()
-        st = session.target.stats()
         print(f"recorded {rec.rows} samples to {args.output} (session {rec.session_id})", flush=True)
-        for w in session.watches.values():
-            print(f"  {w.text}: {w.stats.received} samples, {w.stats.rate():.1f} Hz achieved "
-                  f"(asked {w.rate_hz:g}), {w.stats.missing} missing", flush=True)
-        print(f"  link: {st.lost} lost, {st.corrupt_frames} corrupt frames, "
-              f"{st.device_dropped} dropped by the device", flush=True)
+        for line in summary_lines(session, st):
+            print(f"  {line}", flush=True)
         if st.halted_fraction is not None:  # a GDB transport (--gdb, --server, or a simulated device's stub)
             print(f"  target halted {100 * st.halted_fraction:.2f} % of the time for sampling"
                   + (f"; {st.lock_skips} rounds skipped while {args.lock_symbol} was set" if args.lock_symbol else ""),
                   flush=True)
+        if link.gone.is_set():
+            _messages("error", f"recording stopped: {link.why.rstrip('.')}; the {rec.rows} samples before it are in "
+                               f"{args.output}.")
+            return 1
+        if all(w.stats.received == 0 for w in session.watches.values()):
+            _messages("error", "no watch delivered a sample; see the reasons above.")
+            return 1
     return 0
+
+
+class RecordError(UserError):
+    """Nothing could be recorded."""
+
+
+def summary_lines(session: Session, st: LinkStats) -> list[str]:
+    """Per watch what arrived and what is missing, then the link, in words that add up: a
+    watch's missing samples are its schedule's gaps (exact on the streamer), of which the
+    device's own STATUS says how many it dropped; the link's lost frames are its sequence gaps."""
+    lines = []
+    for w in session.watches.values():
+        if w.unsampled:
+            lines.append(f"{w.text}: not sampled: {w.unsampled}")
+            continue
+        if w.stats.received == 0 and w.error:
+            lines.append(f"{w.text}: 0 samples: {w.error}")
+            continue
+        how = f"{w.stats.missing} missing"
+        if w.stats.device_dropped is not None:
+            how += f" ({w.stats.device_dropped} dropped by the device)"
+        polled = session.polled_reason(w)
+        lines.append(f"{w.text}: {w.stats.received} samples, {w.stats.rate():.1f} Hz achieved (asked {w.rate_hz:g}), "
+                     f"{how}" + (f"; polled: {polled}" if polled else ""))
+    if st.status_known:
+        device = f"{st.device_dropped} dropped by the device (its STATUS)"
+        if st.lost >= st.device_dropped:
+            device += f", {st.lost - st.device_dropped} destroyed on the link"
+    else:
+        device = "the device's own drop count could not be read (the link was down)"
+    link = f"link: {st.lost} frames lost (sequence gaps): {device}; {st.corrupt_frames} corrupt frames"
+    if st.reconnects:
+        link += f", {st.reconnects} reconnect{'s' if st.reconnects != 1 else ''}"
+    lines.append(link)
+    return lines
 
 
 def run_demo(args: argparse.Namespace) -> int:

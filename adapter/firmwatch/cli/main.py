@@ -33,10 +33,28 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The command's own parser reads its arguments, options and positionals in any order
+    (``watch ELF 'x' --port P`` as well as ``watch ELF --port P 'x'``), and a mistake is shown
+    with that command's usage, not the top-level one."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if sub is None or command not in sub.choices:
+        return parser.parse_args(argv)
+    sp = sub.choices[command]
+    rest = argv[argv.index(command) + 1 :]
+    try:
+        args = sp.parse_intermixed_args(rest)
+    except TypeError:  # a mutually exclusive group argparse cannot intermix
+        args = sp.parse_args(rest)
+    args.command = command
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -6,21 +6,24 @@ On a terminal the live table sits under the prompt and refreshes while you type;
 
 from __future__ import annotations
 
+import queue
 import re
 import shlex
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from prompt_toolkit.completion import Completer, Completion
 
+from firmwatch.cli.rates import RateError, split_rate
 from firmwatch.cli.table import render_ansi
 from firmwatch.errors import is_user_error, sentence
 from firmwatch.session.session import Session
 
 COMMANDS = {
     "list": "list [GLOB]          globals and statics matching GLOB, with address, size and type",
-    "watch": "watch EXPR [RATE_HZ] add a live watch (default rate from --rate)",
+    "watch": "watch EXPR[@HZ]      add a live watch at HZ samples/s (default --rate): watch accel_x@500 (or accel_x 500)",
     "stop": "stop EXPR|all        remove a watch, or all of them",
     "write": "write EXPR VALUE     write VALUE into the object EXPR names and read it back",
     "rate": "rate EXPR HZ         change a watch's sample rate",
@@ -29,17 +32,20 @@ COMMANDS = {
     "hex": "hex on|off           show values in hex",
     "show": "show                 print the table (useful when input is piped)",
     "help": "help                 this list",
-    "quit": "quit                 end the session (also Ctrl-D)",
+    "quit": "quit                 end the session (also Ctrl-D, or Ctrl-C on an empty line)",
 }
 
-_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 class Repl:
-    def __init__(self, session: Session, out: Callable[[str], None] | None = None):
+    def __init__(self, session: Session, out: Callable[[str], None] | None = None,
+                 gone: threading.Event | None = None):
         self.session = session
         self.hex = False
         self.out = out or (lambda s: print(s, flush=True))
+        # set when the link is lost for good (a GDB server died): the prompt ends at once
+        self.gone = gone or threading.Event()
 
     # -- commands ---------------------------------------------------------------------------
     def execute(self, line: str) -> bool:
@@ -89,8 +95,16 @@ class Repl:
         if not rest:
             self.out("usage: " + COMMANDS["watch"])
             return
-        expr, rate = _split_rate(rest)
+        expr, rate = split_rate(rest)  # the command line's rule: accel_x@500 is 500 Hz
+        if rate is None:
+            expr, rate = _split_rate(rest)  # `watch accel_x 500` too; a trailing -5 is a bad rate
+            if rate is not None and rate <= 0:
+                raise RateError(f"the rate {rate:g} in 'watch {rest}' must be above 0 Hz; to watch an expression "
+                                "ending in a number, put it in parentheses.")
         w = self.session.add_watch(expr, rate)
+        if w.unsampled:
+            self.out(f"{w.text} cannot be sampled: {w.unsampled}")
+            return
         note = self.session.polled_reason(w)
         self.out(f"watching {w.text} at {w.rate_hz:g} Hz" + (f" (polled: {note})" if note else ""))
 
@@ -102,7 +116,9 @@ class Repl:
         self.out(f"stopped {n} watch{'es' if n != 1 else ''}")
 
     def cmd_rate(self, rest: str) -> None:
-        expr, rate = _split_rate(rest)
+        expr, rate = split_rate(rest)
+        if rate is None:
+            expr, rate = _split_rate(rest)
         if rate is None:
             self.out("usage: " + COMMANDS["rate"])
             return
@@ -143,14 +159,28 @@ class Repl:
 
     # -- loops ------------------------------------------------------------------------------
     def run_piped(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            if not self.execute(line):
+        """Commands line by line (a script, a pipe); ends early when the link is gone for good."""
+        q: queue.Queue[str | None] = queue.Queue()
+
+        def feed() -> None:
+            for line in lines:
+                q.put(line)
+            q.put(None)
+
+        threading.Thread(target=feed, name="firmwatch-stdin", daemon=True).start()
+        while not self.gone.is_set():
+            try:
+                line = q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is None or not self.execute(line):
                 break
 
     def run_terminal(self) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.formatted_text import ANSI
         from prompt_toolkit.history import InMemoryHistory
+        from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.patch_stdout import patch_stdout
         from prompt_toolkit.shortcuts import print_formatted_text
 
@@ -163,6 +193,16 @@ class Repl:
             except Exception as e:  # never let a render problem kill the prompt
                 return f"(table unavailable: {e})"
 
+        keys = KeyBindings()
+
+        @keys.add("c-c")
+        def _(event: Any) -> None:
+            # Ctrl-C clears what was typed, as in a shell; on an empty line it ends the session
+            if event.app.current_buffer.text:
+                event.app.current_buffer.reset()
+            else:
+                event.app.exit(exception=EOFError())
+
         self.out = lambda s: print_formatted_text(s)
         ps: PromptSession[str] = PromptSession(
             history=InMemoryHistory(),
@@ -170,13 +210,23 @@ class Repl:
             complete_while_typing=False,
             bottom_toolbar=toolbar,
             refresh_interval=0.2,
+            key_bindings=keys,
         )
+
+        def end_when_gone() -> None:
+            self.gone.wait()
+            app = ps.app
+            loop = getattr(app, "loop", None)
+            if app.is_running and loop is not None:
+                loop.call_soon_threadsafe(lambda: app.exit(exception=EOFError()) if app.is_running else None)
+
+        threading.Thread(target=end_when_gone, name="firmwatch-link-watch", daemon=True).start()
         with patch_stdout():
-            while True:
+            while not self.gone.is_set():
                 try:
                     line = ps.prompt("firmwatch> ")
                 except KeyboardInterrupt:
-                    continue  # Ctrl-C clears the line, as in a shell
+                    continue
                 except EOFError:
                     break
                 if not self.execute(line):
@@ -212,6 +262,7 @@ def _trailing_operand(text: str) -> str:
 
 
 def _split_rate(text: str) -> tuple[str, float | None]:
+    """``rate EXPR HZ``: the rate as the last word (a negative or zero one is refused by the session)."""
     parts = text.rsplit(None, 1)
     if len(parts) == 2 and _NUMBER.match(parts[1]):
         return parts[0], float(parts[1])

@@ -21,7 +21,7 @@ from firmwatch.session.raw import RawExpression, parse_raw
 from firmwatch.session.recorder import Recorder
 from firmwatch.session.watch import Watch
 from firmwatch.symbols.program import Program
-from firmwatch.targets.base import Region, Sample, Target, TargetError, TargetInfo
+from firmwatch.targets.base import AccessRefused, Region, Sample, Target, TargetError, TargetInfo
 
 
 class SessionError(UserError):
@@ -82,6 +82,7 @@ class Session:
         self._bound: dict[int, AccessPlan] = {}  # watch id -> the plan currently sampled
         self.peripherals: Any = None  # a peripherals.view.PeripheralView once an SVD is attached
         self._ambiguous_noted: set[str] = set()
+        self._sampling = True  # until stop_sampling()
         self.info: TargetInfo = target.info()
         if self.info.link_mode == "text":
             self.on_message(
@@ -179,24 +180,35 @@ class Session:
                              self.info.byteorder)
 
     def add_watch(self, text: str, rate_hz: float | None = None) -> Watch:
-        text = text.strip()
-        rate = self._check_rate(rate_hz if rate_hz is not None else self.default_rate)
+        return self.add_watches([(text, rate_hz)])[0]
+
+    def add_watches(self, items: list[tuple[str, float | None]]) -> list[Watch]:
+        """Add several watches and plan the device's streams once for all of them (so no stream
+        is started and replaced again as the next watch at its rate joins)."""
+        out = []
         with self._lock:
-            existing = self.find_watch(text)
-            if existing is not None:
-                if rate_hz is not None and existing.rate_hz != rate:
-                    existing.rate_hz = rate
-                    existing.stats.reset_window()
-                    self._replan()
-                return existing
-            compiled = self.compile(text)
-            bound = compiled.bind(self.target.read)
-            w = Watch(self._next_id, text, compiled, rate)
-            self._next_id += 1
-            self.watches[w.id] = w
-            self._bound[w.id] = bound
-            self._replan()
-            return w
+            try:
+                for text, rate_hz in items:
+                    out.append(self._add_one(text.strip(), rate_hz))
+            finally:
+                self._replan()
+        return out
+
+    def _add_one(self, text: str, rate_hz: float | None) -> Watch:
+        rate = self._check_rate(rate_hz if rate_hz is not None else self.default_rate)
+        existing = self.find_watch(text)
+        if existing is not None:
+            if rate_hz is not None and existing.rate_hz != rate:
+                existing.rate_hz = rate
+                existing.stats.reset_window()
+            return existing
+        compiled = self.compile(text)
+        bound = compiled.bind(self.target.read)
+        w = Watch(self._next_id, text, compiled, rate)
+        self._next_id += 1
+        self.watches[w.id] = w
+        self._bound[w.id] = bound
+        return w
 
     def find_watch(self, key: str | int) -> Watch | None:
         if isinstance(key, int):
@@ -303,16 +315,21 @@ class Session:
 
     # -- planning ---------------------------------------------------------------------------
     def _limits(self) -> Limits:
+        """The device's own limits (IDENTIFY); a target without one (a GDB server) gets the
+        streamer core's defaults, which its sampler batches comfortably."""
         i = self.info
+        d = Limits()
         return Limits(
-            max_streams=i.max_streams or 16,
-            max_regions=getattr(i, "max_regions", None) or 8,
-            max_stream_bytes=i.max_stream_bytes or 64,
-            max_rate_hz=float(i.tick_hz or 1000),
+            max_streams=i.max_streams or d.max_streams,
+            max_regions=i.max_regions or d.max_regions,
+            max_stream_bytes=i.max_stream_bytes or d.max_stream_bytes,
+            max_rate_hz=float(i.max_rate_hz or i.tick_hz or d.max_rate_hz),
         )
 
     def _replan(self) -> None:
         """Bring the device's streams in line with the watches (call with the lock held)."""
+        if not self._sampling:
+            return
         entries = []
         for w in self.watches.values():
             regions = tuple(PlannedRegion(r.address, r.size) for r in self._bound[w.id].regions)
@@ -332,22 +349,58 @@ class Session:
             except TargetError as e:
                 self.on_message("warning", str(e))
             del self._streams[sid]
+        polled = dict(plan.polled)
+        unsampled: dict[int, str] = {}
         for sp in wanted:
-            regions = [Region(r.address, r.size) for r in sp.regions]
-            try:
-                sid = self.target.start_stream(regions, sp.rate_hz)
-            except TargetError as e:
+            self._start_planned(sp, polled, unsampled)
+        self._polled = polled
+        for w in self.watches.values():
+            w.unsampled = unsampled.get(w.id)
+            if w.unsampled:
+                w.error = w.unsampled
+
+    def _start_planned(self, sp: StreamPlan, polled: dict[int, str], unsampled: dict[int, str]) -> None:
+        """Start one planned stream. When the device refuses it, every watch in it is tried in a
+        stream of its own, so one watch the device will not sample (an address outside its
+        region table) does not take the others at its rate down with it. A watch refused on its
+        own is unsampled — with the device's reason — when its memory cannot be read, and polled
+        when only the device's stream resources are short."""
+        regions = [Region(r.address, r.size) for r in sp.regions]
+        try:
+            sid = self.target.start_stream(regions, sp.rate_hz)
+        except TargetError as e:
+            if len(sp.entries) > 1:
                 for entry in sp.entries:
-                    self._polled[entry.watch_id] = str(e)
-                continue
-            slots = []
-            idx = 0
-            for entry in sp.entries:
-                w = self.watches[entry.watch_id]
-                slots.append((w, idx, len(entry.regions), self._bound[w.id]))
-                idx += len(entry.regions)
-            self._streams[sid] = _Stream(sp, sid, slots)
-        self._polled = dict(plan.polled)
+                    self._start_planned(StreamPlan(sp.rate_hz, (entry,)), polled, unsampled)
+                return
+            wid = sp.entries[0].watch_id
+            unreadable = isinstance(e, AccessRefused) and e.address is not None
+            if unreadable or not isinstance(e, AccessRefused):
+                # unreadable memory cannot be polled either; a lost link is said as it is
+                unsampled[wid] = str(e)
+            else:
+                polled[wid] = str(e)
+            return
+        slots = []
+        idx = 0
+        for entry in sp.entries:
+            w = self.watches[entry.watch_id]
+            slots.append((w, idx, len(entry.regions), self._bound[w.id]))
+            idx += len(entry.regions)
+            w.stats.restart()  # a new device stream: a new schedule phase
+        self._streams[sid] = _Stream(sp, sid, slots)
+
+    # -- link events and loss accounting --------------------------------------------------------
+    def link_event(self, state: str, message: str) -> None:
+        """What the transport said about its link (``on_link``). A lost link interrupts every
+        streamed watch's schedule: what the device samples while it is down never arrives, and
+        the watch counts it as missing once samples flow again (the restored link restarts the
+        device streams, with new phases)."""
+        if state == "lost":
+            with self._lock:
+                for st in self._streams.values():
+                    for w, *_ in st.slots:
+                        w.stats.restart(after_outage=True)
 
     # -- sample path (reader thread of the target) ----------------------------------------------
     def _on_sample(self, sample: Sample) -> None:
@@ -355,9 +408,10 @@ class Session:
         if st is None:
             return
         events: list[SampleEvent] = []
+        tick_hz = self.info.tick_hz  # the device's schedule: missing samples are counted exactly
         for w, first, n, bound in st.slots:
             chunks = sample.data[first : first + n]
-            w.update(bound, chunks, sample.target_time, sample.host_time)
+            w.update(bound, chunks, sample.target_time, sample.host_time, tick_hz)
             if self._listeners or self._recorder is not None:
                 events.append(SampleEvent(w, sample.seq, sample.target_time, sample.host_time, chunks, bound))
         if events:
@@ -430,6 +484,42 @@ class Session:
                     changed = True
             if changed:
                 self._replan()
+
+    def finish(self) -> Any:
+        """End sampling with an exact account, and return the link's counters (``LinkStats``).
+
+        The target closes its account first (the streamer: a STATUS while its streams run, after
+        which no sample is delivered), each streamed watch counts what its schedule owed it up
+        to that device tick, and then everything stops. The watches' samples and missing, the
+        link's lost frames and the device's own drop count then describe the same samples."""
+        st = self.target.final_stats()
+        tick_hz = self.info.tick_hz
+        with self._lock:
+            for sid, stream in self._streams.items():
+                for w, *_ in stream.slots:
+                    if st.device_ticks is not None and tick_hz:
+                        w.stats.finish(st.device_ticks, w.rate_hz, tick_hz)
+                    if sid in st.stream_dropped:
+                        # the device counts its drops since the stream started, the first ones
+                        # included, which no schedule seen from the host can place
+                        w.stats.device_dropped = st.stream_dropped[sid]
+                        w.stats.missing = max(w.stats.missing, w.stats.banked + st.stream_dropped[sid])
+        self.stop_sampling()
+        return st
+
+    def stop_sampling(self) -> None:
+        """Stop every stream and poll, and wait until the device acknowledged: every sample it
+        produced before has arrived (replies and samples travel in order), so counters read
+        afterwards — the watches', the link's, the device's own — describe the same samples."""
+        with self._lock:
+            self._sampling = False
+            self._polled = {}
+            if self._streaming and self._streams:
+                try:
+                    self.target.stop_stream(None)
+                except TargetError as e:
+                    self.on_message("warning", str(e))
+            self._streams = {}
 
     def close(self) -> None:
         if self._closed.is_set():

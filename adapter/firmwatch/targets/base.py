@@ -85,10 +85,13 @@ class Sample:
 @dataclass
 class LinkStats:
     samples: int = 0
-    lost: int = 0  # samples known to be lost (sequence gaps, device-side drops)
+    lost: int = 0  # frames known to be lost (sequence gaps: damaged on the link or dropped by the device)
     corrupt_frames: int = 0  # CRC failures and resyncs seen by the host
-    device_dropped: int = 0  # as reported by the device's own status
+    device_dropped: int = 0  # frames the device says it dropped since this host connected (its STATUS)
     reconnects: int = 0
+    stream_dropped: dict[int, int] = field(default_factory=dict)  # stream id -> samples the device dropped
+    status_known: bool = True  # False when the device's counters could not be read (the link is down)
+    device_ticks: int | None = None  # final_stats(): the device tick up to which samples are accounted
     halted_fraction: float | None = None  # GDB transports: share of time the target was halted by sampling
     lock_skips: int = 0  # rounds skipped because the firmware's lock flag was set
 
@@ -123,13 +126,22 @@ class Target:
     def on_sample(self, callback: SampleCallback) -> None:
         raise NotImplementedError
 
-    def stats(self) -> LinkStats:
+    def stats(self, refresh_device: bool = False) -> LinkStats:
+        """The link's counters; ``refresh_device`` first fetches the device's own (the streamer's
+        STATUS), for a summary that must agree with the device."""
         return LinkStats()
 
     def control(self) -> ExecutionControl:
         """This transport's execution control (targets/control.py): halt, step, breakpoints,
         registers, ... as far as it can, each capability declared; the same object every call."""
         raise NotImplementedError
+
+    def final_stats(self) -> LinkStats:
+        """The counters at the end of a session, with sampling stopped at a point where the
+        transport's and the device's counts describe the same samples (the streamer: a final
+        STATUS); no sample is delivered afterwards. A transport without device counters:
+        ``stats()``."""
+        return self.stats(refresh_device=True)
 
     def close(self) -> None:
         pass

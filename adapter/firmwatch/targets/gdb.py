@@ -758,7 +758,7 @@ class GdbTarget(Target):
     def on_sample(self, callback: SampleCallback) -> None:
         self._link().on_sample(callback)
 
-    def stats(self) -> LinkStats:
+    def stats(self, refresh_device: bool = False) -> LinkStats:
         return self._link().stats()
 
     def halted_fraction(self) -> float:

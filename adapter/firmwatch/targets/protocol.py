@@ -244,7 +244,7 @@ _IDENT_REGION = struct.Struct("<IIB")
 _READ = struct.Struct("<BIH")
 _STREAM_HEAD = struct.Struct("<BBIB")
 _LIST_STREAM = struct.Struct("<BIB")
-_STATUS_HEAD = struct.Struct("<BIIIHHHIB")
+_STATUS_HEAD = struct.Struct("<BIIIHHHI")
 _STATUS_STREAM = struct.Struct("<BI")
 _ERROR = struct.Struct("<BBI")
 _SAMPLES_HEAD = struct.Struct("<HI")
@@ -526,6 +526,7 @@ class StatusData(Message):
     tx_high_water: int
     ticks: int
     stream_dropped: dict[int, int] = field(default_factory=dict)  # stream id -> samples dropped
+    seq: int | None = None  # the next SAMPLES seq (version 2; None from a version 1 device)
 
     def pack(self) -> bytes:
         head = _STATUS_HEAD.pack(
@@ -537,17 +538,22 @@ class StatusData(Message):
             self.tx_size,
             self.tx_high_water,
             self.ticks,
-            len(self.stream_dropped),
         )
-        return head + b"".join(_STATUS_STREAM.pack(s, d) for s, d in self.stream_dropped.items())
+        seq = b"" if self.seq is None else _U16.pack(self.seq)
+        streams = bytes((len(self.stream_dropped),)) + b"".join(
+            _STATUS_STREAM.pack(s, d) for s, d in self.stream_dropped.items()
+        )
+        return head + seq + streams
 
     @classmethod
-    def unpack(cls, payload: bytes) -> StatusData:
+    def unpack(cls, payload: bytes, version: int = PROTOCOL_VERSION) -> StatusData:  # type: ignore[override]
         r = _Reader(payload, "STATUS_DATA")
-        *head, n = r.take(_STATUS_HEAD)
+        head = r.take(_STATUS_HEAD)
+        seq = r.take(_U16)[0] if version >= 2 else None
+        (n,) = r.take(_U8)
         streams = dict(r.take(_STATUS_STREAM) for _ in range(n))  # type: ignore[misc]
         r.end()
-        return cls(*head, stream_dropped=streams)  # type: ignore[arg-type]
+        return cls(*head, stream_dropped=streams, seq=seq)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -660,10 +666,12 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
 }
 
 
-def decode_message(msg_type: int, payload: bytes, mask_bytes: int = 2) -> Message:
-    """Turn one frame's ``(type, payload)`` into its message dataclass."""
+def decode_message(msg_type: int, payload: bytes, mask_bytes: int = 2, version: int = PROTOCOL_VERSION) -> Message:
+    """Turn one frame's ``(type, payload)`` into its message dataclass (``version``: the device's)."""
     if msg_type == SAMPLES:
         return Samples.unpack(payload, mask_bytes)
+    if msg_type == STATUS_DATA:
+        return StatusData.unpack(payload, version)
     cls = MESSAGE_TYPES.get(msg_type)
     if cls is None:
         raise ProtocolError(

@@ -801,7 +801,7 @@ class RspTarget(Target):
             self._halted_s = 0.0
             self._acct_t0 = time.monotonic()
 
-    def stats(self) -> LinkStats:
+    def stats(self, refresh_device: bool = False) -> LinkStats:
         s = self._sampler
         return LinkStats(
             samples=s.samples,

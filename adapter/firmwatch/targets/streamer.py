@@ -329,6 +329,8 @@ class StreamerTarget(Target):
         self._active: set[int] = set()  # streams whose samples are delivered
         self._in.active = self._active
         self._any_ident = False  # connecting: an IDENT answering an earlier attempt is welcome
+        self._closing_account = False  # final_stats(): the STATUS reply ends the delivery of samples
+        self._cut: tuple[int, int] | None = None  # (frames lost, device ticks) at the final STATUS
         self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
         self._tag = 0
         self._want_tags: set[int] = set()  # the tags of the command in flight (one per attempt)
@@ -336,7 +338,12 @@ class StreamerTarget(Target):
         self._text_replies: deque[T.TextReply] = deque()
         self._want_text = False
 
-        self._device_dropped = 0
+        # the device's STATUS counters count since it booted: report what happened since we connected
+        self._dropped_base = 0  # its `dropped` when this link came up
+        self._dropped_last = 0  # its `dropped` at the last STATUS
+        self._dropped_before = 0  # dropped during earlier links (before reconnects)
+        self._stream_dropped: dict[int, int] = {}
+        self._status_known = True
         self._reconnects = 0
         self._text_corrupt = 0
         self.rx_bytes = 0  # every byte received, for wire-efficiency measurements
@@ -351,6 +358,7 @@ class StreamerTarget(Target):
                 self._command_ok(
                     lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
                 )
+                self._baseline()
         except BaseException:
             if self._port is not None:
                 self._port.close()
@@ -515,8 +523,44 @@ class StreamerTarget(Target):
             if isinstance(reply, T.TextReply)
             else _expect(reply, P.StatusData, "status")
         )
-        self._device_dropped = st.dropped
+        self._dropped_last = st.dropped
+        self._stream_dropped = {s: n for s, n in st.stream_dropped.items() if s in self._streams}
         return st
+
+    def _baseline(self) -> None:
+        """The device's counters as this link comes up (protocol.md §13, step 3)."""
+        self._dropped_before += max(0, self._dropped_last - self._dropped_base)
+        st = self.status()
+        self._dropped_base = self._dropped_last = st.dropped
+
+    @property
+    def _version(self) -> int:
+        return self._ident.proto_version if self._ident is not None else P.PROTOCOL_VERSION
+
+    def final_stats(self) -> LinkStats:
+        """Close the account of this session exactly: STATUS while the streams still run, and no
+        sample delivered after its reply. Every frame before the reply was either received,
+        destroyed on the link or counted by the device (version 2 STATUS carries the next seq),
+        so ``lost`` includes frames lost after the last one received, and ``device_ticks`` is
+        the tick up to which each stream's samples are accounted for."""
+        self._closing_account = True
+        try:
+            return self.stats(refresh_device=True)
+        finally:
+            self._closing_account = False
+
+    def _close_account(self, st: P.StatusData) -> None:
+        """Reader thread, at the final STATUS reply: stop delivering, count the tail."""
+        if self._cut is not None:
+            return  # a late reply to another attempt: the first one closed the account
+        self._active.clear()
+        lost = self._in.lost
+        last = self._in._last_seq
+        if st.seq is not None and last is not None:
+            tail = (st.seq - 1 - last) & 0xFFFF
+            if tail < 0x8000:
+                lost += tail
+        self._cut = (lost, st.ticks)
 
     def stats(self, refresh_device: bool = False) -> LinkStats:
         """Host-side counters; with ``refresh_device`` the device's own drop count is fetched first.
@@ -524,14 +568,27 @@ class StreamerTarget(Target):
         ``lost`` counts SAMPLES frames missing from the sequence (each may have carried samples
         of several streams); ``corrupt_frames`` counts frames rejected by CRC/terminator/length.
         """
-        if refresh_device and self._up:
-            self.status()
+        known = True
+        if refresh_device:
+            try:
+                # the last word of a recording: worth more patience than one command
+                with self._cmd_lock:
+                    saved, self.retries = self.retries, max(self.retries, 9)
+                    try:
+                        self.status()
+                    finally:
+                        self.retries = saved
+            except TargetError:
+                known = False
         return LinkStats(
             samples=self._in.samples,
-            lost=self._in.lost,
+            lost=self._in.lost if self._cut is None else self._cut[0],
             corrupt_frames=self._in.corrupt_frames + self._text_corrupt,
-            device_dropped=self._device_dropped,
+            device_dropped=self._dropped_before + max(0, self._dropped_last - self._dropped_base),
             reconnects=self._reconnects,
+            stream_dropped=dict(self._stream_dropped),
+            status_known=known,
+            device_ticks=None if self._cut is None else self._cut[1],
         )
 
     def control(self) -> ExecutionControl:
@@ -994,6 +1051,7 @@ class StreamerTarget(Target):
                         lambda tag: P.StreamStop(tag, P.STOP_ALL), "stop all streams", T.cmd_stop(None)
                     )
                     self._by_device_id.clear()
+                    self._baseline()
                     refused = []
                     for sid, st in wanted:
                         try:
@@ -1077,7 +1135,7 @@ class StreamerTarget(Target):
                         log.exception("sample callback failed")
         for msg_type, payload in frames:
             try:
-                msg = P.decode_message(msg_type, payload)
+                msg = P.decode_message(msg_type, payload, version=self._version)
             except P.ProtocolError as e:
                 log.debug("ignored frame 0x%02X: %s", msg_type, e)
                 continue
@@ -1085,6 +1143,8 @@ class StreamerTarget(Target):
             if tag is not None and (tag in self._want_tags or (self._any_ident and isinstance(msg, P.Ident))):
                 with self._cond:
                     if self._want_tags:
+                        if self._closing_account and isinstance(msg, P.StatusData):
+                            self._close_account(msg)
                         self._reply = msg
                         self._cond.notify_all()
 
@@ -1101,6 +1161,11 @@ class StreamerTarget(Target):
                 continue
             with self._cond:
                 if self._want_text:
+                    if self._closing_account and reply.kind == "STATUS":
+                        try:
+                            self._close_account(T.parse_status(reply))
+                        except P.ProtocolError:
+                            continue
                     self._text_replies.append(reply)
                     self._cond.notify_all()
 

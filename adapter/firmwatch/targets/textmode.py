@@ -285,4 +285,5 @@ def parse_status(reply: TextReply) -> StatusData:
         g("tx_size", 0),
         g("tx_high_water", 0),
         g("ticks", 0),
+        seq=g("seq") if "seq" in reply.fields else None,
     )
