@@ -190,18 +190,21 @@ def test_watch_over_gdb_ends_when_the_server_dies(tmp_path):
     when its GDB server dies, instead of waiting for input that can no longer do anything."""
     require_tool("qemu-system-arm")
     dev = start_sim("cortex-m3")
-    out = tmp_path / "out.txt"
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     try:
-        with out.open("w") as outf:
+        with out.open("w") as outf, err.open("w") as errf:
             p = subprocess.Popen(FW + ["watch", str(dev.elf), "--gdb", dev.gdb, "timestamp_ms@20"],
-                                 stdin=subprocess.PIPE, stdout=outf, stderr=subprocess.PIPE,
-                                 text=True)  # fmt: skip
+                                 stdin=subprocess.PIPE, stdout=outf, stderr=errf, text=True)  # fmt: skip
         assert p.stdin is not None
         p.stdin.write("print timestamp_ms\n")
         p.stdin.flush()
         _wait(lambda: "timestamp_ms = " in out.read_text(), "the prompt answering")
     finally:
         dev.stop()
-    _, stderr = p.communicate(timeout=30)  # stdin is still open: only the link can end it
+    try:
+        p.wait(timeout=30)  # stdin stays open: only the lost link can end the prompt
+    finally:
+        p.stdin.close()
+    stderr = err.read_text()
     assert p.returncode == 1, stderr
     assert "the session ended:" in stderr and "Traceback" not in stderr

@@ -343,8 +343,8 @@ def test_status_and_list(link: Link, symbols) -> None:
     )
     r = link.command(STATUS, b"\x03")
     assert r.type == STATUS_DATA
-    dropped, overflows, rx_errors, used, size, high, ticks, n = struct.unpack_from("<IIIHHHIB", r.payload, 1)
-    assert size == 1024 and n == 1 and r.payload[24] == 5
+    dropped, overflows, rx_errors, used, size, high, ticks, seq, n = struct.unpack_from("<IIIHHHIHB", r.payload, 1)
+    assert size == 1024 and n == 1 and r.payload[26] == 5
     assert (dropped, overflows) == (0, 0) and high >= used
     deadline = time.monotonic() + 5
     tag = 4

@@ -265,13 +265,16 @@ def summary_lines(session: Session, st: LinkStats) -> list[str]:
         polled = session.polled_reason(w)
         lines.append(f"{w.text}: {w.stats.received} samples, {w.stats.rate():.1f} Hz achieved (asked {w.rate_hz:g}), "
                      f"{how}" + (f"; polled: {polled}" if polled else ""))
-    if st.status_known:
+    if st.halted_fraction is not None:  # a GDB transport: no device counters, no frames
+        link = f"link: {st.lost} samples lost"
+    elif st.status_known:
         device = f"{st.device_dropped} dropped by the device (its STATUS)"
         if st.lost >= st.device_dropped:
             device += f", {st.lost - st.device_dropped} destroyed on the link"
+        link = f"link: {st.lost} frames lost (sequence gaps): {device}; {st.corrupt_frames} corrupt frames"
     else:
-        device = "the device's own drop count could not be read (the link was down)"
-    link = f"link: {st.lost} frames lost (sequence gaps): {device}; {st.corrupt_frames} corrupt frames"
+        link = (f"link: {st.lost} frames lost (sequence gaps), {st.corrupt_frames} corrupt frames; the device's "
+                "own drop count could not be read (the link was down)")
     if st.reconnects:
         link += f", {st.reconnects} reconnect{'s' if st.reconnects != 1 else ''}"
     lines.append(link)
@@ -296,18 +299,16 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _print_periodically(session: Session, duration: float | None) -> None:
-    from rich.console import Console
+    import shutil
 
-    from firmwatch.cli.table import build_table, status_line
+    from firmwatch.cli.table import render
 
-    console = Console()
-    if not console.is_terminal:  # a pipe or a log: do not squeeze the table into 80 columns
-        console = Console(width=140)
+    color = sys.stdout.isatty()  # a pipe or a log gets plain text
     deadline = time.monotonic() + duration if duration else None
     with _stop_on_signals() as stop:
         while not stop.is_set():
             stop.wait(1.0)
-            console.print(build_table(session))
-            console.print(status_line(session), style="dim")
+            width = shutil.get_terminal_size((100, 24)).columns
+            print(render(session, width, color=color), flush=True)
             if deadline is not None and time.monotonic() >= deadline:
                 break

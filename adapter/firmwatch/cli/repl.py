@@ -17,7 +17,7 @@ from typing import Any
 from prompt_toolkit.completion import Completer, Completion
 
 from firmwatch.cli.rates import RateError, split_rate
-from firmwatch.cli.table import render_ansi
+from firmwatch.cli.table import render, render_ansi
 from firmwatch.errors import is_user_error, sentence
 from firmwatch.session.session import Session
 
@@ -155,7 +155,10 @@ class Repl:
                  f"device dropped {st.device_dropped}, reconnects {st.reconnects}")
 
     def cmd_show(self, rest: str) -> None:
-        self.out(render_ansi(self.session, hex_values=self.hex))
+        import shutil
+
+        width = shutil.get_terminal_size((100, 24)).columns
+        self.out(render(self.session, width, color=sys.stdout.isatty(), hex_values=self.hex))
 
     # -- loops ------------------------------------------------------------------------------
     def run_piped(self, lines: Iterable[str]) -> None:
@@ -203,7 +206,7 @@ class Repl:
             else:
                 event.app.exit(exception=EOFError())
 
-        self.out = lambda s: print_formatted_text(s)
+        self.out = lambda s: print_formatted_text(ANSI(s))
         ps: PromptSession[str] = PromptSession(
             history=InMemoryHistory(),
             completer=SymbolCompleter(self.session),

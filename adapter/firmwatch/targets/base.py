@@ -90,7 +90,7 @@ class LinkStats:
     device_dropped: int = 0  # frames the device says it dropped since this host connected (its STATUS)
     reconnects: int = 0
     stream_dropped: dict[int, int] = field(default_factory=dict)  # stream id -> samples the device dropped
-    status_known: bool = True  # False when the device's counters could not be read (the link is down)
+    status_known: bool = False  # the device's own counters were read (the streamer's STATUS)
     device_ticks: int | None = None  # final_stats(): the device tick up to which samples are accounted
     halted_fraction: float | None = None  # GDB transports: share of time the target was halted by sampling
     lock_skips: int = 0  # rounds skipped because the firmware's lock flag was set

@@ -343,7 +343,6 @@ class StreamerTarget(Target):
         self._dropped_last = 0  # its `dropped` at the last STATUS
         self._dropped_before = 0  # dropped during earlier links (before reconnects)
         self._stream_dropped: dict[int, int] = {}
-        self._status_known = True
         self._reconnects = 0
         self._text_corrupt = 0
         self.rx_bytes = 0  # every byte received, for wire-efficiency measurements
@@ -568,7 +567,7 @@ class StreamerTarget(Target):
         ``lost`` counts SAMPLES frames missing from the sequence (each may have carried samples
         of several streams); ``corrupt_frames`` counts frames rejected by CRC/terminator/length.
         """
-        known = True
+        known = True  # the baseline STATUS at connect was read
         if refresh_device:
             try:
                 # the last word of a recording: worth more patience than one command
