@@ -7,12 +7,17 @@ lowest first (docs/architecture.md draws them):
     symbols    firmwatch/symbols/                          ELF, DWARF, types, expressions, values
     targets    firmwatch/targets/, sim.py                  transports, execution control, devices
     session    firmwatch/session/, peripherals/, profiler/ watches, plans, engines: joins the two
-    front      firmwatch/dap/, lsp/, cli/, api/, __main__  front ends: present, never reach past
+    front      firmwatch/dap/, lsp/, cli/, api/, mcp/,     front ends: present, never reach past
+               __main__
 
 A layer imports only layers below it; symbols and targets know nothing of each other. Front ends
 reach targets only through the declared protocols and the bundled simulated devices
 (``FRONT_END_TARGET_API``), never a transport's module: a transport is opened by the one
 factory, session/connect.py. Cycles between modules count lazy imports too.
+
+The public Python API (api/) is a front end that nothing else imports, with two exceptions that
+are faces of it: the MCP server (mcp/, built on the API) and the package root, whose lazy
+``__getattr__`` re-exports the API's stable names as ``firmwatch.connect`` etc.
 """
 
 from __future__ import annotations
@@ -35,7 +40,11 @@ ALLOWED: dict[str, set[str]] = {
 # the only targets-layer modules a front end may name: the seams (Target, execution control) and
 # the simulated devices `firmwatch sim` and `demo` present; never a transport
 FRONT_END_TARGET_API = frozenset({"firmwatch.targets.base", "firmwatch.targets.control", "firmwatch.sim"})
-FRONT_ENDS = ("dap", "lsp", "cli", "api")
+FRONT_ENDS = ("dap", "lsp", "cli", "api", "mcp")
+# a front end built on another one's public face: mcp serves the Python API to agents
+FACE_OF = {"mcp": "api"}
+# the package root re-exports the public API, imported on first use (never at import time)
+ROOT_REEXPORT = ("firmwatch", "firmwatch.api")
 ENGINES = ("session", "peripherals", "profiler", "rtos")  # engines beside session/ (DESIGN.md, wave 2)
 
 
@@ -59,7 +68,9 @@ def front_end_of(module: str) -> str | None:
     parts = module.split(".")
     if len(parts) > 1 and parts[1] == "__main__":
         return "cli"  # python -m firmwatch is the command line
-    return parts[1] if len(parts) > 1 and parts[1] in FRONT_ENDS else None
+    if len(parts) > 1 and parts[1] in FRONT_ENDS:
+        return FACE_OF.get(parts[1], parts[1])
+    return None
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,8 @@ def violations(edges: list[Edge]) -> list[str]:
         seen.add((e.source, e.target))
         src, dst = layer_of(e.source), layer_of(e.target)
         where = f"{e.source} imports {e.target} (line {e.line})"
+        if (e.source, e.target) == ROOT_REEXPORT and e.lazy:
+            continue
         if src != dst and dst not in ALLOWED[src]:
             out.append(f"{where}: {src} may not import {dst}")
         elif src == "front" and dst == "targets" and e.target not in FRONT_END_TARGET_API:

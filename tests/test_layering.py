@@ -58,3 +58,30 @@ def test_the_check_sees_what_it_must_refuse(tmp_path: Path) -> None:
     assert "one front end may not import another" in bad
     assert "firmwatch.cli.y imports" not in bad, "a front end may import the session"
     assert ["firmwatch.symbols.d", "firmwatch.symbols.e"] in L.cycles(found)
+
+
+def test_the_public_api_is_imported_only_by_its_faces(tmp_path: Path) -> None:
+    """Nothing imports firmwatch.api but the MCP server built on it and the package root's lazy
+    re-export; an eager re-export (every `firmwatch` command would pay for it) and another front end
+    reaching into the API are refused."""
+    pkg = tmp_path / "firmwatch"
+    for d in ("session", "api", "mcp", "cli"):
+        (pkg / d).mkdir(parents=True)
+        (pkg / d / "__init__.py").write_text("")
+    (pkg / "errors.py").write_text("")
+    (pkg / "session" / "s.py").write_text("")
+    (pkg / "api" / "device.py").write_text("from firmwatch.session import s\n")
+    (pkg / "mcp" / "server.py").write_text("from firmwatch.api import device\n")
+    (pkg / "cli" / "cmd.py").write_text("from firmwatch.api import device\n")
+    (pkg / "__init__.py").write_text("from firmwatch.api import device\n")
+    bad = "\n".join(L.violations(L.all_edges(pkg)))
+    assert "firmwatch.cli.cmd imports firmwatch.api" in bad
+    assert "firmwatch imports firmwatch.api" in bad, "an eager re-export from the root"
+    assert "firmwatch.mcp.server" not in bad
+    (pkg / "__init__.py").write_text("def __getattr__(name):\n    import firmwatch.api\n")
+    bad = "\n".join(L.violations(L.all_edges(pkg)))
+    assert "firmwatch imports firmwatch.api" not in bad, "the lazy re-export is the allowed one"
+    modules = L.module_files(PACKAGE)
+    importers = {e.source for e in L.all_edges(PACKAGE) if e.target.startswith("firmwatch.api")
+                 and not e.source.startswith("firmwatch.api")}
+    assert importers <= {"firmwatch"} | {m for m in modules if m.startswith("firmwatch.mcp")}, importers
