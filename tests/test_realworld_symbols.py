@@ -192,3 +192,23 @@ def test_language_server_hovers_every_listed_name(kind: str) -> None:
     if kind == "cpp":
         s = subject(index, expr[0], None, None)
         assert s is not None and s.type_name == "long int" and s.address is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "expr"),
+    [("c", "g_config"), ("c", "g_config.loops[1].flags"), ("c", "'comm.c'::counter"), ("c", "led_port"),
+     ("cpp", "'drivers::Filter<long, 8u>::last'"), ("cpp", "app::telemetry::last_frame"), ("cpp", "g_log")],
+)
+def test_first_lookup_reads_only_the_units_naming_it(kind: str, expr: str, tmp_path: Path) -> None:
+    """ptype --no-cache answers from the units that name the expression's words (load_partial),
+    exactly as after a whole index."""
+    from firmwatch.symbols.loader import load_partial
+
+    part = load_partial(image(kind), expr)
+    assert part is not None and len(part.variables) < len(program(kind).variables)
+    cmd = [sys.executable, "-m", "firmwatch", "ptype"]
+    env_cache = {"FIRMWATCH_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([*cmd, "--no-cache", str(image(kind)), expr], capture_output=True, text=True, check=True)
+    whole = subprocess.run([*cmd, str(image(kind)), expr], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, **env_cache})
+    assert first.stdout == whole.stdout and first.stdout
