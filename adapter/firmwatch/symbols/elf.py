@@ -257,7 +257,7 @@ def has_mangled_names(raw: SymbolTable) -> bool:
     return b"\0_Z" in strtab or b"\0_R" in strtab or b"\0__Z" in strtab
 
 
-def deferred_symbols(raw: SymbolTable | None) -> list[Symbol]:
+def deferred_symbols(raw: SymbolTable | None, demangle_now: bool = True) -> list[Symbol]:
     """The symbol list, decoded from ``raw`` on first use.
 
     Without mangled names (C firmware) decoding is all the work, and many sessions never
@@ -267,6 +267,8 @@ def deferred_symbols(raw: SymbolTable | None) -> list[Symbol]:
     """
     if raw is None:
         return []
+    if not demangle_now:
+        return LazyList(decode_symbol_table(raw, demangle=False), decode_symbol)
     if has_mangled_names(raw):
         return LazyList(decode_symbol_table(raw), decode_symbol)
     return DeferredList(raw, decode_symbol_table, decode_symbol)

@@ -110,7 +110,8 @@ def _index(path: str, progress: Progress | None, naming: list[str] | None = None
     try:
         try:
             info = read_elf_info(elf, path)
-            symbols = deferred_symbols(symbol_table(elf))
+            # one lookup needs no demangled table: the few names it spells are demangled alone
+            symbols = deferred_symbols(symbol_table(elf), demangle_now=naming is None)
         except SymbolsError:
             raise
         except Exception as e:  # noqa: BLE001 - pyelftools raises many types on damaged files
@@ -320,23 +321,25 @@ def _gdb_spellings(vs: list[RawVariable], symbols: list[Symbol]) -> list[tuple[i
     if not todo and not statics:
         return []
     demangled: dict[str, str] = {}
-    local_at: dict[int, tuple[str, str]] = {}  # address -> (raw, demangled) of a C++ function's static
-    for t in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, address, ...): demangled already
+    local_at: dict[int, str] = {}  # address -> raw name of a C++ function's static
+    for t in cache.encoded(symbols, cache.encode_symbol):  # (name, raw, address, ...)
         if t[0] != t[1]:
-            demangled[t[1]] = t[0]
-            if t[1].startswith("_ZZ"):
-                local_at[t[2]] = (t[1], t[0])
-    for i in statics:
-        r = vs[i]
-        hit = local_at.get(r.address)  # type: ignore[arg-type]
-        if hit is not None and hit[1].endswith("::" + r.name):
-            r.linkage_name = hit[0]
-            todo.append(i)
-    missing = sorted({vs[i].linkage_name for i in todo} - demangled.keys())  # type: ignore[misc]
+            demangled[t[1]] = t[0]  # the table was demangled already
+        if t[1].startswith("_ZZ"):
+            local_at[t[2]] = t[1]
+    wanted = {vs[i].linkage_name for i in todo} | {local_at[vs[i].address] for i in statics  # type: ignore[index]
+                                                    if vs[i].address in local_at}
+    missing = sorted(wanted - demangled.keys())  # type: ignore[operator]
     if missing:
         from .demangle import demangle_all
 
-        demangled.update(zip(missing, demangle_all(missing)))
+        demangled.update(zip(missing, demangle_all(missing)))  # type: ignore[arg-type]
+    for i in statics:
+        r = vs[i]
+        raw = local_at.get(r.address)  # type: ignore[arg-type]
+        if raw is not None and demangled.get(raw, "").endswith("::" + r.name):
+            r.linkage_name = raw
+            todo.append(i)
     aliases: list[tuple[int, str]] = []
     for i in todo:
         r = vs[i]
