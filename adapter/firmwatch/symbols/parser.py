@@ -252,6 +252,7 @@ _COMPONENT = re.compile(
     r"|[A-Za-z_$][\w$]*"
 )
 _MAX_NAME = 4096
+_METHOD_QUALIFIERS = re.compile(r"(?:\s*(?:const\b|volatile\b|noexcept\b|&&|&))*")
 
 
 def name_ends(text: str, i: int) -> list[int]:
@@ -281,8 +282,10 @@ def name_ends(text: str, i: int) -> list[int]:
             k += 1
         if k < n and text[k] == "(" and not m.group(0).startswith("("):  # a function's parameters: f(int)::x
             e = _after_parameters(text, k, n)
-            if e > 0 and text.startswith("::", e):
-                k = e
+            if e > 0:
+                e = _METHOD_QUALIFIERS.match(text, e).end()  # type: ignore[union-attr]  # f(int) const::x
+                if text.startswith("::", e):
+                    k = e
         if text.startswith("::", k):
             j = k + 2
             while j < n and text[j] == " ":
