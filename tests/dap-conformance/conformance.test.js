@@ -80,8 +80,10 @@ test('DebugClient drives a live session', { timeout: 240000 }, async () => {
     // an error response is a rejected promise with the adapter's sentence
     await assert.rejects(dc.evaluateRequest({ expression: 'nosuch', context: 'repl' }), /no symbol 'nosuch'/);
   } finally {
+    // disconnect ends the adapter (DAP spec): a second disconnect, as dc.stop() sends, would wait
+    // on a process that is gone, so only reap it
     await dc.disconnectRequest({ terminateDebuggee: true }).catch(() => {});
-    await dc.stop();
+    dc.stopAdapter();
     fs.rmSync(cache, { recursive: true, force: true });
   }
 });
