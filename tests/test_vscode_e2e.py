@@ -41,12 +41,13 @@ SCENARIOS = [
     "set_sample_rate_command",
     "recording_to_csv",
     "peripherals_scope_live",
+    "profile_flame_graph_and_code_lenses",
     "qemu_gdb_watch_changes_cpu_running",
     "missing_firmwatch_one_message",
 ]
 
 # the demo on an emulated Cortex-M3 behind gdb: a CPU thread in the Call Stack
-NEEDS_QEMU = {"qemu_gdb_watch_changes_cpu_running"}
+NEEDS_QEMU = {"qemu_gdb_watch_changes_cpu_running", "profile_flame_graph_and_code_lenses"}
 
 
 def e2e_home() -> Path:

@@ -20,6 +20,7 @@ import {
 } from './workbench.mjs';
 import { memoryScenarios } from './memory.mjs';
 import { peripheralScenarios, writeDemoSvd } from './peripherals.mjs';
+import { profileScenarios, profileWorkspace } from './profile.mjs';
 
 const PERF = process.argv.includes('--perf');
 const KEEP = process.argv.includes('--keep');
@@ -47,7 +48,9 @@ function makeWorkspace(root, hostElf) {
   if (process.env.FIRMWATCH_E2E_TRACE === '1') demo.trace = path.join(ARTIFACTS, 'dap-trace.log');
   // the same demo on an emulated Cortex-M3 under QEMU, reached through gdb: a real CPU thread
   const qemu = { type: 'firmwatch', request: 'launch', name: QEMU_CONFIG, sim: 'cortex-m3', transport: 'gdb' };
-  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo, qemu] }, null, 2));
+  // the instrumented profiler demo on QEMU, profiled over its serial line (profile.mjs)
+  const profile = profileWorkspace(PYTHON, ws);
+  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo, qemu, profile] }, null, 2));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
   return ws;
 }
@@ -418,6 +421,8 @@ async function runScenarios(page) {
   await peripheralScenarios(page, scenario);
 
   if (PERF) await perfScenarios(page);
+
+  await profileScenarios(page, scenario);
 
   await endDebugSession(page);
   await scenario('qemu_gdb_watch_changes_cpu_running', page, async () => {

@@ -1,11 +1,12 @@
-// Entry point: registers the firmwatch debugger, the plot, the session commands, the status
-// bar and the ELF language server.
+// Entry point: registers the firmwatch debugger, the plot, the session commands, the profile
+// view and code lenses, the status bar and the ELF language server.
 import * as vscode from 'vscode';
 import { DEBUG_TYPE, FirmwatchAdapterFactory, FirmwatchConfigurationProvider } from './adapterFactory';
 import { askExpression, registerCommands } from './commands';
 import { LspClient } from './lsp';
 import { MemoryMonitor } from './memory/monitor';
 import { PlotPanel } from './plot/panel';
+import { registerProfile } from './profile/commands';
 import { Sessions } from './sessions';
 import { StatusBar } from './statusBar';
 
@@ -27,6 +28,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
     }),
   );
   registerCommands(ctx, sessions, status, memory);
+  registerProfile(ctx, sessions);
   const lsp = new LspClient(sessions, log);
   ctx.subscriptions.push(lsp);
   lsp.start();

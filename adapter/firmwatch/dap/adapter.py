@@ -726,7 +726,7 @@ class Adapter:
 
     @request("firmwatch.profile", concurrent=True, show_user=False)
     def fw_profile(self, req: Request) -> dict[str, Any]:
-        return self._profile_view().snapshot()
+        return self._profile_view().snapshot(req.arguments or {})
 
     @request("firmwatch.holdRefresh", concurrent=True)
     def fw_hold_refresh(self, req: Request) -> dict[str, Any]:

@@ -98,13 +98,24 @@ class ProfileView:
                 self.emit(EVENT, {"running": True, "notes": [str(e)], "functions": [], "lines": [],
                                   "tree": {"name": "", "total": 0, "self": 0}, "counters": {}})
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The running profile (or the last one); ``exports`` writes it too, as at a stop."""
         run = self._run
         if run is not None:
-            return summary(run.snapshot())
-        if self.last is not None:
-            return summary(self.last)
-        raise ProfileError("no profile yet: start one (firmwatch: Start Profile).")
+            profile = run.snapshot()
+        elif self.last is not None:
+            profile = self.last
+        else:
+            raise ProfileError("no profile yet: start one (firmwatch: Start Profile).")
+        body = summary(profile)
+        body["written"] = self._export(profile, (args or {}).get("exports") or {})
+        return body
+
+    @staticmethod
+    def _export(profile: Profile, exports: dict[str, str]) -> dict[str, str]:
+        from firmwatch.profiler import export
+
+        return {fmt: str(export.write(profile, fmt, exports[fmt])) for fmt in export.FORMATS if exports.get(fmt)}
 
     def stop(self, args: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -118,14 +129,7 @@ class ProfileView:
             profile = run.stop()
             self.last = profile
         body = summary(profile)
-        written = {}
-        from firmwatch.profiler import export
-
-        for fmt in export.FORMATS:
-            path = (args.get("exports") or {}).get(fmt)
-            if path:
-                written[fmt] = str(export.write(profile, fmt, path))
-        body["written"] = written
+        body["written"] = self._export(profile, args.get("exports") or {})
         self.emit(EVENT, body)
         return body
 
