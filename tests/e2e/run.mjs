@@ -49,7 +49,7 @@ function makeWorkspace(root, hostElf) {
   // the same demo on an emulated Cortex-M3 under QEMU, reached through gdb: a real CPU thread
   const qemu = { type: 'firmwatch', request: 'launch', name: QEMU_CONFIG, sim: 'cortex-m3', transport: 'gdb' };
   // the instrumented profiler demo on QEMU, profiled over its serial line (profile.mjs)
-  const profile = profileWorkspace(PYTHON, ws);
+  const profile = profileWorkspace(PYTHON);
   fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo, qemu, profile] }, null, 2));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
   return ws;

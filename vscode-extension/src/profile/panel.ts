@@ -98,6 +98,7 @@ body { font-family: var(--vscode-font-family); color: var(--vscode-foreground); 
 table { border-collapse: collapse; font-size: 12px; }
 td { padding: 1px 12px 1px 0; } td.num { text-align: right; font-family: var(--vscode-editor-font-family); }
 #empty { opacity: .7; }
+body[data-has="yes"] #empty { display: none; }
 </style></head>
 <body data-updates="0" data-blocks="0">
 <h3>Profile <span id="state"></span></h3>
@@ -116,9 +117,13 @@ function color(name) { const h = hue(name); return 'hsl(' + (h % 50 + 5) + ',' +
 window.addEventListener('message', (ev) => {
   const m = ev.data;
   if (m.type === 'focus') { focusName = m.name; for (const b of document.querySelectorAll('.block')) b.classList.toggle('focus', b.dataset.name === focusName); return; }
-  if (m.type === 'empty') { $('empty').style.display = ''; return; }
+  if (m.type === 'empty') {
+    delete document.body.dataset.has;
+    for (const id of ['flame', 'top', 'notes', 'status', 'state']) $(id).replaceChildren();
+    return;
+  }
   if (m.type !== 'profile') return;
-  $('empty').style.display = 'none';
+  document.body.dataset.has = 'yes';
   $('state').textContent = m.running ? '(running)' : '(stopped)';
   $('status').textContent = m.status;
   $('notes').replaceChildren(...m.notes.map((t) => { const d = document.createElement('div'); d.textContent = t; return d; }));
