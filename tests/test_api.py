@@ -212,6 +212,19 @@ def test_two_watches_at_once_with_asyncio(dev):
     assert all(isinstance(s.value, firmwatch.EnumValue) for s in b)
 
 
+def test_a_watch_that_cannot_be_sampled_says_why(dev):
+    with pytest.raises(firmwatch.UserError) as e:
+        dev.watch(["accel_x", "no_such_variable"])
+    assert "no_such_variable" in one_sentence(e.value)
+    with pytest.raises(firmwatch.ApiError) as e:
+        dev.watch(["accel_x", "*(uint32_t *)0x4"])
+    assert "cannot be sampled" in one_sentence(e.value)
+    with pytest.raises(firmwatch.UserError) as e:
+        dev.watch("accel_x", rate=5000)
+    assert "5000 Hz" in one_sentence(e.value)
+    assert not dev.session.watches, "nothing is left behind"
+
+
 def test_one_expression_two_rates_is_refused(dev):
     with dev.watch("accel_z", rate=100, duration=5):
         with pytest.raises(firmwatch.ApiError) as e:

@@ -122,8 +122,14 @@ def connect(elf: str | os.PathLike[str] | None = None, *, port: str | None = Non
     if verify not in ("warn", "error", "off"):
         raise ConnectError(f"verify_build_id='{verify}' is not known; use warn, error or off.")
 
+    holder: list[Device] = []
+
     def on_link(state: str, text: str) -> None:
+        # as the CLI's LinkWatch: said, passed to the session (an outage interrupts its watches'
+        # schedules), and for a GDB server a lost link is the end of the device
         on_message("info" if state == "restored" else "warning", text)
+        if holder:
+            holder[0]._link_event(state, text)
 
     conn = open_connection(copts, on_link=on_link)
     try:
@@ -133,6 +139,7 @@ def connect(elf: str | os.PathLike[str] | None = None, *, port: str | None = Non
         conn.close()
         raise
     device = Device(conn, session)
+    holder.append(device)
     if options.get("svd"):
         try:
             device.attach_svd(options["svd"])
@@ -185,6 +192,12 @@ class Device:
         self._memory: MemoryMonitor | None = None
         self._rtos: RtosMonitor | None = None
         self.trace: Trace | None = None  # the pytest plugin's log of what assertions observed
+        self._gone: str | None = None  # why the link is lost for good (a GDB server that died)
+
+    def _link_event(self, state: str, text: str) -> None:
+        self.session.link_event(state, text)
+        if state == "lost" and self.transport not in ("serial", "tcp"):
+            self._gone = text.rstrip(".")  # the streamer reconnects by itself; a dead GDB server does not
 
     # -- what it is ---------------------------------------------------------------------------------
     @property
@@ -231,7 +244,7 @@ class Device:
 
     def link_problem(self) -> str | None:
         """Why the device is unreachable now, or None."""
-        return self.connection.device_gone()
+        return self.connection.device_gone() or self._gone
 
     def __repr__(self) -> str:
         return f"<firmwatch.Device {self.connection.description} ({self.elf})>"
@@ -255,7 +268,7 @@ class Device:
     def _check_open(self) -> None:
         if self._closed:
             raise ApiError("the device is closed; connect again with firmwatch.connect().")
-        gone = self.connection.device_gone()
+        gone = self.link_problem()
         if gone:
             raise ApiError(f"{gone}; connect again once the device runs.")
 
@@ -340,21 +353,25 @@ class Device:
             wanted = [(e, rate) for e in exprs]
         if not wanted:
             raise ApiError("no expression given; name at least one variable or expression to watch.")
-        got: list[Watch] = []
-        try:
+        for text, r in wanted:  # a bad expression or rate is refused before any watch is added
+            if self.session.find_watch(text) is None:
+                self.session.compile(text)
+            if r is not None:
+                self.session._check_rate(r)
+        with self._lock:
             for text, r in wanted:
-                with self._lock:
-                    existing = self.session.find_watch(text)
-                    if existing is not None and self._users.get(existing.id) and r is not None \
-                            and existing.rate_hz != self.session._check_rate(r):
-                        raise ApiError(f"{text.strip()} is already watched at {existing.rate_hz:g} Hz by another watch; "
-                                       "close that one first or ask the same rate.")
-                    w = self.session.add_watch(text, r)
-                    self._users[w.id] = self._users.get(w.id, 0) + 1
-                got.append(w)
-        except BaseException:
+                existing = self.session.find_watch(text)
+                if existing is not None and self._users.get(existing.id) and r is not None \
+                        and existing.rate_hz != self.session._check_rate(r):
+                    raise ApiError(f"{text.strip()} is already watched at {existing.rate_hz:g} Hz by another watch; "
+                                   "close that one first or ask the same rate.")
+            got = self.session.add_watches(wanted)  # one plan for all: no stream started and replaced
+            for w in got:
+                self._users[w.id] = self._users.get(w.id, 0) + 1
+        refused = [w for w in got if w.unsampled]
+        if refused:
             self._release(got)
-            raise
+            raise ApiError(f"{refused[0].text} cannot be sampled: {refused[0].unsampled.rstrip('.')}.")
         return got
 
     def _release(self, watches: Sequence[Watch]) -> None:
@@ -445,7 +462,7 @@ class Device:
             os.close(fd)
         try:
             missing0 = {w.id: w.stats.missing for w in watches}
-            link0 = self.target.stats()
+            link0 = self.target.stats(refresh_device=True)  # the device's own drop count, before and after
             rec = self.session.start_recording(path, session_id)
             t0 = time.monotonic()
             try:
@@ -456,7 +473,7 @@ class Device:
             finally:
                 self.session.stop_recording()
             elapsed = time.monotonic() - t0
-            st = self.target.stats()
+            st = self.target.stats(refresh_device=True)
             lost, corrupt, dropped = link_delta(st, link0)
             loss = Loss({w.text: w.stats.missing - missing0[w.id] for w in watches}, lost, corrupt, dropped, 0)
             rates = {w.text: w.stats.rate() for w in watches}
