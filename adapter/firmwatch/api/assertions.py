@@ -129,7 +129,6 @@ def assert_stays(device: Device, expr: str, within: tuple[float, float], for_s: 
         for s in w:
             samples.append(s)
             trace.add(s)
-            device._traced(s)
             v = _num(s.value, expr)
             values.append(v)
             if not lo <= v <= hi:
@@ -162,7 +161,6 @@ def assert_reaches(device: Device, expr: str, predicate: Callable[[Any], bool] |
         for s in w:
             samples.append(s)
             trace.add(s)
-            device._traced(s)
             if check(s.value):
                 return trace
     nums = [float(s.value) for s in samples if isinstance(s.value, int | float)]

@@ -425,7 +425,6 @@ class Device:
             for s in w:
                 samples += 1
                 last = s
-                self._traced(s)
                 if check(s.value):
                     return s
         self._check_open()
@@ -441,10 +440,6 @@ class Device:
     def _check_rate(self, rate: float | None) -> float:
         limit = float(self.info.tick_hz or 1000)
         return rate if rate is not None else min(DEFAULT_WAIT_RATE, limit)
-
-    def _traced(self, s: Sample) -> None:
-        if self.trace is not None:
-            self.trace.add(s)
 
     def record(self, exprs: Exprs, duration: float, *, rate: float | None = None, path: str | None = None,
                table: TableKind = "auto", session_id: str | None = None) -> Recording:

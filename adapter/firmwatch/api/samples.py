@@ -187,6 +187,8 @@ class Watcher:
             self.received += 1
             if self._remaining is not None:
                 self._remaining -= 1
+            if self._device.trace is not None:
+                self._device.trace.add(s)
 
     def _over(self) -> bool:
         if self._remaining is not None and self._remaining <= 0:
@@ -210,6 +212,8 @@ class Watcher:
                 self.received += 1
                 if self._remaining is not None:
                     self._remaining -= 1
+                if self._device.trace is not None:  # under the pytest plugin: kept for a failing test's report
+                    self._device.trace.add(s)
                 return s
             if self._closed or self._over():
                 self.close()
@@ -263,6 +267,8 @@ class Watcher:
                     self.received += 1
                     if self._remaining is not None:
                         self._remaining -= 1
+                    if self._device.trace is not None:
+                        self._device.trace.add(s)
                     yield s
                     continue
                 if self._closed or self._over():
