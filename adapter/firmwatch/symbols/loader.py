@@ -317,7 +317,9 @@ def _gdb_spellings(vs: list[RawVariable], symbols: list[Symbol]) -> list[tuple[i
     name (``drivers::Filter<long, 8u>::last``), not the DWARF's class names
     (``Filter<long int, 8>``). Returns the DWARF spellings replaced, as (index, alias)."""
     todo = [i for i, r in enumerate(vs) if r.scope_parts and r.linkage_name and r.linkage_name.startswith("_Z")]
-    statics = [i for i, r in enumerate(vs) if r.scope == "function" and r.address is not None]
+    # a table left undecoded has no mangled names (elf.deferred_symbols): no C++ function statics
+    unmangled = isinstance(symbols, cache.DeferredList) and symbols.pending
+    statics = [] if unmangled else [i for i, r in enumerate(vs) if r.scope == "function" and r.address is not None]
     if not todo and not statics:
         return []
     demangled: dict[str, str] = {}
