@@ -1,0 +1,5 @@
+import sys
+
+from firmwatch.mcp.server import main
+
+sys.exit(main())
