@@ -58,6 +58,7 @@ firmware:
 
 lint: venv vscode-deps
 	$(VENV)/bin/ruff check adapter tests bench
+	$(VENV)/bin/mypy  # strict types of the public Python API (pyproject.toml [tool.mypy])
 	cd vscode-extension && npm run typecheck
 
 pytest: venv

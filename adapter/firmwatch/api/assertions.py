@@ -70,7 +70,7 @@ class TraceAssertionError(AssertionError):
 def predicate_of(p: Callable[[Any], bool] | object) -> Callable[[Any], bool]:
     """A callable as it is; any other value becomes "equals that value"."""
     if callable(p):
-        return p  # type: ignore[no-any-return]
+        return p
     return lambda v: bool(v == p)
 
 

@@ -371,7 +371,7 @@ class Device:
         refused = [w for w in got if w.unsampled]
         if refused:
             self._release(got)
-            raise ApiError(f"{refused[0].text} cannot be sampled: {refused[0].unsampled.rstrip('.')}.")
+            raise ApiError(f"{refused[0].text} cannot be sampled: {(refused[0].unsampled or '').rstrip('.')}.")
         return got
 
     def _release(self, watches: Sequence[Watch]) -> None:

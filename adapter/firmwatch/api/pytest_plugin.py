@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -107,11 +107,11 @@ def connect_kwargs(config: pytest.Config) -> dict[str, Any]:
     return kwargs
 
 
-def _scope(fixture_name: str, config: pytest.Config) -> str:
-    return str(_setting(config, "scope") or "session")
+def _scope(fixture_name: str, config: pytest.Config) -> Literal["session", "function"]:
+    return "function" if _setting(config, "scope") == "function" else "session"
 
 
-@pytest.fixture(scope=_scope)  # type: ignore[call-overload, untyped-decorator, unused-ignore]
+@pytest.fixture(scope=_scope)
 def firmwatch_device(request: pytest.FixtureRequest) -> Iterator[Device]:
     """The device the run's --firmwatch-* options (or ini keys) name, connected; closed at the end of
     its scope. Its assert_stays/assert_reaches report the observed trace when they fail."""

@@ -33,6 +33,7 @@ class EnumValue(str):
 
     value: int
     type_name: str
+    _known: bool
 
     def __new__(cls, text: str, value: int, type_name: str = "", known: bool = True) -> EnumValue:
         self = super().__new__(cls, text)
@@ -174,14 +175,14 @@ def fast_decoder(compiled: CompiledAccess, byteorder: str) -> Decoder | None:
         return None
     if t.encoding == Encoding.FLOAT and size in (4, 8):
         unpack = struct.Struct(order + ("f" if size == 4 else "d")).unpack
-        return lambda chunks: unpack(chunks[0])[0]  # type: ignore[no-any-return]
+        return lambda chunks: unpack(chunks[0])[0]
     if t.encoding == Encoding.BOOL:
         return None  # C bools outside 0/1 keep their number: the tree decides
     if t.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR, Encoding.UNSIGNED, Encoding.UNSIGNED_CHAR) \
             and size in _INT_FMT:
         signed = t.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR)
         unpack = struct.Struct(order + (_INT_FMT[size] if signed else _INT_FMT[size].upper())).unpack
-        return lambda chunks: unpack(chunks[0])[0]  # type: ignore[no-any-return]
+        return lambda chunks: unpack(chunks[0])[0]
     return None
 
 
