@@ -166,6 +166,19 @@ def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: d
     assert sorted(samp, key=lambda k: -samp[k])[:3] == top, (samp, inst)
     for name in demo.COSTS:
         assert abs(samp.get(name, 0) - inst[name]) < 0.05, (name, samp.get(name), inst[name])
+    # a shallow stack where the transport reads the link register in the same halt: every caller
+    # it names is the real one (fir_tap is reached by a tail call on its last iteration: still
+    # filter_run), and the leaves' callers are named
+    if method == "halt":
+        from firmwatch.profiler.sampler import CALLER_UNKNOWN
+
+        edges = {(p[0], p[1]) for p, _ in prof.tree.walk() if len(p) == 2 and p[0] != CALLER_UNKNOWN}
+        for caller, callee in edges:
+            if callee in demo.COSTS:
+                assert callee in demo.CALL_GRAPH.get(caller, set()), (caller, callee)
+        assert {("filter_run", "fir_tap"), ("app_frame", "telemetry_pack"), ("control_update", "pid_step")} <= edges
+    else:
+        assert prof.device["stack"] is False
     # the hot line of the hottest function is its busy loop
     line = next(r for r in prof.lines if r.function == "telemetry_pack")
     src = Path(line.file).read_text().splitlines()[line.line - 1]

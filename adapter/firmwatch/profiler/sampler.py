@@ -11,6 +11,14 @@ depends on what the transport allows (``method``):
 * ``halt`` -- halt, read the PC, resume, within the transport's intrusion budget (QEMU's stub
   answers nothing while the CPU runs). The share of time the CPU spent halted is reported.
 
+A shallow stack comes with ``halt`` samples on ARM and RISC-V: the link register (``lr``,
+``ra``) is read in the same halt. In a leaf function (no call in its code, per the ELF) it still
+holds the return address, so when the ELF has a call instruction right before it, in another
+function, that function is the caller -- or, when that call went to a third function that jumped
+on to this one (a tail call), the third one.
+Elsewhere the link register may be stale or scratch: the caller is "(caller not known)" rather
+than a guess.
+
 Samples are taken on a thread of their own at up to ``rate_hz``, at randomly jittered instants
 (a fixed interval would alias with a periodic workload and see the same phase over and over). While the CPU is stopped for
 another reason (a breakpoint) no sample is taken: a stopped PC would pile up samples in one
@@ -32,6 +40,8 @@ from firmwatch.targets.base import TargetError, TargetLost
 from firmwatch.targets.control import ExecutionControl, RunState, Unsupported
 
 METHODS = ("auto", "live", "dwt", "halt")
+CALLER_UNKNOWN = "(caller not known)"
+LINK_REGISTER = {"ARM": "lr", "RISC-V": "ra"}
 DWT_CTRL = 0xE0001000
 DWT_PCSR = 0xE000101C
 DEMCR = 0xE000EDFC
@@ -40,7 +50,7 @@ TRCENA = 1 << 24
 
 class PcSampler:
     def __init__(self, control: ExecutionControl, symbolizer: Symbolizer, *, rate_hz: float = 1000.0,
-                 method: str = "auto", keep_samples: int = 1_000_000):
+                 method: str = "auto", keep_samples: int = 1_000_000, stacks: bool = True):
         if method not in METHODS:
             raise ProfilerError(f"sampling method '{method}' is unknown: choose one of {', '.join(METHODS)}.")
         if rate_hz <= 0:
@@ -52,8 +62,10 @@ class PcSampler:
         self.method: str | None = None
         self.keep_samples = keep_samples
         self._lock = threading.Lock()
-        self._pcs: Counter[int] = Counter()
-        self._timeline: list[tuple[float, int]] = []
+        self._pcs: Counter[tuple[int, int | None]] = Counter()  # (pc, link register or None)
+        self._timeline: list[tuple[float, int, int | None]] = []
+        self._stacks = stacks
+        self._link: str | None = None  # the register read with the PC for a shallow stack
         self.samples = 0
         self.failed = 0  # sample attempts that got no PC (a timeout, a refused read)
         self.paused = 0  # attempts skipped because the CPU was stopped by someone else
@@ -109,23 +121,27 @@ class PcSampler:
         return "halt"
 
     # -- sampling -----------------------------------------------------------------------------
-    def _one(self) -> int | None:
+    def _one(self) -> tuple[int, int | None] | None:
         m = self.method
         if m == "live":
             regs = self.control.live_registers(["pc"])
-            return None if not regs else regs["pc"]
+            return None if not regs else (regs["pc"], None)
         if m == "dwt":
             pc = int.from_bytes(self.control.read(DWT_PCSR, 4), "little")
-            return None if pc in (0, 0xFFFFFFFF) else pc
-        snap = self.control.snapshot(["pc"])
+            return None if pc in (0, 0xFFFFFFFF) else (pc, None)
+        names = ["pc", self._link] if self._link else ["pc"]
+        snap = self.control.snapshot(names)
         self.halted_s += snap.halted_s
-        return snap.registers.get("pc")
+        pc = snap.registers.get("pc")
+        return None if pc is None else (pc, snap.registers.get(self._link) if self._link else None)
 
     def start(self) -> str:
         try:
             self.method = self._choose()
         except Unsupported as e:
             raise ProfilerError(f"this transport cannot sample the program counter ({e}).") from None
+        if self.method == "halt" and self._stacks:
+            self._link = LINK_REGISTER.get(self.symbolizer.program.elf.machine)
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="firmwatch-pc-sampler", daemon=True)
         self._thread.start()
@@ -139,24 +155,24 @@ class PcSampler:
             try:
                 if self.control.state != RunState.RUNNING:
                     self.paused += 1
-                    pc = None
+                    got = None
                 else:
-                    pc = self._one()
-                    if pc is None:
+                    got = self._one()
+                    if got is None:
                         self.failed += 1
             except TargetLost as e:
                 self._error = ProfilerError(f"sampling stopped: {e}")
                 return
             except TargetError:
                 self.failed += 1
-                pc = None
-            if pc is not None:
+                got = None
+            if got is not None:
                 now = time.monotonic()
                 with self._lock:
                     self.samples += 1
-                    self._pcs[pc] += 1
+                    self._pcs[got] += 1
                     if len(self._timeline) < self.keep_samples:
-                        self._timeline.append((now - self._t0, pc))
+                        self._timeline.append((now - self._t0, *got))
             due += period * (0.5 + rng.random())
             wait = due - time.monotonic()
             if wait < -period:
@@ -175,6 +191,19 @@ class PcSampler:
         return self._error
 
     # -- results ------------------------------------------------------------------------------
+    def _caller(self, link: int | None, func: str) -> str | None:
+        sym = self.symbolizer
+        if link is None or not sym.is_leaf(func) or not sym.return_site(link):
+            return None
+        caller = sym.containing(link)
+        target = sym.call_target(link)
+        called = sym.containing(target) if target is not None else None
+        if called is not None and called != func:
+            # the call went to another function, which jumped on to this one (a tail call): that
+            # one's frame is gone, but it is the function whose code reached this one
+            caller = called
+        return caller if caller is not None and caller != func else None
+
     def snapshot(self) -> Profile:
         with self._lock:
             pcs = dict(self._pcs)
@@ -185,32 +214,50 @@ class PcSampler:
         period = duration / n if n else 0.0
         sym = self.symbolizer
         per_func: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
         per_line: Counter[tuple[str, int, str]] = Counter()
-        name_of: dict[int, str] = {}
-        for pc, k in pcs.items():
+        stacks: Counter[tuple[str, ...]] = Counter()
+        name_of: dict[tuple[int, int | None], tuple[str, ...]] = {}
+        known = 0
+        for (pc, link), k in pcs.items():
             f = sym.containing(pc) or f"(outside any function) 0x{pc:x}"
-            name_of[pc] = f
+            caller = self._caller(link, f)
+            stack: tuple[str, ...] = (f,)
+            if self._link:
+                stack = (caller, f) if caller else (CALLER_UNKNOWN, f)
+            if caller:
+                known += k
+                inclusive[caller] += k
+            name_of[(pc, link)] = stack
             per_func[f] += k
+            inclusive[f] += k
+            stacks[stack] += k
             where = sym.line(pc)
             if where is not None:
                 per_line[(where.file, where.line, f)] += k
         defs = sym.definitions()
         rows = []
-        tree = CallNode("")
-        for f, k in per_func.items():
+        for f in set(per_func) | set(inclusive):
+            k = per_func.get(f, 0)
             where = defs.get(f)
-            rows.append(FunctionRow(name=f, self_s=k * period, total_s=k * period, share=k / n if n else 0.0,
-                                    samples=k, file=where.file if where else None,
+            rows.append(FunctionRow(name=f, self_s=k * period, total_s=inclusive[f] * period,
+                                    share=k / n if n else 0.0, samples=k, file=where.file if where else None,
                                     line=where.line if where else None))
-            node = tree.child(f)
-            node.calls = 0
-            node.self_time = node.total_time = k
         rows.sort(key=lambda r: (-(r.samples or 0), r.name))
+        tree = CallNode("")
+        for stack, k in stacks.items():
+            node = tree
+            for i, f in enumerate(stack):
+                node = node.child(f)
+                node.total_time += k
+                if i == len(stack) - 1:
+                    node.self_time += k
         lines = [LineRow(file, line, f, k, k / n if n else 0.0)
                  for (file, line, f), k in sorted(per_line.items(), key=lambda kv: -kv[1])]
         counters = {"samples": n, "failed": self.failed, "paused": self.paused, "rate_hz": self.rate_hz,
                     "samples_per_s": n / duration if duration else 0.0, "halted_s": self.halted_s,
-                    "halted_share": self.halted_s / duration if duration else 0.0}
+                    "halted_share": self.halted_s / duration if duration else 0.0,
+                    "callers_known": known}
         notes = list(self.notes)
         if self.failed:
             notes.append(f"{self.failed} sample attempts got no program counter (the server did not answer in "
@@ -220,6 +267,8 @@ class PcSampler:
         return Profile(
             mode="sampled", elf=sym.program.elf.path, duration_s=duration, functions=rows, tree=tree,
             tree_unit_s=period, lines=lines, counters=counters, notes=notes,
-            device={"method": self.method, "transport": self.control.target.info().name},
+            device={"method": self.method, "transport": self.control.target.info().name,
+                    "stack": self._link is not None},
             running=self._t_end is None,
-            samples=[(t, (name_of.get(pc) or sym.containing(pc) or f"0x{pc:x}",)) for t, pc in timeline])
+            samples=[(t, name_of.get((pc, link)) or (sym.containing(pc) or f"0x{pc:x}",))
+                     for t, pc, link in timeline])
