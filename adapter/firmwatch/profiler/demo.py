@@ -9,11 +9,13 @@ units of their own busy loop per frame: ``COSTS`` (tests and the bench compare p
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
+from firmwatch import __version__
 from firmwatch.profiler.protocol import ProfilerError
-from firmwatch.sim import firmware_source_dir
+from firmwatch.sim import firmware_source_dir, user_cache_dir
 
 # own work per frame, callees excluded (firmware/profiler/demo/prof_demo.c)
 COSTS = {
@@ -41,7 +43,11 @@ def expected_shares() -> dict[str, float]:
 
 def build(board: str, build_dir: Path | None = None, *, extra_defs: str = "", timeout: float = 600.0) -> dict[str, Path]:
     fw = firmware_source_dir()
-    out = (build_dir or fw / "build" / "profiler").resolve()
+    if build_dir is None:
+        # the checkout's firmware/build, or the user cache when the sources are installed read-only
+        build_dir = fw / "build" / "profiler" if os.access(fw, os.W_OK) else \
+            user_cache_dir() / f"firmware-{__version__}" / "profiler"
+    out = build_dir.resolve()
     cmd = ["make", "--no-print-directory", "-C", str(fw / "profiler"), f"BUILD={out}", board]
     if extra_defs:
         cmd.append(f"EXTRA_DEFS={extra_defs}")
