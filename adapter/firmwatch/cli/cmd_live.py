@@ -291,7 +291,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if sys.stdin.isatty() and sys.stdout.isatty() and args.duration is None:
             from firmwatch.cli.repl import Repl
 
-            print("Live values below. Try: write g_config.calib.gain_q8 512 · watch accel_x 500 · help · quit", flush=True)
+            print("Live values below. Try: write g_config.calib.gain_q8 512 · watch accel_x@500 · help. "
+                  "quit, Ctrl-D or Ctrl-C on an empty line ends.", flush=True)
             Repl(session).run()
         else:
             _print_periodically(session, args.duration)

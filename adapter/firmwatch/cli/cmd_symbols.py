@@ -21,16 +21,16 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_symbols)
 
     p = sub.add_parser("ptype", help="type and memory layout of an expression (like gdb's ptype/o)")
-    p.add_argument("elf")
+    p.add_argument("elf", help="firmware ELF built with -g")
     p.add_argument("expr", help="a variable or expression: sensor, 'file.c'::x, ns::x, buf[2].hdr")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the layout as one JSON object")
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not write the index cache")
     p.set_defaults(func=cmd_ptype)
 
     p = sub.add_parser("info", help="architecture, build id, sections and memory usage of an ELF")
-    p.add_argument("elf")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("elf", help="firmware ELF")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not write the index cache")
     p.set_defaults(func=cmd_info)
 
 

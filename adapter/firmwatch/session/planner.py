@@ -53,6 +53,10 @@ class Plan:
     polled: list[tuple[int, str]]  # (watch id, why it is polled rather than streamed)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def plan_streams(entries: Sequence[tuple[PlanEntry, float]], limits: Limits) -> Plan:
     """Group (entry, rate) pairs into streams: first-fit per rate, biggest watches first."""
     by_rate: dict[float, list[PlanEntry]] = {}
@@ -64,8 +68,8 @@ def plan_streams(entries: Sequence[tuple[PlanEntry, float]], limits: Limits) -> 
             polled.append((entry.watch_id, "it reads no memory"))
         elif n > limits.max_regions or size > limits.max_stream_bytes:
             polled.append(
-                (entry.watch_id, f"{size} bytes in {n} regions exceed one device stream "
-                 f"({limits.max_stream_bytes} bytes, {limits.max_regions} regions)")
+                (entry.watch_id, f"{_count(size, 'byte')} in {_count(n, 'region')} exceed one device stream "
+                 f"({_count(limits.max_stream_bytes, 'byte')}, {_count(limits.max_regions, 'region')})")
             )
         else:
             by_rate.setdefault(min(rate, limits.max_rate_hz), []).append(entry)

@@ -198,9 +198,14 @@ class Session:
         rate = self._check_rate(rate_hz if rate_hz is not None else self.default_rate)
         existing = self.find_watch(text)
         if existing is not None:
+            # one watch per expression (its samples, its rate): a second one is said, not merged unseen
             if rate_hz is not None and existing.rate_hz != rate:
+                self.on_message("warning", f"'{text}' is already watched at {existing.rate_hz:g} Hz; it is "
+                                           f"sampled at {rate:g} Hz from now on.")
                 existing.rate_hz = rate
                 existing.stats.reset_window()
+            else:
+                self.on_message("info", f"'{text}' is already watched at {existing.rate_hz:g} Hz.")
             return existing
         compiled = self.compile(text)
         bound = compiled.bind(self.target.read)
@@ -227,7 +232,7 @@ class Session:
             else:
                 w = self.find_watch(key)
                 if w is None:
-                    raise SessionError(f"'{key}' is not being watched; 'list' shows the watches.")
+                    raise SessionError(f"'{key}' is not being watched; 'show' lists the watches.")
                 ids = [w.id]
             for i in ids:
                 self.watches.pop(i, None)
@@ -526,7 +531,7 @@ class Session:
             return
         self._closed.set()
         self.stop_recording()
-        if self._streaming:
+        if self._streaming and self._sampling:  # (stop_sampling() already stopped the device)
             try:
                 self.target.stop_stream(None)
             except TargetError:

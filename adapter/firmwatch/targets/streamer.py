@@ -329,6 +329,7 @@ class StreamerTarget(Target):
         self._active: set[int] = set()  # streams whose samples are delivered
         self._in.active = self._active
         self._any_ident = False  # connecting: an IDENT answering an earlier attempt is welcome
+        self._reply_latency = 0.0  # how long replies took lately (a busy link queues them behind samples)
         self._closing_account = False  # final_stats(): the STATUS reply ends the delivery of samples
         self._cut: tuple[int, int] | None = None  # (frames lost, device ticks) at the final STATUS
         self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
@@ -791,15 +792,19 @@ class StreamerTarget(Target):
                         else:
                             data = lead + text
                     try:
+                        sent = time.monotonic()
                         self._send_frame(data)
-                        # a slow UART needs time to carry the request and a long reply
+                        # a slow UART needs time to carry the request and a long reply; a reply
+                        # queued behind samples takes what replies took lately: give up early
+                        # (damage seen) only after twice that
                         wire = (len(data) + 300) * 10 / max(self.baud, 1)
-                        reply = self._await_reply(
-                            timeout + wire, text_kinds, early_retry and 0.02 + wire, text_match
-                        )
+                        early = max(0.02 + wire, 2 * self._reply_latency)
+                        reply = self._await_reply(timeout + wire, text_kinds, early_retry and early, text_match)
                     except (OSError, serial.SerialException) as e:
                         raise TargetLost(f"the link to {self.url} failed while trying to {what} ({e}).") from None
                     if reply is not None:
+                        took = time.monotonic() - sent
+                        self._reply_latency = min(timeout / 2, 0.8 * self._reply_latency + 0.2 * took)
                         return reply
                     attempt += 1
                     log.debug("no reply to %s (attempt %d); retrying", what, attempt)
