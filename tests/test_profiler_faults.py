@@ -134,3 +134,86 @@ def test_a_device_that_dies_mid_profile_leaves_the_calls_that_arrived_and_a_sent
     assert prof.function("telemetry_pack") is not None
     assert any("went away" in n or "did not answer" in n for n in prof.notes), prof.notes
     assert all(n.endswith(".") for n in prof.notes)
+
+
+class FakeDevice:
+    """A MiniProfiler device on a pty, as scripted by the test: answers each command, and after
+    START sends the PROFILE_DATA frames it is given."""
+
+    def __init__(self, build_id: int, data_frames: list[bytes]):
+        import os
+        import tty
+
+        from firmwatch.profiler import protocol as p
+
+        self.p = p
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        self._slave = slave
+        self.build_id = build_id
+        self.data = data_frames
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        import os
+        import select
+
+        p = self.p
+        buf = b""
+        while not self.stop.is_set():
+            r, _, _ = select.select([self.master], [], [], 0.05)
+            if not r:
+                continue
+            try:
+                buf += os.read(self.master, 4096)
+            except OSError:
+                return
+            while len(buf) >= 12:
+                i = buf.find(b"\x55")
+                if i < 0:
+                    buf = b""
+                    break
+                pkt, buf = buf[i : i + 12], buf[i + 12 :]
+                cmd, _ = p.decode_command(pkt)
+                if cmd == p.GET_METADATA:
+                    out = p.encode_frame(p.METADATA, p.Metadata(16_000_000, 1_000_000, self.build_id, "fake").pack())
+                elif cmd == p.GET_STATUS:
+                    out = p.encode_frame(p.STATUS, p.Status(False, 0, 0, 0).pack())
+                elif cmd == p.START_PROFILING:
+                    out = p.encode_frame(p.ACK) + b"".join(self.data)
+                else:
+                    out = p.encode_frame(p.ACK)
+                os.write(self.master, out)
+
+    def close(self) -> None:
+        import os
+
+        self.stop.set()
+        os.close(self.master)
+        os.close(self._slave)
+
+
+def test_a_device_speaking_another_protocol_version_is_refused_with_a_sentence(elf: Path) -> None:
+    import subprocess
+    import sys
+
+    from firmwatch.profiler import protocol as p
+    from firmwatch.profiler.instrumented import text_crc32
+
+    v2 = p.encode_frame(p.PROFILE_DATA, p.encode_profile_data([(0x100, 1, 2, 0)], version=2))
+    dev = FakeDevice(text_crc32(str(elf)) or 0, [v2, v2])
+    try:
+        run = InstrumentedRun(load(str(elf)), dev.port)
+        with pytest.raises(p.UnsupportedVersion) as e:
+            run.start()
+        assert "version 2" in str(e.value) and "version 1" in str(e.value)
+        # the command line: one sentence, exit status 1, no traceback
+        r = subprocess.run([sys.executable, "-m", "firmwatch", "profile", str(elf), "--port", dev.port,
+                            "--duration", "1"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1
+        err = r.stderr.strip().splitlines()
+        assert len(err) == 1 and "protocol version 2" in err[0], r.stderr
+    finally:
+        dev.close()
