@@ -21,8 +21,12 @@ CORE_SOURCES = sorted((FIRMWARE / "core").glob("*.c"))
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wpedantic"]
 
 
-def _vector_lines(doc: dict) -> list[str]:
-    """docs/protocol-vectors.json as the line format firmware/tests/test_core.c reads."""
+OPTIONS = ["-DFW_CAPTURE=1", "-DFW_CHANGE_ONLY=1"]  # the optional modules (docs/protocol.md 15, 16)
+
+
+def _vector_lines(doc: dict, options: tuple[str, ...] = ()) -> list[str]:
+    """docs/protocol-vectors.json as the line format firmware/tests/test_core.c reads: the
+    sessions of the build with ``options`` (the minimal core: none, and the corrupt inputs)."""
     lines = [f"crc {c['hex'] or '-'} {c['crc']}" for c in doc["crc"]]
 
     def steps(name: str, items: list[dict]) -> None:
@@ -33,15 +37,18 @@ def _vector_lines(doc: dict) -> list[str]:
                 lines.append(f"send {send}")
             if s.get("ticks"):
                 lines.append(f"tick {s['ticks']}")
+            if s.get("capture_timer"):
+                lines.append(f"timer {s['capture_timer']}")
             expect = s.get("expect_hex") if "expect_hex" in s else s["expect_text"].encode().hex()
             lines.append(f"expect {expect or '-'}")
             if "rx_errors" in s:
                 lines.append(f"errors {s['rx_errors']}")
 
     for session in doc["sessions"]:
-        steps(session["name"], session["steps"])
+        if tuple(session["options"]) == options:
+            steps(session["name"], session["steps"])
     for c in doc["corrupt"]:
-        if c["dir"] == "host_to_device":
+        if c["dir"] == "host_to_device" and not options:
             steps(
                 c["name"], [{"send_hex": c["hex"], "expect_hex": c["reply_hex"], "rx_errors": c["rx_errors"]}]
             )
@@ -138,6 +145,28 @@ def test_protocol_vectors_checked_from_c(unit_test_binary: Path, tmp_path: Path)
     assert sum(1 for line in lines if line.startswith("expect ")) > 60
 
 
+def test_core_with_the_optional_modules(tmp_path: Path) -> None:
+    """-DFW_CAPTURE=1 -DFW_CHANGE_ONLY=1 under ASan + UBSan: the core's own tests unchanged, the
+    modules' tests (firmware/tests/test_options.c) and the vector sessions of that build."""
+    cc = require_tool("cc")
+    exe = tmp_path / "test_core_options"
+    r = subprocess.run(
+        [cc, *WARN, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *OPTIONS,
+         "-fno-pie", "-no-pie", f"-I{FIRMWARE / 'core'}", "-o", str(exe),
+         str(FIRMWARE / "tests" / "test_core.c"), *map(str, CORE_SOURCES)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = _vector_lines(json.loads(VECTORS.read_text()), ("capture", "change_only"))
+    path = tmp_path / "vectors.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert sum(1 for line in lines if line.startswith("timer ")) >= 3
+    r = subprocess.run([str(exe), str(path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:] + r.stdout[-2000:]
+    assert " 0 failed" in r.stdout
+    assert f"vectors: {len(lines)} lines checked" in r.stdout
+
+
 def test_vectors_json_is_generated_from_the_spec_script() -> None:
     r = subprocess.run([sys.executable, str(FIRMWARE / "tests" / "make_vectors.py"), "--check"])
     assert r.returncode == 0, "docs/protocol-vectors.json is stale: run firmware/tests/make_vectors.py"
@@ -171,8 +200,11 @@ def test_a_corrupted_vector_is_caught(unit_test_binary: Path, tmp_path: Path) ->
             "-DFW_TX_SIZE=256",
         ],
         ["-DFW_MAX_PAYLOAD=246", "-DFW_MAX_STREAM_BYTES=200", "-DFW_TICK_HZ=10000u"],
+        [*OPTIONS, "-DFW_TEXT_MODE=0", "-DFW_CAPTURE_MAX_CHANNELS=16"],
+        [*OPTIONS, "-DFW_MAX_STREAMS=1", "-DFW_MAX_REGIONS=1", "-DFW_MAX_TOTAL_REGIONS=1", "-DFW_MAX_PAYLOAD=64",
+         "-DFW_MAX_STREAM_BYTES=32", "-DFW_TX_SIZE=256", "-DFW_CAPTURE_MAX_CHANNELS=4"],
     ],
-    ids=["binary-only", "large", "tiny", "big-frames"],
+    ids=["binary-only", "large", "tiny", "big-frames", "options-binary-only", "options-tiny"],
 )
 def test_core_builds_with_other_limits(defines: list[str], tmp_path: Path) -> None:
     cc = require_tool("cc")

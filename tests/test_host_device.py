@@ -222,7 +222,7 @@ def test_identify(link: Link, symbols, build_id: bytes) -> None:
     r = link.command(IDENTIFY, b"\x01")
     assert r.type == IDENT
     ident = parse_ident(r.payload)
-    assert ident["proto"] == 2 and ident["word"] == 8 and ident["addr_size"] == 4
+    assert ident["proto"] == 3 and ident["word"] == 8 and ident["addr_size"] == 4
     assert ident["flags"] == 0 and ident["tick_hz"] == 1000 and ident["max_streams"] == 16
     assert ident["build_id"] == build_id and len(build_id) == 20
 
@@ -388,7 +388,7 @@ def test_garbage_injection_resync(link: Link, symbols) -> None:
 def test_text_mode_over_the_pty(link: Link, symbols, build_id: bytes) -> None:
     link.send(b"INFO\n")
     info = link.read_text_line(b"INFO|").decode()
-    assert "|proto=2|" in info and f"|build_id={build_id.hex().upper()}|" in info
+    assert "|proto=3|" in info and f"|build_id={build_id.hex().upper()}|" in info
     addr = symbols["g_config"][0]
     link.send(f"READ 0x{addr:08X} 4\n".encode())
     assert link.read_text_line(b"DATA|") == f"DATA|addr=0x{addr:08X}|hex=01EEFFC0".encode()

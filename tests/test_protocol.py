@@ -313,6 +313,10 @@ def _expected_fields(msg: P.Message) -> dict:
                 }
                 for d in v
             ]
+        elif name in ("channels",):
+            out[name] = [{"addr": a, "size": z} for a, z in v]
+        elif name == "filters":
+            out[name] = [{"kind": k, "deadband": b} for k, b in v]
         elif name == "stream_dropped":
             out["streams"] = [{"stream": k, "dropped": d} for k, d in v.items()]
         else:

@@ -95,7 +95,9 @@ def test_crate_is_no_std_and_has_no_panic_path(tmp_path: Path) -> None:
     cc = require_tool("cc")
     lib_rs = (RUST / "firmwatch" / "src" / "lib.rs").read_text()
     assert "#![no_std]" in lib_rs and "extern crate std" not in lib_rs
-    for features in ((), ("--no-default-features",), ("--features", "word-access")):
+    for features in ((), ("--no-default-features",), ("--features", "word-access"),
+                     ("--features", "capture,change-only,word-access")):
+        options = ["-DRUST_OPTIONS"] if "capture,change-only,word-access" in features else []
         r = cargo("build", "--profile", "size", "-p", "firmwatch-nostd-check", *features)
         assert r.returncode == 0, r.stderr[-3000:]
         lib = target_dir() / "size" / "libfirmwatch_nostd_check.a"
@@ -104,7 +106,7 @@ def test_crate_is_no_std_and_has_no_panic_path(tmp_path: Path) -> None:
         # reachable from the streamer.
         exe = tmp_path / "footprint"
         link = subprocess.run(
-            [cc, "-Os", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", "-DRUST_CORE",
+            [cc, "-Os", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", "-DRUST_CORE", *options,
              "-o", str(exe), str(RUST / "nostd-check" / "footprint.c"), str(lib)],
             capture_output=True, text=True)
         assert link.returncode == 0, link.stderr[-3000:]
@@ -117,9 +119,49 @@ def _frame(type_: int, payload: bytes) -> bytes:
     return b"\xaa\x55" + body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "little") + b"\n"
 
 
-def _random_script(rng: random.Random) -> bytes:
+def _option_frame(rng: random.Random) -> bytes:
+    """A STREAM_FILTER or capture command near valid (docs/protocol.md sections 15, 16)."""
+    base = 0x20000000
+    t = rng.choice([9, 9, 0x0A, 0x0A, 0x0A, 0x0B, 0x0B, 0x0C, 0x0D, 0x0D])
+    tag = bytes([rng.randrange(256)])
+    if t == 9:
+        n = rng.randrange(0, 4)
+        p = tag + bytes([rng.randrange(4)]) + rng.choice([0, 1, 3, 60000]).to_bytes(2, "little") + bytes([n])
+        p += b"".join(bytes([rng.randrange(6)]) + rng.choice([0, 1, 5, 0x3F000000]).to_bytes(4, "little")
+                      for _ in range(n))
+    elif t == 0x0A and rng.random() < 0.6:  # one that arms: sampled, triggered, completed
+        n = rng.randrange(1, 4)
+        p = tag + bytes([rng.randrange(2), rng.randrange(2)]) + rng.choice([1, 2, 7]).to_bytes(4, "little")
+        samples = rng.choice([1, 4, 20])
+        p += samples.to_bytes(4, "little") + rng.randrange(samples).to_bytes(4, "little")
+        p += bytes([0, rng.randrange(10), rng.choice([1, 2, 3])])
+        p += rng.choice([0, 0x40, 0x80]).to_bytes(4, "little") + rng.choice([0, 0xFF]).to_bytes(4, "little")
+        p += bytes([n]) + b"".join((base + rng.randrange(0x100) // 4 * 4).to_bytes(4, "little")
+                                   + rng.choice([1, 2, 4]).to_bytes(2, "little") for _ in range(n))
+    elif t == 0x0A:
+        n = rng.randrange(0, 4)
+        p = tag + bytes([rng.randrange(3), rng.randrange(3)]) + rng.choice([0, 1, 2, 7, 1001]).to_bytes(4, "little")
+        p += rng.choice([0, 1, 4, 20, 200]).to_bytes(4, "little") + rng.choice([0, 1, 3, 19]).to_bytes(4, "little")
+        p += bytes([rng.randrange(3), rng.randrange(11), rng.randrange(6)])
+        p += rng.choice([0, 0x40, 0x80, 0xFFFFFFF0]).to_bytes(4, "little") + rng.choice([0, 0xFF]).to_bytes(4, "little")
+        p += bytes([n]) + b"".join((base - 4 + rng.randrange(0x150)).to_bytes(4, "little")
+                                   + rng.choice([0, 1, 2, 3, 4, 8]).to_bytes(2, "little") for _ in range(n))
+    elif t == 0x0B:
+        p = tag + bytes([rng.randrange(4)]) + rng.choice([0, 1, 1, 2, 3]).to_bytes(2, "little")
+    elif t == 0x0C:
+        p = tag
+    else:
+        p = tag + rng.choice([1, 1, 2, 3, 0]).to_bytes(2, "little") + rng.choice([0, 0, 3, 100]).to_bytes(4, "little")
+        p += rng.choice([1, 4, 30, 400, 1000]).to_bytes(4, "little")
+    if rng.random() < 0.1:
+        p = p[: rng.randrange(len(p) + 1)]  # a wrong length
+    return _frame(t, p)
+
+
+def _random_script(rng: random.Random, options: bool = False) -> bytes:
     """Operations for replay.c / replay.rs: commands near the device's regions (valid, malformed
-    and damaged frames, text lines), noise, ticks, polls, and a host that drains slowly."""
+    and damaged frames, text lines), noise, ticks, polls, and a host that drains slowly; with
+    ``options`` also the optional modules' commands and capture timer interrupts."""
     base = 0x20000000
     ops = bytearray()
 
@@ -128,6 +170,23 @@ def _random_script(rng: random.Random) -> bytes:
 
     for _ in range(rng.randrange(100, 400)):
         kind = rng.random()
+        if options and kind < 0.05:  # arm, force, sample to the end, read some of it back
+            arm = _option_frame(rng)
+            while arm[2] != 0x0A or len(arm) < 35:
+                arm = _option_frame(rng)
+            feed(arm)
+            feed(_frame(0x0B, bytes([1, 1, 0, 0])))
+            ops.extend(b"\x02\x1e\x05\x1e\x02\x1e")
+            for cid in range(1, 5):
+                feed(_frame(0x0D, bytes([2]) + cid.to_bytes(2, "little") + bytes(4) + rng.choice([3, 20, 60]).to_bytes(4, "little")))
+            ops.extend(b"\x03\x04\x00\x04\x03")
+        elif options and kind < 0.25:
+            feed(_option_frame(rng))
+            if rng.random() < 0.5:
+                ops.extend(b"\x05" + bytes([rng.randrange(1, 40)]))
+            if rng.random() < 0.05:
+                ops.extend(b"\x06" + bytes([rng.randrange(1, 4)]))
+            kind = rng.random()
         if kind < 0.35:
             t = rng.choice([1, 2, 3, 4, 4, 4, 5, 6, 7, 8, 9, 0x42])
             addr = (base - 8 + rng.randrange(0x160)).to_bytes(4, "little")
@@ -168,21 +227,26 @@ def _random_script(rng: random.Random) -> bytes:
     return bytes(ops)
 
 
-def test_the_crate_and_the_c_core_answer_random_sessions_byte_for_byte(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [False, True], ids=["minimal", "with-options"])
+def test_the_crate_and_the_c_core_answer_random_sessions_byte_for_byte(tmp_path: Path, options: bool) -> None:
     """Differential: the same random sessions (commands, noise, damaged frames, ticks, a slow
     host) on both cores, which must send identical bytes and end with identical counters and
-    memory. The vectors pin chosen cases; this covers what nobody thought to write down."""
+    memory. The vectors pin chosen cases; this covers what nobody thought to write down. Again
+    with the optional modules (C: -DFW_CAPTURE=1 -DFW_CHANGE_ONLY=1, Rust: their features)."""
     cc = require_tool("cc")
     c_replay = tmp_path / "replay_c"
     core = sorted(str(p) for p in (ROOT / "firmware" / "core").glob("*.c"))
-    subprocess.run([cc, "-O1", "-std=c99", "-fno-pie", "-no-pie", f"-I{ROOT / 'firmware' / 'core'}", "-o",
+    defs = ["-DFW_CAPTURE=1", "-DFW_CHANGE_ONLY=1"] if options else []
+    subprocess.run([cc, "-O1", "-std=c99", *defs, "-fno-pie", "-no-pie", f"-I{ROOT / 'firmware' / 'core'}", "-o",
                     str(c_replay), str(RUST / "bench" / "replay.c"), *core], check=True)
-    r = cargo("build", "--release", "-p", "firmwatch-bench", "--bin", "replay")
+    r = cargo("build", "--release", "-p", "firmwatch-bench", "--bin", "replay", *(["--features", "options"] if options else []))
     assert r.returncode == 0, r.stderr[-3000:]
-    rust_replay = target_dir() / "release" / "replay"
+    rust_replay = tmp_path / "replay_rust"  # the build with the other features lands in the same place
+    rust_replay.write_bytes((target_dir() / "release" / "replay").read_bytes())
+    rust_replay.chmod(0o755)
     total = 0
     for seed in range(40):
-        script = _random_script(random.Random(seed))
+        script = _random_script(random.Random(seed), options)
         c_out = subprocess.run([str(c_replay)], input=script, capture_output=True, timeout=60)
         rust_out = subprocess.run([str(rust_replay)], input=script, capture_output=True, timeout=60)
         assert c_out.returncode == 0 and rust_out.returncode == 0
@@ -225,7 +289,7 @@ def test_identify_reports_the_build_id_limits_and_regions(rust_sim) -> None:
     port, elf = rust_sim
     with StreamerTarget(port) as t:
         info = t.info()
-    assert info.protocol_version == 2
+    assert info.protocol_version == 3
     assert info.build_id == elf_build_id(elf) and len(info.build_id) == 40
     assert (info.tick_hz, info.max_streams, info.max_stream_bytes, info.word_size) == (1000, 16, 64, 8)
     loop_count, table = address(elf, "loop_count"), address(elf, "sine_table")
@@ -315,7 +379,7 @@ def test_text_mode_over_the_pty(rust_sim) -> None:
         s.reset_input_buffer()
         s.write(b"STOP ALL\nINFO\n")
         info, rest = line_after(s, b"", b"INFO|")
-        assert info.startswith(b"INFO|proto=2|endian=little|word=8|addr_size=4|tick_hz=1000|max_streams=16")
+        assert info.startswith(b"INFO|proto=3|endian=little|word=8|addr_size=4|tick_hz=1000|max_streams=16")
         assert f"|build_id={elf_build_id(elf).upper()}|".encode() in info
         s.write(b"BINARY\n")  # back to binary samples for the other tests
         ok, _ = line_after(s, rest, b"OK")

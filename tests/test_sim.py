@@ -116,7 +116,7 @@ def test_sim_command_prints_endpoints_serves_the_device_and_stops_on_sigint(targ
             gdb_port = int(gdb.group(1))
             assert sim.is_listening(gdb_port) is not False
 
-        assert info_line(port.group(1)).startswith(b"INFO|proto=2|"), "the device did not answer on its port"
+        assert info_line(port.group(1)).startswith(b"INFO|proto=3|"), "the device did not answer on its port"
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0, proc.stderr.read()
@@ -164,9 +164,9 @@ def test_sim_tcp_serves_the_uart_on_a_socket_url(target, build_root):
     require_target(target)
     with sim.start_sim(target, tcp=True, build_dir=build_root / target) as dev:
         assert re.fullmatch(r"socket://127\.0\.0\.1:\d+", dev.port)
-        assert info_line(dev.port).startswith(b"INFO|proto=2|")
+        assert info_line(dev.port).startswith(b"INFO|proto=3|")
         # A second client after the first hung up is served too (one at a time, as a UART).
-        assert info_line(dev.port).startswith(b"INFO|proto=2|")
+        assert info_line(dev.port).startswith(b"INFO|proto=3|")
 
 
 def test_sim_command_stops_on_sigterm(build_root):
@@ -268,7 +268,7 @@ def test_fast_pace_runs_unpaced(target, flag, build_root):
     require_target(target)
     with sim.start_sim(target, pace="fast", build_dir=build_root / target) as dev:
         assert flag in dev.command
-        assert info_line(dev.port).startswith(b"INFO|proto=2|")
+        assert info_line(dev.port).startswith(b"INFO|proto=3|")
 
 
 def test_run_a_given_elf(build_root):
@@ -276,7 +276,7 @@ def test_run_a_given_elf(build_root):
     elf = sim.build("riscv32", build_root / "riscv32").elf
     with sim.start_sim("riscv32", elf=elf) as dev:
         assert dev.elf == elf
-        assert info_line(dev.port).startswith(b"INFO|proto=2|")
+        assert info_line(dev.port).startswith(b"INFO|proto=3|")
 
 
 def test_read_only_firmware_tree_builds_into_the_user_cache(tmp_path, monkeypatch):

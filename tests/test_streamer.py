@@ -72,12 +72,12 @@ def test_identify_over_a_pty(fake, target):
     info = target.info()
     assert target.mode == "binary"
     assert info.byteorder == "little" and info.word_size == 4 and info.tick_hz == 1000
-    assert info.build_id == "01020304" and info.protocol_version == 2
+    assert info.build_id == "01020304" and info.protocol_version == 3
     assert info.max_streams == 16 and info.max_stream_bytes == 64
     ram = next(r for r in info.regions if r.start == RAM)
     const = next(r for r in info.regions if r.start == CONST)
     assert ram.writable and ram.readable and const.readable and not const.writable
-    assert info.name == f"firmwatch streamer v2 on {fake.port}"
+    assert info.name == f"firmwatch streamer v3 on {fake.port}"
 
 
 def test_read_write_and_chunking(fake, target):

@@ -63,7 +63,18 @@ extern "C" {
 #define FW_WORD_ACCESS 0
 #endif
 
-#define FW_PROTO_VERSION 2u
+/* ---- optional modules (off by default: the minimal core stays as small as it was) ---- */
+#ifndef FW_CAPTURE /* 1: triggered capture into a RAM buffer the port provides (docs/protocol.md section 16) */
+#define FW_CAPTURE 0
+#endif
+#ifndef FW_CAPTURE_MAX_CHANNELS /* channels (regions) one capture samples together */
+#define FW_CAPTURE_MAX_CHANNELS 8
+#endif
+#ifndef FW_CHANGE_ONLY /* 1: change-only streams, a deadband per region and a heartbeat (section 15) */
+#define FW_CHANGE_ONLY 0
+#endif
+
+#define FW_PROTO_VERSION 3u
 
 #define FW_ACCESS_READ 0x01u
 #define FW_ACCESS_WRITE 0x02u
@@ -113,6 +124,26 @@ void fw_get_status(fw_status_t *out);
 /* Helper for ports: the descriptor of a GNU build-id note (the bytes of section
  * .note.gnu.build-id). Returns its length (0 if the note is not a build id) and sets *id. */
 uint8_t fw_gnu_build_id(const void *note, const uint8_t **id);
+
+#if FW_CAPTURE
+/* Triggered capture (docs/protocol.md section 16). The port describes, after fw_init(), the
+ * buffer (static RAM it owns: a capture holds as many samples as fit) and, if it has one, a timer
+ * for sampling faster than the tick. Samples come from fw_tick() (every `divider` ticks) or from
+ * fw_capture_timer(): the core calls timer(divider) when a capture on the timer starts — the port
+ * then makes its timer interrupt every `divider` periods of its `timer_hz` clock and calls
+ * fw_capture_timer() from that interrupt — and timer(0) when it stops (from fw_poll(), or from
+ * the sampling interrupt itself when the capture completes). */
+typedef struct {
+    void *buffer;
+    uint32_t size;
+    uint32_t timer_hz;          /* 0: no capture timer (captures sample on the tick) */
+    uint32_t timer_max_divider; /* the largest divider timer() can realise exactly (0: any) */
+    void (*timer)(uint32_t divider);
+} fw_capture_config_t;
+void fw_capture_init(const fw_capture_config_t *cfg); /* cfg must stay valid; NULL: no buffer */
+void fw_capture_timer(void);      /* the port's capture timer interrupt: one sample */
+void fw_capture_slip(uint32_t n); /* that interrupt came n periods late (n samples never taken) */
+#endif
 
 /* ---- hooks every port implements ---- */
 void fw_port_critical_enter(void); /* e.g. save PRIMASK and cpsid i */

@@ -196,7 +196,7 @@ static void bin_reply(fw_out_t *o, const fw_cmd_t *c)
             (uint8_t)FW_MAX_PAYLOAD, (uint8_t)(FW_MAX_PAYLOAD >> 8),
             (uint8_t)FW_TX_SIZE, (uint8_t)(FW_TX_SIZE >> 8)};
         fw_out_byte(o, FW_PROTO_VERSION);
-        fw_out_byte(o, cfg->big_endian); /* flags bit 0 */
+        fw_out_byte(o, (uint8_t)(cfg->big_endian | FW_OPTION_FLAGS)); /* flags */
         fw_out_byte(o, cfg->word_size);
         for (i = 0; i < sizeof limits; i++) {
             fw_out_byte(o, FW_ROM_BYTE(&limits[i]));
@@ -319,6 +319,30 @@ int fw_cmd_exec(fw_cmd_t *c)
     return 1;
 }
 
+#if FW_CAPTURE || FW_CHANGE_ONLY
+int fw_reply_simple(uint8_t tag, uint8_t err, uint32_t detail, void (*apply)(void))
+{
+    fw_out_t o;
+    if (!fw_frame_begin(&o, err ? FW_T_ERROR : FW_T_ACK, err ? 6u : 1u)) {
+        fw.reply_waiting = 1;
+        return 0;
+    }
+    fw.reply_waiting = 0;
+    fw_out_byte(&o, tag);
+    if (err) {
+        fw_out_byte(&o, err);
+        fw_out_u32(&o, detail);
+    } else {
+        fw.text_out = 0; /* a binary command succeeded */
+        if (apply) {
+            apply();
+        }
+    }
+    fw_frame_end(&o);
+    return 1;
+}
+#endif
+
 /* Parse the binary command whose payload starts at RX offset 5. */
 static int bin_command(fw_idx_t type, fw_idx_t len)
 {
@@ -326,6 +350,16 @@ static int bin_command(fw_idx_t type, fw_idx_t len)
     static const uint8_t FW_ROM need_tab[9] = {0, 1, 7, 6, 7, 2, 1, 1, 2};
     fw_cmd_t c;
     uint16_t need = 0;
+#if FW_CHANGE_ONLY
+    if (type == FW_T_STREAM_FILTER) {
+        return fw_filter_command(len);
+    }
+#endif
+#if FW_CAPTURE
+    if (type >= FW_T_CAPTURE_ARM && type <= FW_T_CAPTURE_READ) {
+        return fw_capture_command(type, len);
+    }
+#endif
     c.text = 0; /* every other field is set below or by check() */
     c.err = 0;
     c.type = (uint8_t)type;
@@ -375,7 +409,7 @@ static int printable(uint8_t b)
 }
 #endif
 
-void fw_poll(void)
+static void poll_input(void)
 {
     for (;;) {
         fw_idx_t avail = rx_count();
@@ -471,4 +505,12 @@ void fw_poll(void)
 #endif
         rx_drop(1); /* stray control byte (or text when text mode is compiled out) */
     }
+}
+
+void fw_poll(void)
+{
+    poll_input();
+#if FW_CAPTURE
+    fw_capture_pump(); /* an upload fills what TX room the replies and samples leave */
+#endif
 }

@@ -185,6 +185,17 @@ int fw_tx_reserve(uint16_t n, uint16_t *start)
     return ok;
 }
 
+#if FW_CAPTURE
+uint16_t fw_tx_free(void)
+{
+    uint16_t used;
+    fw_port_critical_enter();
+    used = (uint16_t)(fw.tx_head - fw.tx_tail);
+    fw_port_critical_exit();
+    return (uint16_t)(FW_TX_SIZE - used);
+}
+#endif
+
 void fw_tx_commit(void)
 {
     fw_port_critical_enter();

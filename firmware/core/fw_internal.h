@@ -65,20 +65,58 @@ typedef uint16_t fw_rsize_t;
 enum {
     FW_T_IDENTIFY = 0x01, FW_T_READ = 0x02, FW_T_WRITE = 0x03, FW_T_STREAM_START = 0x04,
     FW_T_STREAM_STOP = 0x05, FW_T_LIST = 0x06, FW_T_STATUS = 0x07, FW_T_MODE = 0x08,
+    FW_T_STREAM_FILTER = 0x09, FW_T_CAPTURE_ARM = 0x0A, FW_T_CAPTURE_CONTROL = 0x0B,
+    FW_T_CAPTURE_STATUS = 0x0C, FW_T_CAPTURE_READ = 0x0D,
     FW_T_ACK = 0x80, FW_T_IDENT = 0x81, FW_T_READ_DATA = 0x82, FW_T_WRITE_DATA = 0x83,
-    FW_T_LIST_DATA = 0x86, FW_T_STATUS_DATA = 0x87, FW_T_SAMPLES = 0x90, FW_T_ERROR = 0xEE
+    FW_T_LIST_DATA = 0x86, FW_T_STATUS_DATA = 0x87, FW_T_CAPTURE_STATUS_DATA = 0x88,
+    FW_T_SAMPLES = 0x90, FW_T_CAPTURE_DATA = 0x91, FW_T_ERROR = 0xEE
 };
 enum {
     FW_E_OK = 0, FW_E_BAD_COMMAND = 1, FW_E_BAD_LENGTH = 2, FW_E_NOT_READABLE = 3,
     FW_E_NOT_WRITABLE = 4, FW_E_NO_STREAM = 5, FW_E_TOO_MANY_REGIONS = 6,
     FW_E_STREAM_TOO_BIG = 7, FW_E_BAD_RATE = 8, FW_E_TOO_BIG = 9, FW_E_BAD_MODE = 10,
-    FW_E_READBACK = 11
+    FW_E_READBACK = 11, FW_E_NO_CAPTURE = 12, FW_E_CAPTURE_TOO_BIG = 13, FW_E_BAD_CONDITION = 14
 };
+/* IDENT flags: bit 0 big-endian, then the optional modules compiled in */
+#define FW_FLAG_CAPTURE 0x02u
+#define FW_FLAG_CHANGE_ONLY 0x04u
+#define FW_OPTION_FLAGS ((FW_CAPTURE ? FW_FLAG_CAPTURE : 0u) | (FW_CHANGE_ONLY ? FW_FLAG_CHANGE_ONLY : 0u))
+/* value kinds of STREAM_FILTER regions and of a capture's trigger channel */
+enum { FW_K_NONE = 0, FW_K_ANY = 1, FW_K_UNSIGNED = 2, FW_K_SIGNED = 3, FW_K_FLOAT = 4 };
 enum { FW_MODE_TEXT = 0, FW_MODE_BINARY = 1 };
 /* check() derives the access and the error of READ/WRITE from the request type */
 FW_STATIC_ASSERT(FW_T_READ - 1 == FW_ACCESS_READ && FW_T_WRITE - 1 == FW_ACCESS_WRITE, rw_access);
 FW_STATIC_ASSERT(FW_T_READ + 1 == FW_E_NOT_READABLE && FW_T_WRITE + 1 == FW_E_NOT_WRITABLE, rw_errors);
 enum { FW_RX_IDLE = 0, FW_RX_LINE = 1, FW_RX_SKIP = 2 };
+
+#if FW_CAPTURE
+FW_STATIC_ASSERT(FW_CAPTURE_MAX_CHANNELS >= 1 && FW_CAPTURE_MAX_CHANNELS <= 32, capture_channels);
+/* CAPTURE_ARM with every channel fits a command; CAPTURE_STATUS_DATA fits TX */
+FW_STATIC_ASSERT(27 + 6 * FW_CAPTURE_MAX_CHANNELS <= FW_MAX_PAYLOAD, capture_arm_fits_a_command);
+FW_STATIC_ASSERT(65 + 6 * FW_CAPTURE_MAX_CHANNELS <= FW_TX_ROOM, capture_status_needs_a_larger_FW_TX_SIZE);
+#define FW_CAPTURE_CHUNK (FW_MAX_PAYLOAD - 6) /* data bytes per CAPTURE_DATA frame */
+#ifndef FW_CAPTURE_TX_RESERVE /* TX bytes an upload leaves free for samples and replies */
+#define FW_CAPTURE_TX_RESERVE (FW_TX_SIZE / 4)
+#endif
+enum { FW_CAP_IDLE = 0, FW_CAP_ARMED = 1, FW_CAP_TRIGGERED = 2, FW_CAP_DONE = 3 };
+
+typedef struct {
+    const fw_capture_config_t *cfg; /* NULL: no buffer */
+    /* the configuration of CAPTURE_ARM */
+    uint32_t caddr[FW_CAPTURE_MAX_CHANNELS];
+    uint8_t csize[FW_CAPTURE_MAX_CHANNELS];
+    uint8_t nch, mode, source, trig_ch, trig_op, trig_kind, trig_off, trig_size;
+    uint16_t sample_bytes;
+    uint32_t divider, samples, pre, level, mask, level_key;
+    /* the run: written by the sampling interrupt once armed */
+    volatile uint8_t state;
+    uint8_t force, have_prev;
+    uint16_t id;            /* increments when a capture completes */
+    uint32_t div_left, wpos, count, trig_slot, held_pre, post_left, trig_ticks, slips, prev_key;
+    /* the upload in progress (main context) */
+    uint32_t up_off, up_end;
+} fw_cap_t;
+#endif
 
 /* ---- state (one struct so its footprint is one symbol) ---- */
 /* Small counts and indices (always < 256): a byte on AVR, a full register on 32-bit CPUs,
@@ -105,6 +143,17 @@ typedef struct {
     uint8_t text_out;      /* output mode: 1 text, 0 binary (the reset state) */
 #if FW_TEXT_MODE
     uint8_t list_next;     /* text LIST in progress: the next stream id to list */
+#endif
+#if FW_CHANGE_ONLY
+    /* change-only streams: per pool entry (moved with it) the kind, deadband and value last sent */
+    uint8_t fkind[FW_MAX_TOTAL_REGIONS];
+    uint32_t fband[FW_MAX_TOTAL_REGIONS];
+    uint32_t flast[FW_MAX_TOTAL_REGIONS];
+    uint16_t hbeat[FW_MAX_STREAMS]; /* 0: the stream is not filtered */
+    uint16_t hleft[FW_MAX_STREAMS]; /* due instants that may still pass silently */
+#endif
+#if FW_CAPTURE
+    fw_cap_t cap;
 #endif
     /* RX ring (indices are bytes so ISR and main exchange them atomically on 8-bit CPUs) */
     volatile uint8_t rx_head, rx_tail;
@@ -138,6 +187,7 @@ void fw_out_hexmem(fw_out_t *o, uint32_t addr, uint16_t size); /* caller holds c
 uint16_t fw_crc16(uint16_t crc, uint8_t b);
 uint16_t fw_tx_crc(uint16_t from, uint16_t to); /* CRC of TX ring bytes [from, to) */
 int fw_tx_reserve(uint16_t n, uint16_t *start);
+uint16_t fw_tx_free(void);
 void fw_tx_commit(void);
 /* A binary frame in the TX ring: begin reserves it and writes the header (0: no room),
  * the caller writes the payload, end adds CRC and trailer and makes it visible. */
@@ -199,6 +249,28 @@ int fw_text_line(uint8_t len); /* the line is at RX offset 0, `len` bytes withou
 void fw_text_reply(fw_out_t *o, const fw_cmd_t *c);
 int fw_text_list(void); /* a text LIST, one line per TX reservation; 0: retry later */
 void fw_text_samples(uint32_t due);
+#endif
+
+/* ---- optional modules ---- */
+/* A region's value (1, 2 or 4 bytes, native order) zero-extended, and the same read as `kind`
+ * into an unsigned key whose order is the value's order (fw_change.c). */
+uint32_t fw_value_raw(const volatile uint8_t *p, uint8_t size);
+uint32_t fw_value_key(uint32_t raw, uint8_t size, uint8_t kind);
+/* A command the optional modules answer themselves; returns as fw_cmd_exec() does. */
+int fw_reply_simple(uint8_t tag, uint8_t err, uint32_t detail, void (*apply)(void));
+#if FW_CHANGE_ONLY
+int fw_filter_command(fw_idx_t len);
+uint32_t fw_filter_due(uint32_t due); /* clears the filtered streams whose values did not move */
+/* The value a queued sample carried becomes the one last sent: pool entry i, from its bytes in
+ * the TX ring at `pos` (binary) or from memory inside the copy's critical section (text). */
+void fw_filter_note_tx(fw_idx_t i, uint16_t pos);
+void fw_filter_note_mem(fw_idx_t i);
+void fw_filter_sent(fw_idx_t s); /* stream s was queued: its heartbeat starts over */
+#endif
+#if FW_CAPTURE
+int fw_capture_command(fw_idx_t type, fw_idx_t len);
+void fw_capture_tick(void);
+void fw_capture_pump(void);
 #endif
 
 #endif

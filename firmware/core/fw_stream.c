@@ -46,6 +46,11 @@ static fw_idx_t pool_resize(fw_idx_t stream, fw_idx_t want)
         fw_idx_t i = to < from ? k : (fw_idx_t)(tail - 1u - k);
         fw.raddr[to + i] = fw.raddr[from + i];
         fw.rsize[to + i] = fw.rsize[from + i];
+#if FW_CHANGE_ONLY
+        fw.fkind[to + i] = fw.fkind[from + i];
+        fw.fband[to + i] = fw.fband[from + i];
+        fw.flast[to + i] = fw.flast[from + i];
+#endif
     }
 #else
     (void)used;
@@ -67,7 +72,13 @@ void fw_stream_install(const fw_cmd_t *c)
         fw_cmd_region(c, i, &a, &z);
         fw.raddr[off + i] = a;
         fw.rsize[off + i] = (fw_rsize_t)z;
+#if FW_CHANGE_ONLY
+        fw.fkind[off + i] = FW_K_NONE;
+#endif
     }
+#if FW_CHANGE_ONLY
+    fw.hbeat[s] = 0; /* a (re)defined stream is not filtered until STREAM_FILTER says so */
+#endif
     fw.rate[s] = c->rate;
     /* Due on the very next tick: a slow stream shows its first value at once. */
     fw.acc[s] = FW_PERIOD_MHZ - c->rate;
@@ -130,9 +141,20 @@ static void samples_frame(uint32_t mask, uint16_t len)
             /* One critical section per stream: its regions form one coherent snapshot. */
             fw_port_critical_enter();
             for (i = 0; i < k; i++) {
+#if FW_CHANGE_ONLY
+                uint16_t at = o.pos;
+#endif
                 fw_out_mem(&o, fw.raddr[off + i], fw.rsize[off + i]);
+#if FW_CHANGE_ONLY
+                if (fw.hbeat[s]) {
+                    fw_filter_note_tx((fw_idx_t)(off + i), at);
+                }
+#endif
             }
             fw_port_critical_exit();
+#if FW_CHANGE_ONLY
+            fw_filter_sent(s);
+#endif
         }
         off = (fw_idx_t)(off + k);
     }
@@ -176,6 +198,14 @@ void fw_tick(void)
         }
         fw.acc[s] = a;
     }
+#if FW_CAPTURE
+    fw_capture_tick();
+#endif
+#if FW_CHANGE_ONLY
+    if (due) {
+        due = fw_filter_due(due);
+    }
+#endif
     if (due == 0) {
         return;
     }

@@ -25,7 +25,7 @@ static const char FW_ROM s_err[] = "ERR|code=";
 static const char FW_ROM s_name[] = "|name=";
 static const char FW_ROM s_detail[] = "|detail=";
 static const char FW_ROM s_crc[] = "|crc=";
-static const char FW_ROM s_info[] = "INFO|proto=2|endian=";
+static const char FW_ROM s_info[] = "INFO|proto=3|endian=";
 static const char FW_ROM s_little[] = "little";
 static const char FW_ROM s_big[] = "big";
 static const char FW_ROM s_info_keys[] =
@@ -452,10 +452,18 @@ void fw_text_samples(uint32_t due)
                 key_dec(&o, s_seq, seq);
                 key_dec(&o, s_stream_eq, s);
                 nl(&o);
+#if FW_CHANGE_ONLY
+                if (pass == 1 && fw.hbeat[s]) {
+                    fw_filter_note_mem((fw_idx_t)(off + i));
+                }
+#endif
             }
             if (pass == 1) {
                 fw_port_critical_exit();
                 fw_tx_commit();
+#if FW_CHANGE_ONLY
+                fw_filter_sent(s);
+#endif
             }
         }
         off = (uint8_t)(off + n);

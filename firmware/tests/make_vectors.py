@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes docs/protocol-vectors.json, the test vectors of the streamer wire protocol v2.
+"""Writes docs/protocol-vectors.json, the test vectors of the streamer wire protocol v3.
 
 The expected bytes are built here from field values with a small encoder of its own (not
 from the C core and not from firmwatch.targets.protocol), so the vectors are an independent
@@ -45,13 +45,20 @@ TYPE_NAMES = {
     0x06: "LIST",
     0x07: "STATUS",
     0x08: "MODE",
+    0x09: "STREAM_FILTER",
+    0x0A: "CAPTURE_ARM",
+    0x0B: "CAPTURE_CONTROL",
+    0x0C: "CAPTURE_STATUS",
+    0x0D: "CAPTURE_READ",
     0x80: "ACK",
     0x81: "IDENT",
     0x82: "READ_DATA",
     0x83: "WRITE_DATA",
     0x86: "LIST_DATA",
     0x87: "STATUS_DATA",
+    0x88: "CAPTURE_STATUS_DATA",
     0x90: "SAMPLES",
+    0x91: "CAPTURE_DATA",
     0xEE: "ERROR",
 }
 TYPES = {v: k for k, v in TYPE_NAMES.items()}
@@ -67,7 +74,21 @@ ERRORS = {
     "TOO_BIG": 9,
     "BAD_MODE": 10,
     "READBACK": 11,
+    "NO_CAPTURE": 12,
+    "CAPTURE_TOO_BIG": 13,
+    "BAD_CONDITION": 14,
 }
+# the optional modules (docs/protocol.md sections 15, 16): the IDENT flags that announce them,
+# and the vector device's capture buffer and capture timer when built with them
+OPTIONS = ["capture", "change_only"]
+OPTION_FLAGS = 0x02 | 0x04
+CAPTURE_BUFFER = 256
+CAPTURE_TIMER_HZ = 100_000
+CAPTURE_TIMER_MAX_DIVIDER = 1000
+KINDS = {"none": 0, "any": 1, "unsigned": 2, "signed": 3, "float": 4}
+OPS = {"none": 0, "rising": 1, "falling": 2, "cross": 3, "above": 4, "below": 5, "equal": 6,
+       "not_equal": 7, "change": 8, "mask": 9}
+ACTIONS = {"stop": 0, "force": 1, "release": 2}
 
 
 def crc16(data: bytes) -> int:
@@ -80,7 +101,7 @@ def crc16(data: bytes) -> int:
     return crc
 
 
-PROTO = 2
+PROTO = 3
 # what a host sends at connect before IDENTIFY (docs/protocol.md, "Resynchronisation")
 RESYNC = bytes(256) + b"\n"
 
@@ -176,11 +197,11 @@ def error(tag: int, name: str, detail: int) -> Msg:
     )
 
 
-def ident(tag: int) -> Msg:
+def ident(tag: int, flags: int = 0) -> Msg:
     p = (
         u8(tag)
         + u8(PROTO)
-        + u8(0)
+        + u8(flags)
         + u8(4)
         + u8(4)
         + u32(LIMITS["tick_hz"])
@@ -197,7 +218,7 @@ def ident(tag: int) -> Msg:
     fields = {
         "tag": tag,
         "proto_version": PROTO,
-        "flags": 0,
+        "flags": flags,
         "word_size": 4,
         "addr_size": 4,
         "tick_hz": LIMITS["tick_hz"],
@@ -284,6 +305,85 @@ def samples(seq: int, ticks: int, data: dict[int, bytes]) -> Msg:
     return TYPES["SAMPLES"], p, fields
 
 
+def stream_filter(tag: int, stream: int, heartbeat: int, filters: list[tuple[str, int]], n: int | None = None) -> Msg:
+    n = len(filters) if n is None else n
+    p = u8(tag) + u8(stream) + u16(heartbeat) + u8(n) + b"".join(u8(KINDS[k]) + u32(b) for k, b in filters)
+    fields = {
+        "tag": tag,
+        "stream": stream,
+        "heartbeat": heartbeat,
+        "filters": [{"kind": KINDS[k], "deadband": b} for k, b in filters],
+    }
+    return TYPES["STREAM_FILTER"], p, fields
+
+
+def capture_arm(
+    tag: int,
+    *,
+    mode: int = 0,
+    source: int = 0,
+    divider: int = 1,
+    samples: int,
+    pre: int,
+    channel: int = 0,
+    op: str = "none",
+    kind: str = "unsigned",
+    level: int = 0,
+    mask: int = 0,
+    channels: list[tuple[int, int]],
+    op_code: int | None = None,
+) -> Msg:
+    opc = OPS[op] if op_code is None else op_code
+    p = (
+        u8(tag) + u8(mode) + u8(source) + u32(divider) + u32(samples) + u32(pre) + u8(channel) + u8(opc)
+        + u8(KINDS[kind]) + u32(level) + u32(mask) + u8(len(channels))
+        + b"".join(u32(a) + u16(z) for a, z in channels)
+    )  # fmt: skip
+    fields = {
+        "tag": tag, "mode": mode, "source": source, "divider": divider, "samples": samples, "pre": pre,
+        "trig_channel": channel, "trig_op": opc, "trig_kind": KINDS[kind], "level": level & 0xFFFFFFFF,
+        "mask": mask, "channels": [{"addr": a, "size": z} for a, z in channels],
+    }  # fmt: skip
+    return TYPES["CAPTURE_ARM"], p, fields
+
+
+def capture_control(tag: int, action: str, capture_id: int = 0) -> Msg:
+    p = u8(tag) + u8(ACTIONS[action]) + u16(capture_id)
+    return TYPES["CAPTURE_CONTROL"], p, {"tag": tag, "action": ACTIONS[action], "capture_id": capture_id}
+
+
+def capture_read(tag: int, capture_id: int, offset: int, length: int) -> Msg:
+    p = u8(tag) + u16(capture_id) + u32(offset) + u32(length)
+    return TYPES["CAPTURE_READ"], p, {"tag": tag, "capture_id": capture_id, "offset": offset, "length": length}
+
+
+def capture_status_data(tag: int, **f: Any) -> Msg:
+    """CAPTURE_STATUS_DATA; fields not given are 0 (an idle device that never armed)."""
+    v = {
+        "state": 0, "capture_id": 0, "buffer_bytes": CAPTURE_BUFFER, "max_channels": 8,
+        "timer_hz": CAPTURE_TIMER_HZ, "timer_max_divider": CAPTURE_TIMER_MAX_DIVIDER, "mode": 0, "source": 0, "divider": 0, "samples": 0, "pre": 0,
+        "waited": 0, "trigger_index": 0, "trigger_ticks": 0, "slips": 0, "sample_bytes": 0,
+        "trig_channel": 0, "trig_op": 0, "trig_kind": 0, "level": 0, "mask": 0, "ticks": 0, "channels": [],
+    }  # fmt: skip
+    v.update(f)
+    p = (
+        u8(tag) + u8(v["state"]) + u16(v["capture_id"]) + u32(v["buffer_bytes"]) + u8(v["max_channels"])
+        + u32(v["timer_hz"]) + u32(v["timer_max_divider"]) + u8(v["mode"]) + u8(v["source"]) + u32(v["divider"]) + u32(v["samples"])
+        + u32(v["pre"]) + u32(v["waited"]) + u32(v["trigger_index"]) + u32(v["trigger_ticks"])
+        + u32(v["slips"]) + u16(v["sample_bytes"]) + u8(v["trig_channel"]) + u8(v["trig_op"])
+        + u8(v["trig_kind"]) + u32(v["level"]) + u32(v["mask"]) + u32(v["ticks"]) + u8(len(v["channels"]))
+        + b"".join(u32(a) + u16(z) for a, z in v["channels"])
+    )  # fmt: skip
+    fields = {"tag": tag, **{k: x for k, x in v.items() if k != "channels"},
+              "channels": [{"addr": a, "size": z} for a, z in v["channels"]]}
+    return TYPES["CAPTURE_STATUS_DATA"], p, fields
+
+
+def capture_data(capture_id: int, offset: int, data: bytes) -> Msg:
+    p = u16(capture_id) + u32(offset) + data
+    return TYPES["CAPTURE_DATA"], p, {"capture_id": capture_id, "offset": offset, "data_hex": data.hex()}
+
+
 # ---- the document ----
 frames: list[dict[str, Any]] = []
 
@@ -314,6 +414,7 @@ def step(
     ticks: int = 0,
     rx_errors: int | None = None,
     note: str = "",
+    capture_timer: int = 0,
 ) -> dict[str, Any]:
     s: dict[str, Any] = {}
     if note:
@@ -324,6 +425,8 @@ def step(
         s["send_hex"] = send.hex()
     if ticks:
         s["ticks"] = ticks
+    if capture_timer:
+        s["capture_timer"] = capture_timer
     if isinstance(expect, str):
         s["expect_text"] = expect
     else:
@@ -515,7 +618,7 @@ def binary_session() -> dict[str, Any]:
             rx_errors=0,
         )
     )
-    return {"name": "binary commands", "steps": st}
+    return {"name": "binary commands", "options": [], "steps": st}
 
 
 def split_session() -> dict[str, Any]:
@@ -539,7 +642,164 @@ def split_session() -> dict[str, Any]:
             note="8 + 3 x 48 bytes exceed max_payload 128: two frames, same ticks, consecutive seq",
         )
     )
-    return {"name": "SAMPLES split over frames", "steps": st}
+    return {"name": "SAMPLES split over frames", "options": [], "steps": st}
+
+
+def change_only_session() -> dict[str, Any]:
+    """STREAM_FILTER on the device built with the optional modules."""
+    h, d = "host_to_device", "device_to_host"
+    mem = mem_init()
+    st: list[dict[str, Any]] = []
+
+    def ex(req_name: str, req: Msg, rep_name: str, rep: Msg, note: str = "") -> None:
+        st.append(step(vec(req_name, h, req), vec(rep_name, d, rep), note=note))
+
+    def poke(tag: int, off: int, data: bytes) -> None:
+        mem[off : off + len(data)] = data
+        st.append(step(frame(*write(tag, BASE + off, data)[:2]), frame(*data_reply("WRITE_DATA", tag, BASE + off, data)[:2])))
+
+    def sample(seq: int, ticks: int) -> bytes:
+        return frame(*samples(seq, ticks, {0: bytes(mem[0x30:0x32]) + bytes(mem[0x40:0x41])})[:2])
+
+    ex("IDENTIFY (options)", identify(1), "IDENT with the optional modules", ident(1, OPTION_FLAGS),
+       "flags bit 1: capture, bit 2: change-only streams")
+    regions = [(BASE + 0x30, 2), (BASE + 0x40, 1)]
+    st.append(step(frame(*stream_start(2, 0, 1_000_000, regions)[:2]), frame(*ack(2)[:2])))
+    ex("STREAM_FILTER", stream_filter(3, 0, 3, [("signed", 5), ("none", 0)]), "ACK 3", ack(3),
+       "region 0 a signed 16-bit value with deadband 5; region 1 rides along; heartbeat every 3rd instant")
+    st.append(step(ticks=1, expect=sample(0, 1), note="the first instant due sends the current values"))
+    st.append(step(ticks=2, expect=b"", note="unchanged: nothing, and no seq spent"))
+    st.append(step(ticks=1, expect=sample(1, 4), note="the heartbeat: 3 instants since the last send"))
+    poke(4, 0x30, u16(0x3130 + 5))
+    st.append(step(ticks=1, expect=b"", note="moved by 5: not more than the deadband"))
+    poke(5, 0x30, u16(0x3130 + 6))
+    st.append(step(ticks=1, expect=sample(2, 6), note="moved by 6 from the value last sent"))
+    poke(6, 0x40, b"\x77")
+    st.append(step(ticks=2, expect=b"", note="a region of kind none never causes a send"))
+    st.append(step(ticks=1, expect=sample(3, 9), note="it rides along with the heartbeat"))
+    poke(7, 0x30, u16(0x7FFF))
+    st.append(step(ticks=1, expect=sample(4, 10)))
+    poke(8, 0x30, u16(0x8000))
+    st.append(step(ticks=1, expect=sample(5, 11), note="0x7FFF -> 0x8000 is -65535 as a signed value"))
+    refusals = [
+        ("STREAM_FILTER of a stream not running", stream_filter(9, 1, 3, [("any", 0)]), error(9, "NO_STREAM", 1)),
+        ("STREAM_FILTER with a filter per region missing", stream_filter(10, 0, 3, [("any", 0)]),
+         error(10, "BAD_LENGTH", 2)),
+        ("STREAM_FILTER float on a 2-byte region", stream_filter(11, 0, 3, [("float", 0), ("none", 0)]),
+         error(11, "BAD_CONDITION", 0)),
+        ("STREAM_FILTER length disagrees with n", stream_filter(12, 0, 3, [("any", 0)], n=2),
+         error(12, "BAD_LENGTH", 10)),
+    ]  # fmt: skip
+    for name, req, rep in refusals:
+        ex(name, req, "ERROR " + name, rep)
+    st.append(step(ticks=1, expect=b"", note="a refused STREAM_FILTER changed nothing"))
+    ex("STREAM_FILTER heartbeat 0", stream_filter(13, 0, 0, [("none", 0), ("none", 0)]), "ACK 13", ack(13),
+       "heartbeat 0 turns the filter off")
+    st.append(step(ticks=2, expect=sample(6, 13) + sample(7, 14)))
+    return {"name": "change-only streams", "options": OPTIONS, "steps": st}
+
+
+def capture_session() -> dict[str, Any]:
+    """Triggered capture on the device built with the optional modules (its buffer: 256 bytes)."""
+    h, d = "host_to_device", "device_to_host"
+    mem = mem_init()
+    st: list[dict[str, Any]] = []
+
+    def ex(req_name: str, req: Msg, rep_name: str, rep: Msg, note: str = "") -> None:
+        st.append(step(vec(req_name, h, req), vec(rep_name, d, rep), note=note))
+
+    def poke(tag: int, off: int, data: bytes) -> None:
+        mem[off : off + len(data)] = data
+        st.append(step(frame(*write(tag, BASE + off, data)[:2]), frame(*data_reply("WRITE_DATA", tag, BASE + off, data)[:2])))
+
+    chans = [(BASE + 0x50, 1), (BASE + 0x60, 2)]
+
+    def snap() -> bytes:
+        return bytes(mem[0x50:0x51]) + bytes(mem[0x60:0x62])
+
+    ex("CAPTURE_STATUS", tag_only("CAPTURE_STATUS", 2), "CAPTURE_STATUS_DATA idle", capture_status_data(2),
+       "never armed: the buffer and the timer the port gave")
+    arm = dict(mode=0, source=0, divider=2, samples=6, pre=2, channel=0, op="rising", kind="unsigned", level=0x80,
+               channels=chans)  # fmt: skip
+    ex("CAPTURE_ARM", capture_arm(3, **arm), "ACK 3 (arm)", ack(3),
+       "every 2nd tick, 6 samples, 2 before the trigger: channel 0 rising through 0x80")
+    held = []
+    st.append(step(ticks=5, expect=b"", note="samples at ticks 1, 3, 5 (the first tick after arming)"))
+    held += [snap(), snap()]  # ticks 3 and 5 are the two kept before the trigger
+    poke(4, 0x50, b"\x90")
+    st.append(step(ticks=2, expect=b"", note="tick 7: 0x50 -> 0x90 rises through 0x80"))
+    held.append(snap())
+    cfg = dict(mode=0, source=0, divider=2, samples=6, pre=2, trig_channel=0, trig_op=OPS["rising"],
+               trig_kind=KINDS["unsigned"], level=0x80, sample_bytes=3, channels=chans)  # fmt: skip
+    ex("CAPTURE_STATUS triggered", tag_only("CAPTURE_STATUS", 5), "CAPTURE_STATUS_DATA triggered",
+       capture_status_data(5, state=2, waited=4, trigger_index=2, trigger_ticks=7, ticks=7, **cfg))
+    st.append(step(ticks=2, expect=b"", note="tick 9"))
+    held.append(snap())
+    poke(6, 0x60, bytes.fromhex("abcd"))
+    st.append(step(ticks=4, expect=b"", note="ticks 11 and 13 complete the capture"))
+    held += [snap(), snap()]
+    ex("CAPTURE_STATUS done", tag_only("CAPTURE_STATUS", 7), "CAPTURE_STATUS_DATA done",
+       capture_status_data(7, state=3, capture_id=1, waited=4, trigger_index=2, trigger_ticks=7, ticks=13, **cfg))
+    data = b"".join(held)
+    st.append(step(vec("CAPTURE_READ", h, capture_read(8, 1, 0, len(data))),
+                   frame(*ack(8)[:2]) + vec("CAPTURE_DATA", d, capture_data(1, 0, data)),
+                   note="oldest sample first; the data follows the ACK"))
+    st.append(step(frame(*capture_read(9, 1, 9, 6)[:2]), frame(*ack(9)[:2]) + frame(*capture_data(1, 9, data[9:15])[:2]),
+                   note="any part again (an upload resumed after a link error)"))
+    st.append(step(ticks=4, expect=b"", note="a completed capture holds its samples"))
+    refusals = [
+        ("CAPTURE_READ of another capture", capture_read(10, 2, 0, 3), error(10, "NO_CAPTURE", 1)),
+        ("CAPTURE_READ past the end", capture_read(11, 1, 10, 9), error(11, "BAD_LENGTH", 18)),
+    ]
+    for name, req, rep in refusals:
+        ex(name, req, "ERROR " + name, rep)
+    ex("CAPTURE_CONTROL release", capture_control(12, "release", 1), "ACK 12", ack(12))
+    ex("CAPTURE_CONTROL force when idle", capture_control(13, "force"), "ERROR NO_CAPTURE force", error(13, "NO_CAPTURE", 0))
+    st.append(step(frame(*capture_control(14, "release", 1)[:2]), frame(*ack(14)[:2]), note="a retried release changes nothing"))
+    st.append(step(frame(*capture_read(15, 1, 0, 3)[:2]), frame(*error(15, "NO_CAPTURE", 1)[:2]), note="released: gone"))
+    bad = [
+        ("CAPTURE_ARM larger than the buffer", capture_arm(16, **{**arm, "samples": 100}), error(16, "CAPTURE_TOO_BIG", 85)),
+        ("CAPTURE_ARM timer divider 0", capture_arm(17, **{**arm, "source": 1, "divider": 0}),
+         error(17, "BAD_RATE", CAPTURE_TIMER_HZ)),
+        ("CAPTURE_ARM unknown condition", capture_arm(18, **{**arm, "op_code": 10}), error(18, "BAD_CONDITION", 3)),
+        ("CAPTURE_ARM float trigger on one byte", capture_arm(19, **{**arm, "kind": "float"}), error(19, "BAD_CONDITION", 2)),
+        ("CAPTURE_ARM pre not below samples", capture_arm(20, **{**arm, "pre": 6}), error(20, "BAD_LENGTH", 6)),
+        ("CAPTURE_ARM unreadable channel", capture_arm(21, **{**arm, "channels": [(BASE, 1), (0x10, 2)]}),
+         error(21, "NOT_READABLE", 0x10)),
+        ("CAPTURE_ARM 9 channels", capture_arm(22, **{**arm, "channels": [(BASE + i, 1) for i in range(9)]}),
+         error(22, "TOO_MANY_REGIONS", 8)),
+    ]  # fmt: skip
+    for name, req, rep in bad:
+        ex(name, req, "ERROR " + name, rep)
+    ex("CAPTURE_ARM normal, timer", capture_arm(23, mode=1, source=1, divider=250, samples=3, pre=1, op="none",
+                                                  kind="any", channels=[(BASE + 0x50, 1)]),
+       "ACK 23", ack(23), "normal mode on the capture timer; no condition: only a forced trigger")  # fmt: skip
+    st.append(step(capture_timer=1, expect=b"", note="one capture timer interrupt: one sample"))
+    ex("CAPTURE_CONTROL force", capture_control(24, "force"), "ACK 24", ack(24))
+    st.append(step(capture_timer=3, expect=b"", note="the next sample is the trigger; one more completes it"))
+    cfg2 = dict(mode=1, source=1, divider=250, samples=3, pre=1, trig_op=OPS["none"], trig_kind=KINDS["any"],
+                sample_bytes=1, channels=[(BASE + 0x50, 1)])  # fmt: skip
+    st.append(step(frame(*tag_only("CAPTURE_STATUS", 25)[:2]),
+                   frame(*capture_status_data(25, state=3, capture_id=2, waited=2, trigger_index=1, trigger_ticks=17,
+                                              ticks=17, **cfg2)[:2])))  # fmt: skip
+    st.append(step(frame(*capture_read(26, 2, 0, 3)[:2]), frame(*ack(26)[:2]) + frame(*capture_data(2, 0, b"\x90" * 3)[:2])))
+    st.append(step(frame(*capture_control(27, "release", 2)[:2]), frame(*ack(27)[:2]), note="normal mode: armed again"))
+    st.append(step(frame(*tag_only("CAPTURE_STATUS", 28)[:2]),
+                   frame(*capture_status_data(28, state=1, capture_id=2, ticks=17, **cfg2)[:2])))
+    ex("CAPTURE_CONTROL stop", capture_control(29, "stop"), "ACK 29", ack(29))
+    st.append(step(capture_timer=2, expect=b"", note="stopped: the timer takes no sample"))
+    st.append(step(frame(*tag_only("CAPTURE_STATUS", 30)[:2]),
+                   frame(*capture_status_data(30, capture_id=2, ticks=17, **cfg2)[:2])))
+    return {"name": "triggered capture", "options": OPTIONS, "steps": st}
+
+
+def without_options_session() -> dict[str, Any]:
+    st = [
+        step(frame(*stream_filter(1, 0, 3, [("any", 0)])[:2]), frame(*error(1, "BAD_COMMAND", 0x09)[:2]),
+             note="a device without the optional modules does not know their messages"),
+        step(frame(*tag_only("CAPTURE_STATUS", 2)[:2]), frame(*error(2, "BAD_COMMAND", 0x0C)[:2])),
+    ]  # fmt: skip
+    return {"name": "without the optional modules", "options": [], "steps": st}
 
 
 def corrupt_h2d() -> list[dict[str, Any]]:
@@ -760,7 +1020,14 @@ def invalid_frames() -> list[dict[str, Any]]:
 
 
 def build() -> dict[str, Any]:
-    sessions = [binary_session(), split_session(), {"name": "text mode", "steps": text_session()}]
+    sessions = [
+        binary_session(),
+        split_session(),
+        {"name": "text mode", "options": [], "steps": text_session()},
+        without_options_session(),
+        change_only_session(),
+        capture_session(),
+    ]
     crc = [
         {"hex": d.hex(), "crc": f"{crc16(d):04x}", "note": n}
         for d, n in [
@@ -775,9 +1042,11 @@ def build() -> dict[str, Any]:
         "protocol_version": PROTO,
         "about": "Test vectors of docs/protocol.md, generated by firmware/tests/make_vectors.py. "
         "'vectors' are single frames (encode type+payload_hex -> hex; decode hex -> fields). "
-        "'sessions' run in order against a fresh 'device'; each step feeds send_hex/send_text, "
-        "runs 'ticks' ticks, then expects exactly expect_hex/expect_text as the device output. "
-        "'corrupt' gives inputs with noise and damaged frames and the expected outcome.",
+        "'sessions' run in order against a fresh 'device' built with the optional modules the session's "
+        "'options' name (none: the minimal core; a session applies to that build only); each step feeds "
+        "send_hex/send_text, runs 'ticks' ticks and 'capture_timer' capture timer interrupts, then expects "
+        "exactly expect_hex/expect_text as the device output. "
+        "'corrupt' gives inputs with noise and damaged frames and the expected outcome (the minimal core).",
         "device": {
             "regions": [{"start": s, "size": z, "access": a} for s, z, a in REGIONS],
             "memory": "the byte at address 0x20000000+i is initially i & 0xFF (i < 0x140)",
@@ -785,6 +1054,10 @@ def build() -> dict[str, Any]:
             "word_size": 4,
             "big_endian": False,
             **LIMITS,
+            "options": {"capture": {"buffer_bytes": CAPTURE_BUFFER, "timer_hz": CAPTURE_TIMER_HZ,
+                                    "timer_max_divider": CAPTURE_TIMER_MAX_DIVIDER, "max_channels": 8,
+                                    "flag": 0x02},
+                        "change_only": {"flag": 0x04}},
         },
         "crc": crc,
         "vectors": frames + invalid_frames(),

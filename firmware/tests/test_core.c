@@ -9,12 +9,15 @@
  *   session <name>        fresh device (the "vector device" below)
  *   send <hex>            bytes received by the device (then fw_poll())
  *   tick <n>              n calls of fw_tick()
+ *   timer <n>             n calls of fw_capture_timer() (a build with FW_CAPTURE)
  *   expect <hex|->        everything the device sent since the previous expect
  *   errors <n>            the device's rx_errors counter
  *
  * The vector device: regions 0x20000000+0x100 rw and 0x20000100+0x40 r, byte at address
  * 0x20000000+i initially i & 0xFF, build id 01..08, word size 4, little endian, default limits.
  * Its ELF-style addresses map onto a static array through fw_config_t.addr_offset.
+ * Built with the optional modules (-DFW_CAPTURE=1 -DFW_CHANGE_ONLY=1) it has a 256-byte capture
+ * buffer and a 100 kHz capture timer, and runs the tests of firmware/tests/test_options.c too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +68,10 @@ static const fw_region_t vregions[2] = {
 static const uint8_t vbuild_id[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 static fw_config_t vcfg;
 
+#if FW_CAPTURE
+static void reset_capture(void); /* test_options.c */
+#endif
+
 static void reset_device(void)
 {
     size_t i;
@@ -82,6 +89,9 @@ static void reset_device(void)
     vcfg.big_endian = 0;
     vcfg.addr_offset = BASE - (uint32_t)(uintptr_t)mem;
     fw_init(&vcfg);
+#if FW_CAPTURE
+    reset_capture();
+#endif
 }
 
 /* ---- helpers ---- */
@@ -297,7 +307,8 @@ static void test_identify_and_read_write(void)
     reset_device();
     p[0] = 7;
     CHECK(command(FW_T_IDENTIFY, p, 1, &r) == FW_T_IDENT);
-    CHECK(r.payload[0] == 7 && r.payload[1] == FW_PROTO_VERSION && r.payload[2] == 0 && r.payload[3] == 4);
+    CHECK(r.payload[0] == 7 && r.payload[1] == FW_PROTO_VERSION && r.payload[2] == FW_OPTION_FLAGS &&
+          r.payload[3] == 4);
     CHECK(le(r.payload + 5, 4) == FW_TICK_HZ && r.payload[9] == FW_MAX_STREAMS);
     CHECK(r.payload[17] == 8 && memcmp(r.payload + 18, vbuild_id, 8) == 0);
     CHECK(r.payload[26] == 2 && le(r.payload + 27, 4) == BASE && r.payload[35] == 3);
@@ -684,7 +695,7 @@ static const char *checked(const char *cmd)
 static void test_text_mode(void)
 {
     reset_device();
-    text_expect("INFO\n", "INFO|proto=2|endian=little|word=4|addr_size=4|tick_hz=1000|max_streams=16"
+    text_expect("INFO\n", "INFO|proto=3|endian=little|word=4|addr_size=4|tick_hz=1000|max_streams=16"
                           "|max_regions=8|max_stream_bytes=64|max_payload=128|tx_size=1024"
                           "|build_id=0102030405060708|region=0x20000000+256:rw"
                           "|region=0x20000100+64:r\n");
@@ -971,6 +982,10 @@ static void test_fuzz(void)
 #undef RND
 }
 
+#if FW_CAPTURE || FW_CHANGE_ONLY
+#include "test_options.c" /* the optional modules' tests share this file's device and helpers */
+#endif
+
 /* ---- shared vectors ---- */
 
 static int hexbytes(const char *s, uint8_t *out, size_t max)
@@ -1034,6 +1049,16 @@ static void run_vectors(const char *path)
                 fw_tick();
                 drain();
             }
+        } else if (strcmp(kw, "timer") == 0) {
+#if FW_CAPTURE
+            int k = atoi(arg1);
+            while (k-- > 0) {
+                fw_capture_timer();
+                drain();
+            }
+#else
+            CHECK(!"a capture timer step needs a build with FW_CAPTURE");
+#endif
         } else if (strcmp(kw, "expect") == 0) {
             size_t got;
             n = hexbytes(arg1, bytes, sizeof bytes);
@@ -1083,6 +1108,9 @@ int main(int argc, char **argv)
 #endif
     test_rx_overflow();
     test_fuzz();
+#if FW_CAPTURE || FW_CHANGE_ONLY
+    test_options();
+#endif
     if (argc > 1) {
         run_vectors(argv[1]);
     }

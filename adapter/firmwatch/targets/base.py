@@ -50,7 +50,7 @@ class TargetInfo:
     """What the target is and what it can do. The limits are the device's own (IDENTIFY), and
     the session plans within them: None means the target has no such limit (GDB servers)."""
 
-    name: str  # e.g. "firmwatch streamer v2 on /dev/pts/3"
+    name: str  # e.g. "firmwatch streamer v3 on /dev/pts/3"
     byteorder: str  # "little" / "big"
     word_size: int
     build_id: str | None  # hex, None when the device does not report one

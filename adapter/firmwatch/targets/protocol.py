@@ -1,4 +1,4 @@
-"""Binary framing and messages of the streamer wire protocol v2 (docs/protocol.md).
+"""Binary framing and messages of the streamer wire protocol v3 (docs/protocol.md).
 
 A frame is ``AA 55 | type | len:u16 | payload | crc:u16 | 0A`` with CRC-16/CCITT-FALSE over
 type, len and payload. ``binascii.crc_hqx(data, 0xFFFF)`` is exactly that CRC, computed in C,
@@ -19,10 +19,12 @@ from typing import ClassVar
 
 from firmwatch.targets.base import TargetError
 
-PROTOCOL_VERSION = 2
-# Version 1 devices are served in binary mode: their frames and payloads are exactly version 2's
-# (v2 changed only text lines, which v1 sends without a check, and host-side rules).
-BINARY_COMPATIBLE_VERSIONS = (1, 2)
+PROTOCOL_VERSION = 3
+# Version 1 and 2 devices are served in binary mode: their frames and payloads are exactly
+# version 3's (v2 changed only text lines, which v1 sends without a check, and host-side rules;
+# v3 only added the optional modules' messages, which IDENT's flags announce).
+BINARY_COMPATIBLE_VERSIONS = (1, 2, 3)
+TEXT_COMPATIBLE_VERSIONS = (2, 3)  # the same checked lines
 SYNC = b"\xaa\x55"
 # Sent before IDENTIFY at every connect: 256 zero bytes complete any partial frame a previous
 # user left in the device's receive buffer (a frame is at most 254 bytes) and end any partial
@@ -43,18 +45,35 @@ STREAM_STOP = 0x05
 LIST = 0x06
 STATUS = 0x07
 MODE = 0x08
+STREAM_FILTER = 0x09
+CAPTURE_ARM = 0x0A
+CAPTURE_CONTROL = 0x0B
+CAPTURE_STATUS = 0x0C
+CAPTURE_READ = 0x0D
 ACK = 0x80
 IDENT = 0x81
 READ_DATA = 0x82
 WRITE_DATA = 0x83
 LIST_DATA = 0x86
 STATUS_DATA = 0x87
+CAPTURE_STATUS_DATA = 0x88
 SAMPLES = 0x90
+CAPTURE_DATA = 0x91
 ERROR = 0xEE
 
 ACCESS_READ = 0x01
 ACCESS_WRITE = 0x02
 FLAG_BIG_ENDIAN = 0x01
+FLAG_CAPTURE = 0x02  # the device has the capture module (section 16)
+FLAG_CHANGE_ONLY = 0x04  # the device takes STREAM_FILTER (section 15)
+
+# value kinds of STREAM_FILTER regions and of a capture's trigger channel
+KIND_NONE, KIND_ANY, KIND_UNSIGNED, KIND_SIGNED, KIND_FLOAT = range(5)
+# capture trigger conditions, sources, actions and states
+TRIGGER_OPS = ("none", "rising", "falling", "cross", "above", "below", "equal", "not_equal", "change", "mask")
+SOURCE_TICK, SOURCE_TIMER = 0, 1
+ACTION_STOP, ACTION_FORCE, ACTION_RELEASE = 0, 1, 2
+CAPTURE_STATES = ("idle", "armed", "triggered", "done")
 
 ERROR_NAMES: dict[int, str] = {
     1: "BAD_COMMAND",
@@ -68,6 +87,9 @@ ERROR_NAMES: dict[int, str] = {
     9: "TOO_BIG",
     10: "BAD_MODE",
     11: "READBACK",
+    12: "NO_CAPTURE",
+    13: "CAPTURE_TOO_BIG",
+    14: "BAD_CONDITION",
 }
 ERROR_CODES = {name: code for code, name in ERROR_NAMES.items()}
 
@@ -301,6 +323,11 @@ class Ack(_TagOnly):
 
 
 @dataclass(slots=True)
+class CaptureStatus(_TagOnly):
+    TYPE: ClassVar[int] = CAPTURE_STATUS
+
+
+@dataclass(slots=True)
 class Read(Message):
     TYPE: ClassVar[int] = READ
     tag: int
@@ -420,6 +447,176 @@ class Mode(Message):
         return cls(*vals)
 
 
+_FILTER_HEAD = struct.Struct("<BBHB")
+_FILTER = struct.Struct("<BI")
+_ARM_HEAD = struct.Struct("<BBBIIIBBBIIB")
+_CONTROL = struct.Struct("<BBH")
+_CAPTURE_READ = struct.Struct("<BHII")
+_CAPTURE_STATUS_HEAD = struct.Struct("<BBHIBIIBBIIIIIIIHBBBIIIB")
+_CAPTURE_DATA_HEAD = struct.Struct("<HI")
+
+
+@dataclass(slots=True)
+class StreamFilter(Message):
+    """Change-only sending of a running stream: per region (kind, deadband); heartbeat 0 = off."""
+
+    TYPE: ClassVar[int] = STREAM_FILTER
+    tag: int
+    stream: int
+    heartbeat: int
+    filters: tuple[tuple[int, int], ...]  # (kind, deadband) per region of the stream
+
+    def pack(self) -> bytes:
+        return _FILTER_HEAD.pack(self.tag, self.stream, self.heartbeat, len(self.filters)) + b"".join(
+            _FILTER.pack(k, b) for k, b in self.filters
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> StreamFilter:
+        r = _Reader(payload, "STREAM_FILTER")
+        tag, stream, heartbeat, n = r.take(_FILTER_HEAD)
+        filters = tuple(r.take(_FILTER) for _ in range(n))
+        r.end()
+        return cls(tag, stream, heartbeat, filters)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class CaptureArm(Message):
+    TYPE: ClassVar[int] = CAPTURE_ARM
+    tag: int
+    mode: int  # 0 single, 1 normal (re-arms when the host releases a capture)
+    source: int  # SOURCE_TICK (every `divider` ticks) or SOURCE_TIMER (the port's capture timer)
+    divider: int
+    samples: int
+    pre: int
+    trig_channel: int
+    trig_op: int  # index in TRIGGER_OPS
+    trig_kind: int  # KIND_*
+    level: int  # raw 32-bit value (a signed level two's complement, a float its IEEE bits)
+    mask: int
+    channels: tuple[tuple[int, int], ...]  # (addr, size)
+
+    def pack(self) -> bytes:
+        return _ARM_HEAD.pack(
+            self.tag, self.mode, self.source, self.divider, self.samples, self.pre, self.trig_channel,
+            self.trig_op, self.trig_kind, self.level & 0xFFFFFFFF, self.mask, len(self.channels),
+        ) + _pack_regions(self.channels)  # fmt: skip
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> CaptureArm:
+        r = _Reader(payload, "CAPTURE_ARM")
+        *head, n = r.take(_ARM_HEAD)
+        channels = _take_regions(r, n)
+        r.end()
+        return cls(*head, channels)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class CaptureControl(Message):
+    TYPE: ClassVar[int] = CAPTURE_CONTROL
+    tag: int
+    action: int  # ACTION_STOP, ACTION_FORCE, ACTION_RELEASE
+    capture_id: int = 0  # RELEASE: the capture released (a retried release frees nothing more)
+
+    def pack(self) -> bytes:
+        return _CONTROL.pack(self.tag, self.action, self.capture_id)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> CaptureControl:
+        r = _Reader(payload, "CAPTURE_CONTROL")
+        vals = r.take(_CONTROL)
+        r.end()
+        return cls(*vals)
+
+
+@dataclass(slots=True)
+class CaptureRead(Message):
+    TYPE: ClassVar[int] = CAPTURE_READ
+    tag: int
+    capture_id: int
+    offset: int
+    length: int
+
+    def pack(self) -> bytes:
+        return _CAPTURE_READ.pack(self.tag, self.capture_id, self.offset, self.length)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> CaptureRead:
+        r = _Reader(payload, "CAPTURE_READ")
+        vals = r.take(_CAPTURE_READ)
+        r.end()
+        return cls(*vals)
+
+
+@dataclass(slots=True)
+class CaptureStatusData(Message):
+    TYPE: ClassVar[int] = CAPTURE_STATUS_DATA
+    tag: int
+    state: int  # index in CAPTURE_STATES
+    capture_id: int  # of the capture completed last
+    buffer_bytes: int
+    max_channels: int
+    timer_hz: int  # the capture timer's clock, 0 when the port has none
+    timer_max_divider: int  # the largest divider that timer realises (0: any)
+    mode: int
+    source: int
+    divider: int
+    samples: int
+    pre: int
+    waited: int  # samples taken while waiting for the trigger (at most `samples`)
+    trigger_index: int  # samples held before the trigger sample
+    trigger_ticks: int  # the tick counter when the trigger sample was taken
+    slips: int  # capture timer periods that passed without a sample (the interrupt came late)
+    sample_bytes: int
+    trig_channel: int
+    trig_op: int
+    trig_kind: int
+    level: int
+    mask: int
+    ticks: int  # the tick counter now
+    channels: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def state_name(self) -> str:
+        return CAPTURE_STATES[self.state] if self.state < len(CAPTURE_STATES) else f"state {self.state}"
+
+    def pack(self) -> bytes:
+        head = _CAPTURE_STATUS_HEAD.pack(
+            self.tag, self.state, self.capture_id, self.buffer_bytes, self.max_channels, self.timer_hz,
+            self.timer_max_divider, self.mode, self.source, self.divider, self.samples, self.pre, self.waited, self.trigger_index,
+            self.trigger_ticks, self.slips, self.sample_bytes, self.trig_channel, self.trig_op,
+            self.trig_kind, self.level, self.mask, self.ticks, len(self.channels),
+        )  # fmt: skip
+        return head + _pack_regions(self.channels)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> CaptureStatusData:
+        r = _Reader(payload, "CAPTURE_STATUS_DATA")
+        *head, n = r.take(_CAPTURE_STATUS_HEAD)
+        channels = _take_regions(r, n)
+        r.end()
+        return cls(*head, channels)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class CaptureData(Message):
+    """A piece of a completed capture, pushed by the device after CAPTURE_READ (no tag)."""
+
+    TYPE: ClassVar[int] = CAPTURE_DATA
+    capture_id: int
+    offset: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return _CAPTURE_DATA_HEAD.pack(self.capture_id, self.offset) + bytes(self.data)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> CaptureData:
+        r = _Reader(payload, "CAPTURE_DATA")
+        cid, off = r.take(_CAPTURE_DATA_HEAD)
+        return cls(cid, off, r.rest())
+
+
 @dataclass(slots=True, frozen=True)
 class IdentRegion:
     start: int
@@ -459,6 +656,15 @@ class Ident(Message):
     @property
     def mask_bytes(self) -> int:
         return (self.max_streams + 7) // 8
+
+    @property
+    def capture(self) -> bool:
+        """The firmware has the capture module (it may still lack a buffer: CAPTURE_STATUS says)."""
+        return self.proto_version >= 3 and bool(self.flags & FLAG_CAPTURE)
+
+    @property
+    def change_only(self) -> bool:
+        return self.proto_version >= 3 and bool(self.flags & FLAG_CHANGE_ONLY)
 
     def pack(self) -> bytes:
         head = _IDENT_HEAD.pack(
@@ -662,6 +868,13 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
         StatusData,
         Samples,
         Error,
+        StreamFilter,
+        CaptureArm,
+        CaptureControl,
+        CaptureStatus,
+        CaptureRead,
+        CaptureStatusData,
+        CaptureData,
     )
 }
 

@@ -966,7 +966,7 @@ class StreamerTarget(Target):
         if ident is None:
             raise TargetError(self._no_answer())
         if ident.proto_version not in P.BINARY_COMPATIBLE_VERSIONS or (
-            self.mode == "text" and ident.proto_version != P.PROTOCOL_VERSION
+            self.mode == "text" and ident.proto_version not in P.TEXT_COMPATIBLE_VERSIONS
         ):
             raise TargetError(
                 f"the device speaks streamer protocol v{ident.proto_version} but this firmwatch speaks "

@@ -10,6 +10,11 @@
  *   02 n:u8            n ticks
  *   03                 fw_poll()
  *   04 max:u16         the host drains at most max output bytes
+ *   05 n:u8            n capture timer interrupts (built with -DFW_CAPTURE=1)
+ *   06 n:u8            the capture timer came n periods late (fw_capture_slip)
+ * Built with -DFW_CAPTURE=1 -DFW_CHANGE_ONLY=1 it is the vector device with the optional
+ * modules (a 256-byte capture buffer, a 100 kHz timer, dividers up to 1000), as replay.rs is
+ * with the feature `options`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,15 @@ static uint8_t mem[0x140];
 static const fw_region_t regions[2] = {{0x20000000u, 0x100u, FW_ACCESS_READ | FW_ACCESS_WRITE},
                                        {0x20000100u, 0x40u, FW_ACCESS_READ}};
 static const uint8_t build_id[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+#if FW_CAPTURE
+static uint8_t capbuf[256];
+static void capture_timer(uint32_t divider)
+{
+    (void)divider;
+}
+static const fw_capture_config_t capcfg = {capbuf, sizeof capbuf, 100000, 1000, capture_timer};
+#endif
 
 void fw_port_critical_enter(void) {}
 void fw_port_critical_exit(void) {}
@@ -51,6 +65,9 @@ int main(void)
     cfg.word_size = 4;
     cfg.addr_offset = 0x20000000u - (uint32_t)(uintptr_t)mem;
     fw_init(&cfg);
+#if FW_CAPTURE
+    fw_capture_init(&capcfg);
+#endif
     while ((op = getchar()) != EOF) {
         if (op == 1) {
             n = (size_t)next();
@@ -69,6 +86,15 @@ int main(void)
             n = (size_t)next();
             n |= (size_t)next() << 8;
             fwrite(out, 1, fw_tx_pop(out, n < sizeof out ? n : sizeof out), stdout);
+#if FW_CAPTURE
+        } else if (op == 5) {
+            n = (size_t)next();
+            for (i = 0; i < n; i++) {
+                fw_capture_timer();
+            }
+        } else if (op == 6) {
+            fw_capture_slip((uint32_t)next());
+#endif
         } else {
             return 2;
         }

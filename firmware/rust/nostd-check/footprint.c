@@ -21,6 +21,11 @@ void fwrs_rx_byte(uint8_t b);
 void fwrs_tick(void);
 void fwrs_poll(void);
 int fwrs_tx_byte(void);
+#if defined(RUST_OPTIONS) /* a library built with the features capture and change-only */
+void fwrs_capture_init(uint8_t *buf, uintptr_t size);
+void fwrs_capture_timer(void);
+static uint8_t capture_ram[1024];
+#endif
 #endif
 
 int main(void)
@@ -37,6 +42,9 @@ int main(void)
     fw_init(&cfg);
 #elif defined(RUST_CORE)
     fwrs_init((uint32_t)(uintptr_t)ram, sizeof ram);
+#if defined(RUST_OPTIONS)
+    fwrs_capture_init(capture_ram, sizeof capture_ram);
+#endif
 #endif
     for (;;) {
 #if defined(C_CORE)
@@ -48,6 +56,9 @@ int main(void)
         fwrs_rx_byte((uint8_t)sink);
         fwrs_tick();
         fwrs_poll();
+#if defined(RUST_OPTIONS)
+        fwrs_capture_timer();
+#endif
         sink = fwrs_tx_byte();
 #else
         ram[sink & 4095] = (uint8_t)sink; /* the buffer exists in every variant: only the core differs */

@@ -36,6 +36,8 @@ fn main() {
         .with_build_id(&BUILD_ID)
         .with_word_size(4);
     let mut fw: Streamer<NoPort> = Streamer::new(cfg, NoPort);
+    #[cfg(feature = "options")]
+    fw.capture_init(Box::leak(vec![0u8; 256].into_boxed_slice()), 100_000, 1000);
     let mut out = std::io::BufWriter::new(std::io::stdout());
     let mut buf = vec![0u8; 65536];
     while !script.done() {
@@ -56,6 +58,14 @@ fn main() {
                 let k = fw.tx_pop(&mut buf[..n]);
                 out.write_all(&buf[..k]).unwrap();
             }
+            #[cfg(feature = "options")]
+            5 => {
+                for _ in 0..script.u8() {
+                    fw.capture_timer();
+                }
+            }
+            #[cfg(feature = "options")]
+            6 => fw.capture_slip(u32::from(script.u8())),
             _ => std::process::exit(2),
         }
     }

@@ -1,4 +1,4 @@
-//! The device side of the firmwatch live-watch protocol (`docs/protocol.md`, version 2) for
+//! The device side of the firmwatch live-watch protocol (`docs/protocol.md`, version 3) for
 //! Rust firmware: a `#![no_std]` memory streamer with no dependencies, no allocation and no
 //! panic path, byte-for-byte compatible with the C core in `firmware/core`.
 //!
@@ -54,6 +54,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "capture")]
+mod capture;
+#[cfg(feature = "change-only")]
+mod change;
 mod config;
 mod note;
 mod out;
@@ -66,4 +70,6 @@ pub mod wire;
 pub use config::{Access, Config, Region};
 pub use note::gnu_build_id;
 pub use port::{NoPort, Port};
+#[cfg(feature = "capture")]
+pub use capture::MAX_CHANNELS as CAPTURE_MAX_CHANNELS;
 pub use streamer::{Status, Streamer};

@@ -136,6 +136,20 @@ impl<'t, const TX: usize> Out<'t, TX> {
         }
     }
 
+    /// The last `n` (<= 4) bytes written, in order (zeros when counting).
+    #[cfg(feature = "change-only")]
+    pub(crate) fn last4(&self, n: u16) -> [u8; 4] {
+        let mut b = [0u8; 4];
+        if let Some(ring) = self.ring.as_deref() {
+            let mut i = self.pos.wrapping_sub(n);
+            for d in b.iter_mut().take(usize::from(n)) {
+                *d = ring.get(usize::from(i) & (TX - 1)).copied().unwrap_or(0);
+                i = i.wrapping_add(1);
+            }
+        }
+        b
+    }
+
     /// The header of a binary frame whose payload is `len` bytes.
     pub(crate) fn frame_header(&mut self, ty: u8, len: u16) {
         self.bytes(&crate::wire::SYNC);

@@ -21,6 +21,16 @@ pub trait Port {
     /// for firmware that drains output from its main loop anyway.
     #[inline]
     fn tx_ready(&self) {}
+
+    /// The capture timer (feature `capture`, a timer given to [`crate::Streamer::capture_init`]):
+    /// `divider` != 0 — interrupt every `divider` periods of its clock and call
+    /// [`crate::Streamer::capture_timer`] from that interrupt; 0 — stop. Called when a capture
+    /// on the timer starts and stops (also from the sampling interrupt when it completes).
+    #[cfg(feature = "capture")]
+    #[inline]
+    fn capture_timer(&self, divider: u32) {
+        let _ = divider;
+    }
 }
 
 /// A port with nothing to mask and nothing to wake.

@@ -9,7 +9,7 @@
 use crate::config::{Access, Config};
 use crate::out::{Out, TxRing};
 use crate::port::Port;
-use crate::wire::{err, msg, PROTO_VERSION};
+use crate::wire::{err, flag, msg, PROTO_VERSION};
 
 pub(crate) const RX_IDLE: u8 = 0;
 #[cfg(feature = "text")]
@@ -145,6 +145,20 @@ pub(crate) struct Core<
     rx_state: u8,
     #[cfg_attr(not(feature = "text"), allow(dead_code))]
     rx_scan: u8, // LINE state: bytes of the line already scanned
+    // change-only streams: per pool entry (moved with it) the kind, deadband and value last
+    // sent; per stream the heartbeat (0: not filtered) and the instants that may still pass
+    #[cfg(feature = "change-only")]
+    pub(crate) fkind: [u8; POOL],
+    #[cfg(feature = "change-only")]
+    pub(crate) fband: [u32; POOL],
+    #[cfg(feature = "change-only")]
+    pub(crate) flast: [u32; POOL],
+    #[cfg(feature = "change-only")]
+    pub(crate) hbeat: [u16; STREAMS],
+    #[cfg(feature = "change-only")]
+    pub(crate) hleft: [u16; STREAMS],
+    #[cfg(feature = "capture")]
+    pub(crate) cap: crate::capture::Capture<'a>,
 }
 
 // ---------------------------------------------------------------- public API
@@ -242,6 +256,32 @@ impl<
     pub fn poll(&mut self) {
         let Streamer { port, tx, core } = self;
         core.poll(port, tx);
+        #[cfg(feature = "capture")]
+        core.capture_pump(port, tx); // an upload fills what TX room the replies and samples leave
+    }
+
+    /// Give the capture module (feature `capture`) its buffer and, when the firmware has one,
+    /// a timer for sampling faster than the tick: `timer_hz` is its clock (0: none, captures
+    /// sample on the tick), `timer_max_divider` the largest divider it realises exactly (0:
+    /// any). The timer is driven through [`Port::capture_timer`]; its interrupt calls
+    /// [`Streamer::capture_timer`]. (The C core's `fw_capture_init`.)
+    #[cfg(feature = "capture")]
+    pub fn capture_init(&mut self, buffer: &'a mut [u8], timer_hz: u32, timer_max_divider: u32) {
+        self.core.cap.init(Some(buffer), timer_hz, timer_max_divider);
+    }
+
+    /// The capture timer's interrupt: one sample (`fw_capture_timer`).
+    #[cfg(feature = "capture")]
+    pub fn capture_timer(&mut self) {
+        let Streamer { port, core, .. } = self;
+        core.cap_timer(port);
+    }
+
+    /// The capture timer's interrupt came `n` periods late: `n` samples were never taken
+    /// (`fw_capture_slip`); the capture reports it.
+    #[cfg(feature = "capture")]
+    pub fn capture_slip(&mut self, n: u32) {
+        self.core.cap_slip(n);
     }
 
     /// Copy output bytes into `buf`; how many (0 when nothing is pending).
@@ -362,6 +402,18 @@ impl<
             rx_tail: 0,
             rx_state: RX_IDLE,
             rx_scan: 0,
+            #[cfg(feature = "change-only")]
+            fkind: [0; POOL],
+            #[cfg(feature = "change-only")]
+            fband: [0; POOL],
+            #[cfg(feature = "change-only")]
+            flast: [0; POOL],
+            #[cfg(feature = "change-only")]
+            hbeat: [0; STREAMS],
+            #[cfg(feature = "change-only")]
+            hleft: [0; STREAMS],
+            #[cfg(feature = "capture")]
+            cap: crate::capture::Capture::new(),
         }
     }
 
@@ -395,7 +447,7 @@ impl<
     }
 
     /// `n` (<= 4) bytes at RX offset `i`, little-endian.
-    fn rx_le(&self, i: usize, n: usize) -> u32 {
+    pub(crate) fn rx_le(&self, i: usize, n: usize) -> u32 {
         (0..n).rev().fold(0u32, |v, k| v.wrapping_shl(8) | u32::from(self.peek(i.wrapping_add(k))))
     }
 
@@ -447,6 +499,18 @@ impl<
                 *da = a;
                 *dz = z;
             }
+            #[cfg(feature = "change-only")]
+            {
+                let (f, t) = (from.wrapping_add(i), to.wrapping_add(i));
+                let (k, b, l) = (self.fkind.get(f).copied(), self.fband.get(f).copied(), self.flast.get(f).copied());
+                if let (Some(k), Some(b), Some(l), Some(dk), Some(db), Some(dl)) =
+                    (k, b, l, self.fkind.get_mut(t), self.fband.get_mut(t), self.flast.get_mut(t))
+                {
+                    *dk = k;
+                    *db = b;
+                    *dl = l;
+                }
+            }
         }
         if let Some(n) = self.nreg.get_mut(stream) {
             *n = want as u8;
@@ -464,6 +528,14 @@ impl<
                 *da = a;
                 *dz = z as u8;
             }
+            #[cfg(feature = "change-only")]
+            if let Some(k) = self.fkind.get_mut(off.wrapping_add(i)) {
+                *k = crate::wire::kind::NONE;
+            }
+        }
+        #[cfg(feature = "change-only")]
+        if let Some(h) = self.hbeat.get_mut(s) {
+            *h = 0; // a (re)defined stream is not filtered until STREAM_FILTER says so
         }
         if let (Some(r), Some(acc), Some(d)) =
             (self.rate.get_mut(s), self.acc.get_mut(s), self.sdropped.get_mut(s))
@@ -521,6 +593,12 @@ impl<
                 *acc = a;
             }
         }
+        #[cfg(feature = "capture")]
+        self.cap_tick(port);
+        #[cfg(feature = "change-only")]
+        if due != 0 {
+            due = self.filter_due(port, due);
+        }
         if due == 0 {
             return;
         }
@@ -575,12 +653,41 @@ impl<
             let k = self.nreg(s);
             if mask & bit(s) != 0 {
                 // One critical section per stream: its regions form one coherent snapshot.
+                #[cfg(not(feature = "change-only"))]
                 port.critical_section(|| {
                     for i in off..off.wrapping_add(k) {
                         let (a, z) = self.pool(i);
                         o.mem(&self.cfg, a, z);
                     }
                 });
+                #[cfg(feature = "change-only")]
+                {
+                    // the values a filtered stream carried become the ones last sent
+                    let filtered = self.stream_filtered(s);
+                    let sent = port.critical_section(|| {
+                        let mut sent = [0u32; REGIONS];
+                        let mut i = off;
+                        for b in sent.iter_mut().take(k) {
+                            let (a, z) = self.pool(i);
+                            o.mem(&self.cfg, a, z);
+                            if filtered && z <= 4 {
+                                *b = crate::wire::value_raw(o.last4(z), usize::from(z));
+                            }
+                            i = i.wrapping_add(1);
+                        }
+                        sent
+                    });
+                    if filtered {
+                        let mut i = off;
+                        for &b in sent.iter().take(k) {
+                            if self.filtered(i) {
+                                self.filter_note(i, b);
+                            }
+                            i = i.wrapping_add(1);
+                        }
+                        self.filter_sent(s);
+                    }
+                }
             }
             off = off.wrapping_add(k);
         }
@@ -728,7 +835,7 @@ impl<
             msg::IDENTIFY => {
                 let cfg = &self.cfg;
                 o.byte(PROTO_VERSION);
-                o.byte(u8::from(cfg.big_endian())); // flags bit 0
+                o.byte(u8::from(cfg.big_endian()) | flag::OPTIONS); // flags
                 o.byte(cfg.word_size());
                 o.byte(4); // addr_size
                 o.u32(TICK_HZ);
@@ -860,6 +967,14 @@ impl<
     fn bin_command<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, ty: u8, len: usize) -> bool {
         // payload length per request type (0: unknown type); WRITE and STREAM_START: minimum
         const NEED: [u8; 9] = [0, 1, 7, 6, 7, 2, 1, 1, 2];
+        #[cfg(feature = "change-only")]
+        if ty == msg::STREAM_FILTER {
+            return self.filter_command(port, tx, len);
+        }
+        #[cfg(feature = "capture")]
+        if (msg::CAPTURE_ARM..=msg::CAPTURE_READ).contains(&ty) {
+            return self.capture_command(port, tx, ty, len);
+        }
         // Every field is read whatever the type (bytes past a short payload are ignored).
         let mut c = Cmd {
             ty,
@@ -891,6 +1006,32 @@ impl<
             c.detail = len as u32;
         }
         self.exec(port, tx, &mut c)
+    }
+
+    /// ACK or ERROR for a command of the optional modules; false when it does not fit in TX
+    /// yet (the caller applies the command only once its reply is queued).
+    #[cfg(any(feature = "capture", feature = "change-only"))]
+    pub(crate) fn reply_simple<P: Port>(&mut self, port: &P, tx: &mut TxRing<TX>, tag: u8, code: u8, detail: u32) -> bool {
+        let len: u16 = if code != 0 { 6 } else { 1 };
+        let mut o = match tx.reserve(len.wrapping_add(8)) {
+            Some(o) => o,
+            None => {
+                self.reply_waiting = 1;
+                return false;
+            }
+        };
+        self.reply_waiting = 0;
+        o.frame_header(if code != 0 { msg::ERROR } else { msg::ACK }, len);
+        o.byte(tag);
+        if code != 0 {
+            o.byte(code);
+            o.u32(detail);
+        } else {
+            self.text_out = 0; // a binary command succeeded
+        }
+        o.frame_end();
+        port.tx_ready();
+        true
     }
 
     fn bad_input(&mut self, drop: usize, state: u8) {

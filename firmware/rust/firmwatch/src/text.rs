@@ -317,7 +317,7 @@ impl<
             PAYLOAD as u32,
             TX as u32,
         ];
-        o.bytes(b"INFO|proto=2|endian=");
+        o.bytes(b"INFO|proto=3|endian=");
         o.bytes(if cfg.big_endian() { b"big" } else { b"little" });
         for (key, &v) in INFO_KEYS.iter().zip(vals.iter()) {
             Self::key_dec(o, key, v);
@@ -453,7 +453,37 @@ impl<
                 match reserved {
                     Some(mut o) => {
                         // the stream's regions form one snapshot
+                        #[cfg(not(feature = "change-only"))]
                         port.critical_section(|| self.sample_lines(&mut o, s, off, seq));
+                        #[cfg(feature = "change-only")]
+                        {
+                            // a filtered stream's values, read in the same critical section,
+                            // become the ones last sent
+                            let filtered = self.stream_filtered(s);
+                            let sent = port.critical_section(|| {
+                                self.sample_lines(&mut o, s, off, seq);
+                                let mut v = [0u32; REGIONS];
+                                let mut i = off;
+                                for x in v.iter_mut().take(n) {
+                                    let (a, z) = self.pool(i);
+                                    if filtered && self.filtered(i) {
+                                        *x = self.region_value(a, z);
+                                    }
+                                    i = i.wrapping_add(1);
+                                }
+                                v
+                            });
+                            if filtered {
+                                let mut i = off;
+                                for &x in sent.iter().take(n) {
+                                    if self.filtered(i) {
+                                        self.filter_note(i, x);
+                                    }
+                                    i = i.wrapping_add(1);
+                                }
+                                self.filter_sent(s);
+                            }
+                        }
                         port.tx_ready();
                     }
                     None => self.drop_frame(bit),

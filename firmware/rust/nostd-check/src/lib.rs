@@ -97,6 +97,31 @@ pub unsafe extern "C" fn fwrs_tx_byte() -> i32 {
     unsafe { fw() }.and_then(|fw| fw.tx_byte()).map_or(-1, i32::from)
 }
 
+/// Give the capture module a buffer (feature `capture`); no capture timer.
+///
+/// # Safety
+/// `[buf, buf + size)` is memory nothing else uses from now on; not concurrently with the other
+/// `fwrs_*` functions.
+#[cfg(feature = "capture")]
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_capture_init(buf: *mut u8, size: usize) {
+    if let Some(fw) = unsafe { fw() } {
+        fw.capture_init(unsafe { core::slice::from_raw_parts_mut(buf, size) }, 0, 0);
+    }
+}
+
+/// The capture timer's interrupt (feature `capture`).
+///
+/// # Safety
+/// Not concurrently with the other `fwrs_*` functions.
+#[cfg(feature = "capture")]
+#[no_mangle]
+pub unsafe extern "C" fn fwrs_capture_timer() {
+    if let Some(fw) = unsafe { fw() } {
+        fw.capture_timer();
+    }
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // SAFETY: never linked; the program that would call it does not link

@@ -23,6 +23,9 @@ pub struct Counting {
     pub max: Cell<u32>,
     pub sections: Cell<u64>,
     pub kicks: Cell<u64>,
+    /// Calls of the capture timer hook, and the last divider it was given.
+    pub timer_calls: Cell<u32>,
+    pub timer_last: Cell<u32>,
 }
 
 impl Port for Counting {
@@ -37,6 +40,29 @@ impl Port for Counting {
     fn tx_ready(&self) {
         self.kicks.set(self.kicks.get() + 1);
     }
+    #[cfg(feature = "capture")]
+    fn capture_timer(&self, divider: u32) {
+        self.timer_calls.set(self.timer_calls.get() + 1);
+        self.timer_last.set(divider);
+    }
+}
+
+/// The vector device's capture buffer and timer when built with the capture module (the
+/// `device.options.capture` of the vectors).
+pub const CAPTURE_BUFFER: usize = 256;
+pub const CAPTURE_TIMER_HZ: u32 = 100_000;
+pub const CAPTURE_TIMER_MAX_DIVIDER: u32 = 1000;
+
+/// The optional modules this build has, as the vectors name them.
+pub fn options() -> Vec<&'static str> {
+    let mut o = Vec::new();
+    if cfg!(feature = "capture") {
+        o.push("capture");
+    }
+    if cfg!(feature = "change-only") {
+        o.push("change_only");
+    }
+    o
 }
 
 pub type Device = Streamer<'static, Counting>;
@@ -70,7 +96,11 @@ impl Vdev {
         let cfg = cfg.with_word_access(words);
         #[cfg(not(feature = "word-access"))]
         assert!(!words, "word access needs the word-access feature");
-        Vdev { fw: Streamer::new(cfg, Counting::default()), arena, out: Vec::new() }
+        #[allow(unused_mut)]
+        let mut fw = Streamer::new(cfg, Counting::default());
+        #[cfg(feature = "capture")]
+        fw.capture_init(Box::leak(vec![0x5Au8; CAPTURE_BUFFER].into_boxed_slice()), CAPTURE_TIMER_HZ, CAPTURE_TIMER_MAX_DIVIDER);
+        Vdev { fw, arena, out: Vec::new() }
     }
 
     pub fn mem(&self, i: usize) -> u8 {
@@ -112,6 +142,18 @@ impl Vdev {
     pub fn tick(&mut self, n: usize) {
         for _ in 0..n {
             self.fw.tick();
+            self.drain();
+        }
+    }
+
+    /// `n` capture timer interrupts (a build with the capture module).
+    pub fn capture_timer(&mut self, n: usize) {
+        for _ in 0..n {
+            #[cfg(feature = "capture")]
+            self.fw.capture_timer();
+            #[cfg(not(feature = "capture"))]
+            panic!("a capture timer step needs the capture feature");
+            #[allow(unreachable_code)]
             self.drain();
         }
     }
