@@ -31,6 +31,8 @@ pub struct Status {
     pub rx_errors: u32,
     /// Ticks since the streamer was created or re-initialised.
     pub ticks: u32,
+    /// The next SAMPLES sequence number: every frame before it was sent or counted dropped.
+    pub seq: u16,
     /// TX bytes queued now.
     pub tx_used: u16,
     /// The most TX bytes ever queued.
@@ -62,8 +64,8 @@ pub(crate) struct Cmd {
     pub(crate) rate: u32,
     pub(crate) detail: u32,
     /// STATUS: one snapshot for both output passes, in wire order: dropped, overflows,
-    /// rx_errors, tx_used, tx_size, tx_high_water, ticks, nstreams.
-    pub(crate) sv: [u32; 8],
+    /// rx_errors, tx_used, tx_size, tx_high_water, ticks, seq, nstreams.
+    pub(crate) sv: [u32; 9],
 }
 
 /// The firmwatch streamer.
@@ -312,6 +314,7 @@ impl<
             overflows: c.overflows,
             rx_errors: c.rx_errors,
             ticks: c.ticks,
+            seq: c.seq,
             tx_used: self.tx.used(),
             tx_high_water: self.tx.high_water(),
             streams: c.streams_running(),
@@ -369,7 +372,7 @@ impl<
         // depends on the Config: 35 + build id + 9 bytes per region must fit as well.
         let room = TX - 8;
         assert!(2 + 6 * STREAMS + 6 * POOL <= room, "LIST_DATA needs a larger TX");
-        assert!(28 + 5 * STREAMS <= room, "STATUS_DATA needs a larger TX");
+        assert!(30 + 5 * STREAMS <= room, "STATUS_DATA needs a larger TX");
         if cfg!(feature = "text") {
             // DATA|addr=0x12345678|hex=<2 per byte>|t=<10>|seq=<5>|stream=<2>|crc=XXXX\n
             assert!(68 + 2 * (PAYLOAD - 5) <= room, "a text READ reply needs a larger TX");
@@ -874,7 +877,7 @@ impl<
                 }
             }
             msg::STATUS => {
-                const WIDTH: [u8; 8] = [4, 4, 4, 2, 2, 2, 4, 1];
+                const WIDTH: [u8; 9] = [4, 4, 4, 2, 2, 2, 4, 2, 1];
                 for (&v, &w) in c.sv.iter().zip(WIDTH.iter()) {
                     o.bytes(v.to_le_bytes().get(..usize::from(w)).unwrap_or(&[]));
                 }
@@ -909,7 +912,7 @@ impl<
         self.bin_reply(port, o, c);
     }
 
-    pub(crate) fn status_words(&self, tx: &TxRing<TX>) -> [u32; 8] {
+    pub(crate) fn status_words(&self, tx: &TxRing<TX>) -> [u32; 9] {
         [
             self.dropped,
             self.overflows,
@@ -918,6 +921,7 @@ impl<
             TX as u32,
             u32::from(tx.high_water()),
             self.ticks,
+            u32::from(self.seq), // the next SAMPLES seq: every frame before it was sent or counted dropped
             u32::from(self.streams_running()),
         ]
     }

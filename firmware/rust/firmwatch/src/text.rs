@@ -46,7 +46,7 @@ const INFO_KEYS: [&[u8]; 8] = [
     b"|tx_size=",
 ];
 
-const STATUS_KEYS: [&[u8]; 8] = [
+const STATUS_KEYS: [&[u8]; 9] = [
     b"STATUS|dropped=",
     b"|overflows=",
     b"|rx_errors=",
@@ -54,6 +54,7 @@ const STATUS_KEYS: [&[u8]; 8] = [
     b"|tx_size=",
     b"|tx_high_water=",
     b"|ticks=",
+    b"|seq=",
     b"|streams=",
 ];
 

@@ -154,10 +154,11 @@ fn tx_overflow_is_counted_and_replies_get_through() {
     let (ty, r) = d.command(STATUS, &[5]);
     assert_eq!(ty, 0x87);
     assert_eq!(le(&r[1..], 4) as usize, 101 - fit);
-    assert_eq!((r[23], r[24]), (1, 3));
-    assert_eq!(le(&r[25..], 4) as usize, 101 - fit);
+    assert_eq!(le(&r[23..], 2), 101); // the next seq: every frame before it was sent or counted dropped
+    assert_eq!((r[25], r[26]), (1, 3));
+    assert_eq!(le(&r[27..], 4) as usize, 101 - fit);
     assert_eq!(le(&r[17..], 2) as usize, fit * per_frame);
-    assert_eq!(r.len(), 29);
+    assert_eq!(r.len(), 31);
     // seq counted every produced frame: the next one tells the host how many it missed
     d.fw.tick();
     let (f, _) = parse_frames(&d.take());
