@@ -244,6 +244,13 @@ def test_run_control_registers_and_snapshot(case) -> None:  # noqa: ANN001
         f"snapshots kept the CPU halted {sum(halts):.4f} s in {elapsed:.3f} s: over the {BUDGET:.0%} budget")
     assert c.state == RunState.RUNNING and not events.stops[mark + 1:], "snapshot halts are not user stops"
 
+    # registers without a halt, where the server reads them while the CPU runs (simavr)
+    live = c.live_registers(["pc", "sp"])
+    if live is not None:
+        assert in_code(program, live["pc"]) and live["sp"] >= ram, live
+        assert c.state == RunState.RUNNING
+    assert (live is not None) == (transport == "rsp" and board == "avr"), "only simavr reads registers while running"
+
 
 def test_breakpoints_hit_counts_and_watchpoints(case) -> None:  # noqa: ANN001
     transport, board, target, program = case

@@ -374,7 +374,8 @@ class ExecutionControl:
         """``registers`` read without stopping a running CPU, where the transport can (a GDB
         server that answers register reads while the target runs, as simavr's does); None where
         it cannot (then :meth:`snapshot` halts for them). For sampling engines such as the PC
-        profiler: each value is the register at some instant during the call."""
+        profiler: each value is the register at some instant during the call, pointers as ELF
+        addresses as :meth:`register` gives them."""
         return None
 
     def snapshot(self, registers: Sequence[str] = (), regions: Sequence[Region] = ()) -> Snapshot:

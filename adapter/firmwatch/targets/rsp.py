@@ -1037,7 +1037,7 @@ class RspTarget(Target):
                 if not reply or reply[:1] == b"E" or b"x" in reply:
                     self._live_regs = False
                     return None
-                out[reg.name] = int.from_bytes(bytes.fromhex(reply.decode("ascii")), "little")
+                out[reg.name] = int.from_bytes(bytes.fromhex(reply.decode("ascii")), "little") + reg.space
         self._live_regs = True
         return out
 
