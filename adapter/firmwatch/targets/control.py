@@ -276,33 +276,25 @@ class ExecutionControl:
         """``callback(kind, text)``: kind "console" (the debugger, log points) or "target"."""
         self._output_cbs.append(callback)
 
-    def _emit_stop(self, stop: Stop) -> None:
-        for cb in list(self._stop_cbs):
+    @staticmethod
+    def _emit(callbacks: list[Callable[..., None]], *args: object) -> None:
+        for cb in list(callbacks):
             try:
-                cb(stop)
+                cb(*args)
             except Exception:  # noqa: BLE001 - a front end's bug must not break the transport
                 pass
 
+    def _emit_stop(self, stop: Stop) -> None:
+        self._emit(self._stop_cbs, stop)
+
     def _emit_running(self) -> None:
-        for cb in list(self._running_cbs):
-            try:
-                cb()
-            except Exception:  # noqa: BLE001
-                pass
+        self._emit(self._running_cbs)
 
     def _emit_exit(self, sentence: str) -> None:
-        for cb in list(self._exit_cbs):
-            try:
-                cb(sentence)
-            except Exception:  # noqa: BLE001
-                pass
+        self._emit(self._exit_cbs, sentence)
 
     def _emit_output(self, kind: str, text: str) -> None:
-        for cb in list(self._output_cbs):
-            try:
-                cb(kind, text)
-            except Exception:  # noqa: BLE001
-                pass
+        self._emit(self._output_cbs, kind, text)
 
     # -- run control ------------------------------------------------------------------------
     def halt(self, wait: float | None = 5.0) -> Stop | None:
