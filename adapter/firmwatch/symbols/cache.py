@@ -15,10 +15,8 @@ rewritten: the cache is never a reason for a load to fail.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import marshal
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, SupportsIndex
 
@@ -55,6 +53,8 @@ def cache_dir() -> str:
 
 
 def cache_path(abspath: str) -> str:
+    import hashlib  # here, not at import: a command that never caches should not pay for it
+
     h = hashlib.sha1(abspath.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     return os.path.join(cache_dir(), f"{os.path.basename(abspath)[:40]}-{h}.idx")
 
@@ -325,6 +325,8 @@ def write(abspath: str, ident: tuple[Any, ...], payload: dict[str, Any]) -> None
     tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
         with os.fdopen(fd, "wb") as f:
             head = marshal.dumps(ident)

@@ -16,7 +16,6 @@ Everything is evaluated by one walker over the syntax tree, run in three modes:
 
 from __future__ import annotations
 
-import difflib
 import math
 import weakref
 from collections.abc import Callable, Sequence
@@ -583,6 +582,8 @@ class _Walker:
             return ""
         slack = max(2, len(name) // 3)
         pool = [p for p in _program_index(self.program).names if abs(len(p) - len(name)) <= slack]
+        import difflib  # an error path only
+
         close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
         if not close:
             return ""
@@ -779,6 +780,8 @@ class _Walker:
     def suggest_type(self, name: str) -> str:
         if len(name) > 200:
             return ""
+        import difflib  # an error path only
+
         close = difflib.get_close_matches(name, sorted(self.model.base.by_name), n=3, cutoff=0.6)
         return " (did you mean " + " or ".join(close) + "?)" if close else ""
 

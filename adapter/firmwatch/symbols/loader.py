@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import gc
-import logging
 import os
 import re
 from collections.abc import Callable
@@ -24,7 +23,11 @@ from .elf import (
 from .program import ElfInfo, Program, Symbol, SymbolsError, Variable
 from .types import TypeTable
 
-log = logging.getLogger(__name__)
+
+def _log() -> Any:
+    import logging  # notes for a log nobody may be keeping: not worth its import on every start
+
+    return logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
@@ -137,12 +140,12 @@ def _index(path: str, progress: Progress | None, naming: list[str] | None = None
         else:
             info.debug_note = (f"the DWARF debug info of {path} could not be read: {problem}; names come from "
                                "the symbol table and values show as raw bytes")
-        log.info("%s", info.debug_note)
+        _log().info("%s", info.debug_note)
         return _program(info, TypeTable(), _symbol_variables(info, symbols), symbols, "c")
     info.has_dwarf = True
     info.dwarf_version = dw.version
     for n in dw.notes[:20]:
-        log.debug("%s: %s", path, n)
+        _log().debug("%s: %s", path, n)
     indexes: tuple[dict[str, list[int]], dict[str, int]] = ({}, {})
     variables, aliases = _resolve_variables(info, dw.variables, symbols, dw.sizeof or dw.types.sizeof, indexes)
     prog = _program(info, dw.types, variables, symbols, dw.language, indexes)
