@@ -94,12 +94,29 @@ _C_WORDS = frozenset(
 )
 
 
+def _lookup_words(expression: str) -> list[str]:
+    """The words whose units must be read: the variable's own name when the expression starts
+    with one (a scope's words, like std's 'app', are in far more units than the variable's)."""
+    from .parser import name_ends  # noqa: PLC0415 - the parser is needed for this lookup only
+
+    text = expression.strip().lstrip("(*&! ")
+    if text.startswith("'") and "'::" in text:
+        text = text[text.index("'::") + 3 :]  # 'file.c'::x
+    text = text.strip("'")
+    ends = name_ends(text, 0)
+    if ends:
+        last = text[: ends[-1]].rsplit("::", 1)[-1]
+        if re.fullmatch(r"[A-Za-z_$][\w$]*", last) and last not in _C_WORDS:
+            return [last]
+    return [w for w in re.findall(r"[A-Za-z_$][\w$]*", expression) if w not in _C_WORDS]
+
+
 def load_partial(path: str | os.PathLike[str], expression: str) -> Program | None:
     """A Program of only the compile units that name a word of ``expression`` — the first
     answer to one lookup in an ELF nobody has indexed, without indexing it all. Its variable
     list is partial: use it for that lookup only (``load`` is the whole program). None when
     the units cannot be told apart this way; the caller then loads the whole program."""
-    words = [w for w in re.findall(r"[A-Za-z_$][\w$]*", expression) if w not in _C_WORDS]
+    words = _lookup_words(expression)
     p = os.fspath(path)
     st = os.stat(p)
     check_regular(p, st.st_mode)
