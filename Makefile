@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test test-fast deps system-deps venv node-deps vscode-deps vsix e2e e2e-perf lint pytest firmware bench clean
+.PHONY: all demo test test-fast deps system-deps venv node-deps vscode-deps vsix e2e e2e-stress e2e-perf lint pytest firmware bench clean
 
 all: venv
 
@@ -42,8 +42,12 @@ vscode-deps:
 vsix: vscode-deps
 	cd vscode-extension && PATH="$(VSCODE_E2E_HOME)/node_modules/.bin:$$PATH" npm run package
 
+# the real-VS-Code run without its stress group (make test runs that too; make e2e-stress alone)
 e2e: venv vscode-deps
-	$(PY) -m pytest -q tests/test_vscode_e2e.py
+	$(PY) -m pytest -q tests/test_vscode_e2e.py -k "not stress"
+
+e2e-stress: venv vscode-deps
+	$(PY) -m pytest -q tests/test_vscode_e2e.py -k "stress"
 
 e2e-perf: venv vsix
 	node tests/e2e/run.mjs --perf

@@ -4,6 +4,11 @@ The end-to-end run (tests/e2e/run.mjs) packages the extension into a .vsix, inst
 code-server 4.100.3, drives it from headless Chromium and writes one result per scenario to
 test-artifacts/vscode-e2e/results.json, with a screenshot per scenario next to it. It runs once
 per module; each scenario is its own test here so a failure names what broke.
+
+The stress group (issue 20: every context-menu action on a live row 50 times in a row, at 10 and
+30 Hz refresh, by mouse and by keyboard, no retries) runs in the same VS Code when any of its
+tests is selected: ``make test`` selects everything, ``make e2e`` deselects it (``-k "not stress"``)
+to stay short; ``make e2e-stress`` runs it.
 Tools come from .ci/install-vscode-e2e (code-server, playwright-core and vsce in a cache dir).
 """
 
@@ -33,6 +38,7 @@ SCENARIOS = [
     "call_stack_live_and_session_alive",
     "expand_g_config",
     "edit_field_changes_device",
+    "set_value_keyboard",
     "plot_receives_points",
     "plot_export_csv_png",
     "hover_shows_address_and_live_value",
@@ -45,6 +51,13 @@ SCENARIOS = [
     "qemu_gdb_watch_changes_cpu_running",
     "missing_firmwatch_one_message",
 ]
+
+STRESS_SCENARIOS = [
+    f"stress_{hz}hz_{what}"
+    for hz in (10, 30)
+    for what in ("session", "set_value_mouse", "plot_mouse", "set_value_keyboard", "plot_keyboard")
+]
+STRESS_TIMEOUT = 1500  # two sessions of 4 x 50 context-menu actions, on a loaded 2-core machine
 
 # the demo on an emulated Cortex-M3 behind gdb: a CPU thread in the Call Stack
 NEEDS_QEMU = {"qemu_gdb_watch_changes_cpu_running", "profile_flame_graph_and_code_lenses"}
@@ -80,8 +93,12 @@ def test_extension_unit_tests() -> None:
     assert "# skipped 0" in r.stdout, "the schema sync tests skipped: firmwatch.dap did not import"
 
 
+def _stress_selected(session: pytest.Session) -> bool:
+    return any(item.name.startswith("test_vscode_e2e_stress") for item in session.items)
+
+
 @pytest.fixture(scope="module")
-def e2e_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def e2e_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
     _require_node_modules()
     home = e2e_home()
     for chromium in ("chromium", "chromium-browser"):
@@ -107,9 +124,11 @@ def e2e_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     results_file.unlink(missing_ok=True)
     env = {**os.environ, "FIRMWATCH_PYTHON": sys.executable, "FIRMWATCH_VSIX": str(vsix),
            "FIRMWATCH_E2E_ARTIFACTS": str(ARTIFACTS), "FIRMWATCH_E2E_HOME": str(home)}
+    stress = _stress_selected(request.session)
     # run.mjs stops code-server's process group itself, also on failure
-    proc = subprocess.run(["node", str(ROOT / "tests" / "e2e" / "run.mjs")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=E2E_TIMEOUT)
+    proc = subprocess.run(["node", str(ROOT / "tests" / "e2e" / "run.mjs"), *(["--stress"] if stress else [])],
+                          cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=E2E_TIMEOUT + (STRESS_TIMEOUT if stress else 0))
     (ARTIFACTS / "run.log").write_text(proc.stdout + proc.stderr)
     assert results_file.exists(), f"the e2e run wrote no results:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     results = json.loads(results_file.read_text())
@@ -124,6 +143,19 @@ def test_vscode_e2e(e2e_results: dict, scenario: str) -> None:
     if scenario in NEEDS_QEMU:
         require_tool("qemu-system-arm")
         require_tool("arm-none-eabi-gcc")
-    got = e2e_results["scenarios"].get(scenario)
+    _check(e2e_results, scenario)
+
+
+def _check(results: dict, scenario: str) -> None:
+    got = results["scenarios"].get(scenario)
     assert got is not None, f"scenario {scenario} did not run (log: {ARTIFACTS / 'run.log'})"
     assert got["ok"], f"{scenario}: {got.get('error')} (screenshot: {ARTIFACTS / (scenario + '.png')})"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(E2E_TIMEOUT + STRESS_TIMEOUT + 120)
+@pytest.mark.parametrize("scenario", STRESS_SCENARIOS)
+def test_vscode_e2e_stress(e2e_results: dict, scenario: str) -> None:
+    """50 in a row without a retry: right-click or Shift+F10 → Set Value on the Device… (written
+    and read back) and → Plot (the plot gets the command and new points), at 10 and 30 Hz."""
+    _check(e2e_results, scenario)

@@ -68,6 +68,53 @@ export async function findRow(page, title, name, timeoutMs = T(15000)) {
   return r;
 }
 
+/** Name of the row with the keyboard focus in view `title` while that view's tree has the DOM
+ *  focus, else undefined. */
+export async function focusedRow(page, title) {
+  return page.evaluate((t) => {
+    const list = document.activeElement?.closest?.('.monaco-list');
+    const pane = list?.closest('.pane')?.querySelector(':scope > .pane-header h3.title')?.textContent;
+    const focused = list?.querySelector('.monaco-list-row.focused .name, .monaco-list-row.focused .scope');
+    return pane === t && focused ? focused.textContent.trim().replace(/\s*[=:]$/, '') : undefined;
+  }, title);
+}
+
+/**
+ * Expands the Globals scope, then each row of `path` below it, in the Variables view, with the
+ * live refresh paused meanwhile (firmwatch: Pause Live Refresh). Why: VS Code collapses a row
+ * again when a refresh renders while the row's first children are still loading
+ * (asyncDataTree.ts: asTreeElement gives a `stale` node `collapsed: true`), so under a live
+ * refresh a click on a closed row can be undone (docs/vscode.md). VS Code also expands the first
+ * non-expensive scope (Memory) by itself right after the rows of a new frame show.
+ */
+export async function expandVariables(page, path) {
+  await paneExpanded(page, 'Variables');
+  await waitFor('the Globals scope', async () => (await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name)), T(15000));
+  const globals = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
+  const live = (await statusItem(page).count()) > 0;
+  if (live) {
+    await runCommand(page, 'firmwatch: Pause Live Refresh');
+    await waitFor('the status bar to say paused', async () => /refresh held: paused/.test((await statusItem(page).first().textContent()) ?? ''), T(10000), 20);
+  }
+  try {
+    for (const name of [globals, ...path]) {
+      const r = await findRow(page, 'Variables', name);
+      if ((await r.getAttribute('aria-expanded')) !== 'true') await r.click();
+      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000), 20);
+    }
+    // the children of the last row are shown: nothing is loading any more
+    const last = path.length ? path[path.length - 1] : globals;
+    await waitFor(`the rows under ${last}`, async () => {
+      const all = await rows(page, 'Variables');
+      const i = all.findIndex((x) => x.name === last);
+      return i >= 0 && all[i + 1] && all[i + 1].level > all[i].level;
+    }, T(10000), 20);
+  } finally {
+    if (live) await runCommand(page, 'firmwatch: Resume Live Refresh');
+  }
+  if (live) await waitFor('the status bar to say live again', async () => !/refresh held/.test((await statusItem(page).first().textContent()) ?? ''), T(10000), 20);
+}
+
 export async function varValue(page, title, name) {
   return (await rows(page, title)).find((x) => x.name === name)?.value;
 }
@@ -77,26 +124,38 @@ export async function watchValue(page, name) {
   return r?.value;
 }
 
+/** The extension's status-bar item (not the debug configuration's, which also says firmwatch). */
+export const statusItem = (page) => page.locator('.part.statusbar .statusbar-item')
+  .filter({ hasText: /firmwatch\s.*(live|lost|reconnecting|connecting)/ });
+
+/**
+ * Adds a watch. While a firmwatch session refreshes the views, VS Code's own "Add Expression"
+ * edit box lives in a Watch row that every refresh re-creates empty (docs/vscode.md): the
+ * extension's "Add Watch Expression…" asks in an input box with the refresh held instead.
+ * Without a session the views do not refresh and VS Code's own "+" is used.
+ */
 export async function addWatch(page, expression) {
   const p = await paneExpanded(page, 'Watch');
-  const focused = () => page.evaluate(() => document.activeElement?.tagName === 'INPUT' &&
-    /watch expression/i.test(document.activeElement.getAttribute('aria-label') ?? ''));
   const present = async () => (await rows(page, 'Watch')).some((r) => r.name === expression);
-  // Every row template holds a hidden input: type into the one that got the focus. The live
-  // refresh re-renders the Watch tree up to 10 times a second and can take the edit box away
-  // (a click while the workbench restores its views can be lost too): try again until it sticks.
-  await waitFor(`watch ${expression} in the Watch view`, async () => {
-    if (await present()) return true;
-    if (!(await focused())) {
-      await p.locator('> .pane-header').hover();
-      await p.locator('> .pane-header .action-label[aria-label="Add Expression"]').click({ timeout: T(3000) });
-      if (!(await waitFor('focus in the input', focused, T(2000), 20).catch(() => false))) return false;
-    }
-    // one fill, not key by key, then Enter at once: the smallest window for a re-render
-    await page.locator('input:focus').fill(expression, { timeout: T(1000) }).catch(() => undefined);
-    await page.keyboard.press('Enter');
-    return waitFor('the new row', present, T(3000), 50).catch(() => false);
-  }, T(30000), 100);
+  if (await present()) return;
+  if (await statusItem(page).count()) {
+    await runCommand(page, 'firmwatch: Add Watch Expression…');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: T(10000) });
+    await waitFor('the Add Watch prompt', async () => /Watch view/.test(await page.locator('.quick-input-widget').innerText()), T(10000), 20);
+    await input.fill(expression);
+    await input.press('Enter');
+  } else {
+    // the header's actions show once it is hovered; the input takes the focus once VS Code has
+    // rendered the new row
+    await p.locator('> .pane-header').hover();
+    await p.locator('> .pane-header .action-label[aria-label="Add Expression"]').click();
+    const input = p.locator('.monaco-list-row input:focus');
+    await input.waitFor({ timeout: T(10000) });
+    await input.fill(expression);
+    await input.press('Enter');
+  }
+  await waitFor(`watch ${expression} in the Watch view`, present, T(15000), 50);
 }
 
 // One CDP session per page, for what the DOM does not show (event listeners).
@@ -139,6 +198,35 @@ export async function menuItemReady(page, item) {
 /** The visible item `label` of the open context menu. */
 export function menuItem(page, label) {
   return page.locator('.context-view .monaco-menu .action-item .action-label').filter({ hasText: new RegExp(`^${escapeRe(label)}$`) }).first();
+}
+
+/** The label of the keyboard-focused item of the open context menu ('' when none). */
+async function focusedMenuLabel(page) {
+  return ((await page.locator('.context-view .monaco-menu .action-item.focused .action-label').first()
+    .textContent({ timeout: 200 }).catch(() => '')) ?? '').trim();
+}
+
+/**
+ * The keyboard path: Shift+F10 on the focused row opens its context menu; Down moves through
+ * the items (one step per press, the menu's focus is the state); Enter runs `label`.
+ */
+export async function keyboardContextMenu(page, label) {
+  await page.keyboard.press('Shift+F10');
+  const menu = page.locator('.context-view .monaco-menu');
+  await menu.waitFor({ state: 'visible', timeout: T(10000) });
+  const count = await menu.locator('.action-item:not(.disabled) .action-label:not(.separator)').count();
+  const seen = [];
+  for (let i = 0; i <= count; i++) {
+    const before = await focusedMenuLabel(page);
+    if (before === label) {
+      await page.keyboard.press('Enter');
+      return;
+    }
+    seen.push(before);
+    await page.keyboard.press('ArrowDown');
+    await waitFor('the menu focus to move', async () => (await focusedMenuLabel(page)) !== before, T(5000), 10);
+  }
+  throw new Error(`"${label}" is not in the context menu (went through: ${seen.filter(Boolean).join(', ')})`);
 }
 
 /** Right-click `target`, then click `label` in VS Code's context menu once it accepts clicks. */
@@ -238,9 +326,6 @@ export function plotFrame(page) {
   }, T(20000), 200);
 }
 
-/** The extension's status-bar item (not the debug configuration's, which also says firmwatch). */
-export const statusItem = (page) => page.locator('.part.statusbar .statusbar-item')
-  .filter({ hasText: /firmwatch\s.*(live|lost|reconnecting|connecting)/ });
 
 /** Shift+F5, then wait until the firmwatch status item is gone: the adapter stops its device. */
 export async function endDebugSession(page) {

@@ -12,7 +12,9 @@ export class FirmwatchAdapterFactory implements vscode.DebugAdapterDescriptorFac
     const choice = await resolvePython(session.workspaceFolder);
     this.log.appendLine(`debug adapter: ${choice.command} -m firmwatch.dap (${choice.source})`);
     const cwd = session.workspaceFolder?.uri.fsPath;
-    return new vscode.DebugAdapterExecutable(choice.command, ['-m', 'firmwatch.dap'], cwd ? { cwd } : {});
+    // FIRMWATCH_DAP_UI: this extension's Set Value replaces VS Code's inline one (docs/dap.md)
+    const env = { FIRMWATCH_DAP_UI: 'vscode-extension' };
+    return new vscode.DebugAdapterExecutable(choice.command, ['-m', 'firmwatch.dap'], cwd ? { cwd, env } : { env });
   }
 }
 

@@ -3,31 +3,43 @@
 import * as vscode from 'vscode';
 import { DEBUG_TYPE, FirmwatchAdapterFactory, FirmwatchConfigurationProvider } from './adapterFactory';
 import { askExpression, registerCommands } from './commands';
+import { expressionFromMenuArg } from './logic/commandArgs';
 import { LspClient } from './lsp';
 import { MemoryMonitor } from './memory/monitor';
 import { PlotPanel } from './plot/panel';
 import { registerProfile } from './profile/commands';
+import { RefreshHolds } from './refreshHold';
 import { Sessions } from './sessions';
 import { StatusBar } from './statusBar';
 
 export function activate(ctx: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('firmwatch');
   const sessions = new Sessions();
-  const status = new StatusBar(sessions);
+  const holds = new RefreshHolds(log);
+  const status = new StatusBar(sessions, holds);
   const memory = new MemoryMonitor(sessions);
   ctx.subscriptions.push(
-    log, sessions, status, memory,
+    log, sessions, holds, status, memory,
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new FirmwatchAdapterFactory(log)),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new FirmwatchConfigurationProvider()),
     vscode.commands.registerCommand('firmwatch.plot', async (arg: unknown) => {
-      const expression = await askExpression(arg, 'Expression to plot');
+      const session = sessions.current();
+      const ask = () => askExpression(arg, 'Expression to plot');
+      let expression: string | undefined;
+      if (expressionFromMenuArg(arg)) {
+        if (session) holds.endMenu(session); // the menu's row is known: nothing to hold for
+        expression = await ask();
+      } else {
+        expression = session ? await holds.hold(session, 'choosing an expression to plot', ask) : await ask();
+      }
       if (expression) await PlotPanel.plot(ctx, sessions, expression);
     }),
-    sessions.onEnded.event(() => {
+    sessions.onEnded.event((s) => {
+      holds.forget(s);
       if (!sessions.current()) void vscode.commands.executeCommand('setContext', 'firmwatch.recording', false);
     }),
   );
-  registerCommands(ctx, sessions, status, memory);
+  registerCommands(ctx, sessions, status, memory, holds);
   registerProfile(ctx, sessions);
   const lsp = new LspClient(sessions, log);
   ctx.subscriptions.push(lsp);

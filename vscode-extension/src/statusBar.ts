@@ -1,6 +1,7 @@
 // Status-bar item during a firmwatch session: link state, sample rate, samples lost.
 import * as vscode from 'vscode';
-import { formatStatus, StatusBody } from './logic/status';
+import { formatHeld, formatStatus, StatusBody } from './logic/status';
+import type { RefreshHolds } from './refreshHold';
 import type { Sessions } from './sessions';
 
 export class StatusBar implements vscode.Disposable {
@@ -8,12 +9,17 @@ export class StatusBar implements vscode.Disposable {
   private readonly lostAtStart = new Map<string, number>();
   private recording: string | undefined;
   private last: StatusBody | undefined;
+  private heldShown = false;
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly sessions: Sessions) {
+  constructor(private readonly sessions: Sessions, private readonly holds: RefreshHolds) {
     this.item.name = 'firmwatch';
     this.item.command = 'firmwatch.showMemoryUsage';
     this.disposables.push(
+      holds.onChange.event(() => {
+        const s = sessions.current();
+        if (s && this.last) this.render(s.id);
+      }),
       sessions.onStarted.event(() => {
         this.last = undefined;
         this.item.text = '$(sync~spin) firmwatch: connecting';
@@ -31,6 +37,8 @@ export class StatusBar implements vscode.Disposable {
         this.lostAtStart.delete(s.id);
         if (!sessions.current()) {
           this.item.hide();
+          this.heldShown = false;
+          void vscode.commands.executeCommand('setContext', 'firmwatch.refreshHeld', false);
           this.recording = undefined;
         }
       }),
@@ -45,8 +53,16 @@ export class StatusBar implements vscode.Disposable {
 
   private render(sessionId: string): void {
     const view = formatStatus(this.last ?? { link: 'up' }, this.lostAtStart.get(sessionId) ?? 0);
-    this.item.text = `firmwatch ${view.text}${this.recording ? ' · $(record) REC' : ''}`;
-    this.item.tooltip = view.tooltip + (this.recording ? `\nrecording to ${this.recording}` : '') + '\n\nClick: memory usage';
+    // this window's holds show at once; the adapter's list adds the context menu's
+    const held = formatHeld([...this.holds.reasons(this.sessions.current()), ...(this.last?.held ?? [])]);
+    this.item.text = `firmwatch ${view.text}${held ? ` · ${held.text}` : ''}${this.recording ? ' · $(record) REC' : ''}`;
+    this.item.tooltip = view.tooltip + (this.recording ? `\nrecording to ${this.recording}` : '') +
+      (held ? `\n\n${held.tooltip}` : '\n\nClick: memory usage');
+    this.item.command = held ? 'firmwatch.resumeRefresh' : 'firmwatch.showMemoryUsage';
+    if (!!held !== this.heldShown) {
+      this.heldShown = !!held;
+      void vscode.commands.executeCommand('setContext', 'firmwatch.refreshHeld', this.heldShown);
+    }
     this.item.backgroundColor = view.severity === 'error'
       ? new vscode.ThemeColor('statusBarItem.errorBackground')
       : view.severity === 'warning' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { expressionFromMenuArg, parseRate } from '../src/logic/commandArgs';
 import { chooseElf, substituteWorkspace } from '../src/logic/elf';
 import { formatBytes, memoryRows } from '../src/logic/memory';
-import { formatRate, formatStatus } from '../src/logic/status';
+import { formatHeld, formatRate, formatStatus } from '../src/logic/status';
 
 test('status text shows link, rate and drops during the session', () => {
   const v = formatStatus({ link: 'up', rateHz: 200, samples: 1000, lost: 15, watches: 3, target: 'host', transport: 'serial' }, 5);
@@ -14,6 +14,18 @@ test('status text shows link, rate and drops during the session', () => {
   assert.equal(formatStatus({ link: 'lost' }).severity, 'error');
   assert.equal(formatStatus({ link: 'up', rateHz: 10, lost: 0 }).severity, 'ok');
   assert.match(formatStatus({ link: 'reconnecting' }).text, /reconnecting/);
+});
+
+test('a held refresh says so, why, and that a click resumes', () => {
+  assert.equal(formatHeld([]), undefined);
+  const one = formatHeld(['setting a value']);
+  assert.equal(one?.text, '$(debug-pause) refresh held: setting a value');
+  assert.match(one?.tooltip ?? '', /do not refresh while: setting a value\. .*Click to resume now\./);
+  // this window's reason and the adapter's list of the same hold count once
+  const two = formatHeld(['setting a value', 'context menu open', 'setting a value']);
+  assert.equal(two?.text, '$(debug-pause) refresh held: setting a value +1');
+  assert.match(two?.tooltip ?? '', /setting a value; context menu open/);
+  assert.ok((formatHeld(['x'.repeat(80)])?.text.length ?? 0) < 70);
 });
 
 test('rates read naturally', () => {

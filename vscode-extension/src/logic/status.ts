@@ -9,6 +9,8 @@ export interface StatusBody {
   rateHz?: number;
   watches?: number;
   buildId?: string;
+  /** why the live refresh is held (empty or absent: refreshing) */
+  held?: string[];
 }
 
 export interface StatusView {
@@ -35,6 +37,22 @@ export function formatCount(n: number): string {
  * `lostAtStart` is the adapter's lost-sample count when this session began, so the item shows
  * drops during the session even if the adapter counts from its own start.
  */
+/** Shortens a hold reason for the status-bar text (the tooltip has it whole). */
+function shortReason(reason: string): string {
+  return reason.length > 40 ? `${reason.slice(0, 39)}…` : reason;
+}
+
+/** Status text while the live refresh is held: says so, why, and that a click resumes. */
+export function formatHeld(reasons: string[]): { text: string; tooltip: string } | undefined {
+  const unique = [...new Set(reasons)];
+  if (!unique.length) return undefined;
+  return {
+    text: `$(debug-pause) refresh held: ${shortReason(unique[0])}${unique.length > 1 ? ` +${unique.length - 1}` : ''}`,
+    tooltip: `The Watch and Variables views do not refresh while: ${unique.join('; ')}. ` +
+      'Plots and recordings keep every sample. Click to resume now.',
+  };
+}
+
 export function formatStatus(body: StatusBody, lostAtStart = 0): StatusView {
   const link = body.link ?? 'up';
   const lost = Math.max(0, (body.lost ?? 0) - lostAtStart);
