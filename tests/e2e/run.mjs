@@ -186,6 +186,11 @@ async function main() {
 async function runScenarios(page) {
   await scenario('watch_added_before_f5', page, async () => {
     await page.keyboard.press('Control+Shift+D');
+    // Run and Debug shows "No Configurations" until launch.json is read, then renders its start
+    // item again and moves the keyboard focus to its toolbar: a watch's edit box opened before
+    // that loses the focus and VS Code drops the empty watch
+    await waitFor('the launch configuration in Run and Debug', () => page.evaluate(() =>
+      document.querySelector('.part.sidebar .start-debug-action-item select')?.value === 'firmwatch: demo'), T(30000), 20);
     await paneExpanded(page, 'Watch');
     await addWatch(page, 'accel_x');
     return { value: await watchValue(page, 'accel_x') };
@@ -252,8 +257,7 @@ async function runScenarios(page) {
     // shows what the device then holds
     await addWatch(page, 'g_config.calib.gain_q8');
     await waitFor('gain_q8 to show 256', async () => (await watchValue(page, 'g_config.calib.gain_q8')) === '256', T(10000));
-    const calib = await findRow(page, 'Variables', 'calib');
-    if ((await calib.getAttribute('aria-expanded')) === 'false') await calib.click();
+    await expandVariables(page, ['demo/demo.c', 'g_config', 'calib']);
     const gain = await findRow(page, 'Variables', 'gain_q8');
     await gain.click({ button: 'right' });
     const ours = menuItem(page, 'Set Value on the Device…');

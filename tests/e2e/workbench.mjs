@@ -85,30 +85,42 @@ export async function focusedRow(page, title) {
  * again when a refresh renders while the row's first children are still loading
  * (asyncDataTree.ts: asTreeElement gives a `stale` node `collapsed: true`), so under a live
  * refresh a click on a closed row can be undone (docs/vscode.md). VS Code also expands the first
- * non-expensive scope (Memory) by itself right after the rows of a new frame show.
+ * non-expensive scope (Memory) by itself once the rows of a new frame show.
  */
 export async function expandVariables(page, path) {
   await paneExpanded(page, 'Variables');
-  await waitFor('the Globals scope', async () => (await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name)), T(15000));
-  const globals = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
+  await waitFor('rows in the Variables view', async () => (await rows(page, 'Variables')).length > 0, T(15000));
   const live = (await statusItem(page).count()) > 0;
   if (live) {
     await runCommand(page, 'firmwatch: Pause Live Refresh');
     await waitFor('the status bar to say paused', async () => /refresh held: paused/.test((await statusItem(page).first().textContent()) ?? ''), T(10000), 20);
   }
   try {
-    for (const name of [globals, ...path]) {
-      const r = await findRow(page, 'Variables', name);
-      if ((await r.getAttribute('aria-expanded')) !== 'true') await r.click();
-      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000), 20);
-    }
-    // the children of the last row are shown: nothing is loading any more
-    const last = path.length ? path[path.length - 1] : globals;
-    await waitFor(`the rows under ${last}`, async () => {
-      const all = await rows(page, 'Variables');
-      const i = all.findIndex((x) => x.name === last);
-      return i >= 0 && all[i + 1] && all[i + 1].level > all[i].level;
+    // by keyboard: Right opens the focused row and never closes it (a click toggles, and VS
+    // Code may open the Memory scope by itself meanwhile); Down moves the focus one row
+    await runCommand(page, 'Focus on Variables View');
+    await waitFor('the Variables view to have the focus', () => page.evaluate(() =>
+      document.activeElement?.closest?.('.pane')?.querySelector(':scope > .pane-header h3.title')?.textContent === 'Variables'), T(10000), 20);
+    await page.keyboard.press('Home'); // the first scope, shown even when scrolled away
+    const globals = await waitFor('the focus on the Globals scope', async () => {
+      const f = await focusedRow(page, 'Variables');
+      return /^Globals/.test(f ?? '') ? f : undefined;
     }, T(10000), 20);
+    for (const name of [globals, ...path]) {
+      for (let steps = 0; (await focusedRow(page, 'Variables')) !== name; steps++) {
+        if (steps > 200) throw new Error(`${name} is not below the focused row in the Variables view`);
+        const from = await focusedRow(page, 'Variables');
+        await page.keyboard.press('ArrowDown');
+        await waitFor('the focus to move down', async () => (await focusedRow(page, 'Variables')) !== from, T(5000), 10);
+      }
+      if ((await row(page, 'Variables', name).getAttribute('aria-expanded')) !== 'true') await page.keyboard.press('ArrowRight');
+      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000), 20);
+      await waitFor(`the rows under ${name}`, async () => {
+        const all = await rows(page, 'Variables');
+        const i = all.findIndex((x) => x.name === name);
+        return i >= 0 && all[i + 1] && all[i + 1].level > all[i].level;
+      }, T(10000), 20);
+    }
   } finally {
     if (live) await runCommand(page, 'firmwatch: Resume Live Refresh');
   }
@@ -207,26 +219,24 @@ async function focusedMenuLabel(page) {
 }
 
 /**
- * The keyboard path: Shift+F10 on the focused row opens its context menu; Down moves through
- * the items (one step per press, the menu's focus is the state); Enter runs `label`.
+ * The keyboard path: Shift+F10 on the focused row opens its context menu; Home focuses its first
+ * item and Down the next one (the menu's focused item is the state each key press waits on);
+ * Enter runs `label`.
  */
 export async function keyboardContextMenu(page, label) {
   await page.keyboard.press('Shift+F10');
   const menu = page.locator('.context-view .monaco-menu');
   await menu.waitFor({ state: 'visible', timeout: T(10000) });
-  const count = await menu.locator('.action-item:not(.disabled) .action-label:not(.separator)').count();
-  const seen = [];
-  for (let i = 0; i <= count; i++) {
-    const before = await focusedMenuLabel(page);
-    if (before === label) {
-      await page.keyboard.press('Enter');
-      return;
-    }
-    seen.push(before);
+  const labels = (await menu.locator('.action-item:not(.disabled) .action-label').allTextContents()).map((t) => t.trim()).filter(Boolean);
+  const at = labels.indexOf(label);
+  if (at < 0) throw new Error(`"${label}" is not in the context menu (${labels.join(', ')})`);
+  await page.keyboard.press('Home');
+  await waitFor(`the focus on "${labels[0]}"`, async () => (await focusedMenuLabel(page)) === labels[0], T(5000), 10);
+  for (let i = 1; i <= at; i++) {
     await page.keyboard.press('ArrowDown');
-    await waitFor('the menu focus to move', async () => (await focusedMenuLabel(page)) !== before, T(5000), 10);
+    await waitFor(`the focus on "${labels[i]}"`, async () => (await focusedMenuLabel(page)) === labels[i], T(5000), 10);
   }
-  throw new Error(`"${label}" is not in the context menu (went through: ${seen.filter(Boolean).join(', ')})`);
+  await page.keyboard.press('Enter');
 }
 
 /** Right-click `target`, then click `label` in VS Code's context menu once it accepts clicks. */
