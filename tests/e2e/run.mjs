@@ -186,11 +186,14 @@ async function main() {
 async function runScenarios(page) {
   await scenario('watch_added_before_f5', page, async () => {
     await page.keyboard.press('Control+Shift+D');
-    // Run and Debug shows "No Configurations" until launch.json is read, then renders its start
-    // item again and moves the keyboard focus to its toolbar: a watch's edit box opened before
-    // that loses the focus and VS Code drops the empty watch
-    await waitFor('the launch configuration in Run and Debug', () => page.evaluate(() =>
-      document.querySelector('.part.sidebar .start-debug-action-item select')?.value === 'firmwatch: demo'), T(30000), 20);
+    // Run and Debug shows "No Configurations" until launch.json is read, and renders its start
+    // item again — taking the keyboard focus — then, and once more when the extensions' dynamic
+    // configuration providers ("firmwatch (live watch)...") are registered: an edit box or a
+    // quick open shown before that loses the focus and closes (VS Code drops an empty watch)
+    await waitFor('the launch configurations and providers in Run and Debug', () => page.evaluate(() => {
+      const select = document.querySelector('.part.sidebar .start-debug-action-item select');
+      return select?.value === 'firmwatch: demo' && [...select.options].some((o) => o.text.startsWith('firmwatch (live watch)'));
+    }), T(60000), 20);
     await paneExpanded(page, 'Watch');
     await addWatch(page, 'accel_x');
     return { value: await watchValue(page, 'accel_x') };
@@ -245,7 +248,7 @@ async function runScenarios(page) {
 
   await scenario('expand_g_config', page, async () => {
     // Globals (scope) → demo/demo.c (the adapter groups globals by source file) → g_config
-    await expandVariables(page, ['demo/demo.c', 'g_config']);
+    await expandVariables(page, ['demo/demo.c', 'g_config'], 'magic');
     for (const field of ['magic', 'calib', 'channel_map']) await findRow(page, 'Variables', field);
     const magic = Number(await varValue(page, 'Variables', 'magic'));
     if (magic !== 0xC0FFEE01) throw new Error(`g_config.magic shows ${magic}, not 0xC0FFEE01 (3237998081)`);
@@ -257,7 +260,7 @@ async function runScenarios(page) {
     // shows what the device then holds
     await addWatch(page, 'g_config.calib.gain_q8');
     await waitFor('gain_q8 to show 256', async () => (await watchValue(page, 'g_config.calib.gain_q8')) === '256', T(10000));
-    await expandVariables(page, ['demo/demo.c', 'g_config', 'calib']);
+    await expandVariables(page, ['demo/demo.c', 'g_config', 'calib'], 'gain_q8');
     const gain = await findRow(page, 'Variables', 'gain_q8');
     await gain.click({ button: 'right' });
     const ours = menuItem(page, 'Set Value on the Device…');
@@ -605,7 +608,7 @@ async function stressScenarios(page) {
     await scenario(`stress_${hz}hz_session`, page, async () => {
       await startConfiguration(page, config);
       await addWatch(page, 'timestamp_ms');
-      await expandVariables(page, ['demo/demo.c', 'g_config', 'calib']);
+      await expandVariables(page, ['demo/demo.c', 'g_config', 'calib'], 'gain_q8');
       await findRow(page, 'Variables', 'gain_q8');
       const m = await measureRefresh(page, 3);
       results.figures[`stress_refresh_hz_${hz}`] = Number(m.hz.toFixed(1));

@@ -38,34 +38,61 @@ export function row(page, title, name) {
     .filter({ has: page.locator('.name, .scope', { hasText: new RegExp(`^${escapeRe(name)}\\s*[=:]?$`) }) }).first();
 }
 
-/** The row, scrolled into the visible part of a virtualised tree (mouse wheel over the list). */
+/** Where a virtualised list is scrolled: rows container offset, its height, the viewport height. */
+async function listScroll(list) {
+  return list.evaluate((el) => {
+    const rows = el.querySelector('.monaco-list-rows');
+    return { top: -parseFloat(rows?.style.top || '0') || 0, height: parseFloat(rows?.style.height || '0') || 0, view: el.clientHeight };
+  });
+}
+
+/**
+ * The row, scrolled into the visible part of a virtualised tree: towards it when it is rendered
+ * outside the viewport, else from the top down, a viewport at a time, to the end of the list.
+ * Every wheel step waits for the list to have moved.
+ */
 export async function findRow(page, title, name, timeoutMs = T(15000)) {
   const r = row(page, title, name);
   const list = pane(page, title).locator('.monaco-list').first();
-  let direction = 1;
-  let steps = 0;
-  let span = 15; // each sweep goes twice as far as the last, so a long list is covered whatever the start
-  await waitFor(`row ${name} in ${title}`, async () => {
+  const deadline = Date.now() + timeoutMs;
+  const visible = async () => {
+    if (!(await r.count())) return false;
     const lb = await list.boundingBox();
-    if (!lb) return false;
-    let dir;
-    if (await r.count()) {
-      const b = await r.boundingBox();
-      if (b && b.y >= lb.y - 1 && b.y + b.height <= lb.y + lb.height + 1) return true;
-      dir = b && b.y < lb.y ? -1 : 1; // rendered but outside the viewport: scroll toward it
-    } else {
-      if (++steps >= span) { direction = -direction; steps = 0; span *= 2; } // not rendered: sweep down, then up, wider
-      dir = direction;
-    }
+    const b = await r.boundingBox();
+    return !!(lb && b && b.y >= lb.y - 1 && b.y + b.height <= lb.y + lb.height + 1);
+  };
+  const wheel = async (dy) => {
+    const before = await listScroll(list);
+    const lb = await list.boundingBox();
     await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
-    await page.mouse.wheel(0, 44 * dir);
-    return false;
-  }, timeoutMs, 50).catch(async (e) => {
+    await page.mouse.wheel(0, dy);
+    const atEnd = dy < 0 ? before.top <= 0 : before.top + before.view >= before.height - 1;
+    if (!atEnd) await waitFor('the list to scroll', async () => (await listScroll(list)).top !== before.top, Math.max(1000, deadline - Date.now()), 10);
+    return !atEnd;
+  };
+  try {
+    if (await visible()) return r;
+    if (await r.count()) {
+      // rendered just outside the viewport: bring it in
+      const lb = await list.boundingBox();
+      const b = await r.boundingBox();
+      await wheel(b.y < lb.y ? b.y - lb.y - 4 : b.y + b.height - (lb.y + lb.height) + 4);
+      if (await visible()) return r;
+    }
+    while (await wheel(-100000)); // to the top
+    for (;;) {
+      if (await visible()) return r;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+      const { view } = await listScroll(list);
+      if (!(await wheel(Math.max(22, view - 44)))) break; // the end of the list
+    }
+    if (await visible()) return r;
+    throw new Error('it is not in the list');
+  } catch (e) {
     // say what the view showed: a failure here should be diagnosable from the log alone
     const shown = (await rows(page, title).catch(() => [])).map((x) => `${x.name}(${x.level})`).join(', ');
-    throw new Error(`${e.message}; ${title} shows: ${shown.slice(0, 300)}; list box ${JSON.stringify(await list.boundingBox().catch(() => null))}`);
-  });
-  return r;
+    throw new Error(`row ${name} in ${title}: ${e.message}; ${title} shows: ${shown.slice(0, 300)}`);
+  }
 }
 
 /** Name of the row with the keyboard focus in view `title` while that view's tree has the DOM
@@ -80,14 +107,16 @@ export async function focusedRow(page, title) {
 }
 
 /**
- * Expands the Globals scope, then each row of `path` below it, in the Variables view, with the
- * live refresh paused meanwhile (firmwatch: Pause Live Refresh). Why: VS Code collapses a row
- * again when a refresh renders while the row's first children are still loading
- * (asyncDataTree.ts: asTreeElement gives a `stale` node `collapsed: true`), so under a live
- * refresh a click on a closed row can be undone (docs/vscode.md). VS Code also expands the first
- * non-expensive scope (Memory) by itself once the rows of a new frame show.
+ * Expands the Globals scope, then each row of `path` below it, in the Variables view, until row
+ * `child` (under the last one) shows, with the live refresh paused meanwhile (firmwatch: Pause
+ * Live Refresh). Why: VS Code closes a row again when a refresh renders while the row's first
+ * children are still loading (asyncDataTree.ts: asTreeElement gives a `stale` node
+ * `collapsed: true`), so under a live refresh a click on a closed row can be undone
+ * (docs/vscode.md). The view's rows first appear when VS Code sets the focused frame as its input
+ * (variablesView.ts, updateTreeScheduler), which also opens the first non-expensive scope
+ * (Memory) by itself: once rows show, that has happened.
  */
-export async function expandVariables(page, path) {
+export async function expandVariables(page, path, child) {
   await paneExpanded(page, 'Variables');
   await waitFor('rows in the Variables view', async () => (await rows(page, 'Variables')).length > 0, T(15000));
   const live = (await statusItem(page).count()) > 0;
@@ -96,31 +125,23 @@ export async function expandVariables(page, path) {
     await waitFor('the status bar to say paused', async () => /refresh held: paused/.test((await statusItem(page).first().textContent()) ?? ''), T(10000), 20);
   }
   try {
-    // by keyboard: Right opens the focused row and never closes it (a click toggles, and VS
-    // Code may open the Memory scope by itself meanwhile); Down moves the focus one row
-    await runCommand(page, 'Focus on Variables View');
-    await waitFor('the Variables view to have the focus', () => page.evaluate(() =>
-      document.activeElement?.closest?.('.pane')?.querySelector(':scope > .pane-header h3.title')?.textContent === 'Variables'), T(10000), 20);
-    await page.keyboard.press('Home'); // the first scope, shown even when scrolled away
-    const globals = await waitFor('the focus on the Globals scope', async () => {
-      const f = await focusedRow(page, 'Variables');
-      return /^Globals/.test(f ?? '') ? f : undefined;
-    }, T(10000), 20);
-    for (const name of [globals, ...path]) {
-      for (let steps = 0; (await focusedRow(page, 'Variables')) !== name; steps++) {
-        if (steps > 200) throw new Error(`${name} is not below the focused row in the Variables view`);
-        const from = await focusedRow(page, 'Variables');
-        await page.keyboard.press('ArrowDown');
-        await waitFor('the focus to move down', async () => (await focusedRow(page, 'Variables')) !== from, T(5000), 10);
-      }
-      if ((await row(page, 'Variables', name).getAttribute('aria-expanded')) !== 'true') await page.keyboard.press('ArrowRight');
-      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000), 20);
-      await waitFor(`the rows under ${name}`, async () => {
-        const all = await rows(page, 'Variables');
-        const i = all.findIndex((x) => x.name === name);
-        return i >= 0 && all[i + 1] && all[i + 1].level > all[i].level;
-      }, T(10000), 20);
+    const list = pane(page, 'Variables').locator('.monaco-list').first();
+    while (!(await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name))) {
+      const before = await listScroll(list);
+      if (before.top <= 0) throw new Error('no Globals scope in the Variables view');
+      const lb = await list.boundingBox();
+      await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
+      await page.mouse.wheel(0, -100000);
+      await waitFor('the list to scroll to the top', async () => (await listScroll(list)).top < before.top, T(5000), 10);
     }
+    const globals = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
+    for (const name of [globals, ...path]) {
+      const r = await findRow(page, 'Variables', name);
+      if ((await r.getAttribute('aria-expanded')) !== 'true') await r.click();
+      await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000), 20);
+    }
+    // its first children have arrived (until then VS Code would close it again at a refresh)
+    await findRow(page, 'Variables', child);
   } finally {
     if (live) await runCommand(page, 'firmwatch: Resume Live Refresh');
   }
