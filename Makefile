@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py
 	bash .ci/install-system-deps demo
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lsp,svd]'
+	$(PY) -m pip install -q -e '.[test,lsp,svd,parquet,vcd]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -49,7 +49,7 @@ def test_record_writes_documented_csv_with_every_sample(sim, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(out.open()))
     assert rows, "no rows recorded"
-    assert list(rows[0].keys()) == ["session_id", "seq", "target_time_s", "host_time_s", "name", "value"]
+    assert list(rows[0].keys()) == ["session_id", "device", "seq", "target_time_s", "host_time_s", "name", "value"]
     assert {row["session_id"] for row in rows} == {"ci-1"}
     per = Counter(row["name"] for row in rows)
     for name, rate in (("loop_count", 100), ("timestamp_ms", 10), (f"0x{addr:x}:4", 50)):

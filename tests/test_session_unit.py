@@ -147,7 +147,7 @@ def test_recorder_writes_every_sample_as_it_arrives(tmp_path):
         # readable before the recording is stopped: a crash would lose nothing already received
         rows = list(csv.DictReader(out.open()))
         assert len(rows) == 50
-        assert rows[0].keys() == {"session_id", "seq", "target_time_s", "host_time_s", "name", "value"}
+        assert rows[0].keys() == {"session_id", "device", "seq", "target_time_s", "host_time_s", "name", "value"}
         assert {r["session_id"] for r in rows} == {"sess1"}
         seqs = [int(r["seq"]) for r in rows]
         assert seqs == sorted(seqs)

@@ -1,86 +1,111 @@
-"""CSV recorder: every sample, as it arrives, so a crash loses nothing already received.
+"""The recorder: every sample, as it arrives, in the format the file's name (or ``format``) asks for.
 
-One row per watch per sample ("long" format), because watches run at different rates:
+One row per watch per sample ("long" format), because watches run at different rates. These
+columns are THE definition of a recording — ``firmwatch record``, the debug adapter's recording
+command and the Python API's ``record`` all get them, in every format:
 
-    session_id,seq,target_time_s,host_time_s,name,value
+    session_id,device,seq,target_time_s,host_time_s,name,value
 
-``seq`` is the link sequence number of the frame that carried the sample; ``target_time_s`` is
-the device clock (unwrapped), ``host_time_s`` the host's Unix time when the sample was decoded.
-Scalars are written as numbers, aggregates as their display string.
+``device`` names the device the sample came from (``--device NAME=...``; a single-device
+recording uses the device's short name). ``seq`` is the link sequence number of the frame that
+carried the sample; ``target_time_s`` is that device's own clock (unwrapped); ``host_time_s`` is
+the device clock mapped onto the host's Unix time (:mod:`firmwatch.session.clock`), the one axis
+on which samples of several devices line up. Scalars are numbers, aggregates their display text.
+
+The formats (CSV, Parquet, VCD) live in :mod:`firmwatch.session.formats`; each keeps what a crash
+can lose to the last second at most.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import threading
-import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from firmwatch.errors import UserError
-
-COLUMNS = ("session_id", "seq", "target_time_s", "host_time_s", "name", "value")
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex[:12]
+from firmwatch.session.columns import (  # noqa: F401  (COLUMNS and the rest: this module's public names)
+    COLUMN_TYPES,
+    COLUMNS,
+    RecorderError,
+    RowIn,
+    Signal,
+    cell,
+    new_session_id,
+    signal_of,
+)
+from firmwatch.session.formats import open_writer
 
 
 class Recorder:
-    def __init__(self, path: str, session_id: str | None = None):
+    """Writes rows to one file in one format; shared by the sessions of several devices (each
+    passes its device name), safe to call from their reader threads."""
+
+    def __init__(self, path: str, session_id: str | None = None, *, format: str | None = None, device: str = ""):
         self.path = path
         self.session_id = session_id or new_session_id()
+        self.device = device  # the device of rows written without one
         self.rows = 0
         self._lock = threading.Lock()
-        # newline="" as the csv module wants; line buffering is not enough for a crash test,
-        # so every write() is flushed explicitly.
-        try:
-            self._file: io.TextIOWrapper | None = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        except OSError as e:
-            raise RecorderError(f"cannot write {path}: {e.strerror}; choose another output file.") from e
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(COLUMNS)
-        self._file.flush()
+        self._described: set[tuple[str, str]] = set()
+        self._writer: Any = open_writer(path, format, self.session_id)
+        self.format: str = self._writer.format
+        self._flusher = threading.Thread(target=self._tick, name="firmwatch-recorder", daemon=True)
+        self._stop = threading.Event()
+        self._flusher.start()
 
-    def write(self, seq: int, target_time: float, host_time: float, name: str, value: Any) -> None:
+    def describe(self, name: str, signal: Signal, device: str | None = None) -> None:
+        """Declare what ``name`` holds before its first row (formats without declarations ignore it)."""
+        key = (device if device is not None else self.device, name)
         with self._lock:
-            if self._file is None:
+            if key in self._described or self._writer is None:
                 return
-            self._csv.writerow(
-                (self.session_id, seq, f"{target_time:.6f}", f"{host_time:.6f}", name, _cell(value))
-            )
-            self.rows += 1
-            self._file.flush()
+            self._described.add(key)
+            self._writer.describe(key[0], name, signal)
 
-    def write_many(self, rows: list[tuple[int, float, float, str, Any]]) -> None:
+    def described(self, name: str, device: str | None = None) -> bool:
+        return ((device if device is not None else self.device), name) in self._described
+
+    def write(self, seq: int, target_time: float, host_time: float, name: str, value: Any,
+              device: str | None = None) -> None:
+        self.write_many([(seq, target_time, host_time, name, value)], device)
+
+    def write_many(self, rows: Iterable[RowIn], device: str | None = None) -> None:
+        """Rows of one device: (seq, target_time, host_time, name, value)."""
+        dev = device if device is not None else self.device
+        rows = rows if isinstance(rows, list) else list(rows)
         with self._lock:
-            if self._file is None:
+            if self._writer is None:
                 return
-            for seq, tt, ht, name, value in rows:
-                self._csv.writerow((self.session_id, seq, f"{tt:.6f}", f"{ht:.6f}", name, _cell(value)))
+            for r in rows:
+                key = (dev, r[3])
+                if key not in self._described:  # a name nobody described: from its value
+                    self._described.add(key)
+                    self._writer.describe(dev, r[3], Signal.of_value(r[4]))
+            self._writer.write(dev, rows)
             self.rows += len(rows)
-            self._file.flush()
+
+    @property
+    def late_rows(self) -> int:
+        """Rows a time-ordered format (VCD) could not place (they came later than its reorder window)."""
+        w = self._writer
+        return getattr(w, "late", 0) if w is not None else 0
+
+    def _tick(self) -> None:
+        # the periodic flush: row groups and VCD's reorder window reach the disk at least every second
+        while not self._stop.wait(0.25):
+            with self._lock:
+                if self._writer is None:
+                    return
+                try:
+                    self._writer.flush_due()
+                except Exception as e:  # a full disk: say so once, keep the session running
+                    self.error = f"writing {self.path} failed: {e}"
+                    return
+
+    error: str | None = None
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
-            if self._file is not None:
-                self._file.flush()
-                try:
-                    os.fsync(self._file.fileno())
-                except OSError:
-                    pass
-                self._file.close()
-                self._file = None
-
-
-class RecorderError(UserError):
-    """A recording that cannot be started or written; ``str()`` is one sentence."""
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
+            w, self._writer = self._writer, None
+        if w is not None:
+            w.close()

@@ -16,9 +16,10 @@ from typing import Any
 
 from firmwatch.errors import UserError
 from firmwatch.session.access import AccessPlan, CompiledAccess, Decoded
+from firmwatch.session.clock import HostClock
 from firmwatch.session.planner import Limits, PlanEntry, PlannedRegion, StreamPlan, plan_streams
 from firmwatch.session.raw import RawExpression, parse_raw
-from firmwatch.session.recorder import Recorder
+from firmwatch.session.recorder import Recorder, signal_of
 from firmwatch.session.watch import Watch
 from firmwatch.symbols.program import Program
 from firmwatch.targets.base import AccessRefused, Region, Sample, Target, TargetError, TargetInfo
@@ -35,7 +36,7 @@ class SampleEvent:
     watch: Watch
     seq: int
     target_time: float
-    host_time: float
+    host_time: float  # the device's time on the host's clock (session.clock), aligned across devices
     chunks: tuple[bytes, ...]
     bound: AccessPlan
 
@@ -66,8 +67,12 @@ class Session:
         default_rate: float | None = None,
         verify_build_id: str = "warn",
         on_message: Callable[[str, str], None] | None = None,
+        device: str | None = None,
     ):
         self.program = program
+        # the name its samples carry in a recording (the column ``device``); one device: the ELF's
+        self.device = device if device is not None else _short_name(program)
+        self.clock = HostClock()  # device time -> host time, for recordings and plots across devices
         self.target = target
         self.default_rate = default_rate or self.DEFAULT_RATE_HZ
         self.on_message = on_message or (lambda level, text: None)
@@ -304,12 +309,21 @@ class Session:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def start_recording(self, path: str, session_id: str | None = None) -> Recorder:
+    def start_recording(self, path: str, session_id: str | None = None, format: str | None = None) -> Recorder:
+        """Record every sample to ``path``, in the format its extension (or ``format``) names."""
         with self._lock:
             if self._recorder is not None:
                 raise SessionError(f"already recording to {self._recorder.path}; stop that recording first.")
-            self._recorder = Recorder(path, session_id)
+            self._recorder = Recorder(path, session_id, format=format, device=self.device)
             return self._recorder
+
+    def attach_recorder(self, recorder: Recorder | None) -> None:
+        """Write into a recorder shared with other devices' sessions (None: stop writing; the
+        owner closes it)."""
+        with self._lock:
+            if recorder is not None and self._recorder is not None and self._recorder is not recorder:
+                raise SessionError(f"already recording to {self._recorder.path}; stop that recording first.")
+            self._recorder = recorder
 
     def stop_recording(self) -> Recorder | None:
         with self._lock:
@@ -401,6 +415,8 @@ class Session:
         streamed watch's schedule: what the device samples while it is down never arrives, and
         the watch counts it as missing once samples flow again (the restored link restarts the
         device streams, with new phases)."""
+        if state == "restored":
+            self.clock.reset()  # the device may have restarted with its clock
         if state == "lost":
             with self._lock:
                 for st in self._streams.values():
@@ -414,11 +430,12 @@ class Session:
             return
         events: list[SampleEvent] = []
         tick_hz = self.info.tick_hz  # the device's schedule: missing samples are counted exactly
+        host = self.clock.observe(sample.target_time, sample.host_time)
         for w, first, n, bound in st.slots:
             chunks = sample.data[first : first + n]
             w.update(bound, chunks, sample.target_time, sample.host_time, tick_hz)
             if self._listeners or self._recorder is not None:
-                events.append(SampleEvent(w, sample.seq, sample.target_time, sample.host_time, chunks, bound))
+                events.append(SampleEvent(w, sample.seq, sample.target_time, host, chunks, bound))
         if events:
             self._dispatch(events)
 
@@ -426,12 +443,16 @@ class Session:
         rec = self._recorder
         if rec is not None:
             rows = []
+            dev = self.device
             for ev in events:
                 v = ev.value()
                 scalar = v.scalar
+                if not rec.described(ev.watch.text, dev):
+                    rec.describe(ev.watch.text, signal_of(v), dev)
                 rows.append((ev.seq, ev.target_time, ev.host_time, ev.watch.text,
-                             scalar if scalar is not None else v.display()))
-            rec.write_many(rows)
+                             (int(scalar) if isinstance(scalar, bool) else scalar) if scalar is not None
+                             else v.display()))
+            rec.write_many(rows, dev)
         for listener in list(self._listeners):
             try:
                 listener(events)
@@ -444,6 +465,7 @@ class Session:
         last_rebind = time.monotonic()
         seq = 0
         t0 = time.monotonic()
+        poll_clock = HostClock()
         while not self._closed.is_set():
             now = time.monotonic()
             with self._lock:
@@ -460,8 +482,9 @@ class Session:
                         seq += 1
                         tt = time.monotonic() - t0
                         w.update(bound, chunks, tt)
+                        host = poll_clock.observe(tt, time.time())  # the host's own clock: not the device's
                         if self._listeners or self._recorder is not None:
-                            self._dispatch([SampleEvent(w, seq, tt, time.time(), chunks, bound)])
+                            self._dispatch([SampleEvent(w, seq, tt, host, chunks, bound)])
                     due = max(due + 1.0 / w.rate_hz, now)
                     next_due[w.id] = due
                 sleep_until = min(sleep_until, due)
@@ -537,3 +560,11 @@ class Session:
             except TargetError:
                 pass
         self._worker.join(timeout=2)
+
+
+def _short_name(program: Program) -> str:
+    """A device's name when the user gave none: its ELF's file name without the extension."""
+    import os
+
+    path = getattr(getattr(program, "elf", None), "path", "") or ""
+    return os.path.splitext(os.path.basename(path))[0] or "device"

@@ -1,0 +1,131 @@
+"""Device time to host time: the one axis on which several devices' samples line up.
+
+Each sample carries the device's own clock (``target_time``) and the host's Unix time when it
+was decoded (its arrival). Arrival = sampling instant + delivery delay, and the delay varies
+(UART frames queue, the host batches reads, the scheduler is late), so arrival times are a
+jittery, late copy of the truth. The device clock is exact but has an unknown origin and
+drifts from the host's by its crystal's error (tens of ppm).
+
+The mapping used is the lower envelope: ``host = target + offset`` with ``offset`` the smallest
+``arrival - target`` seen over the last ``WINDOW_S`` seconds — the sample that was delivered
+fastest pins the clock. It is causal (a sample's host time is fixed when it arrives, so a
+recorder can write it at once), the window follows drift (50 ppm moves the offset by 1.5 ms in
+30 s), and a device whose clock jumps back (it restarted) starts a new estimate.
+
+What remains is the error: the envelope sits above the true offset by the fastest delivery's
+own delay (a UART frame's time on the wire, ~0.2 ms at 921600 baud; a pty's copy, µs), and
+wanders with how fast the fastest delivery of each window was. :meth:`report` measures that
+wander — the spread of the per-second minima around their drift line — and states it as the
+alignment error; two devices line up within the sum of their errors.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+BUCKET_S = 1.0
+WINDOW_S = 30.0
+HISTORY = 3600  # per-second minima kept for the report (an hour; older ones roll off)
+
+
+@dataclass(frozen=True)
+class ClockReport:
+    offset_s: float | None  # host = device + offset (latest)
+    drift_ppm: float | None  # device clock rate against the host's
+    error_s: float | None  # alignment error: spread of the per-second delivery minima around the drift line
+    delay_p50_s: float | None  # how late arrival stamps are after the aligned time (what alignment removes)
+    delay_max_s: float | None
+    resets: int  # device clock restarts seen
+
+    def sentence(self) -> str:
+        if self.offset_s is None:
+            return "clock: no samples"
+        parts = [f"aligned to host time within {1e3 * (self.error_s or 0.0):.2f} ms"]
+        if self.drift_ppm is not None:
+            parts.append(f"drift {self.drift_ppm:+.0f} ppm")
+        if self.delay_p50_s is not None and self.delay_max_s is not None:
+            parts.append(f"arrival delay {1e3 * self.delay_p50_s:.1f} ms median, {1e3 * self.delay_max_s:.1f} ms max")
+        if self.resets:
+            parts.append(f"{self.resets} clock restart{'s' if self.resets != 1 else ''}")
+        return "clock: " + ", ".join(parts)
+
+
+class HostClock:
+    """The device-to-host mapping of one device; ``observe`` every sample, ``to_host`` its time.
+    Called from the device's reader thread only."""
+
+    def __init__(self, window_s: float = WINDOW_S):
+        self.window = max(1, int(window_s / BUCKET_S))
+        self.offset: float | None = None
+        self.resets = 0
+        self._bucket: int | None = None
+        self._cur = float("inf")  # smallest arrival - target in the current second
+        self._mins: deque[float] = deque(maxlen=self.window)
+        self._history: deque[tuple[float, float, float]] = deque(maxlen=HISTORY)  # (target, min d, max d)
+        self._cur_t = 0.0
+        self._cur_max = float("-inf")
+        self._last_t: float | None = None
+
+    def observe(self, target_time: float, arrival: float) -> float:
+        """Take one sample's times; returns its aligned host time."""
+        if self._last_t is not None and target_time < self._last_t - 1e-3:
+            self.reset()
+            self.resets += 1
+        self._last_t = target_time
+        d = arrival - target_time
+        b = int(arrival // BUCKET_S)
+        if b != self._bucket:
+            self._roll(b)
+        if d < self._cur:
+            self._cur = d
+            self._cur_t = target_time
+            if self.offset is None or d < self.offset:
+                self.offset = d
+        if d > self._cur_max:
+            self._cur_max = d
+        return target_time + self.offset  # type: ignore[operator]
+
+    def to_host(self, target_time: float) -> float | None:
+        return None if self.offset is None else target_time + self.offset
+
+    def _roll(self, bucket: int) -> None:
+        if self._bucket is not None and self._cur != float("inf"):
+            self._mins.append(self._cur)
+            self._history.append((self._cur_t, self._cur, self._cur_max))
+            # the window moved on: the offset is the fastest delivery still in it
+            self.offset = min(self._mins)
+        self._bucket = bucket
+        self._cur = float("inf")
+        self._cur_max = float("-inf")
+
+    def reset(self) -> None:
+        """The device clock restarted (or the link came back to a rebooted device): estimate anew."""
+        self.offset = None
+        self._bucket = None
+        self._cur = float("inf")
+        self._cur_max = float("-inf")
+        self._mins.clear()
+        self._last_t = None
+
+    def report(self) -> ClockReport:
+        pts = list(self._history)
+        if self._cur != float("inf"):
+            pts.append((self._cur_t, self._cur, self._cur_max))
+        if not pts:
+            return ClockReport(self.offset, None, None, None, None, self.resets)
+        drift = None
+        a, b = pts[0][1], 0.0
+        if len(pts) >= 3 and pts[-1][0] - pts[0][0] > 0:
+            n = len(pts)
+            mx = sum(p[0] for p in pts) / n
+            my = sum(p[1] for p in pts) / n
+            sxx = sum((p[0] - mx) ** 2 for p in pts)
+            if sxx > 0:
+                b = sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+                a = my - b * mx
+                drift = -b * 1e6  # offset falling: the device clock runs fast
+        resid = [p[1] - (a + b * p[0]) for p in pts]
+        error = max(resid) - min(resid)
+        delays = sorted(p[2] - p[1] for p in pts)
+        return ClockReport(self.offset, drift, error, delays[len(delays) // 2], delays[-1], self.resets)
