@@ -2,7 +2,7 @@
 from it, so a script gets exactly the columns and rows ``firmwatch record`` writes (and follows
 any format the recorder learns) — one row per watch per sample:
 
-    session_id, seq, target_time_s, host_time_s, name, value
+    session_id, device, seq, target_time_s, host_time_s, name, value
 
 The table is a pandas DataFrame when pandas is installed, else a polars DataFrame when polars is,
 else a list of dicts (``table="rows"`` asks for the list; ``"pandas"``/``"polars"`` insist on one).
@@ -10,7 +10,6 @@ else a list of dicts (``table="rows"`` asks for the list; ``"pandas"``/``"polars
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,23 +52,12 @@ class Recording:
         return times, values
 
 
-def _number(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def read_rows(path: str) -> Iterator[Row]:
-    """The recorder's rows with its numbers as numbers (aggregates stay their display text)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            yield {"session_id": r["session_id"], "seq": int(r["seq"]), "target_time_s": float(r["target_time_s"]),
-                   "host_time_s": float(r["host_time_s"]), "name": r["name"], "value": _number(r["value"])}
+    """The recorder's rows with its numbers as numbers (aggregates stay their display text), from a
+    recording of any format (CSV, Parquet, VCD): the session layer's one reader."""
+    from firmwatch.session.formats import read_rows as read_recording
+
+    return read_recording(path)
 
 
 def table_kind(kind: TableKind) -> TableKind:
@@ -106,5 +94,5 @@ def build_table(rows: list[Row], kind: TableKind) -> Any:
         vtype, values = pl.String, [str(v) for v in values]
     data: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in COLUMNS if c != "value"}
     data["value"] = values
-    return pl.DataFrame(data, schema={"session_id": pl.String, "seq": pl.Int64, "target_time_s": pl.Float64,
+    return pl.DataFrame(data, schema={"session_id": pl.String, "device": pl.String, "seq": pl.Int64, "target_time_s": pl.Float64,
                                       "host_time_s": pl.Float64, "name": pl.String, "value": vtype})

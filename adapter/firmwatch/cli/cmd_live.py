@@ -32,9 +32,18 @@ DEMO_WATCHES = [
 ]
 
 
-def add_target_args(p: argparse.ArgumentParser) -> None:
-    """ELF, --port/--gdb and the GDB sampling options: what every live command takes."""
-    p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
+def add_target_args(p: argparse.ArgumentParser, devices: bool = False) -> None:
+    """ELF, --port/--gdb and the GDB sampling options: what every live command takes (``devices``:
+    or several --device NAME=ELF@ADDRESS instead, see cli/devices.py)."""
+    if devices:
+        p.add_argument("elf", nargs="?", help="the ELF the device runs (symbols and types come from it); not "
+                       "with --device")
+        p.add_argument("--device", action="append", default=[], metavar="NAME=ELF@ADDRESS",
+                       help="one of several devices, instead of ELF and --port/--gdb: ADDRESS is a serial port, "
+                       "socket://HOST:PORT, tcp:HOST:PORT, gdb:HOST:PORT or sim:TARGET (docs/recording.md); watches "
+                       "are then NAME:EXPR[@HZ], or EXPR[@HZ] for every device")
+    else:
+        p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
     p.add_argument("--port", help="serial device or pyserial URL of the streamer (e.g. /dev/ttyACM0, socket://127.0.0.1:5555)")
     p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
     p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
@@ -58,20 +67,23 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("watch", help="interactive live watch (list, watch, stop, write, rate, info)")
-    add_target_args(p)
+    add_target_args(p, devices=True)
     p.add_argument("--rate", type=float, default=10.0, help="default sample rate of new watches in Hz (default 10)")
+    p.add_argument("--duration", type=float, help="with --device: stop after this many seconds (default: Ctrl-C)")
     p.add_argument("expr", nargs="*", help="watches to start with, EXPR or EXPR@HZ")
     p.set_defaults(func=run_watch)
 
-    p = sub.add_parser("record", help="record samples of expressions or raw addresses to CSV")
-    add_target_args(p)
-    p.add_argument("-o", "--output", required=True, help="CSV file to write")
+    p = sub.add_parser("record", help="record samples of expressions or raw addresses (CSV, Parquet, VCD)")
+    add_target_args(p, devices=True)
+    p.add_argument("-o", "--output", required=True, help="file to write: .csv, .parquet or .vcd (or --format)")
+    p.add_argument("--format", choices=("csv", "parquet", "vcd"), help="the recording's format (default: from the "
+                   "output's extension, CSV otherwise)")
     p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
     p.add_argument("--interval", type=float, metavar="MS", help="sample interval in ms for watches without @HZ")
     p.add_argument("--rate", type=float, default=100.0, help="sample rate in Hz for watches without @HZ (default 100)")
     p.add_argument("--session-id", help="session id written in every row (default: random)")
     p.add_argument("--quiet", action="store_true", help="no live table")
-    p.add_argument("expr", nargs="+", help="EXPR[@HZ] or 0xADDR:SIZE[@HZ]")
+    p.add_argument("expr", nargs="*", help="EXPR[@HZ] or 0xADDR:SIZE[@HZ]")
     p.set_defaults(func=run_record)
 
     p = sub.add_parser("demo", help="start the simulated demo device and watch its variables live")
@@ -154,6 +166,12 @@ def open_session(args: argparse.Namespace, default_rate: float, link: LinkWatch 
 
 
 def run_watch(args: argparse.Namespace) -> int:
+    if args.device:
+        from firmwatch.cli import devices
+
+        return devices.run_watch(args)
+    if args.elf is None:
+        raise ConnectError("name the ELF the device runs (or several devices with --device NAME=ELF@ADDRESS).")
     from firmwatch.cli.repl import Repl
 
     watches = [split_rate(e) for e in args.expr]
@@ -188,13 +206,20 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def run_record(args: argparse.Namespace) -> int:
+    if args.device:
+        from firmwatch.cli import devices
+
+        return devices.run_record(args)
+    if args.elf is None or not args.expr:
+        raise RecordError("name the ELF the device runs and at least one watch: record ELF --port PORT -o OUT "
+                          "EXPR[@HZ] (or several devices with --device NAME=ELF@ADDRESS).")
     rate = 1000.0 / args.interval if args.interval else args.rate
     link = LinkWatch()
     watches = [split_rate(e) for e in args.expr]  # a bad rate is refused before anything starts
     with open_session(args, rate, link) as session:
         # recording first, then the watches: every sample they receive is in the file, so the
         # summary's counts are the file's
-        rec = session.start_recording(args.output, args.session_id)
+        rec = session.start_recording(args.output, args.session_id, args.format)
         session.add_watches(watches)
         unsampled = [w for w in session.watches.values() if w.unsampled]
         for w in unsampled:

@@ -84,7 +84,9 @@ class HostClock:
                 self.offset = d
         if d > self._cur_max:
             self._cur_max = d
-        return target_time + self.offset  # type: ignore[operator]
+        # to the microsecond, as every format writes it: a CSV's text, a Parquet double and a VCD
+        # timestamp then name the same instant
+        return round(target_time + self.offset, 6)  # type: ignore[operator]
 
     def to_host(self, target_time: float) -> float | None:
         return None if self.offset is None else target_time + self.offset

@@ -131,10 +131,16 @@ class Converted:
 def convert(src: str, dst: str, *, source_format: str | None = None, format: str | None = None,
             batch: int = 65536) -> Converted:
     """Write the rows of recording ``src`` into ``dst`` (formats from the names or given)."""
-    reading = read(src, source_format)
     out_fmt = format_for(dst, format)
     if os.path.abspath(src) == os.path.abspath(dst):
         raise RecorderError(f"{dst} is the file being converted; write to another file.")
+    if os.path.isdir(src) and format_for(src, source_format) == "parquet" and out_fmt == "parquet":
+        # an unfinished Parquet recording: join its parts as closing it would have
+        from firmwatch.session.formats.parquet_format import finish
+
+        require("parquet")
+        return Converted(finish(src, dst), "parquet", "parquet")
+    reading = read(src, source_format)
     writer = open_writer(dst, out_fmt, "")
     described: set[tuple[str, str]] = set()
     n = 0

@@ -6,7 +6,7 @@ its enumerator), floats as reals. Timestamps are microseconds of aligned host ti
 (``host_time_s``) from the recording's first sample, so the devices of one recording line up.
 
 VCD holds changes only — a repeated value writes nothing — and neither the link's sequence
-numbers nor the device clocks; those are in CSV and Parquet. Rows are held for two seconds and
+numbers nor the device clocks; those are in CSV and Parquet. Rows are held for five seconds and
 written in time order (devices deliver at different latencies); a row later than that cannot
 be placed in a VCD and is counted (``late``), never written at a wrong time. The header's
 comment carries what the variables are (device, expression, kind) so ``firmwatch convert``
@@ -32,7 +32,7 @@ from vcd.reader import TokenKind, tokenize
 from firmwatch.session.columns import RecorderError, RowIn, Signal
 from firmwatch.session.formats import Reading, Row
 
-REORDER_S = 2.0
+REORDER_S = 5.0
 _FRESH: Any = type("_Fresh", (), {"__eq__": lambda self, other: False, "__ne__": lambda self, other: True})()
 MARK = "firmwatch-signals "
 
