@@ -169,7 +169,7 @@ def run_watch(args: argparse.Namespace) -> int:
     if args.device:
         from firmwatch.cli import devices
 
-        return devices.run_watch(args)
+        return devices.run_watch(args, stop_on_signals=_stop_on_signals)
     if args.elf is None:
         raise ConnectError("name the ELF the device runs (or several devices with --device NAME=ELF@ADDRESS).")
     from firmwatch.cli.repl import Repl
@@ -209,7 +209,7 @@ def run_record(args: argparse.Namespace) -> int:
     if args.device:
         from firmwatch.cli import devices
 
-        return devices.run_record(args)
+        return devices.run_record(args, summary_lines=summary_lines, stop_on_signals=_stop_on_signals)
     if args.elf is None or not args.expr:
         raise RecordError("name the ELF the device runs and at least one watch: record ELF --port PORT -o OUT "
                           "EXPR[@HZ] (or several devices with --device NAME=ELF@ADDRESS).")

@@ -7,7 +7,11 @@ import argparse
 import shutil
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from firmwatch.cli.rates import split_rate
 from firmwatch.session.devices import Device, DeviceError, DeviceGroup, parse_device, split_watch
@@ -50,19 +54,20 @@ def _warn_unsampled(group: DeviceGroup) -> int:
     return ok
 
 
-def run_record(args: argparse.Namespace) -> int:
-    from firmwatch.cli.cmd_live import RecordError, _stop_on_signals, summary_lines
-
+def run_record(args: argparse.Namespace, *, summary_lines: Callable[[Any, Any], list[str]],
+               stop_on_signals: Callable[[], AbstractContextManager[threading.Event]]) -> int:
+    """``record`` over several devices; ``summary_lines`` and ``stop_on_signals`` are the
+    single-device command's (cmd_live), so both say the same things the same way."""
     rate = 1000.0 / args.interval if args.interval else args.rate
     group, items = group_from(args, rate)
     if not items:
-        raise RecordError("name at least one watch to record: DEVICE:EXPR[@HZ], or EXPR[@HZ] for every device.")
+        raise DeviceError("name at least one watch to record: DEVICE:EXPR[@HZ], or EXPR[@HZ] for every device.")
     with group:
         rec = group.start_recording(args.output, args.session_id, getattr(args, "format", None))
         group.add_watches(items)
         if _warn_unsampled(group) == 0:
             group.stop_recording()
-            raise RecordError("none of the watches can be sampled, so nothing was recorded; see the reasons above.")
+            raise DeviceError("none of the watches can be sampled, so nothing was recorded; see the reasons above.")
         live = None
         if not args.quiet and sys.stdout.isatty():
             from rich.live import Live
@@ -75,7 +80,7 @@ def run_record(args: argparse.Namespace) -> int:
             live.start()
         t0 = time.time()
         deadline = time.monotonic() + args.duration if args.duration else None
-        with _stop_on_signals() as stop:
+        with stop_on_signals() as stop:
             while not stop.is_set():
                 for d in group.check_gone():
                     _say(d.name, "error", f"device lost after {d.lost_at - t0:.1f} s: {d.why}; the other devices "
@@ -118,9 +123,8 @@ def run_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_watch(args: argparse.Namespace) -> int:
-    from firmwatch.cli.cmd_live import _stop_on_signals
-
+def run_watch(args: argparse.Namespace, *,
+              stop_on_signals: Callable[[], AbstractContextManager[threading.Event]]) -> int:
     group, items = group_from(args, args.rate)
     with group:
         group.add_watches(items)
@@ -137,7 +141,7 @@ def run_watch(args: argparse.Namespace) -> int:
 
             live = Live(frame(), refresh_per_second=5)
             live.start()
-        with _stop_on_signals() as stop:
+        with stop_on_signals() as stop:
             while not stop.is_set():
                 for d in group.check_gone():
                     _say(d.name, "error", f"device lost: {d.why}; the other devices keep running.")

@@ -31,6 +31,7 @@ from firmwatch.api.device import Device, connect, symbol_list, symbol_search, ty
 from firmwatch.api.errors import ApiError, MissingExtra, require_extra
 from firmwatch.api.values import EnumValue, to_python
 from firmwatch.errors import internal_error_text, is_user_error, sentence
+from firmwatch.session.recorder import COLUMNS
 from firmwatch.symbols.program import Program
 
 T = TypeVar("T")
@@ -221,7 +222,7 @@ class Backend:
         for r in rec.rows():
             per.setdefault(r["name"], Summary()).add(r["target_time_s"], r["value"])
         return {"path": rec.path, "rows": rec.samples, "session_id": rec.session_id,
-                "columns": ["session_id", "seq", "target_time_s", "host_time_s", "name", "value"],
+                "columns": list(COLUMNS),
                 "duration_s": round(rec.duration_s, 3), "expressions": {n: s.as_dict() for n, s in per.items()},
                 "achieved_hz": {n: round(r, 3) for n, r in rec.rates.items()}, "loss": _loss(rec.loss),
                 "halted_fraction": rec.halted_fraction}
@@ -309,7 +310,7 @@ def build_server(backend: Backend) -> Any:
     async def record(expressions: list[str], seconds: float = 5.0, rate_hz: float = 100.0,
                      path: str | None = None) -> dict[str, Any]:
         """Record every sample of expressions for some seconds to a CSV file (the columns of `firmwatch record`:
-        session_id, seq, target_time_s, host_time_s, name, value). Returns the file's path, the row count, a
+        session_id, device, seq, target_time_s, host_time_s, name, value). Returns the file's path, the row count, a
         summary per expression and what was lost. path: where to write (default: a new file in the server's
         recording directory)."""
         return await run(backend.record, expressions, seconds, rate_hz, path)
