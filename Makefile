@@ -70,7 +70,7 @@ pytest: venv
 
 # quick local loop: no emulator (QEMU, simavr) and no real-VS-Code tests; CI runs `make test`
 test-fast: venv
-	$(PY) -m pytest -q -m "not emulator and not vscode" tests
+	FIRMWATCH_TEST_FAST=1 $(PY) -m pytest -q -m "not emulator and not vscode" tests
 
 test: deps lint pytest
 

@@ -9,9 +9,11 @@ Markers are declared in pyproject.toml and checked (``--strict-markers``: a typo
   ``test_vscode_e2e.py`` gets it here.
 * ``slow`` — takes more than a few seconds.
 
-``make test-fast`` runs ``-m "not emulator and not vscode"`` for quick local loops; ``make test``
-(and CI) runs everything. Shared helpers (``wait_for``, ``require_tool``, ``require_board``) are
-in tools.py.
+``make test-fast`` runs ``-m "not emulator and not vscode"`` for quick local loops, and with
+``FIRMWATCH_TEST_FAST=1`` a test that asks tools.py for an emulator (``require_board``,
+``require_tool("qemu-system-arm")``) is skipped even if nobody marked it; ``make test`` (and CI)
+runs everything. Shared helpers (``wait_for``, ``require_tool``, ``require_board``) are in
+tools.py.
 """
 
 from __future__ import annotations

@@ -21,10 +21,21 @@ T = TypeVar("T")
 # the boards the emulators run (QEMU, simavr); "host" is a plain process
 EMULATED_BOARDS = ("cortex-m3", "riscv32", "avr")
 GDB_FOR_BOARD = {"cortex-m3": "gdb-multiarch", "riscv32": "gdb-multiarch", "avr": "avr-gdb"}
+EMULATORS = ("qemu-system-arm", "qemu-system-riscv32", "simavr")
+
+
+def _fast_loop_skips(what: str) -> None:
+    """`make test-fast` (FIRMWATCH_TEST_FAST=1) leaves out emulator tests: those marked `emulator`
+    are deselected, and any other that asks for an emulator here is skipped, so a test nobody
+    marked still stays out of the quick loop. CI never sets it."""
+    if os.environ.get("FIRMWATCH_TEST_FAST") == "1":
+        pytest.skip(f"needs {what}, an emulator: make test-fast leaves those out (make test runs them)")
 
 
 def require_tool(name: str) -> str:
     """Path of the external tool ``name``; skip the test when missing (fail in CI)."""
+    if name in EMULATORS:
+        _fast_loop_skips(name)
     path = shutil.which(name)
     if path:
         return path
@@ -39,6 +50,8 @@ def require_board(board: str, *, gdb: bool = False) -> str:
     installed, and its gdb when ``gdb``; returns ``board``."""
     from firmwatch import sim
 
+    if board in EMULATED_BOARDS:
+        _fast_loop_skips(board)
     spec = sim.SPECS[board]
     for tool in (*spec.build_tools, *spec.run_tools):
         if os.path.isabs(tool.command):
