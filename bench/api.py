@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -100,7 +99,7 @@ def watch_16_by_1khz(seconds: float) -> None:
             session.stop_recording()
             cli_cpu, cli_wall = time.process_time() - c0, time.perf_counter() - w0
             link1 = dev.target.stats(refresh_device=True)
-            cli_rows = rec.rows
+            assert rec.rows >= 1, "the recorder wrote the samples"
             cli_missing = sum(w.stats.missing - miss0[w.id] for w in watches)
             cli_recv = sum(w.stats.received - recv0[w.id] for w in watches)
             cli_link = (link1.lost - link0.lost) + (link1.device_dropped - link0.device_dropped)
@@ -115,7 +114,7 @@ def watch_16_by_1khz(seconds: float) -> None:
         backwards = 0
         with dev.watch(list(WATCHED), rate=rate) as w:
             warm = time.perf_counter() + 0.5
-            for s in w:  # the streams start; the loop keeps up from here on
+            for _ in w:  # the streams start; the loop keeps up from here on
                 if time.perf_counter() >= warm:
                     break
             loss0 = w.loss()
