@@ -86,6 +86,7 @@ bench: venv
 	$(PY) bench/memory.py
 	$(PY) bench/profiler.py
 	$(PY) bench/rtos.py
+	$(PY) bench/api.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build
