@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 
@@ -362,8 +363,10 @@ def test_connect_starts_a_simulated_device_and_stops_it():
 @pytest.fixture(scope="module", params=["rsp", "serial"])
 def board(request):
     require_board("cortex-m3")
-    # budget 0: no cap on the share of time halted for sampling, so 50 Hz is reachable over RSP
-    with firmwatch.connect(sim="cortex-m3", transport=request.param, budget=0) as d:
+    # budget 0: no cap on the share of time halted for sampling, so 50 Hz is reachable over RSP;
+    # the board's SVD makes its peripheral registers readable by name
+    with firmwatch.connect(sim="cortex-m3", transport=request.param, budget=0,
+                           svd=Path(__file__).parent / "data" / "svd" / "mps2-an385.svd") as d:
         yield d
 
 
@@ -392,3 +395,20 @@ def test_on_an_emulated_board(board):
     assert rec.table and all(r["name"] == "accel_y" for r in rec.table)
     if board.transport == "rsp":
         assert rec.halted_fraction is not None, "a GDB transport reports its halted share"
+    # peripheral registers through the same read: the port's 1 kHz SysTick reload at 25 MHz
+    assert board.read("SysTick.LOAD") == 24999
+    assert board.read("TIMER0.CTRL.EN") == 1
+
+
+def test_rtos_snapshot_through_the_api():
+    require_board("cortex-m3")
+    with firmwatch.connect(sim="cortex-m3-freertos", transport="rsp") as d:
+        snap = d.rtos()
+        for _ in range(5):  # the first refresh discovers the lists; a later one is complete
+            if snap.complete:
+                break
+            snap = d.rtos()
+        assert snap.complete, snap.problems
+        names = {r.task.name for r in snap.tasks}
+        assert len(names) >= 8 and "IDLE" in names, names
+        assert snap.running is not None
