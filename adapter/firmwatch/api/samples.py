@@ -93,7 +93,11 @@ class Loss:
         return bool(self.total or self.link_lost or self.corrupt_frames or self.device_dropped)
 
     def describe(self) -> str:
-        parts = [f"{n} missing from {name}" for name, n in self.missing.items() if n]
+        counts = set(self.missing.values())
+        if len(self.missing) > 2 and len(counts) == 1 and 0 not in counts:  # whole frames: say it once
+            parts = [f"{counts.pop()} missing from each of the {len(self.missing)} expressions"]
+        else:
+            parts = [f"{n} missing from {name}" for name, n in self.missing.items() if n]
         parts += [f"{n} {what}" for n, what in ((self.link_lost, "lost on the link"),
                                                 (self.corrupt_frames, "corrupt frames"),
                                                 (self.device_dropped, "dropped by the device"),
