@@ -272,6 +272,18 @@ def test_record_is_the_recorders_table(dev, tmp_path):
     assert not dev.session.watches
 
 
+def test_record_in_the_recorders_other_formats(dev, tmp_path):
+    """The path's extension picks the recorder's format, as `firmwatch record -o`; the table is read
+    back from it with the same columns."""
+    for name in ("run.parquet", "run.vcd"):
+        path = tmp_path / name
+        rec = dev.record(["accel_x", "fsm_state"], duration=0.5, rate=100, path=str(path), table="rows")
+        assert path.stat().st_size > 0
+        assert rec.table and set(rec.table[0]) == set(COLUMNS), name
+        assert {r["name"] for r in rec.table} == {"accel_x", "fsm_state"}, name
+        assert sum(r["name"] == "accel_x" for r in rec.table) >= 40, name
+
+
 def test_record_tables_without_pandas(dev, monkeypatch):
     rec = dev.record("accel_y", duration=0.3, table="rows")
     assert isinstance(rec.table, list) and rec.table and set(rec.table[0]) == set(COLUMNS)
@@ -388,13 +400,28 @@ def test_on_an_emulated_board(board):
     for name in ("accel_x", "timestamp_ms"):
         times = [s.target_time for s in samples if s.name == name]
         assert len(times) >= 10 and all(b > a for a, b in zip(times, times[1:])), name
-        # what arrived plus what is counted missing is what the schedule promised
+        # what arrived plus what is counted missing is what the schedule promised: exactly when the
+        # device schedules the samples (the streamer), at least that over RSP, whose rounds the host
+        # times (a late round counts as a gap there)
         span = times[-1] - times[0]
-        assert abs(len(times) - 1 + loss.missing[name] - 50 * span) <= 2 + 0.05 * 50 * span, (name, len(times), loss)
+        accounted = len(times) - 1 + loss.missing[name]
+        if board.transport == "serial":
+            assert abs(accounted - 50 * span) <= 2, (name, len(times), loss)
+        else:
+            assert accounted >= 50 * span - 2, (name, len(times), loss)
     rec = board.record(["accel_y"], duration=0.5, rate=50, table="rows")
     assert rec.table and all(r["name"] == "accel_y" for r in rec.table)
     if board.transport == "rsp":
         assert rec.halted_fraction is not None, "a GDB transport reports its halted share"
+    if board.transport == "rsp":  # the program counter sampled through the gdb stub
+        prof = board.profile(1.0, rate_hz=200)
+        names = [f.name for f in prof.top(10)]
+        assert prof.mode == "sampled" and names, prof
+        assert any(n.startswith(("demo_", "main", "fw_", "sine_", "triangle", "xorshift")) for n in names), names
+    else:
+        with pytest.raises(firmwatch.UserError) as e:
+            board.profile(0.5, mode="sampled")
+        assert "GDB server" in one_sentence(e.value)
     # peripheral registers through the same read: the port's 1 kHz SysTick reload at 25 MHz
     assert board.read("SysTick.LOAD") == 24999
     assert board.read("TIMER0.CTRL.EN") == 1

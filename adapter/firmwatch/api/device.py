@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from firmwatch.api.assertions import Trace, assert_reaches, assert_stays
 from firmwatch.api.assertions import describe_predicate as _describe
@@ -42,6 +42,7 @@ from firmwatch.symbols.program import Program
 from firmwatch.targets.base import LinkStats, Target, TargetInfo
 
 if TYPE_CHECKING:
+    from firmwatch.profiler.report import Profile
     from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot
     from firmwatch.session.memory_health import MemoryHealth, MemoryMonitor
 
@@ -442,11 +443,12 @@ class Device:
         return rate if rate is not None else min(DEFAULT_WAIT_RATE, limit)
 
     def record(self, exprs: Exprs, duration: float, *, rate: float | None = None, path: str | None = None,
-               table: TableKind = "auto", session_id: str | None = None) -> Recording:
+               table: TableKind = "auto", session_id: str | None = None, format: str | None = None) -> Recording:
         """Record ``exprs`` at ``rate`` Hz (default 100, as ``firmwatch record``) for ``duration``
         seconds through the session's recorder, and return the :class:`Recording`: its ``table``
         (a pandas or polars DataFrame when installed, else a list of rows; ``table=`` chooses), the
-        file (``path``, or a temporary file removed once read), and the ``loss`` figures."""
+        file (``path``, or a temporary file removed once read; its extension or ``format`` chooses
+        CSV, Parquet or VCD, as ``firmwatch record -o``), and the ``loss`` figures."""
         if not duration > 0:
             raise ApiError(f"duration={duration!r} is not a number of seconds above 0.")
         kind = table_kind(table)  # a missing library fails before the recording, not after
@@ -458,7 +460,7 @@ class Device:
         try:
             missing0 = {w.id: w.stats.missing for w in watches}
             link0 = self.target.stats(refresh_device=True)  # the device's own drop count, before and after
-            rec = self.session.start_recording(path, session_id)
+            rec = self.session.start_recording(path, session_id, format)
             t0 = time.monotonic()
             try:
                 end = t0 + duration
@@ -516,6 +518,51 @@ class Device:
         if self._rtos is None:
             self._rtos = RtosMonitor(self.program, self.target)
         return self._rtos.refresh()
+
+    def profile(self, duration: float, *, mode: str = "auto", rate_hz: float = 1000.0, method: str = "auto",
+                allow_mismatch: bool = False) -> Profile:
+        """Where the firmware's time goes over ``duration`` seconds (``firmwatch profile``, docs/profiler.md):
+        ``sampled`` — the program counter sampled through a GDB server (transport rsp or gdb; ``method``
+        auto | live | dwt | halt), ``instrumented`` — every call reported by firmware built with
+        firmware/profiler over the streamer's line; ``auto`` picks by transport. Returns the
+        :class:`firmwatch.profiler.report.Profile` (``top(n)``, ``functions``, ``lines``, ``tree``)."""
+        from firmwatch.profiler.protocol import ProfilerError
+
+        self._check_open()
+        if not duration > 0:
+            raise ApiError(f"duration={duration!r} is not a number of seconds above 0.")
+        streamer = self.transport in ("serial", "tcp")
+        if mode not in ("auto", "instrumented", "sampled"):
+            raise ApiError(f"profile mode '{mode}' is unknown: use auto, instrumented or sampled.")
+        if mode == "sampled" and streamer:
+            raise ProfilerError("a sampled profile needs a GDB server (transport rsp or gdb): the streamer cannot read "
+                                "the program counter; use mode instrumented with firmware/profiler.")
+        if mode == "instrumented" and not streamer:
+            raise ProfilerError("an instrumented profile needs the firmware's serial line (transport serial or tcp); "
+                                "over a GDB server, use mode sampled.")
+        run: Any
+        if streamer:
+            from firmwatch.profiler.instrumented import InstrumentedRun
+
+            # the streamer's own line carries the profiler's frames (as the debug adapter's profile view)
+            run = InstrumentedRun(self.program, cast(Any, self.target), strict=not allow_mismatch)
+        else:
+            from firmwatch.profiler.sampler import PcSampler
+            from firmwatch.profiler.symbolize import Symbolizer
+
+            run = PcSampler(self.target.control(), Symbolizer(self.program), rate_hz=rate_hz, method=method)
+        run.start()
+        try:
+            end = time.monotonic() + duration
+            while (left := end - time.monotonic()) > 0:
+                time.sleep(min(0.1, left))
+                self._check_open()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                run.stop()
+            raise
+        result: Profile = run.stop()
+        return result
 
     def attach_svd(self, path: str | os.PathLike[str]) -> Any:
         """Peripheral registers from a CMSIS-SVD file (needs ``firmwatch[svd]``): afterwards

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from firmwatch.api.errors import ApiError, require_extra
 from firmwatch.api.samples import Loss
-from firmwatch.session.recorder import COLUMNS
+from firmwatch.session.columns import COLUMNS
 
 TableKind = Literal["auto", "pandas", "polars", "rows"]
 Row = dict[str, Any]

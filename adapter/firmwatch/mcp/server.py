@@ -31,7 +31,7 @@ from firmwatch.api.device import Device, connect, symbol_list, symbol_search, ty
 from firmwatch.api.errors import ApiError, MissingExtra, require_extra
 from firmwatch.api.values import EnumValue, to_python
 from firmwatch.errors import internal_error_text, is_user_error, sentence
-from firmwatch.session.recorder import COLUMNS
+from firmwatch.session.columns import COLUMNS
 from firmwatch.symbols.program import Program
 
 T = TypeVar("T")
