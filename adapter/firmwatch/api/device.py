@@ -119,6 +119,9 @@ def connect(elf: str | os.PathLike[str] | None = None, *, port: str | None = Non
     """
     on_message: MessageHandler = options.get("on_message") or _log_message
     copts = connect_options(elf, port, gdb, sim, dict(options))
+    # a simulated device dies with this process even when it is killed; the signal is tied to the
+    # starting thread, so only a start from the main thread asks for it (connect_async starts in a worker)
+    copts.die_with_parent = threading.current_thread() is threading.main_thread()
     verify = options.get("verify_build_id") or ("error" if options.get("strict") else "warn")
     if verify not in ("warn", "error", "off"):
         raise ConnectError(f"verify_build_id='{verify}' is not known; use warn, error or off.")
