@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test test-fast deps system-deps venv node-deps vscode-deps vsix e2e e2e-stress e2e-perf lint pytest firmware bench clean
+.PHONY: all demo test test-fast deps system-deps venv node-deps vscode-deps vsix wheel e2e e2e-stress e2e-perf lint pytest firmware bench clean
 
 all: venv
 
@@ -39,8 +39,20 @@ VSCODE_E2E_HOME = $(shell bash .ci/install-vscode-e2e --print)
 vscode-deps:
 	bash .ci/install-vscode-e2e
 
-vsix: vscode-deps
-	cd vscode-extension && PATH="$(VSCODE_E2E_HOME)/node_modules/.bin:$$PATH" npm run package
+# the extension's own devDependencies (esbuild, typescript, vsce): packaging needs no code-server
+# and no browser, only Node.js and npm
+EXT_STAMP := vscode-extension/node_modules/.installed
+$(EXT_STAMP): vscode-extension/package-lock.json
+	$(NPM) ci --no-audit --no-fund --prefix vscode-extension
+	touch $(EXT_STAMP)
+
+vsix: $(EXT_STAMP)
+	cd vscode-extension && npm run package
+
+# a wheel of the Python package (firmware sources included) in dist/: pip install dist/firmwatch-*.whl
+wheel: venv
+	$(PY) -m pip wheel -q --no-deps -w dist .
+	@ls dist/firmwatch-*.whl
 
 # the real-VS-Code run without its stress group (make test runs that too; make e2e-stress alone)
 e2e: venv vscode-deps
@@ -87,6 +99,7 @@ bench: venv
 	$(PY) bench/profiler.py
 	$(PY) bench/rtos.py
 	$(PY) bench/api.py
+	$(PY) bench/faults.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build

@@ -100,8 +100,14 @@ def _link_messages(state: str, text: str) -> None:
     _messages("info" if state == "restored" else "warning", text)
 
 
+_TARGET_DEFAULTS = {"port": None, "gdb": None, "sim": None, "server": None, "transport": None, "via_gdb": False,
+                    "baud": 921600, "gdb_path": None, "budget": 1.0, "gdb_mode": "auto", "lock_symbol": None}
+
+
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
-    """The options of add_target_args as the transport factory's (the same as launch.json's)."""
+    """The options of add_target_args as the transport factory's (the same as launch.json's).
+    A command with fewer target options (only --port/--gdb) gets the defaults for the rest."""
+    args = argparse.Namespace(**{**_TARGET_DEFAULTS, **vars(args)})
     if args.port and args.gdb:
         raise ConnectError("give either --port (streamer firmware) or --gdb (a GDB server), not both.")
     if not (args.port or args.gdb or args.sim or args.server):

@@ -44,10 +44,16 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
         return parser.parse_args(argv)
     sp = sub.choices[command]
     rest = argv[argv.index(command) + 1 :]
-    try:
-        args = sp.parse_intermixed_args(rest)
-    except TypeError:  # a mutually exclusive group argparse cannot intermix
-        args = sp.parse_args(rest)
+    # the plain order first; positionals after options (which plain argparse leaves over) through
+    # the intermixed mode, which on its own mishandles a required positional before an nargs='*' one
+    args, extra = sp.parse_known_args(rest)
+    if extra:
+        try:
+            args, extra = sp.parse_known_intermixed_args(rest)
+        except TypeError:  # a mutually exclusive group argparse cannot intermix
+            pass
+    if extra:
+        sp.error(f"unrecognized arguments: {' '.join(extra)}")
     args.command = command
     return args
 
