@@ -206,7 +206,7 @@ def test_text_mode_is_never_a_silent_fallback():
     and the failure names what the device did answer."""
     dev = FakeDevice(binary=False)
     try:
-        with pytest.raises(TargetError, match=r"answers text lines but no binary frame.*--mode text"):
+        with pytest.raises(TargetError, match=r"answers text lines but no binary frame.*only when asked"):
             StreamerTarget(dev.port, timeout=0.1)
     finally:
         dev.close()

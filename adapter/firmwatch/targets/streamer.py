@@ -1016,9 +1016,9 @@ class StreamerTarget(Target):
                 return (
                     f"the device on {self.url} answers text lines but no binary frame: either the link destroys "
                     "frames (check the cable and the baud rate) or its firmware speaks only text; firmwatch "
-                    "uses text mode only when asked (--mode text)."
+                    "uses text mode only when asked (StreamerTarget(mode=\"text\"))."
                 )
-            return f"the device on {self.url} answers in binary mode but not in text mode; drop --mode text."
+            return f"the device on {self.url} answers in binary mode but not in text mode; use the default binary mode."
         return (
             f"no firmwatch streamer answered on {self.url}; check the port, the baud rate ({self.baud}) and that "
             "the firmware runs the streamer."
