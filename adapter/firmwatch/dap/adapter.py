@@ -238,6 +238,8 @@ class Adapter:
         self.output("important" if level in ("warning", "error") else "console", f"firmwatch: {text}\n")
 
     def _on_link(self, state: str, message: str) -> None:
+        if self.session is not None:  # an outage counts as missing samples (Session.link_event)
+            self.session.link_event(state, message)
         if state == "lost":
             self.link = "reconnecting" if self._transport() in ("serial", "tcp") else "lost"
             self._lost_at = time.monotonic()

@@ -1116,7 +1116,7 @@ class StreamerTarget(Target):
             self._last_data = now
             self._ingest(data)
         elif self._in.decoder.pending and now - self._last_data > self._stale_after:
-            self._dispatch(*self._in.flush_stale(time.time()))
+            self._dispatch_in_order(self._in.decoder.flush_stale())
 
     def _ingest(self, data: bytes) -> None:
         if not data:
@@ -1125,9 +1125,21 @@ class StreamerTarget(Target):
         for cb in self._raw_callbacks:
             cb(data)
         if self.mode == "binary":
-            self._dispatch(*self._in.feed(data, time.time()))
+            self._dispatch_in_order(self._in.decoder.feed(data))
         else:
             self._dispatch_lines(self._lines.feed(data))
+
+    def _dispatch_in_order(self, frames: list[tuple[int, bytes]]) -> None:
+        """Samples and replies as they came: a reply that changes what is delivered (the final
+        STATUS, a STOP's ACK) must take effect before the samples that followed it."""
+        host_time = time.time()
+        start = 0
+        for i, (msg_type, _) in enumerate(frames):
+            if msg_type != P.SAMPLES:
+                self._dispatch(*self._in.frames(frames[start : i + 1], host_time))
+                start = i + 1
+        if start < len(frames):
+            self._dispatch(*self._in.frames(frames[start:], host_time))
 
     def _dispatch(self, samples: list[Sample], frames: list[tuple[int, bytes]]) -> None:
         if samples:
