@@ -118,6 +118,9 @@ static void sample(void)
     }
     fw_port_critical_exit();
     cap.wpos = slot + 1u == cap.samples ? 0 : slot + 1u;
+    if (cap.since_slip != 0xFFFFFFFFu) {
+        cap.since_slip++;
+    }
     if (st == FW_CAP_TRIGGERED) {
         if (--cap.post_left == 0) {
             done();
@@ -160,10 +163,16 @@ void fw_capture_timer(void)
     }
 }
 
+/* Slips count only while they may touch samples the capture keeps: while waiting for the
+ * trigger, those older than the last `pre` samples have left the ring. */
 void fw_capture_slip(uint32_t n)
 {
     if (cap.source == SRC_TIMER && running(cap.state)) {
+        if (cap.state == FW_CAP_ARMED && cap.since_slip > cap.pre) {
+            cap.slips = 0;
+        }
         cap.slips += n;
+        cap.since_slip = 0;
     }
 }
 
@@ -188,6 +197,7 @@ static void arm(void)
 {
     fw_port_critical_enter();
     cap.wpos = cap.count = cap.slips = cap.held_pre = cap.trig_ticks = 0;
+    cap.since_slip = 0xFFFFFFFFu;
     cap.force = cap.have_prev = 0;
     cap.div_left = 1; /* the first tick after arming takes the first sample */
     cap.state = FW_CAP_ARMED;

@@ -113,6 +113,7 @@ typedef struct {
     uint8_t force, have_prev;
     uint16_t id;            /* increments when a capture completes */
     uint32_t div_left, wpos, count, trig_slot, held_pre, post_left, trig_ticks, slips, prev_key;
+    uint32_t since_slip; /* samples taken since the last slip */
     /* the upload in progress (main context) */
     uint32_t up_off, up_end;
 } fw_cap_t;

@@ -14,7 +14,7 @@ import sys
 from firmwatch import __version__
 
 COMMAND_MODULES = ("cmd_symbols", "cmd_sim", "cmd_live", "cmd_peripherals", "cmd_memory", "cmd_profile", "cmd_rtos",
-                   "cmd_convert")
+                   "cmd_convert", "cmd_capture")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -41,6 +41,7 @@ from firmwatch.targets.base import (
     TargetInfo,
     TargetLost,
 )
+from firmwatch.targets.capture_link import CaptureLink
 from firmwatch.targets.control import ExecutionControl, MemoryOnlyControl
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class _Stream:
     regions: tuple[Region, ...]
     rate_hz: float
     device_id: int  # the device's id (equal to ours in binary mode; assigned by the device in text mode)
+    # change-only sending (STREAM_FILTER, protocol section 15): heartbeat 0 = every sample
+    heartbeat: int = 0
+    filters: tuple[tuple[int, int], ...] = ()  # (kind, deadband) per region
 
 
 class _Port:
@@ -285,7 +289,7 @@ class StreamerTarget(Target):
     read). The constructor connects and identifies the device, or raises ``TargetError``.
     """
 
-    capabilities = frozenset({"read", "write", "stream"})
+    capabilities = frozenset({"read", "write", "stream"})  # + "capture", "change-only" (optional modules)
 
     def __init__(
         self,
@@ -311,6 +315,9 @@ class StreamerTarget(Target):
         self._link_callbacks: list[LinkCallback] = [on_link] if on_link else []
         self._sample_callbacks: list[SampleCallback] = []
         self._raw_callbacks: list[Callable[[bytes], None]] = []
+        self._message_callbacks: list[Callable[[P.Message], None]] = []
+        self._capture: CaptureLink | None = None
+        self.capabilities = StreamerTarget.capabilities
 
         self._cond = threading.Condition()
         self._cmd_lock = threading.RLock()
@@ -378,6 +385,24 @@ class StreamerTarget(Target):
     def on_raw(self, callback: Callable[[bytes], None]) -> None:
         """Add a callback receiving every chunk of bytes as it arrives, before parsing (link captures)."""
         self._raw_callbacks.append(callback)
+
+    def on_message(self, callback: Callable[[P.Message], None]) -> None:
+        """Add a callback for messages the device sends unasked (CAPTURE_DATA), on the reader thread."""
+        self._message_callbacks.append(callback)
+
+    def request(self, make: Callable[[int], P.Message], what: str) -> P.Message:
+        """One binary command with this link's retries; its reply (an ``Error`` is returned, not raised)."""
+        if self.mode != "binary":
+            raise TargetError(f"to {what} the device must be reached in binary mode; drop --mode text.")
+        return self._command(make, what, b"", ())
+
+    def capture_link(self) -> CaptureLink:
+        """The device's capture module (the "capture" capability): arm, trigger, upload."""
+        if "capture" not in self.capabilities:
+            raise TargetError("this firmware has no capture module (build it with FW_CAPTURE=1).")
+        if self._capture is None:
+            self._capture = CaptureLink(self)
+        return self._capture
 
     def send_raw(self, data: bytes) -> None:
         """Bytes of another protocol sharing this line (firmware/profiler's command packets),
@@ -458,10 +483,20 @@ class StreamerTarget(Target):
             out += self._reply_data(reply, a, len(part), "write", address, len(data))
         return bytes(out)
 
-    def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
+    def start_stream(self, regions: Sequence[Region], rate_hz: float, *, heartbeat: int = 0,
+                     filters: Sequence[tuple[int, int]] = ()) -> int:
+        """``heartbeat`` > 0 (a device with change-only streams): send a sample only when a region moved by
+        more than its ``filters`` entry's deadband (kind, deadband; P.KIND_*), or after ``heartbeat``
+        instants without one. The filter is part of the stream: it is set again after a reconnect."""
         regions = tuple(Region(r.address, r.size) for r in regions)
         ident = self.ident
         self._validate_stream(regions, rate_hz)
+        if heartbeat:
+            if "change-only" not in self.capabilities:
+                raise TargetError("this firmware sends every sample (it has no change-only streams: build it with "
+                                  "FW_CHANGE_ONLY=1); watch without a deadband.")
+            if len(filters) != len(regions) or not 0 < heartbeat < 0x10000:
+                raise ValueError("a filtered stream needs one (kind, deadband) per region and a heartbeat of 1..65535")
         with self._cmd_lock:
             free = [s for s in range(ident.max_streams) if s not in self._streams]
             if not free:
@@ -469,7 +504,7 @@ class StreamerTarget(Target):
                     f"all {ident.max_streams} streams of the device are in use; stop one before starting another."
                 )
             sid = free[0]
-            self._start_on_device(sid, _Stream(regions, rate_hz, sid))
+            self._start_on_device(sid, _Stream(regions, rate_hz, sid, heartbeat, tuple(filters)))
             return sid
 
     def stop_stream(self, stream: int | None = None) -> None:
@@ -913,6 +948,16 @@ class StreamerTarget(Target):
                 if isinstance(reply, P.Error):
                     raise self._stream_refused(reply, st)
                 _expect(reply, P.Ack, "stream start")
+                if st.heartbeat:
+                    reply = self._command(
+                        lambda tag: P.StreamFilter(tag, sid, st.heartbeat, st.filters), f"filter stream {sid}", b"", ()
+                    )
+                    if isinstance(reply, P.Error):
+                        self._command(lambda tag: P.StreamStop(tag, sid), f"stop stream {sid}", b"", ())
+                        raise AccessRefused(
+                            f"the device refused the deadband of stream {sid} (error {reply.name}): a deadband applies "
+                            "to numbers of 1, 2 or 4 bytes (4 for a float).", reply.code, None)
+                    _expect(reply, P.Ack, "stream filter")
             else:
                 r = st.regions[0]
                 reply = self._command(
@@ -973,6 +1018,12 @@ class StreamerTarget(Target):
                 f"v{P.PROTOCOL_VERSION}; update firmwatch or the firmware so they match."
             )
         self._ident = ident
+        extra = set()
+        if self.mode == "binary" and ident.capture:
+            extra.add("capture")
+        if self.mode == "binary" and ident.change_only:
+            extra.add("change-only")
+        self.capabilities = StreamerTarget.capabilities | extra
         # replies such as LIST_DATA may exceed max_payload, up to the device's TX buffer (protocol.md)
         longest = max(ident.max_payload, ident.tx_size - P.FRAME_OVERHEAD, 256)
         self._in.new_link(ident.mask_bytes, ident.tick_hz, longest)
@@ -1154,6 +1205,13 @@ class StreamerTarget(Target):
                 msg = P.decode_message(msg_type, payload, version=self._version)
             except P.ProtocolError as e:
                 log.debug("ignored frame 0x%02X: %s", msg_type, e)
+                continue
+            if isinstance(msg, P.CaptureData):  # pushed by the device, no tag: the capture link takes it
+                for mcb in self._message_callbacks:
+                    try:
+                        mcb(msg)
+                    except Exception:
+                        log.exception("message callback failed")
                 continue
             tag = getattr(msg, "tag", None)
             if tag is not None and (tag in self._want_tags or (self._any_ident and isinstance(msg, P.Ident))):

@@ -122,6 +122,50 @@ ISR(TIMER0_COMPA_vect)
 }
 
 /* ---- build id: copy the GNU note's descriptor out of flash ---- */
+#if FW_CAPTURE
+/* Triggered capture (docs/protocol.md section 16): Timer2 in CTC mode at clk / 32 (500 kHz) is the
+ * capture timer, an interrupt every `divider` (1..256) counts: 1953 Hz to 500 kHz (the tick covers
+ * slower rates). Timer1's count tells when an interrupt came late: samples never taken, which the
+ * capture reports (fw_capture_slip). */
+#define CAPTURE_TIMER_HZ (F_CPU / 32u)
+static uint8_t capture_ram[PORT_CAPTURE_BYTES];
+static uint16_t capture_divider; /* the period in Timer2 counts */
+static uint16_t capture_t1_last;
+
+static void capture_timer(uint32_t divider)
+{
+    uint8_t sreg = SREG;
+    cli();
+    TCCR2B = 0;
+    TIMSK2 = 0;
+    if (divider) {
+        capture_divider = (uint16_t)divider;
+        TCNT2 = 0;
+        OCR2A = (uint8_t)(divider - 1u);
+        TCCR2A = _BV(WGM21);            /* CTC */
+        TIFR2 = _BV(OCF2A);
+        TIMSK2 = _BV(OCIE2A);
+        capture_t1_last = TCNT1;
+        TCCR2B = _BV(CS21) | _BV(CS20); /* clk / 32 */
+    }
+    SREG = sreg;
+}
+
+static const fw_capture_config_t capture_config = {capture_ram, sizeof capture_ram, CAPTURE_TIMER_HZ, 256,
+                                                   capture_timer};
+
+ISR(TIMER2_COMPA_vect)
+{
+    /* Timer2 counts twice per Timer1 count: `divider` Timer2 counts are divider / 2 Timer1 counts */
+    uint16_t now = TCNT1, elapsed2 = (uint16_t)((uint16_t)(now - capture_t1_last) * 2u);
+    uint16_t periods = (uint16_t)((elapsed2 + capture_divider / 2u) / capture_divider);
+    capture_t1_last = now;
+    if (periods > 1u)
+        fw_capture_slip(periods - 1u);
+    fw_capture_timer();
+}
+#endif
+
 static uint8_t build_id_buf[BUILD_ID_MAX];
 
 static uint8_t build_id_load(void)
@@ -170,6 +214,9 @@ int main(void)
     UCSR0B = _BV(RXCIE0) | _BV(RXEN0) | _BV(TXEN0);
 
     fw_init(&config);
+#if FW_CAPTURE
+    fw_capture_init(&capture_config);
+#endif
     demo_init();
 
     TCCR1A = 0;

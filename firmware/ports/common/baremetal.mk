@@ -23,12 +23,16 @@ CC := $(CROSS)gcc
 SIZE := $(CROSS)size
 LINKCPU ?= $(CPUFLAGS)
 
+# The streamer's optional modules the demo builds use: triggered capture and change-only streams
+# (docs/protocol.md sections 15, 16); FW_OPTIONS= builds the minimal core.
+FW_OPTIONS ?= -DFW_CAPTURE=1 -DFW_CHANGE_ONLY=1
+
 # -fno-tree-loop-distribute-patterns: stop gcc turning our own memcpy/memset loops into
 # calls to themselves (there is no libc on this port).
 CFLAGS := $(CPUFLAGS) -std=c99 -g -Os -Wall -Wextra -Werror -ffreestanding -DFW_WORD_ACCESS=1 \
           -fno-tree-loop-distribute-patterns -ffunction-sections -fdata-sections \
           -I$(FW_CORE_DIR) -I$(FW_APP_DIR) -I$(PORT_DIR)/../common -I$(FW_EXTRAS_DIR)/stack_paint \
-          -I$(FW_EXTRAS_DIR)/heap_wrap -DDEMO_HEAP=$(DEMO_HEAP) -MMD -MP $(EXTRA_CFLAGS)
+          -I$(FW_EXTRAS_DIR)/heap_wrap -DDEMO_HEAP=$(DEMO_HEAP) -MMD -MP $(FW_OPTIONS) $(EXTRA_CFLAGS)
 LDFLAGS := $(LINKCPU) -nostartfiles -nostdlib -T $(PORT_DIR)/link.ld -Wl,--build-id=sha1 \
            -Wl,--gc-sections -Wl,-Map=$(BUILD)/demo.map $(HEAP_LDFLAGS)
 

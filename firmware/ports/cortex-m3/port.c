@@ -44,11 +44,21 @@
 #define TIMER0_VALUE REG(0x40000004u)
 #define TIMER0_RELOAD REG(0x40000008u)
 
+/* CMSDK APB timer 1: the capture timer (IRQ 9), at the core clock */
+#define TIMER1_CTRL REG(0x40001000u)
+#define TIMER1_VALUE REG(0x40001004u)
+#define TIMER1_RELOAD REG(0x40001008u)
+#define TIMER1_INTCLEAR REG(0x4000100Cu)
+#define TIMER1_IRQ 9u
+#define TIMER_CTRL_EN (1u << 0)
+#define TIMER_CTRL_IRQ_EN (1u << 3)
+
 /* SysTick and NVIC */
 #define SYST_CSR REG(0xE000E010u)
 #define SYST_RVR REG(0xE000E014u)
 #define SYST_CVR REG(0xE000E018u)
 #define NVIC_ISER0 REG(0xE000E100u)
+#define NVIC_ICER0 REG(0xE000E180u)
 
 /* The CMSDK APB peripherals (timers, dual timer, UARTs) and the System Control Space (SysTick,
  * NVIC, SCB): the host's peripheral view (SVD) reads and writes their registers. */
@@ -102,6 +112,50 @@ void systick_handler(void)
     }
 }
 
+#if FW_CAPTURE
+/* Triggered capture (docs/protocol.md section 16): a 16 KB buffer, and TIMER1 as the capture
+ * timer at the 25 MHz core clock — an interrupt every `divider` cycles, each one a sample. The
+ * handler measures the time since its last run on TIMER0: an interrupt served late (a long
+ * critical section, a busy emulator host) means samples never taken, which the capture reports
+ * (fw_capture_slip) instead of pretending its spacing is even. */
+#ifndef PORT_CAPTURE_BYTES
+#define PORT_CAPTURE_BYTES 16384u
+#endif
+static uint8_t capture_ram[PORT_CAPTURE_BYTES];
+static uint32_t capture_period, capture_last;
+
+static void capture_timer(uint32_t divider)
+{
+    TIMER1_CTRL = 0;
+    TIMER1_INTCLEAR = 1u;
+    if (divider == 0) {
+        NVIC_ICER0 = 1u << TIMER1_IRQ;
+        return;
+    }
+    capture_period = divider;
+    TIMER1_RELOAD = divider - 1u; /* the counter runs reload..0: `divider` cycles a period */
+    TIMER1_VALUE = divider - 1u;
+    capture_last = TIMER0_VALUE;
+    NVIC_ISER0 = 1u << TIMER1_IRQ;
+    TIMER1_CTRL = TIMER_CTRL_EN | TIMER_CTRL_IRQ_EN;
+}
+
+static const fw_capture_config_t capture_config = {capture_ram, sizeof capture_ram, CPU_HZ, 0, capture_timer};
+
+void capture_timer_handler(void)
+{
+    uint32_t now = TIMER0_VALUE;
+    uint32_t periods = (capture_last - now + capture_period / 2u) / capture_period; /* a down-counter */
+    capture_last = now;
+    TIMER1_INTCLEAR = 1u;
+    if (periods > 1u)
+        fw_capture_slip(periods - 1u);
+    fw_capture_timer();
+}
+#else
+void capture_timer_handler(void) {}
+#endif
+
 void uart0_rx_handler(void)
 {
     UART_INTCLEAR = UART_INT_RX;
@@ -145,6 +199,9 @@ int main(void)
     UART_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN | UART_CTRL_RX_INT_EN;
 
     fw_init(baremetal_config());
+#if FW_CAPTURE
+    fw_capture_init(&capture_config);
+#endif
     demo_init();
 
     NVIC_ISER0 = 1u << UART0_RX_IRQ;

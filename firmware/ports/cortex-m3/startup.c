@@ -12,6 +12,7 @@ void reset_handler(void);
 void default_handler(void);
 void systick_handler(void);
 void uart0_rx_handler(void);
+void capture_timer_handler(void);
 
 /* Faults and unused interrupts park here; a debugger attached over QEMU's gdb stub shows
  * where (the loop keeps the exception frame intact). */
@@ -35,8 +36,8 @@ void reset_handler(void)
 
 typedef void (*vector_t)(void);
 
-/* 16 system exceptions, then the external interrupts of mps2-an385 up to UART0 RX (IRQ 0). */
-__attribute__((section(".vectors"), used)) static const vector_t vectors[16 + 1] = {
+/* 16 system exceptions, then the external interrupts of mps2-an385 up to TIMER1 (IRQ 9). */
+__attribute__((section(".vectors"), used)) static const vector_t vectors[16 + 10] = {
     (vector_t)(uintptr_t)&__stack_top,
     reset_handler,
     default_handler, /* NMI */
@@ -51,4 +52,7 @@ __attribute__((section(".vectors"), used)) static const vector_t vectors[16 + 1]
     default_handler, /* PendSV */
     systick_handler,
     uart0_rx_handler, /* IRQ 0: UART0 RX */
+    default_handler, default_handler, default_handler, default_handler, /* IRQ 1-4 */
+    default_handler, default_handler, default_handler, default_handler, /* IRQ 5-8 */
+    capture_timer_handler, /* IRQ 9: TIMER1, the capture timer */
 };

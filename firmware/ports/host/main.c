@@ -189,6 +189,94 @@ static void *tick_thread(void *arg)
     return NULL;
 }
 
+/* ---- the capture timer (docs/protocol.md section 16) ----
+ * A thread at a 1 MHz clock: while a capture runs on it, it wakes every `divider` microseconds
+ * on absolute deadlines and takes one sample holding the critical section, as a timer interrupt
+ * would. A wake-up later than a whole period (a busy machine) means samples never taken: it
+ * tells the core (fw_capture_slip), and the capture reports it. Idle, it sleeps on a condition. */
+#if FW_CAPTURE
+#define CAPTURE_TIMER_HZ 1000000u
+static uint8_t capture_ram[65536];
+static pthread_mutex_t capture_mx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t capture_cv = PTHREAD_COND_INITIALIZER;
+static uint32_t capture_divider, capture_gen;
+
+static void capture_timer(uint32_t divider)
+{
+    pthread_mutex_lock(&capture_mx);
+    capture_divider = divider;
+    capture_gen++;
+    pthread_cond_signal(&capture_cv);
+    pthread_mutex_unlock(&capture_mx);
+}
+
+static const fw_capture_config_t capture_config = {capture_ram, sizeof capture_ram, CAPTURE_TIMER_HZ, 0,
+                                                   capture_timer};
+
+static void *capture_thread(void *arg)
+{
+    (void)arg;
+    while (!stopping) {
+        struct timespec next, now;
+        uint32_t divider, gen;
+        int64_t period;
+        pthread_mutex_lock(&capture_mx);
+        while (capture_divider == 0 && !stopping) {
+            struct timespec t;
+            clock_gettime(CLOCK_REALTIME, &t);
+            t.tv_nsec += 100000000L; /* wake now and then to notice `stopping` */
+            if (t.tv_nsec >= 1000000000L) {
+                t.tv_nsec -= 1000000000L;
+                t.tv_sec++;
+            }
+            pthread_cond_timedwait(&capture_cv, &capture_mx, &t);
+        }
+        divider = capture_divider;
+        gen = capture_gen;
+        pthread_mutex_unlock(&capture_mx);
+        period = (int64_t)divider * (1000000000LL / CAPTURE_TIMER_HZ);
+        clock_gettime(CLOCK_MONOTONIC, &next);
+        for (;;) {
+            int64_t late;
+            uint32_t missed = 0, current;
+            next.tv_nsec += period % 1000000000LL;
+            next.tv_sec += period / 1000000000LL;
+            if (next.tv_nsec >= 1000000000L) {
+                next.tv_nsec -= 1000000000L;
+                next.tv_sec++;
+            }
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
+            }
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            late = (now.tv_sec - next.tv_sec) * 1000000000LL + (now.tv_nsec - next.tv_nsec);
+            if (late >= period) {
+                missed = (uint32_t)(late / period);
+                late = (int64_t)missed * period;
+                next.tv_sec += late / 1000000000LL;
+                next.tv_nsec += late % 1000000000LL;
+                if (next.tv_nsec >= 1000000000L) {
+                    next.tv_nsec -= 1000000000L;
+                    next.tv_sec++;
+                }
+            }
+            pthread_mutex_lock(&capture_mx);
+            current = capture_gen;
+            pthread_mutex_unlock(&capture_mx);
+            if (current != gen || stopping) {
+                break;
+            }
+            fw_port_critical_enter();
+            if (missed) {
+                fw_capture_slip(missed);
+            }
+            fw_capture_timer();
+            fw_port_critical_exit();
+        }
+    }
+    return NULL;
+}
+#endif
+
 /* ---- the main loop (on loop_stack) ---- */
 
 static void *loop_thread(void *arg)
@@ -297,6 +385,9 @@ int main(int argc, char **argv)
     pthread_mutexattr_t ma;
     pthread_attr_t attr;
     pthread_t tick, loop;
+#if FW_CAPTURE
+    pthread_t capture;
+#endif
     sigset_t block, old;
     struct sigaction sa;
     ssize_t n;
@@ -331,6 +422,9 @@ int main(int argc, char **argv)
 
     demo_init();
     fw_init(&cfg);
+#if FW_CAPTURE
+    fw_capture_init(&capture_config);
+#endif
 
     /* Before the port is announced: whoever reads it may signal us at once. */
     memset(&sa, 0, sizeof sa);
@@ -365,6 +459,9 @@ int main(int argc, char **argv)
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     pthread_create(&tick, NULL, tick_thread, NULL);
+#if FW_CAPTURE
+    pthread_create(&capture, NULL, capture_thread, NULL);
+#endif
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     pthread_attr_init(&attr);
@@ -381,6 +478,9 @@ int main(int argc, char **argv)
     pthread_join(loop, NULL);
     stopping = 1;
     pthread_join(tick, NULL);
+#if FW_CAPTURE
+    pthread_join(capture, NULL);
+#endif
     if (conn >= 0) {
         close(conn);
     }

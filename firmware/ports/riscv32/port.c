@@ -120,6 +120,57 @@ static void mtimecmp_write(uint64_t when)
     CLINT_MTIMECMP_HI = (uint32_t)(when >> 32);
 }
 
+/* ---- the capture timer (docs/protocol.md section 16) ----
+ * The machine timer serves both clocks: the 1 kHz tick and, while a capture runs on it, the
+ * capture's sample clock (every `divider` mtime counts at 10 MHz). mtimecmp is set to whichever
+ * comes first. A sample served a whole period late or more means samples never taken: the
+ * capture is told (fw_capture_slip) and reports it. */
+#if FW_CAPTURE
+#ifndef PORT_CAPTURE_BYTES
+#define PORT_CAPTURE_BYTES 16384u
+#endif
+static uint8_t capture_ram[PORT_CAPTURE_BYTES];
+static uint64_t next_capture;
+static uint32_t capture_divider; /* 0: no capture on the timer */
+#endif
+
+static void timer_program(void)
+{
+    uint64_t when = next_tick;
+#if FW_CAPTURE
+    if (capture_divider && next_capture < when)
+        when = next_capture;
+#endif
+    mtimecmp_write(when);
+}
+
+#if FW_CAPTURE
+static void capture_timer(uint32_t divider)
+{
+    fw_port_critical_enter();
+    capture_divider = divider;
+    next_capture = mtime_read() + divider;
+    timer_program();
+    fw_port_critical_exit();
+}
+
+static const fw_capture_config_t capture_config = {capture_ram, sizeof capture_ram, MTIME_HZ, 0, capture_timer};
+
+static void capture_due(uint64_t now)
+{
+    uint64_t late;
+    uint32_t missed;
+    if (!capture_divider || now < next_capture)
+        return;
+    late = now - next_capture;
+    missed = late >= capture_divider ? (uint32_t)(late / capture_divider) : 0u;
+    next_capture += (uint64_t)(missed + 1u) * capture_divider;
+    if (missed)
+        fw_capture_slip(missed);
+    fw_capture_timer(); /* may stop the timer (capture_divider = 0) */
+}
+#endif
+
 /* ---- interrupts ---- */
 static volatile uint32_t rx_pending;
 static volatile uint32_t rx_throttled; /* RX interrupt masked until the core has room */
@@ -130,10 +181,16 @@ void trap_handler(void)
     uint32_t mcause;
     __asm__ volatile("csrr %0, mcause" : "=r"(mcause));
     if (mcause == (MCAUSE_INTERRUPT | IRQ_M_TIMER)) {
-        next_tick += MTIME_HZ / FW_TICK_HZ;
-        mtimecmp_write(next_tick);
-        demo_tick_1khz(); /* first, so this tick's samples see this tick's values */
-        fw_tick();
+        uint64_t now = mtime_read();
+#if FW_CAPTURE
+        capture_due(now);
+#endif
+        if (now >= next_tick) {
+            next_tick += MTIME_HZ / FW_TICK_HZ;
+            demo_tick_1khz(); /* first, so this tick's samples see this tick's values */
+            fw_tick();
+        }
+        timer_program();
     } else if (mcause == (MCAUSE_INTERRUPT | IRQ_M_EXT)) {
         uint32_t irq = PLIC_CLAIM;
         if (irq == UART_IRQ) {
@@ -195,6 +252,9 @@ int main(void)
     UART_IER = IER_RDI;
 
     fw_init(baremetal_config());
+#if FW_CAPTURE
+    fw_capture_init(&capture_config);
+#endif
     demo_init();
 
     PLIC_PRIORITY(UART_IRQ) = 1;

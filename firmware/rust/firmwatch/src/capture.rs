@@ -63,6 +63,7 @@ pub(crate) struct Capture<'a> {
     trig_ticks: u32,
     slips: u32,
     prev_key: u32,
+    since_slip: u32, // samples taken since the last slip
     // the upload in progress
     up_off: u32,
     up_end: u32,
@@ -104,6 +105,7 @@ impl<'a> Capture<'a> {
             trig_ticks: 0,
             slips: 0,
             prev_key: 0,
+            since_slip: 0,
             up_off: 0,
             up_end: 0,
         }
@@ -237,6 +239,7 @@ impl<
         };
         let c = &mut self.cap;
         c.wpos = if slot.wrapping_add(1) == c.samples { 0 } else { slot.wrapping_add(1) };
+        c.since_slip = c.since_slip.saturating_add(1);
         if st == TRIGGERED {
             c.post_left = c.post_left.wrapping_sub(1);
             if c.post_left == 0 {
@@ -284,10 +287,16 @@ impl<
         }
     }
 
+    /// Slips count only while they may touch samples the capture keeps: while waiting for the
+    /// trigger, those older than the last `pre` samples have left the ring.
     pub(crate) fn cap_slip(&mut self, n: u32) {
         let c = &mut self.cap;
         if c.source == SRC_TIMER && c.running() {
+            if c.state == ARMED && c.since_slip > c.pre {
+                c.slips = 0;
+            }
             c.slips = c.slips.wrapping_add(n);
+            c.since_slip = 0;
         }
     }
 
@@ -312,6 +321,7 @@ impl<
         c.slips = 0;
         c.held_pre = 0;
         c.trig_ticks = 0;
+        c.since_slip = u32::MAX;
         c.force = 0;
         c.have_prev = 0;
         c.div_left = 1; // the first tick after arming takes the first sample
