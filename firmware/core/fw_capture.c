@@ -168,11 +168,21 @@ void fw_capture_timer(void)
 void fw_capture_slip(uint32_t n)
 {
     if (cap.source == SRC_TIMER && running(cap.state)) {
+        void (*t)(uint32_t) = timer_fn();
         if (cap.state == FW_CAP_ARMED && cap.since_slip > cap.pre) {
             cap.slips = 0;
         }
         cap.slips += n;
+        cap.late_run = (uint8_t)(cap.since_slip <= 1u ? cap.late_run + 1u : 1u);
         cap.since_slip = 0;
+        if (cap.late_run >= FW_CAPTURE_OVERRUN) {
+            /* the interrupts come late again and again: the CPU cannot sample this fast (and its
+             * main loop, and with it the link, may be starving): stop, and say why */
+            cap.state = FW_CAP_OVERRUN;
+            if (t) {
+                t(0);
+            }
+        }
     }
 }
 
@@ -198,6 +208,7 @@ static void arm(void)
     fw_port_critical_enter();
     cap.wpos = cap.count = cap.slips = cap.held_pre = cap.trig_ticks = 0;
     cap.since_slip = 0xFFFFFFFFu;
+    cap.late_run = 0;
     cap.force = cap.have_prev = 0;
     cap.div_left = 1; /* the first tick after arming takes the first sample */
     cap.state = FW_CAP_ARMED;
@@ -296,7 +307,7 @@ static uint8_t arm_check(fw_idx_t len, uint32_t *d)
         }
     }
     *d = 2;
-    if ((tsize != 1 && tsize != 2 && tsize != 4) || (kind == FW_K_FLOAT && tsize != 4)) {
+    if (op != OP_NONE && ((tsize != 1 && tsize != 2 && tsize != 4) || (kind == FW_K_FLOAT && tsize != 4))) {
         return FW_E_BAD_CONDITION;
     }
     *d = config()->size / total;

@@ -98,7 +98,10 @@ FW_STATIC_ASSERT(65 + 6 * FW_CAPTURE_MAX_CHANNELS <= FW_TX_ROOM, capture_status_
 #ifndef FW_CAPTURE_TX_RESERVE /* TX bytes an upload leaves free for samples and replies */
 #define FW_CAPTURE_TX_RESERVE (FW_TX_SIZE / 4)
 #endif
-enum { FW_CAP_IDLE = 0, FW_CAP_ARMED = 1, FW_CAP_TRIGGERED = 2, FW_CAP_DONE = 3 };
+enum { FW_CAP_IDLE = 0, FW_CAP_ARMED = 1, FW_CAP_TRIGGERED = 2, FW_CAP_DONE = 3, FW_CAP_OVERRUN = 4 };
+#ifndef FW_CAPTURE_OVERRUN /* late capture timer interrupts in a row that stop a capture (the CPU cannot keep up) */
+#define FW_CAPTURE_OVERRUN 16
+#endif
 
 typedef struct {
     const fw_capture_config_t *cfg; /* NULL: no buffer */
@@ -114,6 +117,7 @@ typedef struct {
     uint16_t id;            /* increments when a capture completes */
     uint32_t div_left, wpos, count, trig_slot, held_pre, post_left, trig_ticks, slips, prev_key;
     uint32_t since_slip; /* samples taken since the last slip */
+    uint8_t late_run;    /* slips in a row (no clean period between them) */
     /* the upload in progress (main context) */
     uint32_t up_off, up_end;
 } fw_cap_t;

@@ -495,7 +495,41 @@ static void test_capture_timer_source(void)
     s = capture_status();
     CHECK(s.state == FW_CAP_DONE && s.trig_index == 4);
     CHECK(timer_calls == 2 && timer_last == 0);
+    /* slips while waiting that older than the `pre` samples kept are forgotten */
+    CHECK(capture_control(2, s.id) == 0);
+    CHECK(capture_arm(&c, &r) == 0);
+    mem[0x50] = 0x50;
+    fw_capture_slip(5);
+    for (i = 0; i < 5; i++) {
+        fw_capture_timer(); /* 5 samples since the slip: more than pre (4) */
+    }
+    fw_capture_slip(1);
+    fw_capture_timer();
+    CHECK(capture_status().slips == 1);
+    mem[0x50] = 0x81;
+    fw_capture_timer(); /* the trigger */
+    fw_capture_slip(2);   /* after it: every slip counts */
+    for (i = 0; i < 10; i++) {
+        fw_capture_timer();
+    }
+    s = capture_status();
+    CHECK(s.state == FW_CAP_DONE && s.slips == 3);
+    timer_calls = 2;
     CHECK(capture_control(2, s.id) == 0); /* single mode: idle, no timer */
+    /* an interrupt late again and again: the device stops the capture (and its timer) itself */
+    CHECK(capture_arm(&c, &r) == 0 && timer_calls == 3);
+    mem[0x50] = 0x50;
+    for (i = 0; i < FW_CAPTURE_OVERRUN - 1; i++) {
+        fw_capture_slip(1);
+        fw_capture_timer();
+    }
+    CHECK(capture_status().state == FW_CAP_ARMED);
+    fw_capture_slip(1);
+    fw_capture_timer();
+    s = capture_status();
+    CHECK(s.state == FW_CAP_OVERRUN && timer_calls == 4 && timer_last == 0);
+    CHECK(capture_control(1, 0) == FW_E_NO_CAPTURE); /* nothing to force */
+    timer_calls = 2;
     CHECK(timer_calls == 2);
     c.mode = 1;
     CHECK(capture_arm(&c, &r) == 0);
@@ -580,9 +614,13 @@ static void test_capture_refusals(void)
     reset_device();
     c.samples = 4;
     c.kind = FW_K_SIGNED;
+    c.op = 1;
     c.size[0] = 3; /* a 3-byte trigger channel is no number */
     c.addr[0] = BASE + 0x40;
     CHECK(capture_arm(&c, &r) == FW_E_BAD_CONDITION && le(r.payload + 2, 4) == 2);
+    c.op = 0; /* no condition: the trigger channel may be anything (only a forced trigger) */
+    CHECK(capture_arm(&c, &r) == 0);
+    c.op = 1;
     c.size[0] = 2;
     c.samples = 129; /* 2 bytes a sample: 128 fit */
     CHECK(capture_arm(&c, &r) == FW_E_CAPTURE_TOO_BIG && le(r.payload + 2, 4) == 128);

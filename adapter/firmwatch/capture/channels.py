@@ -16,6 +16,7 @@ from typing import Any
 
 from firmwatch.capture.trigger import Condition, TriggerError, TriggerSpec, parse_number
 from firmwatch.errors import UserError
+from firmwatch.session.deadband import numeric_kind
 from firmwatch.targets import protocol as P
 from firmwatch.targets.base import Region
 
@@ -58,31 +59,6 @@ class Channel:
         if n is not None:
             return n
         return self.plan.decode(chunks).display()
-
-
-def numeric_kind(compiled: Any) -> tuple[str | None, int, dict[str, int] | None]:
-    """(kind, size, enumerators) of an expression's value: how the trigger reads it as a number."""
-    from firmwatch.symbols.types import BaseType, Encoding, EnumType, PointerType
-
-    types = getattr(compiled, "types", None)
-    tid = getattr(compiled, "type", None)
-    size = compiled.size or 0
-    if types is None or tid is None:
-        return ("unsigned", size, None) if size in (1, 2, 4, 8) else (None, size, None)  # a raw address or a register
-    t = types.resolved(tid)
-    if isinstance(t, BaseType):
-        if t.encoding == Encoding.FLOAT:
-            return ("float", t.size, None) if t.size in (4, 8) else (None, t.size, None)
-        if t.encoding in (Encoding.SIGNED, Encoding.SIGNED_CHAR):
-            return "signed", t.size, None
-        if t.encoding in (Encoding.UNSIGNED, Encoding.UNSIGNED_CHAR, Encoding.BOOL, Encoding.UTF):
-            return "unsigned", t.size, None
-        return None, t.size, None
-    if isinstance(t, EnumType):
-        return ("signed" if t.signed else "unsigned"), t.size, dict(t.enumerators)
-    if isinstance(t, PointerType):
-        return "unsigned", t.size, None
-    return None, size, None
 
 
 def make_channel(text: str, compile: Compile, read: Reader, byteorder: str) -> Channel:

@@ -37,6 +37,7 @@ from firmwatch.targets.base import Region, Sample, Target, TargetError, TargetLo
 StateCallback = Callable[[dict[str, Any]], None]
 ResultCallback = Callable[[CaptureResult], None]
 POLL_S = 0.05  # how often an armed device is asked whether it triggered
+QUIET_S = 10.0  # how long a device may leave status requests unanswered before the capture fails
 DEFAULT_SAMPLES = 1000
 DEFAULT_RATE = 1000.0
 
@@ -146,6 +147,8 @@ class CaptureEngine:
 
     def _device_possible(self, channels: list[Channel], trig: TriggerPlan | None) -> tuple[bool, str | None]:
         if "capture" not in self.target.capabilities:
+            if not self.target.info().link_mode:
+                return False, "a GDB server reads memory but has no capture module to arm"
             return False, "the firmware has no capture module (build it with FW_CAPTURE=1), or the link is not binary"
         if trig is not None and trig.device_kind is None:
             return False, trig.why_not_device
@@ -384,15 +387,24 @@ class _DeviceRun(_Run):
             link.force()
         started = time.monotonic()
         last_id = None
+        quiet_since: float | None = None
         while not self._halt.is_set():
             if self._force.is_set():
                 self._force.clear()
                 link.force()
             try:
                 st = link.status()
+                quiet_since = None
             except TargetLost:
                 self.state("link-lost", message="the link is down; the device keeps the capture armed.")
                 self._halt.wait(0.2)
+                continue
+            except TargetError:
+                # a device busy sampling may answer late; only a long silence ends the capture
+                now = time.monotonic()
+                quiet_since = quiet_since or now
+                if now - quiet_since > QUIET_S:
+                    raise
                 continue
             if st.state == 3 and st.capture_id != last_id:
                 self.state("uploading", captureId=st.capture_id, bytes=0, total=st.samples * st.sample_bytes)
@@ -408,12 +420,18 @@ class _DeviceRun(_Run):
                 result = self.result(samples, times, st.trigger_index, trigger_time=st.trigger_ticks / tick,
                                      capture_id=st.capture_id, slips=st.slips, notes=notes)
                 last_id = st.capture_id
-                link.release(st.capture_id)
+                link.release(st.capture_id)  # normal mode: the device arms again
                 self.engine._emit_result(result)
                 if self.req.mode != "normal":
                     return
+                if trig is None:
+                    link.force()
                 started = time.monotonic()
                 continue
+            if st.state == 4:
+                raise CaptureError(f"the device stopped the capture: at {p.rate_hz:.6g} Hz its capture timer's interrupt "
+                                   f"came late again and again ({st.slips} samples missed), so the CPU cannot sample "
+                                   "this fast; lower the rate or capture fewer channels.")
             if st.state == 0:
                 raise CaptureError("the device stopped the capture (another program, or it was restarted); arm it again.")
             self.state("triggered" if st.state == 2 else "armed", waited=st.waited, samples=st.samples)

@@ -23,6 +23,8 @@ class PlannedRegion:
 class PlanEntry:
     watch_id: int
     regions: tuple[PlannedRegion, ...]
+    # change-only (a deadband the device applies): (kind, raw deadband) per region; None: every sample
+    filters: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,15 @@ class StreamPlan:
     @property
     def nbytes(self) -> int:
         return sum(r.size for r in self.regions)
+
+    @property
+    def filtered(self) -> bool:
+        """A change-only stream (its watches all have deadbands: a stream is filtered or not)."""
+        return bool(self.entries) and self.entries[0].filters is not None
+
+    @property
+    def filters(self) -> tuple[tuple[int, int], ...]:
+        return tuple(f for e in self.entries for f in e.filters or ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +69,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def plan_streams(entries: Sequence[tuple[PlanEntry, float]], limits: Limits) -> Plan:
-    """Group (entry, rate) pairs into streams: first-fit per rate, biggest watches first."""
-    by_rate: dict[float, list[PlanEntry]] = {}
+    """Group (entry, rate) pairs into streams: first-fit per rate, biggest watches first; watches
+    with a deadband (change-only) and without never share a stream."""
+    by_rate: dict[tuple[float, bool], list[PlanEntry]] = {}
     polled: list[tuple[int, str]] = []
     for entry, rate in entries:
         n = len(entry.regions)
@@ -72,13 +84,14 @@ def plan_streams(entries: Sequence[tuple[PlanEntry, float]], limits: Limits) -> 
                  f"({_count(limits.max_stream_bytes, 'byte')}, {_count(limits.max_regions, 'region')})")
             )
         else:
-            by_rate.setdefault(min(rate, limits.max_rate_hz), []).append(entry)
+            by_rate.setdefault((min(rate, limits.max_rate_hz), entry.filters is not None), []).append(entry)
 
     streams: list[StreamPlan] = []
     # fastest rates first: they matter most for a plot, so they get streams before polling
-    for rate in sorted(by_rate, reverse=True):
+    for key in sorted(by_rate, reverse=True):
+        rate = key[0]
         bins: list[list[PlanEntry]] = []
-        for entry in sorted(by_rate[rate], key=lambda e: -sum(r.size for r in e.regions)):
+        for entry in sorted(by_rate[key], key=lambda e: -sum(r.size for r in e.regions)):
             esize = sum(r.size for r in entry.regions)
             for b in bins:
                 bsize = sum(r.size for e in b for r in e.regions)

@@ -86,6 +86,8 @@ class Session:
         self._closed = threading.Event()
         self._bound: dict[int, AccessPlan] = {}  # watch id -> the plan currently sampled
         self.peripherals: Any = None  # a peripherals.view.PeripheralView once an SVD is attached
+        self._deadband_noted: set[tuple[int, str]] = set()
+        self._last_seq: int | None = None  # the link's frame sequence: gaps make change-only watches stale
         self._ambiguous_noted: set[str] = set()
         self._sampling = True  # until stop_sampling()
         self.info: TargetInfo = target.info()
@@ -184,8 +186,47 @@ class Session:
         return RegisterValue(reg, fld, reg.address, reading.value.to_bytes(reg.nbytes, self.info.byteorder),
                              self.info.byteorder)
 
-    def add_watch(self, text: str, rate_hz: float | None = None) -> Watch:
-        return self.add_watches([(text, rate_hz)])[0]
+    def add_watch(self, text: str, rate_hz: float | None = None, deadband: float | None = None) -> Watch:
+        """``deadband``: change-only — the device sends the value only when it moved by more than
+        this (session/deadband.py); None sends every sample."""
+        w = self.add_watches([(text, rate_hz)])[0]
+        if deadband is not None:
+            self.set_deadband(w.id, deadband)
+        return w
+
+    def set_deadband(self, key: str | int, deadband: float | None) -> Watch:
+        """Change-only streaming of one watch (None: every sample again). A watch the device cannot
+        filter (not one number, or firmware without change-only streams) keeps every sample, and the
+        session says why."""
+        with self._lock:
+            w = self.find_watch(key)
+            if w is None:
+                raise SessionError(f"'{key}' is not being watched; add it first.")
+            if deadband is not None and (not isinstance(deadband, int | float) or deadband < 0 or deadband != deadband):
+                raise SessionError(f"a deadband of {deadband!r} is not a distance; give 0 or more.")
+            w.deadband = None if deadband is None else float(deadband)
+            self._replan()
+            return w
+
+    def _filters(self, w: Watch) -> tuple[tuple[int, int], ...] | None:
+        """The device filter of a watch with a deadband, or None (every sample), saying why once."""
+        if w.deadband is None:
+            return None
+        if "change-only" not in self.target.capabilities:
+            why = ("a GDB server reads every sample: a deadband saves nothing there" if not self.info.link_mode else
+                   "the firmware sends every sample (it has no change-only streams: build it with FW_CHANGE_ONLY=1)")
+        else:
+            from firmwatch.session.deadband import device_filter
+
+            got = device_filter(w.compiled, self._bound[w.id].regions, w.deadband)
+            if not isinstance(got, str):
+                return got
+            why = got
+        key = (w.id, why)
+        if key not in self._deadband_noted:
+            self._deadband_noted.add(key)
+            self.on_message("info", f"'{w.text}' is sent in full, without its deadband: {why}.")
+        return None
 
     def add_watches(self, items: list[tuple[str, float | None]]) -> list[Watch]:
         """Add several watches and plan the device's streams once for all of them (so no stream
@@ -352,7 +393,9 @@ class Session:
         entries = []
         for w in self.watches.values():
             regions = tuple(PlannedRegion(r.address, r.size) for r in self._bound[w.id].regions)
-            entries.append((PlanEntry(w.id, regions), w.rate_hz))
+            filters = self._filters(w)
+            w.filtered = filters is not None
+            entries.append((PlanEntry(w.id, regions, filters), w.rate_hz))
         if not self._streaming:
             self._polled = {w.id: "the target cannot stream" for w in self.watches.values()}
             return
@@ -386,7 +429,13 @@ class Session:
         when only the device's stream resources are short."""
         regions = [Region(r.address, r.size) for r in sp.regions]
         try:
-            sid = self.target.start_stream(regions, sp.rate_hz)
+            if sp.filtered:
+                from firmwatch.session.deadband import heartbeat_instants
+
+                sid = self.target.start_stream(regions, sp.rate_hz, heartbeat=heartbeat_instants(sp.rate_hz),  # type: ignore[call-arg]
+                                               filters=sp.filters)
+            else:
+                sid = self.target.start_stream(regions, sp.rate_hz)
         except TargetError as e:
             if len(sp.entries) > 1:
                 for entry in sp.entries:
@@ -425,6 +474,14 @@ class Session:
 
     # -- sample path (reader thread of the target) ----------------------------------------------
     def _on_sample(self, sample: Sample) -> None:
+        # a frame lost on the link (a seq gap) may have carried a change of a change-only watch:
+        # those are stale until their next sample (at the latest one heartbeat later)
+        last, self._last_seq = self._last_seq, sample.seq
+        if last is not None and 1 < ((sample.seq - last) & 0xFFFF) < 0x8000:
+            for w in self.watches.values():
+                if w.filtered and not w.stale:
+                    w.stale = True
+                    w.stats.stale_spans += 1
         st = self._streams.get(sample.stream)
         if st is None:
             return

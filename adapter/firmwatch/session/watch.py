@@ -29,6 +29,7 @@ class WatchStats:
     received: int = 0
     missing: int = 0  # samples the schedule promised but that never arrived
     device_dropped: int | None = None  # of the current device stream, as its STATUS said at finish()
+    stale_spans: int = 0  # change-only: times a lost frame left its value unknown until the next sample
     window_s: float = 2.0
     _times: deque[float] = field(default_factory=lambda: deque(maxlen=4096), repr=False)
     _last_t: float | None = None
@@ -144,6 +145,10 @@ class Watch:
     host_time: float | None = None
     error: str | None = None  # last sampling problem, one sentence
     unsampled: str | None = None  # why this watch cannot be sampled at all (one sentence), or None
+    # change-only: the device sends it only when it moved by more than this (session/deadband.py)
+    deadband: float | None = None
+    filtered: bool = False  # the device applies the deadband (else every sample comes)
+    stale: bool = False  # filtered, and a frame was lost since its last sample: its value may be old
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _decoded: Decoded | None = None
 
@@ -163,6 +168,10 @@ class Watch:
             self.host_time = host_time if host_time is not None else time.time()
             self._decoded = None
             self.error = None
+            self.stale = False
+        if self.filtered:  # silence is "unchanged": no schedule to count missing samples against
+            self.stats.add(target_time, None)
+            return
         self.stats.add(target_time, self.rate_hz if self.rate_hz > 0 else None, tick_hz)
 
     def value(self) -> Decoded | None:

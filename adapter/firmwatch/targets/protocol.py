@@ -73,7 +73,7 @@ KIND_NONE, KIND_ANY, KIND_UNSIGNED, KIND_SIGNED, KIND_FLOAT = range(5)
 TRIGGER_OPS = ("none", "rising", "falling", "cross", "above", "below", "equal", "not_equal", "change", "mask")
 SOURCE_TICK, SOURCE_TIMER = 0, 1
 ACTION_STOP, ACTION_FORCE, ACTION_RELEASE = 0, 1, 2
-CAPTURE_STATES = ("idle", "armed", "triggered", "done")
+CAPTURE_STATES = ("idle", "armed", "triggered", "done", "overrun")
 
 ERROR_NAMES: dict[int, str] = {
     1: "BAD_COMMAND",

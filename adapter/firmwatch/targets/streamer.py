@@ -316,6 +316,7 @@ class StreamerTarget(Target):
         self._sample_callbacks: list[SampleCallback] = []
         self._raw_callbacks: list[Callable[[bytes], None]] = []
         self._message_callbacks: list[Callable[[P.Message], None]] = []
+        self.last_status: P.StatusData | None = None  # the device's last STATUS reply
         self._capture: CaptureLink | None = None
         self.capabilities = StreamerTarget.capabilities
 
@@ -560,6 +561,7 @@ class StreamerTarget(Target):
         )
         self._dropped_last = st.dropped
         self._stream_dropped = {s: n for s, n in st.stream_dropped.items() if s in self._streams}
+        self.last_status = st
         return st
 
     def _baseline(self) -> None:
@@ -567,6 +569,10 @@ class StreamerTarget(Target):
         self._dropped_before += max(0, self._dropped_last - self._dropped_base)
         st = self.status()
         self._dropped_base = self._dropped_last = st.dropped
+        if st.seq is not None and self._in._last_seq is None:
+            # the next frame is this seq: one lost before the first that arrives is counted too (a
+            # change-only stream's first sample may be its only one for a heartbeat)
+            self._in._last_seq = (st.seq - 1) & 0xFFFF
 
     @property
     def _version(self) -> int:

@@ -21,6 +21,9 @@ const IDLE: u8 = 0;
 const ARMED: u8 = 1;
 const TRIGGERED: u8 = 2;
 const DONE: u8 = 3;
+const OVERRUN: u8 = 4;
+/// Late capture timer interrupts in a row that stop a capture (`FW_CAPTURE_OVERRUN`).
+const OVERRUN_RUN: u8 = 16;
 const SRC_TICK: u8 = 0;
 const SRC_TIMER: u8 = 1;
 const OP_LAST: u8 = 9;
@@ -64,6 +67,7 @@ pub(crate) struct Capture<'a> {
     slips: u32,
     prev_key: u32,
     since_slip: u32, // samples taken since the last slip
+    late_run: u8,    // slips in a row (no clean period between them)
     // the upload in progress
     up_off: u32,
     up_end: u32,
@@ -106,6 +110,7 @@ impl<'a> Capture<'a> {
             slips: 0,
             prev_key: 0,
             since_slip: 0,
+            late_run: 0,
             up_off: 0,
             up_end: 0,
         }
@@ -289,14 +294,23 @@ impl<
 
     /// Slips count only while they may touch samples the capture keeps: while waiting for the
     /// trigger, those older than the last `pre` samples have left the ring.
-    pub(crate) fn cap_slip(&mut self, n: u32) {
+    pub(crate) fn cap_slip<P: Port>(&mut self, port: &P, n: u32) {
         let c = &mut self.cap;
         if c.source == SRC_TIMER && c.running() {
             if c.state == ARMED && c.since_slip > c.pre {
                 c.slips = 0;
             }
             c.slips = c.slips.wrapping_add(n);
+            c.late_run = if c.since_slip <= 1 { c.late_run.saturating_add(1) } else { 1 };
             c.since_slip = 0;
+            if c.late_run >= OVERRUN_RUN {
+                // the interrupts come late again and again: the CPU cannot sample this fast (and
+                // its main loop, and with it the link, may be starving): stop, and say why
+                c.state = OVERRUN;
+                if c.on_timer() {
+                    port.capture_timer(0);
+                }
+            }
         }
     }
 
@@ -322,6 +336,7 @@ impl<
         c.held_pre = 0;
         c.trig_ticks = 0;
         c.since_slip = u32::MAX;
+        c.late_run = 0;
         c.force = 0;
         c.have_prev = 0;
         c.div_left = 1; // the first tick after arming takes the first sample
@@ -376,7 +391,7 @@ impl<
                 return (err::NOT_READABLE, bad);
             }
         }
-        if (tsize != 1 && tsize != 2 && tsize != 4) || (k == kind::FLOAT && tsize != 4) {
+        if op != 0 && ((tsize != 1 && tsize != 2 && tsize != 4) || (k == kind::FLOAT && tsize != 4)) {
             return (err::BAD_CONDITION, 2);
         }
         let fit = self.cap.size().checked_div(total).unwrap_or(0);

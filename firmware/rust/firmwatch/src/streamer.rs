@@ -283,7 +283,8 @@ impl<
     /// (`fw_capture_slip`); the capture reports it.
     #[cfg(feature = "capture")]
     pub fn capture_slip(&mut self, n: u32) {
-        self.core.cap_slip(n);
+        let Streamer { port, core, .. } = self;
+        core.cap_slip(port, n);
     }
 
     /// Copy output bytes into `buf`; how many (0 when nothing is pending).
