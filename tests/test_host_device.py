@@ -223,7 +223,8 @@ def test_identify(link: Link, symbols, build_id: bytes) -> None:
     assert r.type == IDENT
     ident = parse_ident(r.payload)
     assert ident["proto"] == 3 and ident["word"] == 8 and ident["addr_size"] == 4
-    assert ident["flags"] == 0 and ident["tick_hz"] == 1000 and ident["max_streams"] == 16
+    # flags: little-endian, and the optional modules the demo is built with (capture 0x02, change-only 0x04)
+    assert ident["flags"] == 0x06 and ident["tick_hz"] == 1000 and ident["max_streams"] == 16
     assert ident["build_id"] == build_id and len(build_id) == 20
 
     def region_of(name: str) -> int:

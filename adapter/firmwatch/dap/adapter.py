@@ -91,6 +91,7 @@ class Adapter:
         self.memory: Any = None  # dap.memory_view.MemoryLive of the running session
         self.rtos: Any = None  # dap.rtos_view.RtosLive when the ELF has a FreeRTOS kernel
         self.profile: Any = None  # dap.profile_view.ProfileView of the running session
+        self.capture: Any = None  # dap.capture_view.CaptureView of the running session
         self.registry = VariableRegistry()
         self._eval_memo: dict[tuple[int, bool], tuple[Any, dict[str, Any]]] = {}
         self.builder: ValueBuilder | None = None
@@ -286,6 +287,9 @@ class Adapter:
         if self.profile is not None:
             self.profile.close()
             self.profile = None
+        if self.capture is not None:
+            self.capture.close()
+            self.capture = None
         if self.memory is not None:
             self.memory.close()
             self.memory = None
@@ -729,6 +733,47 @@ class Adapter:
     @request("firmwatch.profile", concurrent=True, show_user=False)
     def fw_profile(self, req: Request) -> dict[str, Any]:
         return self._profile_view().snapshot(req.arguments or {})
+
+    # triggered capture (docs/capture.md, dap/capture_view.py): arming waits for the device, so
+    # these run beside the refresh
+    def _capture_view(self) -> Any:
+        s = self._need_session()
+        if self.capture is None:
+            from firmwatch.dap.capture_view import CaptureView
+
+            self.capture = CaptureView(s, self.conn.event)
+        return self.capture
+
+    @request("firmwatch.captureArm", concurrent=True)
+    def fw_capture_arm(self, req: Request) -> dict[str, Any]:
+        return self._capture_view().arm(req.arguments or {})
+
+    @request("firmwatch.captureForce", concurrent=True)
+    def fw_capture_force(self, req: Request) -> dict[str, Any]:
+        return self._capture_view().force()
+
+    @request("firmwatch.captureStop", concurrent=True)
+    def fw_capture_stop(self, req: Request) -> dict[str, Any]:
+        return self._capture_view().stop()
+
+    @request("firmwatch.captureStatus", concurrent=True, show_user=False)
+    def fw_capture_status(self, req: Request) -> dict[str, Any]:
+        return self._capture_view().status()
+
+    @request("firmwatch.setDeadband")
+    def fw_set_deadband(self, req: Request) -> dict[str, Any]:
+        """Change-only streaming of a watch: ``deadband`` a number (0 = any change) or null (every sample)."""
+        args = req.arguments or {}
+        a = M.parse(M.ExpressionArgs, args)
+        deadband = args.get("deadband")
+        if deadband is not None and (isinstance(deadband, bool) or not isinstance(deadband, int | float)):
+            raise RequestError(f"the deadband is a number (or null for every sample), not {deadband!r}.")
+        s = self._need_session()
+        w = s.add_watch(a.expression)
+        s.set_deadband(w.id, deadband)
+        assert self.live is not None
+        self.live.asked(w.id, pinned=True)
+        return {"watchId": w.id, "deadband": w.deadband, "filtered": w.filtered, "rateHz": w.rate_hz}
 
     @request("firmwatch.holdRefresh", concurrent=True)
     def fw_hold_refresh(self, req: Request) -> dict[str, Any]:

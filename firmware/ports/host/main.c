@@ -234,6 +234,9 @@ static void *capture_thread(void *arg)
         divider = capture_divider;
         gen = capture_gen;
         pthread_mutex_unlock(&capture_mx);
+        if (divider == 0) {
+            continue; /* stopping */
+        }
         period = (int64_t)divider * (1000000000LL / CAPTURE_TIMER_HZ);
         clock_gettime(CLOCK_MONOTONIC, &next);
         for (;;) {
