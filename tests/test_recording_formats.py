@@ -43,9 +43,7 @@ def _synthetic(path: Path) -> None:
                         (i, round(5 + t, 6), round(T0 + t + 0.2504, 6), "count", 4_000_000_000 + i // 3),
                         (i, round(5 + t, 6), round(T0 + t + 0.2504, 6), "cfg", f"{{gain = {i // 100}, name = \"n 1\"}}")], "n1")
         if i == 200:
-            rec._writer.flush_due()  # VCD: header out; the next name has to rewrite it
-            if hasattr(rec._writer, "_drain"):
-                rec._writer._drain(1 << 62)
+            rec.flush(force=True)  # VCD: the header is out; the next name has to rewrite it
         if i >= 200:
             rec.write_many([(i, round(5 + t, 6), round(T0 + t + 0.2504, 6), "big", (1 << 60) + i)], "n1")
     rec.close()

@@ -44,8 +44,10 @@ class Recorder:
         self.session_id = session_id or new_session_id()
         self.device = device  # the device of rows written without one
         self.rows = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # rows in (reader threads)
+        self._io = threading.Lock()  # the file (the flusher, close)
         self._described: set[tuple[str, str]] = set()
+        self._names: dict[str, set[str]] = {}  # device -> names described
         self._writer: Any = open_writer(path, format, self.session_id)
         self.format: str = self._writer.format
         self._flusher = threading.Thread(target=self._tick, name="firmwatch-recorder", daemon=True)
@@ -58,8 +60,13 @@ class Recorder:
         with self._lock:
             if key in self._described or self._writer is None:
                 return
-            self._described.add(key)
-            self._writer.describe(key[0], name, signal)
+            self._describe(key, signal)
+
+    def _describe(self, key: tuple[str, str], signal: Signal) -> None:
+        self._described.add(key)
+        self._names.setdefault(key[0], set()).add(key[1])
+        assert self._writer is not None
+        self._writer.describe(key[0], key[1], signal)
 
     def described(self, name: str, device: str | None = None) -> bool:
         return ((device if device is not None else self.device), name) in self._described
@@ -75,11 +82,11 @@ class Recorder:
         with self._lock:
             if self._writer is None:
                 return
-            for r in rows:
-                key = (dev, r[3])
-                if key not in self._described:  # a name nobody described: from its value
-                    self._described.add(key)
-                    self._writer.describe(dev, r[3], Signal.of_value(r[4]))
+            known = self._names.get(dev)
+            if known is None or not known.issuperset({r[3] for r in rows}):
+                for r in rows:  # a name nobody described: from its value
+                    if (dev, r[3]) not in self._described:
+                        self._describe((dev, r[3]), Signal.of_value(r[4]))
             self._writer.write(dev, rows)
             self.rows += len(rows)
 
@@ -90,22 +97,35 @@ class Recorder:
         return getattr(w, "late", 0) if w is not None else 0
 
     def _tick(self) -> None:
-        # the periodic flush: row groups and VCD's reorder window reach the disk at least every second
+        # row groups and VCD's ordered changes reach the disk at least every second
         while not self._stop.wait(0.25):
+            if not self.flush():
+                return
+
+    def flush(self, force: bool = False) -> bool:
+        """Write what is due (``force``: everything buffered); False once closed or failed. The
+        encoding runs outside the row lock, so the devices' reader threads never wait on it."""
+        with self._io:
             with self._lock:
-                if self._writer is None:
-                    return
-                try:
-                    self._writer.flush_due()
-                except Exception as e:  # a full disk: say so once, keep the session running
-                    self.error = f"writing {self.path} failed: {e}"
-                    return
+                w = self._writer
+                if w is None:
+                    return False
+                job = w.take(force)
+            if job is None:
+                return True
+            try:
+                job()
+            except Exception as e:  # a full disk: say so once, keep the session running
+                self.error = f"writing {self.path} failed: {e}"
+                return False
+            return True
 
     error: str | None = None
 
     def close(self) -> None:
         self._stop.set()
-        with self._lock:
-            w, self._writer = self._writer, None
-        if w is not None:
-            w.close()
+        with self._io:
+            with self._lock:
+                w, self._writer = self._writer, None
+            if w is not None:
+                w.close()

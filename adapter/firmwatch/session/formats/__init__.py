@@ -26,12 +26,23 @@ Row = tuple[str, str, int, float, float, str, Any]  # in COLUMNS order
 
 
 class Writer(Protocol):
+    """``describe`` and ``write`` are called under the recorder's row lock and only keep rows;
+    ``take`` (also under it, about four times a second) hands over what is due as a job that the
+    recorder runs outside that lock — encoding and disk never hold up a device's reader thread."""
+
     format: str
 
     def describe(self, device: str, name: str, signal: Signal) -> None: ...
     def write(self, device: str, rows: list[RowIn]) -> None: ...
-    def flush_due(self) -> None: ...  # called about four times a second
+    def take(self, force: bool = False) -> Callable[[], None] | None: ...
     def close(self) -> None: ...
+
+
+def flush(writer: Writer, force: bool = False) -> None:
+    """Write what is due now (a writer used without a recorder: convert, tests)."""
+    job = writer.take(force)
+    if job is not None:
+        job()
 
 
 def format_for(path: str, format: str | None = None) -> str:
@@ -165,7 +176,7 @@ def convert(src: str, dst: str, *, source_format: str | None = None, format: str
             if len(pending) >= batch:
                 _write(writer, cur, pending)
                 pending = []
-                writer.flush_due()
+                flush(writer)
         if pending and cur is not None:
             _write(writer, cur, pending)
     finally:

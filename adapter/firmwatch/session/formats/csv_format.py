@@ -39,8 +39,8 @@ class CsvWriter:
         self._csv.writerows([(sid, device, seq, f"{tt:.6f}", f"{ht:.6f}", name, _cell(v)) for seq, tt, ht, name, v in rows])
         self._file.flush()
 
-    def flush_due(self) -> None:
-        pass
+    def take(self, force: bool = False) -> None:
+        return None  # every write() is on disk already
 
     def close(self) -> None:
         self._file.flush()

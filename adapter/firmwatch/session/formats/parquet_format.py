@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +32,8 @@ SCHEMA = pa.schema([
     ("session_id", pa.string()), ("device", pa.string()), ("seq", pa.int64()), ("target_time_s", pa.float64()),
     ("host_time_s", pa.float64()), ("name", pa.string()), ("value", pa.float64()), ("text", pa.string()),
 ])
+_ROW_TYPES = (pa.int64(), pa.float64(), pa.float64(), pa.string(), pa.float64())
+_ROW = pa.struct([(n, t) for n, t in zip(("seq", "target_time_s", "host_time_s", "name", "value"), _ROW_TYPES)])
 FLUSH_S = 1.0  # a crash loses at most this much
 MERGED_ROW_GROUP = 1 << 20
 COMPRESSION = "zstd"
@@ -74,19 +76,21 @@ def _values(vals: tuple[Any, ...]) -> tuple[pa.Array, pa.Array]:
     return pa.array(nums, type=pa.float64()), pa.array(texts, type=pa.string())
 
 
-def table_of(batches: list[tuple[str, str, list[RowIn]]], metadata: dict[bytes, bytes] | None = None) -> pa.Table:
+def table_of(rows: list[RowIn], runs: list[tuple[str, str, int]], metadata: dict[bytes, bytes] | None = None) -> pa.Table:
+    """The rows (seq, target time, host time, name, value) with their session ids and devices
+    given as runs (session id, device, count): one C-level transposition, one conversion a column."""
     sids: list[str] = []
     devs: list[str] = []
-    cols: list[list[Any]] = [[], [], [], [], []]
-    for sid, dev, rows in batches:
-        sids += [sid] * len(rows)
-        devs += [dev] * len(rows)
-        for c, col in zip(cols, zip(*rows)):
-            c += col
-    value, text = _values(tuple(cols[4]))
-    arrays = [pa.array(sids, pa.string()), pa.array(devs, pa.string()), pa.array(cols[0], pa.int64()),
-              pa.array(cols[1], pa.float64()), pa.array(cols[2], pa.float64()), pa.array(cols[3], pa.string()),
-              value, text]
+    for sid, dev, n in runs:
+        sids += [sid] * n
+        devs += [dev] * n
+    try:  # the usual case, every value a number a double holds: one conversion in C++
+        seq, tt, ht, name, value = pa.array(rows, type=_ROW).flatten()
+        text = pa.nulls(len(rows), pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        seq, tt, ht, name = (pa.array([r[i] for r in rows], t) for i, t in enumerate(_ROW_TYPES[:4]))
+        value, text = _values(tuple(r[4] for r in rows))
+    arrays = [pa.array(sids, pa.string()), pa.array(devs, pa.string()), seq, tt, ht, name, value, text]
     return pa.Table.from_arrays(arrays, schema=SCHEMA.with_metadata(metadata or {}))
 
 
@@ -98,8 +102,8 @@ class ParquetWriter:
         self.parts = path.rstrip("/") + ".parts"
         self.session_id = session_id
         self.signals: dict[tuple[str, str], Signal] = {}
-        self._batches: list[tuple[str, str, list[RowIn]]] = []
-        self._pending = 0
+        self._rows: list[RowIn] = []
+        self._runs: list[tuple[str, str, int]] = []  # (session id, device, rows) in order
         self._n_parts = 0
         self._last = time.monotonic()
         if os.path.isdir(self.parts):
@@ -108,6 +112,9 @@ class ParquetWriter:
         os.makedirs(self.parts)
         with open(path, "wb"):  # the name is ours now (and a wrong directory fails here, not at the end)
             pass
+        # pyarrow loads pandas on its first conversion when pandas is installed: seconds on a busy
+        # machine, so here, before the first sample, not in the middle of the recording
+        pa.array([0.0], type=pa.float64())
 
     def set_session_id(self, session_id: str) -> None:
         self.session_id = session_id
@@ -116,26 +123,32 @@ class ParquetWriter:
         self.signals[(device, name)] = signal
 
     def write(self, device: str, rows: list[RowIn]) -> None:
-        self._batches.append((self.session_id, device, rows))
-        self._pending += len(rows)
+        self._rows += rows
+        runs = self._runs
+        if runs and runs[-1][1] == device and runs[-1][0] == self.session_id:
+            runs[-1] = (self.session_id, device, runs[-1][2] + len(rows))
+        else:
+            runs.append((self.session_id, device, len(rows)))
 
-    def flush_due(self) -> None:
-        if self._pending and time.monotonic() - self._last >= FLUSH_S:
-            self._flush()
-
-    def _flush(self) -> None:
+    def take(self, force: bool = False) -> Callable[[], None] | None:
+        if not self._rows or not (force or time.monotonic() - self._last >= FLUSH_S):
+            return None
         self._last = time.monotonic()
-        if not self._batches:
-            return
-        table = table_of(self._batches, {b"firmwatch.signals": signals_json(self.signals)})
-        self._batches, self._pending = [], 0
+        rows, runs, self._rows, self._runs = self._rows, self._runs, [], []
+        meta = {b"firmwatch.signals": signals_json(self.signals)}
         self._n_parts += 1
-        tmp = os.path.join(self.parts, f".part-{self._n_parts:06d}.tmp")
+        n = self._n_parts
+        return lambda: self._write_part(n, table_of(rows, runs, meta))
+
+    def _write_part(self, n: int, table: pa.Table) -> None:
+        tmp = os.path.join(self.parts, f".part-{n:06d}.tmp")
         pq.write_table(table, tmp, compression=COMPRESSION)
-        os.replace(tmp, os.path.join(self.parts, f"part-{self._n_parts:06d}.parquet"))  # whole, or not there
+        os.replace(tmp, os.path.join(self.parts, f"part-{n:06d}.parquet"))  # whole, or not there
 
     def close(self) -> None:
-        self._flush()
+        job = self.take(force=True)
+        if job is not None:
+            job()
         finish(self.parts, self.path, self.signals)
 
 

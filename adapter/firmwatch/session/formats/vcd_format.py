@@ -22,7 +22,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from typing import Any
 
@@ -60,6 +60,8 @@ class VcdWriter:
         self._newest = -1  # newest timestamp seen (µs from the epoch)
         self._written = -1  # newest timestamp written
         self._body_start = 0
+        self._pending: list[tuple[str, list[RowIn]]] = []
+        self._declared = 0  # names in the header written
 
     def set_session_id(self, session_id: str) -> None:
         self.session_id = session_id
@@ -77,42 +79,54 @@ class VcdWriter:
             n += 1
             ref = f"{base}_{n}"
         self._refs[key] = ref
-        if self._vcd is not None:
-            self._rewrite_header()
 
     def write(self, device: str, rows: list[RowIn]) -> None:
-        if self._epoch_us is None and rows:
-            self._epoch_us = math.floor(min(r[2] for r in rows) * 1e6) - 1_000_000  # a second of head room
+        self._pending.append((device, rows))
+
+    def take(self, force: bool = False) -> Callable[[], None] | None:
+        pending, self._pending = self._pending, []
+        declared = len(self._order)
+        return lambda: self._job(pending, declared, force)
+
+    def _job(self, pending: list[tuple[str, list[RowIn]]], declared: int, force: bool) -> None:
+        """Off the row lock (one job at a time): order the rows, write what is older than the
+        reorder window, declare names that came since the header was written."""
+        if self._vcd is not None and declared > self._declared:
+            self._rewrite_header(declared)
+        if self._epoch_us is None:
+            first = [r[2] for _, rows in pending for r in rows[:1]]
+            if first:
+                self._epoch_us = math.floor(min(first) * 1e6) - 1_000_000  # a second of head room
         epoch = self._epoch_us
         heap = self._heap
-        for _seq, _tt, ht, name, value in rows:
-            ts = round(ht * 1e6) - epoch
-            if ts <= self._written - 1 or ts < 0:
-                self.late += 1
-                continue
-            heapq.heappush(heap, (ts, next(self._tie), device, name, value))
-            if ts > self._newest:
-                self._newest = ts
-
-    def flush_due(self) -> None:
-        self._drain(self._newest - int(REORDER_S * 1e6))
+        for device, rows in pending:
+            for _seq, _tt, ht, name, value in rows:
+                ts = round(ht * 1e6) - epoch  # type: ignore[operator]
+                if ts < self._written or ts < 0:
+                    self.late += 1
+                    continue
+                heapq.heappush(heap, (ts, next(self._tie), device, name, value))
+                if ts > self._newest:
+                    self._newest = ts
+        self._drain(1 << 62 if force else self._newest - int(REORDER_S * 1e6), declared)
         if self._vcd is not None:
             self._f.flush()
 
     # -- writing ------------------------------------------------------------------------------
-    def _header_comment(self) -> str:
+    def _header_comment(self, declared: int) -> str:
         sig = [{"device": d, "name": n, "scope": _scope(d), "var": self._refs[(d, n)], "kind": s.kind, "bits": s.bits,
                 "signed": s.signed, "labels": {str(k): v for k, v in s.labels.items()}}
-               for (d, n), s in ((k, self._signals[k]) for k in self._order)]
+               for (d, n), s in ((k, self._signals[k]) for k in self._order[:declared])]
         meta = {"session_id": self.session_id, "epoch_us": self._epoch_us, "signals": sig}
         return "firmwatch recording: timestamps are microseconds of host time after epoch_us (Unix time)\n" + \
             MARK + json.dumps(meta, separators=(",", ":"))
 
-    def _open_vcd(self, f: Any) -> tuple[VCDWriter, dict[tuple[str, str], Any]]:
-        w = VCDWriter(f, timescale="1 us", date=time.strftime("%Y-%m-%d %H:%M:%S %z"), comment=self._header_comment(),
-                      version="firmwatch")
+    def _open_vcd(self, f: Any, declared: int) -> tuple[VCDWriter, dict[tuple[str, str], Any]]:
+        w = VCDWriter(f, timescale="1 us", date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                      comment=self._header_comment(declared), version="firmwatch")
         out = {}
-        for key in self._order:
+        self._declared = declared
+        for key in self._order[:declared]:
             d, _ = key
             s = self._signals[key]
             ref = self._refs[key]
@@ -127,18 +141,18 @@ class VcdWriter:
             var.value = _FRESH
         return w, out
 
-    def _start(self) -> None:
-        self._vcd, self._vars = self._open_vcd(self._f)
+    def _start(self, declared: int) -> None:
+        self._vcd, self._vars = self._open_vcd(self._f, declared)
         self._f.flush()
         self._body_start = self._f.tell()
 
-    def _rewrite_header(self) -> None:
-        """A name declared after the header was written: a new header, the old body after it."""
+    def _rewrite_header(self, declared: int) -> None:
+        """Names declared after the header was written: a new header, the old body after it."""
         assert self._vcd is not None
         self._f.flush()
         tmp = self.path + ".tmp"
         nf = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
-        w, new_vars = self._open_vcd(nf)
+        w, new_vars = self._open_vcd(nf, declared)
         nf.flush()
         body_start = nf.tell()
         with open(self.path, encoding="utf-8") as old:
@@ -151,12 +165,12 @@ class VcdWriter:
         os.replace(tmp, self.path)
         self._f, self._vcd, self._vars, self._body_start = nf, w, new_vars, body_start
 
-    def _drain(self, upto: int) -> None:
+    def _drain(self, upto: int, declared: int) -> None:
         heap = self._heap
         if not heap or heap[0][0] > upto:
             return
         if self._vcd is None:
-            self._start()
+            self._start(declared)
         w, variables, signals = self._vcd, self._vars, self._signals
         assert w is not None
         while heap and heap[0][0] <= upto:
@@ -170,9 +184,9 @@ class VcdWriter:
             self._written = ts
 
     def close(self) -> None:
-        self._drain(1 << 62)
+        self.take(force=True)()  # type: ignore[misc]
         if self._vcd is None:
-            self._start()
+            self._start(len(self._order))
         assert self._vcd is not None
         self._vcd.close()
         self._f.flush()
