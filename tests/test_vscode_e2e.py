@@ -49,6 +49,7 @@ SCENARIOS = [
     "peripherals_scope_live",
     "profile_flame_graph_and_code_lenses",
     "qemu_gdb_watch_changes_cpu_running",
+    "two_sessions_compound_plot_overlay",
     "missing_firmwatch_one_message",
 ]
 

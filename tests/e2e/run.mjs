@@ -20,6 +20,7 @@ import {
   shot, statusItem, T, varValue, watchValue, wordPosition,
 } from './workbench.mjs';
 import { memoryScenarios } from './memory.mjs';
+import { multiLaunch, multiScenarios } from './multi.mjs';
 import { peripheralScenarios, writeDemoSvd } from './peripherals.mjs';
 import { profileScenarios, profileWorkspace } from './profile.mjs';
 
@@ -57,7 +58,10 @@ function makeWorkspace(root, hostElf) {
   // the instrumented profiler demo on QEMU, profiled over its serial line (profile.mjs)
   const profile = profileWorkspace(PYTHON);
   const fast = { ...demo, name: STRESS_30HZ, uiRefreshHz: 30 };
-  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [demo, qemu, profile, fast] }, null, 2));
+  // two devices at once, started together by a compound (multi.mjs)
+  const multi = multiLaunch();
+  fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0',
+    configurations: [demo, qemu, profile, fast, ...multi.configurations], compounds: multi.compounds }, null, 2));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
   return ws;
 }
@@ -435,7 +439,7 @@ async function runScenarios(page) {
   }, ['expand_g_config']);
 
   await scenario('recording_to_csv', page, async () => {
-    await runCommand(page, 'firmwatch: Start Recording to CSV…');
+    await runCommand(page, 'firmwatch: Start Recording (CSV, Parquet, VCD)…');
     const proposed = await acceptSaveDialog(page, '.csv');
     const csv = path.join(WORKSPACE, path.basename(proposed));
     await waitFor('REC in the status bar', async () => /REC/.test((await page.locator('.part.statusbar').innerText()) ?? ''), T(15000), 50);
@@ -527,6 +531,8 @@ async function runScenarios(page) {
       else if (left) throw new Error(left); // eslint-disable-line no-unsafe-finally
     }
   });
+
+  await multiScenarios(page, scenario);
 }
 
 

@@ -81,9 +81,9 @@ export function registerCommands(ctx: vscode.ExtensionContext, sessions: Session
     if (!session) return;
     const folder = session.workspaceFolder?.uri ?? vscode.workspace.workspaceFolders?.[0]?.uri;
     const target = await vscode.window.showSaveDialog({
-      title: 'Record every sample to CSV',
+      title: 'Record every sample (CSV, Parquet for pandas/polars/DuckDB, or VCD for waveform viewers)',
       defaultUri: folder ? vscode.Uri.joinPath(folder, timestampName()) : undefined,
-      filters: { CSV: ['csv'] },
+      filters: { CSV: ['csv'], Parquet: ['parquet'], VCD: ['vcd'] },
     });
     if (!target) return;
     try {
@@ -106,7 +106,11 @@ export function registerCommands(ctx: vscode.ExtensionContext, sessions: Session
       status.setRecording(undefined);
       const open = 'Open';
       const pick = await vscode.window.showInformationMessage(`firmwatch: recorded ${r?.rows ?? 0} rows to ${r?.path ?? 'the CSV file'}.`, open);
-      if (pick === open && typeof r?.path === 'string') await vscode.window.showTextDocument(vscode.Uri.file(r.path));
+      if (pick === open && typeof r?.path === 'string') {
+        // Parquet is binary: show it where it is; CSV and VCD open as text
+        if (r.path.endsWith('.parquet')) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(r.path));
+        else await vscode.window.showTextDocument(vscode.Uri.file(r.path));
+      }
     } catch (e) {
       void vscode.window.showErrorMessage(requestError(e));
     }

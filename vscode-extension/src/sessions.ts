@@ -49,6 +49,11 @@ export class Sessions implements vscode.Disposable {
     return last;
   }
 
+  /** Every live firmwatch session, oldest first (a compound launch starts several). */
+  all(): vscode.DebugSession[] {
+    return [...this.live.values()];
+  }
+
   /** The current session, or a warning saying how to get one. */
   require(what: string): vscode.DebugSession | undefined {
     const s = this.current();

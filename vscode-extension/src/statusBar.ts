@@ -1,4 +1,5 @@
-// Status-bar item during a firmwatch session: link state, sample rate, samples lost.
+// Status-bar item during a firmwatch session: link state, sample rate, samples lost. With several
+// sessions (a compound launch, one per device) it names the focused one and lists all in its tooltip.
 import * as vscode from 'vscode';
 import { formatHeld, formatStatus, StatusBody } from './logic/status';
 import type { RefreshHolds } from './refreshHold';
@@ -9,6 +10,7 @@ export class StatusBar implements vscode.Disposable {
   private readonly lostAtStart = new Map<string, number>();
   private recording: string | undefined;
   private last: StatusBody | undefined;
+  private readonly bodies = new Map<string, StatusBody>();
   private heldShown = false;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -28,13 +30,26 @@ export class StatusBar implements vscode.Disposable {
         this.item.show();
       }),
       sessions.onStatus.event(({ session, body }) => {
-        if (session.id !== sessions.current()?.id) return;
         if (!this.lostAtStart.has(session.id)) this.lostAtStart.set(session.id, body.lost ?? 0);
-        this.last = body;
-        this.render(session.id);
+        this.bodies.set(session.id, body);
+        const current = sessions.current();
+        if (session.id === current?.id) this.last = body;
+        if (current && this.bodies.has(current.id)) this.render(current.id);
+      }),
+      vscode.debug.onDidChangeActiveDebugSession(() => {
+        const s = sessions.current();
+        if (!s || !this.bodies.has(s.id)) return;
+        this.last = this.bodies.get(s.id);
+        this.render(s.id);
       }),
       sessions.onEnded.event((s) => {
         this.lostAtStart.delete(s.id);
+        this.bodies.delete(s.id);
+        const now = sessions.current();
+        if (now && this.bodies.has(now.id)) {
+          this.last = this.bodies.get(now.id);
+          this.render(now.id);
+        }
         if (!sessions.current()) {
           this.item.hide();
           this.heldShown = false;
@@ -55,8 +70,14 @@ export class StatusBar implements vscode.Disposable {
     const view = formatStatus(this.last ?? { link: 'up' }, this.lostAtStart.get(sessionId) ?? 0);
     // this window's holds show at once; the adapter's list adds the context menu's
     const held = formatHeld([...this.holds.reasons(this.sessions.current()), ...(this.last?.held ?? [])]);
-    this.item.text = `firmwatch ${view.text}${held ? ` · ${held.text}` : ''}${this.recording ? ' · $(record) REC' : ''}`;
-    this.item.tooltip = view.tooltip + (this.recording ? `\nrecording to ${this.recording}` : '') +
+    const all = this.sessions.all();
+    const named = all.length > 1 ? `${all.find((s) => s.id === sessionId)?.name ?? ''}: ` : '';
+    this.item.text = `firmwatch ${named}${view.text}${held ? ` · ${held.text}` : ''}${this.recording ? ' · $(record) REC' : ''}`;
+    // every session's line, the focused one first: which device a figure belongs to
+    const others = all.filter((s) => s.id !== sessionId && this.bodies.has(s.id)).map((s) =>
+      `${s.name}: ${formatStatus(this.bodies.get(s.id) as StatusBody, this.lostAtStart.get(s.id) ?? 0).text}`);
+    this.item.tooltip = (named ? `${named}` : '') + view.tooltip + (this.recording ? `\nrecording to ${this.recording}` : '') +
+      (others.length ? `\n\nalso running:\n${others.join('\n')}` : '') +
       (held ? `\n\n${held.tooltip}` : '\n\nClick: memory usage');
     this.item.command = held ? 'firmwatch.resumeRefresh' : 'firmwatch.showMemoryUsage';
     if (!!held !== this.heldShown) {

@@ -146,7 +146,8 @@ class Adapter:
             from firmwatch.session.session import Session
 
             session = Session(program, launched.target, default_rate=cfg.sample_rate or max(10.0, 2 * cfg.ui_refresh_hz),
-                              verify_build_id=cfg.verify_build_id, on_message=self._on_message)
+                              verify_build_id=cfg.verify_build_id, on_message=self._on_message,
+                              device=cfg.name or None)  # a recording's device column: the launch configuration's name
         except BaseException:
             launched.close()
             raise
@@ -686,7 +687,7 @@ class Adapter:
         a = M.parse(M.StartRecordingArgs, req.arguments)
         s = self._need_session()
         path = self.cfg.resolve(a.path) if self.cfg else a.path
-        rec = s.start_recording(path, a.sessionId)
+        rec = s.start_recording(path, a.sessionId, a.format)
         if self.memory is not None:  # the memory figures are recorded like any watch
             self.memory.record_to(rec)
         return {"path": rec.path, "sessionId": rec.session_id}

@@ -352,8 +352,9 @@ class LiveView:
         for wid, text, t, ev in batch:
             s = series.get(wid)
             if s is None:
-                s = series[wid] = {"watchId": wid, "expression": text, "t": [], "v": []}
+                s = series[wid] = {"watchId": wid, "expression": text, "t": [], "h": [], "v": []}
             s["t"].append(round(t, 6))
+            s["h"].append(ev.host_time)  # the device time on the host clock: one axis across devices
             s["v"].append(self._number(wid, ev))
         self.send("firmwatch.samples", {"series": list(series.values())})
 

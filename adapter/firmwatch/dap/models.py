@@ -275,3 +275,4 @@ class ResumeRefreshArgs:
 class StartRecordingArgs:
     path: str
     sessionId: str | None = None
+    format: str | None = None  # csv | parquet | vcd; default from the path's extension

@@ -57,7 +57,8 @@ class HostClock:
 
     def __init__(self, window_s: float = WINDOW_S):
         self.window = max(1, int(window_s / BUCKET_S))
-        self.offset: float | None = None
+        self.offset: float | None = None  # in use: host = device + offset
+        self._target: float | None = None  # the estimate the offset moves to
         self.resets = 0
         self._bucket: int | None = None
         self._cur = float("inf")  # smallest arrival - target in the current second
@@ -72,21 +73,36 @@ class HostClock:
         if self._last_t is not None and target_time < self._last_t - 1e-3:
             self.reset()
             self.resets += 1
-        self._last_t = target_time
         d = arrival - target_time
-        b = int(arrival // BUCKET_S)
+        b = int(target_time // BUCKET_S)  # device seconds: in order, whatever the delivery
         if b != self._bucket:
             self._roll(b)
         if d < self._cur:
             self._cur = d
             self._cur_t = target_time
-            if self.offset is None or d < self.offset:
-                self.offset = d
+            if self._target is None or d < self._target:
+                self._target = d
         if d > self._cur_max:
             self._cur_max = d
+        self._slew(target_time)
+        self._last_t = target_time
         # to the microsecond, as every format writes it: a CSV's text, a Parquet double and a VCD
         # timestamp then name the same instant
         return round(target_time + self.offset, 6)  # type: ignore[operator]
+
+    def _slew(self, target_time: float) -> None:
+        """Move the offset in use towards the estimate. Up at once; down (a faster delivery was
+        seen) by at most half the device time elapsed, so a device's host times never go back —
+        a plot or a VCD needs them in order — while the estimate still settles within about
+        twice the error it corrects."""
+        want = self._target
+        if want is None:
+            return
+        if self.offset is None or want >= self.offset:
+            self.offset = want
+            return
+        dt = target_time - self._last_t if self._last_t is not None else 0.0
+        self.offset = max(want, self.offset - 0.5 * max(0.0, dt))
 
     def to_host(self, target_time: float) -> float | None:
         return None if self.offset is None else target_time + self.offset
@@ -95,8 +111,8 @@ class HostClock:
         if self._bucket is not None and self._cur != float("inf"):
             self._mins.append(self._cur)
             self._history.append((self._cur_t, self._cur, self._cur_max))
-            # the window moved on: the offset is the fastest delivery still in it
-            self.offset = min(self._mins)
+            # the window moved on: the estimate is the fastest delivery still in it
+            self._target = min(self._mins)
         self._bucket = bucket
         self._cur = float("inf")
         self._cur_max = float("-inf")
@@ -104,6 +120,7 @@ class HostClock:
     def reset(self) -> None:
         """The device clock restarted (or the link came back to a rebooted device): estimate anew."""
         self.offset = None
+        self._target = None
         self._bucket = None
         self._cur = float("inf")
         self._cur_max = float("-inf")

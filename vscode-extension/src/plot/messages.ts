@@ -4,6 +4,7 @@ import type { SeriesChunk } from '../logic/series';
 export type ToWebview =
   | { type: 'add'; watchId: number; expression: string; rateHz?: number }
   | { type: 'samples'; series: SeriesChunk[] }
+  | { type: 'remove'; watchId: number }
   | { type: 'session'; state: 'running' | 'ended' };
 
 export type FromWebview =

@@ -1,6 +1,8 @@
 // The plot webview panel: asks the adapter to stream an expression at full rate
-// (`firmwatch.plot`) and forwards `firmwatch.samples` for the plotted watches.
+// (`firmwatch.plot`) and forwards `firmwatch.samples` for the plotted watches — of any number of
+// firmwatch sessions at once (one device each), overlaid on the host time axis.
 import * as vscode from 'vscode';
+import { PlotSources, seriesLabel, SourceChunk } from '../logic/plotSources';
 import { requestError, Sessions } from '../sessions';
 import type { FromWebview, ToWebview } from './messages';
 
@@ -13,10 +15,9 @@ function nonce(): string {
 
 export class PlotPanel implements vscode.Disposable {
   private static instance: PlotPanel | undefined;
-  private readonly watchIds = new Set<number>();
+  private readonly sources = new PlotSources();
   private readonly pending: ToWebview[] = [];
   private ready = false;
-  private sessionId: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   /** Plots `expression` of the current session, in the one plot panel (created on demand). */
@@ -32,13 +33,12 @@ export class PlotPanel implements vscode.Disposable {
     }
     if (!PlotPanel.instance) PlotPanel.instance = new PlotPanel(ctx, sessions);
     const panel = PlotPanel.instance;
-    if (panel.sessionId !== session.id) {
-      // a new session restarts watch ids: start the plot over
-      panel.watchIds.clear();
-      panel.sessionId = session.id;
-    }
-    panel.watchIds.add(r.watchId);
-    panel.post({ type: 'add', watchId: r.watchId, expression: r.expression ?? expression, rateHz: r.rateHz });
+    // series of sessions that ended go; those of the other live sessions stay, on one time axis
+    const live = sessions.all();
+    for (const id of panel.sources.dropExcept(new Set(live.map((s) => s.id)))) panel.post({ type: 'remove', watchId: id });
+    const id = panel.sources.id(session.id, r.watchId);
+    const label = seriesLabel(r.expression ?? expression, session.name, live.length);
+    panel.post({ type: 'add', watchId: id, expression: label, rateHz: r.rateHz });
     panel.panel.reveal(undefined, true);
   }
 
@@ -56,12 +56,12 @@ export class PlotPanel implements vscode.Disposable {
       this.panel.onDidDispose(() => this.dispose()),
       this.panel.webview.onDidReceiveMessage((m: FromWebview) => void this.onMessage(m)),
       sessions.onSamples.event(({ session, series }) => {
-        if (session.id !== this.sessionId) return;
-        const mine = series.filter((s) => this.watchIds.has(s.watchId));
+        const mine = this.sources.map(session.id, series as SourceChunk[]);
         if (mine.length) this.post({ type: 'samples', series: mine });
       }),
       sessions.onEnded.event((s) => {
-        if (s.id === this.sessionId) this.post({ type: 'session', state: 'ended' });
+        const mine = this.sources.sessions();
+        if (mine.has(s.id) && !sessions.all().some((x) => mine.has(x.id))) this.post({ type: 'session', state: 'ended' });
       }),
     );
   }
@@ -125,7 +125,7 @@ export class PlotPanel implements vscode.Disposable {
   <button id="reset" title="Back to the live, auto-scrolling view (or double-click the chart)">Reset zoom</button>
   <button id="csv" title="Export every buffered sample as CSV">Export CSV</button>
   <button id="png" title="Save the chart as a PNG image">Export PNG</button>
-  <label title="Seconds of target time shown while following">Window <select id="window">
+  <label title="Seconds shown while following">Window <select id="window">
     <option value="5">5 s</option><option value="10" selected>10 s</option><option value="30">30 s</option><option value="120">120 s</option>
   </select></label>
   <span id="count">0 points</span><span id="state"></span>

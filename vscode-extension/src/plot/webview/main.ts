@@ -1,5 +1,5 @@
 // The plot webview: buffers full-rate samples per watch and draws them with uPlot against
-// target time. Follows the newest samples until the user pauses or drag-zooms.
+// host time (each device's clock mapped onto the host's: series of several devices line up). Follows the newest samples until the user pauses or drag-zooms.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './plot.css';
@@ -10,6 +10,8 @@ import type { FromWebview, ToWebview } from '../messages';
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void };
 const vscode = acquireVsCodeApi();
 
+// series of several devices share this axis: each device's clock mapped onto the host's
+const X_LABEL = 'host time (s)';
 const PALETTE = ['#4e9bff', '#f0a030', '#4ec97a', '#e0567a', '#b07cf0', '#40c8c8', '#d0d040', '#ff7f50'];
 const buffer = new SeriesBuffer();
 const chartEl = document.getElementById('chart') as HTMLDivElement;
@@ -34,6 +36,7 @@ function makeChart(): void {
   chart = undefined;
   const list = buffer.list();
   document.body.dataset.series = String(list.length);
+  document.body.dataset.xAxis = X_LABEL; // uPlot draws the label on its canvas
   (document.getElementById('empty') as HTMLDivElement).style.display = list.length ? 'none' : '';
   if (!list.length) return;
   const fg = cssVar('--vscode-foreground', '#ccc');
@@ -43,7 +46,7 @@ function makeChart(): void {
     width: chartEl.clientWidth || 600,
     height: Math.max(200, chartEl.clientHeight || 300),
     scales: { x: { time: false } },
-    axes: [{ ...axis, label: 'target time (s)' }, { ...axis }],
+    axes: [{ ...axis, label: X_LABEL }, { ...axis }],
     cursor: { drag: { x: true, y: false, setScale: true } },
     series: [
       { label: 't (s)', value: (_u, v) => (v == null ? '–' : v.toFixed(3)) },
@@ -104,6 +107,8 @@ function report(): void {
   const total = buffer.totalReceived;
   countEl.textContent = `${total} points`;
   document.body.dataset.points = String(total);
+  // per series, for tests and diagnostics: "label=points@newest x|..."
+  document.body.dataset.perSeries = buffer.list().map((s) => `${s.expression}=${s.t.length}@${s.t[s.t.length - 1] ?? NaN}`).join('|');
   // tell the extension now and then (tests and diagnostics), not on every chunk
   if (total - lastReported >= 50 || (lastReported === 0 && total > 0)) {
     lastReported = total;
@@ -119,6 +124,12 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       document.body.dataset.adds = String(Number(document.body.dataset.adds ?? '0') + 1);
       if (!buffer.has(m.watchId)) {
         buffer.add(m.watchId, m.expression);
+        makeChart();
+      }
+      break;
+    case 'remove':
+      if (buffer.has(m.watchId)) {
+        buffer.remove(m.watchId);
         makeChart();
       }
       break;
