@@ -103,6 +103,12 @@ def substitute(doc: str, argv: list[str], devices: Devices) -> list[str]:
 
         out[elf_i] = str(fixture_elf("arm-O0-dwarf4"))  # its addresses are those shown (0x2000....)
         return out
+    # several devices (docs/recording.md): each named by its hardware address stands in as a host device
+    for i, a in enumerate(out):
+        if i and out[i - 1] == "--device" and re.search(r"@(/dev/|COM\d|socket://|serial:|tcp:|gdb:|rsp:|via-gdb:)", a):
+            out[i] = f"{a.split('=', 1)[0]}=sim:host"
+    if "--device" in out and elf_i is None:
+        return out
     target = board or "cortex-m3"
     elf: Path | None = None
     if sub == "profile" and "--port" in argv:

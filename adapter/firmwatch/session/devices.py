@@ -205,8 +205,14 @@ class DeviceGroup:
         threads = [threading.Thread(target=one, args=(d,), name=f"firmwatch-open-{d.name}") for d in self.devices]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.join()
+        except BaseException:  # Ctrl-C while devices start: let them finish starting, then stop them all
+            for t in threads:
+                t.join()
+            self.close()
+            raise
         if errors:
             self.close()
             name, e = next(iter(errors.items()))
@@ -228,6 +234,7 @@ class DeviceGroup:
                 d.mark_back()
 
         d.conn = connect(d.spec.options, on_link=on_link)
+        self.say(d.name, "info", f"connected to {d.conn.description}")
         d.session = Session(d.conn.program, d.conn.target, default_rate=self.default_rate,
                             verify_build_id=self.verify_build_id,
                             on_message=lambda level, text: self.say(d.name, level, text), device=d.name)
