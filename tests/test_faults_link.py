@@ -92,7 +92,8 @@ def test_a_corrupting_link_never_delivers_a_wrong_value(host, symbols, mode):
     with CorruptingRelay(host.port, rate=1e-2, seed=11 if mode == "binary" else 12) as relay:
         for _ in range(3):
             samples: list[Sample] = []
-            with StreamerTarget(relay.port, mode=mode) as t:
+            # 1e-2 damages most of a 70-byte text line: commands get ten attempts' worth of time
+            with StreamerTarget(relay.port, mode=mode, retries=9) as t:
                 t.on_sample(samples.append)
                 if mode == "binary":
                     sids = [t.start_stream([Region(ts, 8), Region(pair, 8), Region(ctr, 8)], 1000)]
