@@ -98,6 +98,7 @@ bench: venv
 	$(PY) bench/memory.py
 	$(PY) bench/profiler.py
 	$(PY) bench/rtos.py
+	$(PY) bench/recording.py
 	$(PY) bench/api.py
 	$(PY) bench/faults.py
 

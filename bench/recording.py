@@ -4,6 +4,7 @@ of 16 watches at 1 kHz, for CSV (the baseline) vs Parquet vs VCD.
     python bench/recording.py                 # the table (records 10 s of demo data first)
     python bench/recording.py --seconds 20    # more demo data to replay
     python bench/recording.py --soak 3600 --format parquet   # memory over a long recording
+    python bench/recording.py --align 20      # host-time alignment of four devices at once
 
 The data is the demo's own: 16 variables of the host device sampled at 1 kHz by
 ``firmwatch record`` (integers of 8 to 64 bits, a float, an enum). The replay writes those rows
@@ -170,14 +171,80 @@ def soak(seconds: float, fmt: str, every: float) -> None:
               f"{slope * 3600 / 1024:+.1f} MiB per hour; file {out.stat().st_size / 1e6 if out.exists() else 0:.1f} MB")
 
 
+def align(seconds: float) -> None:
+    """How well host times line up, checked against the device's own millisecond counter.
+
+    One emulated Cortex-M3 is recorded as two devices at once: ``uart`` over its serial
+    streamer (device clock, frames through a pty) and ``gdb`` over QEMU's gdb stub (no device
+    clock: each read is stamped on the host). Both watch ``timestamp_ms``. For every ``gdb``
+    sample, the host time at which the ``uart`` path saw the same counter value is interpolated;
+    the difference is the alignment error between the two devices' host times, plus the gdb
+    read's own duration, with the counter's 1 ms step as resolution. The host simulation and
+    QEMU RISC-V are recorded alongside and report their own figure."""
+    import bisect
+    import statistics
+
+    from firmwatch.session.devices import DeviceGroup, parse_device
+    from firmwatch.sim import start_sim
+
+    work = Path(tempfile.mkdtemp(prefix="firmwatch-align-"))
+    m3 = start_sim("cortex-m3")
+    try:
+        specs = [parse_device(f"uart={m3.elf}@{m3.port}"), parse_device(f"gdb={m3.elf}@gdb:{m3.gdb},budget=5"),
+                 parse_device("host=sim:host"), parse_device("riscv=sim:riscv32")]
+        group = DeviceGroup(specs, default_rate=100.0,
+                            on_message=lambda d, level, text: print(f"  {d}: {level}: {text}", file=sys.stderr))
+        with group:
+            out = work / "align.csv"
+            group.start_recording(str(out))
+            group.add_watches([(None, "timestamp_ms", 100.0)])
+            time.sleep(seconds)  # the measurement window
+            group.finish()
+            group.stop_recording()
+            reports = {d.name: d.session.clock.report() for d in group.devices if d.session is not None}
+            for d in group.devices:
+                for w in d.session.watches.values() if d.session is not None else ():
+                    print(f"  {d.name:6} {w.text}: {w.stats.received} samples, {w.stats.missing} missing"
+                          + (f" ({w.error})" if w.error else ""))
+    finally:
+        m3.stop()
+    from firmwatch.session.formats import read
+
+    by: dict[str, list[tuple[int, float]]] = {}
+    for _sid, dev, _seq, _tt, ht, _name, value in read(str(out)).rows():
+        by.setdefault(dev, []).append((int(value), ht))
+    uart = sorted(by.get("uart", []))
+    values = [v for v, _ in uart]
+    errs = []
+    for v, h in by.get("gdb", []):
+        i = bisect.bisect_left(values, v)
+        if 0 < i < len(uart):
+            (v0, h0), (v1, h1) = uart[i - 1], uart[i]
+            if v1 != v0:
+                errs.append(h - (h0 + (h1 - h0) * (v - v0) / (v1 - v0)))
+    print(f"{seconds:.0f} s, 100 Hz, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for name, r in reports.items():
+        print(f"  {name:6} {r.sentence()}")
+    if errs:
+        a = sorted(abs(e) for e in errs)
+        print(f"uart vs gdb, the same counter on two paths ({len(errs)} samples): host times differ by "
+              f"{1e3 * statistics.median(errs):+.2f} ms median, |error| p50 {1e3 * a[len(a) // 2]:.2f} ms, "
+              f"p95 {1e3 * a[int(len(a) * 0.95)]:.2f} ms, max {1e3 * a[-1]:.2f} ms")
+    else:
+        print("uart vs gdb: no overlapping samples (see the device lines above)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds of demo data to record and replay")
     ap.add_argument("--soak", type=float, metavar="SECONDS", help="record this long and sample the memory")
     ap.add_argument("--format", default="parquet", choices=("csv", "parquet", "vcd"))
     ap.add_argument("--every", type=float, default=10.0, help="soak: seconds between memory samples")
+    ap.add_argument("--align", type=float, metavar="SECONDS", help="check the host-time alignment of devices")
     a = ap.parse_args()
-    if a.soak:
+    if a.align:
+        align(a.align)
+    elif a.soak:
         soak(a.soak, a.format, a.every)
     else:
         table(a.seconds)

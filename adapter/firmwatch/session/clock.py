@@ -8,9 +8,10 @@ drifts from the host's by its crystal's error (tens of ppm).
 
 The mapping used is the lower envelope: ``host = target + offset`` with ``offset`` the smallest
 ``arrival - target`` seen over the last ``WINDOW_S`` seconds — the sample that was delivered
-fastest pins the clock. It is causal (a sample's host time is fixed when it arrives, so a
-recorder can write it at once), the window follows drift (50 ppm moves the offset by 1.5 ms in
-30 s), and a device whose clock jumps back (it restarted) starts a new estimate.
+fastest pins the clock — carried along the drift (the slope of the per-second minima in that
+window: a crystal's tens of ppm, or a CPU whose timer stops while a GDB server halts it). It is
+causal (a sample's host time is fixed when it arrives, so a recorder can write it at once), and a
+device whose clock jumps back (it restarted) starts a new estimate.
 
 What remains is the error: the envelope sits above the true offset by the fastest delivery's
 own delay (a UART frame's time on the wire, ~0.2 ms at 921600 baud; a pty's copy, µs), and
@@ -58,11 +59,13 @@ class HostClock:
     def __init__(self, window_s: float = WINDOW_S):
         self.window = max(1, int(window_s / BUCKET_S))
         self.offset: float | None = None  # in use: host = device + offset
-        self._target: float | None = None  # the estimate the offset moves to
+        self._target: float | None = None  # the estimate at device time _target_t
+        self._target_t = 0.0
+        self._slope = 0.0  # how fast the offset moves: the clocks' rate difference (drift)
         self.resets = 0
         self._bucket: int | None = None
         self._cur = float("inf")  # smallest arrival - target in the current second
-        self._mins: deque[float] = deque(maxlen=self.window)
+        self._mins: deque[tuple[float, float]] = deque(maxlen=self.window)  # (device time, min d)
         self._history: deque[tuple[float, float, float]] = deque(maxlen=HISTORY)  # (target, min d, max d)
         self._cur_t = 0.0
         self._cur_max = float("-inf")
@@ -80,8 +83,8 @@ class HostClock:
         if d < self._cur:
             self._cur = d
             self._cur_t = target_time
-            if self._target is None or d < self._target:
-                self._target = d
+        if self._target is None or d < self._predicted(target_time):
+            self._target, self._target_t = d, target_time  # delivered faster than the estimate says
         if d > self._cur_max:
             self._cur_max = d
         self._slew(target_time)
@@ -95,24 +98,39 @@ class HostClock:
         seen) by at most half the device time elapsed, so a device's host times never go back —
         a plot or a VCD needs them in order — while the estimate still settles within about
         twice the error it corrects."""
-        want = self._target
-        if want is None:
+        if self._target is None:
             return
+        want = self._predicted(target_time)
         if self.offset is None or want >= self.offset:
             self.offset = want
             return
         dt = target_time - self._last_t if self._last_t is not None else 0.0
         self.offset = max(want, self.offset - 0.5 * max(0.0, dt))
 
+    def _predicted(self, target_time: float) -> float:
+        assert self._target is not None
+        return self._target + self._slope * (target_time - self._target_t)
+
     def to_host(self, target_time: float) -> float | None:
         return None if self.offset is None else target_time + self.offset
 
     def _roll(self, bucket: int) -> None:
         if self._bucket is not None and self._cur != float("inf"):
-            self._mins.append(self._cur)
+            self._mins.append((self._cur_t, self._cur))
             self._history.append((self._cur_t, self._cur, self._cur_max))
-            # the window moved on: the estimate is the fastest delivery still in it
-            self._target = min(self._mins)
+            # the window moved on: the drift is the slope of its per-second minima, and the
+            # estimate the fastest delivery in it, carried to now along that slope
+            pts = list(self._mins)
+            if len(pts) >= 3 and pts[-1][0] - pts[0][0] >= 2.0:
+                n = len(pts)
+                mx = sum(p[0] for p in pts) / n
+                my = sum(p[1] for p in pts) / n
+                sxx = sum((p[0] - mx) ** 2 for p in pts)
+                if sxx > 0:
+                    self._slope = max(-0.2, min(0.2, sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx))
+            now = pts[-1][0]
+            self._target = min(m + self._slope * (now - t) for t, m in pts)
+            self._target_t = now
         self._bucket = bucket
         self._cur = float("inf")
         self._cur_max = float("-inf")
@@ -121,6 +139,7 @@ class HostClock:
         """The device clock restarted (or the link came back to a rebooted device): estimate anew."""
         self.offset = None
         self._target = None
+        self._slope = 0.0
         self._bucket = None
         self._cur = float("inf")
         self._cur_max = float("-inf")
