@@ -119,8 +119,8 @@ def table(seconds: float) -> None:
         print(f"{fmt:8} {cpu_rate:20,.0f} {bulk_rate:11,.0f} {wall_rate:9,.0f} {r['close_cpu']:12.2f} {bps:13.2f} "
               f"{bps * PER_HOUR / 1e6:12,.0f} {bps / (base['bytes'] / base['rows']):11.3f}x "
               f"{cpu_rate / (base['rows'] / base['cpu']):12.2f}x")
-    print(f"(VCD keeps value changes only: {vcd_rows} of {n} samples changed value; its bytes/sample is per "
-          "recorded sample. Parquet's close joins the one-second parts into the final file.)")
+    print(f"(VCD writes value changes only: {vcd_rows} of {n} samples changed value; bytes per sample are per "
+          "sample recorded, changed or not. Parquet's close joins the one-second parts into the final file.)")
     for what, r in (("eight a call, as a session writes", res["parquet"]), ("in bulk", bulk["parquet"])):
         goal = r["rows"] / r["cpu"]
         print(f"Parquet write, {what}: {goal / 1e6:.2f} M samples per CPU second (goal >= 1 M/s: "

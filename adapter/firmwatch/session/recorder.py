@@ -78,12 +78,14 @@ class Recorder:
     def write_many(self, rows: Iterable[RowIn], device: str | None = None) -> None:
         """Rows of one device: (seq, target_time, host_time, name, value)."""
         dev = device if device is not None else self.device
-        rows = rows if isinstance(rows, list) else list(rows)
+        if type(rows) is not list:
+            rows = list(rows)
         with self._lock:
             if self._writer is None:
                 return
             known = self._names.get(dev)
-            if known is None or not known.issuperset({r[3] for r in rows}):
+            # the usual call: every name already described
+            if known is None or not known.issuperset([r[3] for r in rows]):
                 for r in rows:  # a name nobody described: from its value
                     if (dev, r[3]) not in self._described:
                         self._describe((dev, r[3]), Signal.of_value(r[4]))

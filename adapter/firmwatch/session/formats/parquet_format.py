@@ -76,7 +76,7 @@ def _values(vals: tuple[Any, ...]) -> tuple[pa.Array, pa.Array]:
     return pa.array(nums, type=pa.float64()), pa.array(texts, type=pa.string())
 
 
-def table_of(rows: list[RowIn], runs: list[tuple[str, str, int]], metadata: dict[bytes, bytes] | None = None) -> pa.Table:
+def table_of(rows: list[RowIn], runs: list, metadata: dict[bytes, bytes] | None = None) -> pa.Table:
     """The rows (seq, target time, host time, name, value) with their session ids and devices
     given as runs (session id, device, count): one C-level transposition, one conversion a column."""
     sids: list[str] = []
@@ -103,7 +103,8 @@ class ParquetWriter:
         self.session_id = session_id
         self.signals: dict[tuple[str, str], Signal] = {}
         self._rows: list[RowIn] = []
-        self._runs: list[tuple[str, str, int]] = []  # (session id, device, rows) in order
+        self._runs: list[list] = []  # [session id, device, rows] in order
+        self._run: list | None = None  # the last of them, while rows of its device keep coming
         self._n_parts = 0
         self._last = time.monotonic()
         if os.path.isdir(self.parts):
@@ -124,17 +125,18 @@ class ParquetWriter:
 
     def write(self, device: str, rows: list[RowIn]) -> None:
         self._rows += rows
-        runs = self._runs
-        if runs and runs[-1][1] == device and runs[-1][0] == self.session_id:
-            runs[-1] = (self.session_id, device, runs[-1][2] + len(rows))
+        last = self._run
+        if last is not None and last[1] is device and last[0] is self.session_id:
+            last[2] += len(rows)
         else:
-            runs.append((self.session_id, device, len(rows)))
+            self._run = [self.session_id, device, len(rows)]
+            self._runs.append(self._run)
 
     def take(self, force: bool = False) -> Callable[[], None] | None:
         if not self._rows or not (force or time.monotonic() - self._last >= FLUSH_S):
             return None
         self._last = time.monotonic()
-        rows, runs, self._rows, self._runs = self._rows, self._runs, [], []
+        rows, runs, self._rows, self._runs, self._run = self._rows, self._runs, [], [], None
         meta = {b"firmwatch.signals": signals_json(self.signals)}
         self._n_parts += 1
         n = self._n_parts
