@@ -96,8 +96,13 @@ export async function profileScenarios(page, scenario) {
         T(30000), 300);
       const share = (l) => Number(/([\d.]+) % of the time/.exec(l.text)?.[1] ?? 0);
       const telemetry = lens('telemetry_pack');
-      // 18 half units of its own loop against app_frame's 1: more of the time, whatever the speed
-      if (!(share(telemetry) > share(lens('app_frame')))) throw new Error(`telemetry_pack's share is not above app_frame's: ${JSON.stringify(got)}`);
+      // Shares of the time follow the host's scheduling of QEMU (which runs in real time): on a
+      // loaded machine telemetry_pack's came out under app_frame's (0.4 % against 0.5 %), so they
+      // are compared where they are deterministic, tests/test_profiler_demo.py. What the lenses
+      // must say whatever the load: a share, and the call graph's counts — app_frame calls
+      // telemetry_pack once per frame (one call apart at most, a snapshot can fall mid-frame).
+      if (!(share(telemetry) > 0 && share(lens('app_frame')) > 0)) throw new Error(`a lens without a share: ${JSON.stringify(got)}`);
+      if (Math.abs(calls(telemetry) - calls(lens('app_frame'))) > 1) throw new Error(`telemetry_pack and app_frame do not count the same calls: ${JSON.stringify(got)}`);
       await docShot(page, 'profile-lenses', await page.locator('.editor-instance').first().boundingBox().catch(() => null));
 
       await runCommand(page, 'firmwatch: Stop Profile');

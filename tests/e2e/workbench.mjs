@@ -33,9 +33,10 @@ export async function rows(page, title) {
 
 export const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** The row named `name` (a string: exactly, or a RegExp over the name). */
 export function row(page, title, name) {
-  return pane(page, title).locator('.monaco-list-row')
-    .filter({ has: page.locator('.name, .scope', { hasText: new RegExp(`^${escapeRe(name)}\\s*[=:]?$`) }) }).first();
+  const re = name instanceof RegExp ? name : new RegExp(`^${escapeRe(name)}\\s*[=:]?$`);
+  return pane(page, title).locator('.monaco-list-row').filter({ has: page.locator('.name, .scope', { hasText: re }) }).first();
 }
 
 /** Where a virtualised list is scrolled: rows container offset, its height, the viewport height. */
@@ -107,8 +108,8 @@ export async function focusedRow(page, title) {
 }
 
 /**
- * Expands the Globals scope, then each row of `path` below it, in the Variables view, until row
- * `child` (under the last one) shows, with the live refresh paused meanwhile (firmwatch: Pause
+ * Expands the Globals scope (or `scope`), then each row of `path` below it, in the Variables
+ * view, until row `child` (under the last one; a name or a RegExp) shows, with the live refresh paused meanwhile (firmwatch: Pause
  * Live Refresh). Why: VS Code closes a row again when a refresh renders while the row's first
  * children are still loading (asyncDataTree.ts: asTreeElement gives a `stale` node
  * `collapsed: true`), so under a live refresh a click on a closed row can be undone
@@ -116,7 +117,7 @@ export async function focusedRow(page, title) {
  * (variablesView.ts, updateTreeScheduler), which also opens the first non-expensive scope
  * (Memory) by itself: once rows show, that has happened.
  */
-export async function expandVariables(page, path, child) {
+export async function expandVariables(page, path, child, { scope } = {}) {
   await paneExpanded(page, 'Variables');
   await waitFor('rows in the Variables view', async () => (await rows(page, 'Variables')).length > 0, T(15000));
   const live = (await statusItem(page).count()) > 0;
@@ -125,17 +126,20 @@ export async function expandVariables(page, path, child) {
     await waitFor('the status bar to say paused', async () => /refresh held: paused/.test((await statusItem(page).first().textContent()) ?? ''), T(10000), 20);
   }
   try {
-    const list = pane(page, 'Variables').locator('.monaco-list').first();
-    while (!(await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name))) {
-      const before = await listScroll(list);
-      if (before.top <= 0) throw new Error('no Globals scope in the Variables view');
-      const lb = await list.boundingBox();
-      await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
-      await page.mouse.wheel(0, -100000);
-      await waitFor('the list to scroll to the top', async () => (await listScroll(list)).top < before.top, T(5000), 10);
+    let first = scope;
+    if (!first) { // the Globals scope, whose name holds a count: read it at the top of the list
+      const list = pane(page, 'Variables').locator('.monaco-list').first();
+      while (!(await rows(page, 'Variables')).some((r) => /^Globals/.test(r.name))) {
+        const before = await listScroll(list);
+        if (before.top <= 0) throw new Error('no Globals scope in the Variables view');
+        const lb = await list.boundingBox();
+        await page.mouse.move(lb.x + lb.width / 2, lb.y + lb.height / 2);
+        await page.mouse.wheel(0, -100000);
+        await waitFor('the list to scroll to the top', async () => (await listScroll(list)).top < before.top, T(5000), 10);
+      }
+      first = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
     }
-    const globals = (await rows(page, 'Variables')).find((r) => /^Globals/.test(r.name)).name;
-    for (const name of [globals, ...path]) {
+    for (const name of [first, ...path]) {
       const r = await findRow(page, 'Variables', name);
       if ((await r.getAttribute('aria-expanded')) !== 'true') await r.click();
       await waitFor(`${name} expanded`, async () => (await row(page, 'Variables', name).getAttribute('aria-expanded')) === 'true', T(10000), 20);
