@@ -273,3 +273,31 @@ def test_a_killed_parquet_recording_loses_at_most_the_last_second(host_device, t
     assert r.returncode == 0, r.stderr
     assert not parts.exists()
     assert sorted(read(str(out)).rows()) == sorted(rows)
+
+
+def test_a_full_disk_ends_the_recording_not_the_session(tmp_path):
+    """A disk that fills up mid-run: the recorder says so in one sentence, counts what was written,
+    and takes no more rows — no exception in the device's reader thread, nothing buffered grows.
+    A file that cannot be written at all is refused before recording (/dev/full: ENOSPC)."""
+    import errno
+
+    if os.path.exists("/dev/full"):
+        with pytest.raises(RecorderError, match="cannot write /dev/full: No space left on device"):
+            Recorder("/dev/full", "sid", format="csv")
+    rec = Recorder(str(tmp_path / "r.csv"), "sid")
+    rec.write_many([(1, 0.0, T0, "x", 1)])
+
+    class Full:
+        def write(self, _text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return lambda *a: None
+
+    rec._writer._csv = csv.writer(Full())  # the disk fills up
+    rec.write_many([(2, 0.001, T0, "x", 2)])
+    assert rec.error and "No space left on device" in rec.error and "recording stopped" in rec.error
+    rec.write_many([(3, 0.002, T0, "x", 3)])  # ignored
+    assert rec.rows == 1
+    rec.close()
+    assert [r[2] for r in read(str(tmp_path / "r.csv")).rows()] == [1]

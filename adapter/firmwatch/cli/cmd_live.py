@@ -244,7 +244,7 @@ def run_record(args: argparse.Namespace) -> int:
             live.start()
         deadline = time.monotonic() + args.duration if args.duration else None
         with _stop_on_signals() as stop:
-            while not stop.is_set() and not link.gone.is_set():
+            while not stop.is_set() and not link.gone.is_set() and not rec.error:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 stop.wait(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
@@ -264,6 +264,9 @@ def run_record(args: argparse.Namespace) -> int:
             print(f"  target halted {100 * st.halted_fraction:.2f} % of the time for sampling"
                   + (f"; {st.lock_skips} rounds skipped while {args.lock_symbol} was set" if args.lock_symbol else ""),
                   flush=True)
+        if rec.error:
+            _messages("error", f"{rec.error}.")
+            return 1
         if link.gone.is_set():
             _messages("error", f"recording stopped: {link.why.rstrip('.')}; the {rec.rows} samples before it are in "
                                f"{args.output}.")

@@ -85,7 +85,7 @@ def run_record(args: argparse.Namespace, *, summary_lines: Callable[[Any, Any], 
                 for d in group.check_gone():
                     _say(d.name, "error", f"device lost after {d.lost_at - t0:.1f} s: {d.why}; the other devices "
                                           "keep recording" + ("." if d.gone else ", and so does it when it comes back."))
-                if all(d.gone for d in group.devices):
+                if all(d.gone for d in group.devices) or rec.error:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -112,6 +112,9 @@ def run_record(args: argparse.Namespace, *, summary_lines: Callable[[Any, Any], 
             print(f"  {d.session.clock.report().sentence()}", flush=True)
         if rec.late_rows:
             print(f"  {rec.late_rows} samples arrived too late for the VCD's time order and are not in it", flush=True)
+        if rec.error:
+            print(f"firmwatch: error: {rec.error}.", file=sys.stderr, flush=True)
+            return 1
         lost = [d.name for d in group.devices if d.lost]
         if lost:
             _say(", ".join(lost), "error", f"recording incomplete: {', '.join(lost)} went away; the rows before that "

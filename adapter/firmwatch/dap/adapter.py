@@ -700,7 +700,7 @@ class Adapter:
         rec = s.stop_recording()
         if rec is None:
             raise RequestError("nothing is being recorded; start a recording first.")
-        return {"path": rec.path, "rows": rec.rows}
+        return {"path": rec.path, "rows": rec.rows, **({"error": rec.error} if rec.error else {})}
 
     @request("firmwatch.memoryUsage")
     def fw_memory_usage(self, req: Request) -> dict[str, Any]:

@@ -89,7 +89,11 @@ class Recorder:
                 for r in rows:  # a name nobody described: from its value
                     if (dev, r[3]) not in self._described:
                         self._describe((dev, r[3]), Signal.of_value(r[4]))
-            self._writer.write(dev, rows)
+            try:
+                self._writer.write(dev, rows)
+            except OSError as e:  # CSV writes here: a full disk ends the recording, not the session
+                self._fail(e)
+                return
             self.rows += len(rows)
 
     @property
@@ -117,10 +121,23 @@ class Recorder:
                 return True
             try:
                 job()
-            except Exception as e:  # a full disk: say so once, keep the session running
-                self.error = f"writing {self.path} failed: {e}"
+            except Exception as e:  # a full disk: the recording ends, the session keeps running
+                with self._lock:
+                    self._fail(e)
                 return False
             return True
+
+    def _fail(self, e: BaseException) -> None:
+        """Stop taking rows (call with the row lock held): ``error`` says why, ``rows`` counts those
+        written before."""
+        self.error = f"writing {self.path} failed ({getattr(e, 'strerror', None) or e}); the recording stopped " \
+                     f"there: free space or choose another file"
+        w, self._writer = self._writer, None
+        if w is not None:
+            try:
+                w.close()
+            except Exception:  # noqa: BLE001 - the file is what it is; the error above says so
+                pass
 
     error: str | None = None
 

@@ -38,6 +38,16 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
+def sync_close(f: Any) -> None:
+    """Close a recording's file with its data on the disk (a power cut after the summary loses nothing)."""
+    f.flush()
+    try:
+        os.fsync(f.fileno())
+    except OSError:  # a pipe or a file system without fsync
+        pass
+    f.close()
+
+
 def flush(writer: Writer, force: bool = False) -> None:
     """Write what is due now (a writer used without a recorder: convert, tests)."""
     job = writer.take(force)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from typing import Any
 
 from firmwatch.session.columns import COLUMNS, RecorderError, RowIn, Signal
-from firmwatch.session.formats import Reading, Row
+from firmwatch.session.formats import Reading, Row, sync_close
 
 
 class CsvWriter:
@@ -43,12 +42,7 @@ class CsvWriter:
         return None  # every write() is on disk already
 
     def close(self) -> None:
-        self._file.flush()
-        try:
-            os.fsync(self._file.fileno())
-        except OSError:
-            pass
-        self._file.close()
+        sync_close(self._file)
 
 
 def _cell(value: Any) -> Any:

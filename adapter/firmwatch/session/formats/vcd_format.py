@@ -30,7 +30,7 @@ from vcd import VCDWriter
 from vcd.reader import TokenKind, tokenize
 
 from firmwatch.session.columns import RecorderError, RowIn, Signal
-from firmwatch.session.formats import Reading, Row
+from firmwatch.session.formats import Reading, Row, sync_close
 
 REORDER_S = 5.0
 _FRESH: Any = type("_Fresh", (), {"__eq__": lambda self, other: False, "__ne__": lambda self, other: True})()
@@ -189,12 +189,7 @@ class VcdWriter:
             self._start(len(self._order))
         assert self._vcd is not None
         self._vcd.close()
-        self._f.flush()
-        try:
-            os.fsync(self._f.fileno())
-        except OSError:
-            pass
-        self._f.close()
+        sync_close(self._f)
 
 
 def _scope(device: str) -> str:
