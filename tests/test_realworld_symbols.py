@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,58 @@ def test_first_lookup_reads_only_the_units_naming_it(kind: str, expr: str, tmp_p
     whole = subprocess.run([*cmd, str(image(kind)), expr], capture_output=True, text=True, check=True,
                            env={**__import__("os").environ, **env_cache})
     assert first.stdout == whole.stdout and first.stdout
+
+
+def _function_starts(path: Path, p: Program):  # type: ignore[no-untyped-def]
+    from firmwatch.symbols.sources import read_sources
+
+    fns = {s.address: s.name for s in p.symbols if s.kind == "function"}
+    return fns, read_sources(path, fns, p.elf.machine == "ARM")
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_function_starts_are_in_the_file_gdb_names(kind: str) -> None:
+    """Where each function starts (the language server's definition and hover) is in the file
+    gdb's ``info line *ADDR`` names — also for a function placed right after another unit's
+    code, whose last row sits at that address and covers nothing."""
+    p = program(kind)
+    fns, info = _function_starts(image(kind), p)
+    assert not info.notes and info.comp_dirs
+    assert len(info.function_lines) > 0.8 * len(fns)
+    at = {n: a & ~1 for a, n in fns.items()}
+    twice = {n for n, k in Counter(fns.values()).items() if k > 1}  # e.g. in two anonymous namespaces
+    names = sorted(set(info.function_lines) - twice)
+    args = [require_tool("gdb-multiarch"), "-nx", "-batch", "-ex", "set width 0"]
+    for n in names:
+        args += ["-ex", f"info line *0x{at[n]:x}"]
+    out = subprocess.run([*args, str(image(kind))], capture_output=True, text=True, timeout=600,
+                         check=True).stdout.splitlines()
+    answers = [ln for ln in out if ln.startswith(("Line ", "No line number"))]
+    assert len(answers) == len(names), out[:5]
+    wrong = []
+    for n, ans in zip(names, answers):
+        m = re.match(r'Line \d+ of "([^"]+)"', ans)
+        assert m, ans
+        theirs = m.group(1)
+        if theirs.endswith((".h", ".tcc")) or "/include/" in theirs or "/bits/" in theirs:
+            continue  # gdb names the last row at the address: often code inlined from a header
+        ours = info.function_lines[n][0]
+        if ours.rsplit("/", 1)[-1] != theirs.rsplit("/", 1)[-1]:
+            wrong.append(f"{n}: {ours} (gdb: {theirs})")
+    assert not wrong, "\n".join(wrong[:30])
+    if kind == "c":
+        lines = info.function_lines
+        assert lines["vListInitialise"][0].endswith("/list.c")  # follows queue.c's last row
+        assert lines["strcmp"][0].endswith("strcmp-armv7m.S")
+        assert lines["malloc"][0].endswith("/malloc.c")
+
+
+@pytest.mark.parametrize("how", ["zstd", "zlib"])
+def test_compressed_real_image_gives_the_same_sources(how: str) -> None:
+    """Compilation directories and function starts through compressed debug sections: the
+    language server once read them with pyelftools, which knows no zstd, and got nothing."""
+    require_tool("arm-none-eabi-objcopy")
+    fns, plain = _function_starts(image("c"), program("c"))
+    _, packed = _function_starts(image("c", how), program("c"))
+    assert packed.comp_dirs == plain.comp_dirs and len(plain.comp_dirs) > 3
+    assert packed.function_lines == plain.function_lines and len(plain.function_lines) > 300

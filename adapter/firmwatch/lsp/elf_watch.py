@@ -149,27 +149,3 @@ def file_state(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
-
-
-def comp_dirs(path: Path) -> tuple[str, ...]:
-    """``DW_AT_comp_dir`` of every compilation unit, to resolve relative declaration files.
-
-    Reads only each unit's top DIE; any problem yields nothing (resolution then falls back to
-    the workspace and basename search)."""
-    try:
-        from elftools.elf.elffile import ELFFile
-
-        out: list[str] = []
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            if not elf.has_dwarf_info():
-                return ()
-            for cu in elf.get_dwarf_info().iter_CUs():
-                attr = cu.get_top_DIE().attributes.get("DW_AT_comp_dir")
-                if attr is not None:
-                    v = attr.value.decode("utf-8", "replace") if isinstance(attr.value, bytes) else str(attr.value)
-                    if v not in out:
-                        out.append(v)
-        return tuple(out)
-    except Exception:  # noqa: BLE001 - a nicety; never fail indexing for it
-        return ()

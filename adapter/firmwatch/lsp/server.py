@@ -25,12 +25,12 @@ from .. import __version__ as _fw_version
 from ..symbols import SymbolsError, load
 from . import codelens, completion, definition, diagnostics, hover, peripherals, symbols
 from . import text as T
-from .elf_watch import ElfChoice, ElfConfig, comp_dirs, file_state
+from .elf_watch import ElfChoice, ElfConfig, file_state
 from .index import SymbolIndex
 from .jsonc import string_end, watch_string_at
-from .lines import function_lines
 from .paths import SourceResolver
 from .peripherals import SvdSource
+from .sources import comp_dirs, function_lines
 
 log = logging.getLogger("firmwatch.lsp")
 
@@ -81,6 +81,9 @@ class FirmwatchServer(LanguageServer):
 
     def show_error(self, message: str) -> None:
         self.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Error, message=message))
+
+    def show_warning(self, message: str) -> None:
+        self.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=message))
 
     def doc_path(self, doc: TextDocument) -> Path | None:
         p = doc.path if doc.uri.startswith("file:") else None
@@ -163,6 +166,8 @@ class FirmwatchServer(LanguageServer):
         self.loaded_state = state
         self.failed_state = None
         self.resolver = SourceResolver(self.roots(), idx.comp_dirs, choice.path)
+        if idx.program.elf.debug_note:  # no types, no declarations: say why rather than look empty
+            self.show_warning(f"firmwatch: {idx.program.elf.debug_note}")
         self.publish_all()
         self._refresh_code_lenses()
         # function locations come from the line tables: answer from the index meanwhile

@@ -10,7 +10,7 @@ One concept per module:
 * ``die``        the DIE record
 * ``codegen``    straight-line decoders generated per abbreviation shape from the form table
 * ``reader``     the index pass over a unit and subtrees re-read on demand
-* ``lines``      file names of the line-program headers
+* ``lines``      line programs: the headers' file names and the rows
 * ``sections``   the debug sections' bytes (decompressed)
 * ``builder``    types built from DIEs on first use
 * ``variables``  which DIEs are global/static variables, and their scope names

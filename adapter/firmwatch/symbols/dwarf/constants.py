@@ -58,6 +58,7 @@ AT_stmt_list = 0x10
 AT_language = 0x13
 AT_discr = 0x15
 AT_discr_value = 0x16
+AT_comp_dir = 0x1B
 AT_const_value = 0x1C
 AT_lower_bound = 0x22
 AT_producer = 0x25

@@ -412,8 +412,25 @@ class Reader:
             if has_children:
                 stack.append(die)
 
+    def top_attributes(self, unit: Unit) -> dict[int, Any]:
+        """The attributes of the unit's top DIE alone (name, language, directories, line
+        program), its string and address indexes resolved."""
+        d = self.s.info
+        p = unit.first
+        code, p = uleb(d, p)
+        ab = self.abbrevs(unit.abbr_off).get(code)
+        if ab is None:
+            raise DwarfFormatError(f"DIE at 0x{unit.first:x} uses unknown abbreviation {code}")
+        attrs, _ = self.decode_generic(d, p, ab[2], self.unit_forms(unit, None, None), unit.first)
+        self._resolve_top(unit, attrs)
+        return attrs
+
     def _unit_attributes(self, unit: Unit, attrs: dict[int, Any]) -> None:
         """What the top DIE says about its unit; indexes read before their base are resolved."""
+        self._resolve_top(unit, attrs)
+        self._line_table(unit, attrs)
+
+    def _resolve_top(self, unit: Unit, attrs: dict[int, Any]) -> None:
         osz, asz = unit.offset_size, unit.address_size
         sb = attrs.get(AT_str_offsets_base)
         unit.str_base = str_base = sb if isinstance(sb, int) else (8 if osz == 4 else 16)
@@ -427,7 +444,6 @@ class Reader:
         unit.language = attrs.get(AT_language)
         name = attrs.get(AT_name)
         unit.name = name if isinstance(name, str) else ""
-        self._line_table(unit, attrs)
 
     def _line_table(self, unit: Unit, attrs: dict[int, Any]) -> None:
         off = attrs.get(AT_stmt_list)
