@@ -45,7 +45,7 @@ FRONT_ENDS = ("dap", "lsp", "cli", "api", "mcp")
 FACE_OF = {"mcp": "api"}
 # the package root re-exports the public API, imported on first use (never at import time)
 ROOT_REEXPORT = ("firmwatch", "firmwatch.api")
-ENGINES = ("session", "peripherals", "profiler", "rtos")  # engines beside session/ (DESIGN.md, wave 2)
+ENGINES = ("session", "peripherals", "profiler", "rtos", "capture")  # engines beside session/ (DESIGN.md, wave 2)
 
 
 def layer_of(module: str) -> str:

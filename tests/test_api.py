@@ -305,7 +305,8 @@ def test_symbols_search_ptype(dev):
     names = [s.name for s in dev.symbols("accel*")]
     assert sorted(names) == ["accel_x", "accel_y", "accel_z"]
     found = dev.search("CONFIG")
-    assert [s.name for s in found][:2] == ["g_config", "g_active_config"]
+    # the closest name first; other *config* globals (the capture module's) follow in any order
+    assert found[0].name == "g_config" and {"g_active_config", "capture_config"} <= {s.name for s in found}
     assert found[0].size == 24 and found[0].type == "volatile config_t"
     t = dev.ptype("g_config")
     assert t.size == 24 and t.address == found[0].address

@@ -116,9 +116,11 @@ def test_device_drops_are_fetched_and_add_up(host, tmp_path):
     assert link["corrupt"] == 0 and link["lost"] >= link["device_dropped"]
     rows = read_csv(out)
     t = ticks_of(rows, "timestamp_ms")
-    actual = t[-1] - t[0] + 1 - len(t)  # 1 kHz: every tick between the first and last is due
+    interior = t[-1] - t[0] + 1 - len(t)  # 1 kHz: every tick between the first and last is due
     samples, missing = summary(r.stdout)["timestamp_ms"]
-    assert samples == len(t) and missing == actual, r.stdout
+    # the device may also drop frames after the last one that got through (its queue is full when
+    # the recording stops); its final STATUS counts them, so they are missing too, past the last row
+    assert samples == len(t) and interior <= missing <= interior + 0.25 * len(t), r.stdout
     # one stream carries both watches: each frame the device dropped is one sample of each missing
     assert missing == link["lost"] == link["device_dropped"] and link["destroyed"] == 0, r.stdout
     assert f"recorded {len(rows)} samples" in r.stdout and summary(r.stdout)["event_counter64"][0] == len(t)

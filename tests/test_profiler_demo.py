@@ -58,7 +58,9 @@ def check_matches_the_costs(prof: Profile) -> None:
     n = work["app_frame"].calls
     assert n
     for name, f in work.items():
-        assert f.calls == n * demo.CALLS_PER_FRAME.get(name, 1), name
+        # the run stops wherever the device is: the last frame may be cut between its calls
+        k = demo.CALLS_PER_FRAME.get(name, 1)
+        assert abs(f.calls - n * k) < k or f.calls == n * k, (name, f.calls, n, k)
 
 
 def check_tree(prof: Profile) -> None:

@@ -12,7 +12,9 @@ void reset_handler(void);
 void default_handler(void);
 void systick_handler(void);
 void uart0_rx_handler(void);
-void capture_timer_handler(void);
+/* Weak: images without port.c (tests that link startup.c alone) still link; port.c's
+ * handler replaces it. */
+void capture_timer_handler(void) __attribute__((weak, alias("default_handler")));
 
 /* Faults and unused interrupts park here; a debugger attached over QEMU's gdb stub shows
  * where (the loop keeps the exception frame intact). */
