@@ -217,6 +217,25 @@ def test_corrupt_cache_is_rebuilt_silently(tmp_path: Path, _private_cache: Path)
     assert load(elf).find_variable("g_accel").size == 44  # and the rewritten cache is good
 
 
+def test_cache_keeps_the_most_recently_used(
+    tmp_path: Path, _private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_mod, "MAX_ENTRIES", 3)
+    elfs = []
+    for i in range(5):
+        elf = tmp_path / f"fw{i}.elf"
+        elf.write_bytes(fixture_elf("arm-O0-dwarf4").read_bytes())
+        elfs.append(elf)
+    for i, elf in enumerate(elfs[:3]):
+        load(elf)
+        os.utime(cache_mod.cache_path(str(elf)), ns=(i * 10**9, i * 10**9))  # distinct ages
+    load(elfs[0])  # a warm load counts as a use: fw0 becomes the newest
+    load(elfs[3])
+    load(elfs[4])
+    kept = {p.name.split("-")[0] for p in _private_cache.glob("*.idx")}
+    assert kept == {"fw0.elf", "fw3.elf", "fw4.elf"}, kept
+
+
 def test_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FIRMWATCH_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -42,6 +42,9 @@ from .types import (
 
 FORMAT_VERSION = 8
 _MAGIC = "firmwatch-index"
+# One file per ELF path, so every scratch build directory leaves one behind; past this many the
+# least recently used go (a test run or a CI cache would otherwise grow without end).
+MAX_ENTRIES = 200
 
 
 def cache_dir() -> str:
@@ -316,7 +319,26 @@ def read(abspath: str, ident: tuple[Any, ...]) -> dict[str, Any] | None:
         return None
     if not isinstance(payload, dict) or "types" not in payload:
         return None
+    with contextlib.suppress(OSError):  # the modification time is the entry's last use (prune)
+        os.utime(cache_path(abspath))
     return payload
+
+
+def prune(directory: str, keep: int | None = None) -> None:
+    """Delete all but the ``keep`` (default MAX_ENTRIES) most recently used index files."""
+    keep = MAX_ENTRIES if keep is None else keep
+    entries = []
+    with contextlib.suppress(OSError), os.scandir(directory) as it:
+        for e in it:
+            if e.name.endswith(".idx"):
+                with contextlib.suppress(OSError):
+                    entries.append((e.stat().st_mtime_ns, e.path))
+    if len(entries) <= keep:
+        return
+    entries.sort(reverse=True)
+    for _, path in entries[keep:]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def write(abspath: str, ident: tuple[Any, ...], payload: dict[str, Any]) -> None:
@@ -335,6 +357,7 @@ def write(abspath: str, ident: tuple[Any, ...], payload: dict[str, Any]) -> None
             f.write(marshal.dumps(payload))
         os.replace(tmp, path)
         tmp = None
+        prune(os.path.dirname(path))
     except (OSError, ValueError):
         pass
     finally:
