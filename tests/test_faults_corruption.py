@@ -40,8 +40,14 @@ def judge(cell, connects: int) -> None:
           f"lost, {cell.device_dropped} dropped by the device, {cell.corrupt} corrupt, {cell.damaged_bytes} bytes "
           f"damaged, {cell.seconds:.1f} s")
     assert not cell.wrong, cell.wrong[:10]  # the point: no wrong value is ever recorded
-    assert cell.connects == connects, cell.connect_failures[:3]
-    assert cell.rows > 50 * connects  # the link carried enough to judge
+    # A text line survives 1e-2 per-byte damage about half the time, so a command can lose every
+    # attempt its time allows (about 1 connect in 20); such a connect must fail with the sentence
+    # that says so, never with a wrong value. Elsewhere every connect succeeds.
+    allowed = 2 if (cell.mode, cell.rate) == ("text", 1e-2) else 0
+    assert cell.connects >= connects - allowed, cell.connect_failures[:3]
+    assert all("did not answer when asked to" in f and f.endswith(".") for f in cell.connect_failures), \
+        cell.connect_failures[:3]
+    assert cell.rows > 50 * cell.connects  # the link carried enough to judge
     # every missing sample is reported; more only when the device dropped the stream's first ones
     assert cell.actual_missing <= cell.reported_missing <= cell.actual_missing + cell.device_dropped
     if cell.rate >= 1e-3:
