@@ -98,7 +98,7 @@ def board(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def test_the_device_announces_its_capture_module(board: Board) -> None:
     assert {"capture", "change-only"} <= board.target.capabilities
     st = board.target.capture_link().status()
-    assert st.state == 0 and st.buffer_bytes == (256 if board.name == "avr" else 65536 if board.name == "host" else 16384)
+    assert st.state == 0 and st.buffer_bytes == (256 if board.name == "avr" else 65536 if board.name == "host" else 32768)
     assert st.timer_hz == {"host": 1_000_000, "cortex-m3": 25_000_000, "riscv32": 10_000_000, "avr": 500_000}[board.name]
 
 

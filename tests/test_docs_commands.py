@@ -28,7 +28,7 @@ from tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SUBCOMMANDS = {"info", "symbols", "ptype", "watch", "record", "sim", "memory", "peripherals", "profile", "rtos",
+SUBCOMMANDS = {"info", "symbols", "ptype", "watch", "record", "sim", "memory", "peripherals", "profile", "rtos", "capture",
                "demo", "dap"}
 RUNS_UNTIL_CTRL_C = 6.0  # seconds before a command without an end is sent Ctrl-C
 

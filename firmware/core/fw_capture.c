@@ -175,9 +175,15 @@ void fw_capture_slip(uint32_t n)
         cap.slips += n;
         cap.late_run = (uint8_t)(cap.since_slip <= 1u ? cap.late_run + 1u : 1u);
         cap.since_slip = 0;
+        if (cap.late_run == 1u) {
+            cap.polls_at = cap.polls;
+        } else if (cap.polls != cap.polls_at) {
+            cap.late_run = 1u; /* the main loop ran meanwhile: late, but the CPU keeps up */
+            cap.polls_at = cap.polls;
+        }
         if (cap.late_run >= FW_CAPTURE_OVERRUN) {
-            /* the interrupts come late again and again: the CPU cannot sample this fast (and its
-             * main loop, and with it the link, may be starving): stop, and say why */
+            /* the interrupts come late again and again and the main loop (and with it the link)
+             * does not run: the CPU cannot sample this fast; stop, and say why */
             cap.state = FW_CAP_OVERRUN;
             if (t) {
                 t(0);

@@ -509,6 +509,9 @@ static void poll_input(void)
 
 void fw_poll(void)
 {
+#if FW_CAPTURE
+    fw.cap.polls++; /* the main loop runs: a capture's late interrupts do not starve it */
+#endif
     poll_input();
 #if FW_CAPTURE
     fw_capture_pump(); /* an upload fills what TX room the replies and samples leave */

@@ -118,6 +118,8 @@ typedef struct {
     uint32_t div_left, wpos, count, trig_slot, held_pre, post_left, trig_ticks, slips, prev_key;
     uint32_t since_slip; /* samples taken since the last slip */
     uint8_t late_run;    /* slips in a row (no clean period between them) */
+    volatile uint8_t polls; /* fw_poll() runs (modulo 256): is the main loop starving? */
+    uint8_t polls_at;    /* polls when the run of slips began */
     /* the upload in progress (main context) */
     uint32_t up_off, up_end;
 } fw_cap_t;

@@ -113,13 +113,13 @@ void systick_handler(void)
 }
 
 #if FW_CAPTURE
-/* Triggered capture (docs/protocol.md section 16): a 16 KB buffer, and TIMER1 as the capture
+/* Triggered capture (docs/protocol.md section 16): a 32 KB buffer, and TIMER1 as the capture
  * timer at the 25 MHz core clock — an interrupt every `divider` cycles, each one a sample. The
  * handler measures the time since its last run on TIMER0: an interrupt served late (a long
  * critical section, a busy emulator host) means samples never taken, which the capture reports
  * (fw_capture_slip) instead of pretending its spacing is even. */
 #ifndef PORT_CAPTURE_BYTES
-#define PORT_CAPTURE_BYTES 16384u
+#define PORT_CAPTURE_BYTES 32768u
 #endif
 static uint8_t capture_ram[PORT_CAPTURE_BYTES];
 static uint32_t capture_period, capture_last;

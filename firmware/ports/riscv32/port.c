@@ -127,7 +127,7 @@ static void mtimecmp_write(uint64_t when)
  * capture is told (fw_capture_slip) and reports it. */
 #if FW_CAPTURE
 #ifndef PORT_CAPTURE_BYTES
-#define PORT_CAPTURE_BYTES 16384u
+#define PORT_CAPTURE_BYTES 32768u
 #endif
 static uint8_t capture_ram[PORT_CAPTURE_BYTES];
 static uint64_t next_capture;

@@ -68,6 +68,8 @@ pub(crate) struct Capture<'a> {
     prev_key: u32,
     since_slip: u32, // samples taken since the last slip
     late_run: u8,    // slips in a row (no clean period between them)
+    pub(crate) polls: u8, // poll() runs (modulo 256): is the main loop starving?
+    polls_at: u8,         // polls when the run of slips began
     // the upload in progress
     up_off: u32,
     up_end: u32,
@@ -111,6 +113,8 @@ impl<'a> Capture<'a> {
             prev_key: 0,
             since_slip: 0,
             late_run: 0,
+            polls: 0,
+            polls_at: 0,
             up_off: 0,
             up_end: 0,
         }
@@ -303,9 +307,15 @@ impl<
             c.slips = c.slips.wrapping_add(n);
             c.late_run = if c.since_slip <= 1 { c.late_run.saturating_add(1) } else { 1 };
             c.since_slip = 0;
+            if c.late_run == 1 {
+                c.polls_at = c.polls;
+            } else if c.polls != c.polls_at {
+                c.late_run = 1; // the main loop ran meanwhile: late, but the CPU keeps up
+                c.polls_at = c.polls;
+            }
             if c.late_run >= OVERRUN_RUN {
-                // the interrupts come late again and again: the CPU cannot sample this fast (and
-                // its main loop, and with it the link, may be starving): stop, and say why
+                // the interrupts come late again and again and the main loop (and with it the
+                // link) does not run: the CPU cannot sample this fast; stop, and say why
                 c.state = OVERRUN;
                 if c.on_timer() {
                     port.capture_timer(0);

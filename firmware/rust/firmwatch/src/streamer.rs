@@ -257,6 +257,10 @@ impl<
     /// later call, once [`Streamer::tx_pop`] made room.
     pub fn poll(&mut self) {
         let Streamer { port, tx, core } = self;
+        #[cfg(feature = "capture")]
+        {
+            core.cap.polls = core.cap.polls.wrapping_add(1); // the main loop runs (see capture.rs)
+        }
         core.poll(port, tx);
         #[cfg(feature = "capture")]
         core.capture_pump(port, tx); // an upload fills what TX room the replies and samples leave
