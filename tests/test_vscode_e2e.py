@@ -41,6 +41,7 @@ SCENARIOS = [
     "set_value_keyboard",
     "plot_receives_points",
     "plot_export_csv_png",
+    "scope_capture_arm_zoom_export",
     "hover_shows_address_and_live_value",
     "completion_offers_demo_global",
     "memory_view_live",

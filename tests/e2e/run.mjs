@@ -19,6 +19,7 @@ import {
   keyboardContextMenu, log, menuItem, menuItemReady, openFile, pane, paneExpanded, plotFrame, row, rows, runCommand,
   shot, statusItem, T, varValue, watchValue, wordPosition,
 } from './workbench.mjs';
+import { captureScenarios } from './capture.mjs';
 import { memoryScenarios } from './memory.mjs';
 import { multiLaunch, multiScenarios } from './multi.mjs';
 import { peripheralScenarios, writeDemoSvd } from './peripherals.mjs';
@@ -373,6 +374,8 @@ async function runScenarios(page) {
     if (sig !== '89504e470d0a1a0a') throw new Error('the exported PNG is not a PNG');
     return { csvRows: lines.length - 1, pngBytes: fs.statSync(png).size };
   }, ['plot_receives_points']);
+
+  await captureScenarios(page, scenario, WORKSPACE);
 
   await scenario('hover_shows_address_and_live_value', page, async () => {
     await openFile(page, 'demo/demo.c');

@@ -2,6 +2,7 @@
 // view and code lenses, the status bar and the ELF language server.
 import * as vscode from 'vscode';
 import { DEBUG_TYPE, FirmwatchAdapterFactory, FirmwatchConfigurationProvider } from './adapterFactory';
+import { registerCapture } from './capture/commands';
 import { askExpression, registerCommands } from './commands';
 import { expressionFromMenuArg } from './logic/commandArgs';
 import { LspClient } from './lsp';
@@ -40,6 +41,7 @@ export function activate(ctx: vscode.ExtensionContext): void {
     }),
   );
   registerCommands(ctx, sessions, status, memory, holds);
+  registerCapture(ctx, sessions, holds);
   registerProfile(ctx, sessions);
   const lsp = new LspClient(sessions, log);
   ctx.subscriptions.push(lsp);

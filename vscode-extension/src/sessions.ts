@@ -6,12 +6,15 @@ import type { StatusBody } from './logic/status';
 
 export interface SamplesEvent { session: vscode.DebugSession; series: SeriesChunk[] }
 export interface StatusEvent { session: vscode.DebugSession; body: StatusBody }
+/** `firmwatch.capture` (a completed capture) or `firmwatch.captureState` (what it is doing). */
+export interface CaptureEventFromAdapter { session: vscode.DebugSession; event: string; body: Record<string, unknown> }
 
 export class Sessions implements vscode.Disposable {
   private readonly live = new Map<string, vscode.DebugSession>();
   private readonly disposables: vscode.Disposable[] = [];
   readonly onSamples = new vscode.EventEmitter<SamplesEvent>();
   readonly onStatus = new vscode.EventEmitter<StatusEvent>();
+  readonly onCapture = new vscode.EventEmitter<CaptureEventFromAdapter>();
   readonly onStarted = new vscode.EventEmitter<vscode.DebugSession>();
   readonly onEnded = new vscode.EventEmitter<vscode.DebugSession>();
 
@@ -32,9 +35,11 @@ export class Sessions implements vscode.Disposable {
           this.onSamples.fire({ session: e.session, series: e.body.series as SeriesChunk[] });
         } else if (e.event === 'firmwatch.status' && e.body) {
           this.onStatus.fire({ session: e.session, body: e.body as StatusBody });
+        } else if ((e.event === 'firmwatch.capture' || e.event === 'firmwatch.captureState') && e.body) {
+          this.onCapture.fire({ session: e.session, event: e.event, body: e.body as Record<string, unknown> });
         }
       }),
-      this.onSamples, this.onStatus, this.onStarted, this.onEnded,
+      this.onSamples, this.onStatus, this.onCapture, this.onStarted, this.onEnded,
     );
     const active = vscode.debug.activeDebugSession;
     if (active?.type === DEBUG_TYPE) this.live.set(active.id, active);

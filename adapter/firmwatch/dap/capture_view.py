@@ -75,8 +75,11 @@ class CaptureView:
         return {"stopped": True}
 
     def status(self) -> dict[str, Any]:
+        """What the capture does now, its last result, and the session's watches (the channels the
+        extension offers)."""
         return {**self.engine.state, "running": self.engine.running,
-                "last": self.last.to_json() if self.last is not None else None}
+                "last": self.last.to_json() if self.last is not None else None,
+                "watches": [w.text for w in self.session.watches.values()]}
 
     def close(self) -> None:
         self.engine.close()

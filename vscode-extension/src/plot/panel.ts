@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { PlotSources, seriesLabel, SourceChunk } from '../logic/plotSources';
 import { requestError, Sessions } from '../sessions';
+import type { CaptureEvent, CapturePlan } from '../logic/capture';
 import type { FromWebview, ToWebview } from './messages';
 
 function nonce(): string {
@@ -44,7 +45,7 @@ export class PlotPanel implements vscode.Disposable {
 
   private readonly panel: vscode.WebviewPanel;
 
-  private constructor(ctx: vscode.ExtensionContext, sessions: Sessions) {
+  private constructor(ctx: vscode.ExtensionContext, private readonly sessions: Sessions) {
     const dist = vscode.Uri.joinPath(ctx.extensionUri, 'dist');
     this.panel = vscode.window.createWebviewPanel('firmwatch.plot', 'firmwatch Plot', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
       enableScripts: true,
@@ -63,7 +64,47 @@ export class PlotPanel implements vscode.Disposable {
         const mine = this.sources.sessions();
         if (mine.has(s.id) && !sessions.all().some((x) => mine.has(x.id))) this.post({ type: 'session', state: 'ended' });
       }),
+      sessions.onCapture.event(({ session, event, body }) => {
+        if (session.id !== this.sessionId) return;
+        if (event === 'firmwatch.capture') this.post({ type: 'capture', capture: body as unknown as CaptureEvent });
+        else this.post({ type: 'captureState', state: body });
+      }),
     );
+  }
+
+  /** The plot view in scope mode on `channels` of the current session; arms a single capture when
+   *  `arm` (the command "Arm Capture on Watches…"). */
+  static async scope(ctx: vscode.ExtensionContext, sessions: Sessions, channels: string[],
+    trigger: { channel: string; op: string; level: string } | undefined, arm: boolean): Promise<void> {
+    const session = sessions.require('A capture');
+    if (!session) return;
+    if (!PlotPanel.instance) PlotPanel.instance = new PlotPanel(ctx, sessions);
+    const panel = PlotPanel.instance;
+    if (panel.sessionId !== session.id) {
+      panel.watchIds.clear();
+      panel.sessionId = session.id;
+    }
+    panel.post({ type: 'scope', channels, trigger, arm });
+    panel.panel.reveal(undefined, true);
+  }
+
+  private session(): vscode.DebugSession | undefined {
+    const s = this.sessions.current();
+    return s && (this.sessionId === undefined || s.id === this.sessionId) ? s : undefined;
+  }
+
+  private async capture(command: string, args: object): Promise<unknown> {
+    const session = this.session();
+    if (!session) {
+      this.post({ type: 'captureError', message: 'The debug session has ended: start one with F5 to capture.' });
+      return undefined;
+    }
+    try {
+      return await session.customRequest(command, args);
+    } catch (e) {
+      this.post({ type: 'captureError', message: requestError(e) });
+      return undefined;
+    }
   }
 
   private post(m: ToWebview): void {
@@ -87,6 +128,17 @@ export class PlotPanel implements vscode.Disposable {
         const b64 = m.dataUrl.replace(/^data:image\/png;base64,/, '');
         return this.save('PNG image', 'png', Buffer.from(b64, 'base64'));
       }
+      case 'arm': {
+        const plan = await this.capture('firmwatch.captureArm', m.request);
+        if (plan) this.post({ type: 'capturePlan', plan: plan as CapturePlan });
+        return;
+      }
+      case 'force':
+        await this.capture('firmwatch.captureForce', {});
+        return;
+      case 'stopCapture':
+        await this.capture('firmwatch.captureStop', {});
+        return;
       default:
         return;
     }
@@ -128,9 +180,30 @@ export class PlotPanel implements vscode.Disposable {
   <label title="Seconds shown while following">Window <select id="window">
     <option value="5">5 s</option><option value="10" selected>10 s</option><option value="30">30 s</option><option value="120">120 s</option>
   </select></label>
+  <button id="scopeMode" title="Scope mode: triggered captures of the plotted watches (or Live: back to the live plot)">Scope</button>
   <span id="count">0 points</span><span id="state"></span>
 </div>
+<div id="scopebar" hidden>
+  <label title="The channel whose value triggers the capture">Trigger <select id="trigCh"></select></label>
+  <select id="trigOp" title="The condition (none: capture at once)">
+    <option value="rising" selected>rising</option><option value="falling">falling</option><option value="cross">cross</option>
+    <option value="above">above</option><option value="below">below</option><option value="equal">equal</option>
+    <option value="not_equal">not equal</option><option value="change">change</option><option value="none">none (at once)</option>
+  </select>
+  <input id="trigLevel" size="8" value="0" title="The level (a number, or an enum name)">
+  <label title="Samples kept from before the trigger: a count or a share">Pre <input id="pre" size="5" value="20%"></label>
+  <label>Samples <input id="samples" size="6" value="1000"></label>
+  <label>Rate <input id="rate" size="7" value="1000"> Hz</label>
+  <button id="single" title="One capture">Single</button>
+  <button id="normal" title="Capture again after each one, until Stop">Normal</button>
+  <button id="force" title="Trigger now">Force</button>
+  <button id="stopScope" title="Disarm">Stop</button>
+  <span id="scopeState"></span>
+</div>
 <div id="chart"></div>
+<div id="scopeCharts" hidden></div>
+<div id="readout" hidden></div>
+<div id="scopeSummary" hidden></div>
 <div id="empty">Right-click a watch and choose <b>Plot</b> to add it here.</div>
 <script nonce="${n}" src="${script}"></script>
 </body></html>`;

@@ -6,6 +6,7 @@ import './plot.css';
 import { seriesToCsv } from '../../logic/csv';
 import { SeriesBuffer } from '../../logic/series';
 import type { FromWebview, ToWebview } from '../messages';
+import { Scope } from './scope';
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void };
 const vscode = acquireVsCodeApi();
@@ -116,6 +117,24 @@ function report(): void {
   }
 }
 
+const scope = new Scope((m) => vscode.postMessage(m), cssVar);
+const scopeBtn = document.getElementById('scopeMode') as HTMLButtonElement;
+
+/** Scope mode (triggered captures) or the live plot; the toolbar's Scope/Live button switches. */
+function setScope(on: boolean): void {
+  scope.show(on);
+  scopeBtn.textContent = on ? 'Live' : 'Scope';
+  chartEl.hidden = on;
+  for (const id of ['pause', 'reset', 'window']) {
+    const el = document.getElementById(id) as HTMLElement;
+    (el.closest('label') ?? el).hidden = on;
+  }
+  (document.getElementById('empty') as HTMLDivElement).style.display = on || buffer.list().length ? 'none' : '';
+  if (on) scope.setChannels(buffer.list().map((s) => s.expression));
+  else dirty = true;
+}
+scopeBtn.addEventListener('click', () => setScope(!scope.active));
+
 window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
   const m = ev.data;
   switch (m.type) {
@@ -126,6 +145,24 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
         buffer.add(m.watchId, m.expression);
         makeChart();
       }
+      if (scope.active) scope.setChannels(buffer.list().map((s) => s.expression));
+      break;
+    case 'scope':
+      setScope(true);
+      scope.setChannels(m.channels, m.trigger);
+      if (m.arm) scope.arm('single');
+      break;
+    case 'capturePlan':
+      scope.onPlan(m.plan);
+      break;
+    case 'captureState':
+      scope.onState(m.state);
+      break;
+    case 'capture':
+      scope.onCapture(m.capture);
+      break;
+    case 'captureError':
+      scope.onError(m.message);
       break;
     case 'remove':
       if (buffer.has(m.watchId)) {
@@ -153,9 +190,19 @@ pauseBtn.addEventListener('click', () => {
 (document.getElementById('reset') as HTMLButtonElement).addEventListener('click', resetZoom);
 windowSel.addEventListener('change', () => { dirty = true; });
 (document.getElementById('csv') as HTMLButtonElement).addEventListener('click', () => {
+  if (scope.active) {
+    const text = scope.csv();
+    if (text) vscode.postMessage({ type: 'saveCsv', text });
+    return;
+  }
   vscode.postMessage({ type: 'saveCsv', text: seriesToCsv(buffer.list()) });
 });
 (document.getElementById('png') as HTMLButtonElement).addEventListener('click', () => {
+  if (scope.active) {
+    const dataUrl = scope.png(cssVar('--vscode-editor-background', '#1e1e1e'));
+    if (dataUrl) vscode.postMessage({ type: 'savePng', dataUrl });
+    return;
+  }
   if (!chart) return;
   // the chart canvas is transparent and the legend is HTML: paint the background and the
   // series names so the image reads on its own
