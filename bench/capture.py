@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Triggered capture and change-only streaming benchmark (issue 13), in one run, as ratios.
+
+* **Maximum capture rate** per board and channel count (1, 4, 8): the demo firmware with the
+  capture module on the host device, QEMU Cortex-M3 and QEMU RISC-V (both with ``-icount``: the
+  emulated CPU runs at a fixed speed whatever the load of this machine, so the figure is the
+  firmware's, not the host's) and simavr ATmega328P (the ``CAPTURE=1`` build, 4 channels at
+  most). Rates climb a ladder; a rate passes when a 1000-sample capture (the AVR's buffer: what
+  fits) completes with no late capture-timer interrupt and the demo keeps running meanwhile (its
+  main loop updated accel_y, channel 0, in at least 80 % of the milliseconds the capture spans).
+  Goal: >= 20 kHz with 4 channels on the Cortex-M3. Baseline: live streaming's 1 kHz (the tick).
+* **Upload time** of a 16 KB capture over a 115200 and a 921600 baud link (the host device
+  behind a relay that takes its bytes at the line's speed), beside the raw time of 16 KB at that
+  speed, and again with a live watch streaming at 100 Hz beside it.
+* **Change-only streaming**: eight of the demo's variables, each watched at 1 kHz with a deadband
+  (session/deadband.py), over the 115200-baud link for ``--seconds``. Effective samples/s: the
+  watch-instants the host holds within their deadbands (8 x 1000/s, less the share of frames that
+  did not arrive). Baseline: the raw-bytes limit, the samples/s plain streaming of the same eight
+  variables can carry at 115200 baud (11,520 bytes/s over the frame each tick costs). Goal >= 2x.
+
+Usage: ``python bench/capture.py [--seconds 10] [--boards host,cortex-m3,riscv32,avr]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent / "adapter"), str(HERE.parent / "tests")]
+
+from fault_relay import CorruptingRelay  # noqa: E402
+from firmwatch.capture.engine import CaptureEngine, CaptureRequest  # noqa: E402
+from firmwatch.session.session import Session  # noqa: E402
+from firmwatch.sim import firmware_source_dir, start_sim  # noqa: E402
+from firmwatch.symbols import load  # noqa: E402
+from firmwatch.targets.streamer import StreamerTarget  # noqa: E402
+
+LADDER = (1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 50_000, 100_000, 200_000, 250_000, 500_000)
+CHANNELS = ["accel_y", "accel_x", "fsm_state", "button_state", "heartbeat_counter", "sensor_temp", "temp_celsius",
+            "accel_z"]  # fmt: skip
+GOAL_RATE = 20_000
+CHANGE_WATCHES = {  # the demo's continuously watched variables and their deadbands
+    "accel_x": 20, "accel_y": 20, "accel_z": 60, "sensor_temp": 2, "temp_celsius": 0.2, "fsm_state": 0,
+    "button_state": 0, "heartbeat_counter": 0,
+}  # fmt: skip
+
+
+def avr_capture_elf(tmp: Path) -> Path:
+    port = firmware_source_dir() / "ports" / "avr"
+    subprocess.run(["make", "-s", "-C", str(port), f"BUILD={tmp}", "CAPTURE=1", "firmware"], check=True,
+                   capture_output=True)
+    return tmp / "demo.elf"
+
+
+def demo_kept_running(values: list, samples: int, rate: float) -> bool:
+    ms = samples / rate * 1000
+    changes = sum(1 for a, b in zip(values, values[1:]) if a != b)
+    return ms < 5 or changes >= 0.8 * ms - 2
+
+
+def max_rates(board: str, tmp: Path) -> dict[int, float | None]:
+    elf = avr_capture_elf(tmp / "avr") if board == "avr" else None
+    pace = "fast" if board in ("cortex-m3", "riscv32") else "realtime"
+    out: dict[int, float | None] = {}
+    with start_sim(board, pace=pace, elf=elf, build_dir=tmp / f"{board}-build") as dev:
+        program = load(str(dev.elf))
+        with StreamerTarget(dev.port) as t:
+            session = Session(program, t)
+            engine = CaptureEngine(program, t, compile=session.compile)
+            st = t.capture_link().status()
+            for n in (1, 4, 8):
+                if n > st.max_channels:
+                    out[n] = None
+                    continue
+                best = None
+                for rate in LADDER:
+                    try:  # 1000 samples, or what the buffer holds
+                        engine.start(CaptureRequest(CHANNELS[:n], pre=0, rate_hz=rate, timeout=60))
+                        r = engine.wait(90)
+                    except Exception:  # noqa: BLE001 - a rate the device cannot arm ends the ladder
+                        r = None
+                    engine.stop()
+                    if r is None or r.slips or abs(r.rate_hz - rate) > 0.01 * rate or \
+                            not demo_kept_running(r.values[0], r.samples, r.rate_hz):  # fmt: skip
+                        break
+                    best = r.rate_hz
+                out[n] = best
+            session.close()
+    return out
+
+
+def upload_times(tmp: Path) -> list[tuple[str, float, float]]:
+    """(case, seconds, raw seconds of the bytes at the line's speed)."""
+    rows = []
+    with start_sim("host", build_dir=tmp / "host-upload") as dev:
+        program = load(str(dev.elf))
+        for baud in (115200, 921600):
+            for live in (False, True):
+                with CorruptingRelay(dev.port, throttle_bps=baud / 10) as relay, StreamerTarget(relay.port, baud=baud) as t:
+                    session = Session(program, t)
+                    if live:
+                        session.add_watch("accel_x", 100)
+                    marks: dict[str, float] = {}
+
+                    def on_state(s: dict, marks: dict[str, float] = marks) -> None:
+                        if s.get("state") == "uploading":
+                            marks.setdefault("start", time.monotonic())
+
+                    engine = CaptureEngine(program, t, compile=session.compile, on_state=on_state)
+                    # 2048 samples of an 8-byte channel: 16 KB
+                    engine.start(CaptureRequest(["timestamp_ms"], samples=2048, pre=0, rate_hz=1000))
+                    r = engine.wait(300)
+                    done = time.monotonic()
+                    session.close()
+                    assert r is not None, engine.error
+                    assert all(b - a == 1 for a, b in zip(r.values[0], r.values[0][1:])), "a wrong upload"
+                    raw = 16384 * 10 / baud
+                    rows.append((f"{baud} baud" + (", a 100 Hz watch beside it" if live else ""),
+                                 done - marks["start"], raw))
+    return rows
+
+
+def change_only(seconds: float, tmp: Path) -> dict:
+    baud = 115200
+    with start_sim("host", build_dir=tmp / "host-change") as dev:
+        program = load(str(dev.elf))
+        with CorruptingRelay(dev.port, throttle_bps=baud / 10) as relay, StreamerTarget(relay.port, baud=baud) as t:
+            session = Session(program, t)
+            frames: set[int] = set()
+            lock = threading.Lock()
+
+            def on_sample(s, frames: set[int] = frames) -> None:
+                with lock:
+                    frames.add(s.seq)
+
+            t.on_sample(on_sample)
+            sizes = 0
+            for name in CHANGE_WATCHES:
+                w = session.add_watch(name, 1000)
+                sizes += sum(r.size for r in w.regions) or program.find_variable(name).size
+            for name, band in CHANGE_WATCHES.items():
+                session.set_deadband(name, band)
+            assert all(w.filtered for w in session.watches.values()), "a watch the device does not filter"
+            time.sleep(1.0)  # the streams settle (each deadband replanned them)
+            seq0 = t.status().seq
+            bytes0 = t.rx_bytes
+            with lock:
+                frames.clear()
+            t0 = time.monotonic()
+            time.sleep(seconds)
+            st = session.finish()
+            elapsed = time.monotonic() - t0
+            produced = (t.last_status.seq - seq0) & 0xFFFF
+            with lock:
+                got = sum(1 for f in frames if (f - seq0) & 0xFFFF < produced)
+            session.close()
+    n = len(CHANGE_WATCHES)
+    delivered = got / produced if produced else 1.0
+    frame_bytes = 8 + 6 + 2 + sizes  # framing, seq + ticks, the mask of 16 streams, the values
+    raw_limit = baud / 10 / frame_bytes * n
+    return {"effective": n * 1000 * delivered, "raw": raw_limit, "frames_s": produced / elapsed,
+            "bytes_s": (t.rx_bytes - bytes0) / elapsed, "delivered": delivered, "lost": st.lost,
+            "dropped": st.device_dropped, "frame_bytes": frame_bytes}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--boards", default="host,cortex-m3,riscv32,avr")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="firmwatch-bench-capture-"))
+
+    print("Maximum capture rate, 1000-sample captures with no late interrupt, the demo running "
+          "(baseline: live streaming at the 1 kHz tick)")
+    print(f"  {'board':<28}{'1 channel':>12}{'4 channels':>12}{'8 channels':>12}")
+    for board in args.boards.split(","):
+        rates = max_rates(board, tmp)
+        cells = [f"{rates[n] / 1000:g} kHz" if rates.get(n) else "n/a" for n in (1, 4, 8)]
+        ratio = f"   {rates[4] / 1000:.0f}x the tick" if rates.get(4) else ""
+        label = board + (" (-icount)" if board in ("cortex-m3", "riscv32") else " (CAPTURE=1)" if board == "avr" else "")
+        print(f"  {label:<28}{cells[0]:>12}{cells[1]:>12}{cells[2]:>12}{ratio}")
+        if board == "cortex-m3":
+            ok = (rates.get(4) or 0) >= GOAL_RATE
+            print(f"  goal: 4 channels at >= {GOAL_RATE / 1000:g} kHz on the Cortex-M3 while the demo runs: "
+                  f"{'met' if ok else 'NOT met'}")
+
+    print("\nUpload of a 16 KB capture (2048 samples of 8 bytes), beside the raw time of 16 KB at the line's speed")
+    print(f"  {'link':<42}{'upload':>10}{'raw':>10}{'ratio':>8}")
+    for case, secs, raw in upload_times(tmp):
+        print(f"  {case:<42}{secs:>9.2f}s{raw:>9.2f}s{secs / raw:>7.2f}x")
+
+    c = change_only(args.seconds, tmp)
+    print(f"\nChange-only streaming of {len(CHANGE_WATCHES)} demo variables at 1 kHz each, 115200 baud, {args.seconds:g} s")
+    print(f"  deadbands: {', '.join(f'{k} {v:g}' for k, v in CHANGE_WATCHES.items())}")
+    print(f"  link: {c['frames_s']:.0f} frames/s, {c['bytes_s']:.0f} bytes/s of 11520; {c['delivered'] * 100:.1f} % of the "
+          f"frames arrived ({c['lost']} lost, {c['dropped']} dropped by the device)")
+    ratio = c["effective"] / c["raw"]
+    print(f"  {'effective samples/s (held within the deadband)':<50}{c['effective']:>10.0f}")
+    print(f"  {'raw-bytes limit (every sample, ' + str(c['frame_bytes']) + '-byte frames)':<50}{c['raw']:>10.0f}")
+    print(f"  ratio {ratio:.2f}x   goal >= 2x: {'met' if ratio >= 2 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
