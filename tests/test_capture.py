@@ -335,3 +335,17 @@ def test_cli_capture_writes_csv_and_png(host: sim.SimDevice, tmp_path: Path) -> 
     trig = rows[201].split(",")
     assert trig[0] == "0" and trig[1] == "0" and int(trig[2]) >= 500 and int(rows[200].split(",")[2]) < 500
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_python_api_capture_and_deadband() -> None:
+    """The public API reaches the same engine: firmwatch.connect(...).capture(...)."""
+    require_tool("cc")
+    import firmwatch
+
+    with firmwatch.connect(sim="host") as dev:
+        r = dev.capture(["accel_y", "timestamp_ms"], "accel_y rising 0", samples=200, pre=50, rate=500)
+        assert r.where == "device" and r.trigger_index == 50 and r.samples == 200
+        assert r.values[0][49] < 0 <= r.values[0][50]
+        assert all(b - a == 2 for a, b in zip(r.values[1], r.values[1][1:]))
+        dev.set_deadband("accel_x", 15)
+        assert dev.session.find_watch("accel_x").filtered

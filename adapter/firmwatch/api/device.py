@@ -512,6 +512,35 @@ class Device:
             self._memory = MemoryMonitor(self.program, self.target, threshold=want, regions=self.info.regions)
         return self._memory.refresh()
 
+    def capture(self, exprs: str | Sequence[str], trigger: str | None = None, *, samples: int | None = None,
+                pre: str | int | float = "10%", rate: float | None = None, where: str = "auto",
+                timeout: float | None = None) -> Any:
+        """A triggered capture (``firmwatch capture``, docs/capture.md): the samples of ``exprs``
+        around the moment ``trigger`` held (``"accel_x rising 500"``; None: at once), on the device
+        when its firmware has the capture module, else on the host. Returns the
+        :class:`firmwatch.capture.result.CaptureResult` (``channels``, ``times`` from the trigger,
+        ``values``, ``trigger_index``, ``rate_hz`` achieved, ``write_csv(path)``)."""
+        from firmwatch.capture.engine import CaptureEngine, CaptureRequest
+
+        self._check_open()
+        engine = CaptureEngine(self.program, self.target, compile=self.session.compile)
+        engine.start(CaptureRequest([exprs] if isinstance(exprs, str) else list(exprs), trigger, samples, pre, rate,
+                                    "single", where, timeout))
+        try:
+            result = engine.wait(None)
+        finally:
+            engine.stop()
+        if result is None:
+            raise ApiError(engine.error or "the capture ended without a result.")
+        return result
+
+    def set_deadband(self, expr: str, deadband: float | None) -> None:
+        """Change-only streaming of ``expr`` (docs/capture.md): the device sends it only when it moved
+        by more than ``deadband`` (None: every sample again)."""
+        self._check_open()
+        w = self.session.find_watch(expr) or self.session.add_watch(expr)
+        self.session.set_deadband(w.id, deadband)
+
     def rtos(self) -> RtosSnapshot:
         """One snapshot of the FreeRTOS kernel (``firmwatch rtos``): tasks with state, priorities, stack
         figures and CPU shares, queues and timers."""
