@@ -13,7 +13,7 @@ export interface ArmRequest {
 }
 
 export type ToWebview =
-  | { type: 'add'; watchId: number; expression: string; rateHz?: number }
+  | { type: 'add'; watchId: number; expression: string; rateHz?: number; raw?: string }
   | { type: 'samples'; series: SeriesChunk[] }
   | { type: 'remove'; watchId: number }
   | { type: 'session'; state: 'running' | 'ended' }

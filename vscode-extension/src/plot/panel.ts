@@ -17,6 +17,8 @@ function nonce(): string {
 export class PlotPanel implements vscode.Disposable {
   private static instance: PlotPanel | undefined;
   private readonly sources = new PlotSources();
+  /** The session scope mode captures on (the one armed last; the current one until then). */
+  private scopeSessionId: string | undefined;
   private readonly pending: ToWebview[] = [];
   private ready = false;
   private readonly disposables: vscode.Disposable[] = [];
@@ -39,7 +41,7 @@ export class PlotPanel implements vscode.Disposable {
     for (const id of panel.sources.dropExcept(new Set(live.map((s) => s.id)))) panel.post({ type: 'remove', watchId: id });
     const id = panel.sources.id(session.id, r.watchId);
     const label = seriesLabel(r.expression ?? expression, session.name, live.length);
-    panel.post({ type: 'add', watchId: id, expression: label, rateHz: r.rateHz });
+    panel.post({ type: 'add', watchId: id, expression: label, rateHz: r.rateHz, raw: r.expression ?? expression });
     panel.panel.reveal(undefined, true);
   }
 
@@ -65,7 +67,7 @@ export class PlotPanel implements vscode.Disposable {
         if (mine.has(s.id) && !sessions.all().some((x) => mine.has(x.id))) this.post({ type: 'session', state: 'ended' });
       }),
       sessions.onCapture.event(({ session, event, body }) => {
-        if (session.id !== this.sessionId) return;
+        if (session.id !== this.scopeSessionId) return;
         if (event === 'firmwatch.capture') this.post({ type: 'capture', capture: body as unknown as CaptureEvent });
         else this.post({ type: 'captureState', state: body });
       }),
@@ -80,17 +82,16 @@ export class PlotPanel implements vscode.Disposable {
     if (!session) return;
     if (!PlotPanel.instance) PlotPanel.instance = new PlotPanel(ctx, sessions);
     const panel = PlotPanel.instance;
-    if (panel.sessionId !== session.id) {
-      panel.watchIds.clear();
-      panel.sessionId = session.id;
-    }
+    panel.scopeSessionId = session.id;
     panel.post({ type: 'scope', channels, trigger, arm });
     panel.panel.reveal(undefined, true);
   }
 
   private session(): vscode.DebugSession | undefined {
-    const s = this.sessions.current();
-    return s && (this.sessionId === undefined || s.id === this.sessionId) ? s : undefined;
+    const live = this.sessions.all();
+    const s = live.find((x) => x.id === this.scopeSessionId) ?? this.sessions.current();
+    if (s) this.scopeSessionId = s.id;
+    return s;
   }
 
   private async capture(command: string, args: object): Promise<unknown> {

@@ -117,6 +117,12 @@ function report(): void {
   }
 }
 
+// a series' expression as the device knows it (its label names the session when there are several)
+const rawNames = new Map<number, string>();
+function channelNames(): string[] {
+  return [...new Set(buffer.list().map((s) => rawNames.get(s.watchId) ?? s.expression))];
+}
+
 const scope = new Scope((m) => vscode.postMessage(m), cssVar);
 const scopeBtn = document.getElementById('scopeMode') as HTMLButtonElement;
 
@@ -130,7 +136,7 @@ function setScope(on: boolean): void {
     (el.closest('label') ?? el).hidden = on;
   }
   (document.getElementById('empty') as HTMLDivElement).style.display = on || buffer.list().length ? 'none' : '';
-  if (on) scope.setChannels(buffer.list().map((s) => s.expression));
+  if (on) scope.setChannels(channelNames());
   else dirty = true;
 }
 scopeBtn.addEventListener('click', () => setScope(!scope.active));
@@ -145,7 +151,8 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
         buffer.add(m.watchId, m.expression);
         makeChart();
       }
-      if (scope.active) scope.setChannels(buffer.list().map((s) => s.expression));
+      if (m.raw !== undefined) rawNames.set(m.watchId, m.raw);
+      if (scope.active) scope.setChannels(channelNames());
       break;
     case 'scope':
       setScope(true);
