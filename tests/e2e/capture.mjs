@@ -59,7 +59,9 @@ export async function captureScenarios(page, scenario, workspace) {
     await docShot(page, 'scope', await page.locator('.editor-group-container').last().boundingBox(), 0);
     await chart.dblclick();
     await waitFor('zoomed out', async () => (await body(frame, 'zoomed')) === 'false', T(10000), 100);
-    // export: the capture's CSV (sample 0 is the trigger)
+    // export: the capture's CSV (sample 0 is the trigger); the live plot's export (an earlier
+    // scenario) goes, else the save dialog would first ask to overwrite it
+    fs.rmSync(path.join(workspace, 'firmwatch-plot.csv'), { force: true });
     await frame.locator('#csv').click();
     const file = path.join(workspace, path.basename(await acceptSaveDialog(page, 'firmwatch-plot.csv')));
     await waitFor('the capture CSV', () => fs.existsSync(file) && fs.readFileSync(file, 'utf8').split(/\r?\n/).length > 1000, T(15000), 100);
