@@ -10,7 +10,8 @@
  *   IDLE     [0]  and Tmr Svc [5]: the kernel's own
  *
  * The "blink" software timer fires every 50 ms. With rtos_demo.churn set, producer creates a
- * short-lived "temp" task every 2 ms that sleeps 3 ms and deletes itself (the deleted-waiting list), so task lists
+ * short-lived task every 2 ms, "temp" and "temp deep" (which uses 400 more bytes of stack) in turn,
+ * that sleeps 3 ms (one in 512: 4 s) and deletes itself (the deleted-waiting list), so task lists
  * change under a reader all the time.
  */
 #include "rtos_demo.h"
@@ -66,13 +67,29 @@ static void consumer_task(void *arg)
     }
 }
 
+/* A "temp deep" task writes a buffer deep into its stack, a "temp" one does not: the kernel often
+ * gives a new task the TCB and stack of one just deleted, and a reader that took the new task for
+ * the old one would show a shallow task with a deep one's stack figures. */
+#define TEMP_DEEP_BYTES 400
+static __attribute__((noinline)) uint32_t temp_deep(void)
+{
+    volatile uint8_t buf[TEMP_DEEP_BYTES];
+    for (uint32_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)i;
+    return buf[7];
+}
+
+/* arg: 0 a "temp" task, 1 a "temp deep" one, 2 a "temp deep" one that lives 4 s (a reader that
+ * refreshes slowly sees it more than once) */
 static void temp_task(void *arg)
 {
-    (void)arg;
     volatile uint32_t spin = 0;
     for (int i = 0; i < 50; i++)
         spin += (uint32_t)i;
-    vTaskDelay(pdMS_TO_TICKS(3)); /* a few ticks in the delayed list, then gone */
+    if (arg != NULL)
+        spin += temp_deep();
+    /* a few ticks in the delayed list, then gone */
+    vTaskDelay(arg == (void *)2 ? pdMS_TO_TICKS(4000) : pdMS_TO_TICKS(3));
     vTaskDelete(NULL);
 }
 
@@ -92,7 +109,8 @@ static void producer_task(void *arg)
     for (;;) {
         if (rtos_demo.churn) {
             vTaskDelay(pdMS_TO_TICKS(2));
-            if (xTaskCreate(temp_task, "temp", configMINIMAL_STACK_SIZE, NULL, 1, NULL) == pdPASS)
+            void *deep = (n & 1) ? (n % 512 == 1 ? (void *)2 : (void *)1) : NULL;
+            if (xTaskCreate(temp_task, deep ? "temp deep" : "temp", configMINIMAL_STACK_SIZE, deep, 1, NULL) == pdPASS)
                 rtos_demo.spawned++;
             if (++n % 10 != 0)
                 continue;

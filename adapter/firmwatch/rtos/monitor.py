@@ -50,9 +50,17 @@ FILL = 0xA5  # tskSTACK_FILL_BYTE: the kernel paints every new stack with it
 MERGE_GAP = 48  # regions closer than this are read as one
 HEAP_COLD_MAX = 64 * 1024  # read the whole heap on the first refresh when it is at most this big
 SEEN_MAX = 256
+# In one halt, the TCBs of this many tasks gone since are read too: tasks created and deleted all
+# the time often reuse the same few blocks of the heap, and a task the plan missed costs a halt.
+RECENT_TCBS = 16
 # Read region by region (the streamer), a stack's high-water edge is re-scanned every this many
 # refreshes: it moves rarely, and its two reads per task are most of a snapshot's round trips.
 STACK_EVERY = 4
+# A stack-scanner probe must be wider than the unwritten holes a frame leaves (RISC-V's 16-byte
+# alignment leaves 16 untouched bytes at the bottom of a frame: a 16-byte probe there takes them
+# for paint and stops above the real edge); the audit re-reads this much of the paint per scan.
+STACK_WINDOW = 32
+STACK_AUDIT = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,7 @@ class RtosSnapshot:
     elapsed_ms: float
     host_time: float
     notes: list[str] = field(default_factory=list)
+    stacks_scanned: bool = True  # the stack figures were re-scanned this refresh (else carried over)
 
     def task(self, name: str) -> TaskRow | None:
         return next((r for r in self.tasks if r.task.name == name), None)
@@ -96,6 +105,21 @@ class RtosSnapshot:
     @property
     def running(self) -> TaskRow | None:
         return next((r for r in self.tasks if r.task.tcb == self.current), None)
+
+
+class _StackMiss(Miss):
+    """Stack bytes to read (before the TCBs) and scan again."""
+
+
+TaskKey = tuple[int, int | None, str]
+
+
+def task_key(t: Task) -> TaskKey:
+    """A task's identity across snapshots. Not its TCB address alone: the kernel often gives a new
+    task the TCB and stack of one just deleted, and what is kept per task (its stack scanner, whose
+    edge only moves down, and its run time) must start again for it. The task number
+    (configUSE_TRACE_FACILITY) is unique per task created; without it the name tells most apart."""
+    return (t.tcb, t.number, t.name)
 
 
 _CLONE = re.compile(r"\.(isra|constprop|part|cold|lto_priv|localalias)(\.\d+)*")
@@ -125,7 +149,7 @@ class RtosMonitor:
         self.layout: KernelLayout = analyse(program)
         self.port: PortContext | None = detect_port(program)
         self._unwinder: Unwinder | None = None
-        self._scanners: dict[int, StackScanner] = {}
+        self._scanners: dict[TaskKey, StackScanner] = {}
         self._seen_tcbs: dict[int, None] = {}  # every TCB address seen (insertion-ordered, bounded)
         self._objects: set[tuple[int, int]] = set()  # queues and timers: (address, size)
         self._strings: list[tuple[int, bytes]] = []  # constant names (queue, timer), read once
@@ -135,9 +159,9 @@ class RtosMonitor:
         self._last_rows: list[TaskRow] = []
         self._last_time = 0.0
         self._last_complete = 0.0
-        self._prev_runtime: tuple[int, dict[int, int]] | None = None
+        self._prev_runtime: tuple[int, dict[TaskKey, int]] | None = None
         self._cold = True
-        self._marks: dict[int, StackMark] = {}
+        self._marks: dict[TaskKey, StackMark] = {}
         self._coherent_now = True
         self.halts = 0
         self.halted_s = 0.0  # total, over this monitor's life
@@ -188,24 +212,26 @@ class RtosMonitor:
         chunks = [(r.address, self.target.read(r.address, r.size)) for r in regions]
         return chunks, sum(len(d) for _, d in chunks), 0.0, len(regions)
 
-    def _plan(self, extra: list[tuple[int, int]], coherent: bool) -> list[Region]:
+    def _plan(self, extra: list[tuple[int, int]], stacks: list[tuple[int, int]], coherent: bool,
+              whole_heap: bool = False) -> list[Region]:
         """What to fetch. Read region by region (not ``coherent``), each TCB, queue and timer is a
         region of its own, so that it is copied in one piece (the streamer copies each region
-        atomically): the reader then trusts each of them as of its own instant."""
+        atomically): the reader then trusts each of them as of its own instant. The stacks are read
+        before the TCBs (see :meth:`_rows`)."""
         lay = self.layout
-        want = list(kernel_regions(lay)) + list(self._const_wanted)
+        want = list(kernel_regions(lay)) + list(self._const_wanted) + list(stacks)
         whole = [(tcb, lay.tcb.size) for tcb in self._seen_tcbs] + list(self._objects) + list(extra)
         if coherent:
             want += whole
-            if self._cold and lay.heap is not None and lay.heap.size <= HEAP_COLD_MAX:
+            if (self._cold or whole_heap) and lay.heap is not None and lay.heap.size <= HEAP_COLD_MAX:
                 want.append((lay.heap.address, lay.heap.size))
         if self._last is not None:
             for t in self._last.tasks:
-                sc = self._scanners.get(t.tcb)
+                sc = self._scanners.get(task_key(t))
                 if sc is None or sc.edge is None:
                     hi = (t.stack_end + 4) if t.stack_end is not None else t.top_of_stack + 64
                     want.append((t.stack_base, hi - t.stack_base))
-                elif self._scan_now(coherent) or t.tcb not in self._marks:
+                elif self._scan_now(coherent) or task_key(t) not in self._marks:
                     want += sc.planned()
         if coherent:
             return _merge(want)
@@ -215,6 +241,9 @@ class RtosMonitor:
     def refresh(self) -> RtosSnapshot:
         t0 = time.perf_counter()
         extra: list[tuple[int, int]] = []
+        stacks: list[tuple[int, int]] = []
+        # tasks whose TCB was read before this attempt's stack reads (see _rows)
+        before = {task_key(t) for t in self._last.tasks} if self._last is not None else set()
         problems: list[str] = []
         nbytes = reads = 0
         halted = 0.0
@@ -225,7 +254,10 @@ class RtosMonitor:
         limit = ATTEMPTS + (8 if self._last is None else 0)  # the first refresh discovers the tasks
         while attempts < limit:
             attempts += 1
-            chunks, n, h, r = self._fetch(self._plan(extra, coherent))
+            # one halt is one instant: a task the last halt missed may be gone by the next, and
+            # another new in its place; from the third halt on, read the whole heap (every TCB
+            # and stack is in it)
+            chunks, n, h, r = self._fetch(self._plan(extra, stacks, coherent, whole_heap=attempts > 2))
             nbytes, halted, reads = nbytes + n, halted + h, reads + r
             img = Image(chunks + self._strings, self.layout.byteorder, self.layout.pointer_size, self._constant)
             for a, size in list(self._const_wanted):  # constants read once stay cached
@@ -236,7 +268,13 @@ class RtosMonitor:
                 while len(self._seen_tcbs) > SEEN_MAX:
                     self._seen_tcbs.pop(next(iter(self._seen_tcbs)))
                 state = read_kernel(self.layout, img, coherent, self._seen_tcbs, self._in_ram)
-                rows = self._rows(state, img)
+                rows = self._rows(state, img, None if coherent else before)
+            except _StackMiss as m:
+                stacks += m.regions
+                if state is not None:
+                    before |= {task_key(t) for t in state.tasks}
+                state = None
+                continue
             except Miss as m:
                 self._missed(m, extra)
                 state = None
@@ -259,12 +297,12 @@ class RtosMonitor:
                                 last.current if last else 0, last.tick if last else None,
                                 last.scheduler if last else "unknown", False,
                                 (now - self._last_complete) if last else 0.0, why, attempts, nbytes, reads, halted,
-                                1000 * (time.perf_counter() - t0), now, list(self.layout.notes))
-        self._remember(state)
+                                1000 * (time.perf_counter() - t0), now, list(self.layout.notes), False)
+        self._remember(state, coherent)
         self._last, self._last_rows, self._last_complete = state, rows, now
         return RtosSnapshot(rows, state.queues, state.timers, state.current, state.tick, state.scheduler, True, 0.0,
                             problems, attempts, nbytes, reads, halted, 1000 * (time.perf_counter() - t0), now,
-                            list(self.layout.notes))
+                            list(self.layout.notes), self._scan_now(coherent))
 
     def _constant(self, address: int, size: int) -> bytes | None:
         """Bytes of a read-only section (a queue's or timer's name in flash), from the ELF file: the
@@ -306,61 +344,77 @@ class RtosMonitor:
                 extra.append((start, lay.tcb.size) if start <= address and address + size <= start + lay.tcb.size
                              else (address, size))
 
-    def _remember(self, state: KernelState) -> None:
-        # a complete read names every live TCB: the plan follows them (deleted tasks drop out)
-        self._seen_tcbs = dict.fromkeys(t.tcb for t in state.tasks)
-        live = set(self._seen_tcbs)
+    def _remember(self, state: KernelState, coherent: bool) -> None:
+        # a complete read names every live TCB: the plan follows them (deleted tasks drop out; in
+        # one halt a few recent ones stay, where the next task is likely to be created)
+        recent = [a for a in self._seen_tcbs if a not in {t.tcb for t in state.tasks}][-RECENT_TCBS:] if coherent else []
+        self._seen_tcbs = dict.fromkeys([*recent, *(t.tcb for t in state.tasks)])
         objects = set()
         if self.layout.queue is not None:
             objects |= {(q.handle, self.layout.queue.size) for q in state.queues}
         if self.layout.timer is not None:
             objects |= {(t.handle, self.layout.timer.size) for t in state.timers}
         self._objects = objects
-        for t in list(self._scanners):
-            if t not in live:
-                del self._scanners[t]
+        keys = {task_key(t) for t in state.tasks}
+        for k in list(self._scanners):
+            if k not in keys:
+                del self._scanners[k]
 
-    def _rows(self, state: KernelState, img: Image) -> list[TaskRow]:
+    def _rows(self, state: KernelState, img: Image, trusted: set[TaskKey] | None) -> list[TaskRow]:
+        """The table, with each task's stack figures. Read region by region, a stack's bytes are a
+        task's only if that task lived when they were read: the stacks are fetched before the TCBs,
+        and a task's are used only when its TCB was also read before them (``trusted``: an earlier
+        refresh or attempt saw it), so the same task (by its number) held that stack all the while.
+        Otherwise a task deleted meanwhile and another created on its memory would lend the new
+        task the old one's stack. A task new since the last refresh is listed without stack figures
+        until the next one reads its stack (the first refresh reads again instead: every task is
+        new then). None: one coherent image, all trusted."""
         total = state.total_runtime
         prev = self._prev_runtime
         rows = []
         marks = {}
         missing: list[tuple[int, int]] = []
         for t in state.tasks:
-            sc = self._scanners.get(t.tcb)
+            key = task_key(t)
+            sc = self._scanners.get(key)
             high = (t.stack_end + 4) if t.stack_end is not None else None
             if sc is None or sc.low != t.stack_base or (high is not None and sc.high != high):
                 sc = StackScanner(t.stack_base, high if high is not None else max(t.top_of_stack, t.stack_base + 4),
-                                  pattern=FILL, window=16, audit=32)
-                self._scanners[t.tcb] = sc
-            if not self._scan_now(self._coherent_now) and t.tcb in self._marks and sc.edge is not None:
-                marks[t.tcb] = self._marks[t.tcb]  # scanned a refresh or two ago: the edge moves rarely
+                                  pattern=FILL, window=STACK_WINDOW, audit=STACK_AUDIT)
+                self._scanners[key] = sc
+            if not self._scan_now(self._coherent_now) and key in self._marks and sc.edge is not None:
+                marks[key] = self._marks[key]  # scanned a refresh or two ago: the edge moves rarely
                 continue
             # a first scan, or one that must gallop past its window, reads the rest of the stack at once
             whole = (sc.low, (sc.edge if sc.edge is not None else sc.high) - sc.low)
+            if trusted is not None and key not in trusted:
+                if self._last is None:
+                    missing.append(whole)  # read again, now that this task is known to exist
+                continue
             if sc.edge is None and not img.has(*whole):
                 missing.append(whole)
                 continue
             try:
-                marks[t.tcb] = sc.scan(img.read, sp=t.top_of_stack)
+                marks[key] = sc.scan(img.read, sp=t.top_of_stack)
             except Miss:
                 missing.append(whole)
         if missing:
-            raise Miss(missing[0][0], missing[0][1], tuple(missing[1:]))
+            raise _StackMiss(missing[0][0], missing[0][1], tuple(missing[1:]))
         self._marks = marks
         for t in state.tasks:
-            mark = marks[t.tcb]
+            mark = marks.get(task_key(t))  # None: a new task whose stack the next refresh reads
+            edge = mark.edge if mark is not None else None
             high = (t.stack_end + 4) if t.stack_end is not None else None
-            free = None if mark.edge is None else mark.edge - t.stack_base
-            peak = None if mark.edge is None or high is None else high - mark.edge
+            free = None if edge is None else edge - t.stack_base
+            peak = None if edge is None or high is None else high - edge
             cpu = cpu_total = None
             if t.run_time is not None and total:
                 cpu_total = min(1.0, t.run_time / total)
-                if prev is not None and t.tcb in prev[1] and total > prev[0]:
-                    cpu = max(0.0, min(1.0, (t.run_time - prev[1][t.tcb]) / (total - prev[0])))
+                if prev is not None and task_key(t) in prev[1] and total > prev[0]:
+                    cpu = max(0.0, min(1.0, (t.run_time - prev[1][task_key(t)]) / (total - prev[0])))
             rows.append(TaskRow(t, t.stack_size, peak, free, cpu, cpu_total))
         if total is not None:
-            self._prev_runtime = (total, {t.tcb: t.run_time or 0 for t in state.tasks})
+            self._prev_runtime = (total, {task_key(t): t.run_time or 0 for t in state.tasks})
         return rows
 
     # -- when the CPU stands still: each task's call stack ---------------------------------------
