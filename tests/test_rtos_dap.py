@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+import rtos_builds
 from dap_client import DapClient
 from firmwatch import sim
 from tools import require_board, wait_for
@@ -19,9 +20,9 @@ ENTRY = {"stream": "stream_task", "consumer": "consumer_task", "producer": "prod
 
 
 @pytest.mark.parametrize("board", ["cortex-m3-freertos", "riscv32-freertos"])
-def test_rtos_scope_and_task_threads(board, tmp_path):
+def test_rtos_scope_and_task_threads(board):
     require_board(board)
-    elf = sim.build(board, tmp_path / "build").elf
+    elf = sim.build(board, rtos_builds.build_dir(board)).elf
     with DapClient() as c:
         c.start("launch", {"sim": board, "elf": str(elf), "transport": "rsp"})
         scopes = {s["name"]: s for s in c.request("scopes", {"frameId": 1})["scopes"]}
@@ -38,8 +39,11 @@ def test_rtos_scope_and_task_threads(board, tmp_path):
         kids = {k["name"]: k["value"] for k in c.request("variables", {"variablesReference": rows["depth"]["variablesReference"]})["variables"]}
         assert kids["priority"] == "1" and kids["stack size"].endswith("bytes")
 
+        mark = c.mark()
         c.request("pause", {"threadId": 2})
-        c.wait_event("stopped", timeout=20)
+        stop = c.wait_event("stopped", lambda e: e["body"]["threadId"] == 2, timeout=20, after=mark)
+        # VS Code opens a thread's call stack only when it was told that thread stopped
+        assert stop["body"]["allThreadsStopped"] is True
         threads = c.request("threads")["threads"]
         cpu = next(t for t in threads if t["id"] == 2)
         assert cpu["name"].startswith("CPU (task ")
@@ -54,6 +58,11 @@ def test_rtos_scope_and_task_threads(board, tmp_path):
             values = {v["name"]: v["value"] for v in
                       c.request("variables", {"variablesReference": regs[0]["variablesReference"]})["variables"]}
             assert int(values["pc"], 16) != 0 and int(values["sp"], 16) != 0
+        mark = c.mark()
         c.request("continue", {"threadId": 2})
-        c.wait_event("continued", timeout=10)
+        c.wait_event("continued", timeout=10, after=mark)
         assert [t for t in c.request("threads")["threads"] if t["id"] >= 1000] == []
+        # and the client is told each task thread it was shown is gone (VS Code keeps it otherwise)
+        for t in tasks:
+            c.wait_event("thread", lambda e, t=t: e["body"] == {"reason": "exited", "threadId": t["id"]}, timeout=10,
+                         after=mark)

@@ -157,7 +157,12 @@ class Adapter:
                              target_name=launched.description, link_state=lambda: self.link,
                              post=self.conn.post)
         self.cpu = CpuView(launched.target.control(), program, session.evaluate)
-        self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output))
+        from firmwatch.dap.rtos_view import RtosLive, TaskThreads, has_rtos
+
+        self.rtos = RtosLive(session) if has_rtos(program) else None  # the RTOS scope and task threads
+        if self.rtos is not None and self.cpu.active:  # before attach: a halted target shows its tasks at once
+            self.cpu.tasks = TaskThreads(self.rtos)
+        self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output, self._cpu_thread_exited))
         if self.cpu.capabilities:  # known only now that the transport is: DAP lets us add them late
             self.conn.event("capabilities", {"capabilities": dict(self.cpu.capabilities)})
         if cfg.svd_file:
@@ -172,11 +177,6 @@ class Adapter:
 
         self.memory = MemoryLive(session, cfg.memory_threshold,
                                  on_warning=lambda text: self.output("important", f"firmwatch: memory: {text}\n"))
-        from firmwatch.dap.rtos_view import RtosLive, TaskThreads, has_rtos
-
-        self.rtos = RtosLive(session) if has_rtos(program) else None  # the RTOS scope and task threads
-        if self.rtos is not None and self.cpu.active:
-            self.cpu.tasks = TaskThreads(self.rtos)
         self.live.start()
         threading.Thread(target=self._monitor, name="firmwatch-monitor", daemon=True).start()
         self.output("console", f"firmwatch: connected to {launched.description} over {launched.transport}; "
@@ -650,8 +650,9 @@ class Adapter:
         return {"breakpoints": self.cpu.set_data_breakpoints(list(req.arguments.get("breakpoints") or []))}
 
     def _cpu_stopped(self, thread_id: int, reason: str, description: str | None = None,
-                     hit_breakpoint_ids: list[int] | None = None) -> None:
-        body: dict[str, Any] = {"reason": reason, "threadId": thread_id, "allThreadsStopped": False}
+                     hit_breakpoint_ids: list[int] | None = None, all_threads: bool = False) -> None:
+        # all_threads: the RTOS task threads stopped with the CPU (the Live thread is always stopped)
+        body: dict[str, Any] = {"reason": reason, "threadId": thread_id, "allThreadsStopped": all_threads}
         if description:
             body["description"] = description
         if hit_breakpoint_ids:
@@ -662,6 +663,9 @@ class Adapter:
 
     def _cpu_continued(self, thread_id: int) -> None:
         self.conn.event("continued", {"threadId": thread_id, "allThreadsContinued": False})
+
+    def _cpu_thread_exited(self, thread_id: int) -> None:
+        self.conn.event("thread", {"reason": "exited", "threadId": thread_id})
 
     # -- the extension's requests ------------------------------------------------------------------------------
     @request("firmwatch.setRate")

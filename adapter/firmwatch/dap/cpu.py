@@ -78,9 +78,12 @@ def ignore_count(hit_condition: str | None) -> int:
 class CpuEvents:
     """What the view tells the client (the adapter fills these in)."""
 
-    stopped: Callable[..., None]  # (thread_id, reason, description=None, hit_breakpoint_ids=None)
+    stopped: Callable[..., None]  # (thread_id, reason, description=None, hit_breakpoint_ids=None, all_threads=False)
     continued: Callable[[int], None]  # (thread_id)
     output: Callable[[str, str], None]  # (category, text)
+    # (thread_id): a thread the client was shown is gone. RTOS task threads exist only while the
+    # CPU stands still; VS Code keeps a thread it was shown (and its old call stack) until told
+    thread_exited: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -210,7 +213,7 @@ class CpuView:
         self.control.on_output(self._on_output)
         if self.control.state == RunState.STOPPED:  # attached to a halted target: show where it stands
             last = self.control.last_stop
-            events.stopped(self._dap_thread(last.thread if last else None), "entry")
+            events.stopped(self._dap_thread(last.thread if last else None), "entry", all_threads=self._with_tasks())
 
     def close(self) -> None:
         with self._lock:
@@ -223,11 +226,15 @@ class CpuView:
 
     def _on_running(self) -> None:
         with self._lock:
+            gone = self.tasks.shown() if self.tasks is not None else []
             self._drop_stop_state()
             threads = list(self._threads)
         if self.events is not None and not self._closed:
             for thread in threads:  # all-stop: every CPU thread (RTOS task) runs again
                 self.events.continued(thread["id"])
+            if self.events.thread_exited is not None:
+                for thread_id in gone:
+                    self.events.thread_exited(thread_id)
 
     def _on_stop(self, stop: Stop) -> None:
         with self._lock:
@@ -250,8 +257,10 @@ class CpuView:
             return
         with self._lock:
             ids = [self._by_control[n] for n in stop.breakpoints if n in self._by_control]
+        # task threads stop with the CPU: VS Code lets the user open a thread's call stack only when
+        # it was told that thread stopped
         self.events.stopped(self._dap_thread(stop.thread), _DAP_REASON.get(stop.reason, stop.reason.value),
-                            description, ids or None)
+                            description, ids or None, all_threads=self._with_tasks())
 
     def _conditions_say(self, ids: tuple[int, ...]) -> bool | str:
         """True: stop. False: every breakpoint hit has a condition evaluated here that says go on.
@@ -339,6 +348,9 @@ class CpuView:
         with self._lock:
             self._threads = out
         return list(out)
+
+    def _with_tasks(self) -> bool:
+        return self.tasks is not None and Capability.THREADS not in self.caps
 
     def owns_thread(self, thread_id: int) -> bool:
         return self.active and thread_id >= 2
@@ -735,7 +747,8 @@ class CpuView:
             # already stopped (a breakpoint won the race): say so again so the UI focuses it
             if self.events is not None:
                 last = c.last_stop
-                self.events.stopped(self._dap_thread(last.thread if last else None), "pause")
+                self.events.stopped(self._dap_thread(last.thread if last else None), "pause",
+                                    all_threads=self._with_tasks())
             return
         c.halt(wait=None)  # the stop arrives through on_stop
 

@@ -145,7 +145,14 @@ class TaskThreads:
         self._ids: dict[int, int] = {}  # TCB -> index (stable for the session)
         self._stop: RtosSnapshot | None = None
         self._frames: dict[int, list[Any]] = {}
+        self._shown: set[int] = set()  # thread ids the client was given this stop
         self._lock = threading.Lock()
+
+    def shown(self) -> list[int]:
+        """The task threads the client was shown since the CPU stopped (they go when it runs)."""
+        with self._lock:
+            out, self._shown = sorted(self._shown), set()
+        return out
 
     def drop(self) -> None:
         with self._lock:
@@ -176,6 +183,8 @@ class TaskThreads:
                 continue
             k = self._ids.setdefault(r.task.tcb, len(self._ids))
             out.append({"id": TASK_THREAD_BASE + k, "name": f"{r.task.name} ({r.task.state})"})
+        with self._lock:
+            self._shown.update(t["id"] for t in out)
         return out
 
     def owns_thread(self, thread_id: int) -> bool:
