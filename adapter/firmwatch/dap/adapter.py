@@ -160,6 +160,8 @@ class Adapter:
         from firmwatch.dap.rtos_view import RtosLive, TaskThreads, has_rtos
 
         self.rtos = RtosLive(session) if has_rtos(program) else None  # the RTOS scope and task threads
+        if self.rtos is not None:
+            self.live.tick_while(self.rtos.interval, self.rtos.shown)
         if self.rtos is not None and self.cpu.active:  # before attach: a halted target shows its tasks at once
             self.cpu.tasks = TaskThreads(self.rtos)
         self.cpu.attach(CpuEvents(self._cpu_stopped, self._cpu_continued, self.output, self._cpu_thread_exited))
@@ -294,6 +296,9 @@ class Adapter:
         if self.memory is not None:
             self.memory.close()
             self.memory = None
+        if self.rtos is not None:
+            self.rtos.close()
+            self.rtos = None
         if self.live is not None:
             self.live.close()
         if self.session is not None:

@@ -98,6 +98,8 @@ class LiveView:
         self._owed = False  # a refresh that was due (a write) while refresh was held
         self._status_now = False  # the holds changed: tell the client at once
         self._samples: list[tuple[int, str, float, Any]] = []
+        # views whose rows change without any watch (the RTOS scope): (period, shown now?)
+        self._tickers: list[tuple[float, Callable[[], bool]]] = []
         self._scalar: dict[int, bool] = {}
         self._thread = threading.Thread(target=self._run, name="firmwatch-live", daemon=True)
         session.add_listener(self._on_samples)
@@ -171,6 +173,14 @@ class LiveView:
                 vw.refreshes_since = 0
                 vw.pinned = vw.pinned or pinned
         self._wake.set()
+
+    def tick_while(self, period_s: float, shown: Callable[[], bool]) -> None:
+        """Refresh the views every ``period_s`` while ``shown()``, watches or not: VS Code re-reads
+        a view only when told it changed, and a view such as the RTOS scope changes on its own."""
+        self._tickers.append((period_s, shown))
+
+    def _tick_due(self, now: float) -> bool:
+        return any(now - self._last_invalidated >= period and shown() for period, shown in self._tickers)
 
     def client_activity(self) -> None:
         self._client_asked = True
@@ -267,7 +277,7 @@ class LiveView:
                 self._changed()
                 self._send_invalidated(now)
                 wait = self.ui_period
-            elif self.enabled and self.session.watches:
+            elif self.enabled and (self.session.watches or self._tickers):
                 if was_held:  # released: the views show what changed meanwhile, now
                     was_held = False
                     self._last_invalidated = 0.0
@@ -276,13 +286,16 @@ class LiveView:
                     self._force = False
                 forced = self._force and self._forced_sample_arrived()
                 if now >= due or forced:
-                    if self._changed() or forced:
+                    if self._changed() or forced or self._tick_due(now):
                         self._force = False
                         self._send_invalidated(now)
                         wait = self.ui_period
                     else:
                         self._armed = True  # the next sample wakes the loop
                         wait = 1.0
+                        if self._tickers:  # or the next tick
+                            tick = self._last_invalidated + min(p for p, _ in self._tickers)
+                            wait = min(wait, max(0.01, tick - now))
                 else:
                     wait = due - now
             else:

@@ -18,6 +18,7 @@ from firmwatch.rtos.layout import RtosError, analyse
 from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot, TaskRow
 
 INTERVAL_S = 1.0
+SHOWN_S = 5.0  # the scope counts as open this long after VS Code last read its rows
 TASK_THREAD_BASE = 1000  # DAP thread ids of task threads: above any CPU thread (transport id + 1)
 TASK_FRAME_BASE = 1 << 28  # frame ids of task frames: above every CpuView frame id
 FRAMES_PER_TASK = 256
@@ -32,14 +33,39 @@ def has_rtos(program: Any) -> bool:
 
 
 class RtosLive:
-    """One monitor per session, refreshed on demand at most every ``interval``."""
+    """One monitor per session. While the RTOS scope is open a thread of its own refreshes it every
+    ``interval``: over a halting server a refresh waits for the intrusion budget (seconds, after a
+    long halt), and the adapter's requests must not wait with it. VS Code reads the latest
+    snapshot; a stop of the CPU takes one of its own (``latest(max_age=0)``)."""
 
     def __init__(self, session: Any, interval: float = INTERVAL_S):
         self.session = session
         self.interval = interval
         self._monitor: RtosMonitor | None = None
         self._latest: RtosSnapshot | None = None
-        self._lock = threading.Lock()
+        self._error: Exception | None = None  # the last refresh's failure (None after a success)
+        self._lock = threading.Lock()  # one refresh at a time (the monitor's rule)
+        self._read = 0.0  # when VS Code last read the scope's rows (monotonic)
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def read(self) -> None:
+        """VS Code read the scope's rows: keep refreshing it."""
+        self._read = time.monotonic()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="firmwatch-rtos", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def shown(self) -> bool:
+        """Whether the RTOS scope is open in VS Code: it then refreshes every ``interval`` even when no
+        watch changes (dap/live.py's tick)."""
+        return time.monotonic() - self._read < SHOWN_S
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
 
     @property
     def monitor(self) -> RtosMonitor:
@@ -47,14 +73,50 @@ class RtosLive:
             self._monitor = RtosMonitor(self.session.program, self.session.target)
         return self._monitor
 
-    def latest(self, max_age: float | None = None) -> RtosSnapshot:
-        age = self.interval if max_age is None else max_age
+    @property
+    def error(self) -> Exception | None:
+        return self._error
+
+    def _due(self) -> float:
+        """Seconds until the next refresh is due (0: now). A little under the interval: the live
+        view's tick comes every interval and must find a new snapshot."""
+        s = self._latest
+        return 0.0 if s is None else max(0.0, 0.9 * self.interval - (time.time() - s.host_time))
+
+    def _refresh(self, max_age: float = 0.0) -> RtosSnapshot:
         with self._lock:
-            s = self._latest
-            if s is not None and time.time() - s.host_time < age:
+            s = self._latest  # another thread may have refreshed while this one waited
+            if s is not None and max_age > 0 and time.time() - s.host_time < max_age:
                 return s
-            s = self._latest = self.monitor.refresh()
+            try:
+                s = self._latest = self.monitor.refresh()
+            except Exception as e:
+                self._error = e
+                raise
+            self._error = None
             return s
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            wait = self._due()
+            if self.shown() and wait == 0.0:
+                try:
+                    self._refresh()
+                except Exception:  # noqa: BLE001 - kept in self._error: the scope shows the sentence
+                    pass
+                wait = self.interval
+            self._wake.wait(wait if self.shown() else SHOWN_S)
+            self._wake.clear()
+
+    def latest(self, max_age: float | None = None) -> RtosSnapshot:
+        """The latest snapshot (the first one is taken now); ``max_age``: one at most this old,
+        refreshed now if need be."""
+        s = self._latest
+        if s is not None and (max_age is None or time.time() - s.host_time < max_age):
+            return s
+        if s is not None or self._error is None:
+            return self._refresh(self.interval if s is None else (max_age or 0.0))
+        raise self._error
 
 
 def _task_value(r: TaskRow) -> str:
@@ -101,11 +163,14 @@ def rtos_scope(registry: Any, live: RtosLive) -> dict[str, Any]:
         return rows[start:start + count] if count else rows[start:]
 
     def rows(start: int, count: int, hex: bool) -> list[dict[str, Any]]:
+        live.read()
         try:
             s = live.latest()
         except Exception as e:  # noqa: BLE001 - the sentence shows where the table would
             return [{"name": "tasks", "value": f"<{e}>", "variablesReference": 0, "presentationHint": ro}]
         state = "complete" if s.complete else f"incomplete, showing {s.age_s:.1f} s old tasks: {s.problems[-1]}"
+        if live.error is not None:
+            state = f"{time.time() - s.host_time:.0f} s old, the last refresh failed: {live.error}"
         out = [{"name": "kernel", "value": f"tick {s.tick}, scheduler {s.scheduler}, {len(s.tasks)} tasks",
                 "type": f"snapshot {state}: {s.bytes_read} bytes, {s.reads} read(s), "
                         f"halted {1000 * s.halted_s:.2f} ms", "variablesReference": 0, "presentationHint": ro}]
