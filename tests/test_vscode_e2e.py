@@ -49,6 +49,7 @@ SCENARIOS = [
     "recording_to_csv",
     "peripherals_scope_live",
     "profile_flame_graph_and_code_lenses",
+    "rtos_scope_and_task_threads",
     "qemu_gdb_watch_changes_cpu_running",
     "two_sessions_compound_plot_overlay",
     "missing_firmwatch_one_message",
@@ -62,7 +63,7 @@ STRESS_SCENARIOS = [
 STRESS_TIMEOUT = 1500  # two sessions of 4 x 50 context-menu actions, on a loaded 2-core machine
 
 # the demo on an emulated Cortex-M3 behind gdb: a CPU thread in the Call Stack
-NEEDS_QEMU = {"qemu_gdb_watch_changes_cpu_running", "profile_flame_graph_and_code_lenses"}
+NEEDS_QEMU = {"qemu_gdb_watch_changes_cpu_running", "profile_flame_graph_and_code_lenses", "rtos_scope_and_task_threads"}
 
 
 def e2e_home() -> Path:

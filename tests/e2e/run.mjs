@@ -24,6 +24,7 @@ import { memoryScenarios } from './memory.mjs';
 import { multiLaunch, multiScenarios } from './multi.mjs';
 import { peripheralScenarios, writeDemoSvd } from './peripherals.mjs';
 import { profileScenarios, profileWorkspace } from './profile.mjs';
+import { rtosConfig, rtosScenarios } from './rtos.mjs';
 
 const PERF = process.argv.includes('--perf');
 // --stress: after the usual scenarios, the context-menu actions 50 times in a row each, at
@@ -62,7 +63,7 @@ function makeWorkspace(root, hostElf) {
   // two devices at once, started together by a compound (multi.mjs)
   const multi = multiLaunch();
   fs.writeFileSync(path.join(ws, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0',
-    configurations: [demo, qemu, profile, fast, ...multi.configurations], compounds: multi.compounds }, null, 2));
+    configurations: [demo, qemu, profile, fast, rtosConfig(), ...multi.configurations], compounds: multi.compounds }, null, 2));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'firmwatch.python': PYTHON }, null, 2));
   return ws;
 }
@@ -474,6 +475,8 @@ async function runScenarios(page) {
   if (PERF) await perfScenarios(page);
 
   await profileScenarios(page, scenario);
+
+  await rtosScenarios(page, scenario, PYTHON, SERVER);
 
   await endDebugSession(page);
   await scenario('qemu_gdb_watch_changes_cpu_running', page, async () => {
