@@ -6,7 +6,9 @@
 // task threads go away and the CPU runs again.
 import { execFile } from 'node:child_process';
 import { waitFor } from './harness.mjs';
-import { docShot, endDebugSession, escapeRe, findRow, log, pane, paneExpanded, row, rows, runCommand, statusItem, T } from './workbench.mjs';
+import {
+  docShot, endDebugSession, escapeRe, expandVariables, findRow, log, pane, paneExpanded, row, rows, runCommand, statusItem, T,
+} from './workbench.mjs';
 
 export const RTOS_SCENARIOS = ['rtos_scope_and_task_threads'];
 export const RTOS_CONFIG = 'firmwatch: FreeRTOS demo (QEMU Cortex-M3, rsp)';
@@ -92,17 +94,11 @@ export async function rtosScenarios(page, scenario, python, server) {
         await (await findRow(page, 'Variables', open[0].name)).locator('.monaco-tl-twistie').click();
         return false;
       }, T(15000), 200);
-      await findRow(page, 'Variables', 'RTOS', T(30000)).catch(async (e) => {
+      // opened with the refresh paused (a refresh rendered while a row's first children load closes it again)
+      await expandVariables(page, [], 'kernel', { scope: 'RTOS' }).catch(async (e) => {
         const stack = (await callStack(page)).map((r) => r.thread ?? r.frame).join(', ');
         throw new Error(`${e.message}; Call Stack: ${stack}`);
       });
-      await waitFor('the RTOS scope open', async () => {
-        const r = await findRow(page, 'Variables', 'RTOS');
-        if ((await r.getAttribute('aria-expanded')) === 'true') return true;
-        await r.click();
-        return waitFor('the scope to open', async () => (await row(page, 'Variables', 'RTOS').getAttribute('aria-expanded')) === 'true', T(1500), 50)
-          .catch(() => false);
-      }, T(20000), 300);
       const ticks = new Set();
       const views = new Set();
       let seen;
