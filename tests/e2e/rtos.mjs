@@ -94,10 +94,16 @@ export async function rtosScenarios(page, scenario, python, server) {
         await (await findRow(page, 'Variables', open[0].name)).locator('.monaco-tl-twistie').click();
         return false;
       }, T(15000), 200);
-      // opened with the refresh paused (a refresh rendered while a row's first children load closes it again)
-      await expandVariables(page, [], 'kernel', { scope: 'RTOS' }).catch(async (e) => {
+      // opened with the refresh paused (a refresh rendered while a row's first children load closes it
+      // again); the scope's first rows wait for the first snapshot (over a halting server, for the
+      // intrusion budget: seconds), and until they come the row is not in the list: again, until it is
+      let opened;
+      await waitFor('the RTOS scope open on its kernel row', async () => {
+        opened = await expandVariables(page, [], 'kernel', { scope: 'RTOS' }).then(() => undefined, (e) => e);
+        return opened === undefined;
+      }, T(60000), 500).catch(async (e) => {
         const stack = (await callStack(page)).map((r) => r.thread ?? r.frame).join(', ');
-        throw new Error(`${e.message}; Call Stack: ${stack}`);
+        throw new Error(`${e.message}: ${opened?.message}; Call Stack: ${stack}`);
       });
       const ticks = new Set();
       const views = new Set();
