@@ -13,6 +13,7 @@ quiet machine) while tasks are created and deleted every 2 ms must hold no wrong
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -214,18 +215,32 @@ def test_every_task_stack_at_a_breakpoint(device, board):
         # gcc may clone it (recurse.isra.0): the symbol whose name starts so
         addr = next(sym.address for sym in program.symbols if sym.kind == "function"
                     and sym.name.split(".")[0] == "recurse") & ~1
-        bp = ctl.add_breakpoint(BreakpointSpec(Location.at(addr)))
-        wait_for(lambda: ctl.state == RunState.STOPPED, 20, "the breakpoint in the depth task")
+        # the demo recurses rtos_demo.stack_depth (4) deep: stop in the innermost call, recurse(0)
+        stopped = threading.Event()  # the reported stop (the hits passed stop the CPU for a moment too)
+        ctl.on_stop(lambda stop: stopped.set())
+        bp = ctl.add_breakpoint(BreakpointSpec(Location.at(addr), ignore_count=4))
+        wait_for(stopped.is_set, 20, "the breakpoint in the depth task")
+        assert ctl.state == RunState.STOPPED
         ctl.remove_breakpoint(bp.id)
         s = m.refresh()
         assert s.complete and s.halted_s == 0
         running = s.running
         assert running is not None and running.task.name == "depth"
-        arch = m.layout.arch
-        regs = {(15 if arch == "ARM" else 32): ctl.register("pc"), (13 if arch == "ARM" else 2): ctl.register("sp"),
-                (14 if arch == "ARM" else 1): ctl.register("lr" if arch == "ARM" else "ra")}
+        # the CPU's registers by DWARF number (gdb's numbering is DWARF's for r0-r15 and x0-x31, pc)
+        regs = {r.number: r.value for r in ctl.registers() if r.value is not None and 0 <= r.number <= 32}
         frames = [f.function for f in m.frames(regs, running.task)]
-        assert frames[0] == "recurse" and frames[-1] == "depth_task", frames
+        assert frames == ["recurse"] * 5 + ["depth_task"], frames
+        # locals in the running task's outer frames: recurse(k) filled its frame[] with k + i, and
+        # holds k in a callee-saved register or its frame where the DWARF says
+        raw = m.raw_frames(regs, running.task)
+        for level in range(1, 5):
+            got = {v.name: v for v in m.variables(raw[level], level)}
+            assert got["frame"].value is not None, got["frame"].why
+            assert got["frame"].value.raw == bytes((level + i) & 0xFF for i in range(48)), (level, got["frame"].value.raw)
+            if got["level"].value is not None:
+                assert got["level"].value.scalar == level
+            else:
+                assert got["level"].why in ("optimized out", "not saved in this frame")
         for r in s.tasks:
             if r.task.tcb == s.current:
                 continue
@@ -235,6 +250,16 @@ def test_every_task_stack_at_a_breakpoint(device, board):
         stack = {r.task.name: [f.function for f in m.frames(m.context(r.task).registers, r.task)]
                  for r in s.tasks if r.task.tcb != s.current}
         assert stack["consumer"] == ["xQueueReceive", "consumer_task"]
+        # a task's frames have their arguments and locals: consumer waits in xQueueReceive(rx_queue, &item, …)
+        consumer = next(r.task for r in s.tasks if r.task.name == "consumer")
+        craw = m.raw_frames(m.context(consumer).registers, consumer)
+        inner = {v.name: v for v in m.variables(craw[0], 0)}
+        outer = {v.name: v for v in m.variables(craw[1], 1)}
+        rx = compile_expression(program, "rx_queue")
+        assert inner["xQueue"].value.scalar == int.from_bytes(t.read(rx.address, rx.size), "little")
+        assert outer["item"].value is not None and outer["item"].value.address is not None
+        assert inner["pvBuffer"].value.scalar == outer["item"].value.address
+        assert outer["item"].type_name == "uint32_t" and inner["xQueue"].type_name == "QueueHandle_t"
         assert stack["parked"] == ["vTaskSuspend", "parked_task"]
         assert stack["report"][0] in ("xQueueSemaphoreTake", "xQueueReceive") and len(stack["report"]) == 2
         ctl.resume()

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from firmwatch.rtos.context import Context, context_size, saved_context
+from firmwatch.rtos.frame_vars import FrameVar, FrameVars
 from firmwatch.rtos.freertos import (
     Image,
     Inconsistent,
@@ -468,6 +469,15 @@ class RtosMonitor:
             out.append(Frame(level, _plain(sym.containing(at)), line.file if line else None, line.line if line else None,
                              f.pc, thread_id))
         return out
+
+    def variables(self, frame: RawFrame, level: int, read: Callable[[int, int], bytes] | None = None) -> list[FrameVar]:
+        """The arguments and locals of one unwound frame (level 0: the innermost, all its registers
+        known), typed and read from the target."""
+        fv = getattr(self, "_frame_vars", None)
+        if fv is None:
+            fv = self._frame_vars = FrameVars(self.program, self.layout.arch)
+        rd = read or self.target.read
+        return fv.variables(frame.pc if level == 0 else frame.pc - 1, frame.registers, frame.cfa, rd, level > 0)
 
     def context_regions(self, state_tasks: Sequence[Task]) -> list[Region]:
         if self.port is None:
