@@ -101,6 +101,7 @@ bench: venv
 	$(PY) bench/recording.py
 	$(PY) bench/api.py
 	$(PY) bench/faults.py
+	$(PY) bench/capture.py
 
 clean:
 	rm -rf $(VENV) build dist tests/_build bench/_build
