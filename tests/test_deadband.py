@@ -5,6 +5,8 @@ counts that stay exact under a corrupting link — through the real host device 
 
 from __future__ import annotations
 
+import csv
+import subprocess
 import sys
 import threading
 import time
@@ -131,3 +133,48 @@ def test_what_cannot_be_filtered_is_said_and_sent_in_full(host: sim.SimDevice) -
             wait_for(lambda: w.has_value and d.has_value, 10, "both watches' first samples")
         finally:
             s.close()
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def _firmwatch(*argv: str, stdin: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "firmwatch", *argv], input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_cli_record_with_a_deadband(host: sim.SimDevice, tmp_path: Path) -> None:
+    """``firmwatch record --deadband accel_x=20``: accel_x is change-only from its first row (the
+    device filters it: every row moved by more than 20 from the one before), accel_y beside it
+    has every sample, and the summary says which watch was change-only."""
+    out = tmp_path / "rec.csv"
+    r = _firmwatch("record", str(host.elf), "--port", host.port, "-o", str(out), "--duration", "3", "--quiet",
+                   "--deadband", "accel_x=20", "accel_x@1000", "accel_y@1000")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    xs = [(float(row["target_time_s"]), int(row["value"])) for row in rows if row["name"] == "accel_x"]
+    ys = [row for row in rows if row["name"] == "accel_y"]
+    assert len(ys) > 2000 and 20 < len(xs) < 0.5 * len(ys)
+    # the sine moves more than 20 within its heartbeat's second, so every row is a change
+    assert all(abs(b - a) > 20 for (_, a), (_, b) in zip(xs, xs[1:])), "a row the deadband should have held back"
+    # the summary's counts are the file's; the device may drop a sample on a busy machine, but says so
+    lines = {line.split(":")[0].strip(): line for line in r.stdout.splitlines() if ": " in line}
+    assert "change-only, deadband 20" in lines["accel_x"] and "change-only" not in lines["accel_y"], r.stdout
+    assert lines["accel_x"].split(": ")[1].startswith(f"{len(xs)} samples"), r.stdout
+    assert lines["accel_y"].split(": ")[1].startswith(f"{len(ys)} samples"), r.stdout
+
+
+def test_cli_deadband_refusals_and_the_prompt(host: sim.SimDevice) -> None:
+    for argv, said in [(["--deadband", "accel_x"], "is not EXPR=N"),
+                       (["--deadband", "accel_x=-3"], "is not a distance"),
+                       (["--deadband", "accel_z=5"], "names no watch of this command")]:
+        r = _firmwatch("watch", str(host.elf), "--port", host.port, *argv, "accel_x", stdin="quit\n")
+        assert r.returncode != 0 and said in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
+    # the prompt's deadband command: change-only, back to every sample, a watch it cannot filter
+    r = _firmwatch("watch", str(host.elf), "--port", host.port, "accel_x", "g_config",
+                   stdin="deadband accel_x 15\ndeadband accel_x off\ndeadband g_config 1\ndeadband nope 1\nquit\n")
+    assert r.returncode == 0, r.stderr
+    assert "accel_x: change-only, deadband 15" in r.stdout and "accel_x: every sample again" in r.stdout
+    assert "g_config: every sample (it cannot be filtered" in r.stdout
+    assert "'g_config' is sent in full, without its deadband" in r.stdout + r.stderr
+    assert "'nope' is not being watched" in r.stdout

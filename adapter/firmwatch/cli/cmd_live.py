@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=10.0, help="default sample rate of new watches in Hz (default 10)")
     p.add_argument("--duration", type=float, help="with --device: stop after this many seconds (default: Ctrl-C)")
     p.add_argument("expr", nargs="*", help="watches to start with, EXPR or EXPR@HZ")
+    add_deadband_arg(p)
     p.set_defaults(func=run_watch)
 
     p = sub.add_parser("record", help="record samples of expressions or raw addresses (CSV, Parquet, VCD)")
@@ -84,12 +85,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session-id", help="session id written in every row (default: random)")
     p.add_argument("--quiet", action="store_true", help="no live table")
     p.add_argument("expr", nargs="*", help="EXPR[@HZ] or 0xADDR:SIZE[@HZ]")
+    add_deadband_arg(p)
     p.set_defaults(func=run_record)
 
     p = sub.add_parser("demo", help="start the simulated demo device and watch its variables live")
     p.add_argument("--target", default="host", help="host (default), cortex-m3, riscv32, avr or host-rust")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.set_defaults(func=run_demo)
+
+
+def add_deadband_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--deadband", action="append", default=[], metavar="EXPR=N",
+                   help="change-only: the device sends the watch EXPR only when it moved by more than N (0: any "
+                        "change), and once a second when it did not (repeat for several watches)")
+
+
+class DeadbandError(UserError):
+    """A --deadband the command cannot apply."""
+
+
+def parse_deadbands(items: list[str], watches: list[tuple[str, float | None]], multi: bool = False) -> dict[str, float]:
+    """``EXPR=N`` for watches of this command line; refused before anything starts."""
+    if items and multi:
+        raise DeadbandError("--deadband applies to one device's watches; with --device, set deadbands from "
+                            "VS Code or the Python API (docs/capture.md).")
+    names = {text.strip() for text, _ in watches}
+    out: dict[str, float] = {}
+    for item in items:
+        expr, eq, value = item.rpartition("=")
+        expr = expr.strip()
+        if not eq or not expr:
+            raise DeadbandError(f"--deadband '{item}' is not EXPR=N; write e.g. --deadband accel_x=20.")
+        try:
+            band = float(value)
+        except ValueError:
+            band = -1.0
+        if not band >= 0:
+            raise DeadbandError(f"--deadband '{item}': '{value}' is not a distance; give 0 (any change) or more.")
+        if expr not in names:
+            raise DeadbandError(f"--deadband '{item}' names no watch of this command; add {expr} to the "
+                                "expressions too.")
+        out[expr] = band
+    return out
 
 
 def _messages(level: str, text: str) -> None:
@@ -175,15 +212,17 @@ def run_watch(args: argparse.Namespace) -> int:
     if args.device:
         from firmwatch.cli import devices
 
+        parse_deadbands(args.deadband, [], multi=True)
         return devices.run_watch(args, stop_on_signals=_stop_on_signals)
     if args.elf is None:
         raise ConnectError("name the ELF the device runs (or several devices with --device NAME=ELF@ADDRESS).")
     from firmwatch.cli.repl import Repl
 
     watches = [split_rate(e) for e in args.expr]
+    deadbands = parse_deadbands(args.deadband, watches)
     link = LinkWatch()
     with open_session(args, args.rate, link) as session:
-        session.add_watches(watches)
+        session.add_watches(watches, deadbands)
         for w in session.watches.values():
             if w.unsampled:
                 _messages("warning", f"{w.text} cannot be sampled: {w.unsampled}")
@@ -215,6 +254,7 @@ def run_record(args: argparse.Namespace) -> int:
     if args.device:
         from firmwatch.cli import devices
 
+        parse_deadbands(args.deadband, [], multi=True)
         return devices.run_record(args, summary_lines=summary_lines, stop_on_signals=_stop_on_signals)
     if args.elf is None or not args.expr:
         raise RecordError("name the ELF the device runs and at least one watch: record ELF --port PORT -o OUT "
@@ -222,11 +262,12 @@ def run_record(args: argparse.Namespace) -> int:
     rate = 1000.0 / args.interval if args.interval else args.rate
     link = LinkWatch()
     watches = [split_rate(e) for e in args.expr]  # a bad rate is refused before anything starts
+    deadbands = parse_deadbands(args.deadband, watches)
     with open_session(args, rate, link) as session:
         # recording first, then the watches: every sample they receive is in the file, so the
         # summary's counts are the file's
         rec = session.start_recording(args.output, args.session_id, args.format)
-        session.add_watches(watches)
+        session.add_watches(watches, deadbands)
         unsampled = [w for w in session.watches.values() if w.unsampled]
         for w in unsampled:
             _messages("warning", f"{w.text} cannot be sampled: {w.unsampled}")
@@ -296,6 +337,8 @@ def summary_lines(session: Session, st: LinkStats) -> list[str]:
         how = f"{w.stats.missing} missing"
         if w.stats.device_dropped is not None:
             how += f" ({w.stats.device_dropped} dropped by the device)"
+        if w.filtered and w.deadband is not None:
+            how += f"; change-only, deadband {w.deadband:g}: the samples are its changes and heartbeats"
         polled = session.polled_reason(w)
         lines.append(f"{w.text}: {w.stats.received} samples, {w.stats.rate():.1f} Hz achieved (asked {w.rate_hz:g}), "
                      f"{how}" + (f"; polled: {polled}" if polled else ""))

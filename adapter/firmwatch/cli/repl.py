@@ -27,6 +27,7 @@ COMMANDS = {
     "stop": "stop EXPR|all        remove a watch, or all of them",
     "write": "write EXPR VALUE     write VALUE into the object EXPR names and read it back",
     "rate": "rate EXPR HZ         change a watch's sample rate",
+    "deadband": "deadband EXPR N|off  change-only: send EXPR when it moved by more than N (0: any change)",
     "print": "print EXPR           read EXPR once",
     "info": "info                 target, link and build-id status",
     "hex": "hex on|off           show values in hex",
@@ -124,6 +125,24 @@ class Repl:
             return
         w = self.session.set_rate(expr, rate)
         self.out(f"{w.text} now at {w.rate_hz:g} Hz")
+
+    def cmd_deadband(self, rest: str) -> None:
+        expr, _, value = rest.rpartition(" ")
+        if not expr.strip() or not value:
+            self.out("usage: " + COMMANDS["deadband"])
+            return
+        if value.lower() in ("off", "none"):
+            w = self.session.set_deadband(expr, None)
+            self.out(f"{w.text}: every sample again")
+            return
+        try:
+            band = float(value)
+        except ValueError:
+            self.out(f"error: '{value}' is not a deadband; give a number (0: any change) or off.")
+            return
+        w = self.session.set_deadband(expr, band)
+        self.out(f"{w.text}: change-only, deadband {band:g}" if w.filtered else
+                 f"{w.text}: every sample (it cannot be filtered; see the note above)")
 
     def cmd_write(self, rest: str) -> None:
         expr, value = _split_value(rest)

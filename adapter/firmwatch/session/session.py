@@ -228,14 +228,22 @@ class Session:
             self.on_message("info", f"'{w.text}' is sent in full, without its deadband: {why}.")
         return None
 
-    def add_watches(self, items: list[tuple[str, float | None]]) -> list[Watch]:
+    def add_watches(self, items: list[tuple[str, float | None]],
+                    deadbands: dict[str, float] | None = None) -> list[Watch]:
         """Add several watches and plan the device's streams once for all of them (so no stream
-        is started and replaced again as the next watch at its rate joins)."""
+        is started and replaced again as the next watch at its rate joins). ``deadbands``: by
+        expression, change-only from the first sample (a recording holds no unfiltered start)."""
         out = []
         with self._lock:
             try:
                 for text, rate_hz in items:
-                    out.append(self._add_one(text.strip(), rate_hz))
+                    w = self._add_one(text.strip(), rate_hz)
+                    band = (deadbands or {}).get(text.strip())
+                    if band is not None:
+                        if not isinstance(band, int | float) or band < 0 or band != band:
+                            raise SessionError(f"a deadband of {band!r} is not a distance; give 0 or more.")
+                        w.deadband = float(band)
+                    out.append(w)
             finally:
                 self._replan()
         return out
