@@ -13,6 +13,7 @@ import pytest
 import rtos_builds
 from dap_client import DapClient
 from firmwatch import sim
+from firmwatch.symbols import load
 from tools import require_board, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
@@ -64,10 +65,10 @@ def test_rtos_scope_and_task_threads(board):
             name = t["name"].rsplit(" (", 1)[0]
             frames = c.request("stackTrace", {"threadId": t["id"]})["stackFrames"]
             assert frames and frames[-1]["name"] == ENTRY[name], (name, frames)
-            regs = c.request("scopes", {"frameId": frames[0]["id"]})["scopes"]
-            assert [s["name"] for s in regs] == ["Registers"]
+            scopes = c.request("scopes", {"frameId": frames[0]["id"]})["scopes"]
+            assert [s["name"] for s in scopes][-2:] == ["Locals", "Registers"], scopes
             values = {v["name"]: v["value"] for v in
-                      c.request("variables", {"variablesReference": regs[0]["variablesReference"]})["variables"]}
+                      c.request("variables", {"variablesReference": scopes[-1]["variablesReference"]})["variables"]}
             assert int(values["pc"], 16) != 0 and int(values["sp"], 16) != 0
         mark = c.mark()
         c.request("continue", {"threadId": 2})
@@ -77,3 +78,47 @@ def test_rtos_scope_and_task_threads(board):
         for t in tasks:
             c.wait_event("thread", lambda e, t=t: e["body"] == {"reason": "exited", "threadId": t["id"]}, timeout=10,
                          after=mark)
+
+        # a breakpoint in the depth task: over rsp (no unwinding in the transport) the CPU's call
+        # stack is unwound here too, and every frame — the CPU's and each task's — has its arguments
+        # and locals from DWARF
+        mark = c.mark()
+        # gcc may clone it (recurse.isra.0): the symbol's own name
+        recurse = next(s.name for s in load(str(elf)).symbols if s.kind == "function" and s.name.split(".")[0] == "recurse")
+        bps = c.request("setFunctionBreakpoints", {"breakpoints": [{"name": recurse}]})["breakpoints"]
+        assert bps[0]["verified"], bps
+        stop = c.wait_event("stopped", lambda e: e["body"]["reason"] == "breakpoint", timeout=20, after=mark)
+        c.request("setFunctionBreakpoints", {"breakpoints": []})
+        cpu_frames = c.request("stackTrace", {"threadId": stop["body"]["threadId"]})["stackFrames"]
+        names = [f["name"] for f in cpu_frames]
+        assert names[0] == "recurse" and names[-1] == "depth_task" and set(names[:-1]) == {"recurse"}, names
+        assert all(f.get("line") for f in cpu_frames), cpu_frames
+
+        def frame_vars(frame_id):
+            out = {}
+            for s in c.request("scopes", {"frameId": frame_id})["scopes"]:
+                out[s["name"]] = {v["name"]: v for v in
+                                  c.request("variables", {"variablesReference": s["variablesReference"]})["variables"]}
+            return out
+
+        top = frame_vars(cpu_frames[0]["id"])
+        # the first call from depth_task is recurse(stack_depth), the demo's 4; deeper frames are recurse(level - 1)
+        assert top["Arguments"]["level"]["value"] == str(4 - (len(cpu_frames) - 2)), top["Arguments"]
+        assert "frame" in top["Locals"] and top["Locals"]["frame"]["indexedVariables"] == 48
+        assert "pc" in top["Registers"]
+
+        threads = c.request("threads")["threads"]
+        consumer = next(t for t in threads if t["name"].startswith("consumer ("))
+        frames = c.request("stackTrace", {"threadId": consumer["id"]})["stackFrames"]
+        at = [f["name"] for f in frames].index("xQueueReceive")
+        receive, task = frame_vars(frames[at]["id"]), frame_vars(frames[at + 1]["id"])
+        assert set(receive["Arguments"]) >= {"xQueue", "pvBuffer", "xTicksToWait"}, receive
+        item = task["Locals"]["item"]
+        assert item["type"] == "uint32_t" and "memoryReference" in item
+        # xQueueReceive(rx_queue, &item, portMAX_DELAY): its buffer is consumer_task's item
+        assert int(receive["Arguments"]["pvBuffer"]["value"].split()[0], 16) == int(item["memoryReference"], 16)
+        live = c.request("evaluate", {"expression": "rx_queue", "frameId": 1, "context": "watch"})["result"]
+        assert receive["Arguments"]["xQueue"]["value"].split()[0] == live.split()[0], (receive["Arguments"]["xQueue"], live)
+        mark = c.mark()
+        c.request("continue", {"threadId": 2})
+        c.wait_event("continued", timeout=10, after=mark)

@@ -131,7 +131,31 @@ class _TaskRegisters:
     frame_id: int
 
 
-_Container = _Locals | _Registers | _Children | _TaskRegisters
+@dataclass(frozen=True)
+class _FrameVars:
+    """An RTOS task's frame's arguments or locals, read from DWARF here (dap/rtos_view.py);
+    ``task`` is TaskThreads' key (its CPU key: the stopped CPU's frames unwound here)."""
+
+    task: int
+    level: int
+    arguments: bool
+
+
+@dataclass(frozen=True)
+class _VarChildren:
+    value: Any  # a firmwatch.symbols.values.Value
+    key: tuple[Any, ...]  # (task, level, name, child names…): its reference for this stop
+
+
+@dataclass(frozen=True)
+class _UnwoundRegisters:
+    """The registers of an outer frame of the CPU unwound here."""
+
+    task: int
+    level: int
+
+
+_Container = _Locals | _Registers | _Children | _TaskRegisters | _FrameVars | _VarChildren | _UnwoundRegisters
 
 
 def _page(rows: list[dict[str, Any]], start: int, count: int) -> list[dict[str, Any]]:
@@ -386,6 +410,8 @@ class CpuView:
             return cached
         if Capability.STACK in self.caps:
             frames = c.stack(thread, MAX_FRAMES)
+        elif self._unwinds_here() and (frames := self._unwound(c, thread)):
+            pass  # the RTOS engine unwound the CPU's registers with the ELF's call-frame information
         else:  # one frame at the PC, named from the ELF's symbol table
             pc = c.register("pc")
             name = self.program.symbolize(pc) if self.program is not None else None
@@ -393,6 +419,74 @@ class CpuView:
         with self._lock:
             self._stacks[thread] = frames
         return frames
+
+    def _unwinds_here(self) -> bool:
+        """The CPU's frames come from the RTOS engine's unwinder: the transport does not unwind."""
+        return self._with_tasks() and Capability.STACK not in self.caps and Capability.REGISTERS in self.caps
+
+    def _unwound(self, c: ExecutionControl, thread: int | None) -> list[Frame]:
+        try:
+            regs = {r.name: r.value for r in c.registers(thread, 0) if r.value is not None}
+            return self.tasks.cpu_frames(regs, thread)[:MAX_FRAMES]
+        except (UserError, TargetError):
+            return []
+
+    def _frame_vars_scopes(self, task: int, level: int, key: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Arguments and Locals of a frame whose variables are read here (a task's, or the CPU's
+        unwound here)."""
+        scopes = []
+        try:
+            found = self.tasks.variables(task, level)
+        except UserError:
+            found = []
+        if any(v.argument for v in found):
+            scopes.append({"name": "Arguments", "presentationHint": "arguments", "expensive": False,
+                           "variablesReference": self._ref(("fv-args", *key), lambda: _FrameVars(task, level, True))})
+        scopes.append({"name": "Locals", "presentationHint": "locals", "expensive": False,
+                       "variablesReference": self._ref(("fv-locals", *key), lambda: _FrameVars(task, level, False))})
+        return scopes
+
+    def _var_row(self, name: str, value: Any, hex: bool, key: tuple[Any, ...]) -> dict[str, Any]:
+        from firmwatch.dap.variables import shape
+
+        kind, n = shape(value)
+        row: dict[str, Any] = {"name": name, "value": value.display(hex=hex), "type": value.type_name,
+                               "variablesReference": 0, "presentationHint": {"attributes": ["readOnly"]}}
+        if value.note:
+            row["value"] += f"  ({value.note})"
+        if kind != "scalar":
+            row["variablesReference"] = self._ref(("fv-value", *key), lambda: _VarChildren(value, key))
+            row["presentationHint"]["kind"] = "data"
+            if kind == "array":
+                row["indexedVariables"] = n
+            elif n >= 0:
+                row["namedVariables"] = n
+        if value.address is not None:
+            row["memoryReference"] = f"0x{value.address:x}"
+        return row
+
+    def _frame_vars_rows(self, container: _FrameVars | _VarChildren, start: int, count: int,
+                         hex: bool) -> list[dict[str, Any]]:
+        if isinstance(container, _VarChildren):
+            try:
+                kids = container.value.children(max(0, start or 0), count or None)
+            except (UserError, TargetError) as e:
+                return [{"name": "<error>", "value": str(e), "variablesReference": 0}]
+            return [self._var_row(k.name, k.value, hex, (*container.key, k.name)) for k in kids]
+        try:
+            found = self.tasks.variables(container.task, container.level)
+        except UserError as e:
+            return [{"name": "<error>", "value": str(e), "variablesReference": 0}]
+        rows = []
+        for v in found:
+            if v.argument != container.arguments:
+                continue
+            if v.value is None:
+                rows.append({"name": v.name, "value": f"<{v.why}>", "type": v.type_name or "",
+                             "variablesReference": 0, "presentationHint": {"attributes": ["readOnly"]}})
+            else:
+                rows.append(self._var_row(v.name, v.value, hex, (container.task, container.level, v.name)))
+        return _page(rows, start, count)
 
     def stack_trace(self, thread_id: int, start: int, levels: int) -> dict[str, Any]:
         c = self._need_stopped("its call stack")
@@ -418,11 +512,22 @@ class CpuView:
 
     def scopes(self, frame_id: int) -> list[dict[str, Any]]:
         c = self._need_stopped("its frames")
-        if self._task_frame(frame_id):  # a task's frame: its registers, as saved and unwound
-            return [{"name": "Registers", "presentationHint": "registers", "expensive": False,
+        if self._task_frame(frame_id):  # a task's frame: its variables and registers, as saved and unwound
+            task, level = self.tasks.frame_of(frame_id)
+            return [*self._frame_vars_scopes(task, level, ("task", frame_id)),
+                    {"name": "Registers", "presentationHint": "registers", "expensive": False,
                      "variablesReference": self._ref(("task-regs", frame_id), lambda: _TaskRegisters(frame_id))}]
         thread, level = self._frame_of(frame_id)
         scopes = []
+        if self._unwinds_here() and Capability.LOCALS not in self.caps:
+            from firmwatch.dap.rtos_view import CPU
+
+            self._stack(c, thread)  # the unwound frames (and their registers) this stop
+            scopes = self._frame_vars_scopes(CPU, level, ("cpu", thread, level))
+            if level > 0:
+                scopes.append({"name": "Registers", "presentationHint": "registers", "expensive": False,
+                               "variablesReference": self._ref(("cpu-unwound-regs", level),
+                                                               lambda: _UnwoundRegisters(CPU, level))})
         if Capability.LOCALS in self.caps:
             rows = c.locals(thread, level)
             if any(v.argument for v in rows):
@@ -461,6 +566,13 @@ class CpuView:
                 return _page(self.tasks.registers(container.frame_id), start, count)
             except UserError as e:
                 return [{"name": "<error>", "value": str(e), "variablesReference": 0}]
+        if isinstance(container, _UnwoundRegisters):
+            try:
+                return _page(self.tasks.registers_of(container.task, container.level), start, count)
+            except UserError as e:
+                return [{"name": "<error>", "value": str(e), "variablesReference": 0}]
+        if isinstance(container, (_FrameVars, _VarChildren)):
+            return self._frame_vars_rows(container, start, count, hex)
         if isinstance(container, _Locals):
             rows = [self._row(v, container.thread, container.level, hex)
                     for v in c.locals(container.thread, container.level) if v.argument == container.arguments]

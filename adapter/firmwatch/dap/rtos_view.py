@@ -22,6 +22,7 @@ SHOWN_S = 5.0  # the scope counts as open this long after VS Code last read its 
 TASK_THREAD_BASE = 1000  # DAP thread ids of task threads: above any CPU thread (transport id + 1)
 TASK_FRAME_BASE = 1 << 28  # frame ids of task frames: above every CpuView frame id
 FRAMES_PER_TASK = 256
+CPU = -1  # TaskThreads' key for the stopped CPU's own frames (the running task)
 
 
 def has_rtos(program: Any) -> bool:
@@ -210,6 +211,8 @@ class TaskThreads:
         self._ids: dict[int, int] = {}  # TCB -> index (stable for the session)
         self._stop: RtosSnapshot | None = None
         self._frames: dict[int, list[Any]] = {}
+        self._raws: dict[int, list[Any]] = {}  # unwound frames with their registers, per task (CPU: the CPU's)
+        self._cpu_regs: dict[int, int] = {}
         self._shown: set[int] = set()  # thread ids the client was given this stop
         self._lock = threading.Lock()
 
@@ -223,6 +226,8 @@ class TaskThreads:
         with self._lock:
             self._stop = None
             self._frames.clear()
+            self._raws.clear()
+            self._cpu_regs = {}
 
     def _snapshot(self) -> RtosSnapshot:
         with self._lock:
@@ -278,6 +283,57 @@ class TaskThreads:
             self._frames[k] = frames
         return frames
 
+    def _raw(self, k: int) -> list[Any]:
+        with self._lock:
+            cached = self._raws.get(k)
+        if cached is not None:
+            return cached
+        m = self.live.monitor
+        if k == CPU:
+            regs = self._cpu_regs
+            row = self._snapshot().running
+            task = row.task if row is not None and self._on_stack(row.task, regs) else None
+            raw = m.raw_frames(regs, task)
+        else:
+            row = self._task(k)
+            raw = m.raw_frames(m.context(row.task).registers, row.task)
+        with self._lock:
+            self._raws[k] = raw
+        return raw
+
+    def _on_stack(self, task: Any, regs: dict[int, int]) -> bool:
+        """Whether the CPU's stack pointer is in ``task``'s stack (not in an interrupt's)."""
+        from firmwatch.rtos.context import SP
+
+        sp = regs.get(SP[self.live.monitor.layout.arch])
+        high = (task.stack_end + 4) if task.stack_end is not None else task.top_of_stack + (1 << 16)
+        return sp is not None and task.stack_base <= sp <= high
+
+    # -- the running task (the CPU thread) over a transport that does not unwind ----------------
+    def cpu_frames(self, registers: dict[str, int], thread_id: int | None) -> list[Any]:
+        """The stopped CPU's call stack, unwound here from its registers (by name) and the ELF's
+        call-frame information, within the running task's stack when the CPU is on it."""
+        from firmwatch.rtos.context import ARM_NAMES, RISCV_NAMES
+
+        m = self.live.monitor
+        names = ARM_NAMES if m.layout.arch == "ARM" else RISCV_NAMES
+        number = {v: k for k, v in names.items()}
+        regs = {number[n]: v for n, v in registers.items() if n in number}
+        with self._lock:
+            self._cpu_regs = regs
+            self._raws.pop(CPU, None)
+        row = self._snapshot().running
+        task = row.task if row is not None and self._on_stack(row.task, regs) else None
+        return m.frames(regs, task, thread_id)
+
+    def variables(self, k: int, level: int) -> list[Any]:
+        """The arguments and locals of frame ``level`` of task ``k`` (``CPU``: the stopped CPU's,
+        after :meth:`cpu_frames`)."""
+        raw = self._raw(k)
+        if level >= len(raw):
+            return []
+        return self.live.monitor.variables(raw[level], level)
+
     def stack_trace(self, thread_id: int, start: int, levels: int) -> dict[str, Any]:
         import os
 
@@ -301,16 +357,20 @@ class TaskThreads:
         return n // FRAMES_PER_TASK, n % FRAMES_PER_TASK
 
     def registers(self, frame_id: int) -> list[dict[str, Any]]:
-        """The task's registers in that frame: the saved context for the innermost, as unwound beyond."""
-        k, level = self.frame_of(frame_id)
-        row = self._task(k)
-        m = self.live.monitor
-        raw = m.raw_frames(m.context(row.task).registers, row.task)
+        """The task's registers in that frame: the saved context for the innermost; beyond it the
+        ones an unwound frame still has (callee-saved, sp, pc) — the others belong to the calls it made."""
+        return self.registers_of(*self.frame_of(frame_id))
+
+    def registers_of(self, k: int, level: int) -> list[dict[str, Any]]:
+        raw = self._raw(k)
         if level >= len(raw):
             return []
-        from firmwatch.rtos.context import ARM_NAMES, RISCV_NAMES
+        from firmwatch.rtos.context import ARM_NAMES, PC, RISCV_NAMES
+        from firmwatch.rtos.frame_vars import CALLEE_SAVED
 
-        names = ARM_NAMES if m.layout.arch == "ARM" else RISCV_NAMES
-        regs = dict(raw[level].registers)
+        arch = self.live.monitor.layout.arch
+        names = ARM_NAMES if arch == "ARM" else RISCV_NAMES
+        keep = None if level == 0 else CALLEE_SAVED.get(arch, frozenset()) | {PC[arch]}
+        regs = {n: v for n, v in raw[level].registers.items() if keep is None or n in keep}
         return [{"name": names.get(n, f"r{n}"), "value": f"0x{v:08x}", "variablesReference": 0}
                 for n, v in sorted(regs.items())]
