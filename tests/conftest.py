@@ -13,14 +13,21 @@ Markers are declared in pyproject.toml and checked (``--strict-markers``: a typo
 ``FIRMWATCH_TEST_FAST=1`` a test that asks tools.py for an emulator (``require_board``,
 ``require_tool("qemu-system-arm")``) is skipped even if nobody marked it; ``make test`` (and CI)
 runs everything. Shared helpers (``wait_for``, ``require_tool``, ``require_board``) are in
-tools.py.
+tools.py; the fixtures several modules share are here: ``host_build`` and ``host_device``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tools import EMULATED_BOARDS
+from tools import EMULATED_BOARDS, require_board
+
+if TYPE_CHECKING:
+    from firmwatch.sim import SimDevice
 
 VSCODE_MODULES = {"test_vscode_e2e.py"}
 
@@ -40,3 +47,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is not None and any(_emulated(v) for v in callspec.params.values()):
             item.add_marker(pytest.mark.emulator)
+
+
+@pytest.fixture(scope="session")
+def host_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo firmware built for the host device, once per run (``demo.elf`` and its binary)."""
+    from firmwatch import sim
+
+    require_board("host")
+    out = tmp_path_factory.mktemp("host-build")
+    sim.build("host", out)
+    return out
+
+
+@pytest.fixture
+def host_device(host_build: Path) -> Iterator[SimDevice]:
+    """A host device of this test's own (a process on a pty, the demo firmware), stopped after it."""
+    from firmwatch import sim
+
+    dev = sim.start_sim("host", build_dir=host_build)
+    try:
+        yield dev
+    finally:
+        dev.stop()

@@ -32,29 +32,11 @@ from tools import require_tool, wait_for
 pytestmark = [pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def host_build(tmp_path_factory) -> Path:
-    require_tool("gcc")
-    require_tool("make")
-    out = tmp_path_factory.mktemp("dap-host-build")
-    sim.build("host", out)
-    return out
-
-
 @pytest.fixture
-def device(host_build: Path) -> Iterator[sim.SimDevice]:
-    dev = sim.start_sim("host", build_dir=host_build)
-    try:
-        yield dev
-    finally:
-        dev.stop()
-
-
-@pytest.fixture
-def client(device: sim.SimDevice) -> Iterator[DapClient]:
+def client(host_device: sim.SimDevice) -> Iterator[DapClient]:
     """Attached over serial to a host device this test owns."""
     with DapClient() as c:
-        c.start("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port,
+        c.start("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port,
                            "uiRefreshHz": 20})
         yield c
 
@@ -93,11 +75,11 @@ def test_live_thread_stops_and_watch_values_change_across_invalidated_cycles(cli
     assert rate and float(rate.group(2)) > 0
 
 
-def test_no_invalidated_before_configuration_done_nor_without_watches(device: sim.SimDevice) -> None:
+def test_no_invalidated_before_configuration_done_nor_without_watches(host_device: sim.SimDevice) -> None:
     with DapClient() as c:
         c.request("initialize", {"adapterID": "firmwatch"})
-        c.request("attach", {"type": "firmwatch", "request": "attach", "elf": str(device.elf), "transport": "serial",
-                             "port": device.port, "watch": ["loop_count"], "uiRefreshHz": 30})
+        c.request("attach", {"type": "firmwatch", "request": "attach", "elf": str(host_device.elf), "transport": "serial",
+                             "port": host_device.port, "watch": ["loop_count"], "uiRefreshHz": 30})
         status = c.wait_event("firmwatch.status", lambda e: e["body"]["rateHz"] > 0, timeout=10)
         assert not [e for e in c.events if e["event"] == "invalidated"]
         assert status["body"]["watches"] == 1 and status["body"]["link"] == "up"
@@ -142,9 +124,9 @@ def test_struct_expansion_and_evaluate_name_round_trip(client: DapClient) -> Non
     assert magic["value"] == hex(int(by_name["magic"]["value"]))
 
 
-def test_large_arrays_split_into_ranges_for_clients_without_paging(device: sim.SimDevice) -> None:
+def test_large_arrays_split_into_ranges_for_clients_without_paging(host_device: sim.SimDevice) -> None:
     with DapClient() as c:
-        c.start("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port}, paging=False)
+        c.start("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port}, paging=False)
         top = watch(c, "sine_table")
         assert top["indexedVariables"] == 64
         big = watch(c, "fw_txbuf")  # the streamer's TX buffer: hundreds of bytes
@@ -369,32 +351,32 @@ def test_lost_serial_link_reconnects_when_the_device_returns(host_build: Path) -
         dev.stop()
 
 
-def test_invalid_launch_key_gives_one_error_naming_it(device: sim.SimDevice) -> None:
+def test_invalid_launch_key_gives_one_error_naming_it(host_device: sim.SimDevice) -> None:
     with DapClient() as c:
         c.request("initialize", {"adapterID": "firmwatch"})
-        r = c.request_raw("attach", {"type": "firmwatch", "request": "attach", "elf": str(device.elf),
-                                     "transport": "serial", "port": device.port, "buad": 115200})
+        r = c.request_raw("attach", {"type": "firmwatch", "request": "attach", "elf": str(host_device.elf),
+                                     "transport": "serial", "port": host_device.port, "buad": 115200})
         assert r["success"] is False
         assert "unknown key 'buad'; did you mean 'baud'?" in r["message"]
         assert r["body"]["error"]["showUser"] is True
-        r = c.request_raw("attach", {"type": "firmwatch", "request": "attach", "elf": str(device.elf),
-                                     "transport": "usb", "port": device.port})
+        r = c.request_raw("attach", {"type": "firmwatch", "request": "attach", "elf": str(host_device.elf),
+                                     "transport": "usb", "port": host_device.port})
         assert "'transport' must be one of serial, tcp, gdb, rsp" in r["message"]
-        r = c.request_raw("attach", {"elf": str(device.elf), "transport": "tcp", "port": "COM3"})
+        r = c.request_raw("attach", {"elf": str(host_device.elf), "transport": "tcp", "port": "COM3"})
         assert r["message"].startswith("launch.json: 'port' must be a TCP port number")
-        r = c.request_raw("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port,
+        r = c.request_raw("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port,
                                      "watch": [{"expression": "x", "rate": 5}]})
         assert "'watch[0]' has unknown key 'rate'" in r["message"]
         # still answers, and a correct attach then works
-        c.request("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port})
+        c.request("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port})
         c.request("configurationDone")
         c.wait_event("stopped")
 
 
-def test_trace_logs_every_message(device: sim.SimDevice, tmp_path: Path) -> None:
+def test_trace_logs_every_message(host_device: sim.SimDevice, tmp_path: Path) -> None:
     log = tmp_path / "trace.jsonl"
     with DapClient() as c:
-        c.start("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port, "trace": str(log)})
+        c.start("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port, "trace": str(log)})
         watch(c, "loop_count")
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     commands = [x["msg"].get("command") for x in lines if x["dir"] == "in"]
@@ -413,7 +395,7 @@ def test_progress_events_while_indexing_and_launch_with_tcp(host_build: Path, tm
         assert status["transport"] == "tcp" and "socket://" in status["target"]
 
 
-def test_port_option_serves_dap_over_tcp_on_localhost(device: sim.SimDevice) -> None:
+def test_port_option_serves_dap_over_tcp_on_localhost(host_device: sim.SimDevice) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -458,10 +440,10 @@ def test_device_text_between_frames_becomes_output(host_build: Path) -> None:
         dev.close()
 
 
-def test_watches_no_longer_evaluated_stop_being_sampled(device: sim.SimDevice) -> None:
+def test_watches_no_longer_evaluated_stop_being_sampled(host_device: sim.SimDevice) -> None:
     """DAP cannot say "watch removed": one VS Code stops evaluating is dropped; pinned ones stay."""
     with DapClient(env={"FIRMWATCH_DAP_WATCH_EXPIRY_S": "1"}) as c:
-        c.start("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port,
+        c.start("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port,
                            "watch": ["heartbeat_counter"], "uiRefreshHz": 20})
         watch(c, "loop_count")
         watch(c, "accel_x")
@@ -512,12 +494,12 @@ def test_live_thread_stays_stopped_and_breakpoints_say_why_they_do_not_bind(clie
     assert client.request("threads")["threads"] == [{"id": 1, "name": "Live"}]
 
 
-def test_cancel_reaches_a_queued_request(device: sim.SimDevice) -> None:
+def test_cancel_reaches_a_queued_request(host_device: sim.SimDevice) -> None:
     with DapClient() as c:
         c.request("initialize", {"adapterID": "firmwatch"})
         # the attach and its cancel in one write: the cancel is read while the attach still waits
         attach = {"seq": 100, "type": "request", "command": "attach",
-                  "arguments": {"elf": str(device.elf), "transport": "serial", "port": device.port}}
+                  "arguments": {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port}}
         # requests queued in front keep the worker busy while the reader reads on to the cancel
         ahead = [{"seq": 50 + i, "type": "request", "command": "completions", "arguments": {"text": "x", "column": 1}}
                  for i in range(40)]
@@ -528,7 +510,7 @@ def test_cancel_reaches_a_queued_request(device: sim.SimDevice) -> None:
         assert r["success"] is False and r["message"] == "cancelled"
         assert c.response(101, timeout=10)["success"] is True
         # not attached, and still serving: a second attach works
-        c.request("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port})
+        c.request("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port})
         c.request("configurationDone")
         c.wait_event("stopped", timeout=10)
 

@@ -12,36 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from dap_client import DapClient
 from firmwatch import sim
 from firmwatch.dap.live import MENU_HOLD_S
-from tools import require_tool
 
 pytestmark = [pytest.mark.slow]
 
 WINDOW_S = 1.5  # how long "no refresh" is observed: several refresh periods at 20 Hz
-
-
-@pytest.fixture(scope="module")
-def host_build(tmp_path_factory) -> Path:
-    require_tool("gcc")
-    require_tool("make")
-    out = tmp_path_factory.mktemp("dap-hold-build")
-    sim.build("host", out)
-    return out
-
-
-@pytest.fixture
-def device(host_build: Path) -> Iterator[sim.SimDevice]:
-    dev = sim.start_sim("host", build_dir=host_build)
-    try:
-        yield dev
-    finally:
-        dev.stop()
 
 
 def attach(c: DapClient, device: sim.SimDevice) -> None:
@@ -49,9 +29,9 @@ def attach(c: DapClient, device: sim.SimDevice) -> None:
 
 
 @pytest.fixture
-def client(device: sim.SimDevice) -> Iterator[DapClient]:
+def client(host_device: sim.SimDevice) -> Iterator[DapClient]:
     with DapClient() as c:
-        attach(c, device)
+        attach(c, host_device)
         # a watch that changes all the time, answered after every refresh as VS Code does
         c.request("evaluate", {"expression": "loop_count", "context": "watch", "frameId": 1})
         c.on_event = lambda e: e["event"] == "invalidated" and c.send(
@@ -150,13 +130,13 @@ def test_a_write_while_held_is_shown_when_the_hold_ends(client: DapClient) -> No
     client.request("setExpression", {"expression": "g_config.calib.gain_q8", "value": "256"})
 
 
-def test_the_extension_owns_edits_and_every_client_gets_the_menu_cue(device: sim.SimDevice) -> None:
+def test_the_extension_owns_edits_and_every_client_gets_the_menu_cue(host_device: sim.SimDevice) -> None:
     with DapClient() as plain:
-        attach(plain, device)
+        attach(plain, host_device)
         caps = plain.capabilities
         assert caps["supportsSetVariable"] and caps["supportsSetExpression"] and caps["supportsDataBreakpoints"]
     with DapClient(env={"FIRMWATCH_DAP_UI": "vscode-extension"}) as ours:
-        attach(ours, device)
+        attach(ours, host_device)
         caps = ours.capabilities
         # VS Code's own Set Value disappears; the extension's writes still go through
         assert not caps["supportsSetVariable"] and not caps["supportsSetExpression"]

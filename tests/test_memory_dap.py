@@ -8,54 +8,24 @@ import csv
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dap_client import DapClient, DapError
 from firmwatch import sim
-from tools import require_tool
+from tools import wait_for
 
 pytestmark = [pytest.mark.slow]
-
-
-def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def host_build(tmp_path_factory) -> Path:
-    require_tool("gcc")
-    out = tmp_path_factory.mktemp("mem-dap-host")
-    sim.build("host", out)
-    return out
-
-
-@pytest.fixture
-def device(host_build: Path) -> Iterator[sim.SimDevice]:
-    dev = sim.start_sim("host", build_dir=host_build)
-    try:
-        yield dev
-    finally:
-        dev.stop()
 
 
 def figures(body: dict) -> dict[str, dict]:
     return {f["key"]: f for f in body["figures"]}
 
 
-def test_memory_scope_and_request_are_live(device: sim.SimDevice, tmp_path: Path) -> None:
+def test_memory_scope_and_request_are_live(host_device: sim.SimDevice, tmp_path: Path) -> None:
     with DapClient() as c:
-        c.start("attach", {"elf": str(device.elf), "transport": "serial", "port": device.port,
+        c.start("attach", {"elf": str(host_device.elf), "transport": "serial", "port": host_device.port,
                            "memoryThreshold": 64})
         scope = c.request("scopes", {"frameId": 1})["scopes"][1]
         assert scope["name"] == "Memory"
@@ -97,9 +67,9 @@ def test_memory_scope_and_request_are_live(device: sim.SimDevice, tmp_path: Path
         assert any(r["name"] == "memory.heap.in_use" for r in rows_csv)
 
 
-def test_cli_memory_json_and_bar(device: sim.SimDevice, tmp_path: Path) -> None:
+def test_cli_memory_json_and_bar(host_device: sim.SimDevice, tmp_path: Path) -> None:
     rec = tmp_path / "mem.csv"
-    r = subprocess.run([sys.executable, "-m", "firmwatch", "memory", str(device.elf), "--port", device.port,
+    r = subprocess.run([sys.executable, "-m", "firmwatch", "memory", str(host_device.elf), "--port", host_device.port,
                         "--set", "demo_stack_depth=350", "--set", "demo_alloc_size=32", "--set", "demo_alloc_blocks=4",
                         "--count", "3", "--interval", "0.3", "--json", "--record", str(rec)],
                        capture_output=True, text=True, timeout=60)
@@ -110,11 +80,11 @@ def test_cli_memory_json_and_bar(device: sim.SimDevice, tmp_path: Path) -> None:
     assert f["stack.peak"]["value"] >= 350 * 40
     assert last["bytes_read"] < 256
     assert "recorded" in r.stderr and "memory.stack.peak" in rec.read_text()
-    r = subprocess.run([sys.executable, "-m", "firmwatch", "memory", str(device.elf), "--port", device.port,
+    r = subprocess.run([sys.executable, "-m", "firmwatch", "memory", str(host_device.elf), "--port", host_device.port,
                         "--count", "1", "--threshold", "100000000"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "[" in r.stdout.splitlines()[0] and "S" in r.stdout.splitlines()[0]
     assert "WARNING: the stack–heap collision margin" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "firmwatch", "memory", str(device.elf), "--port", device.port,
+    r = subprocess.run([sys.executable, "-m", "firmwatch", "memory", str(host_device.elf), "--port", host_device.port,
                         "--paint", "--count", "1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "halt the CPU" in r.stderr
