@@ -13,21 +13,10 @@ import pytest
 
 from dap_client import DapClient
 from firmwatch import sim
-from tools import require_tool, wait_for
+from tools import require_board, require_tool, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
-TOOLS = {"cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "gcc"),
-         "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
-
-
-def require_board(board: str) -> None:
-    for tool in TOOLS[board]:
-        require_tool(tool)
-    if board == "avr" and not Path("/usr/include/simavr/sim_avr.h").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("libsimavr-dev is not installed (run .ci/install-system-deps)")
-        pytest.skip("libsimavr-dev is not installed")
 
 
 @pytest.fixture(scope="module")

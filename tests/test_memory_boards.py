@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,10 @@ from firmwatch.session.connect import open_target
 from firmwatch.session.memory_health import MemoryHealth, MemoryHealthError, MemoryMonitor
 from firmwatch.session.session import Session
 from firmwatch.symbols import load
-from tools import require_tool
+from tools import require_board, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
-TOOLS = {"host": ("cc",), "cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"), "avr": ("avr-gcc", "simavr"),
-         "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32")}
 HEAP = {"host": True, "cortex-m3": True, "avr": True, "riscv32": True}
 # recursion depths whose stack use dominates every other path of the demo (the host's loop thread
 # starts deep in glibc and its poll path)
@@ -76,17 +73,6 @@ def isr_allowance(board: str, elf: Path) -> int:
     return hw + max([tick, *others]) + nested
 
 
-def wait_for(cond: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def settle(m: MemoryMonitor, key: str = "stack.high_water", still: float = 1.0, timeout: float = 30.0) -> MemoryHealth:
     """Refresh until ``key`` has held still for ``still`` seconds: the audit has swept the paint, and
     the interrupts (which push their frames wherever they land) have landed on the deepest frame."""
@@ -128,18 +114,9 @@ def devices(build_dirs):
         dev.stop()
 
 
-def _require(board: str) -> None:
-    for tool in TOOLS[board]:
-        require_tool(tool)
-    if board == "avr" and not Path("/usr/include/simavr/sim_avr.h").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("libsimavr-dev is not installed (run .ci/install-system-deps)")
-        pytest.skip("libsimavr-dev is not installed")
-
-
 @pytest.mark.parametrize(("board", "via"), CASES, ids=[f"{b}-{v}" for b, v in CASES])
 def test_memory_health_follows_the_demo(board: str, via: str, devices) -> None:
-    _require(board)
+    require_board(board)
     dev = devices(board)
     program = load(str(dev.elf))
     target = open_target(port=dev.port) if via == "port" else open_target(gdb=dev.gdb, program=program)
@@ -234,7 +211,7 @@ def _build_without_paint(board: str, out: Path) -> Path:
 
 @pytest.mark.parametrize("board", ["cortex-m3", "avr"])
 def test_host_paint_over_gdb_keeps_the_demo_running(board: str, tmp_path: Path) -> None:
-    _require(board)
+    require_board(board)
     elf = _build_without_paint(board, tmp_path / "fw")
     program = load(str(elf))
     frame = frame_size(elf, "demo_recurse")
@@ -269,7 +246,7 @@ def test_host_paint_over_gdb_keeps_the_demo_running(board: str, tmp_path: Path) 
 
 
 def test_host_paint_refused_where_a_writer_could_race(devices) -> None:
-    _require("cortex-m3")
+    require_board("cortex-m3")
     dev = devices("cortex-m3")
     program = load(str(dev.elf))
     # the streamer cannot halt the CPU; over GDB the firmware paints its own stack
@@ -284,7 +261,7 @@ def test_freertos_heap4_figures_match_its_own_statistics(tmp_path: Path) -> None
     here for QEMU Cortex-M3): free and minimum-ever-free bytes from its statics, the largest free
     block and the free total from walking its free list, against vPortGetHeapStats() run on the
     device (whose block sizes include heap_4's 8-byte header)."""
-    _require("cortex-m3")
+    require_board("cortex-m3")
     kernel = Path(os.environ.get("FIRMWATCH_FREERTOS", "/work/shared/third_party/FreeRTOS-Kernel"))
     if not (kernel / "portable" / "MemMang" / "heap_4.c").exists():
         kernel = Path(__file__).resolve().parents[1].parent / "shared" / "third_party" / "FreeRTOS-Kernel"

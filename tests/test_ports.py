@@ -10,7 +10,6 @@ answers on the port it was given.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,16 +22,11 @@ from elftools.elf.elffile import ELFFile
 
 from firmwatch import sim
 from firmwatch.targets import protocol as P
-from tools import require_tool
+from tools import require_board, require_tool
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
 EMULATED = ["cortex-m3", "riscv32", "avr"]
-TOOLS = {
-    "cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"),
-    "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
-    "avr": ("avr-gcc", "gcc"),
-}
 WORD_SIZE = {"cortex-m3": 4, "riscv32": 4, "avr": 2}
 GDB = {"cortex-m3": "gdb-multiarch", "riscv32": "gdb-multiarch", "avr": "avr-gdb"}
 REPLY_TIMEOUT = 5.0
@@ -105,12 +99,7 @@ class Device:
 @pytest.fixture(scope="module", params=EMULATED)
 def device(request, tmp_path_factory) -> Iterator[Device]:
     target = request.param
-    for tool in TOOLS[target]:
-        require_tool(tool)
-    if target == "avr" and not Path("/usr/include/simavr/sim_avr.h").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("libsimavr-dev is not installed (run .ci/install-system-deps)")
-        pytest.skip("libsimavr-dev is not installed")
+    require_board(target)
     build_dir = tmp_path_factory.mktemp(f"build-{target}")
     result = sim.build(target, build_dir)
     assert "text" in result.footprint, f"the {target} build did not print its size:\n{result.output}"

@@ -23,27 +23,12 @@ import pytest
 import serial
 
 from firmwatch import sim
-from tools import require_tool
+from tools import require_board, require_tool
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
 FW = [sys.executable, "-m", "firmwatch"]
-TOOLS = {
-    "host": ("gcc",),
-    "cortex-m3": ("arm-none-eabi-gcc", "qemu-system-arm"),
-    "riscv32": ("riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
-    "avr": ("avr-gcc", "gcc"),
-}
 START_TIMEOUT = 120.0  # includes building the firmware on a loaded 2-core machine
-
-
-def require_target(target: str) -> None:
-    for tool in TOOLS[target]:
-        require_tool(tool)
-    if target == "avr" and not Path("/usr/include/simavr/sim_avr.h").exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("libsimavr-dev is not installed (run .ci/install-system-deps)")
-        pytest.skip("libsimavr-dev is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +80,7 @@ def wait_gone(cond, timeout: float = 10.0) -> bool:
 
 @pytest.mark.parametrize("target", ["host", "cortex-m3", "riscv32", "avr"])
 def test_sim_command_prints_endpoints_serves_the_device_and_stops_on_sigint(target, build_root):
-    require_target(target)
+    require_board(target)
     emulated = target != "host"
     proc = subprocess.Popen(
         FW + ["sim", "--target", target, "--build-dir", str(build_root / target)],
@@ -142,7 +127,7 @@ def stop(proc: subprocess.Popen) -> None:
 @pytest.mark.parametrize("target", ["cortex-m3", "avr"])
 def test_sim_command_killed_hard_takes_its_emulator_along(target, build_root):
     """`kill -9` of the command leaves no emulator behind (the kernel's parent-death signal)."""
-    require_target(target)
+    require_board(target)
     proc = subprocess.Popen(
         FW + ["sim", "--target", target, "--build-dir", str(build_root / target)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -161,7 +146,7 @@ def test_sim_command_killed_hard_takes_its_emulator_along(target, build_root):
 
 @pytest.mark.parametrize("target", ["cortex-m3", "avr"])
 def test_sim_tcp_serves_the_uart_on_a_socket_url(target, build_root):
-    require_target(target)
+    require_board(target)
     with sim.start_sim(target, tcp=True, build_dir=build_root / target) as dev:
         assert re.fullmatch(r"socket://127\.0\.0\.1:\d+", dev.port)
         assert info_line(dev.port).startswith(b"INFO|proto=3|")
@@ -170,7 +155,7 @@ def test_sim_tcp_serves_the_uart_on_a_socket_url(target, build_root):
 
 
 def test_sim_command_stops_on_sigterm(build_root):
-    require_target("riscv32")
+    require_board("riscv32")
     proc = subprocess.Popen(
         FW + ["sim", "--target", "riscv32", "--build-dir", str(build_root / "riscv32")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -220,7 +205,7 @@ def test_host_target_has_no_gdb_port():
 
 @pytest.mark.parametrize("target", ["cortex-m3", "avr"])
 def test_taken_gdb_port_is_refused_cleanly(target, build_root):
-    require_target(target)
+    require_board(target)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -230,7 +215,7 @@ def test_taken_gdb_port_is_refused_cleanly(target, build_root):
 
 
 def test_explicit_gdb_port_is_used(build_root):
-    require_target("riscv32")
+    require_board("riscv32")
     port = sim.free_tcp_port()
     with sim.start_sim("riscv32", gdb_port=port, build_dir=build_root / "riscv32") as dev:
         assert dev.gdb == f"127.0.0.1:{port}"
@@ -239,7 +224,7 @@ def test_explicit_gdb_port_is_used(build_root):
 
 
 def test_avr_exact_breakpoints_poll_gdb_every_cycle(build_root):
-    require_target("avr")
+    require_board("avr")
     gdb = require_tool("avr-gdb")
     with sim.start_sim("avr", gdb_poll=1, build_dir=build_root / "avr") as dev:
         assert dev.command[dev.command.index("--gdb-poll") + 1] == "1"
@@ -252,7 +237,7 @@ def test_avr_exact_breakpoints_poll_gdb_every_cycle(build_root):
 
 
 def test_stop_ends_the_process_group_and_is_idempotent(build_root):
-    require_target("cortex-m3")
+    require_board("cortex-m3")
     dev = sim.start_sim("cortex-m3", build_dir=build_root / "cortex-m3")
     pgid = dev.pid
     assert dev.alive
@@ -265,14 +250,14 @@ def test_stop_ends_the_process_group_and_is_idempotent(build_root):
 
 @pytest.mark.parametrize("target,flag", [("cortex-m3", "-icount"), ("avr", "--no-realtime")])
 def test_fast_pace_runs_unpaced(target, flag, build_root):
-    require_target(target)
+    require_board(target)
     with sim.start_sim(target, pace="fast", build_dir=build_root / target) as dev:
         assert flag in dev.command
         assert info_line(dev.port).startswith(b"INFO|proto=3|")
 
 
 def test_run_a_given_elf(build_root):
-    require_target("riscv32")
+    require_board("riscv32")
     elf = sim.build("riscv32", build_root / "riscv32").elf
     with sim.start_sim("riscv32", elf=elf) as dev:
         assert dev.elf == elf
@@ -281,7 +266,7 @@ def test_run_a_given_elf(build_root):
 
 def test_read_only_firmware_tree_builds_into_the_user_cache(tmp_path, monkeypatch):
     """As from an installed wheel: the sources are package data, the build goes to the cache."""
-    require_target("cortex-m3")
+    require_board("cortex-m3")
     shipped = tmp_path / "site-packages" / "firmwatch" / "firmware"
     shutil.copytree(sim.firmware_source_dir(), shipped, ignore=shutil.ignore_patterns("build"))
     monkeypatch.setattr(sim, "firmware_source_dir", lambda: shipped)
