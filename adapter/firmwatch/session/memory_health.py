@@ -143,10 +143,11 @@ class _Batch:
 
     def _fetch(self, regions: Sequence[Region]) -> list[bytes | None]:
         out: list[bytes | None]
-        batch = getattr(self.target, "read_batch", None)
+        batch = "read-batch" in self.target.capabilities
         try:
-            out = list(batch(list(regions))) if batch is not None else [self.target.read(r.address, r.size) for r in regions]
-            self.reads += 1 if batch is not None else len(regions)
+            out = list(self.target.read_batch(list(regions))) if batch else [self.target.read(r.address, r.size)
+                                                                              for r in regions]
+            self.reads += 1 if batch else len(regions)
         except TargetError as e:
             if isinstance(e, TargetLost):
                 raise

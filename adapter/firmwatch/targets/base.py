@@ -103,7 +103,8 @@ class Target:
     """Base class of every transport: the data side (memory, streams, link statistics) here,
     execution control behind :meth:`control`."""
 
-    capabilities: frozenset[str] = frozenset()  # "read", "write", "stream", "live-read", ...
+    # "read", "write", "stream", "live-read", "read-batch" (read_batch below), "capture", ...
+    capabilities: frozenset[str] = frozenset()
 
     def info(self) -> TargetInfo:
         raise NotImplementedError
@@ -114,6 +115,14 @@ class Target:
     def write(self, address: int, data: bytes) -> bytes:
         """Write, then return the bytes read back from the same place."""
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+        # Declared for the transports whose capabilities include "read-batch" (rsp, gdb) and
+        # only there: a caller asks the capability, never hasattr. Not defined at run time, so
+        # the other transports are not given a batch that is one read per region in disguise.
+        def read_batch(self, regions: Sequence[Region]) -> list[bytes]:
+            """Several regions in one round trip, coherent (one halt) unless the server reads live."""
+            ...
 
     def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:
         """Sample ``regions`` together at ``rate_hz``; samples go to the registered callback."""

@@ -53,7 +53,8 @@ __all__ = ["GdbTarget", "Breakpoint", "Frame", "Register", "StopEvent", "Thread"
 
 _EM = {40: "ARM", 83: "AVR", 243: "RISC-V", 183: "AArch64", 94: "Xtensa", 3: "x86", 62: "x86-64", 105: "MSP430"}
 CAPABILITIES = frozenset(
-    {"read", "write", "stream", "halt", "step", "breakpoints", "watchpoints", "registers", "stack", "threads"}
+    {"read", "read-batch", "write", "stream", "halt", "step", "breakpoints", "watchpoints", "registers", "stack",
+     "threads"}
 )
 _WATCH_FLAGS = {"write": "", "read": "-r ", "access": "-a "}
 _WATCH_KINDS = {"write": "watchpoint", "read": "read watchpoint", "access": "access watchpoint"}

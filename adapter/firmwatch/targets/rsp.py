@@ -189,7 +189,7 @@ class RspTarget(Target):
         try:
             self._negotiate()
             self._check_arch(expect_arch)
-            caps = {"read", "write", "stream", "halt", "resume", "step", "registers", "detach"}
+            caps = {"read", "read-batch", "write", "stream", "halt", "resume", "step", "registers", "detach"}
             if probe_breakpoints:
                 caps |= self._probe_points()
             else:
