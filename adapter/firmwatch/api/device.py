@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from firmwatch.api.assertions import Trace, assert_reaches, assert_stays
 from firmwatch.api.assertions import describe_predicate as _describe
@@ -558,31 +558,16 @@ class Device:
         auto | live | dwt | halt), ``instrumented`` — every call reported by firmware built with
         firmware/profiler over the streamer's line; ``auto`` picks by transport. Returns the
         :class:`firmwatch.profiler.report.Profile` (``top(n)``, ``functions``, ``lines``, ``tree``)."""
-        from firmwatch.profiler.protocol import ProfilerError
+        from firmwatch.profiler.run import MODES, profile_run
 
         self._check_open()
         if not duration > 0:
             raise ApiError(f"duration={duration!r} is not a number of seconds above 0.")
-        streamer = self.transport in ("serial", "tcp")
-        if mode not in ("auto", "instrumented", "sampled"):
+        if mode not in MODES:
             raise ApiError(f"profile mode '{mode}' is unknown: use auto, instrumented or sampled.")
-        if mode == "sampled" and streamer:
-            raise ProfilerError("a sampled profile needs a GDB server (transport rsp or gdb): the streamer cannot read "
-                                "the program counter; use mode instrumented with firmware/profiler.")
-        if mode == "instrumented" and not streamer:
-            raise ProfilerError("an instrumented profile needs the firmware's serial line (transport serial or tcp); "
-                                "over a GDB server, use mode sampled.")
-        run: Any
-        if streamer:
-            from firmwatch.profiler.instrumented import InstrumentedRun
-
-            # the streamer's own line carries the profiler's frames (as the debug adapter's profile view)
-            run = InstrumentedRun(self.program, cast(Any, self.target), strict=not allow_mismatch)
-        else:
-            from firmwatch.profiler.sampler import PcSampler
-            from firmwatch.profiler.symbolize import Symbolizer
-
-            run = PcSampler(self.target.control(), Symbolizer(self.program), rate_hz=rate_hz, method=method)
+        # as the debug adapter's profile view: instrumented over the streamer's own line, else sampled
+        run = profile_run(self.program, self.target, self.transport, mode=mode, strict=not allow_mismatch,
+                          rate_hz=rate_hz, method=method)
         run.start()
         try:
             end = time.monotonic() + duration

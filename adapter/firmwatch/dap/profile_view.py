@@ -20,6 +20,7 @@ from typing import Any
 
 from firmwatch.errors import UserError
 from firmwatch.profiler.report import Profile
+from firmwatch.profiler.run import ProfileRun
 
 EVENT = "firmwatch.profile"
 MAX_FUNCTIONS = 300  # in an event: the code lenses need no more
@@ -43,7 +44,7 @@ class ProfileView:
         self.target = target
         self.transport = transport
         self.emit = emit
-        self._run: Any = None  # InstrumentedRun or PcSampler
+        self._run: ProfileRun | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -57,28 +58,17 @@ class ProfileView:
         with self._lock:
             if self._run is not None:
                 raise ProfileError("a profile is already running: stop it first (firmwatch: Stop Profile).")
-            mode = args.get("mode", "auto")
-            if mode not in ("auto", "instrumented", "sampled"):
-                raise ProfileError(f"profile mode '{mode}' is unknown: use auto, instrumented or sampled.")
-            streamer = self.transport in ("serial", "tcp")
-            if mode == "instrumented" and not streamer:
-                raise ProfileError("an instrumented profile needs the firmware's serial line (transport serial or tcp); "
-                                   "over a GDB server, profile with mode sampled.")
-            if mode == "sampled" and streamer:
-                raise ProfileError("a sampled profile needs a GDB server (transport rsp or gdb): the streamer cannot "
-                                   "read the program counter; use mode instrumented with firmware/profiler.")
-            if streamer:
-                from firmwatch.profiler.instrumented import InstrumentedRun
+            from firmwatch.profiler.instrumented import InstrumentedRun
+            from firmwatch.profiler.run import profile_run
 
-                run = InstrumentedRun(self.program, self.target, strict=not args.get("allowMismatch", False))
+            run = profile_run(self.program, self.target, self.transport, mode=args.get("mode", "auto"),
+                              strict=not args.get("allowMismatch", False), rate_hz=float(args.get("rateHz", 1000.0)),
+                              method=args.get("method", "auto"))
+            info: dict[str, Any]
+            if isinstance(run, InstrumentedRun):
                 md = run.start()
-                info: dict[str, Any] = {"mode": "instrumented", "device": md.fw_version, "timerHz": md.timer_hz}
+                info = {"mode": "instrumented", "device": md.fw_version, "timerHz": md.timer_hz}
             else:
-                from firmwatch.profiler.sampler import PcSampler
-                from firmwatch.profiler.symbolize import Symbolizer
-
-                run = PcSampler(self.target.control(), Symbolizer(self.program),
-                                rate_hz=float(args.get("rateHz", 1000.0)), method=args.get("method", "auto"))
                 info = {"mode": "sampled", "method": run.start()}
             self._run = run
             self._stop.clear()
@@ -88,11 +78,10 @@ class ProfileView:
             self._thread.start()
             return info
 
-    def _pump(self, run: Any, interval: float) -> None:
+    def _pump(self, run: ProfileRun, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
-                if hasattr(run, "poll_status"):
-                    run.poll_status()  # the device's overflow count, for the live view
+                run.poll_status()  # the device's overflow count, for the live view
                 self.emit(EVENT, summary(run.snapshot()))
             except UserError as e:
                 self.emit(EVENT, {"running": True, "notes": [str(e)], "functions": [], "lines": [],

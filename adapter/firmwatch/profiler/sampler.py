@@ -190,6 +190,9 @@ class PcSampler:
     def error(self) -> ProfilerError | None:
         return self._error
 
+    def poll_status(self) -> None:
+        """Nothing to fetch: a sampled run has no device counters (ProfileRun)."""
+
     # -- results ------------------------------------------------------------------------------
     def _caller(self, link: int | None, func: str) -> str | None:
         sym = self.symbolizer
