@@ -55,6 +55,19 @@ def test_profile_sampled_through_a_gdb_server(tmp_path: Path) -> None:
 
 
 @pytest.mark.emulator
+def test_profile_starts_its_gdb_server_through_the_transport_factory() -> None:
+    """--server as the live commands take it: the factory starts QEMU on a free port, the PC is
+    sampled through it (QEMU's stub answers nothing while the CPU runs: halt sampling)."""
+    require_board("cortex-m3")
+    elf = demo.build("cortex-m3")["plain"]
+    qemu = f"qemu-system-arm -M mps2-an385 -nographic -monitor none -kernel {elf} -gdb tcp:127.0.0.1:{{port}}"
+    r = firmwatch("profile", str(elf), "--server", qemu, "--duration", "2")
+    assert r.returncode == 0, r.stderr
+    assert "(halt)" in r.stderr and "samples" in r.stdout and "CPU halted" in r.stdout, (r.stderr, r.stdout)
+    assert {ln.split()[0] for ln in r.stdout.splitlines() if "prof_demo.c:" in ln} & set(demo.COSTS), r.stdout
+
+
+@pytest.mark.emulator
 def test_a_device_running_other_code_gets_one_sentence() -> None:
     require_board("cortex-m3")
     built = demo.build("cortex-m3")
@@ -70,6 +83,7 @@ def test_usage_errors_are_sentences(tmp_path: Path) -> None:
         (["profile", "x.elf"], "give --port PORT"),
         (["profile", "--sampled", "x.elf", "--port", "/dev/null"], "--sampled goes with --demo"),
         (["profile", "/nonexistent.elf", "--port", "/dev/null"], "/nonexistent.elf"),
+        (["profile", "x.elf", "--port", "/dev/null", "--server", "openocd"], "--server starts a GDB server"),
     ):
         r = firmwatch(*args, timeout=60)
         assert r.returncode == 1, (args, r.stderr)

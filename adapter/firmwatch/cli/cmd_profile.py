@@ -8,7 +8,10 @@ Two ways, one output:
   GDB server (without stopping the CPU where the server allows it).
 
 ``--demo BOARD`` builds and runs firmware/profiler's demo on an emulated board and profiles it
-(with ``--sampled``, the build that is not instrumented, through the emulator's gdb stub).
+(with ``--sampled``, the build that is not instrumented, through the emulator's gdb stub). The
+demo and GDB servers are reached through the one transport factory (session/connect.py), with
+the live commands' spelling of its options; ``--port`` opens firmware/profiler's own line, which
+need not run the streamer.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from firmwatch.profiler.protocol import Metadata
+    from firmwatch.profiler.run import ProfileRun
 
 EXPORTS = (("speedscope", "speedscope JSON (https://www.speedscope.app)"),
            ("chrome", "Chrome/Perfetto trace-event JSON (ui.perfetto.dev, chrome://tracing)"),
@@ -54,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--rate", type=float, default=1000.0, help="samples per second to aim for (default 1000)")
     g.add_argument("--budget", type=float, default=5.0, metavar="PERCENT",
                    help="halt sampling: max %% of time the CPU may be halted (default 5; 0 = no cap)")
+    g.add_argument("--server", metavar="COMMAND", help="start this GDB server command line first; {port} in it "
+                   "becomes a free port, and --gdb defaults to 127.0.0.1:{port}")
+    g.add_argument("--via-gdb", action="store_true", help="go through a gdb process instead of direct RSP")
+    g.add_argument("--gdb-path", help="gdb binary for --via-gdb (default: gdb-multiarch or avr-gdb)")
     e = p.add_argument_group("exports (written when the profile ends)")
     for name, what in EXPORTS:
         e.add_argument(f"--{name}", metavar="FILE", help=what)
@@ -141,71 +153,65 @@ def render(profile, args, width: int = 120) -> str:  # type: ignore[no-untyped-d
     return buf.getvalue().rstrip("\n")
 
 
-class _Run:
-    """The instrumented or sampled run behind one interface: snapshot(), stop()."""
-
-    def __init__(self, snapshot, stop, poll=None):  # type: ignore[no-untyped-def]
-        self.snapshot = snapshot
-        self.stop = stop
-        self.poll = poll or (lambda: None)
-
-
-def _start(args: argparse.Namespace, stack: ExitStack) -> _Run:
+def _start(args: argparse.Namespace, stack: ExitStack) -> ProfileRun:
+    from firmwatch.profiler.instrumented import InstrumentedRun
     from firmwatch.profiler.protocol import ProfilerError
-    from firmwatch.symbols import load
+    from firmwatch.profiler.run import profile_run
+    from firmwatch.session.connect import ConnectOptions, connect
 
-    elf, port, gdb = args.elf, args.port, args.gdb
+    elf, budget = args.elf, args.budget / 100.0 if args.budget else None
+    pace = "realtime"
     if args.demo:
         if elf:
             raise ProfilerError("--demo builds its own ELF: drop the ELF argument.")
-        from firmwatch import sim
+        if args.server:
+            raise ProfilerError("--demo starts its own emulated board: drop --server.")
         from firmwatch.profiler import demo
 
         built = demo.build(args.demo)
         elf = str(built["plain" if args.sampled else "prof"])
-        dev = sim.start_sim(args.demo, elf=elf, pace="fast", die_with_parent=True)
-        stack.callback(dev.stop)
-        if args.sampled:
-            gdb = dev.gdb
-        else:
-            port = dev.port
+        # the instrumented demo shares the streamer's line; the uninstrumented one is sampled through the gdb stub
+        options = ConnectOptions(elf=elf, sim=args.demo, transport="rsp" if args.sampled else "serial",
+                                 budget=budget, die_with_parent=True)
+        pace = "fast"  # emulated time from the instruction count: a profile independent of the host's load
         print(f"profiling the {'uninstrumented' if args.sampled else 'instrumented'} demo on {args.demo} "
               f"({elf})", file=sys.stderr, flush=True)
     elif args.sampled:
         raise ProfilerError("--sampled goes with --demo; to sample your own firmware give --gdb HOST:PORT.")
-    if not elf:
+    elif not elf:
         raise ProfilerError("give the ELF the device runs (firmwatch profile ELF --port PORT or --gdb HOST:PORT).")
-    if not port and not gdb:
+    elif args.port:
+        if args.server:
+            raise ProfilerError("--server starts a GDB server, which --port does not use: give --gdb with it, or "
+                                "drop it.")
+        from firmwatch.symbols import load
+
+        # firmware/profiler's own line: the device may run the profiler alone, without the streamer
+        alone = InstrumentedRun(load(elf), args.port, baud=args.baud, strict=not args.allow_mismatch)
+        _started(alone.start())
+        stack.callback(alone.close)
+        return alone
+    elif not args.gdb and not args.server:
         raise ProfilerError("give --port PORT (firmware built with firmware/profiler) or --gdb HOST:PORT (any firmware).")
-    program = load(elf)
-    if port:
-        from firmwatch.profiler.instrumented import InstrumentedRun
-
-        run = InstrumentedRun(program, port, baud=args.baud, strict=not args.allow_mismatch)
-        md = run.start()
+    else:
+        options = ConnectOptions(elf=elf, transport="gdb" if args.via_gdb else "rsp", target=args.gdb,
+                                 gdb_path=args.gdb_path, budget=budget, server=args.server, die_with_parent=True)
+    conn = connect(options, pace=pace)
+    stack.callback(conn.close)
+    run = profile_run(conn.program, conn.target, conn.transport, strict=not args.allow_mismatch, rate_hz=args.rate,
+                      method=args.sample)
+    if isinstance(run, InstrumentedRun):
+        _started(run.start())
         stack.callback(run.close)
-        print(f"device: {md.fw_version or '?'} · timer {md.timer_hz} Hz · build 0x{md.build_id:08X}",
-              file=sys.stderr, flush=True)
-        last = [0.0]
+    else:
+        method = run.start()
+        print(f"sampling the program counter ({method}) through the {conn.description}", file=sys.stderr, flush=True)
+    return run
 
-        def poll() -> None:
-            now = time.monotonic()
-            if now - last[0] >= 1.0:  # the device's overflow count, for the live view
-                last[0] = now
-                run.poll_status()
 
-        return _Run(run.snapshot, run.stop, poll)
-    from firmwatch.profiler.sampler import PcSampler
-    from firmwatch.profiler.symbolize import Symbolizer
-    from firmwatch.session.connect import open_target
-
-    target = open_target(gdb=gdb, program=program,
-                         budget=args.budget / 100.0 if args.budget else None)
-    stack.callback(target.close)
-    sampler = PcSampler(target.control(), Symbolizer(program), rate_hz=args.rate, method=args.sample)
-    method = sampler.start()
-    print(f"sampling the program counter through {gdb} ({method})", file=sys.stderr, flush=True)
-    return _Run(sampler.snapshot, sampler.stop)
+def _started(md: Metadata) -> None:
+    print(f"device: {md.fw_version or '?'} · timer {md.timer_hz} Hz · build 0x{md.build_id:08X}",
+          file=sys.stderr, flush=True)
 
 
 def run_profile(args: argparse.Namespace) -> int:
@@ -220,9 +226,12 @@ def run_profile(args: argparse.Namespace) -> int:
                 from rich.console import Group
                 from rich.live import Live
 
+                polled = 0.0
                 with Live(refresh_per_second=4, transient=True) as view:
                     while deadline is None or time.monotonic() < deadline:
-                        run.poll()
+                        if time.monotonic() - polled >= 1.0:  # the device's overflow count, for the live view
+                            polled = time.monotonic()
+                            run.poll_status()
                         prof = run.snapshot()
                         view.update(Group(table(prof, args.top), status(prof)))
                         time.sleep(0.25)

@@ -129,12 +129,14 @@ def _load(path: str) -> Program:
 
 
 def connect(options: ConnectOptions, *, load: Loader = _load, on_output: Output | None = None,
-            on_link: LinkEvent | None = None) -> Connection:
+            on_link: LinkEvent | None = None, pace: str = "realtime") -> Connection:
     """Start what ``options`` ask for, load the ELF with ``load``, open the transport.
 
     ``on_output(category, text)`` gets what the started device or server prints and, over the
     streamer in binary mode, the firmware's own text between frames. ``on_link(state, sentence)``
-    gets the link's events (lost, restored, a failed sampling round).
+    gets the link's events (lost, restored, a failed sampling round). ``pace`` is a started
+    simulated device's (sim.start_sim): ``fast`` for a demo whose figures must not depend on the
+    host's load (``firmwatch profile --demo``), not a property of the user's device.
     """
     emit: Output = on_output or (lambda category, text: None)
     transport = options.resolved_transport()
@@ -151,7 +153,7 @@ def connect(options: ConnectOptions, *, load: Loader = _load, on_output: Output 
     sim = server = None
     try:
         if options.sim is not None:
-            sim, address = _start_sim(options, transport, elf, emit, stoppers)
+            sim, address = _start_sim(options, transport, elf, emit, stoppers, pace)
             elf = str(sim.elf)
         elif options.server is not None:
             server, address = _start_server(options, transport, emit, stoppers)
@@ -197,10 +199,11 @@ def open_target(*, port: str | None = None, baud: int = 921600, gdb: str | None 
 
 # -- starting devices -------------------------------------------------------------------------
 def _start_sim(options: ConnectOptions, transport: str, elf: str | None, emit: Output,
-               stoppers: list[Callable[[], None]]) -> tuple[SimDevice, str]:
+               stoppers: list[Callable[[], None]], pace: str) -> tuple[SimDevice, str]:
     from firmwatch.sim import start_sim
 
-    sim = start_sim(options.sim or "host", elf=elf, tcp=transport == "tcp", die_with_parent=options.die_with_parent)
+    sim = start_sim(options.sim or "host", elf=elf, tcp=transport == "tcp", pace=pace,
+                    die_with_parent=options.die_with_parent)
     stoppers.append(sim.stop)
     emit("console", f"firmwatch: simulated {options.sim} device started (pid {sim.pid}), UART {sim.port}"
          + (f", gdb stub {sim.gdb}" if sim.gdb else "") + ".\n")
