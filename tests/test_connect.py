@@ -5,16 +5,21 @@ Parity is checked from the declaration (``OPTION_NAMES``) against what each fron
 accepts: the launch.json validator, VS Code's launch schema, and the argument parser of every
 live command. Then the options travel through the real parts: the debug adapter and the command
 line each start a simulated AVR over its gdb stub with a sampling mode and an intrusion budget
-that differ from the defaults, and the transport reports them.
+that differ from the defaults, and the transport reports them; and the streamer's text mode,
+asked for on the command line, in launch.json and through the API, runs on the host device over
+a real pty.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +27,9 @@ from firmwatch.cli.main import build_parser
 from firmwatch.dap.config import KEYS, parse_config
 from firmwatch.session.connect import OPTION_NAMES, ConnectError, ConnectOptions, connect
 from tools import require_board, wait_for
+
+if TYPE_CHECKING:
+    from firmwatch.sim import SimDevice
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_COMMANDS = ("watch", "record", "memory", "peripherals")
@@ -68,6 +76,12 @@ def test_the_same_device_from_launch_json_and_from_the_command_line() -> None:
                         "host": "10.0.0.2", "port": 5000}, "attach").connect_options()
     cli = cli_options("fw.elf", "--transport", "tcp", "--port", "socket://10.0.0.2:5000")
     assert (cfg.host, cfg.tcp_port) == (cli.host, cli.tcp_port) == ("10.0.0.2", 5000)
+    cfg = parse_config({"type": "firmwatch", "request": "attach", "name": "x", "elf": "fw.elf", "transport": "serial",
+                        "port": "/dev/ttyUSB0", "baud": 115200, "streamerMode": "text"}, "attach").connect_options()
+    cli = cli_options("fw.elf", "--transport", "serial", "--port", "/dev/ttyUSB0", "--baud", "115200",
+                      "--streamer-mode", "text")
+    assert cfg == cli and cfg.streamer_mode == "text"
+    assert cli_options("fw.elf", "--port", "/dev/ttyUSB0").streamer_mode == "binary"
     no_cap = parse_config({"type": "firmwatch", "request": "attach", "name": "x", "elf": "f", "transport": "rsp",
                            "target": "h:1", "intrusionBudget": 0}, "attach").connect_options()
     assert no_cap.budget is None and cli_options("f", "--gdb", "h:1", "--budget", "0").budget is None
@@ -96,6 +110,77 @@ def test_the_factory_refuses_with_one_sentence(tmp_path: Path) -> None:
         cli_options("fw.elf")
     with pytest.raises(ConnectError, match="for GDB servers"):
         connect(ConnectOptions(elf="fw.elf", port="/dev/null", lock_symbol="x"), load=lambda path: None)  # type: ignore[arg-type,return-value]
+
+
+def test_streamer_mode_is_checked_before_anything_starts(tmp_path: Path) -> None:
+    from firmwatch.dap.config import ConfigError
+
+    base = {"type": "firmwatch", "request": "attach", "name": "x", "elf": "f"}
+    with pytest.raises(ConfigError, match="'streamerMode' must be one of binary, text"):
+        parse_config({**base, "transport": "serial", "port": "/dev/x", "streamerMode": "ascii"}, "attach")
+    with pytest.raises(ConfigError, match="'streamerMode' applies to transport serial or tcp only, not rsp"):
+        parse_config({**base, "transport": "rsp", "target": "h:1", "streamerMode": "text"}, "attach")
+    # the factory refuses before it starts a device or a server: neither is started here
+    with pytest.raises(ConnectError, match="text mode is the firmware streamer's .* not rsp's"):
+        connect(cli_options("fw.elf", "--sim", "cortex-m3", "--transport", "rsp", "--streamer-mode", "text"),
+                load=lambda path: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConnectError, match="the streamer mode 'ascii' is not known"):
+        connect(ConnectOptions(elf="fw.elf", port="/dev/null", streamer_mode="ascii"), load=lambda path: None)  # type: ignore[arg-type,return-value]
+    proc = subprocess.run([sys.executable, "-m", "firmwatch", "watch", "--device", "a=fw.elf@/dev/x",
+                           "--streamer-mode", "text", "--duration", "1", "loop_count"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "--streamer-mode text is for one streamer device" in proc.stderr, proc.stderr
+
+
+TEXT_MODE_SAID = "the link runs in text mode, as asked"
+
+
+def test_text_mode_from_the_command_line_launch_json_and_the_api(host_device: SimDevice, tmp_path: Path) -> None:
+    """Issue 9: the text protocol, forced from each front end, against the host device's real
+    text parser: the session says so, values are right (the device's millisecond counter equals
+    each sample's device time), and writes land."""
+    import firmwatch
+    from dap_client import DapClient
+
+    elf, port = str(host_device.elf), host_device.port
+    out = tmp_path / "text.csv"
+    proc = subprocess.run([sys.executable, "-m", "firmwatch", "record", elf, "--port", port, "--streamer-mode",
+                           "text", "--duration", "2", "-o", str(out), "timestamp_ms@50", "loop_count@20"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert TEXT_MODE_SAID in proc.stderr, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    stamps = [r for r in rows if r["name"] == "timestamp_ms"]
+    assert len(stamps) >= 50 and any(r["name"] == "loop_count" for r in rows)
+    assert all(abs(int(r["value"]) - 1000 * float(r["target_time_s"])) <= 1 for r in stamps), stamps[:5]
+    # a loaded host may make the device drop a line: each missing sample is one the device counted
+    missing = sum(int(m) for m in re.findall(r"(\d+) missing", proc.stdout))
+    link = re.search(r"(\d+) dropped by the device .*, (\d+) destroyed on the link; 0 corrupt frames", proc.stdout)
+    assert link and missing == int(link.group(1)) + int(link.group(2)), proc.stdout
+
+    with DapClient() as c:
+        c.start("attach", {"elf": elf, "transport": "serial", "port": port, "streamerMode": "text",
+                           "uiRefreshHz": 20})
+        wait_for(lambda: TEXT_MODE_SAID in c.outputs(), 20, "the Debug Console saying text mode")
+        c.request("evaluate", {"expression": "loop_count", "context": "watch", "frameId": 1})
+        seen: set[int] = set()
+
+        def changed() -> bool:
+            seen.add(int(c.request("evaluate", {"expression": "loop_count", "context": "watch",
+                                                 "frameId": 1})["result"]))
+            return len(seen) >= 3
+
+        wait_for(changed, 20, "loop_count changing in the Watch view")
+
+    with firmwatch.connect(elf, port=port, streamer_mode="text", on_message=lambda level, text: None) as dev:
+        assert dev.info.link_mode == "text" and dev.info.name.endswith("(text mode)")
+        before = dev.read("g_config.calib.gain_q8")
+        try:
+            dev.write("g_config.calib.gain_q8", 300)
+            assert dev.read("g_config.calib.gain_q8") == 300
+        finally:
+            dev.write("g_config.calib.gain_q8", before)
 
 
 @pytest.mark.emulator

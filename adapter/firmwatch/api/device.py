@@ -106,7 +106,8 @@ def connect(elf: str | os.PathLike[str] | None = None, *, port: str | None = Non
     through a gdb process); ``sim`` — start a simulated device (``host``, ``cortex-m3``,
     ``riscv32``, ``avr``, ...); or ``server`` — a command line that starts one.
 
-    ``options`` are the command line's and launch.json's: ``transport``, ``baud``, ``budget`` (the
+    ``options`` are the command line's and launch.json's: ``transport``, ``baud``,
+    ``streamer_mode`` (``binary``, or ``text`` for firmware that speaks only text), ``budget`` (the
     percentage of time sampling may halt the CPU), ``sampling_mode`` (auto | live | halt),
     ``lock_symbol``, ``gdb_path``, ``server``, ``cwd``, ``env``, ``host``, ``tcp_port``; and the
     session's: ``rate`` (default Hz of watches, 10), ``strict=True`` (refuse a device whose build id

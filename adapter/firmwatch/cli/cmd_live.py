@@ -14,7 +14,14 @@ from pathlib import Path
 
 from firmwatch.cli.rates import split_rate  # the one EXPR@HZ rule, shared with the prompt
 from firmwatch.errors import UserError
-from firmwatch.session.connect import TRANSPORTS, ConnectError, Connection, ConnectOptions, connect
+from firmwatch.session.connect import (
+    STREAMER_MODES,
+    TRANSPORTS,
+    ConnectError,
+    Connection,
+    ConnectOptions,
+    connect,
+)
 from firmwatch.session.session import Session
 from firmwatch.targets.base import LinkStats
 
@@ -46,6 +53,9 @@ def add_target_args(p: argparse.ArgumentParser, devices: bool = False) -> None:
         p.add_argument("elf", help="the ELF the device runs (symbols and types come from it)")
     p.add_argument("--port", help="serial device or pyserial URL of the streamer (e.g. /dev/ttyACM0, socket://127.0.0.1:5555)")
     p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
+    p.add_argument("--streamer-mode", choices=STREAMER_MODES, default="binary",
+                   help="binary: CRC-checked frames (default); text: checked text lines, one region per stream, "
+                   "about ten times the bytes per value")
     p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
     p.add_argument("--transport", choices=TRANSPORTS, help="how to reach the target (default: serial with --port, "
                    "rsp with --gdb or --server, gdb with --via-gdb; with --sim: serial, or rsp/gdb for its gdb stub)")
@@ -138,7 +148,8 @@ def _link_messages(state: str, text: str) -> None:
 
 
 _TARGET_DEFAULTS = {"port": None, "gdb": None, "sim": None, "server": None, "transport": None, "via_gdb": False,
-                    "baud": 921600, "gdb_path": None, "budget": 1.0, "gdb_mode": "auto", "lock_symbol": None}
+                    "baud": 921600, "streamer_mode": "binary", "gdb_path": None, "budget": 1.0, "gdb_mode": "auto",
+                    "lock_symbol": None}
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
@@ -157,8 +168,9 @@ def connect_options(args: argparse.Namespace) -> ConnectOptions:
         if m is None:
             raise ConnectError(f"with --transport tcp give --port socket://HOST:PORT, not '{port}'.")
         port, host, tcp_port = None, m.group(1), int(m.group(2))
-    return ConnectOptions(elf=args.elf, transport=transport, port=port, baud=args.baud, host=host, tcp_port=tcp_port,
-                          target=args.gdb, gdb_path=args.gdb_path, budget=args.budget / 100.0 if args.budget else None,
+    return ConnectOptions(elf=args.elf, transport=transport, port=port, baud=args.baud,
+                          streamer_mode=args.streamer_mode, host=host, tcp_port=tcp_port, target=args.gdb,
+                          gdb_path=args.gdb_path, budget=args.budget / 100.0 if args.budget else None,
                           sampling_mode=args.gdb_mode, lock_symbol=args.lock_symbol, sim=args.sim, server=args.server)
 
 

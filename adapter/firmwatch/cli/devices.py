@@ -28,6 +28,9 @@ def group_from(args: argparse.Namespace, rate: float) -> tuple[DeviceGroup, list
     if given:
         raise DeviceError(f"{given[0]} names one device; with --device give each device's address in its "
                           "--device NAME=ELF@ADDRESS instead.")
+    if args.streamer_mode != "binary":
+        raise DeviceError(f"--streamer-mode {args.streamer_mode} is for one streamer device (--port); the devices "
+                          "named by --device are spoken to in binary mode.")
     specs = [parse_device(t) for t in args.device]
     names = [s.name for s in specs]
     texts = ([args.elf] if args.elf else []) + list(args.expr)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from firmwatch.dap.messaging import RequestError
-from firmwatch.session.connect import DEFAULT_BUDGET, SAMPLING_MODES, ConnectOptions
+from firmwatch.session.connect import DEFAULT_BUDGET, SAMPLING_MODES, STREAMER_MODES, ConnectOptions
 
 TRANSPORTS = ("serial", "tcp", "gdb", "rsp")
 SIMS = ("host", "cortex-m3", "riscv32", "avr", "host-rust", "cortex-m3-freertos", "riscv32-freertos")
@@ -23,6 +23,7 @@ KEYS: dict[str, str] = {
     "transport": "one of " + ", ".join(TRANSPORTS),
     "port": "a serial device or pyserial URL for serial, a TCP port number for tcp",
     "baud": "a positive integer baud rate",
+    "streamerMode": "one of " + ", ".join(STREAMER_MODES),
     "host": "a host name for tcp",
     "target": "HOST:PORT of the GDB server for rsp and gdb",
     "gdbPath": "the gdb executable for the gdb transport",
@@ -67,6 +68,7 @@ class LaunchConfig:
     port: str | None = None  # serial device / URL
     tcp_port: int | None = None
     baud: int = 921600
+    streamer_mode: str = "binary"
     host: str = "127.0.0.1"
     target: str | None = None
     gdb_path: str | None = None
@@ -91,7 +93,8 @@ class LaunchConfig:
         """This configuration as the transport factory's options (the command line's are the same)."""
         return ConnectOptions(
             elf=self.resolve(self.elf) if self.elf else None, transport=self.transport, port=self.port,
-            baud=self.baud, host=self.host, tcp_port=self.tcp_port, target=self.target, gdb_path=self.gdb_path,
+            baud=self.baud, streamer_mode=self.streamer_mode, host=self.host, tcp_port=self.tcp_port,
+            target=self.target, gdb_path=self.gdb_path,
             budget=self.budget_percent / 100.0 if self.budget_percent else None, sampling_mode=self.sampling_mode,
             lock_symbol=self.lock_symbol, sim=self.sim, server=self.server, cwd=self.cwd, env=dict(self.env),
             die_with_parent=die_with_parent)
@@ -168,6 +171,11 @@ def parse_config(data: dict[str, Any], request: str) -> LaunchConfig:
         if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
             raise _bad("baud", baud)
         cfg.baud = baud
+    smode = _str(data, "streamerMode")
+    if smode is not None:
+        if smode not in STREAMER_MODES:
+            raise _bad("streamerMode", smode)
+        cfg.streamer_mode = smode
     host = _str(data, "host")
     if host is not None:
         cfg.host = host
@@ -280,8 +288,8 @@ def _check_combination(cfg: LaunchConfig, transport: str | None, data: dict[str,
     if cfg.server is not None and transport == "serial":
         raise ConfigError("'server' needs a transport that connects over TCP (tcp, rsp or gdb) so firmwatch "
                           "can tell when it is ready; use transport tcp or rsp.")
-    for key, allowed in (("baud", ("serial",)), ("gdbPath", ("gdb",)), ("host", ("tcp",)),
-                         ("intrusionBudget", ("rsp", "gdb")), ("samplingMode", ("rsp", "gdb")),
+    for key, allowed in (("baud", ("serial",)), ("streamerMode", ("serial", "tcp")), ("gdbPath", ("gdb",)),
+                         ("host", ("tcp",)), ("intrusionBudget", ("rsp", "gdb")), ("samplingMode", ("rsp", "gdb")),
                          ("lockSymbol", ("rsp", "gdb"))):
         if key in data and transport not in allowed:
             raise ConfigError(f"'{key}' applies to transport {' or '.join(allowed)} only, not {transport}.")

@@ -342,6 +342,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server", metavar="COMMAND", help="start this GDB server command line ({port}: a free port)")
     p.add_argument("--transport", choices=("serial", "tcp", "rsp", "gdb"))
     p.add_argument("--baud", type=int)
+    p.add_argument("--streamer-mode", choices=("binary", "text"), help="the streamer's link: binary (default) or text")
     p.add_argument("--via-gdb", action="store_true", help="through a gdb process instead of direct RSP")
     p.add_argument("--gdb-path")
     p.add_argument("--budget", type=float, metavar="PERCENT", help="max %% of time sampling may halt the CPU (default 1)")
@@ -359,7 +360,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def connect_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     for name, key in (("port", "port"), ("gdb", "gdb"), ("sim", "sim"), ("server", "server"),
-                      ("transport", "transport"), ("baud", "baud"), ("gdb_path", "gdb_path"), ("budget", "budget"),
+                      ("transport", "transport"), ("baud", "baud"), ("streamer_mode", "streamer_mode"),
+                      ("gdb_path", "gdb_path"), ("budget", "budget"),
                       ("gdb_mode", "sampling_mode"), ("lock_symbol", "lock_symbol"), ("svd", "svd")):
         value = getattr(args, name)
         if value is not None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 TRANSPORTS = ("serial", "tcp", "rsp", "gdb")
 SAMPLING_MODES = ("auto", "live", "halt")
+STREAMER_MODES = ("binary", "text")
 DEFAULT_BUDGET = 0.01
 
 Output = Callable[[str, str], None]  # (category: "console" | "stdout" | "stderr", text)
@@ -51,6 +52,7 @@ class ConnectOptions:
     transport: str | None = None  # serial | tcp | rsp | gdb; None: serial with port, rsp with target
     port: str | None = None  # serial: a device path or a pyserial URL (socket://HOST:PORT)
     baud: int = 921600  # serial
+    streamer_mode: str = "binary"  # serial, tcp: binary (checked frames) | text (checked lines, one region per stream)
     host: str = "127.0.0.1"  # tcp
     tcp_port: int | None = None  # tcp
     target: str | None = None  # rsp, gdb: the GDB server's HOST:PORT ({port}: the free port given to ``server``)
@@ -78,6 +80,7 @@ OPTION_NAMES: dict[str, tuple[str, str]] = {
     "transport": ("transport", "--transport (implied by --port, --gdb, --via-gdb)"),
     "port": ("port", "--port"),
     "baud": ("baud", "--baud"),
+    "streamer_mode": ("streamerMode", "--streamer-mode"),
     "host": ("host", "--port socket://HOST:PORT"),
     "tcp_port": ("port", "--port socket://HOST:PORT"),
     "target": ("target", "--gdb"),
@@ -142,8 +145,7 @@ def connect(options: ConnectOptions, *, load: Loader = _load, on_output: Output 
     transport = options.resolved_transport()
     if transport not in TRANSPORTS:
         raise ConnectError(f"the transport '{transport}' is not known; use one of {', '.join(TRANSPORTS)}.")
-    if options.sampling_mode not in SAMPLING_MODES:
-        raise ConnectError(f"the sampling mode '{options.sampling_mode}' is not known; use auto, live or halt.")
+    _check_modes(options, transport)
     elf = options.elf
     if elf is not None:
         from firmwatch.symbols.elf import refuse_non_regular
@@ -175,9 +177,10 @@ def connect(options: ConnectOptions, *, load: Loader = _load, on_output: Output 
 def open_target(*, port: str | None = None, baud: int = 921600, gdb: str | None = None,
                 program: Program | None = None, via_gdb: bool = False, gdb_path: str | None = None,
                 budget: float | None = DEFAULT_BUDGET, mode: str = "auto", lock_symbol: str | None = None,
-                on_message: Callable[[str, str], None] | None = None) -> Target:
+                streamer_mode: str = "binary", on_message: Callable[[str, str], None] | None = None) -> Target:
     """The transport alone, for a device that already runs: ``port`` (the streamer: a device
     path or socket://HOST:PORT) or ``gdb`` (a GDB server's HOST:PORT, direct RSP or ``via_gdb``).
+    ``mode`` is the GDB server's sampling mode, ``streamer_mode`` the streamer's (binary, text).
     ``on_message(level, sentence)`` gets the link's events."""
     if port and gdb:
         raise ConnectError("give either --port (streamer firmware) or --gdb (a GDB server), not both.")
@@ -185,16 +188,26 @@ def open_target(*, port: str | None = None, baud: int = 921600, gdb: str | None 
         raise ConnectError("no target given: use --port PORT (serial device or socket://HOST:PORT) or --gdb HOST:PORT.")
     transport = ("gdb" if via_gdb else "rsp") if gdb else "serial"
     options = ConnectOptions(elf=program.elf.path if program is not None else None, transport=transport,
-                             port=port, baud=baud, target=gdb, gdb_path=gdb_path, budget=budget,
-                             sampling_mode=mode, lock_symbol=lock_symbol)
-    if options.sampling_mode not in SAMPLING_MODES:
-        raise ConnectError(f"the sampling mode '{mode}' is not known; use auto, live or halt.")
+                             port=port, baud=baud, streamer_mode=streamer_mode, target=gdb, gdb_path=gdb_path,
+                             budget=budget, sampling_mode=mode, lock_symbol=lock_symbol)
+    _check_modes(options, transport)
 
     def on_link(state: str, message: str) -> None:
         if on_message is not None:
             on_message("info" if state == "restored" else "warning", message)
 
     return _open(options, transport, port or gdb or "", program, None, on_link)
+
+
+def _check_modes(options: ConnectOptions, transport: str) -> None:
+    """The modes' values and that each applies to the transport, before anything is started."""
+    if options.sampling_mode not in SAMPLING_MODES:
+        raise ConnectError(f"the sampling mode '{options.sampling_mode}' is not known; use auto, live or halt.")
+    if options.streamer_mode not in STREAMER_MODES:
+        raise ConnectError(f"the streamer mode '{options.streamer_mode}' is not known; use binary or text.")
+    if options.streamer_mode != "binary" and transport not in ("serial", "tcp"):
+        raise ConnectError(f"{options.streamer_mode} mode is the firmware streamer's (transport serial or tcp), not "
+                           f"{transport}'s: a GDB server reads memory itself; leave the streamer mode at binary.")
 
 
 # -- starting devices -------------------------------------------------------------------------
@@ -332,7 +345,7 @@ def _open(options: ConnectOptions, transport: str, address: str, program: Progra
         from firmwatch.targets.streamer import StreamerTarget
 
         try:
-            target = StreamerTarget(address, baud=options.baud, on_link=on_link)
+            target = StreamerTarget(address, baud=options.baud, mode=options.streamer_mode, on_link=on_link)
         except (OSError, ValueError) as e:
             raise TargetError(f"cannot open {address} ({e}); check the port and that no other program uses it.") from None
         if emit is not None and target.mode == "binary":

@@ -394,7 +394,8 @@ class StreamerTarget(Target):
     def request(self, make: Callable[[int], P.Message], what: str) -> P.Message:
         """One binary command with this link's retries; its reply (an ``Error`` is returned, not raised)."""
         if self.mode != "binary":
-            raise TargetError(f"to {what} the device must be reached in binary mode; drop --mode text.")
+            raise TargetError(f"to {what} the device must be reached in binary mode; leave the streamer mode at "
+                              "binary (drop --streamer-mode text, or \"streamerMode\": \"text\" in launch.json).")
         return self._command(make, what, b"", ())
 
     def capture_link(self) -> CaptureLink:
@@ -1073,7 +1074,8 @@ class StreamerTarget(Target):
                 return (
                     f"the device on {self.url} answers text lines but no binary frame: either the link destroys "
                     "frames (check the cable and the baud rate) or its firmware speaks only text; firmwatch "
-                    "uses text mode only when asked (StreamerTarget(mode=\"text\"))."
+                    "uses text mode only when asked (--streamer-mode text, or \"streamerMode\": \"text\" in "
+                    "launch.json)."
                 )
             return f"the device on {self.url} answers in binary mode but not in text mode; use the default binary mode."
         return (
