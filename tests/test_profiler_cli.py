@@ -57,10 +57,13 @@ def test_profile_sampled_through_a_gdb_server(tmp_path: Path) -> None:
 @pytest.mark.emulator
 def test_profile_starts_its_gdb_server_through_the_transport_factory() -> None:
     """--server as the live commands take it: the factory starts QEMU on a free port, the PC is
-    sampled through it (QEMU's stub answers nothing while the CPU runs: halt sampling)."""
+    sampled through it (QEMU's stub answers nothing while the CPU runs: halt sampling). QEMU
+    runs as the demo's 'fast' pace does (-icount, no sleep): in real time the demo's CPU waits in
+    WFI almost always, and every sample lands there."""
     require_board("cortex-m3")
     elf = demo.build("cortex-m3")["plain"]
-    qemu = f"qemu-system-arm -M mps2-an385 -nographic -monitor none -kernel {elf} -gdb tcp:127.0.0.1:{{port}}"
+    qemu = (f"qemu-system-arm -M mps2-an385 -nographic -monitor none -kernel {elf} -icount shift=4,sleep=off "
+            f"-gdb tcp:127.0.0.1:{{port}}")
     r = firmwatch("profile", str(elf), "--server", qemu, "--duration", "2")
     assert r.returncode == 0, r.stderr
     assert "(halt)" in r.stderr and "samples" in r.stdout and "CPU halted" in r.stdout, (r.stderr, r.stdout)
