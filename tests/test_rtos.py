@@ -181,10 +181,53 @@ def test_table_matches_the_kernel(device, board, via):
         assert set(queues) >= {"rx queue", "demo mutex", "tick sem"}
         assert queues["rx queue"].length == 8 and queues["rx queue"].item_size == 4
         assert queues["demo mutex"].kind == "mutex" and queues["tick sem"].kind == "binary semaphore"
-        assert [tm.name for tm in s.timers] == ["blink"] and s.timers[0].period == 50
+        timers = {tm.name: tm for tm in s.timers}
+        assert set(timers) == {"blink", "oneshot"}, timers
+        assert timers["blink"].active and timers["blink"].period == 50 and timers["blink"].auto_reload
+        assert not timers["oneshot"].active and timers["oneshot"].period == 200 and timers["oneshot"].expiry is None
         if via == "gdb":  # one instant: the tasks' run-time counters add up to the kernel's total
             assert sum(r.cpu_total or 0 for r in s.tasks) == pytest.approx(1.0, abs=0.02)
             assert s.reads == 1, "a snapshot over a halting server takes one halt"
+
+
+@pytest.mark.parametrize(("board", "via"), [("cortex-m3-freertos", "port"), ("cortex-m3-freertos", "gdb"),
+                                           ("riscv32-freertos", "gdb")])
+def test_timer_not_running_then_running(device, board, via):
+    """A timer in no kernel list (created, not started; a one-shot after it fired) is listed as
+    not running; started, it is running with its expiry; fired, it is not running again."""
+    dev = device(board)
+    program, t = _open(dev, via, budget=None)
+    with t:
+        m = RtosMonitor(program, t)
+        start, fires = (compile_expression(program, f"rtos_demo.{n}") for n in ("oneshot_start", "oneshot_fires"))
+        u = lambda c: int.from_bytes(t.read(c.address, 4), "little")  # noqa: E731
+
+        def oneshot():
+            s = _complete(m)
+            return s, next((tm for tm in s.timers if tm.name == "oneshot"), None)
+
+        s, tm = oneshot()
+        assert tm is not None and not tm.active and tm.expiry is None and tm.auto_reload is False
+        handle = tm.handle
+        t.write(start.address, (1).to_bytes(4, "little"))
+        seen = []
+
+        def running():
+            s, tm = oneshot()
+            seen.append(tm)
+            return tm is not None and tm.active and (s, tm)
+
+        s, tm = wait_for(running, 20, "the oneshot timer running")
+        # due within its period; over the streamer the tick count is read a few ms from the timer (1 ms ticks)
+        skew = 0 if via == "gdb" else math.ceil(s.elapsed_ms) + 1
+        due = ((tm.expiry - s.tick + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        assert tm.handle == handle and -skew < due <= 200 + skew, (tm, s.tick)
+        assert u(fires) == 0, "it fired before it was seen running"
+        wait_for(lambda: u(fires) == 1, 20, "the oneshot timer to fire")
+        s, tm = wait_for(lambda: (r := oneshot())[1] is not None and not r[1].active and r, 20,
+                         "the oneshot timer not running again")
+        assert tm.handle == handle and tm.expiry is None
+        assert all(x is not None for x in seen), "the timer went missing from a complete snapshot"
 
 
 @pytest.mark.parametrize("board", BOARDS)

@@ -37,7 +37,8 @@ def test_rtos_scope_and_task_threads(board):
 
         rows = wait_for(lambda: (r := rtos_rows()) and all(n in r for n in ENTRY) and r, 30, "every task in the RTOS scope")
         assert rows["parked"]["value"].startswith("suspended")
-        assert "queue 'rx queue'" in " ".join(rows) and "timer 'blink'" in " ".join(rows)
+        assert "queue 'rx queue'" in " ".join(rows) and rows["timer 'blink'"]["value"].startswith("next at tick")
+        assert rows["timer 'oneshot'"]["value"].startswith("not running, every 200 ticks"), rows["timer 'oneshot'"]
         assert "snapshot complete" in rows["kernel"]["type"]
         # no watch here: the open scope alone brings VS Code a refresh about every second
         # (each refresh waits for the intrusion budget: seconds after a long halt on a loaded machine)

@@ -9,7 +9,8 @@
  *   parked   [1]  suspends itself at once (the suspended list)
  *   IDLE     [0]  and Tmr Svc [5]: the kernel's own
  *
- * The "blink" software timer fires every 50 ms. With rtos_demo.churn set, producer creates a
+ * The "blink" software timer fires every 50 ms; the "oneshot" one (200 ms) exists from the start and
+ * runs only when rtos_demo.oneshot_start changes. With rtos_demo.churn set, producer creates a
  * short-lived task every 2 ms, "temp" and "temp deep" (which uses 400 more bytes of stack) in turn,
  * that sleeps 3 ms (one in 512: 4 s) and deletes itself (the deleted-waiting list), so task lists
  * change under a reader all the time.
@@ -28,6 +29,7 @@ static QueueHandle_t rx_queue;
 static SemaphoreHandle_t demo_mutex;
 static SemaphoreHandle_t tick_sem;
 static TimerHandle_t blink;
+static TimerHandle_t oneshot;
 static TaskHandle_t stream_task_handle;
 
 /* ---- the streamer task ---- */
@@ -157,9 +159,14 @@ static void depth_task(void *arg)
 static void report_task(void *arg)
 {
     (void)arg;
+    uint32_t oneshot_started = 0;
     for (;;) {
         /* the tick semaphore is given by the blink timer: report blocks on it between looks */
         (void)xSemaphoreTake(tick_sem, pdMS_TO_TICKS(5));
+        if (rtos_demo.oneshot_start != oneshot_started) {
+            oneshot_started = rtos_demo.oneshot_start;
+            xTimerStart(oneshot, 0);
+        }
         uint32_t want = rtos_report.request;
         if (want != rtos_report.done) {
             configRUN_TIME_COUNTER_TYPE total = 0;
@@ -185,6 +192,12 @@ static void blink_callback(TimerHandle_t timer)
     xSemaphoreGive(tick_sem);
 }
 
+static void oneshot_callback(TimerHandle_t timer)
+{
+    (void)timer;
+    rtos_demo.oneshot_fires++;
+}
+
 /* ---- start ---- */
 const fw_config_t *baremetal_config(void);
 
@@ -201,6 +214,8 @@ int main(void)
     vQueueAddToRegistry(tick_sem, "tick sem");
     blink = xTimerCreate("blink", pdMS_TO_TICKS(50), pdTRUE, NULL, blink_callback);
     xTimerStart(blink, 0);
+    /* created, not started: a timer in no kernel list until rtos_demo.oneshot_start changes */
+    oneshot = xTimerCreate("oneshot", pdMS_TO_TICKS(200), pdFALSE, NULL, oneshot_callback);
 
     xTaskCreate(stream_task, "stream", 256, NULL, 4, &stream_task_handle);
     xTaskCreate(consumer_task, "consumer", configMINIMAL_STACK_SIZE, NULL, 3, NULL);

@@ -21,6 +21,8 @@ struct rtos_demo {
     volatile uint32_t deepest;     /* the deepest recursion the "depth" task reached */
     volatile uint32_t spawned;     /* short-lived tasks created (churn) */
     volatile uint32_t timer_fires; /* the "blink" software timer's callbacks */
+    volatile uint32_t oneshot_start; /* write a new value: "report" starts the "oneshot" timer (200 ms, one shot) */
+    volatile uint32_t oneshot_fires; /* its callbacks; between them it is created and not running */
 };
 extern struct rtos_demo rtos_demo;
 

@@ -64,7 +64,10 @@ def render(s: RtosSnapshot) -> list[str]:
     if s.timers:
         lines.append("")
         for tm in s.timers:
-            due = "" if s.tick is None else f", fires in {(tm.expiry - s.tick) & 0xFFFFFFFF} ticks"
+            if tm.expiry is None:
+                due = ", not running"
+            else:
+                due = "" if s.tick is None else f", fires in {(tm.expiry - s.tick) & 0xFFFFFFFF} ticks"
             lines.append(f"timer {tm.name}: every {tm.period} ticks{' (auto-reload)' if tm.auto_reload else ''}{due}")
     lines.append("")
     state = "complete" if s.complete else f"INCOMPLETE (showing the table of {s.age_s:.1f} s ago): {s.problems[-1]}"
@@ -88,7 +91,8 @@ def as_json(s: RtosSnapshot) -> str:
         "queues": [{"name": q.name, "kind": q.kind, "waiting": q.waiting, "length": q.length,
                     "item_size": q.item_size, "senders": q.senders, "receivers": q.receivers, "holder": q.holder}
                    for q in s.queues],
-        "timers": [{"name": t.name, "period": t.period, "expiry": t.expiry, "auto_reload": t.auto_reload}
+        "timers": [{"name": t.name, "period": t.period, "expiry": t.expiry, "auto_reload": t.auto_reload,
+                    "active": t.active}
                    for t in s.timers],
         "bytes_read": s.bytes_read, "reads": s.reads, "attempts": s.attempts,
         "halted_ms": round(1000 * s.halted_s, 3), "ms": round(s.elapsed_ms, 3),

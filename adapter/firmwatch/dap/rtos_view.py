@@ -1,6 +1,6 @@
 """The debug adapter's RTOS awareness (issue 15): a live "RTOS" scope under the Live frame — every
 FreeRTOS task with its state, priorities, stack and CPU figures, the registered queues and the
-active timers — and, whenever the CPU stops, one DAP thread per task that is not running, whose
+software timers (running or not) — and, whenever the CPU stops, one DAP thread per task that is not running, whose
 call stack is unwound from the context the kernel's port saved (the running task is the CPU
 thread itself).
 
@@ -192,7 +192,8 @@ def rtos_scope(registry: Any, live: RtosLive) -> dict[str, Any]:
                         "type": f"{q.kind}, {q.item_size}-byte items", "variablesReference": 0,
                         "presentationHint": ro})
         for tm in s.timers:
-            out.append({"name": f"timer '{tm.name}'", "value": f"every {tm.period} ticks, next at tick {tm.expiry}"
+            when = f"next at tick {tm.expiry}" if tm.active else "not running"
+            out.append({"name": f"timer '{tm.name}'", "value": f"{when}, every {tm.period} ticks"
                         + (" (auto-reload)" if tm.auto_reload else ""), "type": "software timer",
                         "variablesReference": 0, "presentationHint": ro})
         for n in s.notes:

@@ -19,7 +19,7 @@ fetches it and reads again. So a record is either read from a consistent image o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from firmwatch.rtos.layout import Global, KernelLayout
@@ -138,9 +138,10 @@ class Timer:
     name: str
     handle: int
     period: int  # ticks
-    expiry: int  # the tick it fires at next
+    expiry: int | None  # the tick it fires at next (None: dormant)
     auto_reload: bool | None
     callback: int
+    active: bool = True  # in a timer list; False: created (or expired, or stopped) and not running
 
 
 @dataclass
@@ -241,7 +242,8 @@ def walk_loosely(lay: KernelLayout, img: Image, address: int, inside: Callable[[
 
 
 def read_kernel(lay: KernelLayout, img: Image, coherent: bool = True, candidates: dict[int, None] | None = None,
-                inside: Callable[[int], bool] | None = None) -> KernelState:
+                inside: Callable[[int], bool] | None = None, dormant: Iterable[int] = (),
+                is_function: Callable[[int], bool] | None = None) -> KernelState:
     """The kernel's state in ``img``; raises :class:`Inconsistent` or :class:`Miss`.
 
     ``coherent``: the image is one instant of the target (read in one halt, or of a stopped CPU):
@@ -370,7 +372,10 @@ def read_kernel(lay: KernelLayout, img: Image, coherent: bool = True, candidates
     tasks.sort(key=lambda k: (-k.priority, k.number if k.number is not None else k.tcb))
     sched_suspended = _scalar(lay, img, "sched_suspended")
     scheduler = "not started" if not running else ("suspended" if sched_suspended else "running")
-    return KernelState(tasks, queues, _read_timers(lay, img), current, _scalar(lay, img, "tick"), scheduler,
+    timers = _read_timers(lay, img)
+    if is_function is not None:
+        timers += _read_dormant(lay, img, dormant, {t.handle for t in timers}, is_function)
+    return KernelState(tasks, queues, timers, current, _scalar(lay, img, "tick"), scheduler,
                        _scalar(lay, img, "total_runtime"), count if count is not None else len(tasks))
 
 
@@ -460,4 +465,114 @@ def _read_timers(lay: KernelLayout, img: Image) -> list[Timer]:
                 auto = None
             out.append(Timer(img.string(u("pcTimerName")), owner, u("xTimerPeriodInTicks") if tm.has("xTimerPeriodInTicks")
                              else 0, value, auto, u("pxCallbackFunction") if tm.has("pxCallbackFunction") else 0))
+    return out
+
+
+# Timers that are not running are in no list of the kernel's: they are found by their shape in the
+# heap. A Timer_t's list item is in no list, and names as its owner nothing (never started: the
+# kernel sets the owner when it first inserts the timer) or the timer itself; its callback is a
+# function's entry, its period is not zero, its status has only the kernel's three bits; and — with
+# heap_2/4/5's block headers — the heap block it is in is allocated and just a timer's size, so a
+# deleted timer's bytes left in a free block are not taken for one. Without block headers (heap_1,
+# which never frees) only a timer that has run once (its owner set) is recognised.
+TMR_ACTIVE = 0x01  # tmrSTATUS_IS_ACTIVE (ucStatus, FreeRTOS >= 10.2)
+TMR_STATUS_BITS = 0x07  # active, statically allocated, auto-reload
+HEAP_HEADER_OFFSETS = (8, 16)  # sizeof(BlockLink_t) rounded up to portBYTE_ALIGNMENT (8; 16 on RISC-V)
+
+
+def timer_region(lay: KernelLayout, handle: int) -> tuple[int, int]:
+    """The bytes to read for a timer found in the heap: the timer and its block header before it."""
+    assert lay.timer is not None
+    before = max(HEAP_HEADER_OFFSETS) if lay.heap_block is not None else 0
+    return handle - before, lay.timer.size + before
+
+
+def _dormant_timer(lay: KernelLayout, img: Image, a: int, is_function: Callable[[int], bool]) -> Timer | None:
+    """The timer at ``a`` if ``img`` holds one there that is not running; None otherwise."""
+    tm = lay.timer
+    assert tm is not None
+    if not img.has(a, tm.size):
+        return None
+    raw = img.read(a, tm.size)
+    u = lambda m: int.from_bytes(raw[tm.off(m):tm.off(m) + tm.sizes[m]], lay.byteorder)  # noqa: E731
+    item = tm.off("xTimerListItem")
+    psize = lay.pointer_size
+    at = lambda off: int.from_bytes(raw[off:off + psize], lay.byteorder)  # noqa: E731
+    owner = at(item + lay.item.off("pvOwner"))
+    if owner not in (0, a) or at(item + _container(lay)) or (owner == 0 and lay.heap_block is None):
+        return None
+    if not tm.has("pxCallbackFunction") or not is_function(u("pxCallbackFunction")):
+        return None
+    if tm.has("xTimerPeriodInTicks") and u("xTimerPeriodInTicks") == 0:
+        return None
+    auto: bool | None = None
+    if tm.has("ucStatus"):
+        status = u("ucStatus")
+        if status & ~TMR_STATUS_BITS or status & TMR_ACTIVE:
+            return None
+        auto = bool(status & 0x04)
+    elif tm.has("uxAutoReload"):
+        auto = bool(u("uxAutoReload"))
+    if lay.heap_block is not None and not _allocated(lay, img, a, tm.size):
+        return None  # a deleted timer's bytes, left in a free block
+    name_p = u("pcTimerName")
+    name = img.string(name_p) if name_p else ""
+    return Timer(name, a, u("xTimerPeriodInTicks") if tm.has("xTimerPeriodInTicks") else 0, None, auto,
+                 u("pxCallbackFunction"), active=False)
+
+
+def _allocated(lay: KernelLayout, img: Image, a: int, size: int) -> bool:
+    """Whether heap_2/4/5's header before ``a`` marks an allocated block that holds ``size`` bytes."""
+    hb = lay.heap_block
+    assert hb is not None
+    top = 1 << (8 * hb.sizes["xBlockSize"] - 1)  # heapBLOCK_ALLOCATED_BITMASK
+    for before in HEAP_HEADER_OFFSETS:
+        h = a - before
+        if not img.has(h, hb.size):
+            continue
+        raw = img.read(h, hb.size)
+        nxt = int.from_bytes(raw[hb.off("pxNextFreeBlock"):][:hb.sizes["pxNextFreeBlock"]], lay.byteorder)
+        n = int.from_bytes(raw[hb.off("xBlockSize"):][:hb.sizes["xBlockSize"]], lay.byteorder)
+        if nxt == 0 and n & top and before + size <= (n & ~top) <= before + size + 2 * max(HEAP_HEADER_OFFSETS):
+            return True
+    return False
+
+
+def find_dormant_timers(lay: KernelLayout, img: Image, start: int, size: int, exclude: set[int],
+                        is_function: Callable[[int], bool]) -> list[Timer]:
+    """Every timer in ``img``'s ``size`` bytes from ``start`` (the heap) that is not running."""
+    if lay.timer is None or not img.has(start, size):
+        return []
+    tm = lay.timer
+    if not tm.has("pxCallbackFunction"):
+        return []
+    data = img.read(start, size)
+    psize = lay.pointer_size
+    callback = tm.off("pxCallbackFunction")
+    out = []
+    first = -start % psize
+    for off in range(first, size - tm.size + 1, psize):
+        a = start + off
+        # the cheap test first: a function's entry where the callback would be
+        if not is_function(int.from_bytes(data[off + callback:off + callback + psize], lay.byteorder)) or a in exclude:
+            continue
+        t = _dormant_timer(lay, img, a, is_function)
+        if t is not None:
+            out.append(t)
+    return out
+
+
+def _read_dormant(lay: KernelLayout, img: Image, handles: Iterable[int], active: set[int],
+                  is_function: Callable[[int], bool]) -> list[Timer]:
+    """The timers found in the heap before that are still there and still not running (one started
+    meanwhile is in a list, and read from it)."""
+    if lay.timer is None:
+        return []
+    out = []
+    for h in dict.fromkeys(handles):
+        if h in active:
+            continue
+        t = _dormant_timer(lay, img, h, is_function)
+        if t is not None:
+            out.append(t)
     return out

@@ -74,6 +74,7 @@ class KernelLayout:
     timer_lists: dict[str, Global] = field(default_factory=dict)  # active1, active2
     timer_pointers: dict[str, Global] = field(default_factory=dict)  # current, overflow
     heap: Global | None = None  # heap_N's ucHeap: where TCBs and stacks of dynamic tasks live
+    heap_block: Struct | None = None  # heap_2/4/5's BlockLink_t: the header before each allocated block
     notes: list[str] = field(default_factory=list)  # what the configuration leaves out
 
     @property
@@ -251,6 +252,14 @@ def analyse(program: Program) -> KernelLayout:
         except RtosError:
             pass
     lay.heap = _global(program, "heap", "ucHeap")
+    block = program.find_type("BlockLink_t") or program.find_type("struct A_BLOCK_LINK")
+    if block is not None:
+        try:
+            hb, _ = _layout(types, block, "BlockLink_t", ("pxNextFreeBlock", "xBlockSize"))
+            if hb.has("pxNextFreeBlock") and hb.has("xBlockSize"):
+                lay.heap_block = hb
+        except RtosError:
+            pass
     return lay
 
 

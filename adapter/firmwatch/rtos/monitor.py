@@ -36,8 +36,10 @@ from firmwatch.rtos.freertos import (
     Queue,
     Task,
     Timer,
+    find_dormant_timers,
     kernel_regions,
     read_kernel,
+    timer_region,
 )
 from firmwatch.rtos.layout import KernelLayout, PortContext, RtosError, analyse, detect_port
 from firmwatch.rtos.unwind import RawFrame, Unwinder
@@ -62,6 +64,10 @@ STACK_EVERY = 4
 # for paint and stops above the real edge); the audit re-reads this much of the paint per scan.
 STACK_WINDOW = 32
 STACK_AUDIT = 128
+# Timers that are not running are in no kernel list: they are looked for in the heap this often
+# (one read of the whole heap; over a halting server one longer halt), and re-read every refresh
+# once found.
+HEAP_SCAN_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,9 @@ class RtosMonitor:
         self._cold = True
         self._marks: dict[TaskKey, StackMark] = {}
         self._coherent_now = True
+        self._dormant: dict[int, None] = {}  # timers found in the heap that were not running
+        self._heap_scanned = float("-inf")  # when the heap was last searched for them (monotonic)
+        self._functions: set[int] | None = None
         self.halts = 0
         self.halted_s = 0.0  # total, over this monitor's life
         self.refreshes = 0
@@ -213,6 +222,17 @@ class RtosMonitor:
         chunks = [(r.address, self.target.read(r.address, r.size)) for r in regions]
         return chunks, sum(len(d) for _, d in chunks), 0.0, len(regions)
 
+    def _is_function(self, address: int) -> bool:
+        """Whether ``address`` is a function's entry (a callback pointer; Thumb's bit 0 aside)."""
+        if self._functions is None:
+            self._functions = {s.address & ~1 for s in self.program.symbols if s.kind == "function"}
+        return address != 0 and address & ~1 in self._functions
+
+    def _heap_scan_due(self) -> bool:
+        lay = self.layout
+        return (lay.timer is not None and lay.heap is not None and lay.heap.size <= HEAP_COLD_MAX
+                and time.monotonic() - self._heap_scanned >= HEAP_SCAN_S)
+
     def _plan(self, extra: list[tuple[int, int]], stacks: list[tuple[int, int]], coherent: bool,
               whole_heap: bool = False) -> list[Region]:
         """What to fetch. Read region by region (not ``coherent``), each TCB, queue and timer is a
@@ -222,10 +242,15 @@ class RtosMonitor:
         lay = self.layout
         want = list(kernel_regions(lay)) + list(self._const_wanted) + list(stacks)
         whole = [(tcb, lay.tcb.size) for tcb in self._seen_tcbs] + list(self._objects) + list(extra)
+        whole += [timer_region(lay, h) for h in self._dormant]
+        heap = lay.heap is not None and lay.heap.size <= HEAP_COLD_MAX
         if coherent:
             want += whole
-            if (self._cold or whole_heap) and lay.heap is not None and lay.heap.size <= HEAP_COLD_MAX:
+            if (self._cold or whole_heap or self._heap_scan_due()) and heap:
                 want.append((lay.heap.address, lay.heap.size))
+        elif self._heap_scan_due() and heap:
+            assert lay.heap is not None
+            want.append((lay.heap.address, lay.heap.size))
         if self._last is not None:
             for t in self._last.tasks:
                 sc = self._scanners.get(task_key(t))
@@ -268,7 +293,9 @@ class RtosMonitor:
             try:
                 while len(self._seen_tcbs) > SEEN_MAX:
                     self._seen_tcbs.pop(next(iter(self._seen_tcbs)))
-                state = read_kernel(self.layout, img, coherent, self._seen_tcbs, self._in_ram)
+                timers = [*self._dormant, *(t.handle for t in self._last.timers)] if self._last else list(self._dormant)
+                state = read_kernel(self.layout, img, coherent, self._seen_tcbs, self._in_ram, timers,
+                                    self._is_function)
                 rows = self._rows(state, img, None if coherent else before)
             except _StackMiss as m:
                 stacks += m.regions
@@ -300,6 +327,7 @@ class RtosMonitor:
                                 (now - self._last_complete) if last else 0.0, why, attempts, nbytes, reads, halted,
                                 1000 * (time.perf_counter() - t0), now, list(self.layout.notes), False)
         self._remember(state, coherent)
+        self._find_timers(img, state)
         self._last, self._last_rows, self._last_complete = state, rows, now
         return RtosSnapshot(rows, state.queues, state.timers, state.current, state.tick, state.scheduler, True, 0.0,
                             problems, attempts, nbytes, reads, halted, 1000 * (time.perf_counter() - t0), now,
@@ -345,6 +373,23 @@ class RtosMonitor:
                 extra.append((start, lay.tcb.size) if start <= address and address + size <= start + lay.tcb.size
                              else (address, size))
 
+    def _find_timers(self, img: Image, state: KernelState) -> None:
+        """With the whole heap in this image: the timers in it that are not running."""
+        lay = self.layout
+        # the ones not running now are read every refresh (a timer that stops or expires is read
+        # through the last refresh's timers)
+        self._dormant = dict.fromkeys(t.handle for t in state.timers if not t.active)
+        if lay.timer is None or lay.heap is None or not img.has(lay.heap.address, lay.heap.size):
+            return
+        exclude = {t.tcb for t in state.tasks} | {q.handle for q in state.queues} | {t.handle for t in state.timers}
+        try:
+            found = find_dormant_timers(lay, img, lay.heap.address, lay.heap.size, exclude, self._is_function)
+        except (Miss, Inconsistent):
+            return  # a name outside the image: the next scan
+        self._dormant.update(dict.fromkeys(t.handle for t in found))
+        state.timers += found  # read from this image like the rest
+        self._heap_scanned = time.monotonic()
+
     def _remember(self, state: KernelState, coherent: bool) -> None:
         # a complete read names every live TCB: the plan follows them (deleted tasks drop out; in
         # one halt a few recent ones stay, where the next task is likely to be created)
@@ -354,7 +399,7 @@ class RtosMonitor:
         if self.layout.queue is not None:
             objects |= {(q.handle, self.layout.queue.size) for q in state.queues}
         if self.layout.timer is not None:
-            objects |= {(t.handle, self.layout.timer.size) for t in state.timers}
+            objects |= {timer_region(self.layout, t.handle) for t in state.timers}
         self._objects = objects
         keys = {task_key(t) for t in state.tasks}
         for k in list(self._scanners):
