@@ -13,6 +13,9 @@ quiet machine) while tasks are created and deleted every 2 ms must hold no wrong
 from __future__ import annotations
 
 import math
+import re
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -414,3 +417,23 @@ def test_snapshots_while_tasks_churn(device, board, via, min_complete):
         assert deep > 0, "no snapshot caught a 'temp deep' task past its deep call: the stack check saw nothing"
         assert complete >= min_complete, f"only {complete} complete snapshots in {took:.0f} s"
         assert complete >= snapshots // 2, f"only {complete} of {snapshots} snapshots were complete"
+
+
+def test_cli_stacks_with_arguments_and_locals(device):
+    """``firmwatch rtos --stacks --locals``: one halt, each task's frames with their arguments
+    inline and their locals below (gdb's ``bt full``), the running task's from the CPU."""
+    dev = device("cortex-m3-freertos")
+    r = subprocess.run([sys.executable, "-m", "firmwatch", "rtos", str(dev.elf), "--gdb", dev.gdb, "--stacks", "--locals"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    heads = list(re.finditer(r"^task (.+) \((\w+)\):$", out, re.M))
+    tasks = {m.group(1): m.group(2) + ")" + out[m.end():heads[i + 1].start() if i + 1 < len(heads) else len(out)]
+             for i, m in enumerate(heads)}
+    assert set(tasks) == {n for n in TASKS if n not in TEMPS}, out
+    consumer = tasks["consumer"]
+    assert "xQueueReceive (xQueue=0x" in consumer and "pvBuffer=0x" in consumer, consumer
+    assert "consumer_task (arg=" in consumer and "\n        item = " in consumer, consumer
+    assert "parked_task (arg=" in tasks["parked"]
+    running = next(n for n, b in tasks.items() if b.startswith("running)"))
+    assert TASKS[running][0] in tasks[running], (running, tasks[running])

@@ -1,6 +1,7 @@
 """``firmwatch rtos``: a live FreeRTOS task table — state, priorities, stack high-water, CPU share
-and what each blocked task waits on — with the registered queues and the active timers; and,
-with ``--stacks`` over a GDB server, every task's call stack at one halt."""
+and what each blocked task waits on — with the registered queues and the software timers; and,
+with ``--stacks`` over a GDB server, every task's call stack at one halt, with each frame's
+arguments (``--locals``: and locals)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 import json
 import sys
 
+from firmwatch.rtos.frame_vars import FrameVar
 from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot, TaskRow
 
 
@@ -23,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="EXPR=VALUE",
                    help="write a variable before the first refresh (repeatable), e.g. rtos_demo.stack_depth=16")
     p.add_argument("--stacks", action="store_true",
-                   help="halt once, print every task's call stack unwound from its saved context, resume (--gdb)")
+                   help="halt once, print every task's call stack unwound from its saved context with each "
+                        "frame's arguments, resume (--gdb)")
+    p.add_argument("--locals", action="store_true", help="with --stacks: each frame's locals too (as gdb's bt full)")
     p.add_argument("--json", action="store_true", help="one JSON object per refresh instead of the table")
     p.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
                    help="with --gdb: max %% of time the target may be halted (default 1; 0 = no cap)")
@@ -99,8 +103,14 @@ def as_json(s: RtosSnapshot) -> str:
     })
 
 
-def print_stacks(monitor: RtosMonitor) -> int:
-    """Halt once, unwind every task, resume: the call stacks as gdb would show them per thread."""
+def _var(v: FrameVar) -> str:
+    return f"<{v.why}>" if v.value is None else v.value.display()
+
+
+def print_stacks(monitor: RtosMonitor, show_locals: bool = False) -> int:
+    """Halt once, unwind every task, resume: the call stacks as gdb would show them per thread,
+    each frame with its arguments (and with ``show_locals`` its locals, as gdb's ``bt full``)."""
+    from firmwatch.rtos.context import SP
     from firmwatch.targets.control import Capability, RunState
 
     ctl = monitor.target.control()
@@ -112,22 +122,30 @@ def print_stacks(monitor: RtosMonitor) -> int:
         ctl.halt()
     try:
         s = monitor.refresh()
+        cpu = {r.number: r.value for r in ctl.registers() if r.value is not None and 0 <= r.number <= 32}
         for r in s.tasks:
             t = r.task
+            bound = t
             if t.tcb == s.current:
-                regs = {}
-                for name, num in (("pc", 15 if monitor.layout.arch == "ARM" else 32), ("sp", 13 if monitor.layout.arch == "ARM" else 2),
-                                  ("lr" if monitor.layout.arch == "ARM" else "ra", 14 if monitor.layout.arch == "ARM" else 1)):
-                    regs[num] = ctl.register(name)
-                frames = monitor.frames(regs, None)
-                label = "running"
+                regs, label = cpu, "running"
+                sp = cpu.get(SP[monitor.layout.arch])
+                top = (t.stack_end + 4) if t.stack_end is not None else t.top_of_stack + (1 << 16)
+                if sp is None or not t.stack_base <= sp <= top:
+                    bound = None  # in an interrupt, on its own stack
             else:
-                frames = monitor.frames(monitor.context(t).registers, t)
-                label = t.state
+                regs, label = monitor.context(t).registers, t.state
+            raw = monitor.raw_frames(regs, bound)
+            frames = monitor.frames(regs, bound)
             print(f"task {t.name} ({label}):")
             for f in frames:
                 where = f"{f.file}:{f.line}" if f.file else f"0x{f.address:x}"
-                print(f"  #{f.id} {f.function or '??'} at {where}")
+                found = monitor.variables(raw[f.id], f.id) if f.id < len(raw) else []
+                args_ = ", ".join(f"{v.name}={_var(v)}" for v in found if v.argument)
+                print(f"  #{f.id} {f.function or '??'} ({args_}) at {where}")
+                if show_locals:
+                    for v in found:
+                        if not v.argument:
+                            print(f"        {v.name} = {_var(v)}")
     finally:
         if was_running:
             ctl.resume()
@@ -150,7 +168,7 @@ def run_rtos(args: argparse.Namespace) -> int:
             session.write(expr.strip(), value.strip())
         monitor = RtosMonitor(session.program, session.target)
         if args.stacks:
-            return print_stacks(monitor)
+            return print_stacks(monitor, args.locals)
         n = 0
         live = None
         if not args.json and sys.stdout.isatty():
