@@ -32,7 +32,7 @@ from firmwatch.session.columns import (  # noqa: F401  (COLUMNS and the rest: th
     new_session_id,
     signal_of,
 )
-from firmwatch.session.formats import open_writer
+from firmwatch.session.formats import Writer, open_writer
 
 
 class Recorder:
@@ -48,7 +48,7 @@ class Recorder:
         self._io = threading.Lock()  # the file (the flusher, close)
         self._described: set[tuple[str, str]] = set()
         self._names: dict[str, set[str]] = {}  # device -> names described
-        self._writer: Any = open_writer(path, format, self.session_id)
+        self._writer: Writer | None = open_writer(path, format, self.session_id)
         self.format: str = self._writer.format
         self._flusher = threading.Thread(target=self._tick, name="firmwatch-recorder", daemon=True)
         self._stop = threading.Event()
@@ -100,7 +100,7 @@ class Recorder:
     def late_rows(self) -> int:
         """Rows a time-ordered format (VCD) could not place (they came later than its reorder window)."""
         w = self._writer
-        return getattr(w, "late", 0) if w is not None else 0
+        return w.late if w is not None else 0
 
     def _tick(self) -> None:
         # row groups and VCD's ordered changes reach the disk at least every second

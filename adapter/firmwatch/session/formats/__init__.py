@@ -31,7 +31,9 @@ class Writer(Protocol):
     recorder runs outside that lock — encoding and disk never hold up a device's reader thread."""
 
     format: str
+    late: int  # rows a time-ordered format (VCD) could not place; always 0 for the others
 
+    def set_session_id(self, session_id: str) -> None: ...  # the session of the rows written next
     def describe(self, device: str, name: str, signal: Signal) -> None: ...
     def write(self, device: str, rows: list[RowIn]) -> None: ...
     def take(self, force: bool = False) -> Callable[[], None] | None: ...
@@ -191,12 +193,10 @@ def convert(src: str, dst: str, *, source_format: str | None = None, format: str
             _write(writer, cur, pending)
     finally:
         writer.close()
-    return Converted(n, reading.format, out_fmt, getattr(writer, "late", 0))
+    return Converted(n, reading.format, out_fmt, writer.late)
 
 
 def _write(writer: Writer, key: tuple[str, str], rows: list[RowIn]) -> None:
     sid, dev = key
-    set_sid = getattr(writer, "set_session_id", None)
-    if set_sid is not None:
-        set_sid(sid)
+    writer.set_session_id(sid)
     writer.write(dev, rows)

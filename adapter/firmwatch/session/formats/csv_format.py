@@ -17,6 +17,7 @@ from firmwatch.session.formats import Reading, Row, sync_close
 
 class CsvWriter:
     format = "csv"
+    late = 0  # every row is written as it comes
 
     def __init__(self, path: str, session_id: str):
         self.path = path

@@ -96,6 +96,7 @@ def table_of(rows: list[RowIn], runs: list, metadata: dict[bytes, bytes] | None 
 
 class ParquetWriter:
     format = "parquet"
+    late = 0  # rows are kept in arrival order, none is too late
 
     def __init__(self, path: str, session_id: str):
         self.path = path
