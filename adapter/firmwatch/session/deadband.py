@@ -19,22 +19,23 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from firmwatch.session.access import CompiledAccess
 from firmwatch.targets import protocol as P
 
 HEARTBEAT_S = 1.0  # a filtered watch is sent at least this often
 
 
-def numeric_kind(compiled: Any) -> tuple[str | None, int, dict[str, int] | None]:
+def numeric_kind(compiled: CompiledAccess) -> tuple[str | None, int, dict[str, int] | None]:
     """(kind, size, enumerators) of an expression's value: "unsigned", "signed", "float" or None
-    for something that is no number; a raw address or register counts as unsigned."""
+    for something that is no number; a raw address or register (no C type behind it) counts as
+    unsigned."""
+    from firmwatch.symbols.expr import CompiledExpression
     from firmwatch.symbols.types import BaseType, Encoding, EnumType, PointerType
 
-    types = getattr(compiled, "types", None)
-    tid = getattr(compiled, "type", None)
     size = compiled.size or 0
-    if types is None or tid is None:
+    if not isinstance(compiled, CompiledExpression) or compiled.type is None:
         return ("unsigned", size, None) if size in (1, 2, 4, 8) else (None, size, None)
-    t = types.resolved(tid)
+    t = compiled.types.resolved(compiled.type)
     if isinstance(t, BaseType):
         if t.encoding == Encoding.FLOAT:
             return ("float", t.size, None) if t.size in (4, 8) else (None, t.size, None)
@@ -50,12 +51,16 @@ def numeric_kind(compiled: Any) -> tuple[str | None, int, dict[str, int] | None]
     return None, size, None
 
 
-def device_filter(compiled: Any, regions: Sequence[Any], deadband: float) -> tuple[tuple[int, int], ...] | str:
+def device_filter(compiled: CompiledAccess, regions: Sequence[Any],
+                  deadband: float) -> tuple[tuple[int, int], ...] | str:
     """The STREAM_FILTER entries (kind, raw deadband) of a watch's regions, or why it cannot have one."""
+    from firmwatch.symbols.expr import CompiledExpression
+
     if deadband < 0 or not math.isfinite(deadband):
         return f"a deadband of {deadband} is not a distance; give 0 or more"
     kind, size, _ = numeric_kind(compiled)
-    if len(regions) != 1 or getattr(compiled, "is_bitfield", False) or compiled.static_regions() is None:
+    bitfield = isinstance(compiled, CompiledExpression) and compiled.is_bitfield
+    if len(regions) != 1 or bitfield or compiled.static_regions() is None:
         return "it is not one plain variable in memory (a bitfield, a pointer hop, several regions)"
     if kind is None:
         return f"it is a {compiled.type_name}, not a number"
