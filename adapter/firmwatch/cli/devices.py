@@ -66,7 +66,7 @@ def run_record(args: argparse.Namespace, *, summary_lines: Callable[[Any, Any], 
     if not items:
         raise DeviceError("name at least one watch to record: DEVICE:EXPR[@HZ], or EXPR[@HZ] for every device.")
     with group:
-        rec = group.start_recording(args.output, args.session_id, getattr(args, "format", None))
+        rec = group.start_recording(args.output, args.session_id, args.format)
         group.add_watches(items)
         if _warn_unsampled(group) == 0:
             group.stop_recording()
@@ -136,7 +136,7 @@ def run_watch(args: argparse.Namespace, *,
         group.add_watches(items)
         _warn_unsampled(group)
         tty = sys.stdout.isatty()
-        deadline = time.monotonic() + args.duration if getattr(args, "duration", None) else None
+        deadline = time.monotonic() + args.duration if args.duration else None
         live = None
         if tty:
             from rich.live import Live

@@ -631,5 +631,4 @@ def _short_name(program: Program) -> str:
     """A device's name when the user gave none: its ELF's file name without the extension."""
     import os
 
-    path = getattr(getattr(program, "elf", None), "path", "") or ""
-    return os.path.splitext(os.path.basename(path))[0] or "device"
+    return os.path.splitext(os.path.basename(program.elf.path))[0] or "device"
