@@ -969,8 +969,11 @@ def test_sampler_budget_caps_the_round_rate() -> None:
     s.stop()
     # both streams ride in the same rounds, and rounds are spaced by at least halted/budget
     assert {x.stream for x in got} == {a, b}
+    # (measured where round_fn starts, a little after the sampler's own start of the round: a
+    # preempted thread shortens one gap and lengthens the one before, never the span)
     gaps = [y - x for x, y in zip(calls, calls[1:])]
-    assert min(gaps) >= 0.02 - 0.001
+    assert calls[-1] - calls[0] >= len(gaps) * 0.02 - 0.005
+    assert sorted(gaps)[len(gaps) // 10] >= 0.02 - 0.001
     assert s.halted_s / (calls[-1] + 0.002 - calls[0]) <= 0.1 * 1.05
 
 
