@@ -8,6 +8,7 @@ import json
 import sys
 
 from firmwatch.cli.cmd_live import add_target_args
+from firmwatch.cli.refresh import add_refresh_args, checked_sets, run_refreshes
 from firmwatch.session.memory_health import (
     BAR_LEGEND,
     DEFAULT_THRESHOLD,
@@ -16,21 +17,19 @@ from firmwatch.session.memory_health import (
     ram_bar,
 )
 
+SET_EXAMPLE = "demo_stack_depth=12"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("memory", help="live memory health: stack, heap, free gap and collision margin")
     add_target_args(p)
     p.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, metavar="BYTES",
                    help=f"warn when the stack–heap collision margin falls under this (default {DEFAULT_THRESHOLD})")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between refreshes (default 1)")
-    p.add_argument("--count", type=int, metavar="N", help="stop after N refreshes (default: until Ctrl-C)")
-    p.add_argument("--set", action="append", default=[], metavar="EXPR=VALUE",
-                   help="write a variable before the first refresh (repeatable), e.g. demo_stack_depth=12")
+    add_refresh_args(p, view="bar view", set_example=SET_EXAMPLE)
     p.add_argument("--paint", action="store_true",
                    help="paint the free stack from the host (GDB only: halts the CPU while it paints; refused when "
                         "the firmware paints its own)")
     p.add_argument("--record", metavar="CSV", help="record every figure of every refresh to this CSV file")
-    p.add_argument("--json", action="store_true", help="one JSON object per refresh instead of the bar view")
     p.add_argument("--width", type=int, default=64, help="characters of the RAM bar (default 64)")
     p.set_defaults(func=run_memory)
 
@@ -62,53 +61,27 @@ def as_json(h: MemoryHealth) -> str:
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    from firmwatch.cli.cmd_live import _messages, _stop_on_signals, open_session
+    from firmwatch.cli.cmd_live import _messages, open_session
     from firmwatch.session.recorder import Recorder
 
-    if args.interval <= 0:
-        print("firmwatch: --interval is a number of seconds above 0, e.g. 0.5.", file=sys.stderr)
+    sets = checked_sets(args, SET_EXAMPLE)
+    if sets is None:
         return 2
     with open_session(args, 1.0) as session:
-        for item in args.set:
-            expr, sep, value = item.partition("=")
-            if not sep:
-                print(f"firmwatch: --set takes EXPR=VALUE (got '{item}'), e.g. --set demo_stack_depth=12.", file=sys.stderr)
-                return 2
-            session.write(expr.strip(), value.strip())
+        for expr, value in sets:
+            session.write(expr, value)
         monitor = MemoryMonitor(session.program, session.target, threshold=args.threshold, regions=session.info.regions)
         if args.paint:
             monitor.paint_from_host(announce=lambda text: _messages("info", text))
         rec = Recorder(args.record) if args.record else None
-        n = 0
-        live = None
-        if not args.json and sys.stdout.isatty():
-            from rich.live import Live
-            from rich.text import Text
 
-            live = Live(Text(""), refresh_per_second=4)
-            live.start()
+        def record(n: int, h: MemoryHealth) -> None:
+            if rec is not None:
+                rec.write_many([(n, h.host_time, h.host_time, name, value) for name, value in h.rows()])
+
         try:
-            with _stop_on_signals() as stop:
-                while not stop.is_set():
-                    h = monitor.refresh()
-                    n += 1
-                    if rec is not None:
-                        rec.write_many([(n, h.host_time, h.host_time, name, value) for name, value in h.rows()])
-                    if args.json:
-                        print(as_json(h), flush=True)
-                    elif live is not None:
-                        from rich.text import Text
-
-                        live.update(Text("\n".join(render(h, args.width))))
-                    else:
-                        print("\n".join(render(h, args.width)), flush=True)
-                        print(flush=True)
-                    if args.count is not None and n >= args.count:
-                        break
-                    stop.wait(args.interval)
+            run_refreshes(monitor.refresh, args, lines=lambda h: render(h, args.width), as_json=as_json, each=record)
         finally:
-            if live is not None:
-                live.stop()
             if rec is not None:
                 rec.close()
                 print(f"recorded {rec.rows} figures to {args.record} (session {rec.session_id})", file=sys.stderr)

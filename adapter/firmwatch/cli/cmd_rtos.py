@@ -9,8 +9,11 @@ import argparse
 import json
 import sys
 
+from firmwatch.cli.refresh import add_refresh_args, checked_sets, run_refreshes
 from firmwatch.rtos.frame_vars import FrameVar
 from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot, TaskRow
+
+SET_EXAMPLE = "rtos_demo.stack_depth=16"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,15 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
     p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
     p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between refreshes (default 1)")
-    p.add_argument("--count", type=int, metavar="N", help="stop after N refreshes (default: until Ctrl-C)")
-    p.add_argument("--set", action="append", default=[], metavar="EXPR=VALUE",
-                   help="write a variable before the first refresh (repeatable), e.g. rtos_demo.stack_depth=16")
+    add_refresh_args(p, view="table", set_example=SET_EXAMPLE)
     p.add_argument("--stacks", action="store_true",
                    help="halt once, print every task's call stack unwound from its saved context with each "
                         "frame's arguments, resume (--gdb)")
     p.add_argument("--locals", action="store_true", help="with --stacks: each frame's locals too (as gdb's bt full)")
-    p.add_argument("--json", action="store_true", help="one JSON object per refresh instead of the table")
     p.add_argument("--budget", type=float, default=1.0, metavar="PERCENT",
                    help="with --gdb: max %% of time the target may be halted (default 1; 0 = no cap)")
     p.set_defaults(func=run_rtos, gdb_mode="auto", lock_symbol=None, via_gdb=False, gdb_path=None)
@@ -153,48 +152,16 @@ def print_stacks(monitor: RtosMonitor, show_locals: bool = False) -> int:
 
 
 def run_rtos(args: argparse.Namespace) -> int:
-    from firmwatch.cli.cmd_live import _stop_on_signals, open_session
+    from firmwatch.cli.cmd_live import open_session
 
-    if args.interval <= 0:
-        print("firmwatch: --interval is a number of seconds above 0, e.g. 0.5.", file=sys.stderr)
+    sets = checked_sets(args, SET_EXAMPLE)
+    if sets is None:
         return 2
     with open_session(args, 1.0) as session:
-        for item in args.set:
-            expr, sep, value = item.partition("=")
-            if not sep:
-                print(f"firmwatch: --set takes EXPR=VALUE (got '{item}'), e.g. --set rtos_demo.stack_depth=16.",
-                      file=sys.stderr)
-                return 2
-            session.write(expr.strip(), value.strip())
+        for expr, value in sets:
+            session.write(expr, value)
         monitor = RtosMonitor(session.program, session.target)
         if args.stacks:
             return print_stacks(monitor, args.locals)
-        n = 0
-        live = None
-        if not args.json and sys.stdout.isatty():
-            from rich.live import Live
-            from rich.text import Text
-
-            live = Live(Text(""), refresh_per_second=4)
-            live.start()
-        try:
-            with _stop_on_signals() as stop:
-                while not stop.is_set():
-                    s = monitor.refresh()
-                    n += 1
-                    if args.json:
-                        print(as_json(s), flush=True)
-                    elif live is not None:
-                        from rich.text import Text
-
-                        live.update(Text("\n".join(render(s))))
-                    else:
-                        print("\n".join(render(s)), flush=True)
-                        print(flush=True)
-                    if args.count is not None and n >= args.count:
-                        break
-                    stop.wait(args.interval)
-        finally:
-            if live is not None:
-                live.stop()
+        run_refreshes(monitor.refresh, args, lines=render, as_json=as_json)
     return 0
