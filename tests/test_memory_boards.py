@@ -238,7 +238,8 @@ def test_host_paint_over_gdb_keeps_the_demo_running(board: str, tmp_path: Path) 
             session.write("demo_stack_depth", str(deeper))
             wait_for(lambda: value(session, "demo_stack_reached") == deeper, 10, "the deeper recursion")
             h2 = settle(m)
-            assert abs((h2.value("stack.peak") - h1.value("stack.peak")) - (deeper - depth) * frame) <= 8
+            grew = h2.value("stack.peak") - h1.value("stack.peak")
+            assert abs(grew - (deeper - depth) * frame) <= 8 + isr_allowance(board, elf), (grew, frame)
         finally:
             session.write("demo_stack_depth", "0")
             session.close()
