@@ -68,8 +68,9 @@ export class StatusBar implements vscode.Disposable {
 
   private render(sessionId: string): void {
     const view = formatStatus(this.last ?? { link: 'up' }, this.lostAtStart.get(sessionId) ?? 0);
-    // this window's holds show at once; the adapter's list adds the context menu's
-    const held = formatHeld([...this.holds.reasons(this.sessions.current()), ...(this.last?.held ?? [])]);
+    // held: what the adapter says it holds (the context menu's hold is only there); this
+    // window's holds show at once, as "holding…" until the adapter lists them
+    const held = formatHeld(this.last?.held ?? [], this.holds.reasons(this.sessions.current()));
     const all = this.sessions.all();
     const named = all.length > 1 ? `${all.find((s) => s.id === sessionId)?.name ?? ''}: ` : '';
     this.item.text = `firmwatch ${named}${view.text}${held ? ` · ${held.text}` : ''}${this.recording ? ' · $(record) REC' : ''}`;

@@ -18,14 +18,29 @@ test('status text shows link, rate and drops during the session', () => {
 
 test('a held refresh says so, why, and that a click resumes', () => {
   assert.equal(formatHeld([]), undefined);
+  assert.equal(formatHeld([], []), undefined);
   const one = formatHeld(['setting a value']);
   assert.equal(one?.text, '$(debug-pause) refresh held: setting a value');
   assert.match(one?.tooltip ?? '', /do not refresh while: setting a value\. .*Click to resume now\./);
   // this window's reason and the adapter's list of the same hold count once
-  const two = formatHeld(['setting a value', 'context menu open', 'setting a value']);
+  const two = formatHeld(['setting a value', 'context menu open'], ['setting a value']);
   assert.equal(two?.text, '$(debug-pause) refresh held: setting a value +1');
   assert.match(two?.tooltip ?? '', /setting a value; context menu open/);
   assert.ok((formatHeld(['x'.repeat(80)])?.text.length ?? 0) < 70);
+});
+
+test('a hold the adapter has not confirmed is not called held', () => {
+  // asked by this window, not yet in the adapter's status: a refresh may still come
+  const asked = formatHeld([], ['paused']);
+  assert.equal(asked?.text, '$(sync~spin) holding refresh: paused…');
+  assert.doesNotMatch(asked?.text ?? '', /refresh held/);
+  assert.match(asked?.tooltip ?? '', /Asked the debug adapter to hold the refresh \(paused\)/);
+  // the adapter holds for the menu; this window's input box is still on its way
+  const mixed = formatHeld(['context menu open'], ['setting a value']);
+  assert.equal(mixed?.text, '$(debug-pause) refresh held: context menu open +1');
+  assert.match(mixed?.tooltip ?? '', /do not refresh while: context menu open\. Asked .*\(setting a value\)/);
+  // resumed here, the adapter not yet told: still held, as the adapter says
+  assert.equal(formatHeld(['paused'], [])?.text, '$(debug-pause) refresh held: paused');
 });
 
 test('rates read naturally', () => {

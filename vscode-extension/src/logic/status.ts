@@ -42,15 +42,26 @@ function shortReason(reason: string): string {
   return reason.length > 40 ? `${reason.slice(0, 39)}…` : reason;
 }
 
-/** Status text while the live refresh is held: says so, why, and that a click resumes. */
-export function formatHeld(reasons: string[]): { text: string; tooltip: string } | undefined {
-  const unique = [...new Set(reasons)];
-  if (!unique.length) return undefined;
-  return {
-    text: `$(debug-pause) refresh held: ${shortReason(unique[0])}${unique.length > 1 ? ` +${unique.length - 1}` : ''}`,
-    tooltip: `The Watch and Variables views do not refresh while: ${unique.join('; ')}. ` +
-      'Plots and recordings keep every sample. Click to resume now.',
-  };
+/**
+ * Status text while the live refresh is held: says so, why, and that a click resumes.
+ * `held`: the reasons the adapter reports holding (its `firmwatch.status`), the only proof that
+ * no `invalidated` follows; `asked`: this window's holds, shown at once but as "holding…" until
+ * the adapter lists them — a refresh can still arrive meanwhile (the request travels extension
+ * host → workbench → adapter, hundreds of ms on a busy machine), so "held" is never claimed early.
+ */
+export function formatHeld(held: string[], asked: string[] = []): { text: string; tooltip: string } | undefined {
+  const confirmed = [...new Set(held)];
+  const pending = [...new Set(asked)].filter((r) => !confirmed.includes(r));
+  const all = [...confirmed, ...pending];
+  if (!all.length) return undefined;
+  const more = all.length > 1 ? ` +${all.length - 1}` : '';
+  const text = confirmed.length
+    ? `$(debug-pause) refresh held: ${shortReason(confirmed[0])}${more}`
+    : `$(sync~spin) holding refresh: ${shortReason(pending[0])}${more}…`;
+  const tooltip = (confirmed.length ? `The Watch and Variables views do not refresh while: ${confirmed.join('; ')}. ` : '') +
+    (pending.length ? `Asked the debug adapter to hold the refresh (${pending.join('; ')}); until it answers, the views may refresh once more. ` : '') +
+    'Plots and recordings keep every sample. Click to resume now.';
+  return { text, tooltip };
 }
 
 export function formatStatus(body: StatusBody, lostAtStart = 0): StatusView {
