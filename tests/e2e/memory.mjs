@@ -7,15 +7,26 @@ import { docShot, runCommand, T } from './workbench.mjs';
 export const MEMORY_SCENARIOS = ['memory_view_live'];
 
 /** The frame of the memory webview (code-server nests it two iframes deep). */
-function memoryFrame(page) {
-  return waitFor('the memory webview', async () => {
-    for (const f of page.frames()) {
-      const ok = await f.evaluate(() => !!document.getElementById('figures') && document.body.dataset.refreshes !== undefined)
-        .catch(() => false);
-      if (ok) return f;
-    }
-    return undefined;
-  }, T(20000), 200);
+async function memoryFrame(page) {
+  const t0 = Date.now();
+  let snap = [];
+  try {
+    return await waitFor('the memory webview', async () => {
+      snap = [];
+      for (const f of page.frames()) {
+        const s = Date.now();
+        const ok = await Promise.race([
+          f.evaluate(() => (document.getElementById('figures') ? `figures refreshes=${document.body.dataset.refreshes}` : `no figures: ${document.title} ${document.body?.innerHTML.length}`)).catch((e) => `error ${e.message.split('\n')[0]}`),
+          new Promise((r) => setTimeout(() => r('HANG'), 3000)),
+        ]);
+        snap.push(`${f.url().slice(0, 90)} -> ${ok} (${Date.now() - s} ms)`);
+        if (typeof ok === 'string' && ok.startsWith('figures')) return f;
+      }
+      return undefined;
+    }, T(20000), 200);
+  } catch (e) {
+    throw new Error(`${e.message} after ${Date.now() - t0} ms; frames: ${snap.join(' | ')}`);
+  }
 }
 
 const marginItem = (page) => page.locator('.part.statusbar .statusbar-item').filter({ hasText: /stack–heap margin \d+ B/ });

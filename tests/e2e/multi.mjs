@@ -101,10 +101,14 @@ export async function multiScenarios(page, scenario) {
         plotted.push(`${name}: accel_x`);
       }
       const frame = await plotFrame(page);
+      let seenSeries = {};
       const both = await waitFor('points of both devices in the plot', async () => {
         const s = await plotSeries(frame);
+        seenSeries = s;
         return plotted.every((l) => s[l]?.points > 20) ? s : undefined;
-      }, T(30000), 200);
+      }, T(30000), 200).catch(async (e) => {
+        throw new Error(`${e.message}; the plot has ${JSON.stringify(seenSeries)}, adds ${await frame.evaluate(() => document.body.dataset.adds)}; status "${await statusText(page)}"`);
+      });
       // one axis: the newest points of the two devices are within a second of host time of each
       // other (their own clocks started at different moments)
       const lasts = plotted.map((l) => both[l].last);

@@ -6,7 +6,7 @@
 // next to the Live frame). Assertions are on the DOM; screenshots go to the
 // artifacts dir. Writes results.json there and exits 1 when a scenario failed.
 //
-//   node tests/e2e/run.mjs [--perf] [--stress] [--keep]
+//   node tests/e2e/run.mjs [--perf] [--stress | --stress-only] [--keep]
 // env: FIRMWATCH_PYTHON (interpreter with firmwatch), FIRMWATCH_VSIX (packaged extension),
 //      FIRMWATCH_E2E_ARTIFACTS (default test-artifacts/vscode-e2e), FIRMWATCH_E2E_HOME (tools).
 import { execFile, spawnSync } from 'node:child_process';
@@ -31,6 +31,10 @@ const PERF = process.argv.includes('--perf');
 // uiRefreshHz 10 and 30, by mouse and by keyboard (issue 20)
 const STRESS = process.argv.includes('--stress');
 const STRESS_RUNS = Number(process.env.FIRMWATCH_E2E_STRESS_RUNS || '50');
+// --stress-only: the stress group alone (a quicker loop when working on it); FIRMWATCH_E2E_STRESS_HZ
+// picks the refresh rates (default "10,30")
+const STRESS_ONLY = process.argv.includes('--stress-only');
+const STRESS_HZ = (process.env.FIRMWATCH_E2E_STRESS_HZ || '10,30').split(',').map(Number);
 const KEEP = process.argv.includes('--keep');
 const PYTHON = process.env.FIRMWATCH_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const VSIX = process.env.FIRMWATCH_VSIX || path.join(REPO, 'vscode-extension', 'firmwatch.vsix');
@@ -103,8 +107,10 @@ const USER_SETTINGS = {
 async function scenario(name, page, fn, needs = []) {
   const missing = needs.filter((n) => results.scenarios[n]?.ok !== true);
   if (missing.length) {
-    results.scenarios[name] = { ok: false, error: `not run: needs ${missing.join(', ')}` };
-    log(`SKIP ${name}: needs ${missing.join(', ')}`);
+    // say why: the prerequisite's own failure, so every scenario it took down names the cause
+    const why = missing.map((n) => `${n} (${results.scenarios[n] ? results.scenarios[n].error : 'did not run'})`).join('; ');
+    results.scenarios[name] = { ok: false, error: `not run: needs ${why}` };
+    log(`SKIP ${name}: needs ${why}`);
     return;
   }
   const t0 = Date.now();
@@ -142,13 +148,23 @@ async function main() {
   try {
     browser = await launchBrowser(path.join(root, 'chromium'));
     const page = browser.pages()[0] ?? (await browser.newPage());
+    // the page's and its webviews' errors and warnings: a webview that never shows says why here
+    const consoleLog = path.join(ARTIFACTS, 'console.log');
+    fs.rmSync(consoleLog, { force: true });
+    page.on('console', (m) => {
+      // and everything the webview hosts say (their service-worker handshake logs at level log)
+      if (m.type() === 'error' || m.type() === 'warning' || /\/webview\//.test(m.location()?.url ?? '')) {
+        fs.appendFileSync(consoleLog, `${new Date().toISOString().slice(11, 23)} ${m.type()} ${m.location()?.url?.slice(0, 120) ?? ''}: ${m.text().slice(0, 500)}\n`);
+      }
+    });
+    page.on('pageerror', (e) => fs.appendFileSync(consoleLog, `${new Date().toISOString().slice(11, 23)} pageerror: ${String(e).slice(0, 500)}\n`));
     page.setDefaultTimeout(T(15000));
     await page.goto(`${server.url}?folder=${encodeURIComponent(ws)}`);
     await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: T(60000) });
     await page.locator('.monaco-workbench .part.activitybar, .monaco-workbench .part.sidebar').first().waitFor({ timeout: T(30000) });
-    await runScenarios(page);
+    if (!STRESS_ONLY) await runScenarios(page);
     await endDebugSession(page);
-    if (STRESS) await stressScenarios(page);
+    if (STRESS || STRESS_ONLY) await stressScenarios(page);
     await scenario('missing_firmwatch_one_message', page, async () => {
       // a Python without firmwatch: F5 must give one message with the install command, no session
       const settingsFile = path.join(WORKSPACE, '.vscode', 'settings.json');
@@ -254,11 +270,11 @@ async function runScenarios(page) {
 
   await scenario('expand_g_config', page, async () => {
     // Globals (scope) → demo/demo.c (the adapter groups globals by source file) → g_config
-    await expandVariables(page, ['demo/demo.c', 'g_config'], 'magic');
+    const { reclicks } = await expandVariables(page, ['demo/demo.c', 'g_config'], 'magic');
     for (const field of ['magic', 'calib', 'channel_map']) await findRow(page, 'Variables', field);
     const magic = Number(await varValue(page, 'Variables', 'magic'));
     if (magic !== 0xC0FFEE01) throw new Error(`g_config.magic shows ${magic}, not 0xC0FFEE01 (3237998081)`);
-    return { magic };
+    return { magic, reclicks };
   }, ['f5_first_live_value']);
 
   await scenario('edit_field_changes_device', page, async () => {
@@ -590,7 +606,7 @@ async function openPlotFrame(page) {
 }
 
 async function stressScenarios(page) {
-  for (const [hz, config] of [[10, 'firmwatch: demo'], [30, STRESS_30HZ]]) {
+  for (const [hz, config] of [[10, 'firmwatch: demo'], [30, STRESS_30HZ]].filter(([rate]) => STRESS_HZ.includes(rate))) {
     const input = page.locator('.quick-input-widget input');
     const quickInputGone = () => waitFor('the input box to close', async () => !(await input.isVisible()), T(10000), 20);
     const setValueThen = async (value, stage) => {
@@ -620,12 +636,12 @@ async function stressScenarios(page) {
     await scenario(`stress_${hz}hz_session`, page, async () => {
       await startConfiguration(page, config);
       await addWatch(page, 'timestamp_ms');
-      await expandVariables(page, ['demo/demo.c', 'g_config', 'calib'], 'gain_q8');
+      const { reclicks } = await expandVariables(page, ['demo/demo.c', 'g_config', 'calib'], 'gain_q8');
       await findRow(page, 'Variables', 'gain_q8');
       const m = await measureRefresh(page, 3);
       results.figures[`stress_refresh_hz_${hz}`] = Number(m.hz.toFixed(1));
       if (m.hz < 1) throw new Error(`the views do not refresh (${m.hz.toFixed(2)} Hz)`);
-      return { refreshHz: Number(m.hz.toFixed(1)) };
+      return { refreshHz: Number(m.hz.toFixed(1)), reclicks };
     });
     const needs = [`stress_${hz}hz_session`];
 
