@@ -102,6 +102,22 @@ static void sample(void)
     if (!running(st)) {
         return;
     }
+    if (cap.starve_limit != 0) {
+        uint8_t polls = cap.polls;
+        if (polls != cap.starve_polls) {
+            cap.starve_polls = polls;
+            cap.starve_left = cap.starve_limit;
+        } else if (--cap.starve_left == 0) {
+            /* the main loop (and with it the link) has not run for a quarter of a second: the CPU
+             * cannot sample this fast; stop, and say why */
+            void (*t)(uint32_t) = timer_fn();
+            cap.state = FW_CAP_OVERRUN;
+            if (t) {
+                t(0);
+            }
+            return;
+        }
+    }
     first = dst = (uint8_t *)config()->buffer + slot * cap.sample_bytes;
     fw_port_critical_enter(); /* the channels of one sample form one coherent snapshot */
     for (i = 0; i < cap.nch; i++) {
@@ -173,13 +189,15 @@ void fw_capture_slip(uint32_t n)
             cap.slips = 0;
         }
         cap.slips += n;
-        cap.late_run = (uint8_t)(cap.since_slip <= 1u ? cap.late_run + 1u : 1u);
         cap.since_slip = 0;
-        if (cap.late_run == 1u) {
+        /* late runs count the slips since the main loop last ran: an interrupt a little longer
+         * than its period slips only every few samples, yet leaves the main loop nothing */
+        if (cap.polls != cap.polls_at) {
+            cap.late_run = 0; /* the main loop ran meanwhile: late, but the CPU keeps up */
             cap.polls_at = cap.polls;
-        } else if (cap.polls != cap.polls_at) {
-            cap.late_run = 1u; /* the main loop ran meanwhile: late, but the CPU keeps up */
-            cap.polls_at = cap.polls;
+        }
+        if (cap.late_run < 255u) {
+            cap.late_run++;
         }
         if (cap.late_run >= FW_CAPTURE_OVERRUN) {
             /* the interrupts come late again and again and the main loop (and with it the link)
@@ -215,6 +233,14 @@ static void arm(void)
     cap.wpos = cap.count = cap.slips = cap.held_pre = cap.trig_ticks = 0;
     cap.since_slip = 0xFFFFFFFFu;
     cap.late_run = 0;
+    cap.polls_at = cap.starve_polls = cap.polls;
+#if FW_CAPTURE_STARVE_PER_S
+    cap.starve_limit = cap.source == SRC_TIMER && config()->timer_hz ?
+        config()->timer_hz / cap.divider / FW_CAPTURE_STARVE_PER_S + 2u : 0;
+#else
+    cap.starve_limit = 0;
+#endif
+    cap.starve_left = cap.starve_limit;
     cap.force = cap.have_prev = 0;
     cap.div_left = 1; /* the first tick after arming takes the first sample */
     cap.state = FW_CAP_ARMED;

@@ -99,8 +99,15 @@ FW_STATIC_ASSERT(65 + 6 * FW_CAPTURE_MAX_CHANNELS <= FW_TX_ROOM, capture_status_
 #define FW_CAPTURE_TX_RESERVE (FW_TX_SIZE / 4)
 #endif
 enum { FW_CAP_IDLE = 0, FW_CAP_ARMED = 1, FW_CAP_TRIGGERED = 2, FW_CAP_DONE = 3, FW_CAP_OVERRUN = 4 };
-#ifndef FW_CAPTURE_OVERRUN /* late capture timer interrupts in a row that stop a capture (the CPU cannot keep up) */
+#ifndef FW_CAPTURE_OVERRUN /* late capture timer interrupts with no main loop run between them that stop a capture */
 #define FW_CAPTURE_OVERRUN 16
+#endif
+/* A timer capture stops when the main loop has not run for 1/FW_CAPTURE_STARVE_PER_S s (0: never):
+ * the sampling interrupt takes all the CPU, even when it is never late enough to count a slip,
+ * and a capture waiting for a trigger (or a Force the main loop cannot read) would hold the
+ * device forever. A port whose capture timer does not share the CPU (a host thread) sets 0. */
+#ifndef FW_CAPTURE_STARVE_PER_S
+#define FW_CAPTURE_STARVE_PER_S 4
 #endif
 
 typedef struct {
@@ -117,9 +124,11 @@ typedef struct {
     uint16_t id;            /* increments when a capture completes */
     uint32_t div_left, wpos, count, trig_slot, held_pre, post_left, trig_ticks, slips, prev_key;
     uint32_t since_slip; /* samples taken since the last slip */
-    uint8_t late_run;    /* slips in a row (no clean period between them) */
+    uint8_t late_run;    /* slips since the main loop last ran */
     volatile uint8_t polls; /* fw_poll() runs (modulo 256): is the main loop starving? */
     uint8_t polls_at;    /* polls when the run of slips began */
+    uint8_t starve_polls; /* polls at the last sample */
+    uint32_t starve_limit, starve_left; /* samples without a poll that stop a timer capture (0: never) */
     /* the upload in progress (main context) */
     uint32_t up_off, up_end;
 } fw_cap_t;

@@ -429,9 +429,10 @@ class _DeviceRun(_Run):
                 started = time.monotonic()
                 continue
             if st.state == 4:
-                raise CaptureError(f"the device stopped the capture: at {p.rate_hz:.6g} Hz its capture timer's interrupt "
-                                   f"came late again and again ({st.slips} samples missed), so the CPU cannot sample "
-                                   "this fast; lower the rate or capture fewer channels.")
+                missed = f", {st.slips} sample{'s' if st.slips != 1 else ''} missed" if st.slips else ""
+                raise CaptureError(f"the device stopped the capture: at {p.rate_hz:.6g} Hz sampling took its CPU (the "
+                                   f"capture timer's interrupt came late, or left its main loop no time{missed}), so "
+                                   "the CPU cannot sample this fast; lower the rate or capture fewer channels.")
             if st.state == 0:
                 raise CaptureError("the device stopped the capture (another program, or it was restarted); arm it again.")
             self.state("triggered" if st.state == 2 else "armed", waited=st.waited, samples=st.samples)

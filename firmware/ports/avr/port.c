@@ -130,7 +130,7 @@ ISR(TIMER0_COMPA_vect)
 #define CAPTURE_TIMER_HZ (F_CPU / 32u)
 static uint8_t capture_ram[PORT_CAPTURE_BYTES];
 static uint16_t capture_divider; /* the period in Timer2 counts */
-static uint16_t capture_t1_last;
+static uint16_t capture_last2;   /* the last period boundary served, in Timer2 counts (Timer1 x 2) */
 
 static void capture_timer(uint32_t divider)
 {
@@ -145,7 +145,7 @@ static void capture_timer(uint32_t divider)
         TCCR2A = _BV(WGM21);            /* CTC */
         TIFR2 = _BV(OCF2A);
         TIMSK2 = _BV(OCIE2A);
-        capture_t1_last = TCNT1;
+        capture_last2 = (uint16_t)(TCNT1 * 2u);
         TCCR2B = _BV(CS21) | _BV(CS20); /* clk / 32 */
     }
     SREG = sreg;
@@ -156,10 +156,13 @@ static const fw_capture_config_t capture_config = {capture_ram, sizeof capture_r
 
 ISR(TIMER2_COMPA_vect)
 {
-    /* Timer2 counts twice per Timer1 count: `divider` Timer2 counts are divider / 2 Timer1 counts */
-    uint16_t now = TCNT1, elapsed2 = (uint16_t)((uint16_t)(now - capture_t1_last) * 2u);
-    uint16_t periods = (uint16_t)((elapsed2 + capture_divider / 2u) / capture_divider);
-    capture_t1_last = now;
+    /* The periods since the last boundary served, on Timer1 (two Timer2 counts per count): the
+     * schedule advances by whole periods, so an interrupt a little longer than its period, whose
+     * every gap rounds to one period, still shows the interrupts it lost. The 2 counts allow for
+     * Timer1's resolution. */
+    uint16_t elapsed2 = (uint16_t)((uint16_t)(TCNT1 * 2u) - capture_last2);
+    uint16_t periods = (uint16_t)((uint16_t)(elapsed2 + 2u) / capture_divider);
+    capture_last2 = (uint16_t)(capture_last2 + periods * capture_divider);
     if (periods > 1u)
         fw_capture_slip(periods - 1u);
     fw_capture_timer();

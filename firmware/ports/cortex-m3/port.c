@@ -144,9 +144,11 @@ static const fw_capture_config_t capture_config = {capture_ram, sizeof capture_r
 
 void capture_timer_handler(void)
 {
-    uint32_t now = TIMER0_VALUE;
-    uint32_t periods = (capture_last - now + capture_period / 2u) / capture_period; /* a down-counter */
-    capture_last = now;
+    /* the periods since the last boundary served (TIMER0 counts down); the schedule advances by
+     * whole periods, so an interrupt a little longer than its period, whose every gap rounds to
+     * one period, still shows the interrupts it lost */
+    uint32_t periods = (capture_last - TIMER0_VALUE) / capture_period;
+    capture_last -= periods * capture_period;
     TIMER1_INTCLEAR = 1u;
     if (periods > 1u)
         fw_capture_slip(periods - 1u);

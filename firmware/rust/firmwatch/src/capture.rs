@@ -22,8 +22,13 @@ const ARMED: u8 = 1;
 const TRIGGERED: u8 = 2;
 const DONE: u8 = 3;
 const OVERRUN: u8 = 4;
-/// Late capture timer interrupts in a row that stop a capture (`FW_CAPTURE_OVERRUN`).
+/// Late capture timer interrupts with no main loop run between them that stop a capture
+/// (`FW_CAPTURE_OVERRUN`).
 const OVERRUN_RUN: u8 = 16;
+/// A timer capture stops when the main loop has not run for 1/STARVE_PER_S s
+/// (`FW_CAPTURE_STARVE_PER_S`): the sampling interrupt takes all the CPU, even when it is never
+/// late enough to count a slip, and a capture waiting for a trigger would hold the device forever.
+const STARVE_PER_S: u32 = 4;
 const SRC_TICK: u8 = 0;
 const SRC_TIMER: u8 = 1;
 const OP_LAST: u8 = 9;
@@ -67,9 +72,12 @@ pub(crate) struct Capture<'a> {
     slips: u32,
     prev_key: u32,
     since_slip: u32, // samples taken since the last slip
-    late_run: u8,    // slips in a row (no clean period between them)
+    late_run: u8,    // slips since the main loop last ran
     pub(crate) polls: u8, // poll() runs (modulo 256): is the main loop starving?
     polls_at: u8,         // polls when the run of slips began
+    starve_polls: u8,     // polls at the last sample
+    starve_limit: u32,    // samples without a poll that stop a timer capture (0: never)
+    starve_left: u32,
     // the upload in progress
     up_off: u32,
     up_end: u32,
@@ -115,6 +123,9 @@ impl<'a> Capture<'a> {
             late_run: 0,
             polls: 0,
             polls_at: 0,
+            starve_polls: 0,
+            starve_limit: 0,
+            starve_left: 0,
             up_off: 0,
             up_end: 0,
         }
@@ -197,6 +208,24 @@ impl<
         let st = self.cap.state;
         if st != ARMED && st != TRIGGERED {
             return;
+        }
+        if self.cap.starve_limit != 0 {
+            let c = &mut self.cap;
+            if c.polls != c.starve_polls {
+                c.starve_polls = c.polls;
+                c.starve_left = c.starve_limit;
+            } else {
+                c.starve_left = c.starve_left.saturating_sub(1);
+                if c.starve_left == 0 {
+                    // the main loop (and with it the link) has not run for a quarter of a second:
+                    // the CPU cannot sample this fast; stop, and say why
+                    c.state = OVERRUN;
+                    if c.on_timer() {
+                        port.capture_timer(0);
+                    }
+                    return;
+                }
+            }
         }
         let slot = self.cap.wpos;
         let sb = usize::from(self.cap.sample_bytes);
@@ -305,14 +334,14 @@ impl<
                 c.slips = 0;
             }
             c.slips = c.slips.wrapping_add(n);
-            c.late_run = if c.since_slip <= 1 { c.late_run.saturating_add(1) } else { 1 };
             c.since_slip = 0;
-            if c.late_run == 1 {
-                c.polls_at = c.polls;
-            } else if c.polls != c.polls_at {
-                c.late_run = 1; // the main loop ran meanwhile: late, but the CPU keeps up
+            // late runs count the slips since the main loop last ran: an interrupt a little
+            // longer than its period slips only every few samples, yet leaves the main loop nothing
+            if c.polls != c.polls_at {
+                c.late_run = 0; // the main loop ran meanwhile: late, but the CPU keeps up
                 c.polls_at = c.polls;
             }
+            c.late_run = c.late_run.saturating_add(1);
             if c.late_run >= OVERRUN_RUN {
                 // the interrupts come late again and again and the main loop (and with it the
                 // link) does not run: the CPU cannot sample this fast; stop, and say why
@@ -347,6 +376,10 @@ impl<
         c.trig_ticks = 0;
         c.since_slip = u32::MAX;
         c.late_run = 0;
+        c.polls_at = c.polls;
+        c.starve_polls = c.polls;
+        c.starve_limit = if c.on_timer() { c.timer_hz.checked_div(c.divider).unwrap_or(0) / STARVE_PER_S + 2 } else { 0 };
+        c.starve_left = c.starve_limit;
         c.force = 0;
         c.have_prev = 0;
         c.div_left = 1; // the first tick after arming takes the first sample
