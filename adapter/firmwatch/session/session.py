@@ -189,10 +189,9 @@ class Session:
     def add_watch(self, text: str, rate_hz: float | None = None, deadband: float | None = None) -> Watch:
         """``deadband``: change-only — the device sends the value only when it moved by more than
         this (session/deadband.py); None sends every sample."""
-        w = self.add_watches([(text, rate_hz)])[0]
-        if deadband is not None:
-            self.set_deadband(w.id, deadband)
-        return w
+        # one plan: a stream started unfiltered and restarted filtered would send its first
+        # sample twice
+        return self.add_watches([(text, rate_hz)], None if deadband is None else {text.strip(): deadband})[0]
 
     def set_deadband(self, key: str | int, deadband: float | None) -> Watch:
         """Change-only streaming of one watch (None: every sample again). A watch the device cannot
