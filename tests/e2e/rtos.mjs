@@ -2,8 +2,8 @@
 // stub (transport rsp). While the CPU runs, the Live frame's "RTOS" scope lists the demo's eight
 // tasks with their states and keeps refreshing (the kernel's tick moves, the task rows change);
 // paused, the Call Stack shows "CPU (task NAME)" and one thread per other task, each of which opens
-// on a call stack that ends in the task's entry function, on its source line; continued, the
-// task threads go away and the CPU runs again.
+// on a call stack that ends in the task's entry function, on its source line, and a task frame
+// shows its Locals; continued, the task threads go away and the CPU runs again.
 import { execFile } from 'node:child_process';
 import { waitFor } from './harness.mjs';
 import {
@@ -173,6 +173,39 @@ export async function rtosScenarios(page, scenario, python, server) {
         throw new Error(`consumer's stack: ${stacks.consumer}`);
       }
 
+      // ---- a task frame's variables: consumer_task's Locals hold its item (read from the task's stack)
+      const consumerThread = threads.find((t) => named.exec(t)?.[1] === 'consumer');
+      await waitFor('the consumer thread open on consumer_task', async () => {
+        const f = await framesOf(page, consumerThread);
+        if (f && f.some((x) => x.frame === 'consumer_task')) return true;
+        const r = threadRow(page, consumerThread);
+        if ((await r.getAttribute('aria-expanded')) !== 'true') await r.locator('.monaco-tl-twistie').click({ timeout: T(2000) });
+        return false;
+      }, T(20000), 200);
+      await pane(page, 'Call Stack').locator('.monaco-list-row')
+        .filter({ has: page.locator('.stack-frame .label', { hasText: /^consumer_task$/ }) }).first().click();
+      let item;
+      let lastErr;
+      // (no Pause Live Refresh here: the command is the Live frame's; a refresh that overtakes the
+      // scope's first rows closes it, so open it again until its rows show)
+      await paneExpanded(page, 'Variables');
+      await waitFor('consumer_task\'s Locals open on item', async () => {
+        item = (await rows(page, 'Variables')).find((r) => r.name === 'item');
+        if (item) return true;
+        lastErr = await (async () => {
+          const r = await findRow(page, 'Variables', 'Locals', T(5000));
+          if ((await r.getAttribute('aria-expanded')) !== 'true') await r.click();
+          await findRow(page, 'Variables', 'item', T(3000));
+        })().then(() => undefined, (e) => e);
+        return false;
+      }, T(60000), 300).catch(async (e) => {
+        const shown = (await rows(page, 'Variables')).map((r) => `${r.name}=${r.value}`).join(', ');
+        throw new Error(`${e.message}: ${lastErr?.message}; Variables: ${shown.slice(0, 400)}; `
+          + `Call Stack: ${JSON.stringify(await callStack(page)).slice(0, 600)}`);
+      });
+      if (!/^\d+$/.test(item?.value ?? '')) throw new Error(`consumer_task's item: ${JSON.stringify(item)}`);
+      await docShot(page, 'rtos-task-locals', await pane(page, 'Variables').boundingBox());
+
       // ---- continued: the CPU runs, the task threads are gone
       const cpuName = threads.find((t) => /^CPU /.test(t));
       await waitFor('the CPU running again, without task threads', async () => {
@@ -187,7 +220,7 @@ export async function rtosScenarios(page, scenario, python, server) {
       }, T(30000), 300).catch(async (e) => { throw new Error(`${e.message}; Call Stack: ${JSON.stringify(await callStack(page))}`); });
       const running = server.processes(SESSION_TOOLS);
       if (!running.length) throw new Error('no QEMU or gdb process found under this code-server while the session runs');
-      return { live, ticks: ticks.size, cpu: cpuName, stacks };
+      return { live, ticks: ticks.size, cpu: cpuName, stacks, item: item.value };
     } catch (e) {
       failed = true;
       throw e;
