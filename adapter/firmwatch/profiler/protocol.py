@@ -28,6 +28,7 @@ from binascii import crc_hqx
 from dataclasses import dataclass
 
 from firmwatch.errors import UserError
+from firmwatch.targets import protocol as _streamer
 
 PROTOCOL_VERSION = 1
 
@@ -63,9 +64,7 @@ TYPE_NAMES = {ACK: "ACK", NACK: "NACK", METADATA: "METADATA", STATUS: "STATUS", 
 
 # The streamer's device -> host types start here (docs/protocol.md, section 6).
 STREAMER_TYPES = 0x80
-# FrameDecoder(mark_gaps=True) puts (GAP, b"") where bytes were lost: a corrupt frame, or bytes
-# outside any frame.
-GAP = -1
+GAP = _streamer.GAP  # FrameDecoder(mark_gaps=True) puts (GAP, b"") where bytes were lost
 
 RECORD_SIZE = 14
 PROFILE_HEADER_SIZE = 3  # version:u8, record_count:u16
@@ -150,115 +149,19 @@ def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
     return head + bytes((crc & 0xFF, crc >> 8, END))
 
 
-def is_streamer_frame(frame: bytes | memoryview) -> bool:
-    """A complete ``AA 55 ... 0A`` span that is an intact streamer frame (CRC without the header)."""
-    if len(frame) < FRAME_OVERHEAD or frame[2] < STREAMER_TYPES or frame[-1] != END:
-        return False
-    return crc_hqx(frame[2:-3], 0xFFFF) == (frame[-3] | (frame[-2] << 8))
+class FrameDecoder(_streamer.FrameDecoder):
+    """Streaming frame parser for profiler frames: feed any chunks, get complete ``(type,
+    payload)``. The streamer's decoder with the profiler's CRC (over AA 55 too) and length bound;
+    intact streamer frames (types from 0x80) count in ``foreign_frames`` and are skipped whole.
+    ``mark_gaps`` leaves ``(GAP, b"")`` in the output where bytes were lost."""
 
+    CRC_FROM = 0
+    FOREIGN_TYPES = range(STREAMER_TYPES, 0x100)
 
-class FrameDecoder:
-    """Streaming frame parser: feed any chunks, get complete ``(type, payload)`` profiler frames.
-
-    A frame whose length exceeds ``max_payload`` or whose CRC or end marker is wrong counts in
-    ``corrupt_frames`` (and with ``mark_gaps`` leaves ``(GAP, b"")`` in the output where it was) and the scan restarts at the byte after its ``AA``: a real frame behind a
-    false start is never lost. Intact streamer frames count in ``foreign_frames`` and are
-    skipped whole. Bytes outside frames (a text line of the streamer, line noise) count in
-    ``skipped_bytes``.
-    """
-
-    __slots__ = ("_buf", "max_payload", "mark_gaps", "frames", "corrupt_frames", "foreign_frames", "skipped_bytes")
+    __slots__ = ()
 
     def __init__(self, max_payload: int = MAX_FRAME_PAYLOAD, *, mark_gaps: bool = False):
-        self._buf = b""
-        self.max_payload = max_payload
-        self.mark_gaps = mark_gaps
-        self.frames = 0
-        self.corrupt_frames = 0
-        self.foreign_frames = 0
-        self.skipped_bytes = 0
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back waiting for the rest of a frame."""
-        return len(self._buf)
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
-        buf = self._buf + data if self._buf else bytes(data)
-        out: list[tuple[int, bytes]] = []
-        n = len(buf)
-        pos = 0
-        find = buf.find
-        max_payload = self.max_payload
-        mv = memoryview(buf)
-        frames = corrupt = foreign = skipped = 0
-        mark = self.mark_gaps
-        while True:
-            i = find(SYNC, pos)
-            if i < 0:
-                keep = n - 1 if n and buf[n - 1] == 0xAA else n  # maybe the first half of a sync
-                skipped += keep - pos
-                if mark and keep > pos and (not out or out[-1][0] != GAP):
-                    out.append((GAP, b""))
-                pos = keep
-                break
-            if i > pos:
-                skipped += i - pos
-                if mark and (not out or out[-1][0] != GAP):
-                    out.append((GAP, b""))
-            if i + 5 > n:
-                pos = i
-                break
-            ln = buf[i + 3] | (buf[i + 4] << 8)
-            if ln > max_payload:
-                corrupt += 1
-                if mark and (not out or out[-1][0] != GAP):
-                    out.append((GAP, b""))
-                pos = i + 1
-                continue
-            end = i + ln + FRAME_OVERHEAD
-            if end > n:
-                pos = i
-                break
-            if buf[end - 1] == END and crc_hqx(mv[i : end - 3], 0xFFFF) == (buf[end - 3] | (buf[end - 2] << 8)):
-                out.append((buf[i + 2], buf[i + 5 : end - 3]))
-                frames += 1
-                pos = end
-            elif is_streamer_frame(mv[i:end]):
-                foreign += 1
-                pos = end
-            else:
-                corrupt += 1
-                if mark and (not out or out[-1][0] != GAP):
-                    out.append((GAP, b""))
-                pos = i + 1
-        mv.release()
-        self._buf = buf[pos:] if pos < n else b""
-        self.frames += frames
-        self.corrupt_frames += corrupt
-        self.foreign_frames += foreign
-        self.skipped_bytes += skipped
-        return out
-
-    def flush_stale(self) -> list[tuple[int, bytes]]:
-        """Give up on a partial frame that will not complete (the link went quiet): a corrupted
-        length can make the decoder wait for bytes that never come. Counts it as corrupt and
-        rescans after its first byte."""
-        buf = self._buf
-        if not buf:
-            return []
-        if len(buf) < 2 or not buf.startswith(SYNC):
-            keep = buf[-1:] if buf[-1:] == b"\xaa" else b""
-            self.skipped_bytes += len(buf) - len(keep)
-            self._buf = keep
-            return [(GAP, b"")] if self.mark_gaps and len(buf) > len(keep) else []
-        self.corrupt_frames += 1
-        self._buf = b""
-        out = self.feed(buf[1:])
-        return [(GAP, b"")] + out if self.mark_gaps and (not out or out[0][0] != GAP) else out
-
-    def reset(self) -> None:
-        self._buf = b""
+        super().__init__(max_payload, mark_gaps=mark_gaps)
 
 
 # ------------------------------------------------------------------------------ payloads

@@ -112,22 +112,36 @@ def encode_frame(msg_type: int, payload: bytes = b"") -> bytes:
     return SYNC + body + bytes((crc & 0xFF, crc >> 8, TERMINATOR))
 
 
+# FrameDecoder(mark_gaps=True) puts (GAP, b"") where bytes were lost: a corrupt frame, or bytes
+# outside any frame (the profiler's link resynchronises its records there).
+GAP = -1
+
+
 class FrameDecoder:
     """Streaming frame parser: feed it arbitrary chunks, get back complete ``(type, payload)``.
+
+    The streamer and firmware/profiler (which may share the line) frame alike — AA 55, type,
+    length, CRC, 0A — and differ in what the CRC covers: the streamer's starts after AA 55
+    (``CRC_FROM = 2``), the profiler's at AA 55 (``0``; profiler.protocol.FrameDecoder). Each
+    decoder skips the other's intact frames whole (types in ``FOREIGN_TYPES``: the profiler's are
+    below 0x80, docs/profiler.md) and counts them in ``foreign_frames``.
 
     Bytes outside frames (text, line noise) are skipped and counted in ``skipped_bytes``. A
     frame whose CRC or terminator is wrong, or whose length exceeds ``max_payload``, counts in
     ``corrupt_frames`` and the scan restarts at the byte after its first byte, so a real frame
-    hidden behind a false sync is never lost. An intact frame of firmware/profiler, which may
-    share the line (types below 0x80, CRC over the AA 55 header too: docs/profiler.md), is
-    skipped whole and counted in ``foreign_frames``.
+    hidden behind a false sync is never lost. With ``mark_gaps``, ``(GAP, b"")`` stands in the
+    output where bytes were lost.
     """
 
-    __slots__ = ("_buf", "max_payload", "frames", "corrupt_frames", "foreign_frames", "skipped_bytes")
+    CRC_FROM = 2
+    FOREIGN_TYPES = range(0, 0x80)
 
-    def __init__(self, max_payload: int = MAX_LEN):
+    __slots__ = ("_buf", "max_payload", "mark_gaps", "frames", "corrupt_frames", "foreign_frames", "skipped_bytes")
+
+    def __init__(self, max_payload: int = MAX_LEN, *, mark_gaps: bool = False):
         self._buf = b""
         self.max_payload = max_payload
+        self.mark_gaps = mark_gaps
         self.frames = 0
         self.corrupt_frames = 0
         self.foreign_frames = 0
@@ -146,47 +160,53 @@ class FrameDecoder:
         find = buf.find
         max_payload = self.max_payload
         mv = memoryview(buf)
-        frames = corrupt = skipped = 0
+        own = self.CRC_FROM
+        other = 2 - own
+        foreign_types = self.FOREIGN_TYPES
+        frames = corrupt = foreign = skipped = 0
+        mark = self.mark_gaps
         while True:
             i = find(SYNC, pos)
             if i < 0:
-                # a trailing AA may be the first half of the next sync
-                keep = n - 1 if n and buf[n - 1] == 0xAA else n
+                keep = n - 1 if n and buf[n - 1] == 0xAA else n  # maybe the first half of a sync
                 skipped += keep - pos
+                if mark and keep > pos and (not out or out[-1][0] != GAP):
+                    out.append((GAP, b""))
                 pos = keep
                 break
-            skipped += i - pos
+            if i > pos:
+                skipped += i - pos
+                if mark and (not out or out[-1][0] != GAP):
+                    out.append((GAP, b""))
             if i + 5 > n:
                 pos = i
                 break
             ln = buf[i + 3] | (buf[i + 4] << 8)
-            if ln > max_payload:
-                corrupt += 1
-                pos = i + 1
-                continue
-            end = i + ln + 8
-            if end > n:
-                pos = i
-                break
-            if buf[end - 1] != TERMINATOR or crc_hqx(mv[i + 2 : end - 3], 0xFFFF) != (
-                buf[end - 3] | (buf[end - 2] << 8)
-            ):
-                if buf[i + 2] < 0x80 and buf[end - 1] == TERMINATOR and crc_hqx(mv[i : end - 3], 0xFFFF) == (
-                    buf[end - 3] | (buf[end - 2] << 8)
-                ):
-                    self.foreign_frames += 1  # the profiler's, on a shared line
-                    pos = end
-                    continue
-                corrupt += 1
-                pos = i + 1
-                continue
-            out.append((buf[i + 2], buf[i + 5 : end - 3]))
-            frames += 1
-            pos = end
+            if ln <= max_payload:
+                end = i + ln + 8
+                if end > n:
+                    pos = i
+                    break
+                if buf[end - 1] == TERMINATOR:
+                    crc = buf[end - 3] | (buf[end - 2] << 8)
+                    if crc_hqx(mv[i + own : end - 3], 0xFFFF) == crc:
+                        out.append((buf[i + 2], buf[i + 5 : end - 3]))
+                        frames += 1
+                        pos = end
+                        continue
+                    if buf[i + 2] in foreign_types and crc_hqx(mv[i + other : end - 3], 0xFFFF) == crc:
+                        foreign += 1  # the other protocol's, on a shared line
+                        pos = end
+                        continue
+            corrupt += 1
+            if mark and (not out or out[-1][0] != GAP):
+                out.append((GAP, b""))
+            pos = i + 1
         mv.release()
         self._buf = buf[pos:] if pos < n else b""
         self.frames += frames
         self.corrupt_frames += corrupt
+        self.foreign_frames += foreign
         self.skipped_bytes += skipped
         return out
 
@@ -198,13 +218,17 @@ class FrameDecoder:
         frames behind it.
         """
         buf = self._buf
-        if len(buf) < 2 or not buf.startswith(SYNC):
-            self.skipped_bytes += len(buf) if buf[-1:] != b"\xaa" else len(buf) - 1
-            self._buf = buf[-1:] if buf[-1:] == b"\xaa" else b""
+        if not buf:
             return []
+        if len(buf) < 2 or not buf.startswith(SYNC):
+            keep = buf[-1:] if buf[-1:] == b"\xaa" else b""
+            self.skipped_bytes += len(buf) - len(keep)
+            self._buf = keep
+            return [(GAP, b"")] if self.mark_gaps and len(buf) > len(keep) else []
         self.corrupt_frames += 1
         self._buf = b""
-        return self.feed(buf[1:])
+        out = self.feed(buf[1:])
+        return [(GAP, b"")] + out if self.mark_gaps and (not out or out[0][0] != GAP) else out
 
     def reset(self) -> None:
         self._buf = b""
