@@ -42,6 +42,7 @@ SCENARIOS = [
     "plot_receives_points",
     "plot_export_csv_png",
     "scope_capture_arm_zoom_export",
+    "deadband_from_variables",
     "hover_shows_address_and_live_value",
     "completion_offers_demo_global",
     "memory_view_live",

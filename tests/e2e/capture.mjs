@@ -2,13 +2,14 @@
 // capture module: "Arm Capture on Watches…" from a variable's context menu turns the plot view to
 // scope mode and arms a single capture of accel_x rising through 0; the capture arrives with its
 // trigger line and level, cursor readouts and a zoom that all charts follow; it exports as CSV;
-// Normal keeps capturing until Stop.
+// Normal keeps capturing until Stop. "Set Deadband…" on a variable makes its watch change-only
+// (the adapter confirms the device filters it) while its value stays live, and empty undoes it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { waitFor } from './harness.mjs';
-import { acceptSaveDialog, contextMenu, docShot, findRow, plotFrame, T } from './workbench.mjs';
+import { acceptSaveDialog, contextMenu, docShot, findRow, plotFrame, T, varValue } from './workbench.mjs';
 
-export const CAPTURE_SCENARIOS = ['scope_capture_arm_zoom_export'];
+export const CAPTURE_SCENARIOS = ['scope_capture_arm_zoom_export', 'deadband_from_variables'];
 
 const body = (frame, key) => frame.evaluate((k) => document.body.dataset[k], key);
 
@@ -77,4 +78,31 @@ export async function captureScenarios(page, scenario, workspace) {
     await waitFor('stopped', async () => (await body(frame, 'captureState')) === 'stopped', T(10000), 100);
     return { proposed, zoom, readout: moved, captures: await captures() };
   }, ['plot_receives_points']);
+
+  await scenario('deadband_from_variables', page, async () => {
+    const setDeadband = async (text) => {
+      await contextMenu(page, await findRow(page, 'Variables', 'accel_y'), 'Set Deadband (Send Only Changes)…');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: T(10000) });
+      await input.fill(text);
+      await input.press('Enter');
+    };
+    const statusSays = (what, re) => waitFor(what, async () => {
+      const t = (await page.locator('.part.statusbar').innerText()) ?? '';
+      return re.exec(t)?.[0];
+    }, T(15000), 50);
+    await setDeadband('25');
+    // said only when the adapter reports that the device filters the watch
+    const filtered = await statusSays('the deadband confirmed', /firmwatch: accel_y: only when it moves by more than 25/);
+    // the value stays live: a triangle of 2 per ms crosses 25 many times a second
+    const seen = new Set();
+    await waitFor('accel_y changing with its deadband', async () => {
+      const v = await varValue(page, 'Variables', 'accel_y');
+      if (v !== undefined && /^-?\d+$/.test(v)) seen.add(v);
+      return seen.size >= 3;
+    }, T(15000), 100);
+    await setDeadband('');
+    const every = await statusSays('every sample again', /firmwatch: accel_y: every sample/);
+    return { filtered, values: [...seen].slice(0, 5), every };
+  }, ['expand_g_config']);
 }
