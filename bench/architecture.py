@@ -5,12 +5,15 @@
 
 Prints lines per layer, the largest files, the import edges between layers, the layering
 violations and the import cycles between modules (tests/layering.py defines the layers and the
-rules; tests/test_layering.py keeps the working tree free of violations and cycles).
+rules; tests/test_layering.py keeps the working tree free of violations and cycles), and the
+attribute probes per package: ``hasattr(x, "name")`` and ``getattr(x, "name", default)``, the
+seams that ask an object what it is instead of declaring it in a protocol.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import subprocess
 import sys
@@ -41,7 +44,24 @@ def figures(pkg: Path) -> dict[str, object]:
         "violations": sorted(set(L.violations(edges))),
         "cycles": L.cycles(edges),
         "modules": len(L.module_files(pkg)),
+        "probes": probes(pkg),
     }
+
+
+def probes(pkg: Path) -> dict[str, int]:
+    """``hasattr(x, "name")`` and ``getattr(x, "name", default)`` calls per package (a literal name:
+    a dispatch on a computed name is not a probe)."""
+    out: dict[str, int] = {}
+    for path in sorted(pkg.rglob("*.py")):
+        part = path.relative_to(pkg).parts
+        where = part[0] if len(part) > 1 else "(top)"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            literal = len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+            if literal and (node.func.id == "hasattr" or (node.func.id == "getattr" and len(node.args) == 3)):
+                out[where] = out.get(where, 0) + 1
+    return out
 
 
 def ratio(now: float, before: float) -> str:
@@ -95,6 +115,19 @@ def main() -> int:
         if before:
             row += f"   before {before['edges'].get(k, 0):>4}"  # type: ignore[union-attr]
         print(row)
+
+    print("\nattribute probes (hasattr / getattr with a default) per package")
+    names = sorted(set(now["probes"]) | set(before["probes"] if before else ()))  # type: ignore[arg-type]
+    for name in names:
+        n = now["probes"].get(name, 0)  # type: ignore[union-attr]
+        row = f"  {name:<12} {n:>4}"
+        if before:
+            row += f"   before {before['probes'].get(name, 0):>4}"  # type: ignore[union-attr]
+        print(row)
+    row = f"  {'total':<12} {sum(now['probes'].values()):>4}"  # type: ignore[union-attr]
+    if before:
+        row += f"   before {sum(before['probes'].values()):>4}"  # type: ignore[union-attr]
+    print(row)
 
     for name, fig in (("working tree", now), (label, before)):
         if fig is None:
