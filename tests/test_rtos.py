@@ -369,6 +369,44 @@ def _wrong(s: RtosSnapshot, heap: tuple[int, int], peaks: dict[tuple[int, int | 
     return bad
 
 
+@pytest.mark.parametrize("board", BOARDS)
+def test_deleted_task_waiting_for_cleanup(device, board):
+    """A task that deleted itself waits in xTasksWaitingTermination until the idle task frees it:
+    stopped where the idle task is about to, with one waiting, the table shows it deleted, in the
+    deleted-waiting list — the kernel's own count agreeing."""
+    dev = device(board)
+    program, t = _open(dev, "gdb")
+    with t:
+        m = RtosMonitor(program, t)
+        ctl = t.control()
+        waiting = compile_expression(program, "uxDeletedTasksWaitingCleanUp")
+        t.write(compile_expression(program, "rtos_demo.churn").address, (1).to_bytes(4, "little"))
+        stops = threading.Event()
+        ctl.on_stop(lambda stop: stops.set())
+        addr = next(sym.address for sym in program.symbols if sym.kind == "function"
+                    and sym.name.split(".")[0] == "prvCheckTasksWaitingTermination") & ~1
+        bp = ctl.add_breakpoint(BreakpointSpec(Location.at(addr)))
+        found = None
+        deadline = time.monotonic() + 30
+        try:
+            while found is None:
+                assert time.monotonic() < deadline, "no stop with a task waiting for clean-up in 30 s"
+                wait_for(stops.is_set, 20, "the idle task's clean-up")
+                stops.clear()
+                count = int.from_bytes(t.read(waiting.address, waiting.size), "little")
+                if count:
+                    s = m.refresh()
+                    assert s.complete, s.problems
+                    deleted = [r.task for r in s.tasks if r.task.state == "deleted"]
+                    assert len(deleted) == count, (count, [(x.name, x.list) for x in deleted])
+                    assert all(x.list == "deleted-waiting" and x.name in TEMPS for x in deleted), deleted
+                    found = deleted
+                ctl.resume()
+        finally:
+            ctl.remove_breakpoint(bp.id)
+        assert found
+
+
 # The churn runs for a time, not a count: each snapshot over a loaded machine's QEMU stub can take
 # ten times as long as on a quiet one. It stops once it has checked MIN_COMPLETE complete snapshots
 # and seen what it must see (short-lived tasks, a "temp deep" one past its deep call) and
