@@ -12,6 +12,7 @@ import sys
 from firmwatch.cli.refresh import add_refresh_args, checked_sets, run_refreshes
 from firmwatch.rtos.frame_vars import FrameVar
 from firmwatch.rtos.monitor import RtosMonitor, RtosSnapshot, TaskRow
+from firmwatch.session.connect import STREAMER_MODES
 
 SET_EXAMPLE = "rtos_demo.stack_depth=16"
 
@@ -21,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("elf", help="the ELF the device runs (FreeRTOS built with -g)")
     p.add_argument("--port", help="serial device or pyserial URL of the streamer")
     p.add_argument("--baud", type=int, default=921600, help="baud rate for a real UART (default 921600)")
+    p.add_argument("--streamer-mode", choices=STREAMER_MODES, default="binary",
+                   help="binary (default) or text, for firmware that speaks only the text protocol")
     p.add_argument("--gdb", metavar="HOST:PORT", help="a GDB server instead of the streamer")
     p.add_argument("--strict", action="store_true", help="refuse to run when the device's build id differs from the ELF's")
     add_refresh_args(p, view="table", set_example=SET_EXAMPLE)
