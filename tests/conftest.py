@@ -23,8 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tools import EMULATED_BOARDS, require_board
+
+# Property tests judge results, not speed: on a loaded 2-core machine input generation can be
+# "too slow" for Hypothesis' health check, which says nothing about the code under test.
+settings.register_profile("firmwatch", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("firmwatch")
 
 if TYPE_CHECKING:
     from firmwatch.sim import SimDevice
