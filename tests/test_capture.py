@@ -61,6 +61,11 @@ def sine(ms: int) -> int:
     return a + int((b - a) * frac / 1000)
 
 
+# the first sample's value may come from a loop run before last_ms's: the loop that handled the
+# arm command can have taken a few milliseconds (the AVR's), and it computes only the current one
+BEFORE_FIRST = 5
+
+
 def build_avr_capture(tmp: Path) -> Path:
     """The AVR demo with the capture module (make CAPTURE=1): it does not fit 2 KB beside the
     default limits, so the default AVR build has no capture module."""
@@ -131,13 +136,15 @@ def test_trigger_on_the_triangle_lands_on_the_computed_sample(board: Board) -> N
     k = r.trigger_index
     # the values are the demo's: accel_y is the triangle of a millisecond the loop ran in, this
     # sample's last_ms or (the tick came between the loop's two stores) the one before
-    assert all(y[i] in {triangle(m) for m in range(last[i - 1] if i else last[0] - 1, last[i] + 1)} for i in range(n))
+    assert all(y[i] in {triangle(m) for m in range(last[i - 1] if i else last[0] - BEFORE_FIRST, last[i] + 1)} for i in range(n))
     # the first sample at or above the level after one below it: exactly the trigger sample
     assert y[k - 1] < 0 <= y[k]
     assert not any(y[i - 1] < 0 <= y[i] for i in range(max(1, k - pre + 1), k))
     # the crossing: the loop's millisecond moved across 500 (mod 2000) between the two samples
+    # (a tick that came while the loop stored its results holds the new last_ms with the older
+    # accel_y; a loop that missed the crossing's millisecond computed it one later)
     crossing = last[k] - (last[k] % 2000) + 500
-    assert last[k - 1] - 1 < crossing <= last[k]
+    assert last[k - 1] - 2 < crossing <= last[k]
     # ... and the trigger sample was taken within one sample period (2 ticks) of the loop's
     # computing it, plus the loop's own latency behind the tick that it ran after
     assert 0 < ts[k] - last[k] <= 2 + (1 if board.name != "host" else 50)
@@ -162,13 +169,15 @@ def test_trigger_on_the_sine_lands_on_the_computed_sample(board: Board) -> None:
     assert (r.samples, r.trigger_index, r.pre, r.post) == (n, pre, pre, n - pre - 1)
     x, last, ts = r.values
     k = r.trigger_index
-    assert all(x[i] in {sine(m) for m in range(last[i - 1] if i else last[0] - 1, last[i] + 1)} for i in range(n))
+    odd = [(i, x[i], last[i - 1] if i else None, last[i], ts[i]) for i in range(n)
+           if x[i] not in {sine(m) for m in range(last[i - 1] if i else last[0] - BEFORE_FIRST, last[i] + 1)}]
+    assert not odd, odd[:5]
     assert x[k - 1] < 500 <= x[k]
     assert not any(x[i - 1] < 500 <= x[i] for i in range(max(1, k - pre + 1), k))
     crossing = last[k] - (last[k] % 1000) + 84
-    assert last[k - 1] <= crossing <= last[k]
+    assert last[k - 1] - 1 <= crossing <= last[k]  # (as for the triangle)
     assert 0 < ts[k] - crossing <= 1 + (1 if board.name != "host" else 50)
-    assert all(ts[i + 1] - ts[i] == 1 for i in range(n - 1)) and round(r.trigger_time * 1000) == ts[k]
+    assert [i for i in range(n - 1) if ts[i + 1] - ts[i] != 1] == [] and round(r.trigger_time * 1000) == ts[k]
     assert r.slips == 0 and r.lost == 0
 
 
