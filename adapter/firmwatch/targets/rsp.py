@@ -73,6 +73,8 @@ _ARCH_INFO = {"ARM": ("little", 4), "RISC-V": ("little", 4), "AVR": ("little", 2
 
 # Z packet types and the capability each one gives when the server accepts it.
 Z_SW_BREAK, Z_HW_BREAK, Z_WRITE_WATCH, Z_READ_WATCH, Z_ACCESS_WATCH = range(5)
+# single steps tried to leave a breakpoint the CPU stands on (see _step_off_breakpoint)
+STEP_OFF_TRIES = 4
 _Z_CAPS = {0: "breakpoints", 1: "hw-breakpoints", 2: "watchpoints", 3: "read-watchpoints", 4: "access-watchpoints"}
 _Z_NAMES = {0: "software breakpoints", 1: "hardware breakpoints", 2: "write watchpoints",
             3: "read watchpoints", 4: "access watchpoints"}
@@ -869,6 +871,13 @@ class RspTarget(Target):
 
         Resuming on top of an inserted breakpoint would stop again at once on most servers;
         gdb steps over it the same way.
+
+        QEMU (7.2, Cortex-M3) now and then answers the single step with a trap and the PC where it
+        was: nothing ran. Continuing from there trips the breakpoint just put back, and the same
+        call is counted twice (a hit count stopped a call early). gdb steps over again while the
+        thread still stands on the breakpoint (infrun.c, thread_still_needs_step_over_bp); so do
+        we, a few times: an instruction that branches to itself never leaves, and then the next
+        hit is a real one.
         """
         here = [key for key in self._points if key[0] in (Z_SW_BREAK, Z_HW_BREAK)]
         if not here:
@@ -880,6 +889,10 @@ class RspTarget(Target):
         for ztype, addr in here:
             self._cmd(b"z%d,%x,%x" % (ztype, addr, self._points[(ztype, addr)]))
         try:
+            for _ in range(STEP_OFF_TRIES - 1):
+                stop = self._step_raw()
+                if stop.kind != "signal" or stop.signal != 5 or stop.reason is not None or self.pc() != pc:
+                    return stop  # it moved, or stopped for another reason (a watchpoint, the end)
             return self._step_raw()
         finally:
             for ztype, addr in here:

@@ -1,0 +1,87 @@
+"""The rsp transport's breakpoint hit count (RspControl counts the hits it passes) through the real
+parts: the FreeRTOS demo (firmware/rtos) on QEMU, a breakpoint on ``recurse``.
+
+Each pass of the demo's depth task calls recurse(4), recurse(3) … recurse(0), so where a hit count
+stops says how many hits were counted: the call's argument and the task's ``depth_runs`` name the
+hit exactly. A call counted twice stops early — seen as recurse(1) for recurse(0): QEMU now and
+then answers the single step that leaves a breakpoint without running anything, and continuing
+from there trips the breakpoint again on the same call (targets/rsp.py, _step_off_breakpoint).
+Hundreds of hits make the test catch that however rarely it happens on the machine at hand.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import rtos_builds
+from firmwatch import sim
+from firmwatch.session.connect import open_target
+from firmwatch.symbols import load
+from firmwatch.symbols.expr import compile_expression
+from firmwatch.targets.control import BreakpointSpec, Location, RunState, Stop
+from tools import require_board, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+
+ARGUMENT = {"cortex-m3-freertos": "r0", "riscv32-freertos": "a0"}  # recurse's level at its first instruction
+DEPTH = 4  # rtos_demo.stack_depth's default: recurse(4) … recurse(0) in each pass
+PASSES = 60  # whole passes of the depth task between the start and the stop
+
+
+@pytest.mark.parametrize("board", sorted(ARGUMENT))
+def test_hit_count_counts_each_call_once(board):
+    require_board(board)
+    dev = sim.start_sim(board, build_dir=rtos_builds.build_dir(board), tcp=True)
+    try:
+        program = load(str(dev.elf))
+        # gcc may clone it (recurse.isra.0): the symbol whose name starts so
+        addr = next(s.address for s in program.symbols
+                    if s.kind == "function" and s.name.split(".")[0] == "recurse") & ~1
+        runs = compile_expression(program, "rtos_demo.depth_runs")
+        with open_target(gdb=dev.gdb, program=program, budget=0.01) as t:
+            ctl = t.control()
+            stops: list[Stop] = []
+            lock = threading.Lock()
+
+            def on_stop(stop: Stop) -> None:
+                with lock:
+                    stops.append(stop)
+
+            def stop_after(n: int, what: str) -> Stop:
+                return wait_for(lambda: len(stops) > n and stops[n], 120, what)
+
+            def level() -> int:
+                return ctl.register(ARGUMENT[board])
+
+            ctl.on_stop(on_stop)
+            # start on a known call: recurse(4), the first of a pass
+            first = ctl.add_breakpoint(BreakpointSpec(Location.at(addr)))
+            stop_after(0, "a call of recurse")
+            for _ in range(DEPTH):
+                if level() == DEPTH:
+                    break
+                n = len(stops)
+                ctl.resume()
+                stop_after(n, "the next call of recurse")
+            assert level() == DEPTH
+            ctl.remove_breakpoint(first.id)
+            runs0 = int.from_bytes(t.read(runs.address, runs.size), "little")
+
+            # resuming from the breakpoint the CPU stands on is no hit (as in gdb): the count starts
+            # at recurse(3), DEPTH hits to the end of this pass, DEPTH + 1 in each pass after it
+            hit = DEPTH + (DEPTH + 1) * PASSES  # the hit to stop at: recurse(0) of the PASSES-th pass
+            n = len(stops)
+            bp = ctl.add_breakpoint(BreakpointSpec(Location.at(addr), ignore_count=hit - 1))
+            ctl.resume()
+            stop = stop_after(n, f"hit {hit} of the breakpoint on recurse")
+            assert ctl.state == RunState.STOPPED and stop.breakpoints == (bp.id,), stop
+            got_level = level()
+            passes = int.from_bytes(t.read(runs.address, runs.size), "little") - runs0
+            # each call counted once: recurse(0), PASSES passes on (a call counted twice stops early)
+            assert (passes, got_level) == (PASSES, 0), (
+                f"stopped at recurse({got_level}) after {passes} passes of the depth task: "
+                f"{(DEPTH + 1) * passes + DEPTH - got_level} calls for hit {hit}")
+    finally:
+        dev.stop()
