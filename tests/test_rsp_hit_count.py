@@ -7,6 +7,9 @@ hit exactly. A call counted twice stops early — seen as recurse(1) for recurse
 then answers the single step that leaves a breakpoint without running anything, and continuing
 from there trips the breakpoint again on the same call (targets/rsp.py, _step_off_breakpoint).
 Hundreds of hits make the test catch that however rarely it happens on the machine at hand.
+
+Through the adapter, a function breakpoint's hitCondition keeps counting when VS Code sends the
+list again (it sends every function breakpoint whenever one is added, changed or removed).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import threading
 import pytest
 
 import rtos_builds
+from dap_client import DapClient
 from firmwatch import sim
 from firmwatch.session.connect import open_target
 from firmwatch.symbols import load
@@ -85,3 +89,40 @@ def test_hit_count_counts_each_call_once(board):
                 f"{(DEPTH + 1) * passes + DEPTH - got_level} calls for hit {hit}")
     finally:
         dev.stop()
+
+
+def test_function_breakpoint_keeps_its_count_when_the_list_is_sent_again():
+    board = "cortex-m3-freertos"
+    require_board(board)
+    elf = sim.build(board, rtos_builds.build_dir(board)).elf
+    recurse = next(s.name for s in load(str(elf)).symbols if s.kind == "function" and s.name.split(".")[0] == "recurse")
+    passes = 20
+    hit = (DEPTH + 1) * passes  # recurse(0) of the passes-th pass from the first hit
+    with DapClient() as c:
+        c.start("launch", {"sim": board, "elf": str(elf), "transport": "rsp"})
+
+        def depth_runs() -> int:
+            return int(c.request("evaluate", {"expression": "rtos_demo.depth_runs", "context": "watch",
+                                              "frameId": 1})["result"])
+
+        mark = c.mark()
+        spec = {"name": recurse, "hitCondition": str(hit)}
+        bp = c.request("setFunctionBreakpoints", {"breakpoints": [spec]})["breakpoints"][0]
+        assert bp["verified"], bp
+        runs0 = depth_runs()
+        # halfway, a second function breakpoint (one that never hits): VS Code sends both
+        wait_for(lambda: depth_runs() >= runs0 + passes // 2, 60, f"{passes // 2} passes of the depth task")
+        again = c.request("setFunctionBreakpoints", {"breakpoints": [spec, {"name": "parked_task"}]})["breakpoints"]
+        assert again[0]["id"] == bp["id"] and again[1]["verified"], again
+        stop = c.wait_event("stopped", lambda e: e["body"]["reason"] == "breakpoint", timeout=120, after=mark)["body"]
+        assert stop["hitBreakpointIds"] == [bp["id"]], stop
+        frames = c.request("stackTrace", {"threadId": stop["threadId"]})["stackFrames"]
+        args = {}
+        for s in c.request("scopes", {"frameId": frames[0]["id"]})["scopes"]:
+            if s["name"] == "Arguments":
+                args = {v["name"]: v["value"] for v in
+                        c.request("variables", {"variablesReference": s["variablesReference"]})["variables"]}
+        got = (depth_runs() - runs0, args.get("level"))
+        # counted from the first hit on: recurse(0) of the passes-th pass (passes - 1 of them complete);
+        # counting again from the second list would stop about passes // 2 passes later
+        assert got == (passes - 1, "0"), f"stopped at recurse({got[1]}) after {got[0]} passes: {hit} hits wanted"

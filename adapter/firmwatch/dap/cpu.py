@@ -759,14 +759,25 @@ class CpuView:
     def set_function_breakpoints(self, breakpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not self.active:
             return [{"verified": False, "message": self._why(Capability.BREAK_FUNCTION)} for _ in breakpoints]
+        # VS Code sends the whole list whenever one of them changes: an unchanged breakpoint keeps
+        # the debugger's breakpoint and the hits it has counted, as source breakpoints do (gdb keeps
+        # an ignore count until it is set again); the others go first, freeing hardware units
+        wanted = {self._key(str(spec.get("name") or "").strip(), spec) for spec in breakpoints}
+        old: dict[tuple[Any, ...], _Bp] = {}
         for bp in self._function_bps:
-            self._forget(bp)
+            if bp.control_id is not None and bp.key in wanted and bp.key not in old:
+                old[bp.key] = bp
+            else:
+                self._forget(bp)
         kept = []
         for spec in breakpoints:
             name = str(spec.get("name") or "").strip()
             if not name:
                 continue
             key = self._key(name, spec)
+            if key in old:
+                kept.append(old.pop(key))
+                continue
             try:
                 location = self._function_location(name)
             except ValueError as e:
