@@ -91,6 +91,8 @@ class RspControl(ExecutionControl):
         self._lock = threading.Lock()
         self._next_id = 1
         self._points: dict[int, _Point] = {}
+        # addresses of breakpoints removed while their hits may still be on the way (see remove_breakpoint)
+        self._moribund: set[int] = set()
         self._last: Stop | None = None
         self._reported: StopReply | None = None  # the target stop last passed to on_stop
         self._closing = threading.Event()
@@ -164,7 +166,7 @@ class RspControl(ExecutionControl):
         self._reported = reply
         self._complete_access(reply)
         stop = self._classify(reply, None)
-        if stop.breakpoints and self._pass_hit(stop.breakpoints):
+        if (stop.breakpoints and self._pass_hit(stop.breakpoints)) or self._stale_hit(stop, reply):
             try:
                 self.t.resume()  # not the hit asked for yet: on, unseen
             except TargetError:
@@ -180,6 +182,24 @@ class RspControl(ExecutionControl):
                 return False
             for p in points:
                 p.ignore_left -= 1
+            return True
+
+    def _stale_hit(self, stop: Stop, reply: StopReply) -> bool:
+        """A trap at a breakpoint removed since it was hit: no stop for the user (gdb's moribund
+        breakpoint locations: a delayed breakpoint trap is ignored)."""
+        if reply.kind != "signal" or reply.signal != 5 or reply.reason in _WATCH_REASONS:
+            return False
+        with self._lock:  # (the ids were classified before a removal took them out: gone too)
+            if not self._moribund or any(i in self._points for i in stop.breakpoints):
+                return False
+        try:
+            pc = self.t.pc()
+        except TargetError:
+            return False
+        with self._lock:
+            if pc not in self._moribund:
+                return False
+            self._moribund.discard(pc)
             return True
 
     def _on_link(self, state: str, sentence: str) -> None:
@@ -252,10 +272,17 @@ class RspControl(ExecutionControl):
             raise Unsupported(self.why(Capability.LOGPOINT))
         self.require(Capability.BREAK_ADDRESS)
         address = spec.location.address
-        self.t.add_breakpoint(address, hardware=spec.hardware)
         bid = self._new_id()
+        # known before the target has it: a hit while the breakpoint goes in is counted as one
         with self._lock:
             self._points[bid] = _Point(bid, False, address, 0, None, spec.hardware, max(0, spec.ignore_count))
+            self._moribund.discard(address)
+        try:
+            self.t.add_breakpoint(address, hardware=spec.hardware)
+        except BaseException:
+            with self._lock:
+                self._points.pop(bid, None)
+            raise
         self._ensure_poller()
         return Breakpoint(bid, True, address=address)
 
@@ -277,11 +304,16 @@ class RspControl(ExecutionControl):
     def remove_breakpoint(self, breakpoint_id: int) -> None:
         with self._lock:
             p = self._points.pop(breakpoint_id, None)
-        if p is None:
-            return
-        with self._lock:
+            if p is None:
+                return
             shared = any(q.address == p.address and q.watch == p.watch and q.access == p.access
                          for q in self._points.values())
+            if not p.watch and not shared:
+                # the CPU may have stopped on it just before it went (the trap not yet read, or
+                # read and not yet classified): that trap is this breakpoint's, not a stop for the
+                # user. Marked with the same lock that took it out of _points, so that a trap
+                # classified in between finds one or the other
+                self._moribund.add(p.address)
         if shared:  # another id at the same place still needs the target's point
             return
         if p.watch:
