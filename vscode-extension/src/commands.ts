@@ -147,7 +147,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sessions: Session
   // next refresh removes (docs/vscode.md). This one takes the row from the menu argument, asks
   // in an input box with the refresh held, and writes through setExpression.
   reg('firmwatch.setValue', async (arg: unknown) => {
-    const session = sessions.require('Setting a value');
+    const session = sessions.forMenu(arg, 'Setting a value');
     if (!session) return;
     const asked = await holds.hold(session, 'setting a value', async () => {
       const expression = await askExpression(arg, 'Expression to write to (a variable, field or element)');

@@ -24,16 +24,18 @@ export function activate(ctx: vscode.ExtensionContext): void {
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new FirmwatchAdapterFactory(log)),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new FirmwatchConfigurationProvider()),
     vscode.commands.registerCommand('firmwatch.plot', async (arg: unknown) => {
-      const session = sessions.current();
+      const session = sessions.forMenu(arg, 'Plotting');
+      if (!session) return;
       const ask = () => askExpression(arg, 'Expression to plot');
       let expression: string | undefined;
       if (expressionFromMenuArg(arg)) {
-        if (session) holds.endMenu(session); // the menu's row is known: nothing to hold for
+        holds.endMenu(session); // the menu's row is known: nothing to hold for
         expression = await ask();
       } else {
-        expression = session ? await holds.hold(session, 'choosing an expression to plot', ask) : await ask();
+        expression = await holds.hold(session, 'choosing an expression to plot', ask);
       }
-      if (expression) await PlotPanel.plot(ctx, sessions, expression);
+      // the session chosen when the command started: the focus may move while the user types
+      if (expression) await PlotPanel.plot(ctx, sessions, expression, session);
     }),
     sessions.onEnded.event((s) => {
       holds.forget(s);

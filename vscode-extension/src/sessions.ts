@@ -1,6 +1,7 @@
 // The firmwatch debug sessions this window runs, and fan-out of the adapter's custom events.
 import * as vscode from 'vscode';
 import { DEBUG_TYPE } from './adapterFactory';
+import { sessionIdFromMenuArg } from './logic/commandArgs';
 import type { SeriesChunk } from './logic/series';
 import type { StatusBody } from './logic/status';
 
@@ -60,6 +61,13 @@ export class Sessions implements vscode.Disposable {
   }
 
   /** The current session, or a warning saying how to get one. */
+  /** The session of the row a menu command was started from, else {@link require}'s. */
+  forMenu(arg: unknown, what: string): vscode.DebugSession | undefined {
+    const id = sessionIdFromMenuArg(arg);
+    const own = id !== undefined ? this.live.get(id) : undefined;
+    return own ?? this.require(what);
+  }
+
   require(what: string): vscode.DebugSession | undefined {
     const s = this.current();
     if (!s) void vscode.window.showWarningMessage(`${what} needs a running firmwatch session: start one with F5 (Run and Debug).`);

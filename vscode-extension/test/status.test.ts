@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expressionFromMenuArg, parseRate } from '../src/logic/commandArgs';
+import { expressionFromMenuArg, parseRate, sessionIdFromMenuArg } from '../src/logic/commandArgs';
 import { chooseElf, substituteWorkspace } from '../src/logic/elf';
 import { formatBytes, memoryRows } from '../src/logic/memory';
 import { formatHeld, formatRate, formatStatus } from '../src/logic/status';
@@ -94,4 +94,12 @@ test('the value to prefill comes from the menu argument', async () => {
   assert.equal(valueFromMenuArg({ variable: { name: 'gain_q8', value: '256' } }), '256');
   assert.equal(valueFromMenuArg({ name: 'accel_x', value: '-12' }), '-12');
   assert.equal(valueFromMenuArg(undefined), undefined);
+});
+
+test('a menu command acts on the session of the row it was started from', () => {
+  // VS Code's Variables/Watch context: { sessionId, container, variable }
+  assert.equal(sessionIdFromMenuArg({ sessionId: 'b-2', container: {}, variable: { name: 'accel_x' } }), 'b-2');
+  assert.equal(sessionIdFromMenuArg({ variable: { name: 'accel_x' } }), undefined);
+  assert.equal(sessionIdFromMenuArg('accel_x'), undefined);
+  assert.equal(sessionIdFromMenuArg({ sessionId: '' }), undefined);
 });

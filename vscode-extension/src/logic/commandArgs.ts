@@ -19,6 +19,15 @@ export function expressionFromMenuArg(arg: unknown): string | undefined {
   return undefined;
 }
 
+/** The debug session a Variables/Watch menu argument belongs to (VS Code's IVariablesContext
+ * carries `sessionId`): a command started from a row acts on that row's session, not on
+ * whichever session has the focus when the command runs (several devices at once). */
+export function sessionIdFromMenuArg(arg: unknown): string | undefined {
+  if (!arg || typeof arg !== 'object') return undefined;
+  const id = (arg as Record<string, unknown>).sessionId;
+  return typeof id === 'string' && id ? id : undefined;
+}
+
 /** Parses a rate typed by the user; returns an error sentence or the number. */
 export function parseRate(text: string): number | string {
   const t = text.trim().replace(/\s*hz$/i, '');

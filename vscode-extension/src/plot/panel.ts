@@ -23,9 +23,10 @@ export class PlotPanel implements vscode.Disposable {
   private ready = false;
   private readonly disposables: vscode.Disposable[] = [];
 
-  /** Plots `expression` of the current session, in the one plot panel (created on demand). */
-  static async plot(ctx: vscode.ExtensionContext, sessions: Sessions, expression: string): Promise<void> {
-    const session = sessions.require('Plotting');
+  /** Plots `expression` of `chosen` (else the current session), in the one plot panel. */
+  static async plot(ctx: vscode.ExtensionContext, sessions: Sessions, expression: string,
+    chosen?: vscode.DebugSession): Promise<void> {
+    const session = chosen ?? sessions.require('Plotting');
     if (!session) return;
     let r: { watchId: number; expression: string; rateHz?: number };
     try {
