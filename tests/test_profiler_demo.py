@@ -4,17 +4,25 @@ firmware/profiler/demo gives each function a busy loop of a known number of cycl
 with -icount: an instruction is a fixed slice of emulated time). The profile taken over the
 serial line the streamer shares must rank the functions as their costs do, give each a share
 within 2.5 points of its true one, rebuild the call graph exactly, and account for every record.
+
+Records can honestly go missing on a loaded host, and then only as counted: QEMU's UART waits
+for the host to read (the device's ring fills: ``device_overflows``), the simavr harness drops
+what the host does not read in time (its exit line counts the overrun; the profiler sees corrupt
+frames: ``link_lost``). The checks derive what a profile must look like from those counters:
+with none, every call of every frame and nothing else; with some, exactly the calls the device
+could still vouch for, the rest under "(caller not recorded)" / "(records lost)".
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from firmwatch import sim
 from firmwatch.profiler import demo
-from firmwatch.profiler.calltree import UNKNOWN_CALLER
+from firmwatch.profiler.calltree import LOST, UNKNOWN_CALLER
 from firmwatch.profiler.instrumented import InstrumentedRun
 from firmwatch.profiler.report import Profile
 from firmwatch.symbols import load
@@ -34,6 +42,23 @@ def frames(run: InstrumentedRun) -> int:
     return row.calls or 0 if row is not None else 0
 
 
+_OVERRUN = re.compile(r"simavr-harness: .* dropped \((\d+) overrun")
+
+
+def emulator_overrun(board: str, dev: sim.SimDevice) -> int:
+    """Bytes the emulator dropped because the host read too slowly: the simavr harness counts
+    them (its exit line); QEMU's UARTs make the device wait instead, so there they are 0."""
+    if board != "avr":
+        return 0
+    def said() -> re.Match[str] | None:
+        return next((m for m in map(_OVERRUN.search, dev.log()) if m), None)
+
+    wait_for(lambda: said() is not None, timeout=10, what=f"the harness's exit line (log: {dev.log()[-2:]})")
+    m = said()
+    assert m is not None
+    return int(m.group(1))
+
+
 def profile_demo(board: str, elf: Path, want: int = 150) -> Profile:
     with sim.start_sim(board, elf=elf, pace="fast") as dev:
         run = InstrumentedRun(load(str(elf)), dev.port)
@@ -42,7 +67,13 @@ def profile_demo(board: str, elf: Path, want: int = 150) -> Profile:
             wait_for(lambda: frames(run) >= want, timeout=60, what=f"{want} frames of the demo")
         finally:
             prof = run.stop()
+    # the test's own figure beside the profile's, for check_accounting
+    prof.counters["emulator_overrun"] = emulator_overrun(board, dev)
     return prof
+
+
+def calls_under(node, name: str) -> int:  # type: ignore[no-untyped-def]
+    return sum(n.calls for p, n in node.walk() if p[-1] == name)
 
 
 def check_matches_the_costs(prof: Profile) -> None:
@@ -57,17 +88,33 @@ def check_matches_the_costs(prof: Profile) -> None:
         assert abs(got[name] - want[name]) < TOLERANCE, (name, got[name], want[name])
     n = work["app_frame"].calls
     assert n
+    c = prof.counters
+    unknown = prof.tree.children.get(UNKNOWN_CALLER)
     for name, f in work.items():
-        # the run stops wherever the device is: the last frame may be cut between its calls (the
-        # frame counted or not yet), so a function has at most one frame's calls more or fewer
+        # START and STOP run in the main loop, between frames: no frame is cut at either end.
+        # The device drops a caller whose callee it could not keep, so each recorded frame
+        # brings all its calls; the calls of frames whose app_frame it dropped (one overflow
+        # each at least) are the orphans. Only records lost on the link break that.
         k = demo.CALLS_PER_FRAME.get(name, 1)
-        assert abs(f.calls - n * k) <= k, (name, f.calls, n, k)
+        orphaned = calls_under(unknown, name) if unknown is not None else 0
+        if c["link_lost"] == 0:
+            assert f.calls == n * k + orphaned, (name, f.calls, n, k, orphaned)
+            assert orphaned <= k * c["device_overflows"], (name, orphaned, c["device_overflows"])
+        else:
+            assert abs((f.calls or 0) - n * k) <= k * (c["link_lost"] + c["device_overflows"]), (name, f.calls, n, k, c)
 
 
 def check_tree(prof: Profile) -> None:
+    c = prof.counters
     top = prof.tree.children
-    assert set(top) == {"app_frame"}, set(top)
+    # "(caller not recorded)": exactly the calls whose frame's app_frame the device dropped
+    # (counted overflows) or the link lost; never at all without a counted loss
+    assert set(top) == {"app_frame"} | ({UNKNOWN_CALLER} if c["orphans"] else set()), (set(top), c)
+    if c["orphans"]:
+        assert c["device_overflows"] or c["link_lost"], c
+        assert sum(n.calls for n in top[UNKNOWN_CALLER].children.values()) == c["orphans"]
     root = top["app_frame"]
+    n = root.calls
 
     def edges(node, parent):  # type: ignore[no-untyped-def]
         for c in node.children.values():
@@ -76,18 +123,42 @@ def check_tree(prof: Profile) -> None:
 
     got: dict[str, set[str]] = {}
     for a, b in edges(root, "app_frame"):
-        got.setdefault(a, set()).add(b)
+        if b != LOST:
+            got.setdefault(a, set()).add(b)
     assert got == demo.CALL_GRAPH
+    # "(records lost)" only where records went missing on the link
+    lost_nodes = [p for p, _ in prof.tree.walk() if p[-1] == LOST]
+    assert not lost_nodes or c["link_lost"] > 0, (lost_nodes, c)
+    # the orphans' own callees are still the right ones
+    for p, node in prof.tree.walk():
+        for b in node.children:
+            if b != LOST and p[-1] != UNKNOWN_CALLER:
+                assert b in demo.CALL_GRAPH.get(p[-1], set()), (p, b)
+    if c["link_lost"] == 0:
+        # every recorded frame is whole: each path below app_frame has its calls per frame
+        for p, node in root.walk(("app_frame",)):
+            assert node.calls == n * demo.CALLS_PER_FRAME.get(p[-1], 1), (p, node.calls, n)
 
 
 def check_accounting(prof: Profile) -> None:
     c = prof.counters
-    assert c["corrupt_frames"] == 0 and c["bad_frames"] == 0
-    assert c["device_overflows"] == 0
-    assert c["received"] == c["device_captured"] == c["records"]
-    assert c["link_lost"] == 0
-    assert c["orphans"] == 0
-    assert prof.notes == []
+    assert c["bad_frames"] == 0
+    assert c["received"] == c["records"] and c["received"] + c["link_lost"] == c["device_captured"], c
+    # loss on the link only where the emulator dropped bytes the host read too slowly, and
+    # then seen: damaged frames, and the records they held counted
+    assert (c["link_lost"] > 0) == (c["corrupt_frames"] > 0), c
+    if c["corrupt_frames"]:
+        assert c["emulator_overrun"] > 0, c
+    # every loss is said once, in the order the profile gives its notes
+    said = [n for n in prof.notes]
+    want = []
+    if c["link_lost"]:
+        want.append("lost on the link")
+    if c["device_overflows"]:
+        want.append(f"the device could not keep {c['device_overflows']} of")
+    if c["orphans"]:
+        want.append(f"{c['orphans']} calls' callers were not recorded")
+    assert len(said) == len(want) and all(w in s for w, s in zip(want, said)), (said, c)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +188,6 @@ def test_the_32bit_clock_wrap_changes_nothing(board: str, tmp_path_factory: pyte
     check_matches_the_costs(prof)
     check_tree(prof)
     check_accounting(prof)
-    assert UNKNOWN_CALLER not in prof.tree.children
 
 
 def test_a_device_running_other_code_is_refused(board: str, built: dict[str, Path]) -> None:
@@ -210,7 +280,10 @@ def test_profile_and_live_watch_share_one_serial_line(board: str, built: dict[st
             stats = target.stats()
         finally:
             target.close()
+    prof.counters["emulator_overrun"] = overrun = emulator_overrun(board, dev)
     check_accounting(prof)
     check_tree(prof)
     assert prof.counters["foreign_frames"] > 0  # the streamer's SAMPLES, skipped by the profiler
-    assert stats.corrupt_frames == 0 and stats.lost == 0
+    # sharing the line loses nothing: whatever either side lost, the emulator dropped first
+    assert (stats.corrupt_frames == 0 and stats.lost == 0) or overrun > 0, (stats, overrun)
+    assert prof.counters["link_lost"] == 0 or overrun > 0

@@ -86,7 +86,9 @@ static uint8_t out_ring[OUT_RING_SIZE];
 static size_t out_head, out_tail; /* head: next write, tail: next to send; free-running */
 static uint8_t in_buf[IN_BUF_SIZE];
 static size_t in_len, in_pos;
-static unsigned long long bytes_to_host, bytes_to_avr, bytes_dropped;
+/* bytes_overrun: the host was connected but did not read fast enough (the ring was full);
+ * bytes_dropped also counts those sent with no host connected. Tests tell the two apart. */
+static unsigned long long bytes_to_host, bytes_to_avr, bytes_dropped, bytes_overrun;
 
 static void die(const char *what)
 {
@@ -129,6 +131,7 @@ static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param)
     (void)param;
     if (out_head - out_tail >= OUT_RING_SIZE) {
         bytes_dropped++; /* nobody is reading: a real UART would lose these too */
+        bytes_overrun++;
         return;
     }
     out_ring[out_head++ % OUT_RING_SIZE] = (uint8_t)value;
@@ -481,9 +484,9 @@ int main(int argc, char **argv)
     int rc = run();
     if (link_fd >= 0)
         link_flush_out();
-    fprintf(stderr, "simavr-harness: %llu bytes to host, %llu to AVR, %llu dropped, %.3f s simulated, "
-                    "%lu pacing sleeps (%.3f s)\n",
-            bytes_to_host, bytes_to_avr, bytes_dropped, (double)avr->cycle / (double)opt.freq, pace_sleeps,
+    fprintf(stderr, "simavr-harness: %llu bytes to host, %llu to AVR, %llu dropped (%llu overrun: the host read too "
+                    "slowly), %.3f s simulated, %lu pacing sleeps (%.3f s)\n",
+            bytes_to_host, bytes_to_avr, bytes_dropped, bytes_overrun, (double)avr->cycle / (double)opt.freq, pace_sleeps,
             (double)pace_slept_ns / 1e9);
     if (opt.gdb_port >= 0)
         avr_deinit_gdb(avr);
