@@ -201,3 +201,40 @@ def test_streamer_frames_on_a_shared_line_are_foreign_not_corrupt() -> None:
     sdec = streamer.FrameDecoder()
     assert sdec.feed(ours + samples) == [(streamer.SAMPLES, bytes(range(20)))]
     assert sdec.foreign_frames == 1 and sdec.corrupt_frames == 0
+
+
+class _JoinedMidStream:
+    """A shared line joined while another protocol's frame is half sent: the first bytes the
+    profiler sees are that frame's tail. Answers each command with an ACK."""
+
+    url = "fake://shared"
+
+    def __init__(self) -> None:
+        self.tap: list = []
+
+    def on_raw(self, callback) -> None:  # type: ignore[no-untyped-def]
+        self.tap.append(callback)
+        callback(bytes.fromhex("3fb60a"))  # the tail of a streamer frame sent before we listened
+
+    def send_raw(self, data: bytes) -> None:
+        for cb in self.tap:
+            cb(p.encode_frame(p.ACK))
+
+
+def test_a_shared_line_joined_mid_frame_is_no_loss_but_later_damage_is() -> None:
+    from firmwatch.profiler.link import ProfilerLink
+
+    gaps: list[int] = []
+    line = _JoinedMidStream()
+    link = ProfilerLink(line, on_gap=lambda: gaps.append(1))
+    try:
+        assert link.counters.skipped_bytes == 3
+        link.reset()
+        link.start()
+        assert gaps == []  # before the reset nothing counted could be lost
+        bad = bytearray(p.encode_frame(p.PROFILE_DATA, bytes(17)))
+        bad[9] ^= 0x40  # a PROFILE_DATA frame damaged on the line
+        line.tap[0](bytes(bad))
+        assert gaps == [1] and link.counters.corrupt_frames == 1
+    finally:
+        link.close()

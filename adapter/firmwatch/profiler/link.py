@@ -85,6 +85,11 @@ class ProfilerLink:
         self._error: P.ProfilerError | None = None  # what stopped the reader
         self._closed = threading.Event()
         self._discarding = False  # until RESET_BUFFERS is acknowledged: earlier records are stale
+        # Whether a loss on the line can take records the profile counts: not before the reset's
+        # ACK (or the START of a run without one). Until then a gap is the tail of frames sent
+        # before we listened (a shared line is joined mid-stream) or stale records, and marking
+        # it would show the first calls' time as "(records lost)" with nothing lost.
+        self._counting = False
         self._reader: threading.Thread | None = None
         if self._shared is not None:
             self._shared.on_raw(self._tap)
@@ -131,8 +136,7 @@ class ProfilerLink:
             if t == P.GAP:
                 # A corrupt frame, or bytes outside any frame (a frame whose AA 55 was hit), may
                 # have taken records with it: the call tree must not credit them to callers.
-                if self._on_gap is not None and not self._discarding:
-                    self._on_gap()
+                self._gap()
                 continue
             c.frames += 1
             if t == P.PROFILE_DATA:
@@ -142,13 +146,11 @@ class ProfilerLink:
                     c.bad_frames += 1
                     if self._error is None:
                         self._error = e
-                    if self._on_gap is not None:
-                        self._on_gap()
+                    self._gap()
                     continue
                 except P.ProtocolError:
                     c.bad_frames += 1
-                    if self._on_gap is not None:
-                        self._on_gap()
+                    self._gap()
                     continue
                 if self._discarding:
                     c.discarded += len(records)
@@ -159,7 +161,12 @@ class ProfilerLink:
             else:
                 if t == P.ACK and self._discarding:
                     self._discarding = False  # the reset's: every record after it is new
+                    self._counting = True
                 self._replies.put((t, payload))
+
+    def _gap(self) -> None:
+        if self._on_gap is not None and self._counting and not self._discarding:
+            self._on_gap()
 
     # -- commands -----------------------------------------------------------------------------
     def error(self) -> P.ProfilerError | None:
@@ -232,6 +239,7 @@ class ProfilerLink:
             self._discarding = False
 
     def start(self) -> None:
+        self._counting = True
         self.command(P.START_PROFILING)
 
     def stop(self, timeout: float = 5.0) -> None:
