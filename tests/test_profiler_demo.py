@@ -281,8 +281,8 @@ def test_profile_and_live_watch_share_one_serial_line(board: str, built: dict[st
             wait_for(lambda: len(samples) >= 100 and frames(run) >= 100, timeout=60,
                      what="100 samples and 100 profiled frames")
             prof = run.stop()
-            target.stop_stream()  # its final STATUS: the device's own count of frames it dropped
-            stats = target.stats()
+            # the final STATUS: the device's own count of frames it dropped, the tail included
+            stats = target.final_stats()
         finally:
             target.close()
     prof.counters["emulator_overrun"] = overrun = emulator_overrun(board, dev)
