@@ -34,15 +34,19 @@ DEPTH = 4  # rtos_demo.stack_depth's default: recurse(4) … recurse(0) in each 
 PASSES = 60  # whole passes of the depth task between the start and the stop
 
 
+def recurse_address(program) -> int:  # type: ignore[no-untyped-def]
+    # gcc may clone it (recurse.isra.0): the symbol whose name starts so
+    return next(s.address for s in program.symbols
+                if s.kind == "function" and s.name.split(".")[0] == "recurse") & ~1
+
+
 @pytest.mark.parametrize("board", sorted(ARGUMENT))
 def test_hit_count_counts_each_call_once(board):
     require_board(board)
     dev = sim.start_sim(board, build_dir=rtos_builds.build_dir(board), tcp=True)
     try:
         program = load(str(dev.elf))
-        # gcc may clone it (recurse.isra.0): the symbol whose name starts so
-        addr = next(s.address for s in program.symbols
-                    if s.kind == "function" and s.name.split(".")[0] == "recurse") & ~1
+        addr = recurse_address(program)
         runs = compile_expression(program, "rtos_demo.depth_runs")
         with open_target(gdb=dev.gdb, program=program, budget=0.01) as t:
             ctl = t.control()
@@ -156,8 +160,7 @@ def test_breakpoint_removed_while_hit_stops_nothing(board):
     dev = sim.start_sim(board, build_dir=rtos_builds.build_dir(board), tcp=True)
     try:
         program = load(str(dev.elf))
-        addr = next(s.address for s in program.symbols
-                    if s.kind == "function" and s.name.split(".")[0] == "recurse") & ~1
+        addr = recurse_address(program)
         runs = compile_expression(program, "rtos_demo.depth_runs")
         with open_target(gdb=dev.gdb, program=program, budget=0.01) as t:
             ctl = t.control()
