@@ -374,7 +374,9 @@ class ExecutionControl:
         """Read ``registers`` and ``regions`` together: a running CPU is halted just for that,
         within the transport's intrusion budget (waiting for it when the budget is spent), and
         resumed unseen; a stopped CPU is read as it stands. For engines (SP for stack health,
-        PC for a profiler, saved contexts for RTOS views)."""
+        PC for a profiler, saved contexts for RTOS views). A stack pointer the CPU writes in two
+        halves (the AVR's SPL/SPH) is given as it stands once a write under way completes, never
+        torn (targets/avr_sp.py); :meth:`register` gives the hardware's value."""
         raise Unsupported(self.why(Capability.REGISTERS))
 
     def close(self) -> None:

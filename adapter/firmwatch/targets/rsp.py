@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from firmwatch.targets import rsp_registers
+from firmwatch.targets import avr_sp, rsp_registers
 from firmwatch.targets.base import (
     AccessRefused,
     LinkStats,
@@ -1031,10 +1031,28 @@ class RspTarget(Target):
             return int.from_bytes(bytes.fromhex(reply.decode("ascii").replace("x", "0")), "little")
         return int.from_bytes(self._raw_registers()[reg.offset : reg.offset + reg.size], "little")
 
+    def _avr_sp_locked(self, raw: bytes | None = None) -> int:
+        """The AVR's SP with a write to it under way completed (avr_sp.py says why): SP, PC and the
+        registers from one `g` reply, and the program bytes at PC."""
+        if raw is None:
+            raw = self._raw_registers()
+        regs = {r.name: r for r in rsp_registers.LAYOUTS["AVR"]}
+        sp_def, pc_def = regs["sp"], regs["pc"]
+        if len(raw) < pc_def.offset + pc_def.size:
+            raise TargetError(f"the GDB server's register file is {len(raw)} bytes, too short for an AVR's SP and PC.")
+        sp = int.from_bytes(raw[sp_def.offset : sp_def.offset + sp_def.size], "little")
+        pc = int.from_bytes(raw[pc_def.offset : pc_def.offset + pc_def.size], "little")
+        code = self._cmd(b"m%x,%x" % (pc, avr_sp.CODE_BYTES))
+        if not code or code[:1] == b"E" or len(code) != 2 * avr_sp.CODE_BYTES:
+            # no program memory to decode: SP as read (a server that cannot read flash is rare)
+            return sp
+        return avr_sp.settled_sp(sp, raw[:32], bytes.fromhex(code.decode("ascii")))
+
     def live_registers(self, names: Sequence[str]) -> dict[str, int] | None:
         """Core registers read while the target runs, without halting it: only from a server
         that reads memory while running (live mode) and answers ``p`` then too (simavr); None
-        otherwise, or once the server has refused (it is not asked again)."""
+        otherwise, or once the server has refused (it is not asked again). An AVR's SP as
+        ``snapshot`` gives it."""
         if not self.live or self._live_regs is False or not self.running:
             return None
         regs = [rsp_registers.find(self.arch, n) for n in names]
@@ -1044,6 +1062,21 @@ class RspTarget(Target):
             if self._state != "running":
                 return None
             out: dict[str, int] = {}
+            if self.arch == "AVR" and "sp" in names:
+                # one `g`: SP with the registers and PC of the same instant, to settle a torn SP
+                try:
+                    raw = self._raw_registers()
+                    for reg in regs:
+                        assert reg is not None
+                        out[reg.name] = (self._avr_sp_locked(raw) if reg.name == "sp" else
+                                         int.from_bytes(raw[reg.offset : reg.offset + reg.size], "little")) + reg.space
+                except TargetError as e:
+                    if isinstance(e, TargetLost):
+                        raise
+                    self._live_regs = False
+                    return None
+                self._live_regs = True
+                return out
             for reg in regs:
                 assert reg is not None
                 reply = self._cmd(b"p%x" % reg.number)
@@ -1057,7 +1090,9 @@ class RspTarget(Target):
     def snapshot(self, names: Sequence[str], regions: Sequence[Region]) -> tuple[dict[str, int], list[bytes], float]:
         """Core registers (by name; pointers as ELF addresses) and memory read in one halt, as soon
         as the intrusion budget allows; a stopped target is read as it stands. Returns
-        (registers, memory, seconds halted)."""
+        (registers, memory, seconds halted). A sample, not a view of the halted CPU: an AVR's SP is
+        given as it stands once a write to it under way completes (avr_sp.py); ``register_value``
+        gives the hardware's."""
         regs = []
         for name in names:
             reg = rsp_registers.find(self.arch, name)
@@ -1070,7 +1105,8 @@ class RspTarget(Target):
             with self._op():
                 halted0 = self._halted_s
                 with self._halted():
-                    values = {r.name: self._register_locked(r) + r.space for r in regs}
+                    values = {r.name: (self._avr_sp_locked() if r.name == "sp" and self.arch == "AVR" else
+                                       self._register_locked(r)) + r.space for r in regs}
                     memory = self._read_regions(regions) if regions else []
                 halted = self._halted_s - halted0
             return (values, memory, halted), halted
