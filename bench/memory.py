@@ -36,10 +36,15 @@ from firmwatch.session.memory_health import MemoryMonitor  # noqa: E402
 from firmwatch.session.session import Session  # noqa: E402
 from firmwatch.sim import firmware_source_dir, start_sim  # noqa: E402
 from firmwatch.symbols import load  # noqa: E402
+from firmwatch.targets.streamer import StreamerTarget  # noqa: E402
 
 GOAL_BYTES, GOAL_MS, GOAL_HALTED = 256, 10.0, 0.005
 BAUD = 921600
-FRAME_OVERHEAD = 16 + 12  # a READ request frame and its reply's header and CRC, bytes on the wire
+
+
+def on_wire(target) -> int:  # type: ignore[no-untyped-def]
+    """Bytes the streamer has sent and received (0 over a GDB server, which has no baud rate here)."""
+    return target.rx_bytes + target.tx_bytes if isinstance(target, StreamerTarget) else 0
 DEPTH = {"host": 300, "cortex-m3": 16, "riscv32": 16, "avr": 8}
 
 
@@ -58,8 +63,9 @@ def refresh_cost(board: str, via: str, refreshes: int, build: Path) -> dict:
                 m.refresh()
             costs = []
             for _ in range(refreshes):
+                before = on_wire(target)
                 h = m.refresh()
-                costs.append((h.bytes_read, h.reads, h.elapsed_ms))
+                costs.append((h.bytes_read, h.reads, h.elapsed_ms, on_wire(target) - before))
                 time.sleep(0.05)
             # a naive monitor reads the whole painted area (what is left and what was used) every time
             naive = (h.value("stack.peak") or 0) + (h.value("stack.unused") or 0) or None
@@ -70,7 +76,8 @@ def refresh_cost(board: str, via: str, refreshes: int, build: Path) -> dict:
     nbytes = statistics.median(c[0] for c in costs)
     reads = statistics.median(c[1] for c in costs)
     ms = statistics.median(c[2] for c in costs)
-    wire = (nbytes + reads * FRAME_OVERHEAD) * 10 / BAUD * 1000 if via == "port" else None
+    # the streamer's own count of the bytes it sent and received: request and reply frames, headers and CRCs
+    wire = statistics.median(c[3] for c in costs) * 10 / BAUD * 1000 if via == "port" else None
     return {"board": board, "via": via, "bytes": nbytes, "reads": reads, "ms": ms, "wire_ms": wire, "naive": naive}
 
 

@@ -215,9 +215,8 @@ class RtosMonitor:
             snap = ctl.snapshot((), regions)
             chunks = [(r.address, d) for r, d in zip(regions, snap.memory, strict=True)]
             return chunks, sum(len(d) for d in snap.memory), snap.halted_s, 1
-        batch = getattr(self.target, "read_batch", None)
-        if batch is not None:
-            data = list(batch(regions))
+        if "read-batch" in self.target.capabilities:
+            data = list(self.target.read_batch(regions))
             return [(r.address, d) for r, d in zip(regions, data, strict=True)], sum(len(d) for d in data), 0.0, 1
         chunks = [(r.address, self.target.read(r.address, r.size)) for r in regions]
         return chunks, sum(len(d) for _, d in chunks), 0.0, len(regions)

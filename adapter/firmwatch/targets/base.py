@@ -117,11 +117,14 @@ class Target:
         raise NotImplementedError
 
     if TYPE_CHECKING:
-        # Declared for the transports whose capabilities include "read-batch" (rsp, gdb) and
-        # only there: a caller asks the capability, never hasattr. Not defined at run time, so
-        # the other transports are not given a batch that is one read per region in disguise.
+        # Declared for the transports whose capabilities include "read-batch" (rsp, gdb, the
+        # streamer in binary mode) and only there: a caller asks the capability, never hasattr.
+        # Not defined at run time, so the other transports are not given a batch that is one read
+        # per region in disguise.
         def read_batch(self, regions: Sequence[Region]) -> list[bytes]:
-            """Several regions in one round trip, coherent (one halt) unless the server reads live."""
+            """Several regions in one round trip: over a GDB server coherent (one halt) unless the
+            server reads live; over the streamer the requests in flight together, each region
+            copied in one piece by the device."""
             ...
 
     def start_stream(self, regions: Sequence[Region], rate_hz: float) -> int:

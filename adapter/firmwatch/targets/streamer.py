@@ -343,6 +343,7 @@ class StreamerTarget(Target):
         self._by_device_id: dict[int, int] = {}  # text mode: device stream id -> our id
         self._tag = 0
         self._want_tags: set[int] = set()  # the tags of the command in flight (one per attempt)
+        self._batch: dict[int, P.Message] | None = None  # read_batch(): replies by tag, while its reads are in flight
         self._reply: P.Message | None = None
         self._text_replies: deque[T.TextReply] = deque()
         self._want_text = False
@@ -355,6 +356,7 @@ class StreamerTarget(Target):
         self._reconnects = 0
         self._text_corrupt = 0
         self.rx_bytes = 0  # every byte received, for wire-efficiency measurements
+        self.tx_bytes = 0  # every byte sent
         self._last_data = time.monotonic()  # when bytes last arrived (stale partial frames)
         # on a slow UART a whole frame legitimately takes a while: never give up before that
         self._stale_after = _STALE_AFTER + 2 * (P.MAX_LEN + P.FRAME_OVERHEAD) * 10 / max(baud, 1)
@@ -460,6 +462,87 @@ class StreamerTarget(Target):
             out += data
             pos += n
         return bytes(out)
+
+    def read_batch(self, regions: Sequence[Region]) -> list[bytes]:
+        """Several regions with their READ requests in flight together (binary mode only, where
+        replies carry the request's tag): one round trip through the device's main loop for as
+        many requests as its receive ring is sure to hold, instead of one round trip each.
+
+        The ring holds at least one whole command frame (firmwatch.h), so a window of requests
+        never exceeds ``max_payload`` + 8 bytes and nothing is lost to an overrun however late the
+        device polls; a device short of TX room leaves a request in the ring until it has room.
+        Each region that fits one READ is still copied in one piece; regions are not coherent with
+        each other (the CPU runs between them). A reply lost on the link (or damaged) is asked
+        again alone, with the usual retries; a refused region raises as :meth:`read` does."""
+        if self.mode != "binary" or self._reader is None or threading.current_thread() is self._reader:
+            return [self.read(r.address, r.size) for r in regions]
+        chunk = self._chunk_size()
+        parts: list[tuple[int, int, int]] = []  # (region index, address, size)
+        for i, r in enumerate(regions):
+            self._check_range(r.address, r.size)
+            parts += [(i, r.address + pos, min(chunk, r.size - pos)) for pos in range(0, r.size, chunk)]
+        budget = self.ident.max_payload + 8
+        got: list[bytes] = []
+        k = 0
+        while k < len(parts):
+            window, used = [], 0
+            while k < len(parts):
+                size = len(P.Read(0, parts[k][1], parts[k][2]).encode())
+                if window and used + size > budget:
+                    break
+                window.append(parts[k])
+                used += size
+                k += 1
+            got += self._read_window([(a, n) for _, a, n in window])
+        out = [bytearray() for _ in regions]
+        for (i, _, _), data in zip(parts, got, strict=True):
+            out[i] += data
+        return [bytes(b) for b in out]
+
+    def _read_window(self, reads: list[tuple[int, int]]) -> list[bytes]:
+        """READ requests sent back to back, replies collected by tag; any missing one read alone."""
+        replies: dict[int, P.Message] = {}
+        with self._cmd_lock:
+            self._check_link()
+            with self._cond:
+                self._reply = None
+                tags = [self._next_tag() for _ in reads]
+                self._want_tags = set(tags)
+                self._batch = replies
+            try:
+                data = b"".join(P.Read(t, a, n).encode() for t, (a, n) in zip(tags, reads, strict=True))
+                wire = (len(data) + sum(n + 16 for _, n in reads)) * 10 / max(self.baud, 1)
+                start = time.monotonic()
+                deadline = start + self.timeout + wire
+                # as in _command: damaged input after the requests most likely destroyed a reply, so
+                # stop waiting early and ask the missing ones alone
+                early = max(0.02 + wire, 2 * self._reply_latency)
+                damage = self._damage_seen()
+                try:
+                    self._send_frame(data)
+                except (OSError, serial.SerialException) as e:
+                    raise TargetLost(f"the link to {self.url} failed while reading memory ({e}).") from None
+                with self._cond:
+                    while len(replies) < len(tags):
+                        if not self._up:
+                            raise TargetLost(f"lost the link to {self.url} while waiting for the device's answer.")
+                        now = time.monotonic()
+                        if now >= deadline or (now - start >= early and self._damage_seen() != damage):
+                            break
+                        self._cond.wait(min(deadline - now, 0.01))
+            finally:
+                with self._cond:
+                    self._batch = None
+                    self._want_tags = set()
+        out = []
+        for t, (a, n) in zip(tags, reads, strict=True):
+            reply = replies.get(t)
+            if reply is None:
+                log.debug("no reply to the batched read of 0x%08X; reading it alone", a)
+                out.append(self.read(a, n))
+            else:
+                out.append(self._reply_data(reply, a, n, "read", a, n))
+        return out
 
     def write(self, address: int, data: bytes) -> bytes:
         """Write ``data``, return the bytes read back; retried writes are safe (same bytes, same place)."""
@@ -784,6 +867,7 @@ class StreamerTarget(Target):
             raise TargetLost(f"the link to {self.url} is closed.")
         with self._wlock:
             port.write(data)
+            self.tx_bytes += len(data)
 
     def _command(
         self,
@@ -1030,6 +1114,8 @@ class StreamerTarget(Target):
             extra.add("capture")
         if self.mode == "binary" and ident.change_only:
             extra.add("change-only")
+        if self.mode == "binary":
+            extra.add("read-batch")  # tagged replies: several READs in flight (text replies carry no tag)
         self.capabilities = StreamerTarget.capabilities | extra
         # replies such as LIST_DATA may exceed max_payload, up to the device's TX buffer (protocol.md)
         longest = max(ident.max_payload, ident.tx_size - P.FRAME_OVERHEAD, 256)
@@ -1224,7 +1310,10 @@ class StreamerTarget(Target):
             tag = getattr(msg, "tag", None)
             if tag is not None and (tag in self._want_tags or (self._any_ident and isinstance(msg, P.Ident))):
                 with self._cond:
-                    if self._want_tags:
+                    if self._batch is not None and tag in self._want_tags:
+                        self._batch.setdefault(tag, msg)
+                        self._cond.notify_all()
+                    elif self._want_tags:
                         if self._closing_account and isinstance(msg, P.StatusData):
                             self._close_account(msg)
                         self._reply = msg
