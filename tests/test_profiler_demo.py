@@ -239,8 +239,14 @@ def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: d
     samp = work_shares(prof)
     top = sorted(inst, key=lambda k: -inst[k])[:3]
     assert sorted(samp, key=lambda k: -samp[k])[:3] == top, (samp, inst)
+    # simavr's live reads sample the CPU's own cycle time: within 0.05 of the instrumented shares.
+    # A halting sample on QEMU lands at a wall-clock instant, and QEMU's wall time per guest
+    # instruction is not uniform (icount warps over idle, TB exits after each resume): over 10
+    # runs the longest function, telemetry_pack, came out 0.004 above to 0.062 below its share
+    # (1,500 samples: 0.012 of binomial noise), the order of the top three always right.
+    tolerance = 0.05 if method == "live" else 0.08
     for name in demo.COSTS:
-        assert abs(samp.get(name, 0) - inst[name]) < 0.05, (name, samp.get(name), inst[name])
+        assert abs(samp.get(name, 0) - inst[name]) < tolerance, (name, samp.get(name), inst[name])
     # a shallow stack where the transport reads the link register in the same halt: every caller
     # it names is the real one (fir_tap is reached by a tail call on its last iteration: still
     # filter_run), and the leaves' callers are named
