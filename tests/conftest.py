@@ -13,7 +13,7 @@ Markers are declared in pyproject.toml and checked (``--strict-markers``: a typo
 ``FIRMWATCH_TEST_FAST=1`` a test that asks tools.py for an emulator (``require_board``,
 ``require_tool("qemu-system-arm")``) is skipped even if nobody marked it; ``make test`` (and CI)
 runs everything. Shared helpers (``wait_for``, ``require_tool``, ``require_board``) are in
-tools.py; the fixtures several modules share are here: ``host_build`` and ``host_device``.
+tools.py; the fixtures several modules share are here: ``host_build``, ``host`` and ``host_device``.
 """
 
 from __future__ import annotations
@@ -64,6 +64,16 @@ def host_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("host-build")
     sim.build("host", out)
     return out
+
+
+@pytest.fixture(scope="module")
+def host(host_build: Path) -> Iterator[SimDevice]:
+    """One host device for a whole module whose tests leave it as they found it (a module that
+    needs another kind of host defines its own ``host``)."""
+    from firmwatch import sim
+
+    with sim.start_sim("host", build_dir=host_build) as dev:
+        yield dev
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ hardware's register (what a debugger's Registers view shows) stays as it is.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -89,13 +88,7 @@ def test_snapshot_between_the_two_sp_writes_gives_the_completed_sp(tmp_path: Pat
         with open_target(gdb=dev.gdb, program=program) as t:
             ctl = t.control()
             stops: list[Stop] = []
-            lock = threading.Lock()
-
-            def on_stop(stop: Stop) -> None:
-                with lock:
-                    stops.append(stop)
-
-            ctl.on_stop(on_stop)
+            ctl.on_stop(stops.append)
             bp = ctl.add_breakpoint(BreakpointSpec(Location.at(at)))
             t.write(depth.address, (3).to_bytes(depth.size, "little"))
             wait_for(lambda: stops, 20, "the breakpoint between the two SP writes")

@@ -278,13 +278,6 @@ def test_refusals_say_what_to_do(board: Board) -> None:
 # ---------------------------------------------------------------------------------- link errors
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[sim.SimDevice]:
-    require_tool("cc")
-    with sim.start_sim("host") as dev:
-        yield dev
-
-
 def _check_consecutive(r: CaptureResult) -> None:
     ts = r.values[0]
     assert all(b - a == 1 for a, b in zip(ts, ts[1:])), "the uploaded samples are not the device's"

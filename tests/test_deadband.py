@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,9 @@ from firmwatch.targets.streamer import StreamerTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_relay import CorruptingRelay  # noqa: E402
-from tools import require_tool, wait_for  # noqa: E402
+from tools import wait_for  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator[sim.SimDevice]:
-    require_tool("cc")
-    with sim.start_sim("host") as dev:
-        yield dev
 
 
 def test_step_signal_stays_within_the_deadband(host: sim.SimDevice) -> None:

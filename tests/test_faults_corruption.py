@@ -27,13 +27,6 @@ from tools import require_tool  # noqa: E402
 RATES = (1e-4, 1e-3, 1e-2)
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[SimDevice]:
-    require_tool("cc")
-    with start_sim("host") as dev:
-        yield dev
-
-
 def judge(cell, connects: int) -> None:
     print(f"{cell.mode} {cell.rate:g}: {cell.connects} connects, {cell.rows} rows, {len(cell.wrong)} wrong, "
           f"missing reported {cell.reported_missing} / actual {cell.actual_missing}, {cell.lost_frames} frames "

@@ -10,26 +10,17 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from firmwatch.sim import SimDevice, start_sim
+from firmwatch.sim import SimDevice
 from firmwatch.symbols import load
 from firmwatch.targets.base import Region, Sample
 from firmwatch.targets.streamer import StreamerTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_relay import CorruptingRelay  # noqa: E402
-from tools import require_tool  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator[SimDevice]:
-    require_tool("cc")
-    with start_sim("host") as dev:
-        yield dev
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,15 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from firmwatch.sim import SimDevice, start_sim
+from firmwatch.sim import start_sim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_relay import CorruptingRelay, read_csv  # noqa: E402
 from tools import require_tool  # noqa: E402
 
 FW = [sys.executable, "-m", "firmwatch"]
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator[SimDevice]:
-    require_tool("cc")
-    with start_sim("host") as dev:
-        yield dev
 
 
 def record(elf: str, port: str, out: Path, *watches: str, duration: float = 1.0, extra: tuple[str, ...] = ()

@@ -14,8 +14,6 @@ list again (it sends every function breakpoint whenever one is added, changed or
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 import rtos_builds
@@ -51,11 +49,6 @@ def test_hit_count_counts_each_call_once(board):
         with open_target(gdb=dev.gdb, program=program, budget=0.01) as t:
             ctl = t.control()
             stops: list[Stop] = []
-            lock = threading.Lock()
-
-            def on_stop(stop: Stop) -> None:
-                with lock:
-                    stops.append(stop)
 
             def stop_after(n: int, what: str) -> Stop:
                 return wait_for(lambda: len(stops) > n and stops[n], 120, what)
@@ -63,7 +56,7 @@ def test_hit_count_counts_each_call_once(board):
             def level() -> int:
                 return ctl.register(ARGUMENT[board])
 
-            ctl.on_stop(on_stop)
+            ctl.on_stop(stops.append)
             # start on a known call: recurse(4), the first of a pass
             first = ctl.add_breakpoint(BreakpointSpec(Location.at(addr)))
             stop_after(0, "a call of recurse")

@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from firmwatch.session.connect import open_target
-from firmwatch.sim import SimDevice, start_sim
+from firmwatch.sim import SimDevice
 from firmwatch.symbols import load
 from firmwatch.symbols.expr import compile_expression
 from firmwatch.targets.base import Region, TargetError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_relay import CorruptingRelay  # noqa: E402
-from tools import require_tool  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator[SimDevice]:
-    require_tool("cc")
-    with start_sim("host") as dev:
-        yield dev
 
 
 def sine_table(dev: SimDevice) -> tuple[int, bytes]:

@@ -1036,8 +1036,8 @@ class RspTarget(Target):
         registers from one `g` reply, and the program bytes at PC."""
         if raw is None:
             raw = self._raw_registers()
-        regs = {r.name: r for r in rsp_registers.LAYOUTS["AVR"]}
-        sp_def, pc_def = regs["sp"], regs["pc"]
+        sp_def, pc_def = rsp_registers.find("AVR", "sp"), rsp_registers.find("AVR", "pc")
+        assert sp_def is not None and pc_def is not None
         if len(raw) < pc_def.offset + pc_def.size:
             raise TargetError(f"the GDB server's register file is {len(raw)} bytes, too short for an AVR's SP and PC.")
         sp = int.from_bytes(raw[sp_def.offset : sp_def.offset + sp_def.size], "little")

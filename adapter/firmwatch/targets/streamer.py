@@ -481,19 +481,11 @@ class StreamerTarget(Target):
         for i, r in enumerate(regions):
             self._check_range(r.address, r.size)
             parts += [(i, r.address + pos, min(chunk, r.size - pos)) for pos in range(0, r.size, chunk)]
-        budget = self.ident.max_payload + 8
+        # a READ frame has the same length whatever it asks for
+        per_window = max(1, (self.ident.max_payload + 8) // len(P.Read(0, 0, 0).encode()))
         got: list[bytes] = []
-        k = 0
-        while k < len(parts):
-            window, used = [], 0
-            while k < len(parts):
-                size = len(P.Read(0, parts[k][1], parts[k][2]).encode())
-                if window and used + size > budget:
-                    break
-                window.append(parts[k])
-                used += size
-                k += 1
-            got += self._read_window([(a, n) for _, a, n in window])
+        for k in range(0, len(parts), per_window):
+            got += self._read_window([(a, n) for _, a, n in parts[k : k + per_window]])
         out = [bytearray() for _ in regions]
         for (i, _, _), data in zip(parts, got, strict=True):
             out[i] += data
