@@ -18,6 +18,7 @@ tools.py; the fixtures several modules share are here: ``host_build``, ``host`` 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,34 @@ if TYPE_CHECKING:
     from firmwatch.sim import SimDevice
 
 VSCODE_MODULES = {"test_vscode_e2e.py"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail the test that leaves SIGPIPE at its default action, and put Python's back.
+
+    Python ignores SIGPIPE so that a write to a closed socket raises BrokenPipeError. A library
+    that restores the default on import (vcdvcd does) makes the next such write — a test writing
+    to a gdb server it just killed — end the whole pytest run without a word ("Broken pipe" from
+    make, 84 % through CI). The test that changed it is named here instead.
+    """
+    try:
+        result = yield
+    except BaseException:
+        _restore_sigpipe()
+        raise
+    if _restore_sigpipe():
+        pytest.fail("this test left SIGPIPE at its default action (an import that resets it?): "
+                    "a later write to a closed socket would kill the whole run", pytrace=False)
+    return result
+
+
+def _restore_sigpipe() -> bool:
+    """Put Python's SIGPIPE handling back; True if something had changed it."""
+    if signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN:
+        return False
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    return True
 
 
 def _emulated(value: object) -> bool:

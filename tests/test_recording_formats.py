@@ -131,7 +131,13 @@ def _transitions(rows: list[dict[str, str]]) -> dict[tuple[str, str], list[tuple
 
 def test_vcd_holds_the_csv_transitions(recordings):
     from vcd.reader import TokenKind, tokenize
-    from vcdvcd import VCDVCD
+
+    # vcdvcd sets SIGPIPE to its default action when imported: keep Python's (conftest explains)
+    pipe = signal.getsignal(signal.SIGPIPE)
+    try:
+        from vcdvcd import VCDVCD
+    finally:
+        signal.signal(signal.SIGPIPE, pipe)
 
     want = _transitions(_csv_rows(recordings["csv"]))
     path = str(recordings["vcd"])
