@@ -24,6 +24,7 @@ import time
 
 from firmwatch.targets.base import TargetError, TargetLost
 from firmwatch.targets.rsp import RspTarget
+from firmwatch.targets.rsp_link import NO_SIGPIPE
 from firmwatch.targets.rsp_packets import (
     PacketError,
     StopReply,
@@ -165,7 +166,7 @@ class GdbBridge:
             print("gdb<", data[:120], flush=True)
         self._last_sent = data
         with contextlib.suppress(OSError):
-            sock.sendall(data)
+            sock.sendall(data, NO_SIGPIPE)
 
     def _target_stopped(self, stop: StopReply) -> None:
         """A real stop (from the sampler's classification or our polling): tell gdb once."""
@@ -230,7 +231,7 @@ class GdbBridge:
             elif c == 0x2D:  # '-': resend
                 del buf[0]
                 if self._last_sent and self._gdb is not None:
-                    self._gdb.sendall(self._last_sent)
+                    self._gdb.sendall(self._last_sent, NO_SIGPIPE)
             elif c == 0x03:
                 del buf[0]
                 self._interrupt()
@@ -244,10 +245,10 @@ class GdbBridge:
                     payload = parse_frame(raw)
                 except PacketError:
                     if self._ack_mode and self._gdb is not None:
-                        self._gdb.sendall(b"-")
+                        self._gdb.sendall(b"-", NO_SIGPIPE)
                     continue
                 if self._ack_mode and self._gdb is not None:
-                    self._gdb.sendall(b"+")
+                    self._gdb.sendall(b"+", NO_SIGPIPE)
                 try:
                     self._handle(payload)
                 except TargetLost:

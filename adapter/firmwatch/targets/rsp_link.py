@@ -16,6 +16,11 @@ from collections.abc import Sequence
 from firmwatch.targets.base import TargetLost
 from firmwatch.targets.rsp_packets import PacketError, frame, parse_frame
 
+# A write to a server that has gone must be an error here, not a signal: a program that embeds
+# firmwatch may have SIGPIPE at its default action (some libraries reset it on import), and then
+# the write would end that program without a word.
+NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)
+
 
 class RspLink:
     def __init__(self, sock: socket.socket, where: str):
@@ -65,7 +70,7 @@ class RspLink:
         view = memoryview(data)
         while view:
             try:
-                n = self.sock.send(view)
+                n = self.sock.send(view, NO_SIGPIPE)
             except BlockingIOError:
                 n = 0
             except OSError:

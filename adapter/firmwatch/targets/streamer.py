@@ -50,6 +50,8 @@ LinkCallback = Callable[[str, str], None]
 _M = TypeVar("_M", bound=P.Message)
 
 _POLL = 0.05  # reader wake-up period: bounds how long close() and stale-frame flushing wait
+_WRITE_TIMEOUT = 2.0  # a link that takes no bytes for this long is gone
+_NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)
 _STALE_AFTER = 0.2  # a partial frame this long overdue on a quiet link is given up
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 _NOISE_ERRORS = (P.ERROR_CODES["BAD_COMMAND"], P.ERROR_CODES["BAD_LENGTH"])
@@ -76,7 +78,7 @@ class _Port:
         # a device path is locked so that a second program gets "port busy" instead of
         # silently stealing half of the bytes; URLs (TCP, RFC 2217) have no such lock
         extra = {} if "://" in url else {"exclusive": True}
-        self.ser = serial.serial_for_url(url, baudrate=baud, timeout=_POLL, write_timeout=2.0, **extra)
+        self.ser = serial.serial_for_url(url, baudrate=baud, timeout=_POLL, write_timeout=_WRITE_TIMEOUT, **extra)
         self._sock: socket.socket | None = getattr(self.ser, "_socket", None)
         self._fd: int | None = None
         if self._sock is not None:
@@ -116,10 +118,35 @@ class _Port:
             raise self._closed_meanwhile(e) from None
 
     def write(self, data: bytes) -> None:
+        if self._sock is not None:
+            self._send(self._sock, data)
+            return
         try:
             self.ser.write(data)
         except (TypeError, ValueError, AttributeError) as e:
             raise self._closed_meanwhile(e) from None
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        """pyserial's socket write, but a peer that has gone is an error, never SIGPIPE: a program
+        embedding firmwatch may have SIGPIPE at its default action (some libraries reset it on
+        import), and pyserial's plain ``send`` would then end that program without a word."""
+        if not self.ser.is_open:
+            raise serial.PortNotOpenError()
+        deadline = time.monotonic() + _WRITE_TIMEOUT
+        view = memoryview(data)
+        while view:
+            try:
+                n = sock.send(view, _NO_SIGPIPE)
+            except BlockingIOError:
+                n = 0
+            except OSError as e:
+                raise serial.SerialException(f"write failed (socket error): {e}") from None
+            view = view[n:]
+            if view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise serial.SerialTimeoutException("Write timeout")
+                select.select([], [sock], [], left)
 
     def discard_input(self) -> None:
         try:
