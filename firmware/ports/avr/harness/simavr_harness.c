@@ -61,7 +61,7 @@
                                  * a host that reconnects is not fed a backlog of stale output */
 #define IN_BUF_SIZE 4096         /* host -> AVR bytes not yet accepted by the UART */
 
-static volatile sig_atomic_t quit;
+static int quit; /* SIGINT or SIGTERM is pending, or the launcher is gone (see install_signals) */
 
 static struct {
     const char *mcu;
@@ -96,26 +96,23 @@ static void die(const char *what)
     exit(1);
 }
 
-static void on_signal(int sig)
-{
-    /* The first signal ends the run loop cleanly; a second one ends the process even if
-     * simavr's gdb stub sits in a blocking call. */
-    if (quit)
-        _exit(128 + sig);
-    quit = 1;
-}
+/* SIGINT and SIGTERM stay blocked and are polled between simavr calls instead of caught.
+ * simavr 1.6's gdb stub does not look at select()'s result: when a signal interrupts that
+ * select(), it goes on to accept() on its listening socket and blocks there for good, so a
+ * handler that only sets a flag left the harness hung until SIGKILL (3 stops in 25 under
+ * load) and its exit line with the byte counts was never printed. */
+static sigset_t quit_signals;
 
 static void install_signals(void)
 {
-    /* No SA_RESTART: a blocking accept()/select() in the gdb stub returns EINTR, so the run
-     * loop sees `quit`. */
+    sigemptyset(&quit_signals);
+    sigaddset(&quit_signals, SIGINT);
+    sigaddset(&quit_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &quit_signals, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
     sigaction(SIGPIPE, &sa, NULL);
     if (opt.die_with_parent) {
         /* The launcher died without stopping us (SIGKILL): do not linger as an orphan. */
@@ -123,6 +120,15 @@ static void install_signals(void)
         if (getppid() == 1)
             quit = 1;
     }
+}
+
+static int quit_requested(void)
+{
+    sigset_t pending;
+    if (!quit && sigpending(&pending) == 0 &&
+        (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1))
+        quit = 1;
+    return quit;
 }
 
 static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param)
@@ -363,10 +369,18 @@ static void pace(void)
 /* ---- the run loop: simavr's gdb loop, polling the socket every N cycles ---- */
 static int run(void)
 {
-    avr_cycle_count_t next_gdb = 0, next_pace = 0;
+    avr_cycle_count_t next_gdb = 0, next_pace = 0, next_quit_check = 0;
     const avr_cycle_count_t pace_every = avr_usec_to_cycles(avr, 100);
+    const avr_cycle_count_t quit_check_every = avr_usec_to_cycles(avr, 1000);
     pace_reset();
-    while (!quit) {
+    for (;;) {
+        /* a stopped core does not advance the cycle count: look every pass then (each one
+         * waits in the gdb stub's select) */
+        if (avr->cycle >= next_quit_check || avr->state == cpu_Stopped || avr->state == cpu_StepDone) {
+            if (quit_requested())
+                break;
+            next_quit_check = avr->cycle + quit_check_every;
+        }
         if (opt.gdb_port >= 0 &&
             (avr->state == cpu_Stopped || avr->state == cpu_StepDone || avr->cycle >= next_gdb)) {
             int was_stopped = avr->state == cpu_Stopped;
