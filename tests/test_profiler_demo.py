@@ -216,7 +216,7 @@ def work_shares(prof: Profile) -> dict[str, float]:
 
 def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: dict[str, Path]) -> None:
     """PC sampling through the emulator's gdb stub (simavr: without stopping the CPU; QEMU: halt,
-    read, resume) must find the same top functions as the instrumented build, in the same order."""
+    read, resume) must find the instrumented build's shares and their order."""
     from firmwatch.profiler.sampler import PcSampler
     from firmwatch.profiler.symbolize import Symbolizer
     from firmwatch.session.connect import open_target
@@ -237,16 +237,19 @@ def test_sampled_profile_of_the_uninstrumented_build_agrees(board: str, built: d
     if method == "live":
         assert prof.counters["halted_s"] == 0
     samp = work_shares(prof)
-    top = sorted(inst, key=lambda k: -inst[k])[:3]
-    assert sorted(samp, key=lambda k: -samp[k])[:3] == top, (samp, inst)
-    # simavr's live reads sample the CPU's own cycle time: within 0.05 of the instrumented shares.
-    # A halting sample on QEMU lands at a wall-clock instant, and QEMU's wall time per guest
-    # instruction is not uniform (icount warps over idle, TB exits after each resume): over 10
-    # runs the longest function, telemetry_pack, came out 0.004 above to 0.062 below its share
-    # (1,500 samples: 0.012 of binomial noise), the order of the top three always right.
-    tolerance = 0.05 if method == "live" else 0.08
+    # Each share within 0.05 of the instrumented one: simavr's live reads sample the CPU's own
+    # cycle time, QEMU's halts land at random wall-clock instants. Measured with the sampler's
+    # random pauses at 50-250 samples/s under a load of 9 on 2 cores: 0.029 at most over 9 QEMU
+    # runs (0.062 before, when the instants followed the round trip and aliased with the frame).
+    tolerance = 0.05
     for name in demo.COSTS:
-        assert abs(samp.get(name, 0) - inst[name]) < tolerance, (name, samp.get(name), inst[name])
+        assert abs(samp.get(name, 0) - inst[name]) < tolerance, (name, samp.get(name), inst[name], samp)
+    # and in the same order wherever the method can tell: two functions closer than twice the
+    # tolerance (control_update and sensor_read, 0.04 apart) may trade places by chance
+    for a in inst:
+        for b in inst:
+            if inst[a] - inst[b] > 2 * tolerance:
+                assert samp.get(a, 0) > samp.get(b, 0), (a, b, samp, inst)
     # a shallow stack where the transport reads the link register in the same halt: every caller
     # it names is the real one (fir_tap is reached by a tail call on its last iteration: still
     # filter_run), and the leaves' callers are named
