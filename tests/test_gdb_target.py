@@ -296,6 +296,63 @@ def test_condition_hit_count_and_logpoint(demo) -> None:
 
 
 @pytest.mark.emulator
+def test_logpoint_on_a_line_hit_all_the_time(demo) -> None:
+    """``loop_count++`` runs on every pass of the main loop: a log point there is hit at once.
+    Its breakpoint must not be live before its commands are (a hit in between was a plain stop
+    that gdb held while we waited for the log point's continue: the next pause then timed out)."""
+    line = demo_line("loop_count++;")
+    t = connect(demo)
+    out: list[str] = []
+    stops: list = []
+    try:
+        t.on_output(lambda kind, text: out.append(text))
+        t.on_stop(stops.append)
+        lp = t.add_logpoint(f"demo.c:{line}", "n={loop_count}")
+        assert lp.verified and lp.kind == "logpoint"
+
+        def complete_lines() -> list[str]:
+            return [x for x in "".join(out).split("\n")[:-1] if x.startswith("n=")]
+
+        wait_for(lambda: len(complete_lines()) >= 3, 30, "three log point lines")
+        values = [int(x[2:]) for x in complete_lines()]
+        assert values == sorted(values) and len(set(values)) == len(values), values
+        t.remove_breakpoint(lp.id or 0)
+        assert not stops and t.running, f"a log point carries on without a user stop: {stops}"
+    finally:
+        t.close()
+
+
+class _SlowAdd(set):
+    """The log point set of a GdbTarget whose add() takes 1.2 s: the window between inserting the
+    log point's breakpoint and attaching its commands, widened past the heartbeat's 500 ms."""
+
+    def add(self, item: object) -> None:
+        super().add(item)
+        time.sleep(1.2)
+
+
+@pytest.mark.emulator
+def test_logpoint_hit_before_its_commands_are_attached(demo) -> None:
+    """A hit in that window was a plain stop gdb held while we took it for the log point's and
+    waited for its continue: the next pause timed out ("did not stop within 10 s for setting a
+    log point", a CI flake). The breakpoint is now inserted disabled and armed last."""
+    line = demo_line("heartbeat_counter++;")
+    t = connect(demo)
+    out: list[str] = []
+    stops: list = []
+    try:
+        t.on_output(lambda kind, text: out.append(text))
+        t.on_stop(stops.append)
+        t._logpoints = _SlowAdd()
+        lp = t.add_logpoint(f"demo.c:{line}", "hb={heartbeat_counter}")
+        wait_for(lambda: "".join(out).count("hb=") >= 2, 15, "two log point lines")
+        assert not stops and t.running, stops
+        t.remove_breakpoint(lp.id or 0)
+    finally:
+        t.close()
+
+
+@pytest.mark.emulator
 def test_data_breakpoint_on_a_firmware_write(demo) -> None:
     """Nothing in the firmware writes g_config (the host steers it), so the watchpoint that
     fires watches heartbeat_counter, which the main loop writes every 500 ms."""

@@ -532,8 +532,8 @@ class GdbTarget(Target):
 
     # -- breakpoints -----------------------------------------------------------------------------
     def _insert(self, location: str, condition: str | None, ignore_count: int, hardware: bool,
-                temporary: bool) -> Record:
-        opts = ""
+                temporary: bool, enabled: bool = True) -> Record:
+        opts = "" if enabled else "-d "
         if condition:
             opts += f"-c {mi_quote(condition)} "
         if ignore_count:
@@ -561,11 +561,12 @@ class GdbTarget(Target):
         )
 
     def add_breakpoint(self, location: str, *, condition: str | None = None, ignore_count: int = 0,
-                       hardware: bool = False, temporary: bool = False) -> Breakpoint:
+                       hardware: bool = False, temporary: bool = False, enabled: bool = True) -> Breakpoint:
         """A breakpoint at any gdb location: ``file.c:42``, ``function``, ``*0x8000120``.
 
         ``condition``: a C expression; the target stops only when it is true.
         ``ignore_count``: pass the first N hits (DAP's hit count N is ``ignore_count=N-1``).
+        ``enabled=False``: inserted disabled (``-break-enable`` arms it).
         A line with no code gives an unverified Breakpoint whose ``message`` says so.
         """
         m = re.fullmatch(r"(.+):(\d+)", location)
@@ -581,7 +582,7 @@ class GdbTarget(Target):
                                   f"no code at {m.group(1)}:{m.group(2)}; choose a line with a statement.",
                                   file=m.group(1))
         try:
-            b = self._insert(location, condition, ignore_count, hardware, temporary)
+            b = self._insert(location, condition, ignore_count, hardware, temporary, enabled)
         except MiError as e:
             return Breakpoint(None, False, int(m.group(2)) if m else None, str(e))
         bp = self._bp(b)
@@ -606,7 +607,10 @@ class GdbTarget(Target):
         expression and ``continue``; its stops are not reported. The text arrives through
         :meth:`on_output` as "console" output.
         """
-        b = self.add_breakpoint(location, condition=condition)
+        # inserted disabled and armed once its commands are attached: a hit in between (the
+        # target runs between our pauses) would be a plain stop gdb holds, while we took it for a
+        # log point about to continue — and every later pause then waited for a stop in vain
+        b = self.add_breakpoint(location, condition=condition, enabled=False)
         if not b.verified or b.id is None:
             return b
         cmds = ["silent"]
@@ -620,6 +624,7 @@ class GdbTarget(Target):
         cmds.append("continue")
         self._logpoints.add(b.id)
         self._stopped_mi(f"-break-commands {b.id} " + " ".join(mi_quote(c) for c in cmds), what="setting a log point")
+        self._stopped_mi(f"-break-enable {b.id}", what="setting a log point")
         return Breakpoint(b.id, True, b.line, None, b.file, b.address, b.function, kind="logpoint")
 
     def add_watchpoint(self, expression: str, access: str = "write") -> Breakpoint:
