@@ -186,16 +186,21 @@ def _check_board(board: str, via: str, dev: sim.SimDevice, program, session: Ses
             session.write("demo_alloc_blocks", "3")
             wait_for(lambda: value(session, "demo_alloc_held") == 3, 10, "the heap usable again")
             assert m.refresh().value("heap.in_use") == 3 * 24
-    # the collision warning: a threshold just under today's margin, then the stack pushed past it
+    # the collision warning: a threshold under today's margin, then the stack pushed past it. A
+    # settled mark can still deepen by an interrupt frame that lands on the deepest frame later
+    # (38 bytes once on AVR, a second after settling): the threshold leaves room for that, and
+    # the push goes past the threshold by more than an interrupt frame, however they landed
+    isr = isr_allowance(board, dev.elf)
     h = settle(m)
     margin = h.value("gap.margin")
-    assert margin is not None and margin > 4 * frame, h.figures.get("gap.margin")
-    m.threshold = margin - frame
+    more = max(3, (2 * isr + 16) // frame + 1)  # past two interrupt frames and 8 bytes of slack each way
+    assert margin is not None and margin > (more + 1) * frame, (h.figures.get("gap.margin"), more, frame)
+    m.threshold = margin - isr - 8
     assert not [w for w in m.refresh().warnings if "collision margin" in w]
-    session.write("demo_stack_depth", str(d2 + 3))
-    wait_for(lambda: value(session, "demo_stack_reached") == d2 + 3, 10, "the deeper recursion")
+    session.write("demo_stack_depth", str(d2 + more))
+    wait_for(lambda: value(session, "demo_stack_reached") == d2 + more, 10, "the deeper recursion")
     h = settle(m)
-    assert h.value("gap.margin") <= margin - 3 * frame + 8 + isr_allowance(board, dev.elf)
+    assert h.value("gap.margin") <= margin - more * frame + 8 + isr
     assert [w for w in h.warnings if "collision margin" in w and f"{m.threshold}-byte" in w], h.warnings
     # the demo kept running through all of it
     assert value(session, "loop_count") > loops0 and value(session, "timestamp_ms") > t0
