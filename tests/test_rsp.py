@@ -1000,3 +1000,44 @@ def test_sampler_batches_streams_of_different_rates() -> None:
     assert 1.6 <= n_fast / n_slow <= 2.4, "each stream keeps its own rate"
     assert len(rounds) <= n_fast + 2, "the slow stream rides in the fast stream's rounds"
     assert rounds.count(2) >= n_slow - 2
+
+
+def test_a_watchpoint_stop_steps_again_when_the_step_ran_nothing() -> None:
+    """On a core that traps before the access, the stop is completed by one step with the
+    watchpoints lifted. QEMU (RISC-V) now and then answers that step with the PC where it was:
+    nothing ran, and the stop showed the value before the write (a control-contract flake).
+    Here the first step does nothing and the second writes: the write must be seen."""
+    from firmwatch.targets.rsp import RspTarget
+
+    class LazyStepStub(FakeStub):
+        pc = 0x1000
+        steps = 0
+
+        def _handle(self, conn, p):  # type: ignore[no-untyped-def]
+            if p == b"pf":
+                self.seen.append(p)
+                self._reply(conn, self.pc.to_bytes(4, "little").hex().encode())
+            elif p in (b"s", b"vCont;s"):
+                self.seen.append(p)
+                self.steps += 1
+                if self.steps > 1:  # the store at 0x1000 runs on the second try
+                    self.mem[0x100:0x104] = (28).to_bytes(4, "little")
+                    self.pc = 0x1002
+                self._reply(conn, b"S05")
+            else:
+                super()._handle(conn, p)
+
+    stub = LazyStepStub()
+    stub.mem[0x100:0x104] = (27).to_bytes(4, "little")
+    try:
+        t = RspTarget(f"127.0.0.1:{stub.port}", expect_arch="ARM")
+        t.add_watchpoint(0x1100, 4, "write")
+        t.halt()
+        t.finish_access()
+        assert stub.steps == 2 and stub.pc == 0x1002
+        assert int.from_bytes(t.read(0x1100, 4), "little") == 28
+        lifted = stub.seen.index(b"z2,1100,4")
+        assert stub.seen[lifted:].count(b"Z2,1100,4") == 1, "the watchpoint is put back"
+        t.close()
+    finally:
+        stub.close()
