@@ -176,7 +176,13 @@ class FakeDevice:
                     buf = b""
                     break
                 pkt, buf = buf[i : i + 12], buf[i + 12 :]
-                cmd, _ = p.decode_command(pkt)
+                try:
+                    cmd, _ = p.decode_command(pkt)
+                except p.ProtocolError:
+                    # not a command (what else the host sends at connect may hold 0x55): drop the
+                    # byte and look again, as the firmware's parser does
+                    buf = pkt[1:] + buf
+                    continue
                 if cmd == p.GET_METADATA:
                     out = p.encode_frame(p.METADATA, p.Metadata(16_000_000, 1_000_000, self.build_id, "fake").pack())
                 elif cmd == p.GET_STATUS:
