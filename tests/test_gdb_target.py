@@ -7,12 +7,15 @@ instance of the same firmware, with ``info line *$pc`` saying where each step la
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,6 +90,25 @@ def connect(dev, **kw):
     from firmwatch.targets.gdb import GdbTarget
 
     return GdbTarget(dev.elf, dev.gdb, **kw)
+
+
+@contextlib.contextmanager
+def observed(dev) -> Iterator[tuple[Any, list[str], list]]:
+    """A connected target with its console output and its stops collected; closed after."""
+    t = connect(dev)
+    out: list[str] = []
+    stops: list = []
+    try:
+        t.on_output(lambda kind, text: out.append(text))
+        t.on_stop(stops.append)
+        yield t, out, stops
+    finally:
+        t.close()
+
+
+def log_lines(out: list[str], prefix: str) -> list[str]:
+    """The complete console lines starting with ``prefix`` (gdb prints a log line in pieces)."""
+    return [x for x in "".join(out).split("\n")[:-1] if x.startswith(prefix)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -256,21 +278,13 @@ def test_breakpoint_stack_locals_and_steps_match_gdb_cli(demo, board: str, build
 def test_condition_hit_count_and_logpoint(demo) -> None:
     line = demo_line("heartbeat_counter++;")
     hb, _ = variable(demo.elf, "heartbeat_counter")
-    t = connect(demo)
-    out: list[str] = []
-    stops: list = []
-    try:
-        t.on_output(lambda kind, text: out.append(text))
-        t.on_stop(stops.append)
+    with observed(demo) as (t, out, stops):
         lp = t.add_logpoint(f"demo.c:{line}", "hb={heartbeat_counter} loops={loop_count > 0}")
         # a raw MI breakpoint command while running: paused and resumed unseen
         t.mi_command_stopped(f"-break-condition {lp.id} 1")
         assert lp.verified and lp.kind == "logpoint"
-        def complete_lines() -> list[str]:  # gdb prints a log line in pieces
-            return [x for x in "".join(out).split("\n")[:-1] if x.startswith("hb=")]
-
-        wait_for(lambda: len(complete_lines()) >= 2, 15, "two log point lines")
-        lines = complete_lines()
+        wait_for(lambda: len(log_lines(out, "hb=")) >= 2, 15, "two log point lines")
+        lines = log_lines(out, "hb=")
         assert all(re.fullmatch(r"hb=\d+ loops=1", x) for x in lines), lines
         values = [int(x.split()[0][3:]) for x in lines]
         assert values[1] == values[0] + 1
@@ -291,35 +305,21 @@ def test_condition_hit_count_and_logpoint(demo) -> None:
         assert ev is not None and ev.reason == "breakpoint-hit"
         assert int.from_bytes(t.read(hb, 4), "little") == seen + 2
         t.remove_breakpoint(bp.id or 0)
-    finally:
-        t.close()
 
 
 @pytest.mark.emulator
 def test_logpoint_on_a_line_hit_all_the_time(demo) -> None:
-    """``loop_count++`` runs on every pass of the main loop: a log point there is hit at once.
-    Its breakpoint must not be live before its commands are (a hit in between was a plain stop
-    that gdb held while we waited for the log point's continue: the next pause then timed out)."""
+    """``loop_count++`` runs on every pass of the main loop: a log point there is hit at once and
+    all the time; it prints, stops nobody, and comes out again (each removal pause races a hit)."""
     line = demo_line("loop_count++;")
-    t = connect(demo)
-    out: list[str] = []
-    stops: list = []
-    try:
-        t.on_output(lambda kind, text: out.append(text))
-        t.on_stop(stops.append)
+    with observed(demo) as (t, out, stops):
         lp = t.add_logpoint(f"demo.c:{line}", "n={loop_count}")
         assert lp.verified and lp.kind == "logpoint"
-
-        def complete_lines() -> list[str]:
-            return [x for x in "".join(out).split("\n")[:-1] if x.startswith("n=")]
-
-        wait_for(lambda: len(complete_lines()) >= 3, 30, "three log point lines")
-        values = [int(x[2:]) for x in complete_lines()]
+        wait_for(lambda: len(log_lines(out, "n=")) >= 3, 30, "three log point lines")
+        values = [int(x[2:]) for x in log_lines(out, "n=")]
         assert values == sorted(values) and len(set(values)) == len(values), values
         t.remove_breakpoint(lp.id or 0)
         assert not stops and t.running, f"a log point carries on without a user stop: {stops}"
-    finally:
-        t.close()
 
 
 class _SlowAdd(set):
@@ -337,19 +337,12 @@ def test_logpoint_hit_before_its_commands_are_attached(demo) -> None:
     waited for its continue: the next pause timed out ("did not stop within 10 s for setting a
     log point", a CI flake). The breakpoint is now inserted disabled and armed last."""
     line = demo_line("heartbeat_counter++;")
-    t = connect(demo)
-    out: list[str] = []
-    stops: list = []
-    try:
-        t.on_output(lambda kind, text: out.append(text))
-        t.on_stop(stops.append)
+    with observed(demo) as (t, out, stops):
         t._logpoints = _SlowAdd()
         lp = t.add_logpoint(f"demo.c:{line}", "hb={heartbeat_counter}")
         wait_for(lambda: "".join(out).count("hb=") >= 2, 15, "two log point lines")
         assert not stops and t.running, stops
         t.remove_breakpoint(lp.id or 0)
-    finally:
-        t.close()
 
 
 @pytest.mark.emulator
